@@ -1,0 +1,1 @@
+//! rginx-core
