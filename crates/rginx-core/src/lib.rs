@@ -1,1 +1,43 @@
-//! rginx-core
+//! # rginx-core
+//!
+//! The typed model of an nginx configuration and everything decided from it
+//! without touching the network: the directive table ([`table`]), validation
+//! with nginx's own messages ([`build`]), lints for common proxy mistakes
+//! ([`lint`]). Host names are resolved through the [`Resolver`] trait so
+//! that this crate does no I/O itself.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod build;
+pub mod diag;
+pub mod handlers;
+pub mod lint;
+pub mod model;
+pub mod names;
+pub mod resolve;
+pub mod table;
+pub mod values;
+pub mod vars;
+
+pub use build::{build, BuildOptions, Checked};
+pub use diag::{Diagnostic, Severity};
+pub use model::Model;
+pub use resolve::{LiteralResolver, Resolver};
+
+/// Parses and validates a configuration file: the whole of `rginx check`
+/// short of printing. Lints run when `lints` is set.
+pub fn check_file(
+    path: &std::path::Path,
+    resolver: &dyn Resolver,
+    options: BuildOptions,
+    lints: bool,
+) -> (rginx_config::Config, Checked) {
+    let parsed = rginx_config::parse_file(path);
+    let mut checked = build(&parsed, resolver, options);
+    if lints && !checked.has_errors() {
+        let found = lint::lint(&checked.model);
+        checked.diagnostics.extend(found);
+    }
+    (parsed.config, checked)
+}

@@ -1,0 +1,604 @@
+//! Building the model from the syntax tree: context and argument checks
+//! driven by the directive table, value parsing, and the checks nginx makes
+//! after a block is read (upstreams, duplicate locations, variables).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use rginx_config::{Directive, Span};
+
+use crate::diag::Diagnostic;
+use crate::handlers::addr_text;
+use crate::model::{
+    HttpConf, LocationConf, Model, ProxyTarget, ServerConf, ServerName, Setting, Settings,
+    UpstreamConf, Value,
+};
+use crate::names::is_nginx_directive;
+use crate::resolve::Resolver;
+use crate::table::{lookup, Arity, Body, Context, DirectiveSpec, Kind, Status};
+use crate::values::{parse_flag, parse_number, parse_offset, parse_size, parse_time};
+use crate::vars::{is_builtin, variables_in};
+
+/// Options for [`build`].
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Port of a server without `listen` (nginx: 80 as root, else 8000).
+    pub default_listen_port: u16,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            default_listen_port: 80,
+        }
+    }
+}
+
+/// A handler's complaint about a directive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    /// A complete message (nginx's handlers that log their own).
+    Own(String),
+    /// Printed as `"name" directive MESSAGE` (handlers returning a string).
+    Directive(String),
+    /// Already reported.
+    Reported,
+}
+
+impl Msg {
+    /// A complete message.
+    pub fn own(m: impl Into<String>) -> Msg {
+        Msg::Own(m.into())
+    }
+
+    /// A message nginx prefixes with the directive's name.
+    pub fn directive(m: impl Into<String>) -> Msg {
+        Msg::Directive(m.into())
+    }
+}
+
+/// The conf struct of the block being read.
+pub enum Frame<'a> {
+    /// The main context.
+    Main(&'a mut Model),
+    /// `events`.
+    Events(&'a mut Settings),
+    /// `http`.
+    Http(&'a mut HttpConf),
+    /// `server`.
+    Server(&'a mut ServerConf),
+    /// `location`.
+    Location(&'a mut LocationConf),
+    /// `upstream`.
+    Upstream(&'a mut UpstreamConf),
+}
+
+impl Frame<'_> {
+    /// The settings of this level.
+    pub fn settings(&mut self) -> &mut Settings {
+        match self {
+            Frame::Main(m) => &mut m.main,
+            Frame::Events(s) => s,
+            Frame::Http(h) => &mut h.settings,
+            Frame::Server(s) => &mut s.settings,
+            Frame::Location(l) => &mut l.settings,
+            Frame::Upstream(u) => &mut u.settings,
+        }
+    }
+}
+
+/// A `proxy_pass` host, resolved (or matched to an upstream) once the
+/// whole http block is read.
+pub struct PendingProxy {
+    /// Indexes leading to the location: server, then nested locations.
+    pub path: Vec<usize>,
+    /// `host[:port]` as written.
+    pub authority: String,
+    /// Whether no port was written.
+    pub no_port: bool,
+    /// Where nginx reports problems with it.
+    pub directive_end: Span,
+    /// Its order.
+    pub seq: u32,
+}
+
+/// Phases of the checks nginx makes when an http block ends, in its order.
+const PHASE_UPSTREAMS: u32 = 1;
+const PHASE_LOCATIONS: u32 = 2;
+const PHASE_VARIABLES: u32 = 3;
+const PHASE_SERVERS: u32 = 4;
+
+/// The model builder's state.
+pub struct Builder<'a> {
+    /// Host name resolution.
+    pub resolver: &'a dyn Resolver,
+    /// Options.
+    pub options: BuildOptions,
+    diagnostics: Vec<Diagnostic>,
+    /// proxy_pass hosts to resolve at the end of http.
+    pub pending_proxies: Vec<PendingProxy>,
+    /// Indexes of the server and locations being read, outermost first.
+    pub(crate) location_path: Vec<usize>,
+    upstream_names: HashMap<String, Span>,
+    /// proxy_pass hosts with a port, for nginx's `may not have port` check.
+    proxy_ports: HashMap<String, u16>,
+    defined_vars: Vec<String>,
+    used_vars: Vec<(String, u32)>,
+    log_formats: Vec<String>,
+    listens: HashMap<SocketAddr, Vec<(usize, bool)>>,
+    current_seq: u32,
+}
+
+/// The outcome of [`build`]: the model (partial when there are errors) and
+/// every diagnostic in the order nginx would report them.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// The model.
+    pub model: Model,
+    /// Errors and warnings, in nginx's order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checked {
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Validates a parsed configuration and builds its model. A syntax error
+/// from the parser is merged into the diagnostics in nginx's order.
+pub fn build(parsed: &rginx_config::Parsed, resolver: &dyn Resolver, options: BuildOptions) -> Checked {
+    let config = &parsed.config;
+    let mut b = Builder {
+        resolver,
+        options,
+        diagnostics: Vec::new(),
+        pending_proxies: Vec::new(),
+        location_path: Vec::new(),
+        upstream_names: HashMap::new(),
+        proxy_ports: HashMap::new(),
+        defined_vars: Vec::new(),
+        used_vars: Vec::new(),
+        log_formats: Vec::new(),
+        listens: HashMap::new(),
+        current_seq: 0,
+    };
+    let mut model = Model::default();
+    b.walk(&config.directives, Context::Main, &mut Frame::Main(&mut model));
+    if let Some(error) = &parsed.error {
+        b.diagnostics.push(Diagnostic::from(error));
+    } else if model.events.is_none() {
+        b.diagnostics.push(Diagnostic::error(
+            "no \"events\" section in configuration",
+            None,
+            (config.end_seq, 0, 0),
+        ));
+    }
+    if let Some(http) = &mut model.http {
+        merge_http(http);
+    }
+    let mut diagnostics = b.diagnostics;
+    diagnostics.sort_by_key(|d| d.order);
+    // nothing after a syntax error is meaningful: nginx stopped there
+    if let Some(error) = &parsed.error {
+        diagnostics.retain(|d| d.order.0 <= error.seq);
+    }
+    Checked { model, diagnostics }
+}
+
+/// nginx's merge: every level inherits what it does not set.
+fn merge_http(http: &mut HttpConf) {
+    for server in &mut http.servers {
+        server.settings.merge_from(&http.settings);
+        for loc in &mut server.locations {
+            merge_location(loc, &server.settings);
+        }
+    }
+}
+
+fn merge_location(loc: &mut LocationConf, parent: &Settings) {
+    loc.settings.merge_from(parent);
+    for nested in &mut loc.nested {
+        merge_location(nested, &loc.settings);
+    }
+}
+
+/// Where nginx reports a directive's problem: the line of its `;` or `{`.
+/// The column points at `word` (or the name) when it is on that line.
+fn directive_span(d: &Directive, word: Option<usize>) -> Span {
+    let w = word.and_then(|i| d.args.get(i)).unwrap_or(&d.name);
+    if w.span.file == d.end.file && w.span.line == d.end.line {
+        w.span
+    } else {
+        d.end
+    }
+}
+
+impl Builder<'_> {
+    /// Reads the directives of one block in `ctx` into `frame`.
+    pub fn walk(&mut self, directives: &[Directive], ctx: Context, frame: &mut Frame<'_>) {
+        for d in directives {
+            self.current_seq = d.seq;
+            let Some(spec) = self.check_shape(d, ctx) else {
+                continue;
+            };
+            if let Status::Ignored(reason) = spec.status {
+                let message = format!("\"{}\" directive is ignored by rginx: {reason}", spec.name);
+                self.diagnostics
+                    .push(Diagnostic::warning(message, Some(directive_span(d, None)), (d.seq, 0, 0)));
+            }
+            let result = self.apply(spec, d, frame);
+            if let Err(m) = result {
+                self.report(d, m);
+            }
+        }
+    }
+
+    /// nginx's `ngx_conf_handler` checks: known name, context, `;` or `{`,
+    /// number of arguments. Returns the matching table row.
+    fn check_shape(&mut self, d: &Directive, ctx: Context) -> Option<&'static DirectiveSpec> {
+        let name = d.name();
+        let mut rows = lookup(name).peekable();
+        if rows.peek().is_none() {
+            let message = if is_nginx_directive(name) {
+                format!("directive \"{name}\" is not supported by rginx")
+            } else {
+                format!("unknown directive \"{name}\"")
+            };
+            self.error_at_end(d, message);
+            return None;
+        }
+        let Some(spec) = rows.find(|s| s.contexts.contains(&ctx)) else {
+            self.error_at_end(d, format!("\"{name}\" directive is not allowed here"));
+            return None;
+        };
+        match (spec.body, d.block.is_some()) {
+            (Body::None, true) => {
+                self.error_at_end(d, format!("directive \"{name}\" is not terminated by \";\""));
+                return None;
+            }
+            (Body::Directives(_) | Body::Entries, false) => {
+                self.error_at_end(d, format!("directive \"{name}\" has no opening \"{{\""));
+                return None;
+            }
+            _ => {}
+        }
+        let count = d.args.len();
+        let too_many = count > 8 && !matches!(spec.arity, Arity::AtLeast(_));
+        if too_many || !spec.arity.accepts(count) {
+            self.error_at_end(d, format!("invalid number of arguments in \"{name}\" directive"));
+            return None;
+        }
+        Some(spec)
+    }
+
+    /// Parses the value with the row's kind.
+    fn apply(&mut self, spec: &DirectiveSpec, d: &Directive, frame: &mut Frame<'_>) -> Result<(), Msg> {
+        let first = d.args.first().map_or("", |w| w.value.as_str());
+        let value = match spec.kind {
+            Kind::Custom(handler) => return handler(self, d, frame),
+            Kind::Flag => Value::Flag(parse_flag(first).ok_or_else(|| {
+                Msg::own(format!(
+                    "invalid value \"{first}\" in \"{}\" directive, it must be \"on\" or \"off\"",
+                    spec.name
+                ))
+            })?),
+            Kind::Time => Value::Time(parse_time(first, false).ok_or_else(|| Msg::directive("invalid value"))?),
+            Kind::Size => Value::Size(parse_size(first).ok_or_else(|| Msg::directive("invalid value"))?),
+            Kind::Offset => Value::Size(parse_offset(first).ok_or_else(|| Msg::directive("invalid value"))?),
+            Kind::Number => Value::Number(parse_number(first).ok_or_else(|| Msg::directive("invalid number"))?),
+            Kind::Enum(choices) => {
+                if !choices.contains(&first) {
+                    return Err(Msg::own(format!("invalid value \"{first}\"")));
+                }
+                Value::Text(first.to_string())
+            }
+            Kind::Text => Value::Text(first.to_string()),
+            Kind::Bitmask(choices) => {
+                for w in &d.args {
+                    if !choices.contains(&w.value.as_str()) {
+                        return Err(Msg::own(format!("invalid value \"{}\"", w.value)));
+                    }
+                }
+                let words = d.args.iter().map(|w| w.value.clone()).collect();
+                // a bitmask is OR-ed, never "duplicate"
+                let settings = frame.settings();
+                if let Some(Setting { value: Value::Words(old), .. }) = settings.get_mut(spec.name) {
+                    old.extend::<Vec<String>>(words);
+                    return Ok(());
+                }
+                Value::Words(words)
+            }
+            Kind::Buffers => {
+                let count = parse_number(first).filter(|n| *n > 0);
+                let size = d.args.get(1).and_then(|w| parse_size(&w.value)).filter(|n| *n > 0);
+                match (count, size) {
+                    (Some(count), Some(size)) => Value::Buffers { count, size },
+                    _ => return Err(Msg::directive("invalid value")),
+                }
+            }
+        };
+        let settings = frame.settings();
+        if settings.contains(spec.name) {
+            return Err(Msg::directive("is duplicate"));
+        }
+        settings.insert(
+            spec.name,
+            Setting {
+                value,
+                span: d.name.span,
+            },
+        );
+        Ok(())
+    }
+
+    /// Reports a handler's complaint about `d`.
+    pub fn report(&mut self, d: &Directive, m: Msg) {
+        let message = match m {
+            Msg::Own(s) => s,
+            Msg::Directive(s) => format!("\"{}\" directive {s}", d.name()),
+            Msg::Reported => return,
+        };
+        self.error_at_end(d, message);
+    }
+
+    /// An error about `d` at the line nginx names.
+    pub fn error_at_end(&mut self, d: &Directive, message: impl Into<String>) {
+        let span = directive_span(d, None);
+        self.diagnostics
+            .push(Diagnostic::error(message, Some(span), (d.seq, 0, 0)));
+    }
+
+    /// A warning about `d`.
+    pub fn warn_at(&mut self, d: &Directive, message: impl Into<String>) {
+        let span = directive_span(d, None);
+        self.diagnostics
+            .push(Diagnostic::warning(message, Some(span), (d.seq, 0, 0)));
+    }
+
+    /// Compiles a regex (locations, server names, map keys) to check it.
+    /// Named captures become known variables, as in nginx.
+    pub fn compile_regex(
+        &mut self,
+        pattern: &str,
+        case_insensitive: bool,
+        _d: Option<&Directive>,
+    ) -> Result<(), Msg> {
+        match regex::RegexBuilder::new(pattern)
+            .case_insensitive(case_insensitive)
+            .build()
+        {
+            Ok(re) => {
+                let names: Vec<String> = re.capture_names().flatten().map(str::to_string).collect();
+                self.defined_vars.extend(names);
+                Ok(())
+            }
+            Err(e) => {
+                let detail = e.to_string();
+                let last = detail.lines().last().unwrap_or("").trim().to_string();
+                Err(Msg::own(format!("invalid regex \"{pattern}\": {last}")))
+            }
+        }
+    }
+
+    /// Checks a value's variables; remembers them for the unknown-variable
+    /// check at the end of http. Returns whether it has any variables.
+    pub fn use_template(&mut self, value: &str, _d: &Directive) -> Result<bool, Msg> {
+        let names = variables_in(value).map_err(|e| Msg::own(e.message()))?;
+        let any = !names.is_empty();
+        let seq = self.current_seq;
+        for n in names {
+            self.used_vars.push((n.to_string(), seq));
+        }
+        Ok(any)
+    }
+
+    /// Defines a variable (a map's result).
+    pub fn define_variable(&mut self, name: &str) {
+        self.defined_vars.push(name.to_string());
+    }
+
+    /// Whether a log format of that name was defined before this point.
+    pub fn log_format_known(&self, name: &str) -> bool {
+        name == "combined" || self.log_formats.iter().any(|n| n == name)
+    }
+
+    /// Records a listen address of server number `server`.
+    pub fn register_listen(&mut self, listen: &crate::model::Listen, server: usize) {
+        self.listens
+            .entry(listen.addr)
+            .or_default()
+            .push((server, listen.default_server));
+    }
+
+    /// Whether some server already is the default for `addr`.
+    pub fn has_default_server(&self, addr: SocketAddr) -> bool {
+        self.listens
+            .get(&addr)
+            .is_some_and(|v| v.iter().any(|(_, default)| *default))
+    }
+
+    /// Registers an upstream block's name.
+    pub fn define_upstream(&mut self, name: &str, d: &Directive) -> Result<(), Msg> {
+        let key = name.to_ascii_lowercase();
+        if self.upstream_names.contains_key(&key) {
+            return Err(Msg::own(format!("duplicate upstream \"{name}\"")));
+        }
+        if let Some(port) = self.proxy_ports.get(&key) {
+            return Err(Msg::own(format!("upstream \"{name}\" may not have port {port}")));
+        }
+        self.upstream_names.insert(key, d.end);
+        Ok(())
+    }
+
+    /// Records a proxy_pass host; a host that names an upstream may not
+    /// carry a port.
+    pub fn proxy_ref(&mut self, host: &str, port: Option<u16>, _authority: &str, _d: &Directive) -> Result<(), Msg> {
+        let key = host.to_ascii_lowercase();
+        if let Some(port) = port {
+            if self.upstream_names.contains_key(&key) {
+                return Err(Msg::own(format!("upstream \"{host}\" may not have port {port}")));
+            }
+            self.proxy_ports.entry(key).or_insert(port);
+        }
+        Ok(())
+    }
+
+    /// Index of the server being read.
+    pub fn current_server(&self) -> usize {
+        self.location_path.first().copied().unwrap_or(0)
+    }
+
+    /// The path of indexes to the location being read.
+    pub fn location_path(&self) -> Vec<usize> {
+        self.location_path.clone()
+    }
+
+    /// The checks nginx runs when an http block is complete.
+    pub fn finish_http(&mut self, http: &mut HttpConf, close_seq: u32) {
+        self.check_upstreams(http, close_seq);
+        for server in &http.servers {
+            self.check_duplicate_locations(&server.locations, close_seq);
+        }
+        self.check_variables(close_seq);
+        self.check_server_names(http, close_seq);
+    }
+
+    fn check_upstreams(&mut self, http: &mut HttpConf, close_seq: u32) {
+        for up in &http.upstreams {
+            if up.servers.is_empty() {
+                let span = self.upstream_names.get(&up.name.to_ascii_lowercase()).copied();
+                let order = (close_seq, PHASE_UPSTREAMS, span.map_or(0, |s| s.line));
+                self.diagnostics.push(Diagnostic::error(
+                    "no servers are inside upstream",
+                    span,
+                    order,
+                ));
+            }
+        }
+        let pending = std::mem::take(&mut self.pending_proxies);
+        for p in pending {
+            let (host, port) = split_authority(&p.authority);
+            let names_upstream = self.upstream_names.contains_key(&host.to_ascii_lowercase());
+            let target = if names_upstream && p.no_port {
+                ProxyTarget::Upstream(host.to_string())
+            } else {
+                match self.resolver.resolve(host, port) {
+                    Ok(addrs) => ProxyTarget::Host {
+                        host: host.to_string(),
+                        port,
+                        addrs,
+                    },
+                    Err(e) => {
+                        self.diagnostics.push(Diagnostic::error(
+                            format!("{e} in upstream \"{}\"", p.authority),
+                            Some(p.directive_end),
+                            (close_seq, PHASE_UPSTREAMS, p.seq),
+                        ));
+                        continue;
+                    }
+                }
+            };
+            if let Some(loc) = location_at(http, &p.path) {
+                if let Some(pp) = &mut loc.proxy_pass {
+                    pp.target = target;
+                }
+            }
+        }
+    }
+
+    fn check_duplicate_locations(&mut self, locations: &[LocationConf], close_seq: u32) {
+        use crate::model::LocationMatcher::{Exact, Prefix};
+        for (i, loc) in locations.iter().enumerate() {
+            let dup = locations[..i].iter().any(|earlier| match (&earlier.matcher, &loc.matcher) {
+                (Exact(a), Exact(b)) => a == b,
+                (Prefix { path: a, .. }, Prefix { path: b, .. }) => a == b,
+                _ => false,
+            });
+            if dup {
+                self.diagnostics.push(Diagnostic::error(
+                    format!("duplicate location \"{}\"", loc.matcher.name()),
+                    Some(loc.span),
+                    (close_seq, PHASE_LOCATIONS, loc.span.line),
+                ));
+            }
+            self.check_duplicate_locations(&loc.nested, close_seq);
+        }
+    }
+
+    fn check_variables(&mut self, close_seq: u32) {
+        let mut reported: Vec<&str> = Vec::new();
+        for (name, seq) in &self.used_vars {
+            let known = is_builtin(name) || self.defined_vars.iter().any(|v| v == name);
+            if known || reported.contains(&name.as_str()) {
+                continue;
+            }
+            reported.push(name);
+            self.diagnostics.push(Diagnostic::error(
+                format!("unknown \"{name}\" variable"),
+                None,
+                (close_seq, PHASE_VARIABLES, *seq),
+            ));
+        }
+        self.used_vars.clear();
+    }
+
+    fn check_server_names(&mut self, http: &HttpConf, close_seq: u32) {
+        let mut seen: HashMap<(SocketAddr, String), ()> = HashMap::new();
+        for server in &http.servers {
+            for listen in &server.listens {
+                for name in &server.names {
+                    let key = match name {
+                        ServerName::Exact(n) => n.clone(),
+                        ServerName::LeadingWildcard { suffix, also_bare } => {
+                            format!("{}{suffix}", if *also_bare { "" } else { "*" })
+                        }
+                        ServerName::TrailingWildcard(p) => format!("{p}*"),
+                        ServerName::Regex(r) => format!("~{r}"),
+                    };
+                    if matches!(name, ServerName::Regex(_)) {
+                        continue;
+                    }
+                    if seen.insert((listen.addr, key.clone()), ()).is_some() {
+                        let message = format!(
+                            "conflicting server name \"{key}\" on {}, ignored",
+                            addr_text(listen.addr)
+                        );
+                        self.diagnostics.push(Diagnostic::warning(
+                            message,
+                            None,
+                            (close_seq, PHASE_SERVERS, server.span.line),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn split_authority(authority: &str) -> (&str, u16) {
+    if let Some(rest) = authority.strip_prefix('[') {
+        if let Some(end) = rest.find(']') {
+            let port = rest[end + 1..]
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(80);
+            return (&rest[..end], port);
+        }
+    }
+    match authority.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse().unwrap_or(80)),
+        None => (authority, 80),
+    }
+}
+
+fn location_at<'a>(http: &'a mut HttpConf, path: &[usize]) -> Option<&'a mut LocationConf> {
+    let (&server, rest) = path.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let mut loc = http.servers.get_mut(server)?.locations.get_mut(first)?;
+    for &i in rest {
+        loc = loc.nested.get_mut(i)?;
+    }
+    Some(loc)
+}

@@ -1,0 +1,750 @@
+//! Directive handlers: parse a directive's arguments into the model, with
+//! nginx's messages for bad values. Simple value kinds are handled
+//! generically in [`crate::build`]; these are the directives with their own
+//! rules.
+
+use std::net::SocketAddr;
+
+use rginx_config::Directive;
+
+use crate::build::{Builder, Frame, Msg, PendingProxy};
+use crate::model::{
+    AccessLog, ErrorLog, HeaderSetting, HttpConf, Listen, LocationConf, LocationMatcher,
+    LogFormat, LogLevel, MapConf, MapEntry, ProxyPass, ProxyTarget, ServerConf, ServerName,
+    Setting, Settings, UpstreamConf, UpstreamServer, Value,
+};
+use crate::resolve::parse_ip;
+use crate::table::Context;
+use crate::values::{parse_number, parse_time};
+
+/// A directive handler: reads `directive` into the current `frame`.
+pub type Handler = fn(&mut Builder<'_>, &Directive, &mut Frame<'_>) -> Result<(), Msg>;
+
+fn arg(d: &Directive, i: usize) -> &str {
+    d.args.get(i).map_or("", |w| w.value.as_str())
+}
+
+fn setting(d: &Directive, value: Value) -> Setting {
+    Setting {
+        value,
+        span: d.name.span,
+    }
+}
+
+/// Appends to a list-valued setting of the current level.
+fn push_list(settings: &mut Settings, name: &'static str, d: &Directive, item: ListItem) {
+    let entry = settings.get_mut(name);
+    match (entry.map(|s| &mut s.value), item) {
+        (Some(Value::Headers(list)), ListItem::Header(h)) => list.push(h),
+        (Some(Value::AccessLogs(list)), ListItem::Access(a)) => list.extend(a),
+        (Some(Value::ErrorLogs(list)), ListItem::Error(e)) => list.push(e),
+        (_, ListItem::Header(h)) => {
+            settings.insert(name, setting(d, Value::Headers(vec![h])));
+        }
+        (_, ListItem::Access(a)) => {
+            settings.insert(name, setting(d, Value::AccessLogs(a.into_iter().collect())));
+        }
+        (_, ListItem::Error(e)) => {
+            settings.insert(name, setting(d, Value::ErrorLogs(vec![e])));
+        }
+    }
+}
+
+enum ListItem {
+    Header(HeaderSetting),
+    Access(Option<AccessLog>),
+    Error(ErrorLog),
+}
+
+fn duplicate_check(settings: &Settings, name: &str) -> Result<(), Msg> {
+    if settings.contains(name) {
+        return Err(Msg::directive("is duplicate"));
+    }
+    Ok(())
+}
+
+/// `worker_processes N | auto`
+pub fn worker_processes(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let s = f.settings();
+    duplicate_check(s, "worker_processes")?;
+    let v = arg(d, 0);
+    let value = if v == "auto" {
+        Value::Text("auto".into())
+    } else {
+        Value::Number(parse_number(v).ok_or_else(|| Msg::directive("invalid value"))?)
+    };
+    s.insert("worker_processes", setting(d, value));
+    Ok(())
+}
+
+/// `worker_connections N`
+pub fn worker_connections(
+    _: &mut Builder<'_>,
+    d: &Directive,
+    f: &mut Frame<'_>,
+) -> Result<(), Msg> {
+    let s = f.settings();
+    duplicate_check(s, "worker_connections")?;
+    let n = parse_number(arg(d, 0)).ok_or_else(|| Msg::own(format!("invalid number \"{}\"", arg(d, 0))))?;
+    s.insert("worker_connections", setting(d, Value::Number(n)));
+    Ok(())
+}
+
+/// `user name [group]`
+pub fn user(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let s = f.settings();
+    duplicate_check(s, "user")?;
+    let words = d.args.iter().map(|w| w.value.clone()).collect();
+    s.insert("user", setting(d, Value::Words(words)));
+    Ok(())
+}
+
+/// `error_log path [level]`
+pub fn error_log(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let level = match d.args.get(1) {
+        None => LogLevel::Error,
+        Some(w) => LogLevel::parse(&w.value)
+            .ok_or_else(|| Msg::own(format!("invalid log level \"{}\"", w.value)))?,
+    };
+    if d.args.len() > 2 {
+        // nginx takes several levels only for debug_* masks
+        let extra = arg(d, 2);
+        return Err(Msg::own(format!("invalid log level \"{extra}\"")));
+    }
+    let entry = ErrorLog {
+        path: arg(d, 0).to_string(),
+        level,
+    };
+    push_list(f.settings(), "error_log", d, ListItem::Error(entry));
+    Ok(())
+}
+
+/// `events { }`
+pub fn events(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let Frame::Main(model) = f else { return Ok(()) };
+    if model.events.is_some() {
+        return Err(Msg::directive("is duplicate"));
+    }
+    let mut events = Settings::default();
+    b.walk(d.children(), Context::Events, &mut Frame::Events(&mut events));
+    model.events = Some(events);
+    Ok(())
+}
+
+/// `http { }`
+pub fn http(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let Frame::Main(model) = f else { return Ok(()) };
+    if model.http.is_some() {
+        return Err(Msg::directive("is duplicate"));
+    }
+    let mut http = HttpConf::default();
+    b.walk(d.children(), Context::Http, &mut Frame::Http(&mut http));
+    let close_seq = d.block.as_ref().map_or(d.seq, |blk| blk.close_seq.max(d.seq));
+    b.finish_http(&mut http, close_seq);
+    model.http = Some(http);
+    Ok(())
+}
+
+/// `server { }` in http.
+pub fn server(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let Frame::Http(http) = f else { return Ok(()) };
+    let mut server = ServerConf {
+        span: d.name.span,
+        ..ServerConf::default()
+    };
+    b.location_path.push(http.servers.len());
+    b.walk(d.children(), Context::Server, &mut Frame::Server(&mut server));
+    b.location_path.pop();
+    if server.listens.is_empty() {
+        // nginx: *:80 when started as root, *:8000 otherwise
+        let port = b.options.default_listen_port;
+        let listen = Listen {
+            addr: SocketAddr::from(([0, 0, 0, 0], port)),
+            default_server: false,
+            span: d.name.span,
+        };
+        b.register_listen(&listen, http.servers.len());
+        server.listens.push(listen);
+    }
+    if server.names.is_empty() {
+        server.names.push(ServerName::Exact(String::new()));
+    }
+    http.servers.push(server);
+    Ok(())
+}
+
+/// Splits `host:port` as ngx_parse_url does for listen and upstream
+/// addresses; `[v6]:port` keeps the brackets out of the host.
+fn split_host_port(text: &str) -> (&str, Option<&str>) {
+    if let Some(rest) = text.strip_prefix('[') {
+        if let Some(end) = rest.find(']') {
+            let host = &rest[..end];
+            let after = &rest[end + 1..];
+            return (host, after.strip_prefix(':'));
+        }
+        return (text, None);
+    }
+    match text.rfind(':') {
+        Some(i) if text[..i].find(':').is_none() => (&text[..i], Some(&text[i + 1..])),
+        _ => (text, None),
+    }
+}
+
+fn parse_port(text: &str) -> Option<u16> {
+    parse_number(text).and_then(|n| u16::try_from(n).ok()).filter(|p| *p > 0)
+}
+
+/// Parameters of `listen` rginx accepts and ignores (socket tuning).
+const LISTEN_TUNING: &[&str] = &[
+    "backlog=", "rcvbuf=", "sndbuf=", "deferred", "bind", "ipv6only=", "reuseport",
+    "so_keepalive=", "fastopen=", "accept_filter=", "setfib=",
+];
+/// Parameters of `listen` that change what is served; not implemented.
+const LISTEN_UNSUPPORTED: &[&str] = &["ssl", "http2", "quic", "proxy_protocol", "spdy"];
+
+/// `listen address[:port] [default_server] ...`
+pub fn listen(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let Frame::Server(server) = f else { return Ok(()) };
+    let text = arg(d, 0);
+    if text.starts_with("unix:") {
+        return Err(Msg::own("listening on a unix socket is not supported by rginx"));
+    }
+    let addrs: Vec<SocketAddr> = if let Some(port) = parse_number(text).map(|_| text) {
+        let port = parse_port(port)
+            .ok_or_else(|| Msg::own(format!("invalid port in \"{text}\" of the \"listen\" directive")))?;
+        vec![SocketAddr::from(([0, 0, 0, 0], port))]
+    } else {
+        let (host, port) = split_host_port(text);
+        let port = match port {
+            None => 80,
+            Some(p) => parse_port(p).ok_or_else(|| {
+                Msg::own(format!("invalid port in \"{text}\" of the \"listen\" directive"))
+            })?,
+        };
+        if host == "*" {
+            vec![SocketAddr::from(([0, 0, 0, 0], port))]
+        } else if let Some(ip) = parse_ip(host) {
+            vec![SocketAddr::new(ip, port)]
+        } else {
+            b.resolver.resolve(host, port).map_err(|e| {
+                Msg::own(format!("{e} in \"{text}\" of the \"listen\" directive"))
+            })?
+        }
+    };
+    let mut default_server = false;
+    for w in &d.args[1..] {
+        let p = w.value.as_str();
+        if p == "default_server" || p == "default" {
+            default_server = true;
+        } else if LISTEN_UNSUPPORTED.contains(&p) {
+            return Err(Msg::own(format!("listen parameter \"{p}\" is not supported by rginx")));
+        } else if LISTEN_TUNING
+            .iter()
+            .any(|t| if t.ends_with('=') { p.starts_with(t) } else { p == *t })
+        {
+            b.warn_at(d, format!("listen parameter \"{p}\" is ignored by rginx (socket tuning)"));
+        } else {
+            return Err(Msg::own(format!("invalid parameter \"{p}\"")));
+        }
+    }
+    let server_index = b.current_server();
+    for addr in addrs {
+        let listen = Listen {
+            addr,
+            default_server,
+            span: d.name.span,
+        };
+        if server.listens.iter().any(|l| l.addr == addr) {
+            return Err(Msg::own(format!("a duplicate listen {}", addr_text(addr))));
+        }
+        if default_server && b.has_default_server(addr) {
+            return Err(Msg::own(format!("a duplicate default server for {}", addr_text(addr))));
+        }
+        b.register_listen(&listen, server_index);
+        server.listens.push(listen);
+    }
+    Ok(())
+}
+
+/// `0.0.0.0:80` / `[::1]:80` as nginx prints addresses.
+pub fn addr_text(addr: SocketAddr) -> String {
+    addr.to_string()
+}
+
+/// `server_name name ...`
+pub fn server_name(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let Frame::Server(server) = f else { return Ok(()) };
+    for w in &d.args {
+        let name = w.value.to_ascii_lowercase();
+        if name.starts_with('*') && (name.len() < 3 || !name[1..].starts_with('.')) {
+            return Err(Msg::own(format!("server name \"{}\" is invalid", w.value)));
+        }
+        let entry = if let Some(re) = w.value.strip_prefix('~') {
+            b.compile_regex(re, false, Some(d))?;
+            ServerName::Regex(re.to_string())
+        } else if let Some(suffix) = name.strip_prefix('*') {
+            ServerName::LeadingWildcard {
+                suffix: suffix.to_string(),
+                also_bare: false,
+            }
+        } else if name.starts_with('.') {
+            ServerName::LeadingWildcard {
+                suffix: name.clone(),
+                also_bare: true,
+            }
+        } else if let Some(prefix) = name.strip_suffix('*') {
+            ServerName::TrailingWildcard(prefix.to_string())
+        } else {
+            ServerName::Exact(name)
+        };
+        server.names.push(entry);
+    }
+    Ok(())
+}
+
+/// `location [modifier] name { }`
+pub fn location(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let matcher = location_matcher(b, d)?;
+    let name = matcher.name().to_string();
+    let parent = match f {
+        Frame::Location(parent) => Some(parent.matcher.clone()),
+        _ => None,
+    };
+    if let Some(parent) = &parent {
+        let child_shown = shown_name(&matcher);
+        match parent {
+            LocationMatcher::Exact(p) => {
+                return Err(Msg::own(format!(
+                    "location \"{child_shown}\" cannot be inside the exact location \"{p}\""
+                )))
+            }
+            LocationMatcher::Named(p) => {
+                return Err(Msg::own(format!(
+                    "location \"{child_shown}\" cannot be inside the named location \"{p}\""
+                )))
+            }
+            _ => {}
+        }
+        if let LocationMatcher::Named(n) = &matcher {
+            return Err(Msg::own(format!("named location \"{n}\" can be on the server level only")));
+        }
+        let parent_name = parent.name();
+        if !matches!(matcher, LocationMatcher::Regex { .. }) && !name.starts_with(parent_name) {
+            return Err(Msg::own(format!(
+                "location \"{name}\" is outside location \"{parent_name}\""
+            )));
+        }
+    }
+    let mut loc = LocationConf {
+        matcher,
+        settings: Settings::default(),
+        nested: Vec::new(),
+        proxy_pass: None,
+        span: d.name.span,
+    };
+    let index = match f {
+        Frame::Server(server) => server.locations.len(),
+        Frame::Location(parent) => parent.nested.len(),
+        _ => 0,
+    };
+    b.location_path.push(index);
+    b.walk(d.children(), Context::Location, &mut Frame::Location(&mut loc));
+    b.location_path.pop();
+    match f {
+        Frame::Server(server) => server.locations.push(loc),
+        Frame::Location(parent) => parent.nested.push(loc),
+        _ => {}
+    }
+    Ok(())
+}
+
+fn shown_name(m: &LocationMatcher) -> String {
+    m.name().to_string()
+}
+
+fn location_matcher(b: &mut Builder<'_>, d: &Directive) -> Result<LocationMatcher, Msg> {
+    let (modifier, name) = if d.args.len() == 2 {
+        (arg(d, 0), arg(d, 1).to_string())
+    } else {
+        let v = arg(d, 0);
+        if let Some(rest) = v.strip_prefix("^~") {
+            ("^~", rest.to_string())
+        } else if let Some(rest) = v.strip_prefix("~*") {
+            ("~*", rest.to_string())
+        } else if let Some(rest) = v.strip_prefix('~') {
+            ("~", rest.to_string())
+        } else if let Some(rest) = v.strip_prefix('=') {
+            ("=", rest.to_string())
+        } else {
+            ("", v.to_string())
+        }
+    };
+    Ok(match modifier {
+        "=" => LocationMatcher::Exact(name),
+        "^~" => LocationMatcher::Prefix {
+            path: name,
+            no_regex: true,
+        },
+        "~" | "~*" => {
+            let case_insensitive = modifier == "~*";
+            b.compile_regex(&name, case_insensitive, Some(d))?;
+            LocationMatcher::Regex {
+                pattern: name,
+                case_insensitive,
+            }
+        }
+        "" if name.starts_with('@') => LocationMatcher::Named(name),
+        "" => LocationMatcher::Prefix {
+            path: name,
+            no_regex: false,
+        },
+        other => return Err(Msg::own(format!("invalid location modifier \"{other}\""))),
+    })
+}
+
+/// `proxy_pass URL`
+pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let Frame::Location(loc) = f else { return Ok(()) };
+    if loc.proxy_pass.is_some() {
+        return Err(Msg::directive("is duplicate"));
+    }
+    let url = arg(d, 0);
+    let vars = b.use_template(url, d)?;
+    let regex_or_named = matches!(
+        loc.matcher,
+        LocationMatcher::Regex { .. } | LocationMatcher::Named(_)
+    );
+    let lower = url.to_ascii_lowercase();
+    if vars || url.contains('$') {
+        let scheme = if lower.starts_with("https://") { "https" } else { "http" };
+        loc.proxy_pass = Some(ProxyPass {
+            url: url.to_string(),
+            scheme: scheme.to_string(),
+            target: ProxyTarget::Variable,
+            uri: None,
+            span: d.name.span,
+        });
+        return Ok(());
+    }
+    let (scheme, rest) = if lower.starts_with("http://") {
+        ("http", &url[7..])
+    } else if lower.starts_with("https://") {
+        ("https", &url[8..])
+    } else {
+        return Err(Msg::own("invalid URL prefix"));
+    };
+    if scheme == "https" {
+        return Err(Msg::own("proxy_pass to https:// upstreams is not supported by rginx yet"));
+    }
+    if rest.starts_with("unix:") {
+        return Err(Msg::own("proxy_pass to a unix socket is not supported by rginx"));
+    }
+    let (authority, uri) = match rest.find('/') {
+        Some(i) => (&rest[..i], Some(rest[i..].to_string())),
+        None => (rest, None),
+    };
+    if uri.is_some() && regex_or_named {
+        return Err(Msg::own(
+            "\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, or inside \"if\" statement, or inside \"limit_except\" block",
+        ));
+    }
+    let (host, port_text) = split_host_port(authority);
+    if host.is_empty() {
+        return Err(Msg::own(format!("no host in upstream \"{authority}\"")));
+    }
+    let port = match port_text {
+        None => None,
+        Some(p) => Some(
+            parse_port(p).ok_or_else(|| Msg::own(format!("invalid port in upstream \"{authority}\"")))?,
+        ),
+    };
+    b.proxy_ref(host, port, authority, d)?;
+    loc.proxy_pass = Some(ProxyPass {
+        url: url.to_string(),
+        scheme: scheme.to_string(),
+        target: ProxyTarget::Host {
+            host: host.to_string(),
+            port: port.unwrap_or(80),
+            addrs: Vec::new(),
+        },
+        uri,
+        span: d.name.span,
+    });
+    b.pending_proxies.push(PendingProxy {
+        path: b.location_path(),
+        authority: authority.to_string(),
+        no_port: port.is_none(),
+        directive_end: d.end,
+        seq: d.seq,
+    });
+    Ok(())
+}
+
+/// `proxy_set_header name value`
+pub fn proxy_set_header(
+    b: &mut Builder<'_>,
+    d: &Directive,
+    f: &mut Frame<'_>,
+) -> Result<(), Msg> {
+    b.use_template(arg(d, 1), d)?;
+    let header = HeaderSetting {
+        name: arg(d, 0).to_string(),
+        value: arg(d, 1).to_string(),
+        span: d.name.span,
+    };
+    push_list(f.settings(), "proxy_set_header", d, ListItem::Header(header));
+    Ok(())
+}
+
+/// `keepalive_timeout timeout [header_timeout]`
+pub fn keepalive_timeout(
+    _: &mut Builder<'_>,
+    d: &Directive,
+    f: &mut Frame<'_>,
+) -> Result<(), Msg> {
+    let s = f.settings();
+    duplicate_check(s, "keepalive_timeout")?;
+    let timeout = parse_time(arg(d, 0), false).ok_or_else(|| Msg::directive("invalid value"))?;
+    let header = match d.args.get(1) {
+        Some(w) => Some(parse_time(&w.value, true).ok_or_else(|| Msg::directive("invalid value"))?),
+        None => None,
+    };
+    s.insert("keepalive_timeout", setting(d, Value::KeepaliveTimeout(timeout, header)));
+    Ok(())
+}
+
+/// `upstream name { }`
+pub fn upstream(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let Frame::Http(http) = f else { return Ok(()) };
+    let name = arg(d, 0).to_string();
+    b.define_upstream(&name, d)?;
+    let mut up = UpstreamConf {
+        name,
+        span: d.name.span,
+        ..UpstreamConf::default()
+    };
+    b.walk(d.children(), Context::Upstream, &mut Frame::Upstream(&mut up));
+    http.upstreams.push(up);
+    Ok(())
+}
+
+/// `server address [parameters]` in an upstream.
+pub fn upstream_server(
+    b: &mut Builder<'_>,
+    d: &Directive,
+    f: &mut Frame<'_>,
+) -> Result<(), Msg> {
+    let Frame::Upstream(up) = f else { return Ok(()) };
+    let text = arg(d, 0);
+    if text.starts_with("unix:") {
+        return Err(Msg::own("upstream servers on unix sockets are not supported by rginx"));
+    }
+    let mut server = UpstreamServer {
+        host: String::new(),
+        port: 80,
+        addrs: Vec::new(),
+        weight: 1,
+        max_fails: 1,
+        fail_timeout: std::time::Duration::from_secs(10),
+        backup: false,
+        down: false,
+        span: d.name.span,
+    };
+    for w in &d.args[1..] {
+        let p = w.value.as_str();
+        let invalid = || Msg::own(format!("invalid parameter \"{p}\""));
+        if let Some(v) = p.strip_prefix("weight=") {
+            server.weight = parse_number(v).filter(|n| *n > 0).ok_or_else(invalid)?;
+        } else if let Some(v) = p.strip_prefix("max_fails=") {
+            server.max_fails = parse_number(v).ok_or_else(invalid)?;
+        } else if let Some(v) = p.strip_prefix("fail_timeout=") {
+            server.fail_timeout = parse_time(v, true).ok_or_else(invalid)?;
+        } else if let Some(v) = p.strip_prefix("max_conns=") {
+            parse_number(v).ok_or_else(invalid)?;
+            return Err(Msg::own("server parameter \"max_conns\" is not supported by rginx"));
+        } else if p == "backup" {
+            server.backup = true;
+        } else if p == "down" {
+            server.down = true;
+        } else {
+            return Err(invalid());
+        }
+    }
+    if text.contains('/') {
+        return Err(Msg::own(format!("invalid host in upstream \"{text}\"")));
+    }
+    let (host, port) = split_host_port(text);
+    if host.is_empty() {
+        return Err(Msg::own(format!("no host in upstream \"{text}\"")));
+    }
+    if let Some(p) = port {
+        server.port = parse_port(p).ok_or_else(|| Msg::own(format!("invalid port in upstream \"{text}\"")))?;
+    }
+    server.addrs = b
+        .resolver
+        .resolve(host, server.port)
+        .map_err(|e| Msg::own(format!("{e} in upstream \"{text}\"")))?;
+    server.host = host.to_string();
+    up.servers.push(server);
+    Ok(())
+}
+
+/// `keepalive N` in an upstream.
+pub fn keepalive(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let Frame::Upstream(up) = f else { return Ok(()) };
+    if up.keepalive.is_some() {
+        return Err(Msg::directive("is duplicate"));
+    }
+    let v = arg(d, 0);
+    let n = parse_number(v)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| Msg::own(format!("invalid value \"{v}\" in \"keepalive\" directive")))?;
+    up.keepalive = Some(n);
+    Ok(())
+}
+
+/// `map source $variable { ... }`
+pub fn map(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let Frame::Http(http) = f else { return Ok(()) };
+    b.use_template(arg(d, 0), d)?;
+    let var = arg(d, 1);
+    let Some(name) = var.strip_prefix('$') else {
+        return Err(Msg::own(format!("invalid variable name \"{var}\"")));
+    };
+    b.define_variable(name);
+    let mut map = MapConf {
+        source: arg(d, 0).to_string(),
+        variable: name.to_string(),
+        span: d.name.span,
+        ..MapConf::default()
+    };
+    let mut seen_keys: Vec<String> = Vec::new();
+    for entry in d.children() {
+        if entry.block.is_some() {
+            b.error_at_end(entry, "unexpected \"{\"");
+            return Ok(());
+        }
+        let key = entry.name.value.as_str();
+        if entry.args.is_empty() && key == "hostnames" {
+            map.hostnames = true;
+            continue;
+        }
+        if entry.args.is_empty() && key == "volatile" {
+            map.volatile = true;
+            continue;
+        }
+        if entry.args.len() != 1 {
+            b.error_at_end(entry, "invalid number of the map parameters");
+            return Ok(());
+        }
+        let value = entry.args[0].value.clone();
+        if let Err(m) = b.use_template(&value, entry) {
+            b.report(entry, m);
+            return Ok(());
+        }
+        if key == "default" {
+            if map.default.is_some() {
+                b.error_at_end(entry, "duplicate default map parameter");
+                return Ok(());
+            }
+            map.default = Some(value);
+            continue;
+        }
+        if let Some(re) = key.strip_prefix("~*") {
+            if let Err(m) = b.compile_regex(re, true, Some(entry)) {
+                b.report(entry, m);
+                return Ok(());
+            }
+        } else if let Some(re) = key.strip_prefix('~') {
+            if let Err(m) = b.compile_regex(re, false, Some(entry)) {
+                b.report(entry, m);
+                return Ok(());
+            }
+        } else {
+            let folded = key.strip_prefix('\\').unwrap_or(key).to_ascii_lowercase();
+            if seen_keys.contains(&folded) {
+                b.error_at_end(entry, format!("conflicting parameter \"{key}\""));
+                return Ok(());
+            }
+            seen_keys.push(folded);
+        }
+        map.entries.push(MapEntry {
+            key: key.to_string(),
+            value,
+            span: entry.name.span,
+        });
+    }
+    http.maps.push(map);
+    Ok(())
+}
+
+/// `types { type ext ...; }`: accepted, checked for shape, ignored.
+pub fn types(b: &mut Builder<'_>, d: &Directive, _: &mut Frame<'_>) -> Result<(), Msg> {
+    for entry in d.children() {
+        if entry.block.is_some() {
+            b.error_at_end(entry, "unexpected \"{\"");
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// `log_format name [escape=default|json|none] string ...`
+pub fn log_format(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let Frame::Http(http) = f else { return Ok(()) };
+    let name = arg(d, 0);
+    if name == "combined" || http.log_formats.iter().any(|l| l.name == name) {
+        return Err(Msg::own(format!("duplicate \"log_format\" name \"{name}\"")));
+    }
+    let mut rest = &d.args[1..];
+    let mut escape = "default".to_string();
+    if let Some(mode) = rest.first().and_then(|w| w.value.strip_prefix("escape=")) {
+        if !matches!(mode, "default" | "json" | "none") {
+            return Err(Msg::own(format!("unknown log format escaping \"{mode}\"")));
+        }
+        escape = mode.to_string();
+        rest = &rest[1..];
+    }
+    let format: String = rest.iter().map(|w| w.value.as_str()).collect();
+    b.use_template(&format, d)?;
+    http.log_formats.push(LogFormat {
+        name: name.to_string(),
+        escape,
+        format,
+        span: d.name.span,
+    });
+    Ok(())
+}
+
+/// `access_log path [format [buffer=size] [gzip[=level]] [flush=time] [if=condition]] | off`
+pub fn access_log(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let path = arg(d, 0);
+    if path == "off" {
+        if let Some(extra) = d.args.get(1) {
+            return Err(Msg::own(format!("invalid parameter \"{}\"", extra.value)));
+        }
+        push_list(f.settings(), "access_log", d, ListItem::Access(None));
+        return Ok(());
+    }
+    b.use_template(path, d)?;
+    let format = d.args.get(1).map_or("combined", |w| w.value.as_str());
+    if !b.log_format_known(format) {
+        return Err(Msg::own(format!("unknown log format \"{format}\"")));
+    }
+    for w in d.args.iter().skip(2) {
+        let p = w.value.as_str();
+        if p.starts_with("if=") {
+            return Err(Msg::own("access_log parameter \"if=\" is not supported by rginx"));
+        }
+        let ok = p.starts_with("buffer=") || p.starts_with("flush=") || p == "gzip" || p.starts_with("gzip=");
+        if !ok {
+            return Err(Msg::own(format!("invalid parameter \"{p}\"")));
+        }
+    }
+    let entry = AccessLog {
+        path: path.to_string(),
+        format: format.to_string(),
+    };
+    push_list(f.settings(), "access_log", d, ListItem::Access(Some(entry)));
+    Ok(())
+}

@@ -1,0 +1,428 @@
+//! The typed model of a validated configuration.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rginx_config::Span;
+
+/// A validated configuration.
+#[derive(Debug, Default, Clone)]
+pub struct Model {
+    /// Main-context settings (`worker_processes`, `pid`, `error_log`, ...).
+    pub main: Settings,
+    /// The `events` block's settings, if the block exists.
+    pub events: Option<Settings>,
+    /// The `http` block.
+    pub http: Option<HttpConf>,
+}
+
+/// Directive values set at one level, keyed by directive name. A level
+/// that does not set a directive inherits it (see [`Settings::merge_from`]).
+#[derive(Debug, Default, Clone)]
+pub struct Settings {
+    values: BTreeMap<&'static str, Setting>,
+}
+
+/// One directive's value and where it was set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setting {
+    /// The parsed value.
+    pub value: Value,
+    /// The directive's name.
+    pub span: Span,
+}
+
+/// A parsed directive value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `on` / `off`.
+    Flag(bool),
+    /// A time.
+    Time(Duration),
+    /// A size or offset in bytes.
+    Size(u64),
+    /// A plain number.
+    Number(u64),
+    /// One word (an enumerated value or a path).
+    Text(String),
+    /// Several words.
+    Words(Vec<String>),
+    /// `count size` buffers.
+    Buffers {
+        /// Number of buffers.
+        count: u64,
+        /// Size of each.
+        size: u64,
+    },
+    /// `keepalive_timeout timeout [header_timeout]`.
+    KeepaliveTimeout(Duration, Option<Duration>),
+    /// `proxy_set_header` entries of one level, in order.
+    Headers(Vec<HeaderSetting>),
+    /// `access_log` entries of one level (empty = `off`).
+    AccessLogs(Vec<AccessLog>),
+    /// `error_log` entries of one level.
+    ErrorLogs(Vec<ErrorLog>),
+}
+
+impl Settings {
+    /// The setting for `name` at this level (after merging: inherited too).
+    pub fn get(&self, name: &str) -> Option<&Setting> {
+        self.values.get(name)
+    }
+
+    /// Whether `name` is set at this level.
+    pub fn contains(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
+
+    /// Sets `name`; returns the value it replaces.
+    pub fn insert(&mut self, name: &'static str, setting: Setting) -> Option<Setting> {
+        self.values.insert(name, setting)
+    }
+
+    /// Mutable access to a setting of this level.
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Setting> {
+        self.values.get_mut(name)
+    }
+
+    /// Fills every setting this level does not set from `parent`: nginx's
+    /// merge. List directives (`proxy_set_header`, `access_log`) are
+    /// inherited only when the level has none of its own, which is what
+    /// a whole-value merge gives.
+    pub fn merge_from(&mut self, parent: &Settings) {
+        for (name, setting) in &parent.values {
+            self.values.entry(name).or_insert_with(|| setting.clone());
+        }
+    }
+
+    /// A time setting, or `default`.
+    pub fn time(&self, name: &str, default: Duration) -> Duration {
+        match self.get(name).map(|s| &s.value) {
+            Some(Value::Time(t)) => *t,
+            _ => default,
+        }
+    }
+
+    /// A flag setting, or `default`.
+    pub fn flag(&self, name: &str, default: bool) -> bool {
+        match self.get(name).map(|s| &s.value) {
+            Some(Value::Flag(f)) => *f,
+            _ => default,
+        }
+    }
+
+    /// A text setting.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        match self.get(name).map(|s| &s.value) {
+            Some(Value::Text(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The effective `proxy_set_header` list of this level (empty when none
+    /// is set here or inherited).
+    pub fn proxy_headers(&self) -> &[HeaderSetting] {
+        match self.get("proxy_set_header").map(|s| &s.value) {
+            Some(Value::Headers(h)) => h,
+            _ => &[],
+        }
+    }
+
+    /// The HTTP version rginx speaks to upstreams here (nginx 1.22: 1.0
+    /// unless `proxy_http_version 1.1`).
+    pub fn proxy_http_version(&self) -> &str {
+        self.text("proxy_http_version").unwrap_or("1.0")
+    }
+}
+
+/// One `proxy_set_header NAME VALUE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeaderSetting {
+    /// Header name as written.
+    pub name: String,
+    /// Value template as written (variables not yet compiled).
+    pub value: String,
+    /// Where the directive is.
+    pub span: Span,
+}
+
+/// One `access_log` target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessLog {
+    /// File path (may contain variables) or `syslog:...`.
+    pub path: String,
+    /// Name of the `log_format` (default `combined`).
+    pub format: String,
+}
+
+/// One `error_log` target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorLog {
+    /// File path, `stderr`, `syslog:...` or `memory:...`.
+    pub path: String,
+    /// Lowest level logged (default `error`).
+    pub level: LogLevel,
+}
+
+/// nginx's error log levels, most severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// `emerg`
+    Emerg,
+    /// `alert`
+    Alert,
+    /// `crit`
+    Crit,
+    /// `error`
+    Error,
+    /// `warn`
+    Warn,
+    /// `notice`
+    Notice,
+    /// `info`
+    Info,
+    /// `debug`
+    Debug,
+}
+
+impl LogLevel {
+    /// Parses a level name.
+    pub fn parse(name: &str) -> Option<LogLevel> {
+        Some(match name {
+            "emerg" => LogLevel::Emerg,
+            "alert" => LogLevel::Alert,
+            "crit" => LogLevel::Crit,
+            "error" => LogLevel::Error,
+            "warn" => LogLevel::Warn,
+            "notice" => LogLevel::Notice,
+            "info" => LogLevel::Info,
+            "debug" => LogLevel::Debug,
+            _ => return None,
+        })
+    }
+}
+
+/// The `http` block.
+#[derive(Debug, Default, Clone)]
+pub struct HttpConf {
+    /// http-level settings.
+    pub settings: Settings,
+    /// `server` blocks in order.
+    pub servers: Vec<ServerConf>,
+    /// `upstream` blocks in order.
+    pub upstreams: Vec<UpstreamConf>,
+    /// `map` blocks in order.
+    pub maps: Vec<MapConf>,
+    /// `log_format`s in order (`combined` is predefined and not listed).
+    pub log_formats: Vec<LogFormat>,
+}
+
+/// A `server` block.
+#[derive(Debug, Default, Clone)]
+pub struct ServerConf {
+    /// Server-level settings, merged with the http level.
+    pub settings: Settings,
+    /// Listening addresses (nginx's default when none is given).
+    pub listens: Vec<Listen>,
+    /// `server_name` entries; the first is the primary name.
+    pub names: Vec<ServerName>,
+    /// Top-level locations in order.
+    pub locations: Vec<LocationConf>,
+    /// The `server` directive.
+    pub span: Span,
+}
+
+/// One `listen` address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listen {
+    /// The socket address.
+    pub addr: SocketAddr,
+    /// `default_server` (or its old spelling `default`).
+    pub default_server: bool,
+    /// The `listen` directive.
+    pub span: Span,
+}
+
+/// One `server_name` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerName {
+    /// `example.com` (lowercased; may be empty: `""`).
+    Exact(String),
+    /// `*.example.com` or `.example.com`, stored without `*`: `.example.com`.
+    /// `.example.com` also matches `example.com` itself (`also_bare`).
+    LeadingWildcard {
+        /// The suffix including the leading dot.
+        suffix: String,
+        /// Whether the bare domain matches too (the `.example.com` form).
+        also_bare: bool,
+    },
+    /// `mail.*`, stored as `mail.`.
+    TrailingWildcard(String),
+    /// `~regex`, stored without `~`.
+    Regex(String),
+}
+
+/// A `location` block.
+#[derive(Debug, Clone)]
+pub struct LocationConf {
+    /// How the location matches.
+    pub matcher: LocationMatcher,
+    /// Location settings, merged with the enclosing levels.
+    pub settings: Settings,
+    /// Nested locations in order.
+    pub nested: Vec<LocationConf>,
+    /// `proxy_pass`, if any.
+    pub proxy_pass: Option<ProxyPass>,
+    /// The `location` directive.
+    pub span: Span,
+}
+
+/// How a location matches a URI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocationMatcher {
+    /// `location = /x`
+    Exact(String),
+    /// `location /x` or `location ^~ /x` (`no_regex`).
+    Prefix {
+        /// The prefix.
+        path: String,
+        /// `^~`: when this is the longest prefix, regexes are not tried.
+        no_regex: bool,
+    },
+    /// `location ~ re` / `location ~* re`.
+    Regex {
+        /// The pattern.
+        pattern: String,
+        /// `~*`.
+        case_insensitive: bool,
+    },
+    /// `location @name`.
+    Named(String),
+}
+
+impl LocationMatcher {
+    /// The location's name as nginx prints it in messages.
+    pub fn name(&self) -> &str {
+        match self {
+            LocationMatcher::Exact(s)
+            | LocationMatcher::Prefix { path: s, .. }
+            | LocationMatcher::Regex { pattern: s, .. }
+            | LocationMatcher::Named(s) => s,
+        }
+    }
+}
+
+/// A `proxy_pass` target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyPass {
+    /// The URL as written.
+    pub url: String,
+    /// `http` or `https`.
+    pub scheme: String,
+    /// Where requests go.
+    pub target: ProxyTarget,
+    /// The URI part (`/x/` in `http://b/x/`), if any.
+    pub uri: Option<String>,
+    /// The `proxy_pass` directive.
+    pub span: Span,
+}
+
+/// Where a `proxy_pass` sends requests.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProxyTarget {
+    /// The `upstream` block of that name.
+    Upstream(String),
+    /// A host (resolved at load time) and port.
+    Host {
+        /// Host name or IP literal.
+        host: String,
+        /// Port (80/443 by default).
+        port: u16,
+        /// Addresses the host resolved to.
+        addrs: Vec<SocketAddr>,
+    },
+    /// The URL contains variables: resolved per request.
+    Variable,
+}
+
+/// An `upstream` block.
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamConf {
+    /// Its name.
+    pub name: String,
+    /// `server` entries in order.
+    pub servers: Vec<UpstreamServer>,
+    /// `keepalive N`: idle connections cached per worker.
+    pub keepalive: Option<u64>,
+    /// Other settings (`keepalive_timeout`, `keepalive_requests`).
+    pub settings: Settings,
+    /// The `upstream` directive.
+    pub span: Span,
+}
+
+/// One `server` of an upstream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamServer {
+    /// Host or address as written.
+    pub host: String,
+    /// Port (80 by default).
+    pub port: u16,
+    /// Addresses it resolved to.
+    pub addrs: Vec<SocketAddr>,
+    /// `weight=` (default 1).
+    pub weight: u64,
+    /// `max_fails=` (default 1).
+    pub max_fails: u64,
+    /// `fail_timeout=` (default 10s).
+    pub fail_timeout: Duration,
+    /// `backup`.
+    pub backup: bool,
+    /// `down`.
+    pub down: bool,
+    /// The directive.
+    pub span: Span,
+}
+
+/// A `map` block.
+#[derive(Debug, Clone, Default)]
+pub struct MapConf {
+    /// The source value template (`$http_upgrade`).
+    pub source: String,
+    /// The variable it defines, without `$`.
+    pub variable: String,
+    /// `hostnames`.
+    pub hostnames: bool,
+    /// `volatile`.
+    pub volatile: bool,
+    /// `default` value (empty when absent).
+    pub default: Option<String>,
+    /// Keys and values in order.
+    pub entries: Vec<MapEntry>,
+    /// The `map` directive.
+    pub span: Span,
+}
+
+/// One `key value;` line of a map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapEntry {
+    /// The key as written (after unescaping); `~`/`~*` for regexes.
+    pub key: String,
+    /// The value template.
+    pub value: String,
+    /// The line.
+    pub span: Span,
+}
+
+/// A `log_format`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogFormat {
+    /// Its name.
+    pub name: String,
+    /// `escape=` mode (`default`, `json`, `none`).
+    pub escape: String,
+    /// The format, its strings joined.
+    pub format: String,
+    /// The directive.
+    pub span: Span,
+}

@@ -1,0 +1,296 @@
+//! The directive table: every directive rginx knows, where it may appear,
+//! how many arguments it takes, how its value is parsed, and whether rginx
+//! implements it or accepts and ignores it. Validation, `rginx check` and
+//! docs/directives.md are all driven by this one table.
+
+use crate::handlers::{self, Handler};
+
+/// A configuration context (where a directive stands).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Context {
+    /// Top level of the main file.
+    Main,
+    /// `events { }`
+    Events,
+    /// `http { }`
+    Http,
+    /// `server { }` inside http.
+    Server,
+    /// `location { }`
+    Location,
+    /// `upstream { }`
+    Upstream,
+}
+
+impl Context {
+    /// The name used in docs/directives.md.
+    pub fn name(self) -> &'static str {
+        match self {
+            Context::Main => "main",
+            Context::Events => "events",
+            Context::Http => "http",
+            Context::Server => "server",
+            Context::Location => "location",
+            Context::Upstream => "upstream",
+        }
+    }
+}
+
+/// How many arguments a directive takes (nginx's `NGX_CONF_TAKE*`,
+/// `NGX_CONF_FLAG`, `NGX_CONF_1MORE`, `NGX_CONF_2MORE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arity {
+    /// Exactly n.
+    Exactly(u8),
+    /// Between min and max.
+    Range(u8, u8),
+    /// At least n.
+    AtLeast(u8),
+    /// Exactly one, `on` or `off`.
+    Flag,
+}
+
+impl Arity {
+    /// Whether `n` arguments fit (nginx never allows more than 8 unless the
+    /// directive takes "1 or more").
+    pub fn accepts(self, n: usize) -> bool {
+        match self {
+            Arity::Exactly(k) => n == k as usize,
+            Arity::Range(a, b) => n >= a as usize && n <= b as usize,
+            Arity::AtLeast(k) => n >= k as usize,
+            Arity::Flag => n == 1,
+        }
+    }
+
+    /// For docs: `1`, `1-2`, `1+`, `on|off`.
+    pub fn describe(self) -> String {
+        match self {
+            Arity::Exactly(k) => k.to_string(),
+            Arity::Range(a, b) => format!("{a}-{b}"),
+            Arity::AtLeast(k) => format!("{k}+"),
+            Arity::Flag => "on|off".to_string(),
+        }
+    }
+}
+
+/// What follows a block directive's `{`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// Not a block directive: terminated by `;`.
+    None,
+    /// Directives of that context.
+    Directives(Context),
+    /// `key value;` lines (`map`, `types`): checked by the handler.
+    Entries,
+}
+
+/// Whether rginx implements a directive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Validated and applied.
+    Supported,
+    /// Validated, then ignored with a warning naming the reason.
+    Ignored(&'static str),
+}
+
+/// How a directive's arguments are parsed and stored.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    /// `on|off`.
+    Flag,
+    /// A time with millisecond precision.
+    Time,
+    /// A size (`k`, `m`).
+    Size,
+    /// An offset (`k`, `m`, `g`).
+    Offset,
+    /// A number.
+    Number,
+    /// One of these words (nginx's enum slot).
+    Enum(&'static [&'static str]),
+    /// Any text.
+    Text,
+    /// Several of these words (nginx's bitmask slot).
+    Bitmask(&'static [&'static str]),
+    /// `count size`.
+    Buffers,
+    /// Its own handler.
+    Custom(Handler),
+}
+
+/// One row of the table.
+#[derive(Clone, Copy)]
+pub struct DirectiveSpec {
+    /// Directive name.
+    pub name: &'static str,
+    /// Where it may appear.
+    pub contexts: &'static [Context],
+    /// Argument count.
+    pub arity: Arity,
+    /// Block or simple directive.
+    pub body: Body,
+    /// Supported or ignored.
+    pub status: Status,
+    /// Value parser.
+    pub kind: Kind,
+    /// One line for the docs.
+    pub summary: &'static str,
+}
+
+use Context::{Events as E, Http as H, Location as L, Main as M, Server as S, Upstream as U};
+
+const ANY: &[Context] = &[M, E, H, S, L, U];
+const HSL: &[Context] = &[H, S, L];
+const HS: &[Context] = &[H, S];
+
+const fn spec(
+    name: &'static str,
+    contexts: &'static [Context],
+    arity: Arity,
+    kind: Kind,
+    summary: &'static str,
+) -> DirectiveSpec {
+    DirectiveSpec {
+        name,
+        contexts,
+        arity,
+        body: Body::None,
+        status: Status::Supported,
+        kind,
+        summary,
+    }
+}
+
+const fn block(
+    name: &'static str,
+    contexts: &'static [Context],
+    arity: Arity,
+    body: Body,
+    handler: Handler,
+    summary: &'static str,
+) -> DirectiveSpec {
+    DirectiveSpec {
+        name,
+        contexts,
+        arity,
+        body,
+        status: Status::Supported,
+        kind: Kind::Custom(handler),
+        summary,
+    }
+}
+
+const fn ignored(
+    name: &'static str,
+    contexts: &'static [Context],
+    arity: Arity,
+    kind: Kind,
+    reason: &'static str,
+) -> DirectiveSpec {
+    DirectiveSpec {
+        name,
+        contexts,
+        arity,
+        body: Body::None,
+        status: Status::Ignored(reason),
+        kind,
+        summary: reason,
+    }
+}
+
+const NEXT_UPSTREAM: &[&str] = &[
+    "error", "timeout", "invalid_header", "http_500", "http_502", "http_503", "http_504",
+    "http_403", "http_404", "http_429", "non_idempotent", "updating", "off",
+];
+
+const TUNING: &str = "a performance knob for nginx's own I/O; rginx tunes itself";
+const HASH: &str = "sizes nginx's internal hash tables; rginx needs no such setting";
+const STATIC: &str = "only affects files nginx serves itself; rginx serves no static files";
+
+/// Every directive rginx knows.
+pub static DIRECTIVES: &[DirectiveSpec] = &[
+    // main context
+    spec("include", ANY, Arity::Exactly(1), Kind::Text, "Reads another file (or glob) in place; expanded while parsing."),
+    spec("worker_processes", &[M], Arity::Exactly(1), Kind::Custom(handlers::worker_processes), "Number of runtime threads (`auto`: one per core)."),
+    spec("pid", &[M], Arity::Exactly(1), Kind::Text, "File holding the process id, for `rginx -s`."),
+    spec("error_log", &[M, H, S, L], Arity::AtLeast(1), Kind::Custom(handlers::error_log), "Error log file (or `stderr`) and level."),
+    spec("daemon", &[M], Arity::Flag, Kind::Flag, "rginx always runs in the foreground; `on` is accepted for compatibility (use a service manager)."),
+    spec("user", &[M], Arity::Range(1, 2), Kind::Custom(handlers::user), "User (and group) to run as after binding sockets."),
+    spec("worker_rlimit_nofile", &[M], Arity::Exactly(1), Kind::Number, "Open-file limit (RLIMIT_NOFILE) of the process."),
+    block("events", &[M], Arity::Exactly(0), Body::Directives(E), handlers::events, "Connection-processing settings."),
+    block("http", &[M], Arity::Exactly(0), Body::Directives(H), handlers::http, "The HTTP server."),
+    ignored("worker_cpu_affinity", &[M], Arity::AtLeast(1), Kind::Text, TUNING),
+    ignored("worker_priority", &[M], Arity::Exactly(1), Kind::Text, TUNING),
+    ignored("pcre_jit", &[M], Arity::Flag, Kind::Flag, "rginx's regex engine needs no JIT switch"),
+    ignored("timer_resolution", &[M], Arity::Exactly(1), Kind::Time, TUNING),
+    // events
+    spec("worker_connections", &[E], Arity::Exactly(1), Kind::Custom(handlers::worker_connections), "Maximum number of simultaneous connections."),
+    ignored("use", &[E], Arity::Exactly(1), Kind::Text, "rginx picks the best event mechanism (epoll) itself"),
+    ignored("multi_accept", &[E], Arity::Flag, Kind::Flag, TUNING),
+    ignored("accept_mutex", &[E], Arity::Flag, Kind::Flag, TUNING),
+    ignored("accept_mutex_delay", &[E], Arity::Exactly(1), Kind::Time, TUNING),
+    // http structure
+    block("server", &[H], Arity::Exactly(0), Body::Directives(S), handlers::server, "A virtual server."),
+    spec("listen", &[S], Arity::AtLeast(1), Kind::Custom(handlers::listen), "Address and port (`default_server`)."),
+    spec("server_name", &[S], Arity::AtLeast(1), Kind::Custom(handlers::server_name), "Names of the virtual server: exact, `*.x`, `.x`, `x.*`, `~regex`."),
+    block("location", &[S, L], Arity::Range(1, 2), Body::Directives(L), handlers::location, "URI matching: `=`, `^~`, prefix, `~`, `~*`, `@name`, nested."),
+    block("upstream", &[H], Arity::Exactly(1), Body::Directives(U), handlers::upstream, "A group of backend servers."),
+    spec("server", &[U], Arity::AtLeast(1), Kind::Custom(handlers::upstream_server), "A backend: `weight=`, `max_fails=`, `fail_timeout=`, `backup`, `down`."),
+    spec("keepalive", &[U], Arity::Exactly(1), Kind::Custom(handlers::keepalive), "Idle upstream connections kept per worker."),
+    block("map", &[H], Arity::Exactly(2), Body::Entries, handlers::map, "A variable computed from another: exact, `hostnames`, regex keys, `default`, `volatile`."),
+    spec("log_format", &[H], Arity::AtLeast(2), Kind::Custom(handlers::log_format), "Named access log format (`escape=`)."),
+    spec("access_log", HSL, Arity::AtLeast(1), Kind::Custom(handlers::access_log), "Access log file and format, or `off`."),
+    // connections and requests
+    spec("keepalive_timeout", HSL, Arity::Range(1, 2), Kind::Custom(handlers::keepalive_timeout), "Idle time of a client keep-alive connection."),
+    spec("keepalive_timeout", &[U], Arity::Exactly(1), Kind::Time, "Idle time of a cached upstream connection."),
+    spec("keepalive_requests", HSL, Arity::Exactly(1), Kind::Number, "Requests served over one client connection."),
+    spec("keepalive_requests", &[U], Arity::Exactly(1), Kind::Number, "Requests sent over one cached upstream connection."),
+    spec("client_max_body_size", HSL, Arity::Exactly(1), Kind::Offset, "Largest request body (413 beyond it; 0: no limit)."),
+    spec("large_client_header_buffers", HS, Arity::Exactly(2), Kind::Buffers, "Limits of the request line and of each header line (414/400)."),
+    spec("underscores_in_headers", HS, Arity::Flag, Kind::Flag, "Whether header names with `_` are accepted."),
+    spec("ignore_invalid_headers", HS, Arity::Flag, Kind::Flag, "Whether headers with invalid names are dropped."),
+    spec("client_header_timeout", HS, Arity::Exactly(1), Kind::Time, "Time to receive the request head."),
+    spec("client_body_timeout", HSL, Arity::Exactly(1), Kind::Time, "Time between two reads of the request body."),
+    spec("send_timeout", HSL, Arity::Exactly(1), Kind::Time, "Time between two writes to the client."),
+    // proxy
+    spec("proxy_pass", &[L], Arity::Exactly(1), Kind::Custom(handlers::proxy_pass), "Backend URL: upstream name or host, optional URI part, variables."),
+    spec("proxy_http_version", HSL, Arity::Exactly(1), Kind::Enum(&["1.0", "1.1"]), "HTTP version to upstreams (nginx 1.22 default: 1.0)."),
+    spec("proxy_set_header", HSL, Arity::Exactly(2), Kind::Custom(handlers::proxy_set_header), "Request header to upstreams; a level's list replaces the inherited one."),
+    spec("proxy_connect_timeout", HSL, Arity::Exactly(1), Kind::Time, "Time to connect to an upstream."),
+    spec("proxy_read_timeout", HSL, Arity::Exactly(1), Kind::Time, "Time between two reads from an upstream (also a tunnel's idle limit)."),
+    spec("proxy_send_timeout", HSL, Arity::Exactly(1), Kind::Time, "Time between two writes to an upstream."),
+    spec("proxy_next_upstream", HSL, Arity::AtLeast(1), Kind::Bitmask(NEXT_UPSTREAM), "When to try the next upstream server."),
+    spec("proxy_next_upstream_tries", HSL, Arity::Exactly(1), Kind::Number, "How many servers to try (0: all)."),
+    spec("proxy_next_upstream_timeout", HSL, Arity::Exactly(1), Kind::Time, "How long to keep trying servers (0: no limit)."),
+    spec("proxy_pass_request_headers", HSL, Arity::Flag, Kind::Flag, "Whether client headers are passed to upstreams."),
+    spec("proxy_buffering", HSL, Arity::Flag, Kind::Flag, "Accepted; rginx always streams responses as they arrive (nginx's `off`)."),
+    spec("proxy_buffer_size", HSL, Arity::Exactly(1), Kind::Size, "Buffer for the response head and for each direction of a tunnel."),
+    // accepted and ignored
+    ignored("sendfile", &[H, S, L], Arity::Flag, Kind::Flag, STATIC),
+    ignored("tcp_nopush", HSL, Arity::Flag, Kind::Flag, TUNING),
+    ignored("tcp_nodelay", HSL, Arity::Flag, Kind::Flag, "rginx always sets TCP_NODELAY (nginx's default)"),
+    block("types", HSL, Arity::Exactly(0), Body::Entries, handlers::types, STATIC),
+    ignored("default_type", HSL, Arity::Exactly(1), Kind::Text, STATIC),
+    ignored("types_hash_max_size", HSL, Arity::Exactly(1), Kind::Number, HASH),
+    ignored("types_hash_bucket_size", HSL, Arity::Exactly(1), Kind::Size, HASH),
+    ignored("server_names_hash_max_size", &[H], Arity::Exactly(1), Kind::Number, HASH),
+    ignored("server_names_hash_bucket_size", &[H], Arity::Exactly(1), Kind::Size, HASH),
+    ignored("variables_hash_max_size", &[H], Arity::Exactly(1), Kind::Number, HASH),
+    ignored("variables_hash_bucket_size", &[H], Arity::Exactly(1), Kind::Size, HASH),
+    ignored("map_hash_max_size", &[H], Arity::Exactly(1), Kind::Number, HASH),
+    ignored("map_hash_bucket_size", &[H], Arity::Exactly(1), Kind::Size, HASH),
+    ignored("proxy_headers_hash_max_size", HSL, Arity::Exactly(1), Kind::Number, HASH),
+    ignored("proxy_headers_hash_bucket_size", HSL, Arity::Exactly(1), Kind::Number, HASH),
+    ignored("server_tokens", HSL, Arity::Exactly(1), Kind::Enum(&["on", "off", "build"]), "rginx's Server header never carries a version"),
+    ignored("client_body_buffer_size", HSL, Arity::Exactly(1), Kind::Size, "rginx streams request bodies instead of buffering them"),
+    ignored("client_header_buffer_size", HS, Arity::Exactly(1), Kind::Size, TUNING),
+    ignored("proxy_buffers", HSL, Arity::Exactly(2), Kind::Buffers, "rginx streams responses instead of buffering them"),
+    ignored("proxy_busy_buffers_size", HSL, Arity::Exactly(1), Kind::Size, "rginx streams responses instead of buffering them"),
+    ignored("reset_timedout_connection", HSL, Arity::Flag, Kind::Flag, TUNING),
+];
+
+/// The table rows for a directive name (some names have one row per
+/// context, like `server` in `http` and in `upstream`).
+pub fn lookup(name: &str) -> impl Iterator<Item = &'static DirectiveSpec> + '_ {
+    DIRECTIVES.iter().filter(move |d| d.name == name)
+}

@@ -1,0 +1,165 @@
+//! `rginx check` / `rginx -t` / `rginx -T`: validate like `nginx -t`.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use rginx_config::Config;
+use rginx_core::{check_file, BuildOptions, Diagnostic};
+use rginx_proxy::SystemResolver;
+
+use crate::cli::Format;
+
+/// What to check and how to report it.
+pub struct CheckRequest {
+    /// The main configuration file.
+    pub file: PathBuf,
+    /// Text or JSON.
+    pub format: Format,
+    /// Run rginx's lints.
+    pub lints: bool,
+    /// Print only diagnostics.
+    pub quiet: bool,
+    /// Print the configuration with its includes afterwards (`-T`).
+    pub dump: bool,
+}
+
+/// Runs a check and prints the result; exit code 0 or 1.
+pub fn run(req: &CheckRequest) -> ExitCode {
+    let options = BuildOptions {
+        default_listen_port: if running_as_root() { 80 } else { 8000 },
+    };
+    let (config, checked) = check_file(&req.file, &SystemResolver, options, req.lints);
+    let ok = !checked.has_errors();
+    match req.format {
+        Format::Text => print_text(req, &config, &checked.diagnostics, ok),
+        Format::Json => print_json(req, &config, &checked.diagnostics, ok),
+    }
+    if ok && req.dump {
+        print_dump(&config);
+    }
+    ExitCode::from(if ok { 0 } else { 1 })
+}
+
+fn print_text(req: &CheckRequest, config: &Config, diagnostics: &[Diagnostic], ok: bool) {
+    let file = req.file.display();
+    let mut out = String::new();
+    for d in diagnostics {
+        let _ = writeln!(out, "rginx: {}", d.render(config));
+        if let (Some(span), Some(excerpt)) = (d.span, d.excerpt(config)) {
+            let location = d.location(config).unwrap_or_default();
+            let _ = writeln!(out, "  --> {location}:{}", span.column);
+            for line in excerpt.lines() {
+                let _ = writeln!(out, "   | {line}");
+            }
+        }
+        if let Some(hint) = &d.hint {
+            let _ = writeln!(out, "   = hint: {hint}");
+        }
+    }
+    if ok {
+        if !req.quiet {
+            let _ = writeln!(out, "rginx: the configuration file {file} syntax is ok");
+            let _ = writeln!(out, "rginx: configuration file {file} test is successful");
+        }
+    } else {
+        let _ = writeln!(out, "rginx: configuration file {file} test failed");
+    }
+    let _ = std::io::stderr().write_all(out.as_bytes());
+}
+
+fn print_json(req: &CheckRequest, config: &Config, diagnostics: &[Diagnostic], ok: bool) {
+    let mut out = String::new();
+    let _ = write!(out, "{{\"ok\":{ok},\"file\":{},\"diagnostics\":[", json_string(&req.file.display().to_string()));
+    for (i, d) in diagnostics.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(
+            out,
+            "{{\"level\":\"{}\",\"message\":{}",
+            d.severity.label(),
+            json_string(&d.message)
+        );
+        match d.span.and_then(|s| config.file(s.file).map(|f| (s, f))) {
+            Some((span, file)) => {
+                let _ = write!(
+                    out,
+                    ",\"file\":{},\"line\":{},\"column\":{}",
+                    json_string(&file.path.display().to_string()),
+                    span.line,
+                    span.column
+                );
+            }
+            None => out.push_str(",\"file\":null,\"line\":null,\"column\":null"),
+        }
+        match &d.hint {
+            Some(h) => {
+                let _ = write!(out, ",\"hint\":{}", json_string(h));
+            }
+            None => out.push_str(",\"hint\":null"),
+        }
+        out.push('}');
+    }
+    out.push_str("]}\n");
+    let _ = std::io::stdout().write_all(out.as_bytes());
+}
+
+/// `-T`: every file read, as nginx prints them.
+fn print_dump(config: &Config) {
+    let mut out = Vec::new();
+    for file in &config.files {
+        let _ = writeln!(out, "# configuration file {}:", file.path.display());
+        out.extend_from_slice(&file.text);
+        if !file.text.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+        out.push(b'\n');
+    }
+    let _ = std::io::stdout().write_all(&out);
+}
+
+/// A JSON string literal.
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Whether the effective user is root (nginx's default listen port
+/// depends on it). Reads /proc, so no unsafe `geteuid` call is needed.
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_string;
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(json_string("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\u0001\"");
+    }
+}
