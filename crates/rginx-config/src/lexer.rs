@@ -218,6 +218,12 @@ impl<'a> Lexer<'a> {
                 start,
             ));
         }
+        if closed && body.len() == MAX_WORD_LEN - 1 {
+            // the word and its closing quote fill nginx's whole buffer: it
+            // reports the word as too long, in its unquoted wording
+            let head = String::from_utf8_lossy(&body[..10]);
+            return Err(self.error(format!("too long parameter \"{head}...\" started"), start));
+        }
         if !closed {
             self.pos = self.file.text.len();
             return Err(self.error(EOF_IN_DIRECTIVE.to_string(), self.file.text.len()));

@@ -104,9 +104,15 @@ pub struct PendingProxy {
 
 /// Phases of the checks nginx makes when an http block ends, in its order.
 const PHASE_UPSTREAMS: u32 = 1;
-const PHASE_LOCATIONS: u32 = 2;
-const PHASE_VARIABLES: u32 = 3;
-const PHASE_SERVERS: u32 = 4;
+const PHASE_PROXY_MERGE: u32 = 2;
+const PHASE_LOCATIONS: u32 = 3;
+const PHASE_VARIABLES: u32 = 4;
+const PHASE_SERVERS: u32 = 5;
+/// Checks nginx makes once the whole configuration is read.
+const PHASE_CYCLE: u32 = 6;
+
+/// nginx's `ngx_pagesize` on x86-64 Linux: the default of the proxy buffers.
+const PAGE_SIZE: u64 = 4096;
 
 /// The model builder's state.
 pub struct Builder<'a> {
@@ -123,6 +129,8 @@ pub struct Builder<'a> {
     /// proxy_pass hosts with a port, for nginx's `may not have port` check.
     proxy_ports: HashMap<String, u16>,
     defined_vars: Vec<String>,
+    /// Template errors nginx finds only when merging (proxy_set_header).
+    pub(crate) merge_errors: Vec<(String, u32)>,
     used_vars: Vec<(String, u32)>,
     log_formats: Vec<String>,
     listens: HashMap<SocketAddr, Vec<(usize, bool)>>,
@@ -159,6 +167,7 @@ pub fn build(parsed: &rginx_config::Parsed, resolver: &dyn Resolver, options: Bu
         upstream_names: HashMap::new(),
         proxy_ports: HashMap::new(),
         defined_vars: Vec::new(),
+        merge_errors: Vec::new(),
         used_vars: Vec::new(),
         log_formats: Vec::new(),
         listens: HashMap::new(),
@@ -175,8 +184,8 @@ pub fn build(parsed: &rginx_config::Parsed, resolver: &dyn Resolver, options: Bu
             (config.end_seq, 0, 0),
         ));
     }
-    if let Some(http) = &mut model.http {
-        merge_http(http);
+    if parsed.error.is_none() {
+        b.check_worker_connections(&model, config.end_seq);
     }
     let mut diagnostics = b.diagnostics;
     diagnostics.sort_by_key(|d| d.order);
@@ -350,6 +359,12 @@ impl Builder<'_> {
             .push(Diagnostic::error(message, Some(span), (d.seq, 0, 0)));
     }
 
+    /// An error at an arbitrary position and order (block ends).
+    pub fn error_at(&mut self, span: Span, seq: u32, message: impl Into<String>) {
+        self.diagnostics
+            .push(Diagnostic::error(message, Some(span), (seq, 0, 0)));
+    }
+
     /// A warning about `d`.
     pub fn warn_at(&mut self, d: &Directive, message: impl Into<String>) {
         let span = directive_span(d, None);
@@ -374,11 +389,7 @@ impl Builder<'_> {
                 self.defined_vars.extend(names);
                 Ok(())
             }
-            Err(e) => {
-                let detail = e.to_string();
-                let last = detail.lines().last().unwrap_or("").trim().to_string();
-                Err(Msg::own(format!("invalid regex \"{pattern}\": {last}")))
-            }
+            Err(e) => Err(Msg::own(crate::regex_error::describe(pattern, &e))),
         }
     }
 
@@ -397,6 +408,11 @@ impl Builder<'_> {
     /// Defines a variable (a map's result).
     pub fn define_variable(&mut self, name: &str) {
         self.defined_vars.push(name.to_string());
+    }
+
+    /// Records a `log_format` name.
+    pub fn define_log_format(&mut self, name: &str) {
+        self.log_formats.push(name.to_string());
     }
 
     /// Whether a log format of that name was defined before this point.
@@ -456,8 +472,17 @@ impl Builder<'_> {
     }
 
     /// The checks nginx runs when an http block is complete.
-    pub fn finish_http(&mut self, http: &mut HttpConf, close_seq: u32) {
+    pub fn finish_http(&mut self, http: &mut HttpConf, close: Span, close_seq: u32) {
         self.check_upstreams(http, close_seq);
+        merge_http(http);
+        for (message, seq) in std::mem::take(&mut self.merge_errors) {
+            self.diagnostics.push(Diagnostic::error(
+                message,
+                Some(close),
+                (close_seq, PHASE_PROXY_MERGE, seq),
+            ));
+        }
+        self.check_proxy_buffers(http, close, close_seq);
         for server in &http.servers {
             self.check_duplicate_locations(&server.locations, close_seq);
         }
@@ -466,17 +491,6 @@ impl Builder<'_> {
     }
 
     fn check_upstreams(&mut self, http: &mut HttpConf, close_seq: u32) {
-        for up in &http.upstreams {
-            if up.servers.is_empty() {
-                let span = self.upstream_names.get(&up.name.to_ascii_lowercase()).copied();
-                let order = (close_seq, PHASE_UPSTREAMS, span.map_or(0, |s| s.line));
-                self.diagnostics.push(Diagnostic::error(
-                    "no servers are inside upstream",
-                    span,
-                    order,
-                ));
-            }
-        }
         let pending = std::mem::take(&mut self.pending_proxies);
         for p in pending {
             let (host, port) = split_authority(&p.authority);
@@ -492,7 +506,7 @@ impl Builder<'_> {
                     },
                     Err(e) => {
                         self.diagnostics.push(Diagnostic::error(
-                            format!("{e} in upstream \"{}\"", p.authority),
+                            format!("{e} in upstream \"{host}\""),
                             Some(p.directive_end),
                             (close_seq, PHASE_UPSTREAMS, p.seq),
                         ));
@@ -505,6 +519,99 @@ impl Builder<'_> {
                     pp.target = target;
                 }
             }
+        }
+    }
+
+    /// nginx's proxy buffer consistency checks, made while merging each
+    /// server and location (`ngx_http_proxy_merge_loc_conf`).
+    fn check_proxy_buffers(&mut self, http: &HttpConf, close: Span, close_seq: u32) {
+        fn check(settings: &Settings) -> Option<&'static str> {
+            let size_of = |name: &str| match settings.get(name).map(|s| &s.value) {
+                Some(Value::Size(n)) => Some(*n),
+                _ => None,
+            };
+            let buffer_size = size_of("proxy_buffer_size").unwrap_or(PAGE_SIZE);
+            let (count, one) = match settings.get("proxy_buffers").map(|s| &s.value) {
+                Some(Value::Buffers { count, size }) => (*count, *size),
+                _ => (8, PAGE_SIZE),
+            };
+            if count < 2 {
+                return Some("there must be at least 2 \"proxy_buffers\"");
+            }
+            let size = buffer_size.max(one);
+            let busy = size_of("proxy_busy_buffers_size").unwrap_or(2 * size);
+            if busy < size {
+                return Some("\"proxy_busy_buffers_size\" must be equal to or greater than the maximum of the value of \"proxy_buffer_size\" and one of the \"proxy_buffers\"");
+            }
+            if busy > (count - 1) * one {
+                return Some("\"proxy_busy_buffers_size\" must be less than the size of all \"proxy_buffers\" minus one buffer");
+            }
+            None
+        }
+        fn walk<'a>(locations: &'a [LocationConf], out: &mut Vec<&'a Settings>) {
+            for loc in locations {
+                out.push(&loc.settings);
+                walk(&loc.nested, out);
+            }
+        }
+        let mut levels = Vec::new();
+        for server in &http.servers {
+            levels.push(&server.settings);
+            walk(&server.locations, &mut levels);
+        }
+        if let Some(message) = levels.into_iter().find_map(check) {
+            self.diagnostics.push(Diagnostic::error(
+                message,
+                Some(close),
+                (close_seq, PHASE_PROXY_MERGE, u32::MAX),
+            ));
+        }
+    }
+
+    /// nginx refuses fewer worker connections than listening sockets
+    /// (plus one). A wildcard address absorbs specific ones on its port.
+    fn check_worker_connections(&mut self, model: &Model, end_seq: u32) {
+        let connections = match model
+            .events
+            .as_ref()
+            .and_then(|e| e.get("worker_connections"))
+            .map(|s| &s.value)
+        {
+            Some(Value::Number(n)) => *n,
+            _ => 512,
+        };
+        let Some(http) = &model.http else { return };
+        let all: Vec<SocketAddr> = http
+            .servers
+            .iter()
+            .flat_map(|s| s.listens.iter().map(|l| l.addr))
+            .collect();
+        let mut sockets: Vec<SocketAddr> = Vec::new();
+        for addr in &all {
+            let wildcard_on_port = all.iter().any(|a| {
+                a.port() == addr.port() && a.is_ipv4() == addr.is_ipv4() && a.ip().is_unspecified()
+            });
+            let socket = if wildcard_on_port {
+                let ip = if addr.is_ipv4() {
+                    std::net::IpAddr::from([0u8; 4])
+                } else {
+                    std::net::IpAddr::from([0u16; 8])
+                };
+                SocketAddr::new(ip, addr.port())
+            } else {
+                *addr
+            };
+            if !sockets.contains(&socket) {
+                sockets.push(socket);
+            }
+        }
+        let count = sockets.len() as u64;
+        if count > 0 && connections <= count {
+            self.diagnostics.push(Diagnostic::error(
+                format!("{connections} worker_connections are not enough for {count} listening sockets"),
+                None,
+                (end_seq, PHASE_CYCLE, 0),
+            ));
         }
     }
 

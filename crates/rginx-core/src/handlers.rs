@@ -90,6 +90,18 @@ pub fn worker_connections(
     Ok(())
 }
 
+/// `use method`: only epoll exists on Linux builds.
+pub fn event_type(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let s = f.settings();
+    duplicate_check(s, "use")?;
+    let v = arg(d, 0);
+    if v != "epoll" {
+        return Err(Msg::own(format!("invalid event type \"{v}\"")));
+    }
+    s.insert("use", setting(d, Value::Text(v.to_string())));
+    Ok(())
+}
+
 /// `user name [group]`
 pub fn user(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
     let s = f.settings();
@@ -140,7 +152,8 @@ pub fn http(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(),
     let mut http = HttpConf::default();
     b.walk(d.children(), Context::Http, &mut Frame::Http(&mut http));
     let close_seq = d.block.as_ref().map_or(d.seq, |blk| blk.close_seq.max(d.seq));
-    b.finish_http(&mut http, close_seq);
+    let close = d.block.as_ref().and_then(|blk| blk.close).unwrap_or(d.end);
+    b.finish_http(&mut http, close, close_seq);
     model.http = Some(http);
     Ok(())
 }
@@ -184,9 +197,10 @@ fn split_host_port(text: &str) -> (&str, Option<&str>) {
         }
         return (text, None);
     }
-    match text.rfind(':') {
-        Some(i) if text[..i].find(':').is_none() => (&text[..i], Some(&text[i + 1..])),
-        _ => (text, None),
+    // ngx_parse_inet_url splits an unbracketed address at its first colon
+    match text.find(':') {
+        Some(i) => (&text[..i], Some(&text[i + 1..])),
+        None => (text, None),
     }
 }
 
@@ -486,7 +500,11 @@ pub fn proxy_set_header(
     d: &Directive,
     f: &mut Frame<'_>,
 ) -> Result<(), Msg> {
-    b.use_template(arg(d, 1), d)?;
+    // nginx compiles these values while merging, so it reports a bad one
+    // at the end of the http block
+    if let Err(Msg::Own(message)) = b.use_template(arg(d, 1), d) {
+        b.merge_errors.push((message, d.seq));
+    }
     let header = HeaderSetting {
         name: arg(d, 0).to_string(),
         value: arg(d, 1).to_string(),
@@ -524,6 +542,12 @@ pub fn upstream(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result
         ..UpstreamConf::default()
     };
     b.walk(d.children(), Context::Upstream, &mut Frame::Upstream(&mut up));
+    if up.servers.is_empty() {
+        // checked when the block ends, so nginx names the line of its `}`
+        if let Some(blk) = &d.block {
+            b.error_at(blk.close.unwrap_or(d.end), blk.close_seq, "no servers are inside upstream");
+        }
+    }
     http.upstreams.push(up);
     Ok(())
 }
@@ -707,6 +731,7 @@ pub fn log_format(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
     }
     let format: String = rest.iter().map(|w| w.value.as_str()).collect();
     b.use_template(&format, d)?;
+    b.define_log_format(name);
     http.log_formats.push(LogFormat {
         name: name.to_string(),
         escape,

@@ -15,6 +15,7 @@ pub mod handlers;
 pub mod lint;
 pub mod model;
 pub mod names;
+pub mod regex_error;
 pub mod resolve;
 pub mod table;
 pub mod values;

@@ -214,7 +214,7 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
     spec("worker_processes", &[M], Arity::Exactly(1), Kind::Custom(handlers::worker_processes), "Number of runtime threads (`auto`: one per core)."),
     spec("pid", &[M], Arity::Exactly(1), Kind::Text, "File holding the process id, for `rginx -s`."),
     spec("error_log", &[M, H, S, L], Arity::AtLeast(1), Kind::Custom(handlers::error_log), "Error log file (or `stderr`) and level."),
-    spec("daemon", &[M], Arity::Flag, Kind::Flag, "rginx always runs in the foreground; `on` is accepted for compatibility (use a service manager)."),
+    ignored("daemon", &[M], Arity::Flag, Kind::Flag, "rginx always runs in the foreground (run it under a service manager)"),
     spec("user", &[M], Arity::Range(1, 2), Kind::Custom(handlers::user), "User (and group) to run as after binding sockets."),
     spec("worker_rlimit_nofile", &[M], Arity::Exactly(1), Kind::Number, "Open-file limit (RLIMIT_NOFILE) of the process."),
     block("events", &[M], Arity::Exactly(0), Body::Directives(E), handlers::events, "Connection-processing settings."),
@@ -225,7 +225,7 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
     ignored("timer_resolution", &[M], Arity::Exactly(1), Kind::Time, TUNING),
     // events
     spec("worker_connections", &[E], Arity::Exactly(1), Kind::Custom(handlers::worker_connections), "Maximum number of simultaneous connections."),
-    ignored("use", &[E], Arity::Exactly(1), Kind::Text, "rginx picks the best event mechanism (epoll) itself"),
+    ignored("use", &[E], Arity::Exactly(1), Kind::Custom(handlers::event_type), "rginx picks the best event mechanism (epoll) itself"),
     ignored("multi_accept", &[E], Arity::Flag, Kind::Flag, TUNING),
     ignored("accept_mutex", &[E], Arity::Flag, Kind::Flag, TUNING),
     ignored("accept_mutex_delay", &[E], Arity::Exactly(1), Kind::Time, TUNING),
