@@ -1,0 +1,126 @@
+//! Helpers shared by the end-to-end tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A command running the built `rginx` binary.
+pub fn rginx() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rginx"))
+}
+
+/// Runs `rginx check --no-lint -c NAME` inside `dir`.
+pub fn check_in(dir: &Path, name: &str, extra: &[&str]) -> Output {
+    rginx()
+        .current_dir(dir)
+        .arg("check")
+        .args(extra)
+        .arg("-c")
+        .arg(name)
+        .output()
+        .expect("run rginx")
+}
+
+/// The first `rginx: [emerg]` line of a run's stderr.
+pub fn first_emerg(output: &Output) -> Option<String> {
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .find(|l| l.starts_with("rginx: [emerg]"))
+        .map(str::to_string)
+}
+
+/// Lines of stderr starting with `rginx: [warn]`.
+pub fn warnings(output: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter(|l| l.starts_with("rginx: [warn]"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The top-level `*.conf` files of a fixture category, sorted.
+pub fn fixtures(category: &str) -> Vec<String> {
+    let dir = root().join("fixtures").join(category);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("fixture dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".conf"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The expected lines next to a fixture.
+pub fn expected(category: &str, name: &str) -> String {
+    let path = root()
+        .join("fixtures")
+        .join(category)
+        .join(name.replace(".conf", ".expected"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Path of the nginx binary, when installed. In CI (`CI` set) a missing
+/// nginx is a failure, not a skip.
+pub fn nginx() -> Option<PathBuf> {
+    let path = PathBuf::from("/usr/sbin/nginx");
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("nginx is required in CI (install the Debian package `nginx`)");
+    }
+    eprintln!("skipping: /usr/sbin/nginx is not installed");
+    None
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// Creates a fresh directory.
+    pub fn new(tag: &str) -> TempDir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("rginx-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `nginx -t` on a config in place (relative includes resolve against
+/// its directory), with a throw-away prefix; returns (exit ok, first
+/// `[emerg]` line rewritten as rginx prints it).
+pub fn nginx_test(nginx: &Path, conf: &Path) -> (bool, Option<String>) {
+    let prefix = TempDir::new("nginx");
+    std::fs::create_dir_all(prefix.0.join("logs")).expect("logs dir");
+    let output = Command::new(nginx)
+        .arg("-t")
+        .arg("-p")
+        .arg(format!("{}/", prefix.0.display()))
+        .arg("-c")
+        .arg(conf)
+        .arg("-e")
+        .arg(prefix.0.join("logs/error.log"))
+        .output()
+        .expect("run nginx");
+    let dir = conf.parent().expect("conf dir").display().to_string();
+    let emerg = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .find(|l| l.starts_with("nginx: [emerg]"))
+        .map(|l| l.replacen("nginx: ", "rginx: ", 1).replace(&format!("{dir}/"), ""));
+    (output.status.success(), emerg)
+}
