@@ -38,8 +38,8 @@ pub fn parse_file(path: &Path) -> Parsed {
     let mut directives = Vec::new();
     let error = match read_file(path) {
         Ok(text) => parser.parse_source(path.to_path_buf(), text, &mut directives, None),
-        Err(e) => Err(SyntaxError {
-            message: format!("open() \"{}\" failed ({})", path.display(), os_error(&e)),
+        Err(message) => Err(SyntaxError {
+            message,
             span: None,
             seq: 0,
         }),
@@ -60,10 +60,13 @@ pub fn parse_str(path: &Path, text: &str) -> Parsed {
     parser.finish(directives, error)
 }
 
-fn read_file(path: &Path) -> io::Result<Vec<u8>> {
-    let mut file = File::open(path)?;
+/// Reads a whole file; the error names the call that failed, as nginx's
+/// messages do (`open() "x" failed (2: ...)`, `read() "x" failed (21: ...)`).
+fn read_file(path: &Path) -> Result<Vec<u8>, String> {
+    let fail = |call: &str, e: io::Error| format!("{call}() \"{}\" failed ({})", path.display(), os_error(&e));
+    let mut file = File::open(path).map_err(|e| fail("open", e))?;
     let mut text = Vec::new();
-    file.read_to_end(&mut text)?;
+    file.read_to_end(&mut text).map_err(|e| fail("read", e))?;
     Ok(text)
 }
 
@@ -277,10 +280,7 @@ impl ConfParser {
         for path in paths {
             let text = match read_file(&path) {
                 Ok(t) => t,
-                Err(e) => {
-                    let message = format!("open() \"{}\" failed ({})", path.display(), os_error(&e));
-                    return Err(self.error(message, directive.end));
-                }
+                Err(message) => return Err(self.error(message, directive.end)),
             };
             let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
             if self.open.contains(&canonical) {

@@ -617,13 +617,15 @@ impl Builder<'_> {
 
     fn check_duplicate_locations(&mut self, locations: &[LocationConf], close_seq: u32) {
         use crate::model::LocationMatcher::{Exact, Prefix};
-        for (i, loc) in locations.iter().enumerate() {
-            let dup = locations[..i].iter().any(|earlier| match (&earlier.matcher, &loc.matcher) {
-                (Exact(a), Exact(b)) => a == b,
-                (Prefix { path: a, .. }, Prefix { path: b, .. }) => a == b,
-                _ => false,
-            });
-            if dup {
+        // exact and prefix (`^~` included) names must be unique per level
+        let mut seen: std::collections::HashSet<(bool, &str)> = std::collections::HashSet::new();
+        for loc in locations {
+            let key = match &loc.matcher {
+                Exact(name) => Some((true, name.as_str())),
+                Prefix { path, .. } => Some((false, path.as_str())),
+                _ => None,
+            };
+            if key.is_some_and(|k| !seen.insert(k)) {
                 self.diagnostics.push(Diagnostic::error(
                     format!("duplicate location \"{}\"", loc.matcher.name()),
                     Some(loc.span),

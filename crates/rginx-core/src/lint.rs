@@ -1,10 +1,150 @@
 //! Lints nginx does not have: warnings about proxy configurations that
-//! nginx accepts but that do not do what their authors meant.
+//! nginx accepts but that do not do what their authors meant (nginx-notes
+//! §12, the common WebSocket mistakes). Each comes with a one-line fix.
+
+use rginx_config::Span;
 
 use crate::diag::Diagnostic;
-use crate::model::Model;
+use crate::model::{HeaderSetting, LocationConf, LocationMatcher, Model, Settings};
 
-/// Runs every lint over a validated model.
-pub fn lint(_model: &Model) -> Vec<Diagnostic> {
-    Vec::new()
+/// Runs every lint over a validated, merged model.
+pub fn lint(model: &Model) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let Some(http) = &model.http else { return out };
+    for server in &http.servers {
+        for loc in &server.locations {
+            lint_location(loc, &server.settings, &server.locations, &mut out);
+        }
+    }
+    out
+}
+
+fn find<'a>(headers: &'a [HeaderSetting], name: &str) -> Option<&'a HeaderSetting> {
+    headers.iter().find(|h| h.name.eq_ignore_ascii_case(name))
+}
+
+fn warn(out: &mut Vec<Diagnostic>, span: Span, message: String, hint: &str) {
+    let order = (u32::MAX, span.file.0, span.line);
+    out.push(Diagnostic::warning(message, Some(span), order).with_hint(hint));
+}
+
+/// Whether this level has a `proxy_set_header` list of its own rather than
+/// the inherited one.
+fn own_headers<'a>(loc: &'a Settings, parent: &Settings) -> Option<&'a [HeaderSetting]> {
+    let mine = loc.get("proxy_set_header")?;
+    match parent.get("proxy_set_header") {
+        Some(inherited) if inherited.span == mine.span => None,
+        _ => Some(loc.proxy_headers()),
+    }
+}
+
+fn lint_location(
+    loc: &LocationConf,
+    parent: &Settings,
+    siblings: &[LocationConf],
+    out: &mut Vec<Diagnostic>,
+) {
+    if loc.proxy_pass.is_some() {
+        check_proxy(loc, parent, siblings, out);
+    }
+    for nested in &loc.nested {
+        lint_location(nested, &loc.settings, &loc.nested, out);
+    }
+}
+
+fn check_proxy(loc: &LocationConf, parent: &Settings, siblings: &[LocationConf], out: &mut Vec<Diagnostic>) {
+    let name = loc.matcher.name();
+    let headers = loc.settings.proxy_headers();
+    let upgrade = find(headers, "Upgrade").filter(|h| !h.value.is_empty());
+    let connection = find(headers, "Connection");
+    let connection_upgrades = connection.is_some_and(|c| c.value.to_ascii_lowercase().contains("upgrade"));
+    let websocket = upgrade.is_some();
+
+    if websocket && loc.settings.proxy_http_version() == "1.0" {
+        warn(
+            out,
+            loc.span,
+            format!("location \"{name}\" forwards \"Upgrade\" but proxy_http_version is 1.0, so the backend sees an HTTP/1.0 request and refuses the upgrade"),
+            "add \"proxy_http_version 1.1;\" to this location",
+        );
+    }
+    if let Some(up) = upgrade {
+        if up.value.contains("$connection_upgrade") {
+            warn(
+                out,
+                up.span,
+                "\"proxy_set_header Upgrade $connection_upgrade\" sends \"Upgrade: upgrade\" instead of the client's protocol".to_string(),
+                "use \"proxy_set_header Upgrade $http_upgrade;\"",
+            );
+        }
+        if !connection_upgrades {
+            warn(
+                out,
+                loc.span,
+                format!("location \"{name}\" forwards \"Upgrade\" without \"Connection: upgrade\", so nginx sends \"Connection: close\" and the backend sees no upgrade request"),
+                "add \"proxy_set_header Connection $connection_upgrade;\" with the map $http_upgrade recipe",
+            );
+        }
+    } else if connection_upgrades {
+        warn(
+            out,
+            loc.span,
+            format!("location \"{name}\" sends \"Connection: upgrade\" but does not forward the client's \"Upgrade\" header, which nginx drops"),
+            "add \"proxy_set_header Upgrade $http_upgrade;\"",
+        );
+    }
+    if let Some(c) = connection {
+        if c.value.eq_ignore_ascii_case("upgrade") {
+            warn(
+                out,
+                c.span,
+                format!("location \"{name}\" sends a hard-coded \"Connection: upgrade\" with every request, plain HTTP ones too"),
+                "use map $http_upgrade $connection_upgrade { default upgrade; '' close; } and \"proxy_set_header Connection $connection_upgrade;\"",
+            );
+        }
+    }
+    let inherited = parent.proxy_headers();
+    if let Some(own) = own_headers(&loc.settings, parent) {
+        let dropped: Vec<&str> = inherited
+            .iter()
+            .filter(|h| find(own, &h.name).is_none())
+            .map(|h| h.name.as_str())
+            .collect();
+        let inherited_ws = find(inherited, "Upgrade").is_some();
+        if (websocket || inherited_ws) && !dropped.is_empty() {
+            warn(
+                out,
+                loc.span,
+                format!(
+                    "location \"{name}\" sets its own proxy_set_header list, so the inherited headers {} are not sent",
+                    dropped.join(", ")
+                ),
+                "repeat the inherited proxy_set_header lines in this location",
+            );
+        }
+    }
+    if websocket {
+        if let LocationMatcher::Prefix { path, .. } = &loc.matcher {
+            let bare = path.trim_end_matches('/');
+            let has_exact = siblings
+                .iter()
+                .any(|s| matches!(&s.matcher, LocationMatcher::Exact(e) if e == bare));
+            if path.len() > 1 && path.ends_with('/') && !has_exact {
+                warn(
+                    out,
+                    loc.span,
+                    format!("WebSocket location \"{path}\" ends in \"/\": a client connecting to \"{bare}\" gets a 301 redirect, which WebSocket clients do not follow"),
+                    &format!("add \"location = {bare} {{ ... }}\" with the same settings, or name the location \"{bare}\""),
+                );
+            }
+        }
+        if loc.settings.get("proxy_read_timeout").is_none() {
+            warn(
+                out,
+                loc.span,
+                format!("WebSocket location \"{name}\" keeps proxy_read_timeout at its 60s default, so idle connections are closed after a minute"),
+                "set \"proxy_read_timeout 3600s;\" (and proxy_send_timeout), or ping more often than the timeout",
+            );
+        }
+    }
 }
