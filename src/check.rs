@@ -71,7 +71,11 @@ fn print_text(req: &CheckRequest, config: &Config, diagnostics: &[Diagnostic], o
 
 fn print_json(req: &CheckRequest, config: &Config, diagnostics: &[Diagnostic], ok: bool) {
     let mut out = String::new();
-    let _ = write!(out, "{{\"ok\":{ok},\"file\":{},\"diagnostics\":[", json_string(&req.file.display().to_string()));
+    let _ = write!(
+        out,
+        "{{\"ok\":{ok},\"file\":{},\"diagnostics\":[",
+        json_string(&req.file.display().to_string())
+    );
     for (i, d) in diagnostics.iter().enumerate() {
         if i > 0 {
             out.push(',');

@@ -68,7 +68,11 @@ pub enum Format {
 
 /// Runs the command line.
 pub fn run(cli: Cli) -> ExitCode {
-    let conf = |explicit: Option<PathBuf>| explicit.or(cli.conf.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_CONF));
+    let conf = |explicit: Option<PathBuf>| {
+        explicit
+            .or(cli.conf.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONF))
+    };
     let request = |file: PathBuf, quiet: bool, dump: bool| CheckRequest {
         file,
         format: cli.output.format,

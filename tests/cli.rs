@@ -18,14 +18,28 @@ fn stderr(out: &std::process::Output) -> String {
 #[test]
 fn success_prints_nginx_lines_and_exits_zero() {
     let dir = TempDir::new("cli");
-    write(&dir, "ok.conf", "events {}\nhttp { server { listen 127.0.0.1:8080; } }\n");
+    write(
+        &dir,
+        "ok.conf",
+        "events {}\nhttp { server { listen 127.0.0.1:8080; } }\n",
+    );
     let out = check_in(&dir.0, "ok.conf", &[]);
     assert_eq!(out.status.code(), Some(0));
     let err = stderr(&out);
-    assert!(err.contains("rginx: the configuration file ok.conf syntax is ok"), "{err}");
-    assert!(err.contains("rginx: configuration file ok.conf test is successful"), "{err}");
+    assert!(
+        err.contains("rginx: the configuration file ok.conf syntax is ok"),
+        "{err}"
+    );
+    assert!(
+        err.contains("rginx: configuration file ok.conf test is successful"),
+        "{err}"
+    );
     for flag in ["-t", "-T"] {
-        let out = rginx().current_dir(&dir.0).args([flag, "-c", "ok.conf"]).output().expect("run");
+        let out = rginx()
+            .current_dir(&dir.0)
+            .args([flag, "-c", "ok.conf"])
+            .output()
+            .expect("run");
         assert_eq!(out.status.code(), Some(0), "{flag}");
     }
 }
@@ -33,22 +47,36 @@ fn success_prints_nginx_lines_and_exits_zero() {
 #[test]
 fn errors_show_file_line_column_and_caret() {
     let dir = TempDir::new("cli");
-    write(&dir, "bad.conf", "events {}\nhttp {\n    server {\n        proxy_pass http://127.0.0.1;\n    }\n}\n");
+    write(
+        &dir,
+        "bad.conf",
+        "events {}\nhttp {\n    server {\n        proxy_pass http://127.0.0.1;\n    }\n}\n",
+    );
     let out = check_in(&dir.0, "bad.conf", &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines[0], "rginx: [emerg] \"proxy_pass\" directive is not allowed here in bad.conf:4");
+    assert_eq!(
+        lines[0],
+        "rginx: [emerg] \"proxy_pass\" directive is not allowed here in bad.conf:4"
+    );
     assert_eq!(lines[1], "  --> bad.conf:4:9");
     assert_eq!(lines[2], "   |         proxy_pass http://127.0.0.1;");
     assert_eq!(lines[3], "   |         ^");
-    assert_eq!(lines.last().copied(), Some("rginx: configuration file bad.conf test failed"));
+    assert_eq!(
+        lines.last().copied(),
+        Some("rginx: configuration file bad.conf test failed")
+    );
 }
 
 #[test]
 fn json_output_lists_diagnostics() {
     let dir = TempDir::new("cli");
-    write(&dir, "w.conf", "events {}\nhttp {\n    sendfile on;\n    foo bar;\n}\n");
+    write(
+        &dir,
+        "w.conf",
+        "events {}\nhttp {\n    sendfile on;\n    foo bar;\n}\n",
+    );
     let out = check_in(&dir.0, "w.conf", &["--format", "json"]);
     assert_eq!(out.status.code(), Some(1));
     let json = String::from_utf8_lossy(&out.stdout);
@@ -72,26 +100,49 @@ fn json_output_carries_lint_hints() {
     let json = String::from_utf8_lossy(&out.stdout);
     assert!(json.starts_with(r#"{"ok":true,"#), "{json}");
     assert!(json.contains(r#""level":"warn","message":"location \"/ws\" sends a hard-coded \"Connection: upgrade\""#), "{json}");
-    assert!(json.contains(r#""line":7,"column":2,"hint":"use map $http_upgrade"#), "{json}");
+    assert!(
+        json.contains(r#""line":7,"column":2,"hint":"use map $http_upgrade"#),
+        "{json}"
+    );
     let quiet = check_in(&dir.0, "l.conf", &["--format", "json", "--no-lint"]);
-    assert_eq!(String::from_utf8_lossy(&quiet.stdout).trim_end(), r#"{"ok":true,"file":"l.conf","diagnostics":[]}"#);
+    assert_eq!(
+        String::from_utf8_lossy(&quiet.stdout).trim_end(),
+        r#"{"ok":true,"file":"l.conf","diagnostics":[]}"#
+    );
 }
 
 #[test]
 fn dump_prints_every_file_with_its_name() {
     let dir = TempDir::new("cli");
-    write(&dir, "main.conf", "events {}\nhttp { include part.conf; }\n");
+    write(
+        &dir,
+        "main.conf",
+        "events {}\nhttp { include part.conf; }\n",
+    );
     write(&dir, "part.conf", "server { listen 127.0.0.1:8080; }\n");
-    let out = rginx().current_dir(&dir.0).args(["-T", "-c", "main.conf"]).output().expect("run");
+    let out = rginx()
+        .current_dir(&dir.0)
+        .args(["-T", "-c", "main.conf"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(0));
     let dump = String::from_utf8_lossy(&out.stdout);
-    assert!(dump.starts_with("# configuration file main.conf:\nevents {}\n"), "{dump}");
-    assert!(dump.contains("# configuration file part.conf:\nserver { listen 127.0.0.1:8080; }\n"), "{dump}");
+    assert!(
+        dump.starts_with("# configuration file main.conf:\nevents {}\n"),
+        "{dump}"
+    );
+    assert!(
+        dump.contains("# configuration file part.conf:\nserver { listen 127.0.0.1:8080; }\n"),
+        "{dump}"
+    );
 }
 
 #[test]
 fn usage_errors_exit_two() {
-    let out = rginx().args(["check", "--format", "yaml"]).output().expect("run");
+    let out = rginx()
+        .args(["check", "--format", "yaml"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let out = rginx().arg("--bogus").output().expect("run");
     assert_eq!(out.status.code(), Some(2));
@@ -133,7 +184,9 @@ fn ten_megabyte_config_is_checked() {
     let mut conf = String::from("events {}\nhttp {\n server {\n  listen 127.0.0.1:8080;\n");
     let mut i = 0;
     while conf.len() < 10 * 1024 * 1024 {
-        conf.push_str(&format!("  location /l{i} {{ proxy_pass http://127.0.0.1:9000; }}\n"));
+        conf.push_str(&format!(
+            "  location /l{i} {{ proxy_pass http://127.0.0.1:9000; }}\n"
+        ));
         i += 1;
     }
     conf.push_str(" }\n}\n");

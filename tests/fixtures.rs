@@ -7,7 +7,11 @@ mod common;
 use common::*;
 
 fn failures_to_string(failures: &[String]) -> String {
-    format!("{} fixture(s) disagree:\n{}", failures.len(), failures.join("\n"))
+    format!(
+        "{} fixture(s) disagree:\n{}",
+        failures.len(),
+        failures.join("\n")
+    )
 }
 
 #[test]
@@ -33,7 +37,11 @@ fn assert_first_error(category: &str) {
         let out = check_in(&dir, &name, &["--no-lint"]);
         let got = first_emerg(&out);
         if out.status.code() != Some(1) || got.as_deref() != Some(want.trim_end()) {
-            failures.push(format!("{name}\n  want: {}\n  got:  {got:?} (exit {:?})", want.trim_end(), out.status.code()));
+            failures.push(format!(
+                "{name}\n  want: {}\n  got:  {got:?} (exit {:?})",
+                want.trim_end(),
+                out.status.code()
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures_to_string(&failures));
@@ -54,7 +62,10 @@ fn lint_fixtures_warn_and_pass() {
     let dir = root().join("fixtures/lint");
     let mut failures = Vec::new();
     for name in fixtures("lint") {
-        let want: Vec<String> = expected("lint", &name).lines().map(str::to_string).collect();
+        let want: Vec<String> = expected("lint", &name)
+            .lines()
+            .map(str::to_string)
+            .collect();
         let out = check_in(&dir, &name, &[]);
         let got = warnings(&out);
         if !out.status.success() || got != want {
@@ -94,13 +105,18 @@ fn nginx_agrees_on_every_fixture() {
                 _ => true,
             };
             if ok != want_ok {
-                failures.push(format!("{category}/{name}: nginx -t ok={ok}, expected {want_ok}: {emerg:?}"));
+                failures.push(format!(
+                    "{category}/{name}: nginx -t ok={ok}, expected {want_ok}: {emerg:?}"
+                ));
                 continue;
             }
             if category == "invalid" {
                 let want = expected(category, &name);
                 if emerg.as_deref() != Some(want.trim_end()) {
-                    failures.push(format!("{category}/{name}\n  nginx: {emerg:?}\n  fixture: {}", want.trim_end()));
+                    failures.push(format!(
+                        "{category}/{name}\n  nginx: {emerg:?}\n  fixture: {}",
+                        want.trim_end()
+                    ));
                 }
             }
         }

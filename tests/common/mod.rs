@@ -121,6 +121,9 @@ pub fn nginx_test(nginx: &Path, conf: &Path) -> (bool, Option<String>) {
     let emerg = String::from_utf8_lossy(&output.stderr)
         .lines()
         .find(|l| l.starts_with("nginx: [emerg]"))
-        .map(|l| l.replacen("nginx: ", "rginx: ", 1).replace(&format!("{dir}/"), ""));
+        .map(|l| {
+            l.replacen("nginx: ", "rginx: ", 1)
+                .replace(&format!("{dir}/"), "")
+        });
     (output.status.success(), emerg)
 }

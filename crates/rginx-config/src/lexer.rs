@@ -124,16 +124,40 @@ pub struct Lexer<'a> {
     file: &'a SourceFile,
     id: FileId,
     pos: usize,
+    /// Last position computed: (byte offset, line, column). Tokens come in
+    /// order, so positions are found by counting forward from here instead
+    /// of from the start of the line each time.
+    cursor: std::cell::Cell<(usize, u32, u32)>,
 }
 
 impl<'a> Lexer<'a> {
     /// Starts at the beginning of `file`.
     pub fn new(file: &'a SourceFile, id: FileId) -> Self {
-        Lexer { file, id, pos: 0 }
+        Lexer {
+            file,
+            id,
+            pos: 0,
+            cursor: std::cell::Cell::new((0, 1, 1)),
+        }
     }
 
     fn span(&self, offset: usize) -> Span {
-        let (line, column) = self.file.position(offset);
+        let (last, last_line, last_column) = self.cursor.get();
+        let between = self.file.text.get(last..offset).unwrap_or_default();
+        let (line, column) = if offset >= last && !between.contains(&b'\n') {
+            let width = if between.is_ascii() {
+                between.len()
+            } else {
+                String::from_utf8_lossy(between).chars().count()
+            };
+            (
+                last_line,
+                last_column + u32::try_from(width).unwrap_or(u32::MAX),
+            )
+        } else {
+            self.file.position(offset)
+        };
+        self.cursor.set((offset, line, column));
         Span {
             file: self.id,
             line,
@@ -350,7 +374,10 @@ mod tests {
     fn a_closing_quote_needs_a_separator() {
         let err = lex("listen \"80\"x;").unwrap_err();
         assert_eq!(err.message, "unexpected \"x\"");
-        assert_eq!(words("if ($a = \"b\")"), ["if", "($a", "=", "b", ")", "EOF"]);
+        assert_eq!(
+            words("if ($a = \"b\")"),
+            ["if", "($a", "=", "b", ")", "EOF"]
+        );
     }
 
     #[test]

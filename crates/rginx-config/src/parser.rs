@@ -55,7 +55,12 @@ pub fn parse_str(path: &Path, text: &str) -> Parsed {
     let mut parser = ConfParser::new(conf_dir);
     let mut directives = Vec::new();
     let error = parser
-        .parse_source(path.to_path_buf(), text.as_bytes().to_vec(), &mut directives, None)
+        .parse_source(
+            path.to_path_buf(),
+            text.as_bytes().to_vec(),
+            &mut directives,
+            None,
+        )
         .err();
     parser.finish(directives, error)
 }
@@ -63,7 +68,9 @@ pub fn parse_str(path: &Path, text: &str) -> Parsed {
 /// Reads a whole file; the error names the call that failed, as nginx's
 /// messages do (`open() "x" failed (2: ...)`, `read() "x" failed (21: ...)`).
 fn read_file(path: &Path) -> Result<Vec<u8>, String> {
-    let fail = |call: &str, e: io::Error| format!("{call}() \"{}\" failed ({})", path.display(), os_error(&e));
+    let fail = |call: &str, e: io::Error| {
+        format!("{call}() \"{}\" failed ({})", path.display(), os_error(&e))
+    };
     let mut file = File::open(path).map_err(|e| fail("open", e))?;
     let mut text = Vec::new();
     file.read_to_end(&mut text).map_err(|e| fail("read", e))?;
@@ -284,7 +291,10 @@ impl ConfParser {
             };
             let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
             if self.open.contains(&canonical) {
-                let message = format!("include cycle: \"{}\" is already being included", path.display());
+                let message = format!(
+                    "include cycle: \"{}\" is already being included",
+                    path.display()
+                );
                 return Err(self.error(message, directive.end));
             }
             let result = self.parse_source(path, text, out, Some(depth));

@@ -6,7 +6,11 @@ use crate::ast::{Config, Directive};
 
 /// Writes directives as nginx configuration text, one per line, indented by
 /// four spaces per level, each word exactly as it was written.
-pub fn write_directives(out: &mut impl Write, directives: &[Directive], level: usize) -> fmt::Result {
+pub fn write_directives(
+    out: &mut impl Write,
+    directives: &[Directive],
+    level: usize,
+) -> fmt::Result {
     for d in directives {
         for _ in 0..level {
             out.write_str("    ")?;
@@ -44,9 +48,12 @@ impl fmt::Display for Config {
 pub fn quote_word(value: &str) -> String {
     let bare_ok = !value.is_empty()
         && !value.starts_with(['"', '\'', '#', '}', ';', '{'])
-        && value
-            .bytes()
-            .all(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b';' | b'{' | b'\\' | b'$' | b'"' | b'\''));
+        && value.bytes().all(|b| {
+            !matches!(
+                b,
+                b' ' | b'\t' | b'\r' | b'\n' | b';' | b'{' | b'\\' | b'$' | b'"' | b'\''
+            )
+        });
     if bare_ok {
         return value.to_string();
     }

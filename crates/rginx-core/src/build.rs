@@ -156,7 +156,11 @@ impl Checked {
 
 /// Validates a parsed configuration and builds its model. A syntax error
 /// from the parser is merged into the diagnostics in nginx's order.
-pub fn build(parsed: &rginx_config::Parsed, resolver: &dyn Resolver, options: BuildOptions) -> Checked {
+pub fn build(
+    parsed: &rginx_config::Parsed,
+    resolver: &dyn Resolver,
+    options: BuildOptions,
+) -> Checked {
     let config = &parsed.config;
     let mut b = Builder {
         resolver,
@@ -174,7 +178,11 @@ pub fn build(parsed: &rginx_config::Parsed, resolver: &dyn Resolver, options: Bu
         current_seq: 0,
     };
     let mut model = Model::default();
-    b.walk(&config.directives, Context::Main, &mut Frame::Main(&mut model));
+    b.walk(
+        &config.directives,
+        Context::Main,
+        &mut Frame::Main(&mut model),
+    );
     if let Some(error) = &parsed.error {
         b.diagnostics.push(Diagnostic::from(error));
     } else if model.events.is_none() {
@@ -234,8 +242,11 @@ impl Builder<'_> {
             };
             if let Status::Ignored(reason) = spec.status {
                 let message = format!("\"{}\" directive is ignored by rginx: {reason}", spec.name);
-                self.diagnostics
-                    .push(Diagnostic::warning(message, Some(directive_span(d, None)), (d.seq, 0, 0)));
+                self.diagnostics.push(Diagnostic::warning(
+                    message,
+                    Some(directive_span(d, None)),
+                    (d.seq, 0, 0),
+                ));
             }
             let result = self.apply(spec, d, frame);
             if let Err(m) = result {
@@ -264,7 +275,10 @@ impl Builder<'_> {
         };
         match (spec.body, d.block.is_some()) {
             (Body::None, true) => {
-                self.error_at_end(d, format!("directive \"{name}\" is not terminated by \";\""));
+                self.error_at_end(
+                    d,
+                    format!("directive \"{name}\" is not terminated by \";\""),
+                );
                 return None;
             }
             (Body::Directives(_) | Body::Entries, false) => {
@@ -276,14 +290,22 @@ impl Builder<'_> {
         let count = d.args.len();
         let too_many = count > 8 && !matches!(spec.arity, Arity::AtLeast(_));
         if too_many || !spec.arity.accepts(count) {
-            self.error_at_end(d, format!("invalid number of arguments in \"{name}\" directive"));
+            self.error_at_end(
+                d,
+                format!("invalid number of arguments in \"{name}\" directive"),
+            );
             return None;
         }
         Some(spec)
     }
 
     /// Parses the value with the row's kind.
-    fn apply(&mut self, spec: &DirectiveSpec, d: &Directive, frame: &mut Frame<'_>) -> Result<(), Msg> {
+    fn apply(
+        &mut self,
+        spec: &DirectiveSpec,
+        d: &Directive,
+        frame: &mut Frame<'_>,
+    ) -> Result<(), Msg> {
         let first = d.args.first().map_or("", |w| w.value.as_str());
         let value = match spec.kind {
             Kind::Custom(handler) => return handler(self, d, frame),
@@ -293,10 +315,18 @@ impl Builder<'_> {
                     spec.name
                 ))
             })?),
-            Kind::Time => Value::Time(parse_time(first, false).ok_or_else(|| Msg::directive("invalid value"))?),
-            Kind::Size => Value::Size(parse_size(first).ok_or_else(|| Msg::directive("invalid value"))?),
-            Kind::Offset => Value::Size(parse_offset(first).ok_or_else(|| Msg::directive("invalid value"))?),
-            Kind::Number => Value::Number(parse_number(first).ok_or_else(|| Msg::directive("invalid number"))?),
+            Kind::Time => Value::Time(
+                parse_time(first, false).ok_or_else(|| Msg::directive("invalid value"))?,
+            ),
+            Kind::Size => {
+                Value::Size(parse_size(first).ok_or_else(|| Msg::directive("invalid value"))?)
+            }
+            Kind::Offset => {
+                Value::Size(parse_offset(first).ok_or_else(|| Msg::directive("invalid value"))?)
+            }
+            Kind::Number => {
+                Value::Number(parse_number(first).ok_or_else(|| Msg::directive("invalid number"))?)
+            }
             Kind::Enum(choices) => {
                 if !choices.contains(&first) {
                     return Err(Msg::own(format!("invalid value \"{first}\"")));
@@ -313,7 +343,11 @@ impl Builder<'_> {
                 let words = d.args.iter().map(|w| w.value.clone()).collect();
                 // a bitmask is OR-ed, never "duplicate"
                 let settings = frame.settings();
-                if let Some(Setting { value: Value::Words(old), .. }) = settings.get_mut(spec.name) {
+                if let Some(Setting {
+                    value: Value::Words(old),
+                    ..
+                }) = settings.get_mut(spec.name)
+                {
                     old.extend::<Vec<String>>(words);
                     return Ok(());
                 }
@@ -321,7 +355,11 @@ impl Builder<'_> {
             }
             Kind::Buffers => {
                 let count = parse_number(first).filter(|n| *n > 0);
-                let size = d.args.get(1).and_then(|w| parse_size(&w.value)).filter(|n| *n > 0);
+                let size = d
+                    .args
+                    .get(1)
+                    .and_then(|w| parse_size(&w.value))
+                    .filter(|n| *n > 0);
                 match (count, size) {
                     (Some(count), Some(size)) => Value::Buffers { count, size },
                     _ => return Err(Msg::directive("invalid value")),
@@ -380,16 +418,23 @@ impl Builder<'_> {
         case_insensitive: bool,
         _d: Option<&Directive>,
     ) -> Result<(), Msg> {
-        match regex::RegexBuilder::new(pattern)
+        // Parsing to the engine's HIR rejects what compiling would, at a
+        // fraction of the cost; the matcher is compiled once at load time
+        // by the evaluator.
+        let parsed = regex_syntax::ParserBuilder::new()
             .case_insensitive(case_insensitive)
             .build()
-        {
-            Ok(re) => {
-                let names: Vec<String> = re.capture_names().flatten().map(str::to_string).collect();
-                self.defined_vars.extend(names);
+            .parse(pattern);
+        match parsed {
+            Ok(_) => {
+                self.defined_vars
+                    .extend(crate::regex_error::capture_names(pattern));
                 Ok(())
             }
-            Err(e) => Err(Msg::own(crate::regex_error::describe(pattern, &e))),
+            Err(e) => Err(Msg::own(crate::regex_error::describe(
+                pattern,
+                &e.to_string(),
+            ))),
         }
     }
 
@@ -442,7 +487,9 @@ impl Builder<'_> {
             return Err(Msg::own(format!("duplicate upstream \"{name}\"")));
         }
         if let Some(port) = self.proxy_ports.get(&key) {
-            return Err(Msg::own(format!("upstream \"{name}\" may not have port {port}")));
+            return Err(Msg::own(format!(
+                "upstream \"{name}\" may not have port {port}"
+            )));
         }
         self.upstream_names.insert(key, d.end);
         Ok(())
@@ -450,11 +497,19 @@ impl Builder<'_> {
 
     /// Records a proxy_pass host; a host that names an upstream may not
     /// carry a port.
-    pub fn proxy_ref(&mut self, host: &str, port: Option<u16>, _authority: &str, _d: &Directive) -> Result<(), Msg> {
+    pub fn proxy_ref(
+        &mut self,
+        host: &str,
+        port: Option<u16>,
+        _authority: &str,
+        _d: &Directive,
+    ) -> Result<(), Msg> {
         let key = host.to_ascii_lowercase();
         if let Some(port) = port {
             if self.upstream_names.contains_key(&key) {
-                return Err(Msg::own(format!("upstream \"{host}\" may not have port {port}")));
+                return Err(Msg::own(format!(
+                    "upstream \"{host}\" may not have port {port}"
+                )));
             }
             self.proxy_ports.entry(key).or_insert(port);
         }
@@ -608,7 +663,9 @@ impl Builder<'_> {
         let count = sockets.len() as u64;
         if count > 0 && connections <= count {
             self.diagnostics.push(Diagnostic::error(
-                format!("{connections} worker_connections are not enough for {count} listening sockets"),
+                format!(
+                    "{connections} worker_connections are not enough for {count} listening sockets"
+                ),
                 None,
                 (end_seq, PHASE_CYCLE, 0),
             ));

@@ -9,9 +9,9 @@ use rginx_config::Directive;
 
 use crate::build::{Builder, Frame, Msg, PendingProxy};
 use crate::model::{
-    AccessLog, ErrorLog, HeaderSetting, HttpConf, Listen, LocationConf, LocationMatcher,
-    LogFormat, LogLevel, MapConf, MapEntry, ProxyPass, ProxyTarget, ServerConf, ServerName,
-    Setting, Settings, UpstreamConf, UpstreamServer, Value,
+    AccessLog, ErrorLog, HeaderSetting, HttpConf, Listen, LocationConf, LocationMatcher, LogFormat,
+    LogLevel, MapConf, MapEntry, ProxyPass, ProxyTarget, ServerConf, ServerName, Setting, Settings,
+    UpstreamConf, UpstreamServer, Value,
 };
 use crate::resolve::parse_ip;
 use crate::table::Context;
@@ -85,7 +85,8 @@ pub fn worker_connections(
 ) -> Result<(), Msg> {
     let s = f.settings();
     duplicate_check(s, "worker_connections")?;
-    let n = parse_number(arg(d, 0)).ok_or_else(|| Msg::own(format!("invalid number \"{}\"", arg(d, 0))))?;
+    let n = parse_number(arg(d, 0))
+        .ok_or_else(|| Msg::own(format!("invalid number \"{}\"", arg(d, 0))))?;
     s.insert("worker_connections", setting(d, Value::Number(n)));
     Ok(())
 }
@@ -138,7 +139,11 @@ pub fn events(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(
         return Err(Msg::directive("is duplicate"));
     }
     let mut events = Settings::default();
-    b.walk(d.children(), Context::Events, &mut Frame::Events(&mut events));
+    b.walk(
+        d.children(),
+        Context::Events,
+        &mut Frame::Events(&mut events),
+    );
     model.events = Some(events);
     Ok(())
 }
@@ -151,7 +156,10 @@ pub fn http(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(),
     }
     let mut http = HttpConf::default();
     b.walk(d.children(), Context::Http, &mut Frame::Http(&mut http));
-    let close_seq = d.block.as_ref().map_or(d.seq, |blk| blk.close_seq.max(d.seq));
+    let close_seq = d
+        .block
+        .as_ref()
+        .map_or(d.seq, |blk| blk.close_seq.max(d.seq));
     let close = d.block.as_ref().and_then(|blk| blk.close).unwrap_or(d.end);
     b.finish_http(&mut http, close, close_seq);
     model.http = Some(http);
@@ -166,7 +174,11 @@ pub fn server(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(
         ..ServerConf::default()
     };
     b.location_path.push(http.servers.len());
-    b.walk(d.children(), Context::Server, &mut Frame::Server(&mut server));
+    b.walk(
+        d.children(),
+        Context::Server,
+        &mut Frame::Server(&mut server),
+    );
     b.location_path.pop();
     if server.listens.is_empty() {
         // nginx: *:80 when started as root, *:8000 otherwise
@@ -205,34 +217,54 @@ fn split_host_port(text: &str) -> (&str, Option<&str>) {
 }
 
 fn parse_port(text: &str) -> Option<u16> {
-    parse_number(text).and_then(|n| u16::try_from(n).ok()).filter(|p| *p > 0)
+    parse_number(text)
+        .and_then(|n| u16::try_from(n).ok())
+        .filter(|p| *p > 0)
 }
 
 /// Parameters of `listen` rginx accepts and ignores (socket tuning).
 const LISTEN_TUNING: &[&str] = &[
-    "backlog=", "rcvbuf=", "sndbuf=", "deferred", "bind", "ipv6only=", "reuseport",
-    "so_keepalive=", "fastopen=", "accept_filter=", "setfib=",
+    "backlog=",
+    "rcvbuf=",
+    "sndbuf=",
+    "deferred",
+    "bind",
+    "ipv6only=",
+    "reuseport",
+    "so_keepalive=",
+    "fastopen=",
+    "accept_filter=",
+    "setfib=",
 ];
 /// Parameters of `listen` that change what is served; not implemented.
 const LISTEN_UNSUPPORTED: &[&str] = &["ssl", "http2", "quic", "proxy_protocol", "spdy"];
 
 /// `listen address[:port] [default_server] ...`
 pub fn listen(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
-    let Frame::Server(server) = f else { return Ok(()) };
+    let Frame::Server(server) = f else {
+        return Ok(());
+    };
     let text = arg(d, 0);
     if text.starts_with("unix:") {
-        return Err(Msg::own("listening on a unix socket is not supported by rginx"));
+        return Err(Msg::own(
+            "listening on a unix socket is not supported by rginx",
+        ));
     }
     let addrs: Vec<SocketAddr> = if let Some(port) = parse_number(text).map(|_| text) {
-        let port = parse_port(port)
-            .ok_or_else(|| Msg::own(format!("invalid port in \"{text}\" of the \"listen\" directive")))?;
+        let port = parse_port(port).ok_or_else(|| {
+            Msg::own(format!(
+                "invalid port in \"{text}\" of the \"listen\" directive"
+            ))
+        })?;
         vec![SocketAddr::from(([0, 0, 0, 0], port))]
     } else {
         let (host, port) = split_host_port(text);
         let port = match port {
             None => 80,
             Some(p) => parse_port(p).ok_or_else(|| {
-                Msg::own(format!("invalid port in \"{text}\" of the \"listen\" directive"))
+                Msg::own(format!(
+                    "invalid port in \"{text}\" of the \"listen\" directive"
+                ))
             })?,
         };
         if host == "*" {
@@ -240,9 +272,9 @@ pub fn listen(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(
         } else if let Some(ip) = parse_ip(host) {
             vec![SocketAddr::new(ip, port)]
         } else {
-            b.resolver.resolve(host, port).map_err(|e| {
-                Msg::own(format!("{e} in \"{text}\" of the \"listen\" directive"))
-            })?
+            b.resolver
+                .resolve(host, port)
+                .map_err(|e| Msg::own(format!("{e} in \"{text}\" of the \"listen\" directive")))?
         }
     };
     let mut default_server = false;
@@ -251,12 +283,20 @@ pub fn listen(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(
         if p == "default_server" || p == "default" {
             default_server = true;
         } else if LISTEN_UNSUPPORTED.contains(&p) {
-            return Err(Msg::own(format!("listen parameter \"{p}\" is not supported by rginx")));
-        } else if LISTEN_TUNING
-            .iter()
-            .any(|t| if t.ends_with('=') { p.starts_with(t) } else { p == *t })
-        {
-            b.warn_at(d, format!("listen parameter \"{p}\" is ignored by rginx (socket tuning)"));
+            return Err(Msg::own(format!(
+                "listen parameter \"{p}\" is not supported by rginx"
+            )));
+        } else if LISTEN_TUNING.iter().any(|t| {
+            if t.ends_with('=') {
+                p.starts_with(t)
+            } else {
+                p == *t
+            }
+        }) {
+            b.warn_at(
+                d,
+                format!("listen parameter \"{p}\" is ignored by rginx (socket tuning)"),
+            );
         } else {
             return Err(Msg::own(format!("invalid parameter \"{p}\"")));
         }
@@ -272,7 +312,10 @@ pub fn listen(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(
             return Err(Msg::own(format!("a duplicate listen {}", addr_text(addr))));
         }
         if default_server && b.has_default_server(addr) {
-            return Err(Msg::own(format!("a duplicate default server for {}", addr_text(addr))));
+            return Err(Msg::own(format!(
+                "a duplicate default server for {}",
+                addr_text(addr)
+            )));
         }
         b.register_listen(&listen, server_index);
         server.listens.push(listen);
@@ -287,7 +330,9 @@ pub fn addr_text(addr: SocketAddr) -> String {
 
 /// `server_name name ...`
 pub fn server_name(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
-    let Frame::Server(server) = f else { return Ok(()) };
+    let Frame::Server(server) = f else {
+        return Ok(());
+    };
     for w in &d.args {
         let name = w.value.to_ascii_lowercase();
         if name.starts_with('*') && (name.len() < 3 || !name[1..].starts_with('.')) {
@@ -340,7 +385,9 @@ pub fn location(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result
             _ => {}
         }
         if let LocationMatcher::Named(n) = &matcher {
-            return Err(Msg::own(format!("named location \"{n}\" can be on the server level only")));
+            return Err(Msg::own(format!(
+                "named location \"{n}\" can be on the server level only"
+            )));
         }
         let parent_name = parent.name();
         if !matches!(matcher, LocationMatcher::Regex { .. }) && !name.starts_with(parent_name) {
@@ -362,7 +409,11 @@ pub fn location(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result
         _ => 0,
     };
     b.location_path.push(index);
-    b.walk(d.children(), Context::Location, &mut Frame::Location(&mut loc));
+    b.walk(
+        d.children(),
+        Context::Location,
+        &mut Frame::Location(&mut loc),
+    );
     b.location_path.pop();
     match f {
         Frame::Server(server) => server.locations.push(loc),
@@ -418,7 +469,9 @@ fn location_matcher(b: &mut Builder<'_>, d: &Directive) -> Result<LocationMatche
 
 /// `proxy_pass URL`
 pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
-    let Frame::Location(loc) = f else { return Ok(()) };
+    let Frame::Location(loc) = f else {
+        return Ok(());
+    };
     if loc.proxy_pass.is_some() {
         return Err(Msg::directive("is duplicate"));
     }
@@ -430,7 +483,11 @@ pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
     );
     let lower = url.to_ascii_lowercase();
     if vars || url.contains('$') {
-        let scheme = if lower.starts_with("https://") { "https" } else { "http" };
+        let scheme = if lower.starts_with("https://") {
+            "https"
+        } else {
+            "http"
+        };
         loc.proxy_pass = Some(ProxyPass {
             url: url.to_string(),
             scheme: scheme.to_string(),
@@ -448,10 +505,14 @@ pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
         return Err(Msg::own("invalid URL prefix"));
     };
     if scheme == "https" {
-        return Err(Msg::own("proxy_pass to https:// upstreams is not supported by rginx yet"));
+        return Err(Msg::own(
+            "proxy_pass to https:// upstreams is not supported by rginx yet",
+        ));
     }
     if rest.starts_with("unix:") {
-        return Err(Msg::own("proxy_pass to a unix socket is not supported by rginx"));
+        return Err(Msg::own(
+            "proxy_pass to a unix socket is not supported by rginx",
+        ));
     }
     let (authority, uri) = match rest.find('/') {
         Some(i) => (&rest[..i], Some(rest[i..].to_string())),
@@ -469,7 +530,8 @@ pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
     let port = match port_text {
         None => None,
         Some(p) => Some(
-            parse_port(p).ok_or_else(|| Msg::own(format!("invalid port in upstream \"{authority}\"")))?,
+            parse_port(p)
+                .ok_or_else(|| Msg::own(format!("invalid port in upstream \"{authority}\"")))?,
         ),
     };
     b.proxy_ref(host, port, authority, d)?;
@@ -495,11 +557,7 @@ pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
 }
 
 /// `proxy_set_header name value`
-pub fn proxy_set_header(
-    b: &mut Builder<'_>,
-    d: &Directive,
-    f: &mut Frame<'_>,
-) -> Result<(), Msg> {
+pub fn proxy_set_header(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
     // nginx compiles these values while merging, so it reports a bad one
     // at the end of the http block
     if let Err(Msg::Own(message)) = b.use_template(arg(d, 1), d) {
@@ -510,16 +568,17 @@ pub fn proxy_set_header(
         value: arg(d, 1).to_string(),
         span: d.name.span,
     };
-    push_list(f.settings(), "proxy_set_header", d, ListItem::Header(header));
+    push_list(
+        f.settings(),
+        "proxy_set_header",
+        d,
+        ListItem::Header(header),
+    );
     Ok(())
 }
 
 /// `keepalive_timeout timeout [header_timeout]`
-pub fn keepalive_timeout(
-    _: &mut Builder<'_>,
-    d: &Directive,
-    f: &mut Frame<'_>,
-) -> Result<(), Msg> {
+pub fn keepalive_timeout(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
     let s = f.settings();
     duplicate_check(s, "keepalive_timeout")?;
     let timeout = parse_time(arg(d, 0), false).ok_or_else(|| Msg::directive("invalid value"))?;
@@ -527,7 +586,10 @@ pub fn keepalive_timeout(
         Some(w) => Some(parse_time(&w.value, true).ok_or_else(|| Msg::directive("invalid value"))?),
         None => None,
     };
-    s.insert("keepalive_timeout", setting(d, Value::KeepaliveTimeout(timeout, header)));
+    s.insert(
+        "keepalive_timeout",
+        setting(d, Value::KeepaliveTimeout(timeout, header)),
+    );
     Ok(())
 }
 
@@ -541,11 +603,19 @@ pub fn upstream(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result
         span: d.name.span,
         ..UpstreamConf::default()
     };
-    b.walk(d.children(), Context::Upstream, &mut Frame::Upstream(&mut up));
+    b.walk(
+        d.children(),
+        Context::Upstream,
+        &mut Frame::Upstream(&mut up),
+    );
     if up.servers.is_empty() {
         // checked when the block ends, so nginx names the line of its `}`
         if let Some(blk) = &d.block {
-            b.error_at(blk.close.unwrap_or(d.end), blk.close_seq, "no servers are inside upstream");
+            b.error_at(
+                blk.close.unwrap_or(d.end),
+                blk.close_seq,
+                "no servers are inside upstream",
+            );
         }
     }
     http.upstreams.push(up);
@@ -553,15 +623,15 @@ pub fn upstream(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result
 }
 
 /// `server address [parameters]` in an upstream.
-pub fn upstream_server(
-    b: &mut Builder<'_>,
-    d: &Directive,
-    f: &mut Frame<'_>,
-) -> Result<(), Msg> {
-    let Frame::Upstream(up) = f else { return Ok(()) };
+pub fn upstream_server(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let Frame::Upstream(up) = f else {
+        return Ok(());
+    };
     let text = arg(d, 0);
     if text.starts_with("unix:") {
-        return Err(Msg::own("upstream servers on unix sockets are not supported by rginx"));
+        return Err(Msg::own(
+            "upstream servers on unix sockets are not supported by rginx",
+        ));
     }
     let mut server = UpstreamServer {
         host: String::new(),
@@ -585,7 +655,9 @@ pub fn upstream_server(
             server.fail_timeout = parse_time(v, true).ok_or_else(invalid)?;
         } else if let Some(v) = p.strip_prefix("max_conns=") {
             parse_number(v).ok_or_else(invalid)?;
-            return Err(Msg::own("server parameter \"max_conns\" is not supported by rginx"));
+            return Err(Msg::own(
+                "server parameter \"max_conns\" is not supported by rginx",
+            ));
         } else if p == "backup" {
             server.backup = true;
         } else if p == "down" {
@@ -602,7 +674,8 @@ pub fn upstream_server(
         return Err(Msg::own(format!("no host in upstream \"{text}\"")));
     }
     if let Some(p) = port {
-        server.port = parse_port(p).ok_or_else(|| Msg::own(format!("invalid port in upstream \"{text}\"")))?;
+        server.port = parse_port(p)
+            .ok_or_else(|| Msg::own(format!("invalid port in upstream \"{text}\"")))?;
     }
     server.addrs = b
         .resolver
@@ -615,7 +688,9 @@ pub fn upstream_server(
 
 /// `keepalive N` in an upstream.
 pub fn keepalive(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
-    let Frame::Upstream(up) = f else { return Ok(()) };
+    let Frame::Upstream(up) = f else {
+        return Ok(());
+    };
     if up.keepalive.is_some() {
         return Err(Msg::directive("is duplicate"));
     }
@@ -718,7 +793,9 @@ pub fn log_format(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
     let Frame::Http(http) = f else { return Ok(()) };
     let name = arg(d, 0);
     if name == "combined" || http.log_formats.iter().any(|l| l.name == name) {
-        return Err(Msg::own(format!("duplicate \"log_format\" name \"{name}\"")));
+        return Err(Msg::own(format!(
+            "duplicate \"log_format\" name \"{name}\""
+        )));
     }
     let mut rest = &d.args[1..];
     let mut escape = "default".to_string();
@@ -759,9 +836,14 @@ pub fn access_log(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
     for w in d.args.iter().skip(2) {
         let p = w.value.as_str();
         if p.starts_with("if=") {
-            return Err(Msg::own("access_log parameter \"if=\" is not supported by rginx"));
+            return Err(Msg::own(
+                "access_log parameter \"if=\" is not supported by rginx",
+            ));
         }
-        let ok = p.starts_with("buffer=") || p.starts_with("flush=") || p == "gzip" || p.starts_with("gzip=");
+        let ok = p.starts_with("buffer=")
+            || p.starts_with("flush=")
+            || p == "gzip"
+            || p.starts_with("gzip=");
         if !ok {
             return Err(Msg::own(format!("invalid parameter \"{p}\"")));
         }

@@ -11,6 +11,7 @@
 
 pub mod build;
 pub mod diag;
+pub mod docs;
 pub mod handlers;
 pub mod lint;
 pub mod model;

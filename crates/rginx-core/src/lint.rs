@@ -52,12 +52,18 @@ fn lint_location(
     }
 }
 
-fn check_proxy(loc: &LocationConf, parent: &Settings, siblings: &[LocationConf], out: &mut Vec<Diagnostic>) {
+fn check_proxy(
+    loc: &LocationConf,
+    parent: &Settings,
+    siblings: &[LocationConf],
+    out: &mut Vec<Diagnostic>,
+) {
     let name = loc.matcher.name();
     let headers = loc.settings.proxy_headers();
     let upgrade = find(headers, "Upgrade").filter(|h| !h.value.is_empty());
     let connection = find(headers, "Connection");
-    let connection_upgrades = connection.is_some_and(|c| c.value.to_ascii_lowercase().contains("upgrade"));
+    let connection_upgrades =
+        connection.is_some_and(|c| c.value.to_ascii_lowercase().contains("upgrade"));
     let websocket = upgrade.is_some();
 
     if websocket && loc.settings.proxy_http_version() == "1.0" {

@@ -64,7 +64,11 @@ pub fn parse_time(text: &str, is_sec: bool) -> Option<Duration> {
     if total_ms > i64::MAX as u64 / 1000 {
         return None;
     }
-    let ms = if is_sec { total_ms / 1000 * 1000 } else { total_ms };
+    let ms = if is_sec {
+        total_ms / 1000 * 1000
+    } else {
+        total_ms
+    };
     Some(Duration::from_millis(ms))
 }
 
@@ -130,7 +134,10 @@ mod tests {
         assert_eq!(ms("3x"), None);
         assert_eq!(ms(""), None);
         assert_eq!(ms("s"), None);
-        assert_eq!(parse_time("1y", true), Some(Duration::from_secs(365 * 86_400)));
+        assert_eq!(
+            parse_time("1y", true),
+            Some(Duration::from_secs(365 * 86_400))
+        );
         assert_eq!(parse_time("5ms", true), None);
     }
 

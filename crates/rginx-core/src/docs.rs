@@ -1,0 +1,93 @@
+//! docs/directives.md, generated from the directive table so the two cannot
+//! drift apart (a test compares the file with this output).
+
+use std::fmt::Write;
+
+use crate::names::nginx_directives;
+use crate::table::{Body, DirectiveSpec, Status, DIRECTIVES};
+
+fn contexts(spec: &DirectiveSpec) -> String {
+    let names: Vec<&str> = spec.contexts.iter().map(|c| c.name()).collect();
+    if names.len() == 6 {
+        "any".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn arguments(spec: &DirectiveSpec) -> String {
+    let args = spec.arity.describe();
+    match spec.body {
+        Body::None => args,
+        _ => format!("{args} + block"),
+    }
+}
+
+/// The complete text of docs/directives.md.
+pub fn directives_markdown() -> String {
+    let mut out = String::new();
+    out.push_str("# Directives\n\n");
+    out.push_str("Generated from the directive table in `crates/rginx-core/src/table.rs`; a test fails when\n");
+    out.push_str("this file and the table disagree (regenerate with `RGINX_BLESS=1 cargo test --test docs`).\n\n");
+    out.push_str("Every directive has one of three statuses:\n\n");
+    out.push_str("- **supported**: validated with nginx's own checks and messages, and applied;\n");
+    out.push_str("- **ignored**: validated like nginx does, then ignored with a `[warn]` naming the reason\n");
+    out.push_str("  (tuning knobs that do not change what is served or who may access it);\n");
+    out.push_str(
+        "- **unsupported**: every other directive nginx documents. `rginx check` and start-up\n",
+    );
+    out.push_str("  fail with `directive \"NAME\" is not supported by rginx in FILE:LINE`, because ignoring\n");
+    out.push_str(
+        "  access control or rewriting would silently open doors. A name nginx does not know\n",
+    );
+    out.push_str("  gets nginx's own `unknown directive \"NAME\"`.\n\n");
+    out.push_str(
+        "Compatibility target: nginx 1.22 (Debian). Where later nginx changed a default, rginx\n",
+    );
+    out.push_str(
+        "follows 1.22: `proxy_http_version` defaults to 1.0 (1.1 from nginx 1.29.7) and the\n",
+    );
+    out.push_str("default upstream `Connection` header is `close` (none from 1.29.7).\n\n");
+    let row = |out: &mut String, spec: &DirectiveSpec, note: &str| {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} |",
+            spec.name,
+            contexts(spec),
+            arguments(spec),
+            note
+        );
+    };
+    out.push_str(
+        "## Supported\n\n| Directive | Contexts | Arguments | Notes |\n|---|---|---|---|\n",
+    );
+    for spec in DIRECTIVES.iter().filter(|s| s.status == Status::Supported) {
+        row(&mut out, spec, spec.summary);
+    }
+    out.push_str("\n## Accepted and ignored (warning)\n\n| Directive | Contexts | Arguments | Why it is ignored |\n|---|---|---|---|\n");
+    for spec in DIRECTIVES.iter() {
+        if let Status::Ignored(reason) = spec.status {
+            row(&mut out, spec, reason);
+        }
+    }
+    out.push_str("\n`listen` parameters: `default_server` (and `default`) are supported; `backlog=`, `rcvbuf=`,\n");
+    out.push_str(
+        "`sndbuf=`, `deferred`, `bind`, `ipv6only=`, `reuseport`, `so_keepalive=`, `fastopen=`,\n",
+    );
+    out.push_str(
+        "`accept_filter=`, `setfib=` are ignored with a warning; `ssl`, `http2`, `quic`,\n",
+    );
+    out.push_str("`proxy_protocol` are unsupported (error).\n");
+    let known: Vec<&str> = DIRECTIVES.iter().map(|s| s.name).collect();
+    let unsupported: Vec<&str> = nginx_directives().filter(|n| !known.contains(n)).collect();
+    let _ = write!(
+        out,
+        "\n## Unsupported ({} directives)\n\nEach of these is an error naming the directive and its line.\n\n",
+        unsupported.len()
+    );
+    for chunk in unsupported.chunks(6) {
+        let names: Vec<String> = chunk.iter().map(|n| format!("`{n}`")).collect();
+        let _ = writeln!(out, "{}", names.join(", "));
+    }
+    out
+}
