@@ -40,6 +40,13 @@ fn generate() -> String {
 
 fn bench(c: &mut Criterion) {
     let text = generate();
+    c.bench_function("parse 10k locations, 100 upstreams", |b| {
+        b.iter(|| rginx_config::parse_str(Path::new("bench.conf"), &text))
+    });
+    let parsed = rginx_config::parse_str(Path::new("bench.conf"), &text);
+    c.bench_function("validate 10k locations, 100 upstreams", |b| {
+        b.iter(|| build(&parsed, &LiteralResolver, BuildOptions::default()))
+    });
     c.bench_function("parse+validate 10k locations, 100 upstreams", |b| {
         b.iter(|| {
             let parsed = rginx_config::parse_str(Path::new("bench.conf"), &text);

@@ -221,3 +221,15 @@ fn thousand_nested_blocks_are_a_clear_error() {
     let line = first_emerg(&out).expect("an error line");
     assert!(line.contains("nested too deeply"), "{line}");
 }
+
+#[test]
+fn the_websocket_example_is_clean_for_rginx_and_nginx() {
+    let examples = root().join("examples");
+    let out = check_in(&examples, "websocket.conf", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(warnings(&out).is_empty(), "{:?}", warnings(&out));
+    if let Some(nginx) = nginx() {
+        let (ok, emerg) = nginx_test(&nginx, &examples.join("websocket.conf"));
+        assert!(ok, "nginx -t rejects the example: {emerg:?}");
+    }
+}

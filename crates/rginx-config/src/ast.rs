@@ -21,8 +21,9 @@ pub struct Word {
     /// The value after nginx's unescaping (`\"`, `\'`, `\\`, `\t`, `\r`, `\n`),
     /// without quotes. Variables (`$x`, `${x}`) are kept as text.
     pub value: String,
-    /// The word exactly as written, quotes included.
-    pub raw: String,
+    /// The word exactly as written, quotes included; `None` when that is
+    /// the value itself (a bare word without escapes), to save a copy.
+    pub(crate) raw: Option<String>,
     /// How the word was quoted.
     pub quote: Quote,
     /// Where the word starts (its opening quote, if quoted).
@@ -33,6 +34,11 @@ impl Word {
     /// The value as a string slice.
     pub fn as_str(&self) -> &str {
         &self.value
+    }
+
+    /// The word exactly as written, quotes included.
+    pub fn raw(&self) -> &str {
+        self.raw.as_deref().unwrap_or(&self.value)
     }
 }
 

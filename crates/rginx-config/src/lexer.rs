@@ -284,8 +284,12 @@ impl<'a> Lexer<'a> {
                 start,
             )
         };
-        let raw = String::from_utf8(raw.to_vec()).map_err(|_| not_text())?;
         let value = String::from_utf8(value).map_err(|_| not_text())?;
+        let raw = if raw == value.as_bytes() {
+            None
+        } else {
+            Some(String::from_utf8(raw.to_vec()).map_err(|_| not_text())?)
+        };
         Ok(Word {
             value,
             raw,

@@ -15,10 +15,10 @@ pub fn write_directives(
         for _ in 0..level {
             out.write_str("    ")?;
         }
-        out.write_str(&d.name.raw)?;
+        out.write_str(d.name.raw())?;
         for arg in &d.args {
             out.write_char(' ')?;
-            out.write_str(&arg.raw)?;
+            out.write_str(arg.raw())?;
         }
         match &d.block {
             None => out.write_str(";\n")?,

@@ -105,8 +105,8 @@ proptest! {
         let raws = |c: &rginx_config::Config| -> Vec<String> {
             fn walk(ds: &[Directive], out: &mut Vec<String>) {
                 for d in ds {
-                    out.push(d.name.raw.clone());
-                    out.extend(d.args.iter().map(|a| a.raw.clone()));
+                    out.push(d.name.raw().to_string());
+                    out.extend(d.args.iter().map(|a| a.raw().to_string()));
                     walk(d.children(), out);
                 }
             }

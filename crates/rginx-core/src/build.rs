@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use rginx_config::{Directive, Span};
 
 use crate::diag::Diagnostic;
-use crate::handlers::addr_text;
+use crate::handlers::{addr_text, split_host_port};
 use crate::model::{
     HttpConf, LocationConf, Model, ProxyTarget, ServerConf, ServerName, Setting, Settings,
     UpstreamConf, Value,
@@ -131,7 +131,9 @@ pub struct Builder<'a> {
     defined_vars: Vec<String>,
     /// Template errors nginx finds only when merging (proxy_set_header).
     pub(crate) merge_errors: Vec<(String, u32)>,
+    /// Variables used, with the order of their first use.
     used_vars: Vec<(String, u32)>,
+    used_var_names: std::collections::HashSet<String>,
     log_formats: Vec<String>,
     listens: HashMap<SocketAddr, Vec<(usize, bool)>>,
     current_seq: u32,
@@ -173,6 +175,7 @@ pub fn build(
         defined_vars: Vec::new(),
         merge_errors: Vec::new(),
         used_vars: Vec::new(),
+        used_var_names: std::collections::HashSet::new(),
         log_formats: Vec::new(),
         listens: HashMap::new(),
         current_seq: 0,
@@ -445,7 +448,10 @@ impl Builder<'_> {
         let any = !names.is_empty();
         let seq = self.current_seq;
         for n in names {
-            self.used_vars.push((n.to_string(), seq));
+            if !self.used_var_names.contains(n) {
+                self.used_var_names.insert(n.to_string());
+                self.used_vars.push((n.to_string(), seq));
+            }
         }
         Ok(any)
     }
@@ -548,7 +554,9 @@ impl Builder<'_> {
     fn check_upstreams(&mut self, http: &mut HttpConf, close_seq: u32) {
         let pending = std::mem::take(&mut self.pending_proxies);
         for p in pending {
-            let (host, port) = split_authority(&p.authority);
+            // the authority was checked by the proxy_pass handler
+            let (host, port_text) = split_host_port(&p.authority);
+            let port = port_text.and_then(|t| t.parse().ok()).unwrap_or(80);
             let names_upstream = self.upstream_names.contains_key(&host.to_ascii_lowercase());
             let target = if names_upstream && p.no_port {
                 ProxyTarget::Upstream(host.to_string())
@@ -708,6 +716,7 @@ impl Builder<'_> {
             ));
         }
         self.used_vars.clear();
+        self.used_var_names.clear();
     }
 
     fn check_server_names(&mut self, http: &HttpConf, close_seq: u32) {
@@ -740,22 +749,6 @@ impl Builder<'_> {
                 }
             }
         }
-    }
-}
-
-fn split_authority(authority: &str) -> (&str, u16) {
-    if let Some(rest) = authority.strip_prefix('[') {
-        if let Some(end) = rest.find(']') {
-            let port = rest[end + 1..]
-                .strip_prefix(':')
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(80);
-            return (&rest[..end], port);
-        }
-    }
-    match authority.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse().unwrap_or(80)),
-        None => (authority, 80),
     }
 }
 

@@ -200,7 +200,7 @@ pub fn server(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(
 
 /// Splits `host:port` as ngx_parse_url does for listen and upstream
 /// addresses; `[v6]:port` keeps the brackets out of the host.
-fn split_host_port(text: &str) -> (&str, Option<&str>) {
+pub(crate) fn split_host_port(text: &str) -> (&str, Option<&str>) {
     if let Some(rest) = text.strip_prefix('[') {
         if let Some(end) = rest.find(']') {
             let host = &rest[..end];

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rginx_config::Span;
@@ -21,7 +22,8 @@ pub struct Model {
 /// that does not set a directive inherits it (see [`Settings::merge_from`]).
 #[derive(Debug, Default, Clone)]
 pub struct Settings {
-    values: BTreeMap<&'static str, Setting>,
+    // shared with the levels that inherit it: merging copies pointers
+    values: BTreeMap<&'static str, Arc<Setting>>,
 }
 
 /// One directive's value and where it was set.
@@ -68,7 +70,7 @@ pub enum Value {
 impl Settings {
     /// The setting for `name` at this level (after merging: inherited too).
     pub fn get(&self, name: &str) -> Option<&Setting> {
-        self.values.get(name)
+        self.values.get(name).map(|s| &**s)
     }
 
     /// Whether `name` is set at this level.
@@ -78,12 +80,14 @@ impl Settings {
 
     /// Sets `name`; returns the value it replaces.
     pub fn insert(&mut self, name: &'static str, setting: Setting) -> Option<Setting> {
-        self.values.insert(name, setting)
+        self.values
+            .insert(name, Arc::new(setting))
+            .map(Arc::unwrap_or_clone)
     }
 
     /// Mutable access to a setting of this level.
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Setting> {
-        self.values.get_mut(name)
+        self.values.get_mut(name).map(Arc::make_mut)
     }
 
     /// Fills every setting this level does not set from `parent`: nginx's
