@@ -49,8 +49,9 @@ pub struct Directive {
     pub name: Word,
     /// The remaining words.
     pub args: Vec<Word>,
-    /// The body, when the directive was terminated by `{`.
-    pub block: Option<Block>,
+    /// The body, when the directive was terminated by `{` (boxed: most
+    /// directives have none, and a small node keeps large trees compact).
+    pub block: Option<Box<Block>>,
     /// Where the terminating `;` or `{` is. nginx reports errors about a
     /// directive at this line, because that is where its parser stands when
     /// the directive's handler runs.

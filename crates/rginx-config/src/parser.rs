@@ -195,7 +195,8 @@ impl ConfParser {
                         close: None,
                         close_seq: 0,
                     };
-                    let Some(directive) = self.directive(&mut words, span, Some(block)) else {
+                    let Some(directive) = self.directive(&mut words, span, Some(Box::new(block)))
+                    else {
                         return Err(self.error("unexpected \"{\"", span));
                     };
                     out.push(directive);
@@ -243,13 +244,14 @@ impl ConfParser {
         &mut self,
         words: &mut Vec<Word>,
         end: Span,
-        block: Option<Block>,
+        block: Option<Box<Block>>,
     ) -> Option<Directive> {
         if words.is_empty() {
             return None;
         }
-        let mut args = std::mem::take(words);
-        let name = args.remove(0);
+        // exact-size argument list; `words` keeps its buffer for the next one
+        let args: Vec<Word> = words.drain(1..).collect();
+        let name = words.pop()?;
         Some(Directive {
             name,
             args,
