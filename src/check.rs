@@ -115,8 +115,8 @@ fn print_dump(config: &Config) {
     let mut out = Vec::new();
     for file in &config.files {
         let _ = writeln!(out, "# configuration file {}:", file.path.display());
-        out.extend_from_slice(&file.text);
-        if !file.text.ends_with(b"\n") {
+        out.extend_from_slice(file.text.as_bytes());
+        if !file.text.ends_with('\n') {
             out.push(b'\n');
         }
         out.push(b'\n');

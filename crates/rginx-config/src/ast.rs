@@ -16,14 +16,17 @@ pub enum Quote {
 }
 
 /// One word of a directive (its name or an argument).
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// A word borrows its text from its file (shared through an `Arc`), so
+/// reading a configuration allocates nothing per word unless unescaping
+/// changed it. Cloning a word is cheap.
+#[derive(Clone)]
 pub struct Word {
-    /// The value after nginx's unescaping (`\"`, `\'`, `\\`, `\t`, `\r`, `\n`),
-    /// without quotes. Variables (`$x`, `${x}`) are kept as text.
-    pub value: String,
-    /// The word exactly as written, quotes included; `None` when that is
-    /// the value itself (a bare word without escapes), to save a copy.
-    pub(crate) raw: Option<String>,
+    source: Arc<SourceFile>,
+    /// Byte range of the word as written, quotes included.
+    raw: (u32, u32),
+    /// The value when nginx's unescaping changed it.
+    unescaped: Option<Box<str>>,
     /// How the word was quoted.
     pub quote: Quote,
     /// Where the word starts (its opening quote, if quoted).
@@ -31,14 +34,71 @@ pub struct Word {
 }
 
 impl Word {
-    /// The value as a string slice.
+    /// A word of `source` at the byte range `raw` (quotes included). The
+    /// range must hold valid UTF-8 (the lexer checks it).
+    pub(crate) fn new(
+        source: Arc<SourceFile>,
+        raw: (u32, u32),
+        unescaped: Option<Box<str>>,
+        quote: Quote,
+        span: Span,
+    ) -> Word {
+        Word {
+            source,
+            raw,
+            unescaped,
+            quote,
+            span,
+        }
+    }
+
+    fn slice(&self, from: u32, to: u32) -> &str {
+        self.source
+            .text
+            .get(from as usize..to as usize)
+            .unwrap_or_default()
+    }
+
+    /// The value after nginx's unescaping (`\"`, `\'`, `\\`, `\t`, `\r`,
+    /// `\n`), without quotes. Variables (`$x`, `${x}`) are kept as text.
     pub fn as_str(&self) -> &str {
-        &self.value
+        if let Some(v) = &self.unescaped {
+            return v;
+        }
+        let (from, to) = self.raw;
+        match self.quote {
+            Quote::None => self.slice(from, to),
+            Quote::Single | Quote::Double => {
+                self.slice(from + 1, to.saturating_sub(1).max(from + 1))
+            }
+        }
     }
 
     /// The word exactly as written, quotes included.
     pub fn raw(&self) -> &str {
-        self.raw.as_deref().unwrap_or(&self.value)
+        self.slice(self.raw.0, self.raw.1)
+    }
+}
+
+impl PartialEq for Word {
+    fn eq(&self, other: &Word) -> bool {
+        self.as_str() == other.as_str()
+            && self.raw() == other.raw()
+            && self.quote == other.quote
+            && self.span == other.span
+    }
+}
+
+impl Eq for Word {}
+
+impl std::fmt::Debug for Word {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Word")
+            .field("value", &self.as_str())
+            .field("raw", &self.raw())
+            .field("quote", &self.quote)
+            .field("span", &self.span)
+            .finish()
     }
 }
 
@@ -64,7 +124,7 @@ pub struct Directive {
 impl Directive {
     /// The directive's name.
     pub fn name(&self) -> &str {
-        &self.name.value
+        self.name.as_str()
     }
 
     /// The directives of the block, or an empty slice.

@@ -17,6 +17,8 @@ use nom::sequence::preceded;
 use nom::{IResult, Parser};
 
 use crate::ast::{Quote, Word};
+use std::sync::Arc;
+
 use crate::source::{FileId, SourceFile, Span};
 
 /// nginx's `NGX_CONF_BUFFER`: no word may fill the whole read buffer.
@@ -121,7 +123,7 @@ pub fn unescape(raw: &[u8]) -> Vec<u8> {
 
 /// Turns one file's bytes into tokens.
 pub struct Lexer<'a> {
-    file: &'a SourceFile,
+    file: &'a Arc<SourceFile>,
     id: FileId,
     pos: usize,
     /// Last position computed: (byte offset, line, column). Tokens come in
@@ -132,7 +134,7 @@ pub struct Lexer<'a> {
 
 impl<'a> Lexer<'a> {
     /// Starts at the beginning of `file`.
-    pub fn new(file: &'a SourceFile, id: FileId) -> Self {
+    pub fn new(file: &'a Arc<SourceFile>, id: FileId) -> Self {
         Lexer {
             file,
             id,
@@ -143,7 +145,12 @@ impl<'a> Lexer<'a> {
 
     fn span(&self, offset: usize) -> Span {
         let (last, last_line, last_column) = self.cursor.get();
-        let between = self.file.text.get(last..offset).unwrap_or_default();
+        let between = self
+            .file
+            .text
+            .as_bytes()
+            .get(last..offset)
+            .unwrap_or_default();
         let (line, column) = if offset >= last && !between.contains(&b'\n') {
             let width = if between.is_ascii() {
                 between.len()
@@ -178,7 +185,7 @@ impl<'a> Lexer<'a> {
     }
 
     fn rest(&self) -> &'a [u8] {
-        &self.file.text[self.pos..]
+        &self.file.text.as_bytes()[self.pos..]
     }
 
     /// The next token.
@@ -222,7 +229,7 @@ impl<'a> Lexer<'a> {
             return Err(self.error(format!("too long parameter \"{head}...\" started"), start));
         }
         self.pos += raw.len();
-        let word = self.make_word(raw, unescape(raw), Quote::None, start)?;
+        let word = self.make_word(start, self.pos, Quote::None)?;
         Ok(Token::Word(word))
     }
 
@@ -253,7 +260,6 @@ impl<'a> Lexer<'a> {
             return Err(self.error(EOF_IN_DIRECTIVE.to_string(), self.file.text.len()));
         }
         let end = start + 1 + body.len() + 1;
-        let raw = &self.file.text[start..end];
         self.pos = end;
         // after a closing quote nginx needs whitespace, `;`, `{` or `)`
         if let Some(&next) = self.rest().first() {
@@ -267,36 +273,48 @@ impl<'a> Lexer<'a> {
         } else {
             Quote::Single
         };
-        let word = self.make_word(raw, unescape(body), kind, start)?;
+        let word = self.make_word(start, end, kind)?;
         Ok(Token::Word(word))
     }
 
-    fn make_word(
-        &self,
-        raw: &[u8],
-        value: Vec<u8>,
-        quote: Quote,
-        start: usize,
-    ) -> Result<Word, LexError> {
-        let not_text = || {
-            self.error(
+    /// The word written at `start..end`; `quote` tells whether the ends are
+    /// quotes. Only a word whose unescaping changes it gets its own copy.
+    fn make_word(&self, start: usize, end: usize, quote: Quote) -> Result<Word, LexError> {
+        let raw = &self.file.text.as_bytes()[start..end];
+        let text = self.file.text.get(start..end);
+        if text.is_none() || (self.file.lossy && text.is_some_and(|w| w.contains('\u{FFFD}'))) {
+            return Err(self.error(
                 "invalid UTF-8 in a word (is this a binary file?)".to_string(),
                 start,
-            )
+            ));
+        }
+        let body = match quote {
+            Quote::None => raw,
+            Quote::Single | Quote::Double => &raw[1..raw.len() - 1],
         };
-        let value = String::from_utf8(value).map_err(|_| not_text())?;
-        let raw = if raw == value.as_bytes() {
-            None
+        let unescaped = if body.contains(&b'\\') {
+            let value = unescape(body);
+            (value != body).then(|| {
+                String::from_utf8_lossy(&value)
+                    .into_owned()
+                    .into_boxed_str()
+            })
         } else {
-            Some(String::from_utf8(raw.to_vec()).map_err(|_| not_text())?)
+            None
         };
-        Ok(Word {
-            value,
-            raw,
+        let range = (to_u32(start), to_u32(end));
+        Ok(Word::new(
+            self.file.clone(),
+            range,
+            unescaped,
             quote,
-            span: self.span(start),
-        })
+            self.span(start),
+        ))
     }
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// The character at the start of `bytes`, for messages (a lone byte when the
@@ -316,7 +334,7 @@ mod tests {
     use super::*;
 
     fn lex(text: &str) -> Result<Vec<Token>, LexError> {
-        let file = SourceFile::new("t.conf".into(), text.as_bytes().to_vec());
+        let file = Arc::new(SourceFile::new("t.conf".into(), text.as_bytes().to_vec()));
         let mut lexer = Lexer::new(&file, FileId(0));
         let mut out = Vec::new();
         loop {
@@ -334,7 +352,7 @@ mod tests {
             .expect("lexes")
             .into_iter()
             .map(|t| match t {
-                Token::Word(w) => w.value,
+                Token::Word(w) => w.as_str().to_string(),
                 Token::Semicolon(_) => ";".into(),
                 Token::OpenBrace(_) => "{".into(),
                 Token::CloseBrace(_) => "}".into(),

@@ -268,7 +268,7 @@ impl ConfParser {
         out: &mut Vec<Directive>,
         depth: usize,
     ) -> Result<(), SyntaxError> {
-        let pattern = directive.args[0].value.clone();
+        let pattern = directive.args[0].as_str().to_string();
         let path = self.conf_dir.join(&pattern);
         let mut record = Include {
             span: directive.name.span,
@@ -335,5 +335,5 @@ impl ConfParser {
 }
 
 fn is_include(d: &Directive) -> bool {
-    d.name.value == "include" && d.args.len() == 1 && d.block.is_none()
+    d.name.as_str() == "include" && d.args.len() == 1 && d.block.is_none()
 }

@@ -25,24 +25,33 @@ pub struct SourceFile {
     /// The path as rginx names it in messages (the main file as given, included
     /// files joined to the main file's directory).
     pub path: PathBuf,
-    /// The raw bytes of the file.
-    pub text: Vec<u8>,
+    /// The file's text. A file that is not valid UTF-8 is converted with
+    /// U+FFFD in place of bad bytes (`lossy`); the lexer refuses words that
+    /// hold such bytes, and comments may hold anything, as in nginx.
+    pub text: String,
+    /// Whether the file had bytes that are not UTF-8.
+    pub lossy: bool,
     line_starts: Vec<usize>,
 }
 
 impl SourceFile {
     /// Wraps the bytes of a file.
-    pub fn new(path: PathBuf, text: Vec<u8>) -> Self {
+    pub fn new(path: PathBuf, bytes: Vec<u8>) -> Self {
+        let (text, lossy) = match String::from_utf8(bytes) {
+            Ok(text) => (text, false),
+            Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), true),
+        };
         let mut line_starts = vec![0];
         line_starts.extend(
-            text.iter()
+            text.bytes()
                 .enumerate()
-                .filter(|(_, b)| **b == b'\n')
+                .filter(|(_, b)| *b == b'\n')
                 .map(|(i, _)| i + 1),
         );
         SourceFile {
             path,
             text,
+            lossy,
             line_starts,
         }
     }
@@ -60,10 +69,10 @@ impl SourceFile {
             Err(i) => i - 1,
         };
         let start = self.line_starts[line_index];
-        let column = String::from_utf8_lossy(&self.text[start..offset])
-            .chars()
-            .count()
-            + 1;
+        let column = match self.text.get(start..offset) {
+            Some(s) => s.chars().count(),
+            None => offset - start,
+        } + 1;
         (to_u32(line_index + 1), to_u32(column))
     }
 
@@ -79,9 +88,8 @@ impl SourceFile {
             .get(index + 1)
             .map(|e| e - 1)
             .unwrap_or(self.text.len());
-        let bytes = &self.text[start..end];
-        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-        String::from_utf8_lossy(bytes)
+        let line = self.text.get(start..end).unwrap_or_default();
+        Cow::Borrowed(line.strip_suffix('\r').unwrap_or(line))
     }
 
     /// The line number nginx reports at end of file (one more than the

@@ -16,8 +16,8 @@ struct Shape {
 
 fn shape(d: &Directive) -> Shape {
     Shape {
-        name: d.name.value.clone(),
-        args: d.args.iter().map(|a| a.value.clone()).collect(),
+        name: d.name.as_str().to_string(),
+        args: d.args.iter().map(|a| a.as_str().to_string()).collect(),
         block: d
             .block
             .as_ref()

@@ -8,16 +8,16 @@ use std::net::SocketAddr;
 use rginx_config::{Directive, Span};
 
 use crate::diag::Diagnostic;
-use crate::handlers::{addr_text, split_host_port};
+use crate::handlers::addr_text;
 use crate::model::{
-    HttpConf, LocationConf, Model, ProxyTarget, ServerConf, ServerName, Setting, Settings,
-    UpstreamConf, Value,
+    HttpConf, LocationConf, Model, ProxyPass, ProxyTarget, ServerConf, ServerName, Setting,
+    Settings, UpstreamConf, Value,
 };
 use crate::names::is_nginx_directive;
 use crate::resolve::Resolver;
 use crate::table::{lookup, Arity, Body, Context, DirectiveSpec, Kind, Status};
 use crate::values::{parse_flag, parse_number, parse_offset, parse_size, parse_time};
-use crate::vars::{is_builtin, variables_in};
+use crate::vars::{for_each_variable, is_builtin};
 
 /// Options for [`build`].
 #[derive(Debug, Clone)]
@@ -87,21 +87,6 @@ impl Frame<'_> {
     }
 }
 
-/// A `proxy_pass` host, resolved (or matched to an upstream) once the
-/// whole http block is read.
-pub struct PendingProxy {
-    /// Indexes leading to the location: server, then nested locations.
-    pub path: Vec<usize>,
-    /// `host[:port]` as written.
-    pub authority: String,
-    /// Whether no port was written.
-    pub no_port: bool,
-    /// Where nginx reports problems with it.
-    pub directive_end: Span,
-    /// Its order.
-    pub seq: u32,
-}
-
 /// Phases of the checks nginx makes when an http block ends, in its order.
 const PHASE_UPSTREAMS: u32 = 1;
 const PHASE_PROXY_MERGE: u32 = 2;
@@ -121,8 +106,6 @@ pub struct Builder<'a> {
     /// Options.
     pub options: BuildOptions,
     diagnostics: Vec<Diagnostic>,
-    /// proxy_pass hosts to resolve at the end of http.
-    pub pending_proxies: Vec<PendingProxy>,
     /// Indexes of the server and locations being read, outermost first.
     pub(crate) location_path: Vec<usize>,
     upstream_names: HashMap<String, Span>,
@@ -168,7 +151,6 @@ pub fn build(
         resolver,
         options,
         diagnostics: Vec::new(),
-        pending_proxies: Vec::new(),
         location_path: Vec::new(),
         upstream_names: HashMap::new(),
         proxy_ports: HashMap::new(),
@@ -309,7 +291,7 @@ impl Builder<'_> {
         d: &Directive,
         frame: &mut Frame<'_>,
     ) -> Result<(), Msg> {
-        let first = d.args.first().map_or("", |w| w.value.as_str());
+        let first = d.args.first().map_or("", |w| w.as_str());
         let value = match spec.kind {
             Kind::Custom(handler) => return handler(self, d, frame),
             Kind::Flag => Value::Flag(parse_flag(first).ok_or_else(|| {
@@ -334,16 +316,21 @@ impl Builder<'_> {
                 if !choices.contains(&first) {
                     return Err(Msg::own(format!("invalid value \"{first}\"")));
                 }
-                Value::Text(first.to_string())
+                let chosen = choices
+                    .iter()
+                    .find(|c| **c == first)
+                    .copied()
+                    .unwrap_or_default();
+                Value::Choice(chosen)
             }
             Kind::Text => Value::Text(first.to_string()),
             Kind::Bitmask(choices) => {
                 for w in &d.args {
-                    if !choices.contains(&w.value.as_str()) {
-                        return Err(Msg::own(format!("invalid value \"{}\"", w.value)));
+                    if !choices.contains(&w.as_str()) {
+                        return Err(Msg::own(format!("invalid value \"{}\"", w.as_str())));
                     }
                 }
-                let words = d.args.iter().map(|w| w.value.clone()).collect();
+                let words = d.args.iter().map(|w| w.as_str().to_string()).collect();
                 // a bitmask is OR-ed, never "duplicate"
                 let settings = frame.settings();
                 if let Some(Setting {
@@ -361,7 +348,7 @@ impl Builder<'_> {
                 let size = d
                     .args
                     .get(1)
-                    .and_then(|w| parse_size(&w.value))
+                    .and_then(|w| parse_size(w.as_str()))
                     .filter(|n| *n > 0);
                 match (count, size) {
                     (Some(count), Some(size)) => Value::Buffers { count, size },
@@ -444,15 +431,17 @@ impl Builder<'_> {
     /// Checks a value's variables; remembers them for the unknown-variable
     /// check at the end of http. Returns whether it has any variables.
     pub fn use_template(&mut self, value: &str, _d: &Directive) -> Result<bool, Msg> {
-        let names = variables_in(value).map_err(|e| Msg::own(e.message()))?;
-        let any = !names.is_empty();
         let seq = self.current_seq;
-        for n in names {
-            if !self.used_var_names.contains(n) {
-                self.used_var_names.insert(n.to_string());
-                self.used_vars.push((n.to_string(), seq));
+        let mut any = false;
+        let (names, used) = (&mut self.used_var_names, &mut self.used_vars);
+        for_each_variable(value, |n| {
+            any = true;
+            if !names.contains(n) {
+                names.insert(n.to_string());
+                used.push((n.to_string(), seq));
             }
-        }
+        })
+        .map_err(|e| Msg::own(e.message()))?;
         Ok(any)
     }
 
@@ -510,8 +499,8 @@ impl Builder<'_> {
         _authority: &str,
         _d: &Directive,
     ) -> Result<(), Msg> {
-        let key = host.to_ascii_lowercase();
         if let Some(port) = port {
+            let key = host.to_ascii_lowercase();
             if self.upstream_names.contains_key(&key) {
                 return Err(Msg::own(format!(
                     "upstream \"{host}\" may not have port {port}"
@@ -525,11 +514,6 @@ impl Builder<'_> {
     /// Index of the server being read.
     pub fn current_server(&self) -> usize {
         self.location_path.first().copied().unwrap_or(0)
-    }
-
-    /// The path of indexes to the location being read.
-    pub fn location_path(&self) -> Vec<usize> {
-        self.location_path.clone()
     }
 
     /// The checks nginx runs when an http block is complete.
@@ -551,36 +535,40 @@ impl Builder<'_> {
         self.check_server_names(http, close_seq);
     }
 
+    /// Resolves every proxy_pass host (or matches it to an upstream block,
+    /// which may come later in the file), in the order nginx does.
     fn check_upstreams(&mut self, http: &mut HttpConf, close_seq: u32) {
-        let pending = std::mem::take(&mut self.pending_proxies);
-        for p in pending {
-            // the authority was checked by the proxy_pass handler
-            let (host, port_text) = split_host_port(&p.authority);
-            let port = port_text.and_then(|t| t.parse().ok()).unwrap_or(80);
-            let names_upstream = self.upstream_names.contains_key(&host.to_ascii_lowercase());
-            let target = if names_upstream && p.no_port {
-                ProxyTarget::Upstream(host.to_string())
-            } else {
-                match self.resolver.resolve(host, port) {
-                    Ok(addrs) => ProxyTarget::Host {
-                        host: host.to_string(),
-                        port,
-                        addrs,
-                    },
-                    Err(e) => {
-                        self.diagnostics.push(Diagnostic::error(
-                            format!("{e} in upstream \"{host}\""),
-                            Some(p.directive_end),
-                            (close_seq, PHASE_UPSTREAMS, p.seq),
-                        ));
-                        continue;
-                    }
-                }
-            };
-            if let Some(loc) = location_at(http, &p.path) {
+        fn collect<'a>(locations: &'a mut [LocationConf], out: &mut Vec<&'a mut ProxyPass>) {
+            for loc in locations {
                 if let Some(pp) = &mut loc.proxy_pass {
-                    pp.target = target;
+                    out.push(pp);
                 }
+                collect(&mut loc.nested, out);
+            }
+        }
+        let mut passes = Vec::new();
+        for server in &mut http.servers {
+            collect(&mut server.locations, &mut passes);
+        }
+        passes.sort_by_key(|p| p.seq);
+        for pp in passes {
+            let ProxyTarget::Host { host, port, addrs } = &mut pp.target else {
+                continue;
+            };
+            let names_upstream = self
+                .upstream_names
+                .contains_key(host.to_ascii_lowercase().as_str());
+            if names_upstream && !pp.explicit_port {
+                pp.target = ProxyTarget::Upstream(host.clone());
+                continue;
+            }
+            match self.resolver.resolve(host, *port) {
+                Ok(resolved) => *addrs = resolved,
+                Err(e) => self.diagnostics.push(Diagnostic::error(
+                    format!("{e} in upstream \"{host}\""),
+                    Some(pp.end),
+                    (close_seq, PHASE_UPSTREAMS, pp.seq),
+                )),
             }
         }
     }
@@ -750,14 +738,4 @@ impl Builder<'_> {
             }
         }
     }
-}
-
-fn location_at<'a>(http: &'a mut HttpConf, path: &[usize]) -> Option<&'a mut LocationConf> {
-    let (&server, rest) = path.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let mut loc = http.servers.get_mut(server)?.locations.get_mut(first)?;
-    for &i in rest {
-        loc = loc.nested.get_mut(i)?;
-    }
-    Some(loc)
 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use rginx_config::Directive;
 
-use crate::build::{Builder, Frame, Msg, PendingProxy};
+use crate::build::{Builder, Frame, Msg};
 use crate::model::{
     AccessLog, ErrorLog, HeaderSetting, HttpConf, Listen, LocationConf, LocationMatcher, LogFormat,
     LogLevel, MapConf, MapEntry, ProxyPass, ProxyTarget, ServerConf, ServerName, Setting, Settings,
@@ -21,7 +21,7 @@ use crate::values::{parse_number, parse_time};
 pub type Handler = fn(&mut Builder<'_>, &Directive, &mut Frame<'_>) -> Result<(), Msg>;
 
 fn arg(d: &Directive, i: usize) -> &str {
-    d.args.get(i).map_or("", |w| w.value.as_str())
+    d.args.get(i).map_or("", |w| w.as_str())
 }
 
 fn setting(d: &Directive, value: Value) -> Setting {
@@ -107,7 +107,7 @@ pub fn event_type(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
 pub fn user(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
     let s = f.settings();
     duplicate_check(s, "user")?;
-    let words = d.args.iter().map(|w| w.value.clone()).collect();
+    let words = d.args.iter().map(|w| w.as_str().to_string()).collect();
     s.insert("user", setting(d, Value::Words(words)));
     Ok(())
 }
@@ -116,8 +116,8 @@ pub fn user(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(),
 pub fn error_log(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
     let level = match d.args.get(1) {
         None => LogLevel::Error,
-        Some(w) => LogLevel::parse(&w.value)
-            .ok_or_else(|| Msg::own(format!("invalid log level \"{}\"", w.value)))?,
+        Some(w) => LogLevel::parse(w.as_str())
+            .ok_or_else(|| Msg::own(format!("invalid log level \"{}\"", w.as_str())))?,
     };
     if d.args.len() > 2 {
         // nginx takes several levels only for debug_* masks
@@ -279,7 +279,7 @@ pub fn listen(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(
     };
     let mut default_server = false;
     for w in &d.args[1..] {
-        let p = w.value.as_str();
+        let p = w.as_str();
         if p == "default_server" || p == "default" {
             default_server = true;
         } else if LISTEN_UNSUPPORTED.contains(&p) {
@@ -334,11 +334,14 @@ pub fn server_name(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Res
         return Ok(());
     };
     for w in &d.args {
-        let name = w.value.to_ascii_lowercase();
+        let name = w.as_str().to_ascii_lowercase();
         if name.starts_with('*') && (name.len() < 3 || !name[1..].starts_with('.')) {
-            return Err(Msg::own(format!("server name \"{}\" is invalid", w.value)));
+            return Err(Msg::own(format!(
+                "server name \"{}\" is invalid",
+                w.as_str()
+            )));
         }
-        let entry = if let Some(re) = w.value.strip_prefix('~') {
+        let entry = if let Some(re) = w.as_str().strip_prefix('~') {
             b.compile_regex(re, false, Some(d))?;
             ServerName::Regex(re.to_string())
         } else if let Some(suffix) = name.strip_prefix('*') {
@@ -481,7 +484,7 @@ pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
         loc.matcher,
         LocationMatcher::Regex { .. } | LocationMatcher::Named(_)
     );
-    let lower = url.to_ascii_lowercase();
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
     if vars || url.contains('$') {
         let scheme = if lower.starts_with("https://") {
             "https"
@@ -489,11 +492,14 @@ pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
             "http"
         };
         loc.proxy_pass = Some(ProxyPass {
-            url: url.to_string(),
-            scheme: scheme.to_string(),
+            url: d.args[0].clone(),
+            scheme,
             target: ProxyTarget::Variable,
+            explicit_port: false,
             uri: None,
             span: d.name.span,
+            end: d.end,
+            seq: d.seq,
         });
         return Ok(());
     }
@@ -536,21 +542,17 @@ pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
     };
     b.proxy_ref(host, port, authority, d)?;
     loc.proxy_pass = Some(ProxyPass {
-        url: url.to_string(),
-        scheme: scheme.to_string(),
+        url: d.args[0].clone(),
+        scheme,
         target: ProxyTarget::Host {
             host: host.to_string(),
             port: port.unwrap_or(80),
             addrs: Vec::new(),
         },
+        explicit_port: port.is_some(),
         uri,
         span: d.name.span,
-    });
-    b.pending_proxies.push(PendingProxy {
-        path: b.location_path(),
-        authority: authority.to_string(),
-        no_port: port.is_none(),
-        directive_end: d.end,
+        end: d.end,
         seq: d.seq,
     });
     Ok(())
@@ -564,8 +566,8 @@ pub fn proxy_set_header(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -
         b.merge_errors.push((message, d.seq));
     }
     let header = HeaderSetting {
-        name: arg(d, 0).to_string(),
-        value: arg(d, 1).to_string(),
+        name: d.args[0].clone(),
+        value: d.args[1].clone(),
         span: d.name.span,
     };
     push_list(
@@ -583,7 +585,9 @@ pub fn keepalive_timeout(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) 
     duplicate_check(s, "keepalive_timeout")?;
     let timeout = parse_time(arg(d, 0), false).ok_or_else(|| Msg::directive("invalid value"))?;
     let header = match d.args.get(1) {
-        Some(w) => Some(parse_time(&w.value, true).ok_or_else(|| Msg::directive("invalid value"))?),
+        Some(w) => {
+            Some(parse_time(w.as_str(), true).ok_or_else(|| Msg::directive("invalid value"))?)
+        }
         None => None,
     };
     s.insert(
@@ -645,7 +649,7 @@ pub fn upstream_server(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) ->
         span: d.name.span,
     };
     for w in &d.args[1..] {
-        let p = w.value.as_str();
+        let p = w.as_str();
         let invalid = || Msg::own(format!("invalid parameter \"{p}\""));
         if let Some(v) = p.strip_prefix("weight=") {
             server.weight = parse_number(v).filter(|n| *n > 0).ok_or_else(invalid)?;
@@ -723,7 +727,7 @@ pub fn map(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), 
             b.error_at_end(entry, "unexpected \"{\"");
             return Ok(());
         }
-        let key = entry.name.value.as_str();
+        let key = entry.name.as_str();
         if entry.args.is_empty() && key == "hostnames" {
             map.hostnames = true;
             continue;
@@ -736,7 +740,7 @@ pub fn map(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), 
             b.error_at_end(entry, "invalid number of the map parameters");
             return Ok(());
         }
-        let value = entry.args[0].value.clone();
+        let value = entry.args[0].as_str().to_string();
         if let Err(m) = b.use_template(&value, entry) {
             b.report(entry, m);
             return Ok(());
@@ -799,14 +803,17 @@ pub fn log_format(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
     }
     let mut rest = &d.args[1..];
     let mut escape = "default".to_string();
-    if let Some(mode) = rest.first().and_then(|w| w.value.strip_prefix("escape=")) {
+    if let Some(mode) = rest
+        .first()
+        .and_then(|w| w.as_str().strip_prefix("escape="))
+    {
         if !matches!(mode, "default" | "json" | "none") {
             return Err(Msg::own(format!("unknown log format escaping \"{mode}\"")));
         }
         escape = mode.to_string();
         rest = &rest[1..];
     }
-    let format: String = rest.iter().map(|w| w.value.as_str()).collect();
+    let format: String = rest.iter().map(|w| w.as_str()).collect();
     b.use_template(&format, d)?;
     b.define_log_format(name);
     http.log_formats.push(LogFormat {
@@ -823,18 +830,21 @@ pub fn access_log(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
     let path = arg(d, 0);
     if path == "off" {
         if let Some(extra) = d.args.get(1) {
-            return Err(Msg::own(format!("invalid parameter \"{}\"", extra.value)));
+            return Err(Msg::own(format!(
+                "invalid parameter \"{}\"",
+                extra.as_str()
+            )));
         }
         push_list(f.settings(), "access_log", d, ListItem::Access(None));
         return Ok(());
     }
     b.use_template(path, d)?;
-    let format = d.args.get(1).map_or("combined", |w| w.value.as_str());
+    let format = d.args.get(1).map_or("combined", |w| w.as_str());
     if !b.log_format_known(format) {
         return Err(Msg::own(format!("unknown log format \"{format}\"")));
     }
     for w in d.args.iter().skip(2) {
-        let p = w.value.as_str();
+        let p = w.as_str();
         if p.starts_with("if=") {
             return Err(Msg::own(
                 "access_log parameter \"if=\" is not supported by rginx",

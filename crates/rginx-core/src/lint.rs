@@ -20,7 +20,9 @@ pub fn lint(model: &Model) -> Vec<Diagnostic> {
 }
 
 fn find<'a>(headers: &'a [HeaderSetting], name: &str) -> Option<&'a HeaderSetting> {
-    headers.iter().find(|h| h.name.eq_ignore_ascii_case(name))
+    headers
+        .iter()
+        .find(|h| h.name.as_str().eq_ignore_ascii_case(name))
 }
 
 fn warn(out: &mut Vec<Diagnostic>, span: Span, message: String, hint: &str) {
@@ -60,10 +62,10 @@ fn check_proxy(
 ) {
     let name = loc.matcher.name();
     let headers = loc.settings.proxy_headers();
-    let upgrade = find(headers, "Upgrade").filter(|h| !h.value.is_empty());
+    let upgrade = find(headers, "Upgrade").filter(|h| !h.value.as_str().is_empty());
     let connection = find(headers, "Connection");
     let connection_upgrades =
-        connection.is_some_and(|c| c.value.to_ascii_lowercase().contains("upgrade"));
+        connection.is_some_and(|c| c.value.as_str().to_ascii_lowercase().contains("upgrade"));
     let websocket = upgrade.is_some();
 
     if websocket && loc.settings.proxy_http_version() == "1.0" {
@@ -75,7 +77,7 @@ fn check_proxy(
         );
     }
     if let Some(up) = upgrade {
-        if up.value.contains("$connection_upgrade") {
+        if up.value.as_str().contains("$connection_upgrade") {
             warn(
                 out,
                 up.span,
@@ -100,7 +102,7 @@ fn check_proxy(
         );
     }
     if let Some(c) = connection {
-        if c.value.eq_ignore_ascii_case("upgrade") {
+        if c.value.as_str().eq_ignore_ascii_case("upgrade") {
             warn(
                 out,
                 c.span,
@@ -113,7 +115,7 @@ fn check_proxy(
     if let Some(own) = own_headers(&loc.settings, parent) {
         let dropped: Vec<&str> = inherited
             .iter()
-            .filter(|h| find(own, &h.name).is_none())
+            .filter(|h| find(own, h.name.as_str()).is_none())
             .map(|h| h.name.as_str())
             .collect();
         let inherited_ws = find(inherited, "Upgrade").is_some();

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rginx_config::Span;
+use rginx_config::{Span, Word};
 
 /// A validated configuration.
 #[derive(Debug, Default, Clone)]
@@ -46,8 +46,10 @@ pub enum Value {
     Size(u64),
     /// A plain number.
     Number(u64),
-    /// One word (an enumerated value or a path).
+    /// One word (a path or a name).
     Text(String),
+    /// One of a directive's fixed choices (`1.1`, `on`, ...).
+    Choice(&'static str),
     /// Several words.
     Words(Vec<String>),
     /// `count size` buffers.
@@ -120,6 +122,7 @@ impl Settings {
     pub fn text(&self, name: &str) -> Option<&str> {
         match self.get(name).map(|s| &s.value) {
             Some(Value::Text(t)) => Some(t),
+            Some(Value::Choice(c)) => Some(c),
             _ => None,
         }
     }
@@ -144,9 +147,9 @@ impl Settings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeaderSetting {
     /// Header name as written.
-    pub name: String,
+    pub name: Word,
     /// Value template as written (variables not yet compiled).
-    pub value: String,
+    pub value: Word,
     /// Where the directive is.
     pub span: Span,
 }
@@ -321,15 +324,21 @@ impl LocationMatcher {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProxyPass {
     /// The URL as written.
-    pub url: String,
+    pub url: Word,
     /// `http` or `https`.
-    pub scheme: String,
+    pub scheme: &'static str,
     /// Where requests go.
     pub target: ProxyTarget,
+    /// Whether the URL names a port (a host naming an upstream block may not).
+    pub explicit_port: bool,
     /// The URI part (`/x/` in `http://b/x/`), if any.
     pub uri: Option<String>,
     /// The `proxy_pass` directive.
     pub span: Span,
+    /// Its `;`, where nginx reports a host it cannot resolve.
+    pub end: Span,
+    /// Its order in the configuration.
+    pub seq: u32,
 }
 
 /// Where a `proxy_pass` sends requests.

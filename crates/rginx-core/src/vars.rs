@@ -181,8 +181,18 @@ impl TemplateError {
 /// The variable names used in a value (`$name`, `${name}`), in order,
 /// without captures (`$1`), following `ngx_http_script_compile`.
 pub fn variables_in(value: &str) -> Result<Vec<&str>, TemplateError> {
-    let bytes = value.as_bytes();
     let mut out = Vec::new();
+    for_each_variable(value, |name| out.push(name))?;
+    Ok(out)
+}
+
+/// Calls `f` with each variable name used in `value`, in order, without
+/// allocating.
+pub fn for_each_variable<'v>(
+    value: &'v str,
+    mut f: impl FnMut(&'v str),
+) -> Result<(), TemplateError> {
+    let bytes = value.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] != b'$' {
@@ -210,16 +220,16 @@ pub fn variables_in(value: &str) -> Result<Vec<&str>, TemplateError> {
             if i == start {
                 return Err(TemplateError::InvalidName);
             }
-            out.push(&value[start..i]);
+            f(&value[start..i]);
             i += 1;
             continue;
         }
         if i == start {
             return Err(TemplateError::InvalidName);
         }
-        out.push(&value[start..i]);
+        f(&value[start..i]);
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]
