@@ -14,6 +14,7 @@ pub mod diag;
 pub mod docs;
 pub mod handlers;
 pub mod lint;
+pub mod locate;
 pub mod model;
 pub mod names;
 pub mod regex_error;
