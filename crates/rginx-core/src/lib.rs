@@ -19,6 +19,7 @@ pub mod model;
 pub mod names;
 pub mod regex_error;
 pub mod resolve;
+pub mod select;
 pub mod table;
 pub mod values;
 pub mod vars;
