@@ -17,10 +17,13 @@ pub mod lint;
 pub mod locate;
 pub mod model;
 pub mod names;
+pub mod plan;
 pub mod regex_error;
 pub mod resolve;
 pub mod select;
 pub mod table;
+pub mod template;
+pub mod uri;
 pub mod values;
 pub mod vars;
 
