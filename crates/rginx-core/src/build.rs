@@ -692,13 +692,22 @@ impl Builder<'_> {
     fn check_variables(&mut self, close_seq: u32) {
         let mut reported: Vec<&str> = Vec::new();
         for (name, seq) in &self.used_vars {
-            let known = is_builtin(name) || self.defined_vars.iter().any(|v| v == name);
-            if known || reported.contains(&name.as_str()) {
+            let defined = self.defined_vars.iter().any(|v| v == name);
+            let message = if defined || (is_builtin(name) && crate::template::is_implemented(name))
+            {
+                continue;
+            } else if is_builtin(name) {
+                // a real nginx variable rginx cannot compute: never empty in silence
+                format!("variable \"${name}\" is not supported by rginx")
+            } else {
+                format!("unknown \"{name}\" variable")
+            };
+            if reported.contains(&name.as_str()) {
                 continue;
             }
             reported.push(name);
             self.diagnostics.push(Diagnostic::error(
-                format!("unknown \"{name}\" variable"),
+                message,
                 None,
                 (close_seq, PHASE_VARIABLES, *seq),
             ));

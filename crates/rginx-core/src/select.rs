@@ -181,23 +181,15 @@ pub fn normalize_host(raw: &str) -> Option<Cow<'_, str>> {
                 }
                 dot_pos = Some(i);
             }
-            b':' => {
-                if !rest && !in_literal {
-                    host_len = i;
-                    rest = true;
-                }
+            b':' if !rest && !in_literal => {
+                host_len = i;
+                rest = true;
             }
-            b'[' => {
-                if i == 0 {
-                    in_literal = true;
-                }
-            }
-            b']' => {
-                if in_literal {
-                    host_len = i + 1;
-                    in_literal = false;
-                    rest = true;
-                }
+            b'[' if i == 0 => in_literal = true,
+            b']' if in_literal => {
+                host_len = i + 1;
+                in_literal = false;
+                rest = true;
             }
             b'/' => return None,
             c if c <= 0x20 || c == 0x7f => return None,

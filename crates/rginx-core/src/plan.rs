@@ -1,0 +1,1108 @@
+//! Per-request evaluation: from a validated model compiled once per load
+//! ([`Runtime`]) and a request head, decide what nginx would do: which
+//! server and location, and the exact request sent upstream ([`UpstreamPlan`])
+//! — or the answer nginx gives itself (400, 404, the automatic 301).
+//!
+//! Phases, in nginx's order: parse the request target; find the host;
+//! select the server; normalise the URI; match the location; build the
+//! upstream request line and headers.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use regex::Regex;
+
+use crate::locate::{LocationId, LocationMatch, LocationSpec, LocationTable, SpecKind};
+use crate::model::{
+    LocationConf, LocationMatcher, MapConf, Model, ProxyTarget, ServerName, Settings,
+};
+use crate::select::{normalize_host, ServerId, ServerSelector};
+use crate::template::{CompileError, Names, Template, Var};
+use crate::uri;
+
+/// A request head as the engine received it.
+#[derive(Debug, Clone)]
+pub struct RequestHead<'a> {
+    /// Method, as received.
+    pub method: &'a str,
+    /// Request target, as received.
+    pub target: &'a str,
+    /// HTTP minor version (0 or 1) of an HTTP/1.x request.
+    pub minor_version: u8,
+    /// Header lines in order, names as received.
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The local address the connection arrived on.
+    pub local: SocketAddr,
+    /// The client's address.
+    pub remote: SocketAddr,
+}
+
+/// What to do with a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Send it upstream.
+    Proxy(Box<UpstreamPlan>),
+    /// Answer `301 Moved Permanently` with this `Location` (nginx's
+    /// automatic redirect to a proxied location's name ending in `/`).
+    Redirect(String),
+    /// Answer with this status and nginx's error page.
+    Respond(u16),
+}
+
+/// Where the upstream request goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlanTarget {
+    /// An `upstream` block, by name.
+    Upstream(String),
+    /// Addresses resolved at load time.
+    Addrs(Vec<SocketAddr>),
+}
+
+/// How the request body is sent upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyPlan {
+    /// No body.
+    None,
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// A chunked body: read whole (within `client_max_body_size`), then
+    /// sent with `Content-Length`, as nginx does with its default request
+    /// buffering. The header goes at `UpstreamPlan::length_at`.
+    Dechunk,
+}
+/// The request nginx would send upstream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamPlan {
+    /// The server that handles the request.
+    pub server: ServerId,
+    /// The location that handles it.
+    pub location: LocationId,
+    /// Where to send it.
+    pub target: PlanTarget,
+    /// The request line: method, URI and version (`GET /x HTTP/1.0`).
+    pub method: String,
+    /// Request target sent upstream.
+    pub uri: String,
+    /// `HTTP/1.0` or `HTTP/1.1`.
+    pub version: &'static str,
+    /// Header lines in the order nginx sends them.
+    pub headers: Vec<(String, String)>,
+    /// The request body.
+    pub body: BodyPlan,
+    /// With [`BodyPlan::Dechunk`]: the index in `headers` where the
+    /// `Content-Length` of the de-chunked body goes.
+    pub length_at: Option<usize>,
+    /// The client asked for an upgrade and the plan forwards `Upgrade`:
+    /// a `101` from the backend starts a tunnel.
+    pub upgrade: bool,
+    /// `proxy_connect_timeout`
+    pub connect_timeout: Duration,
+    /// `proxy_read_timeout`
+    pub read_timeout: Duration,
+    /// `proxy_send_timeout`
+    pub send_timeout: Duration,
+}
+
+impl UpstreamPlan {
+    /// The request head as it goes on the wire (CRLF line ends).
+    /// `body_length` is the length of a de-chunked body, once known.
+    pub fn head(&self, body_length: Option<u64>) -> String {
+        let mut out = format!("{} {} {}\r\n", self.method, self.uri, self.version);
+        for (i, (name, value)) in self.headers.iter().enumerate() {
+            if let (Some(at), Some(n)) = (self.length_at, body_length) {
+                if at == i {
+                    let _ = write!(out, "Content-Length: {n}\r\n");
+                }
+            }
+            let _ = write!(out, "{name}: {value}\r\n");
+        }
+        if let (Some(at), Some(n)) = (self.length_at, body_length) {
+            if at == self.headers.len() {
+                let _ = write!(out, "Content-Length: {n}\r\n");
+            }
+        }
+        out.push_str("\r\n");
+        out
+    }
+}
+
+/// nginx's defaults for headers to upstreams (1.22), after the user's.
+const DEFAULT_HEADERS: &[(&str, DefaultValue)] = &[
+    ("Host", DefaultValue::ProxyHost),
+    ("Connection", DefaultValue::Close),
+    ("Content-Length", DefaultValue::BodyLength),
+    ("Transfer-Encoding", DefaultValue::Chunked),
+    ("TE", DefaultValue::Empty),
+    ("Keep-Alive", DefaultValue::Empty),
+    ("Expect", DefaultValue::Empty),
+    ("Upgrade", DefaultValue::Empty),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DefaultValue {
+    ProxyHost,
+    Close,
+    BodyLength,
+    Chunked,
+    Empty,
+}
+
+#[derive(Debug, Clone)]
+enum HeaderValue {
+    User(Template),
+    Default(DefaultValue),
+}
+
+#[derive(Debug, Clone)]
+struct HeaderRule {
+    name: String,
+    value: HeaderValue,
+}
+
+#[derive(Debug, Clone)]
+enum ProxyKind {
+    /// A literal URL.
+    Static {
+        target: PlanTarget,
+        /// `$proxy_host`
+        host: String,
+        port: u16,
+        /// The URI part, and the length of the location name it replaces.
+        uri: Option<(String, usize)>,
+    },
+    /// A URL with variables, evaluated per request.
+    Variable(Template),
+}
+
+#[derive(Debug, Clone)]
+struct CompiledLocation {
+    /// The location's name (for redirects).
+    name: String,
+    proxy: Option<ProxyKind>,
+    version: &'static str,
+    headers: Vec<HeaderRule>,
+    /// Lowercased names of every header rule: client headers with these
+    /// names are never passed.
+    hidden: Vec<String>,
+    pass_request_headers: bool,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    send_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+struct CompiledServer {
+    primary_name: String,
+    table: LocationTable,
+    locations: Vec<CompiledLocation>,
+    underscores_in_headers: bool,
+    ignore_invalid_headers: bool,
+}
+
+#[derive(Debug, Clone)]
+struct CompiledMap {
+    source: Template,
+    hostnames: bool,
+    exact: HashMap<String, Template>,
+    leading: Vec<(String, Template)>,
+    trailing: Vec<(String, Template)>,
+    regexes: Vec<(Regex, Template)>,
+    default: Option<Template>,
+}
+
+/// A configuration compiled for request evaluation.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    selector: ServerSelector,
+    servers: Vec<CompiledServer>,
+    maps: Vec<CompiledMap>,
+    hostname: String,
+}
+
+/// A problem compiling the model (normally caught by validation).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RuntimeError(pub String);
+
+impl From<CompileError> for RuntimeError {
+    fn from(e: CompileError) -> Self {
+        RuntimeError(e.message())
+    }
+}
+
+impl From<regex::Error> for RuntimeError {
+    fn from(e: regex::Error) -> Self {
+        RuntimeError(e.to_string())
+    }
+}
+
+fn names_of(model: &Model) -> Names {
+    let mut names = Names::default();
+    let Some(http) = &model.http else {
+        return names;
+    };
+    for (i, map) in http.maps.iter().enumerate() {
+        // a later map of the same variable wins, as in nginx
+        names.maps.insert(map.variable.clone(), i as u32);
+    }
+    let mut patterns: Vec<&str> = Vec::new();
+    for server in &http.servers {
+        for name in &server.names {
+            if let ServerName::Regex(r) = name {
+                patterns.push(r);
+            }
+        }
+        fn walk<'a>(locs: &'a [LocationConf], out: &mut Vec<&'a str>) {
+            for l in locs {
+                if let LocationMatcher::Regex { pattern, .. } = &l.matcher {
+                    out.push(pattern);
+                }
+                walk(&l.nested, out);
+            }
+        }
+        walk(&server.locations, &mut patterns);
+    }
+    for map in &http.maps {
+        for e in &map.entries {
+            if let Some(p) = e.key.strip_prefix("~*").or_else(|| e.key.strip_prefix('~')) {
+                patterns.push(p);
+            }
+        }
+    }
+    for p in patterns {
+        names.captures.extend(crate::regex_error::capture_names(p));
+    }
+    names
+}
+
+impl Runtime {
+    /// Compiles a validated model. `hostname` is the machine's name
+    /// (`$hostname`).
+    pub fn new(model: &Model, hostname: &str) -> Result<Runtime, RuntimeError> {
+        let names = names_of(model);
+        let Some(http) = &model.http else {
+            return Ok(Runtime {
+                selector: ServerSelector::default(),
+                servers: Vec::new(),
+                maps: Vec::new(),
+                hostname: hostname.to_string(),
+            });
+        };
+        let selector = ServerSelector::new(&http.servers)?;
+        let mut maps = Vec::new();
+        for map in &http.maps {
+            maps.push(compile_map(map, &names)?);
+        }
+        let mut servers = Vec::new();
+        for server in &http.servers {
+            let mut specs = Vec::new();
+            let mut locations = Vec::new();
+            let mut top = Vec::new();
+            for loc in &server.locations {
+                top.push(compile_location(loc, &names, &mut specs, &mut locations)?);
+            }
+            let primary_name = match server.names.first() {
+                Some(ServerName::Exact(n)) => n.clone(),
+                Some(ServerName::LeadingWildcard { suffix, also_bare }) => {
+                    if *also_bare {
+                        suffix.trim_start_matches('.').to_string()
+                    } else {
+                        format!("*{suffix}")
+                    }
+                }
+                Some(ServerName::TrailingWildcard(p)) => format!("{p}*"),
+                Some(ServerName::Regex(r)) => format!("~{r}"),
+                None => String::new(),
+            };
+            servers.push(CompiledServer {
+                primary_name,
+                table: LocationTable::new(specs, &top),
+                locations,
+                underscores_in_headers: server.settings.flag("underscores_in_headers", false),
+                ignore_invalid_headers: server.settings.flag("ignore_invalid_headers", true),
+            });
+        }
+        Ok(Runtime {
+            selector,
+            servers,
+            maps,
+            hostname: hostname.to_string(),
+        })
+    }
+
+    /// Addresses to listen on.
+    pub fn listen_addrs(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.selector.listen_addrs()
+    }
+
+    /// Decides what to do with a request.
+    pub fn decide(&self, req: &RequestHead<'_>) -> Decision {
+        match self.decide_inner(req) {
+            Ok(d) | Err(d) => d,
+        }
+    }
+
+    fn decide_inner(&self, req: &RequestHead<'_>) -> Result<Decision, Decision> {
+        let bad = Decision::Respond(400);
+        check_head(req).map_err(Decision::Respond)?;
+        let target = uri::parse_target(req.target).map_err(|_| bad.clone())?; // $host: the request line, then the Host header
+        let mut host_headers = req
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("host"));
+        let host_header = host_headers.next().map(|(_, v)| *v);
+        if host_headers.next().is_some() {
+            return Err(bad);
+        }
+        if req.minor_version >= 1 && host_header.is_none() && target.host.is_none() {
+            return Err(bad);
+        }
+        let host: Cow<'_, str> = match (target.host, host_header) {
+            (Some(h), _) | (None, Some(h)) => normalize_host(h).ok_or(bad.clone())?,
+            (None, None) => Cow::Borrowed(""),
+        };
+        let socket = self.selector.socket_for(req.local).unwrap_or(0);
+        let mut captures = Captures::default();
+        let server_id = self.selector.select(socket, &host, &mut |re| {
+            captures.record(re, &host);
+        });
+        let Some(server) = self.servers.get(server_id.0 as usize) else {
+            return Err(Decision::Respond(404));
+        };
+        let path_bytes = uri::normalize_path(target.raw_path, true).map_err(|_| bad.clone())?;
+        // locations and variables work on text; a `$uri` that decodes to
+        // bytes that are not UTF-8 is matched in its lossy form
+        let path = String::from_utf8_lossy(&path_bytes);
+        let found = server
+            .table
+            .find(&path, &mut |_, re| captures.record(re, &path));
+        let location_id = match found {
+            LocationMatch::None => return Err(Decision::Respond(404)),
+            LocationMatch::Redirect(id) => {
+                let loc = &server.locations[id.0 as usize];
+                return Err(Decision::Redirect(redirect_location(
+                    req,
+                    &host,
+                    &loc.name,
+                    target.args,
+                )));
+            }
+            LocationMatch::Found(id) => id,
+        };
+        let loc = &server.locations[location_id.0 as usize];
+        let Some(proxy) = &loc.proxy else {
+            // rginx serves no files: nginx would look in its root here
+            return Err(Decision::Respond(404));
+        };
+        let mut ctx = Ctx {
+            rt: self,
+            req,
+            host: &host,
+            server,
+            uri: &path,
+            args: target.args.unwrap_or(""),
+            request_uri: target.request_uri,
+            captures,
+            proxy_host: "",
+            proxy_port: 80,
+            map_values: vec![None; self.maps.len()],
+        };
+        let (plan_target, uri, proxy_host, proxy_port) = match proxy {
+            ProxyKind::Static {
+                target: t,
+                host: ph,
+                port,
+                uri: uri_part,
+            } => {
+                let uri = match uri_part {
+                    None => target.request_uri.to_string(),
+                    Some((part, loc_len)) => {
+                        let mut out = part.clone();
+                        let rest = path_bytes
+                            .get((*loc_len).min(path_bytes.len())..)
+                            .unwrap_or_default();
+                        if target.raw_path.contains('%') {
+                            uri::escape_path(rest, &mut out);
+                        } else {
+                            out.push_str(&String::from_utf8_lossy(rest));
+                        }
+                        if let Some(a) = target.args.filter(|a| !a.is_empty()) {
+                            out.push('?');
+                            out.push_str(a);
+                        }
+                        out
+                    }
+                };
+                (t.clone(), uri, Cow::Borrowed(ph.as_str()), *port)
+            }
+            ProxyKind::Variable(t) => {
+                let mut url = String::new();
+                t.render(&mut url, &mut |v, out| ctx.var(v, out));
+                match dynamic_target(&url, target.request_uri) {
+                    Some((t, uri, host, port)) => (t, uri, Cow::Owned(host), port),
+                    None => return Err(Decision::Respond(502)),
+                }
+            }
+        };
+        ctx.proxy_host = &proxy_host;
+        ctx.proxy_port = proxy_port;
+        let body = body_plan(req.headers);
+        let mut headers: Vec<(String, String)> = Vec::new();
+        let mut length_at = None;
+        for rule in &loc.headers {
+            let mut value = String::new();
+            match &rule.value {
+                HeaderValue::User(t) => t.render(&mut value, &mut |v, out| ctx.var(v, out)),
+                HeaderValue::Default(d) => match d {
+                    DefaultValue::ProxyHost => value.push_str(&proxy_host),
+                    DefaultValue::Close => value.push_str("close"),
+                    DefaultValue::BodyLength => match body {
+                        BodyPlan::Length(n) => {
+                            let _ = write!(value, "{n}");
+                        }
+                        BodyPlan::Dechunk => length_at = Some(headers.len()),
+                        BodyPlan::None => {}
+                    },
+                    // only for unbuffered bodies, which rginx does not do
+                    DefaultValue::Chunked => {}
+                    DefaultValue::Empty => {}
+                },
+            }
+            if !value.is_empty() {
+                headers.push((rule.name.clone(), value));
+            }
+        }
+        if loc.pass_request_headers {
+            for (name, value) in req.headers {
+                if !header_name_ok(
+                    name,
+                    server.underscores_in_headers,
+                    server.ignore_invalid_headers,
+                ) {
+                    continue;
+                }
+                let lower = name.to_ascii_lowercase();
+                if loc.hidden.contains(&lower) {
+                    continue;
+                }
+                headers.push((name.to_string(), value.to_string()));
+            }
+        }
+        let client_upgrade = req
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("upgrade"));
+        let forwards_upgrade = headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("upgrade"));
+        Ok(Decision::Proxy(Box::new(UpstreamPlan {
+            server: server_id,
+            location: location_id,
+            target: plan_target,
+            method: req.method.to_string(),
+            uri,
+            version: loc.version,
+            headers,
+            body,
+            length_at,
+            upgrade: client_upgrade && forwards_upgrade && loc.version == "HTTP/1.1",
+            connect_timeout: loc.connect_timeout,
+            read_timeout: loc.read_timeout,
+            send_timeout: loc.send_timeout,
+        })))
+    }
+}
+
+/// Target of a `proxy_pass` with variables: an upstream block of that
+/// name, or an IP literal. A name needing DNS would need `resolver`, which
+/// rginx does not support (nginx answers 502 without one too).
+fn dynamic_target(url: &str, request_uri: &str) -> Option<(PlanTarget, String, String, u16)> {
+    {
+        let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+        let rest = if lower.starts_with("http://") {
+            &url[7..]
+        } else {
+            return None;
+        };
+        let (authority, uri) = match rest.find('/') {
+            Some(i) => (&rest[..i], Some(&rest[i..])),
+            None => (rest, None),
+        };
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.contains(']') || h.ends_with(']') => (h, p.parse::<u16>().ok()?),
+            _ => (authority, 80),
+        };
+        let uri = uri.map_or_else(|| request_uri.to_string(), str::to_string);
+        if let Some(ip) = crate::resolve::parse_ip(host) {
+            return Some((
+                PlanTarget::Addrs(vec![SocketAddr::new(ip, port)]),
+                uri,
+                authority.to_string(),
+                port,
+            ));
+        }
+        Some((
+            PlanTarget::Upstream(host.to_string()),
+            uri,
+            authority.to_string(),
+            port,
+        ))
+    }
+}
+
+/// The body, from headers already checked by [`check_head`].
+fn body_plan(headers: &[(&str, &str)]) -> BodyPlan {
+    if let Some((_, v)) = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+    {
+        if let Ok(n) = v.parse::<u64>() {
+            return BodyPlan::Length(n);
+        }
+    }
+    if headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("transfer-encoding"))
+    {
+        return BodyPlan::Dechunk;
+    }
+    BodyPlan::None
+}
+
+/// The checks nginx makes on a request head before choosing a server
+/// (`ngx_http_parse_request_line`, `ngx_http_process_request_headers`,
+/// `ngx_http_process_request_header`): the status it answers with.
+fn check_head(req: &RequestHead<'_>) -> Result<(), u16> {
+    // methods are upper-case letters, `_` and `-`
+    if req.method.is_empty()
+        || !req
+            .method
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-')
+    {
+        return Err(400);
+    }
+    let count = |name: &str| {
+        req.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count()
+    };
+    for unique in ["host", "content-length", "transfer-encoding"] {
+        if count(unique) > 1 {
+            return Err(400);
+        }
+    }
+    let header = |name: &str| {
+        req.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    };
+    let length = header("content-length");
+    if let Some(v) = length {
+        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) || v.parse::<u64>().is_err() {
+            return Err(400);
+        }
+    }
+    if let Some(te) = header("transfer-encoding") {
+        if req.minor_version == 0 {
+            return Err(400);
+        }
+        if !te.eq_ignore_ascii_case("chunked") {
+            return Err(501);
+        }
+        if length.is_some() {
+            return Err(400);
+        }
+    }
+    Ok(())
+}
+
+/// Splits a request line the way nginx reads it: `METHOD SP TARGET SP
+/// HTTP/1.x`. Returns the status nginx answers for a line it rejects
+/// (400, or 505 for HTTP versions above 1.x).
+pub fn parse_request_line(line: &str) -> Result<(&str, &str, u8), u16> {
+    let mut parts = line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(400);
+    };
+    let Some(digits) = version.strip_prefix("HTTP/") else {
+        return Err(400);
+    };
+    let Some((major, minor)) = digits.split_once('.') else {
+        return Err(400);
+    };
+    let (Ok(major), Ok(minor)) = (major.parse::<u32>(), minor.parse::<u32>()) else {
+        return Err(400);
+    };
+    if major > 1 {
+        return Err(505);
+    }
+    if major == 0 {
+        return Err(400);
+    }
+    Ok((method, target, u8::try_from(minor.min(9)).unwrap_or(9)))
+}
+
+/// nginx's header-name check at parse time: letters, digits, `-`, and `_`
+/// only with `underscores_in_headers on`; anything else is dropped while
+/// `ignore_invalid_headers` is on.
+fn header_name_ok(name: &str, underscores: bool, ignore_invalid: bool) -> bool {
+    let valid = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || (b == b'_' && underscores));
+    valid || !ignore_invalid
+}
+
+fn redirect_location(req: &RequestHead<'_>, host: &str, name: &str, args: Option<&str>) -> String {
+    // nginx's header filter: the request's host, else the local address
+    let mut out = String::from("http://");
+    if host.is_empty() {
+        match req.local.ip() {
+            IpAddr::V4(ip) => {
+                let _ = write!(out, "{ip}");
+            }
+            IpAddr::V6(ip) => {
+                let _ = write!(out, "[{ip}]");
+            }
+        }
+    } else {
+        out.push_str(host);
+    }
+    if req.local.port() != 80 {
+        let _ = write!(out, ":{}", req.local.port());
+    }
+    out.push_str(name);
+    if let Some(a) = args.filter(|a| !a.is_empty()) {
+        out.push('?');
+        out.push_str(a);
+    }
+    out
+}
+
+fn compile_location(
+    loc: &LocationConf,
+    names: &Names,
+    specs: &mut Vec<LocationSpec>,
+    out: &mut Vec<CompiledLocation>,
+) -> Result<LocationId, RuntimeError> {
+    let id = LocationId(specs.len() as u32);
+    let kind = match &loc.matcher {
+        LocationMatcher::Exact(n) => SpecKind::Exact(n.clone()),
+        LocationMatcher::Prefix { path, no_regex } => SpecKind::Prefix {
+            name: path.clone(),
+            no_regex: *no_regex,
+        },
+        LocationMatcher::Regex {
+            pattern,
+            case_insensitive,
+        } => SpecKind::Regex(
+            regex::RegexBuilder::new(pattern)
+                .case_insensitive(*case_insensitive)
+                .build()?,
+        ),
+        LocationMatcher::Named(n) => SpecKind::Named(n.clone()),
+    };
+    let name = loc.matcher.name().to_string();
+    let proxy = match &loc.proxy_pass {
+        None => None,
+        Some(pp) => Some(match &pp.target {
+            ProxyTarget::Variable => {
+                ProxyKind::Variable(Template::compile(pp.url.as_str(), names)?)
+            }
+            ProxyTarget::Upstream(u) => ProxyKind::Static {
+                target: PlanTarget::Upstream(u.clone()),
+                host: u.clone(),
+                port: 80,
+                uri: pp.uri.clone().map(|u| (u, name.len())),
+            },
+            ProxyTarget::Host { host, port, addrs } => ProxyKind::Static {
+                target: PlanTarget::Addrs(addrs.clone()),
+                host: if pp.explicit_port && *port != 80 {
+                    let shown = if host.contains(':') {
+                        format!("[{host}]")
+                    } else {
+                        host.clone()
+                    };
+                    format!("{shown}:{port}")
+                } else {
+                    host.clone()
+                },
+                port: *port,
+                uri: pp.uri.clone().map(|u| (u, name.len())),
+            },
+        }),
+    };
+    let auto_redirect = proxy.is_some()
+        && name.ends_with('/')
+        && matches!(
+            loc.matcher,
+            LocationMatcher::Exact(_) | LocationMatcher::Prefix { .. }
+        );
+    specs.push(LocationSpec {
+        kind,
+        nested: Vec::new(),
+        auto_redirect,
+    });
+    out.push(compile_settings(&name, proxy, &loc.settings, names)?);
+    for nested in &loc.nested {
+        let child = compile_location(nested, names, specs, out)?;
+        specs[id.0 as usize].nested.push(child);
+    }
+    Ok(id)
+}
+
+fn compile_settings(
+    name: &str,
+    proxy: Option<ProxyKind>,
+    settings: &Settings,
+    names: &Names,
+) -> Result<CompiledLocation, RuntimeError> {
+    let mut headers = Vec::new();
+    for h in settings.proxy_headers() {
+        headers.push(HeaderRule {
+            name: h.name.as_str().to_string(),
+            value: HeaderValue::User(Template::compile(h.value.as_str(), names)?),
+        });
+    }
+    for (default_name, value) in DEFAULT_HEADERS {
+        if !headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case(default_name))
+        {
+            headers.push(HeaderRule {
+                name: default_name.to_string(),
+                value: HeaderValue::Default(*value),
+            });
+        }
+    }
+    let hidden = headers
+        .iter()
+        .map(|h| h.name.to_ascii_lowercase())
+        .collect();
+    let version = if settings.proxy_http_version() == "1.1" {
+        "HTTP/1.1"
+    } else {
+        "HTTP/1.0"
+    };
+    let sixty = Duration::from_secs(60);
+    Ok(CompiledLocation {
+        name: name.to_string(),
+        proxy,
+        version,
+        headers,
+        hidden,
+        pass_request_headers: settings.flag("proxy_pass_request_headers", true),
+        connect_timeout: settings.time("proxy_connect_timeout", sixty),
+        read_timeout: settings.time("proxy_read_timeout", sixty),
+        send_timeout: settings.time("proxy_send_timeout", sixty),
+    })
+}
+
+fn compile_map(map: &MapConf, names: &Names) -> Result<CompiledMap, RuntimeError> {
+    let mut compiled = CompiledMap {
+        source: Template::compile(&map.source, names)?,
+        hostnames: map.hostnames,
+        exact: HashMap::new(),
+        leading: Vec::new(),
+        trailing: Vec::new(),
+        regexes: Vec::new(),
+        default: map
+            .default
+            .as_deref()
+            .map(|d| Template::compile(d, names))
+            .transpose()?,
+    };
+    for e in &map.entries {
+        let value = Template::compile(&e.value, names)?;
+        if let Some(p) = e.key.strip_prefix("~*") {
+            compiled.regexes.push((
+                regex::RegexBuilder::new(p).case_insensitive(true).build()?,
+                value,
+            ));
+        } else if let Some(p) = e.key.strip_prefix('~') {
+            compiled.regexes.push((Regex::new(p)?, value));
+        } else {
+            let key = e
+                .key
+                .strip_prefix('\\')
+                .unwrap_or(&e.key)
+                .to_ascii_lowercase();
+            if map.hostnames {
+                if let Some(s) = key.strip_prefix('*') {
+                    compiled.leading.push((s.to_string(), value));
+                    continue;
+                }
+                if let Some(bare) = key.strip_prefix('.') {
+                    compiled
+                        .exact
+                        .entry(bare.to_string())
+                        .or_insert(value.clone());
+                    compiled.leading.push((key.clone(), value));
+                    continue;
+                }
+                if let Some(p) = key.strip_suffix('*') {
+                    compiled.trailing.push((p.to_string(), value));
+                    continue;
+                }
+            }
+            compiled.exact.entry(key).or_insert(value);
+        }
+    }
+    // longest wildcard first, as nginx's wildcard hashes pick it
+    compiled
+        .leading
+        .sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
+    compiled
+        .trailing
+        .sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
+    Ok(compiled)
+}
+
+/// Captures of the last regex that matched (a location's, a server
+/// name's or a map's), as nginx keeps them per request.
+#[derive(Debug, Default, Clone)]
+struct Captures {
+    subject: String,
+    spans: Vec<Option<(usize, usize)>>,
+    names: Vec<Option<String>>,
+}
+
+impl Captures {
+    fn record(&mut self, re: &Regex, subject: &str) {
+        let Some(caps) = re.captures(subject) else {
+            return;
+        };
+        self.subject = subject.to_string();
+        self.spans = caps
+            .iter()
+            .map(|m| m.map(|m| (m.start(), m.end())))
+            .collect();
+        self.names = re.capture_names().map(|n| n.map(str::to_string)).collect();
+    }
+
+    fn get(&self, i: usize) -> &str {
+        match self.spans.get(i) {
+            Some(Some((a, b))) => self.subject.get(*a..*b).unwrap_or(""),
+            _ => "",
+        }
+    }
+
+    fn named(&self, name: &str) -> &str {
+        match self.names.iter().position(|n| n.as_deref() == Some(name)) {
+            Some(i) => self.get(i),
+            None => "",
+        }
+    }
+}
+
+/// Per-request evaluation state.
+struct Ctx<'a> {
+    rt: &'a Runtime,
+    req: &'a RequestHead<'a>,
+    host: &'a str,
+    server: &'a CompiledServer,
+    uri: &'a str,
+    args: &'a str,
+    request_uri: &'a str,
+    captures: Captures,
+    proxy_host: &'a str,
+    proxy_port: u16,
+    map_values: Vec<Option<String>>,
+}
+
+impl Ctx<'_> {
+    /// The request headers nginx keeps (it drops invalid names while
+    /// reading the request).
+    fn kept_headers(&self) -> impl Iterator<Item = &(&str, &str)> + '_ {
+        let (u, i) = (
+            self.server.underscores_in_headers,
+            self.server.ignore_invalid_headers,
+        );
+        self.req
+            .headers
+            .iter()
+            .filter(move |(n, _)| header_name_ok(n, u, i))
+    }
+
+    /// All values of a header, joined the way nginx 1.22 joins them.
+    /// Returns whether the header was present (possibly empty).
+    fn header(&self, name: &str, out: &mut String) -> bool {
+        // $http_NAME: `-` in the header name matches `_` in NAME
+        let matches = |h: &str| {
+            h.len() == name.len()
+                && h.bytes().zip(name.bytes()).all(|(a, b)| {
+                    let a = a.to_ascii_lowercase();
+                    a == b || (a == b'-' && b == b'_')
+                })
+        };
+        let separator = match name {
+            "cookie" => Some("; "),
+            "x_forwarded_for" => Some(", "),
+            _ => None,
+        };
+        let mut first = true;
+        for (h, v) in self.kept_headers() {
+            if !matches(h) {
+                continue;
+            }
+            if !first {
+                match separator {
+                    Some(s) => out.push_str(s),
+                    None => return true,
+                }
+            }
+            out.push_str(v);
+            first = false;
+        }
+        !first
+    }
+    fn var(&mut self, v: &Var, out: &mut String) {
+        match v {
+            Var::Host => {
+                if self.host.is_empty() {
+                    out.push_str(&self.server.primary_name);
+                } else {
+                    out.push_str(self.host);
+                }
+            }
+            Var::Http(name) => {
+                self.header(name, out);
+            }
+            Var::RemoteAddr => {
+                let _ = write!(out, "{}", self.req.remote.ip());
+            }
+            Var::BinaryRemoteAddr => match self.req.remote.ip() {
+                IpAddr::V4(ip) => out.extend(ip.octets().iter().map(|b| char::from(*b))),
+                IpAddr::V6(ip) => out.extend(ip.octets().iter().map(|b| char::from(*b))),
+            },
+            Var::RemotePort => {
+                let _ = write!(out, "{}", self.req.remote.port());
+            }
+            Var::ServerAddr => {
+                let _ = write!(out, "{}", self.req.local.ip());
+            }
+            Var::ServerPort => {
+                let _ = write!(out, "{}", self.req.local.port());
+            }
+            Var::ServerName => out.push_str(&self.server.primary_name),
+            Var::ServerProtocol => {
+                let _ = write!(out, "HTTP/1.{}", self.req.minor_version);
+            }
+            Var::Scheme => out.push_str("http"),
+            Var::Https => {}
+            Var::RequestMethod => out.push_str(self.req.method),
+            Var::Request => {
+                let _ = write!(
+                    out,
+                    "{} {} HTTP/1.{}",
+                    self.req.method, self.req.target, self.req.minor_version
+                );
+            }
+            Var::RequestUri => out.push_str(self.request_uri),
+            Var::Uri => out.push_str(self.uri),
+            Var::Args => out.push_str(self.args),
+            Var::IsArgs => {
+                if !self.args.is_empty() {
+                    out.push('?');
+                }
+            }
+            Var::Arg(name) => out.push_str(uri::arg(self.args, name).unwrap_or("")),
+            Var::Cookie(name) => {
+                // each Cookie header is searched in turn, as nginx does
+                let cookies = self
+                    .kept_headers()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+                    .map(|(_, v)| *v);
+                out.push_str(uri::cookie_in(cookies, name).unwrap_or(""));
+            }
+            Var::ContentLength => {
+                self.header("content_length", out);
+            }
+            Var::ContentType => {
+                self.header("content_type", out);
+            }
+            Var::ProxyHost => out.push_str(self.proxy_host),
+            Var::ProxyPort => {
+                let _ = write!(out, "{}", self.proxy_port);
+            }
+            Var::ProxyAddXForwardedFor => {
+                if self.header("x_forwarded_for", out) {
+                    out.push_str(", ");
+                }
+                let _ = write!(out, "{}", self.req.remote.ip());
+            }
+            Var::Hostname => out.push_str(&self.rt.hostname),
+            Var::Pid => {
+                let _ = write!(out, "{}", std::process::id());
+            }
+            Var::NginxVersion => out.push_str("1.22.1"),
+            Var::Msec | Var::TimeLocal | Var::TimeIso8601 | Var::RequestId | Var::Response(_) => {
+                // clock- and response-dependent values are the engine's
+            }
+            Var::Map(i) => self.map(*i as usize, out),
+            Var::Capture(n) => {
+                let s = self.captures.get(*n as usize).to_string();
+                out.push_str(&s);
+            }
+            Var::NamedCapture(name) => {
+                let s = self.captures.named(name).to_string();
+                out.push_str(&s);
+            }
+        }
+    }
+
+    /// A map's value, computed once per request (nginx-notes §6).
+    fn map(&mut self, i: usize, out: &mut String) {
+        if let Some(Some(v)) = self.map_values.get(i) {
+            out.push_str(v);
+            return;
+        }
+        let Some(map) = self.rt.maps.get(i) else {
+            return;
+        };
+        let mut input = String::new();
+        map.source.render(&mut input, &mut |v, o| self.var(v, o));
+        let mut key = input.to_ascii_lowercase();
+        if map.hostnames && key.ends_with('.') {
+            key.pop();
+        }
+        let mut chosen: Option<&Template> = map.exact.get(&key);
+        if chosen.is_none() && map.hostnames {
+            chosen = map
+                .leading
+                .iter()
+                .find(|(suffix, _)| key.ends_with(suffix.as_str()) && key.len() > suffix.len())
+                .map(|(_, t)| t)
+                .or_else(|| {
+                    map.trailing
+                        .iter()
+                        .find(|(p, _)| key.starts_with(p.as_str()) && key.len() > p.len())
+                        .map(|(_, t)| t)
+                });
+        }
+        if chosen.is_none() && !input.is_empty() {
+            for (re, t) in &map.regexes {
+                if re.is_match(&input) {
+                    self.captures.record(re, &input);
+                    chosen = Some(t);
+                    break;
+                }
+            }
+        }
+        let mut value = String::new();
+        if let Some(t) = chosen.or(map.default.as_ref()) {
+            t.render(&mut value, &mut |v, o| self.var(v, o));
+        }
+        out.push_str(&value);
+        if let Some(slot) = self.map_values.get_mut(i) {
+            *slot = Some(value);
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! Values with variables (`"$scheme://$host$request_uri"`), compiled once
+//! at load into literal and variable parts, so a request only looks values
+//! up (nginx's script engine, `ngx_http_script_compile`).
+
+use std::collections::HashMap;
+
+use crate::vars::TemplateError;
+
+/// A variable a template refers to, resolved at load time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Var {
+    /// `$host`
+    Host,
+    /// `$http_NAME`: the name after `http_` (lowercase, `_` for `-`).
+    Http(Box<str>),
+    /// `$remote_addr`
+    RemoteAddr,
+    /// `$binary_remote_addr`
+    BinaryRemoteAddr,
+    /// `$remote_port`
+    RemotePort,
+    /// `$server_addr`
+    ServerAddr,
+    /// `$server_port`
+    ServerPort,
+    /// `$server_name`
+    ServerName,
+    /// `$server_protocol`
+    ServerProtocol,
+    /// `$scheme`
+    Scheme,
+    /// `$https`
+    Https,
+    /// `$request_method`
+    RequestMethod,
+    /// `$request`
+    Request,
+    /// `$request_uri`
+    RequestUri,
+    /// `$uri` and `$document_uri`
+    Uri,
+    /// `$args` and `$query_string`
+    Args,
+    /// `$is_args`
+    IsArgs,
+    /// `$arg_NAME`
+    Arg(Box<str>),
+    /// `$cookie_NAME`
+    Cookie(Box<str>),
+    /// `$content_length`
+    ContentLength,
+    /// `$content_type`
+    ContentType,
+    /// `$proxy_host`
+    ProxyHost,
+    /// `$proxy_port`
+    ProxyPort,
+    /// `$proxy_add_x_forwarded_for`
+    ProxyAddXForwardedFor,
+    /// `$hostname`
+    Hostname,
+    /// `$pid`
+    Pid,
+    /// `$nginx_version` (rginx reports nginx 1.22's)
+    NginxVersion,
+    /// `$msec`
+    Msec,
+    /// `$time_local`
+    TimeLocal,
+    /// `$time_iso8601`
+    TimeIso8601,
+    /// `$request_id`
+    RequestId,
+    /// A `map` result, by map index.
+    Map(u32),
+    /// `$1`..`$9`
+    Capture(u8),
+    /// A named regex capture.
+    NamedCapture(Box<str>),
+    /// A variable only known once a response exists (`$status`,
+    /// `$body_bytes_sent`, `$upstream_*`...): evaluated by the logger.
+    Response(Box<str>),
+}
+
+/// Variables known only after the response (used in `log_format`).
+const RESPONSE_VARS: &[&str] = &[
+    "status",
+    "body_bytes_sent",
+    "bytes_sent",
+    "request_time",
+    "request_length",
+    "upstream_addr",
+    "upstream_status",
+    "upstream_connect_time",
+    "upstream_header_time",
+    "upstream_response_time",
+    "upstream_response_length",
+    "upstream_bytes_received",
+    "upstream_bytes_sent",
+    "connection",
+    "connection_requests",
+    "pipe",
+    "remote_user",
+    "sent_http_content_type",
+    "sent_http_content_length",
+    "sent_http_location",
+    "sent_http_connection",
+    "sent_http_cache_control",
+];
+
+/// One piece of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// Text copied as is.
+    Literal(Box<str>),
+    /// A variable's value.
+    Var(Var),
+}
+
+/// A compiled value.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+/// Why a value cannot be compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompileError {
+    /// Bad `$` syntax (nginx's own messages).
+    Syntax(TemplateError),
+    /// A variable nginx knows but rginx does not implement.
+    Unsupported(String),
+    /// A variable nobody defines.
+    Unknown(String),
+}
+
+impl CompileError {
+    /// The message for `rginx check`.
+    pub fn message(&self) -> String {
+        match self {
+            CompileError::Syntax(e) => e.message(),
+            CompileError::Unsupported(n) => format!("variable \"${n}\" is not supported by rginx"),
+            CompileError::Unknown(n) => format!("unknown \"{n}\" variable"),
+        }
+    }
+}
+
+/// Names that the configuration defines: map results and named captures.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    /// Map variable name -> map index.
+    pub maps: HashMap<String, u32>,
+    /// Named captures of any regex in the configuration.
+    pub captures: Vec<String>,
+}
+
+fn resolve(name: &str, names: &Names) -> Result<Var, CompileError> {
+    if let Some(i) = names.maps.get(name) {
+        return Ok(Var::Map(*i));
+    }
+    if names.captures.iter().any(|c| c == name) {
+        return Ok(Var::NamedCapture(name.into()));
+    }
+    let var = match name {
+        "host" => Var::Host,
+        "remote_addr" => Var::RemoteAddr,
+        "binary_remote_addr" => Var::BinaryRemoteAddr,
+        "remote_port" => Var::RemotePort,
+        "server_addr" => Var::ServerAddr,
+        "server_port" => Var::ServerPort,
+        "server_name" => Var::ServerName,
+        "server_protocol" => Var::ServerProtocol,
+        "scheme" => Var::Scheme,
+        "https" => Var::Https,
+        "request_method" => Var::RequestMethod,
+        "request" => Var::Request,
+        "request_uri" => Var::RequestUri,
+        "uri" | "document_uri" => Var::Uri,
+        "args" | "query_string" => Var::Args,
+        "is_args" => Var::IsArgs,
+        "content_length" => Var::ContentLength,
+        "content_type" => Var::ContentType,
+        "proxy_host" => Var::ProxyHost,
+        "proxy_port" => Var::ProxyPort,
+        "proxy_add_x_forwarded_for" => Var::ProxyAddXForwardedFor,
+        "hostname" => Var::Hostname,
+        "pid" => Var::Pid,
+        "nginx_version" => Var::NginxVersion,
+        "msec" => Var::Msec,
+        "time_local" => Var::TimeLocal,
+        "time_iso8601" => Var::TimeIso8601,
+        "request_id" => Var::RequestId,
+        n if RESPONSE_VARS.contains(&n) => Var::Response(n.into()),
+        n if n.starts_with("http_") && n.len() > 5 => Var::Http(n[5..].into()),
+        n if n.starts_with("arg_") && n.len() > 4 => Var::Arg(n[4..].into()),
+        n if n.starts_with("cookie_") && n.len() > 7 => Var::Cookie(n[7..].into()),
+        n if crate::vars::is_builtin(n) => return Err(CompileError::Unsupported(n.into())),
+        n => return Err(CompileError::Unknown(n.into())),
+    };
+    Ok(var)
+}
+
+/// Whether rginx implements a variable nginx defines by itself.
+pub fn is_implemented(name: &str) -> bool {
+    !matches!(
+        resolve(name, &Names::default()),
+        Err(CompileError::Unsupported(_))
+    )
+}
+
+impl Template {
+    /// Compiles `text`, resolving every variable.
+    pub fn compile(text: &str, names: &Names) -> Result<Template, CompileError> {
+        let bytes = text.as_bytes();
+        let mut parts = Vec::new();
+        let mut literal_start = 0;
+        let mut i = 0;
+        let flush = |parts: &mut Vec<Part>, from: usize, to: usize| {
+            if to > from {
+                parts.push(Part::Literal(text[from..to].into()));
+            }
+        };
+        while i < bytes.len() {
+            if bytes[i] != b'$' {
+                i += 1;
+                continue;
+            }
+            flush(&mut parts, literal_start, i);
+            i += 1;
+            if let Some(d) = bytes.get(i).filter(|b| b.is_ascii_digit()) {
+                parts.push(Part::Var(Var::Capture(d - b'0')));
+                i += 1;
+                literal_start = i;
+                continue;
+            }
+            let bracket = bytes.get(i) == Some(&b'{');
+            if bracket {
+                i += 1;
+            }
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            let name = &text[start..i];
+            if bracket {
+                if bytes.get(i) != Some(&b'}') {
+                    return Err(CompileError::Syntax(TemplateError::MissingBracket(
+                        name.into(),
+                    )));
+                }
+                i += 1;
+            }
+            if name.is_empty() {
+                return Err(CompileError::Syntax(TemplateError::InvalidName));
+            }
+            parts.push(Part::Var(resolve(name, names)?));
+            literal_start = i;
+        }
+        flush(&mut parts, literal_start, bytes.len());
+        Ok(Template { parts })
+    }
+
+    /// The parts in order.
+    pub fn parts(&self) -> &[Part] {
+        &self.parts
+    }
+
+    /// Whether the template is plain text (no variables).
+    pub fn is_literal(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
+    }
+
+    /// Evaluates the template with `lookup` giving each variable's value.
+    pub fn render(&self, out: &mut String, lookup: &mut dyn FnMut(&Var, &mut String)) {
+        for part in &self.parts {
+            match part {
+                Part::Literal(s) => out.push_str(s),
+                Part::Var(v) => lookup(v, out),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiles_literals_variables_and_captures() {
+        let mut names = Names::default();
+        names.maps.insert("connection_upgrade".into(), 0);
+        let t = Template::compile("a$host-${http_x_y}z$1$connection_upgrade", &names).unwrap();
+        assert_eq!(
+            t.parts(),
+            &[
+                Part::Literal("a".into()),
+                Part::Var(Var::Host),
+                Part::Literal("-".into()),
+                Part::Var(Var::Http("x_y".into())),
+                Part::Literal("z".into()),
+                Part::Var(Var::Capture(1)),
+                Part::Var(Var::Map(0)),
+            ]
+        );
+        assert_eq!(
+            Template::compile("$nope", &names).unwrap_err().message(),
+            "unknown \"nope\" variable"
+        );
+        assert_eq!(
+            Template::compile("$ssl_cipher", &names)
+                .unwrap_err()
+                .message(),
+            "variable \"$ssl_cipher\" is not supported by rginx"
+        );
+    }
+}

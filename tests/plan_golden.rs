@@ -1,0 +1,186 @@
+//! Golden cases recorded from real nginx (fixtures/plan/README.md): for each
+//! configuration and request, the plan rginx computes must be the request
+//! nginx actually sent to the backend, or the answer nginx gave itself.
+
+mod common;
+
+use std::path::Path;
+
+use rginx_core::plan::{parse_request_line, Decision, RequestHead, Runtime};
+use rginx_core::{build, BuildOptions, LiteralResolver};
+
+struct Case {
+    name: String,
+    config: String,
+    request: Vec<String>,
+    upstream: Vec<String>,
+    response: Vec<String>,
+}
+
+fn sections(text: &str) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("--- ") {
+            out.push((name.trim().to_string(), Vec::new()));
+        } else if let Some((_, body)) = out.last_mut() {
+            body.push(line.to_string());
+        }
+    }
+    out
+}
+
+fn load(path: &Path) -> Case {
+    let text = std::fs::read_to_string(path).expect("case file");
+    let mut case = Case {
+        name: path.file_name().unwrap().to_string_lossy().into_owned(),
+        config: String::new(),
+        request: Vec::new(),
+        upstream: Vec::new(),
+        response: Vec::new(),
+    };
+    for (name, mut body) in sections(&text) {
+        while body.last().is_some_and(|l| l.is_empty()) {
+            body.pop();
+        }
+        match name.as_str() {
+            "config" => case.config = body.join("\n"),
+            "request" => case.request = body,
+            "upstream" => case.upstream = body,
+            "response" => case.response = body,
+            _ => {}
+        }
+    }
+    case
+}
+
+fn run(case: &Case) -> Result<(), String> {
+    let text = format!(
+        "events {{}}\nhttp {{\naccess_log off;\n{}\n}}\n",
+        case.config
+    );
+    let parsed = rginx_config::parse_str(Path::new("case.conf"), &text);
+    let checked = build(&parsed, &LiteralResolver, BuildOptions::default());
+    if checked.has_errors() {
+        return Err(format!(
+            "config rejected: {:?}",
+            checked
+                .diagnostics
+                .iter()
+                .map(|d| &d.message)
+                .collect::<Vec<_>>()
+        ));
+    }
+    let runtime = Runtime::new(&checked.model, "rginx-test").map_err(|e| e.to_string())?;
+    let (line, header_lines) = case.request.split_first().ok_or("empty request")?;
+    let expected_status = case.response.first().map(String::as_str).unwrap_or("");
+    let (method, target, minor_version) = match parse_request_line(line) {
+        Ok(parts) => parts,
+        Err(status)
+            if case.upstream.first().map(String::as_str) == Some("(none)")
+                && expected_status == status.to_string() =>
+        {
+            return Ok(());
+        }
+        Err(status) => {
+            return Err(format!(
+                "request line rejected with {status}; nginx: {:?}",
+                case.response
+            ))
+        }
+    };
+    // nginx's header parsing: a line without a colon is a name with an
+    // empty value; spaces around the value are dropped, tabs are kept
+    let headers: Vec<(&str, &str)> = header_lines
+        .iter()
+        .map(|l| match l.split_once(':') {
+            Some((n, v)) => (n, v.trim_matches(' ')),
+            None => (l.as_str(), ""),
+        })
+        .collect();
+    let head = RequestHead {
+        method,
+        target,
+        minor_version,
+        headers: &headers,
+        local: "127.0.0.1:8081".parse().unwrap(),
+        remote: "127.0.0.1:40000".parse().unwrap(),
+    };
+    let decision = runtime.decide(&head);
+    match (&decision, case.upstream.first().map(String::as_str)) {
+        (Decision::Proxy(plan), Some(first)) if first != "(none)" => {
+            // a de-chunked body's length is known once it is read: take it
+            // from what nginx sent
+            let length = case
+                .upstream
+                .iter()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .and_then(|v| v.parse().ok());
+            let got: Vec<String> = plan
+                .head(length)
+                .trim_end_matches("\r\n")
+                .split("\r\n")
+                .map(str::to_string)
+                .collect();
+            if got != case.upstream {
+                return Err(format!(
+                    "upstream request differs\n  nginx: {:#?}\n  rginx: {got:#?}",
+                    case.upstream
+                ));
+            }
+            Ok(())
+        }
+        (Decision::Redirect(location), Some("(none)")) => {
+            let want_location = case
+                .response
+                .iter()
+                .find_map(|l| l.strip_prefix("Location: "));
+            if expected_status != "301" || want_location != Some(location.as_str()) {
+                return Err(format!(
+                    "redirect differs: nginx {:?}, rginx 301 {location}",
+                    case.response
+                ));
+            }
+            Ok(())
+        }
+        (Decision::Respond(status), Some("(none)")) => {
+            if expected_status != status.to_string() {
+                return Err(format!(
+                    "status differs: nginx {expected_status}, rginx {status}"
+                ));
+            }
+            Ok(())
+        }
+        (other, _) => Err(format!(
+            "nginx: upstream {:?} response {:?}; rginx: {other:?}",
+            case.upstream, case.response
+        )),
+    }
+}
+
+#[test]
+fn plans_match_what_nginx_sent() {
+    let dir = common::root().join("fixtures/plan");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "case"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    let mut failures = Vec::new();
+    for path in &names {
+        let case = load(path);
+        if let Err(e) = run(&case) {
+            failures.push(format!("{}: {e}", case.name));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        names.len(),
+        failures.join("\n\n")
+    );
+}
