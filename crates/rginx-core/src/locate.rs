@@ -65,6 +65,10 @@ struct TrieNode {
 struct Level {
     nodes: Vec<TrieNode>,
     regexes: Vec<LocationId>,
+    /// All regexes of the level in one automaton: one pass tells whether
+    /// any matches, so a URI that matches none (most prefix hits) costs a
+    /// single scan instead of one per regex.
+    any_regex: Option<regex::RegexSet>,
 }
 
 /// The result of matching a URI.
@@ -153,18 +157,35 @@ impl LocationTable {
             StaticResult::None => {}
         }
         if !no_regex {
-            for &id in &lv.regexes {
+            // the set finds the first matching regex in one pass; without
+            // a set, each regex is tried in order
+            let first = match &lv.any_regex {
+                Some(set) if !set.is_match(uri) => None,
+                Some(set) => set
+                    .matches(uri)
+                    .iter()
+                    .next()
+                    .and_then(|i| lv.regexes.get(i))
+                    .copied(),
+                None => lv
+                    .regexes
+                    .iter()
+                    .copied()
+                    .find(|id| match &self.spec(*id).kind {
+                        SpecKind::Regex(re) => re.is_match(uri),
+                        _ => false,
+                    }),
+            };
+            if let Some(id) = first {
                 if let SpecKind::Regex(re) = &self.spec(id).kind {
-                    if re.is_match(uri) {
-                        on_regex(id, re);
-                        // the regex location's own nested locations
-                        return match self.search(id.0 as usize, uri, on_regex) {
-                            Step::Partial(None) => Step::Final(id),
-                            Step::Partial(Some(inner)) => Step::Final(inner),
-                            other => other,
-                        };
-                    }
+                    on_regex(id, re);
                 }
+                // the regex location's own nested locations
+                return match self.search(id.0 as usize, uri, on_regex) {
+                    Step::Partial(None) => Step::Final(id),
+                    Step::Partial(Some(inner)) => Step::Final(inner),
+                    other => other,
+                };
             }
         }
         Step::Partial(best)
@@ -212,6 +233,7 @@ fn build_level(specs: &[LocationSpec], members: &[LocationId]) -> Level {
     let mut level = Level {
         nodes: vec![TrieNode::default()],
         regexes: Vec::new(),
+        any_regex: None,
     };
     for &id in members {
         let spec = &specs[id.0 as usize];
@@ -249,6 +271,16 @@ fn build_level(specs: &[LocationSpec], members: &[LocationId]) -> Level {
             node.auto_redirect.get_or_insert(id);
         }
     }
+    let patterns = level
+        .regexes
+        .iter()
+        .filter_map(|id| match &specs[id.0 as usize].kind {
+            SpecKind::Regex(re) => Some(re.as_str().to_string()),
+            _ => None,
+        });
+    // the compiled regexes carry their case flag in the pattern (`(?i)`);
+    // when the set cannot be built, every regex is tried in turn
+    level.any_regex = regex::RegexSet::new(patterns).ok();
     level
 }
 

@@ -338,6 +338,32 @@ impl Runtime {
         self.selector.listen_addrs()
     }
 
+    /// Selects the server and matches the location only (no plan): what
+    /// routing costs. `None` when the request is one nginx rejects.
+    pub fn match_location(&self, req: &RequestHead<'_>) -> Option<(ServerId, LocationMatch)> {
+        let target = uri::parse_target(req.target).ok()?;
+        let raw_host = target
+            .host
+            .or_else(|| {
+                req.headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+                    .map(|(_, v)| *v)
+            })
+            .unwrap_or("");
+        let host = if raw_host.is_empty() {
+            Cow::Borrowed("")
+        } else {
+            normalize_host(raw_host)?
+        };
+        let socket = self.selector.socket_for(req.local).unwrap_or(0);
+        let server_id = self.selector.select(socket, &host, &mut |_| {});
+        let server = self.servers.get(server_id.0 as usize)?;
+        let path = normalized(target.raw_path).ok()?;
+        let path = String::from_utf8_lossy(&path);
+        Some((server_id, server.table.find(&path, &mut |_, _| {})))
+    }
+
     /// Decides what to do with a request.
     pub fn decide(&self, req: &RequestHead<'_>) -> Decision {
         match self.decide_inner(req) {
@@ -372,7 +398,7 @@ impl Runtime {
         let Some(server) = self.servers.get(server_id.0 as usize) else {
             return Err(Decision::Respond(404));
         };
-        let path_bytes = uri::normalize_path(target.raw_path, true).map_err(|_| bad.clone())?;
+        let path_bytes = normalized(target.raw_path).map_err(|_| bad.clone())?;
         // locations and variables work on text; a `$uri` that decodes to
         // bytes that are not UTF-8 is matched in its lossy form
         let path = String::from_utf8_lossy(&path_bytes);
@@ -484,8 +510,7 @@ impl Runtime {
                 ) {
                     continue;
                 }
-                let lower = name.to_ascii_lowercase();
-                if loc.hidden.contains(&lower) {
+                if loc.hidden.iter().any(|h| h.eq_ignore_ascii_case(name)) {
                     continue;
                 }
                 headers.push((name.to_string(), value.to_string()));
@@ -551,6 +576,17 @@ fn dynamic_target(url: &str, request_uri: &str) -> Option<(PlanTarget, String, S
             port,
         ))
     }
+}
+
+/// `$uri` for a raw path: most paths need no decoding or resolving, and
+/// are used as they are without copying.
+fn normalized(raw_path: &str) -> Result<Cow<'_, [u8]>, uri::UriError> {
+    let b = raw_path.as_bytes();
+    let plain = !b.contains(&b'%') && !b.windows(2).any(|w| w == b"//" || w == b"/.");
+    if plain {
+        return Ok(Cow::Borrowed(b));
+    }
+    uri::normalize_path(raw_path, true).map(Cow::Owned)
 }
 
 /// The body, from headers already checked by [`check_head`].
@@ -699,14 +735,16 @@ fn compile_location(
             name: path.clone(),
             no_regex: *no_regex,
         },
+        // `~*` as an inline flag, so the pattern text says it all (the
+        // location matcher also builds a set from the patterns)
         LocationMatcher::Regex {
             pattern,
             case_insensitive,
-        } => SpecKind::Regex(
-            regex::RegexBuilder::new(pattern)
-                .case_insensitive(*case_insensitive)
-                .build()?,
-        ),
+        } => SpecKind::Regex(if *case_insensitive {
+            Regex::new(&format!("(?i){pattern}"))?
+        } else {
+            Regex::new(pattern)?
+        }),
         LocationMatcher::Named(n) => SpecKind::Named(n.clone()),
     };
     let name = loc.matcher.name().to_string();
@@ -1104,5 +1142,31 @@ impl Ctx<'_> {
         if let Some(slot) = self.map_values.get_mut(i) {
             *slot = Some(value);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_no_copy_path_agrees_with_full_normalisation(path in "/[a/.%2Fb]{0,12}") {
+            let full = uri::normalize_path(&path, true);
+            match normalized(&path) {
+                Ok(fast) => prop_assert_eq!(Ok(fast.into_owned()), full),
+                Err(e) => prop_assert_eq!(Err(e), full),
+            }
+        }
+    }
+
+    #[test]
+    fn request_lines_are_split_like_nginx() {
+        assert_eq!(parse_request_line("GET /x HTTP/1.1"), Ok(("GET", "/x", 1)));
+        assert_eq!(parse_request_line("GET /x HTTP/1.0"), Ok(("GET", "/x", 0)));
+        assert_eq!(parse_request_line("GET /x HTTP/2.0"), Err(505));
+        assert_eq!(parse_request_line("GET /a b HTTP/1.1"), Err(400));
+        assert_eq!(parse_request_line("GET /x"), Err(400));
     }
 }
