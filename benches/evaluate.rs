@@ -48,6 +48,8 @@ fn bench(c: &mut Criterion) {
         headers: &headers,
         local: "127.0.0.1:8080".parse().unwrap(),
         remote: "127.0.0.1:50000".parse().unwrap(),
+        time: std::time::SystemTime::now(),
+        request_id: [7; 16],
     };
     for (name, target) in [
         ("prefix hit", "/section500/some/page?x=1"),

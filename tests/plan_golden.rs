@@ -104,6 +104,8 @@ fn run(case: &Case) -> Result<(), String> {
         headers: &headers,
         local: "127.0.0.1:8081".parse().unwrap(),
         remote: "127.0.0.1:40000".parse().unwrap(),
+        time: std::time::SystemTime::now(),
+        request_id: [7; 16],
     };
     let decision = runtime.decide(&head);
     match (&decision, case.upstream.first().map(String::as_str)) {

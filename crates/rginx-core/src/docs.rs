@@ -78,6 +78,70 @@ pub fn directives_markdown() -> String {
         "`accept_filter=`, `setfib=` are ignored with a warning; `ssl`, `http2`, `quic`,\n",
     );
     out.push_str("`proxy_protocol` are unsupported (error).\n");
+    out.push_str("\n## Variables\n\n");
+    out.push_str(
+        "Computed per request from the compiled configuration (crates/rginx-core/src/plan.rs):\n",
+    );
+    let vars: Vec<String> = crate::template::IMPLEMENTED
+        .iter()
+        .map(|v| {
+            if v.ends_with('_') {
+                format!("`${v}NAME`")
+            } else {
+                format!("`${v}`")
+            }
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "{}, `map` results, `$1`..`$9` and named captures.\n",
+        vars.join(", ")
+    );
+    out.push_str(
+        "`$time_local` and `$time_iso8601` are written in UTC. Response variables (`$status`,\n",
+    );
+    out.push_str(
+        "`$body_bytes_sent`, `$request_time`, `$upstream_*`, ...) are accepted in `log_format`\n",
+    );
+    out.push_str(
+        "for the access logger, which comes with the proxy engine. Any other variable nginx\n",
+    );
+    out.push_str("defines is an error (`variable \"$x\" is not supported by rginx`), never an empty string.\n");
+    out.push_str("\n## What is sent upstream\n\n");
+    out.push_str(
+        "As nginx 1.22 does (tested against 209 requests recorded from nginx, fixtures/plan):\n",
+    );
+    out.push_str(
+        "the request line is the method, the URI and `HTTP/1.0` unless `proxy_http_version 1.1`;\n",
+    );
+    out.push_str("without a URI part in `proxy_pass` the URI is the request's own, unchanged; with one, the\n");
+    out.push_str(
+        "matched location's prefix of the normalised URI is replaced (re-escaped only when the\n",
+    );
+    out.push_str(
+        "request had `%XX`) and the arguments appended; with variables the URL is used as\n",
+    );
+    out.push_str(
+        "evaluated. Headers: the level's `proxy_set_header` lines in order (a level with any\n",
+    );
+    out.push_str(
+        "replaces the inherited list), then nginx's defaults not overridden (`Host $proxy_host`,\n",
+    );
+    out.push_str(
+        "`Connection close`, `Content-Length`), empty values dropped, then every client header\n",
+    );
+    out.push_str(
+        "whose name is not in that list (`proxy_pass_request_headers`). Names with `_` are\n",
+    );
+    out.push_str(
+        "dropped unless `underscores_in_headers on`; invalid names while `ignore_invalid_headers\n",
+    );
+    out.push_str(
+        "on`. Chunked request bodies are read whole and sent with `Content-Length`. A prefix\n",
+    );
+    out.push_str(
+        "location ending in `/` that proxies answers 301 for the name without the slash.\n",
+    );
     let known: Vec<&str> = DIRECTIVES.iter().map(|s| s.name).collect();
     let unsupported: Vec<&str> = nginx_directives().filter(|n| !known.contains(n)).collect();
     let _ = write!(

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use regex::Regex;
 
@@ -38,6 +38,10 @@ pub struct RequestHead<'a> {
     pub local: SocketAddr,
     /// The client's address.
     pub remote: SocketAddr,
+    /// When the request arrived (`$msec`, `$time_local`, `$time_iso8601`).
+    pub time: SystemTime,
+    /// 16 random bytes chosen by the engine (`$request_id`).
+    pub request_id: [u8; 16],
 }
 
 /// What to do with a request.
@@ -903,6 +907,52 @@ fn compile_map(map: &MapConf, names: &Names) -> Result<CompiledMap, RuntimeError
     Ok(compiled)
 }
 
+/// How a time variable is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// `$time_local`: `25/Nov/2026:19:10:47 +0000`.
+    Local,
+    /// `$time_iso8601`: `2026-11-25T19:10:47+00:00`.
+    Iso8601,
+}
+
+/// Writes a time as nginx's `$time_local` / `$time_iso8601` do. rginx
+/// writes UTC (nginx uses the machine's time zone, which is UTC on
+/// servers configured the usual way).
+pub fn format_time(time: SystemTime, format: TimeFormat, out: &mut String) {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (h, m, sec) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    // days since 1970-01-01 to a civil date (Howard Hinnant's algorithm)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let _ = match format {
+        TimeFormat::Local => write!(
+            out,
+            "{day:02}/{}/{year}:{h:02}:{m:02}:{sec:02} +0000",
+            MONTHS[(month - 1) as usize]
+        ),
+        TimeFormat::Iso8601 => write!(
+            out,
+            "{year}-{month:02}-{day:02}T{h:02}:{m:02}:{sec:02}+00:00"
+        ),
+    };
+}
+
 /// Captures of the last regex that matched (a location's, a server
 /// name's or a map's), as nginx keeps them per request.
 #[derive(Debug, Default, Clone)]
@@ -1016,10 +1066,6 @@ impl Ctx<'_> {
             Var::RemoteAddr => {
                 let _ = write!(out, "{}", self.req.remote.ip());
             }
-            Var::BinaryRemoteAddr => match self.req.remote.ip() {
-                IpAddr::V4(ip) => out.extend(ip.octets().iter().map(|b| char::from(*b))),
-                IpAddr::V6(ip) => out.extend(ip.octets().iter().map(|b| char::from(*b))),
-            },
             Var::RemotePort => {
                 let _ = write!(out, "{}", self.req.remote.port());
             }
@@ -1081,8 +1127,19 @@ impl Ctx<'_> {
                 let _ = write!(out, "{}", std::process::id());
             }
             Var::NginxVersion => out.push_str("1.22.1"),
-            Var::Msec | Var::TimeLocal | Var::TimeIso8601 | Var::RequestId | Var::Response(_) => {
-                // clock- and response-dependent values are the engine's
+            Var::Msec => {
+                let d = self.req.time.duration_since(UNIX_EPOCH).unwrap_or_default();
+                let _ = write!(out, "{}.{:03}", d.as_secs(), d.subsec_millis());
+            }
+            Var::TimeLocal => format_time(self.req.time, TimeFormat::Local, out),
+            Var::TimeIso8601 => format_time(self.req.time, TimeFormat::Iso8601, out),
+            Var::RequestId => {
+                for b in self.req.request_id {
+                    let _ = write!(out, "{b:02x}");
+                }
+            }
+            Var::Response(_) => {
+                // known once there is a response: the logger's
             }
             Var::Map(i) => self.map(*i as usize, out),
             Var::Capture(n) => {
@@ -1159,6 +1216,24 @@ mod tests {
                 Err(e) => prop_assert_eq!(Err(e), full),
             }
         }
+    }
+
+    #[test]
+    fn times_are_written_like_nginx() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_633_847);
+        let mut out = String::new();
+        format_time(t, TimeFormat::Local, &mut out);
+        assert_eq!(out, "25/Nov/2026:19:10:47 +0000");
+        out.clear();
+        format_time(t, TimeFormat::Iso8601, &mut out);
+        assert_eq!(out, "2026-11-25T19:10:47+00:00");
+        out.clear();
+        format_time(
+            UNIX_EPOCH + Duration::from_secs(951_782_400),
+            TimeFormat::Iso8601,
+            &mut out,
+        );
+        assert_eq!(out, "2000-02-29T00:00:00+00:00");
     }
 
     #[test]

@@ -15,8 +15,6 @@ pub enum Var {
     Http(Box<str>),
     /// `$remote_addr`
     RemoteAddr,
-    /// `$binary_remote_addr`
-    BinaryRemoteAddr,
     /// `$remote_port`
     RemotePort,
     /// `$server_addr`
@@ -164,7 +162,6 @@ fn resolve(name: &str, names: &Names) -> Result<Var, CompileError> {
     let var = match name {
         "host" => Var::Host,
         "remote_addr" => Var::RemoteAddr,
-        "binary_remote_addr" => Var::BinaryRemoteAddr,
         "remote_port" => Var::RemotePort,
         "server_addr" => Var::ServerAddr,
         "server_port" => Var::ServerPort,
@@ -199,6 +196,43 @@ fn resolve(name: &str, names: &Names) -> Result<Var, CompileError> {
     };
     Ok(var)
 }
+
+/// Every variable rginx computes, by name (prefix families end in `_`),
+/// for docs/directives.md.
+pub const IMPLEMENTED: &[&str] = &[
+    "host",
+    "http_",
+    "remote_addr",
+    "remote_port",
+    "server_addr",
+    "server_port",
+    "server_name",
+    "server_protocol",
+    "scheme",
+    "https",
+    "request_method",
+    "request",
+    "request_uri",
+    "uri",
+    "document_uri",
+    "args",
+    "query_string",
+    "is_args",
+    "arg_",
+    "cookie_",
+    "content_length",
+    "content_type",
+    "proxy_host",
+    "proxy_port",
+    "proxy_add_x_forwarded_for",
+    "hostname",
+    "pid",
+    "nginx_version",
+    "msec",
+    "time_local",
+    "time_iso8601",
+    "request_id",
+];
 
 /// Whether rginx implements a variable nginx defines by itself.
 pub fn is_implemented(name: &str) -> bool {
@@ -284,6 +318,19 @@ impl Template {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_list_is_what_resolves() {
+        for name in IMPLEMENTED {
+            let name = if name.ends_with('_') {
+                format!("{name}x")
+            } else {
+                name.to_string()
+            };
+            assert!(is_implemented(&name), "{name}");
+            assert!(resolve(&name, &Names::default()).is_ok(), "{name}");
+        }
+    }
 
     #[test]
     fn compiles_literals_variables_and_captures() {

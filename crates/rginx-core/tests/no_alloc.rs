@@ -57,6 +57,8 @@ fn prefix_hits_allocate_nothing() {
         headers: &headers,
         local: "127.0.0.1:8080".parse().unwrap(),
         remote: "127.0.0.1:50000".parse().unwrap(),
+        time: std::time::SystemTime::now(),
+        request_id: [7; 16],
     };
     // warm up lazily initialised state, then count
     let first = runtime.match_location(&req);
