@@ -99,8 +99,9 @@ pub struct UpstreamPlan {
     /// With [`BodyPlan::Dechunk`]: the index in `headers` where the
     /// `Content-Length` of the de-chunked body goes.
     pub length_at: Option<usize>,
-    /// The client asked for an upgrade and the plan forwards `Upgrade`:
-    /// a `101` from the backend starts a tunnel.
+    /// The client's request carried `Upgrade`: a `101` from the backend
+    /// then starts a tunnel (nginx's only condition; without it a `101` is
+    /// an ordinary response).
     pub upgrade: bool,
     /// `proxy_connect_timeout`
     pub connect_timeout: Duration,
@@ -223,6 +224,9 @@ pub struct Runtime {
     selector: ServerSelector,
     servers: Vec<CompiledServer>,
     maps: Vec<CompiledMap>,
+    /// Names of the `upstream` blocks, lowercased (a `proxy_pass` with
+    /// variables may name one).
+    upstreams: Vec<String>,
     hostname: String,
 }
 
@@ -292,6 +296,7 @@ impl Runtime {
                 selector: ServerSelector::default(),
                 servers: Vec::new(),
                 maps: Vec::new(),
+                upstreams: Vec::new(),
                 hostname: hostname.to_string(),
             });
         };
@@ -333,6 +338,11 @@ impl Runtime {
             selector,
             servers,
             maps,
+            upstreams: http
+                .upstreams
+                .iter()
+                .map(|u| u.name.to_ascii_lowercase())
+                .collect(),
             hostname: hostname.to_string(),
         })
     }
@@ -472,6 +482,13 @@ impl Runtime {
                 let mut url = String::new();
                 t.render(&mut url, &mut |v, out| ctx.var(v, out));
                 match dynamic_target(&url, target.request_uri) {
+                    // a host that names no upstream block would need the
+                    // `resolver` nginx lacks by default, so 502 there too
+                    Some((PlanTarget::Upstream(name), ..))
+                        if !self.upstreams.contains(&name.to_ascii_lowercase()) =>
+                    {
+                        return Err(Decision::Respond(502))
+                    }
                     Some((t, uri, host, port)) => (t, uri, Cow::Owned(host), port),
                     None => return Err(Decision::Respond(502)),
                 }
@@ -524,9 +541,7 @@ impl Runtime {
             .headers
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case("upgrade"));
-        let forwards_upgrade = headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case("upgrade"));
+
         Ok(Decision::Proxy(Box::new(UpstreamPlan {
             server: server_id,
             location: location_id,
@@ -537,7 +552,7 @@ impl Runtime {
             headers,
             body,
             length_at,
-            upgrade: client_upgrade && forwards_upgrade && loc.version == "HTTP/1.1",
+            upgrade: client_upgrade,
             connect_timeout: loc.connect_timeout,
             read_timeout: loc.read_timeout,
             send_timeout: loc.send_timeout,
@@ -591,6 +606,28 @@ fn normalized(raw_path: &str) -> Result<Cow<'_, [u8]>, uri::UriError> {
         return Ok(Cow::Borrowed(b));
     }
     uri::normalize_path(raw_path, true).map(Cow::Owned)
+}
+
+/// Whether a header of the backend's response is passed to the client.
+/// nginx writes its own `Connection`, `Keep-Alive`, `Transfer-Encoding` and
+/// `Content-Length`, and hides by default (`proxy_hide_header`) `Date`,
+/// `Server`, `X-Pad` and the `X-Accel-*` controls.
+pub fn response_header_passes(name: &str) -> bool {
+    const NEVER: &[&str] = &[
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "date",
+        "server",
+        "x-pad",
+        "x-accel-expires",
+        "x-accel-redirect",
+        "x-accel-limit-rate",
+        "x-accel-buffering",
+        "x-accel-charset",
+    ];
+    !NEVER.iter().any(|n| n.eq_ignore_ascii_case(name))
 }
 
 /// The body, from headers already checked by [`check_head`].
@@ -1234,6 +1271,86 @@ mod tests {
             &mut out,
         );
         assert_eq!(out, "2000-02-29T00:00:00+00:00");
+    }
+
+    fn runtime(http: &str) -> Runtime {
+        let text = format!("events {{}}\nhttp {{\n{http}\n}}\n");
+        let parsed = rginx_config::parse_str(std::path::Path::new("t.conf"), &text);
+        let checked = crate::build(
+            &parsed,
+            &crate::LiteralResolver,
+            crate::BuildOptions::default(),
+        );
+        assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+        Runtime::new(&checked.model, "h").unwrap()
+    }
+
+    fn decide(rt: &Runtime, target: &str, headers: &[(&str, &str)]) -> Decision {
+        rt.decide(&RequestHead {
+            method: "GET",
+            target,
+            minor_version: 1,
+            headers,
+            local: "127.0.0.1:8081".parse().unwrap(),
+            remote: "127.0.0.1:40000".parse().unwrap(),
+            time: UNIX_EPOCH,
+            request_id: [0xab; 16],
+        })
+    }
+
+    #[test]
+    fn variable_proxy_pass_needs_an_upstream_or_an_address() {
+        let rt = runtime(
+            "upstream app { server 127.0.0.1:9001; }
+             map $arg_to $dest { default app; b 127.0.0.1:9002; c nowhere.test; }
+             server { listen 127.0.0.1:8081; location / { proxy_pass http://$dest; } }",
+        );
+        let host = [("Host", "x")];
+        let Decision::Proxy(p) = decide(&rt, "/a?to=a", &host) else {
+            panic!()
+        };
+        assert_eq!(p.target, PlanTarget::Upstream("app".into()));
+        assert_eq!(p.uri, "/a?to=a");
+        let Decision::Proxy(p) = decide(&rt, "/a?to=b", &host) else {
+            panic!()
+        };
+        assert_eq!(
+            p.target,
+            PlanTarget::Addrs(vec!["127.0.0.1:9002".parse().unwrap()])
+        );
+        assert_eq!(
+            p.headers[0],
+            ("Host".to_string(), "127.0.0.1:9002".to_string())
+        );
+        assert_eq!(decide(&rt, "/a?to=c", &host), Decision::Respond(502));
+    }
+
+    #[test]
+    fn upgrade_follows_the_client_request_and_times_are_filled() {
+        let rt = runtime(
+            "server { listen 127.0.0.1:8081; location / { proxy_pass http://127.0.0.1:9001;
+             proxy_set_header X-Id $request_id; proxy_set_header X-T $time_iso8601; } }",
+        );
+        let Decision::Proxy(p) = decide(&rt, "/", &[("Host", "x"), ("Upgrade", "websocket")])
+        else {
+            panic!()
+        };
+        assert!(p.upgrade);
+        assert_eq!(p.headers[0].1, "abababababababababababababababab");
+        assert_eq!(p.headers[1].1, "1970-01-01T00:00:00+00:00");
+        let Decision::Proxy(p) = decide(&rt, "/", &[("Host", "x")]) else {
+            panic!()
+        };
+        assert!(!p.upgrade);
+    }
+
+    #[test]
+    fn response_headers_nginx_replaces_are_not_passed() {
+        assert!(!response_header_passes("Server"));
+        assert!(!response_header_passes("transfer-encoding"));
+        assert!(!response_header_passes("X-Accel-Redirect"));
+        assert!(response_header_passes("Set-Cookie"));
+        assert!(response_header_passes("Upgrade"));
     }
 
     #[test]
