@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::vars::TemplateError;
+use crate::vars::{scan, Piece, TemplateError};
 
 /// A variable a template refers to, resolved at load time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,53 +245,23 @@ pub fn is_implemented(name: &str) -> bool {
 impl Template {
     /// Compiles `text`, resolving every variable.
     pub fn compile(text: &str, names: &Names) -> Result<Template, CompileError> {
-        let bytes = text.as_bytes();
         let mut parts = Vec::new();
-        let mut literal_start = 0;
-        let mut i = 0;
-        let flush = |parts: &mut Vec<Part>, from: usize, to: usize| {
-            if to > from {
-                parts.push(Part::Literal(text[from..to].into()));
-            }
-        };
-        while i < bytes.len() {
-            if bytes[i] != b'$' {
-                i += 1;
-                continue;
-            }
-            flush(&mut parts, literal_start, i);
-            i += 1;
-            if let Some(d) = bytes.get(i).filter(|b| b.is_ascii_digit()) {
-                parts.push(Part::Var(Var::Capture(d - b'0')));
-                i += 1;
-                literal_start = i;
-                continue;
-            }
-            let bracket = bytes.get(i) == Some(&b'{');
-            if bracket {
-                i += 1;
-            }
-            let start = i;
-            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                i += 1;
-            }
-            let name = &text[start..i];
-            if bracket {
-                if bytes.get(i) != Some(&b'}') {
-                    return Err(CompileError::Syntax(TemplateError::MissingBracket(
-                        name.into(),
-                    )));
+        let mut unresolved = None;
+        scan(text, |piece| match piece {
+            Piece::Literal(s) => parts.push(Part::Literal(s.into())),
+            Piece::Capture(d) => parts.push(Part::Var(Var::Capture(d))),
+            Piece::Var(name) => match resolve(name, names) {
+                Ok(var) => parts.push(Part::Var(var)),
+                Err(e) => {
+                    unresolved.get_or_insert(e);
                 }
-                i += 1;
-            }
-            if name.is_empty() {
-                return Err(CompileError::Syntax(TemplateError::InvalidName));
-            }
-            parts.push(Part::Var(resolve(name, names)?));
-            literal_start = i;
+            },
+        })
+        .map_err(CompileError::Syntax)?;
+        match unresolved {
+            Some(e) => Err(e),
+            None => Ok(Template { parts }),
         }
-        flush(&mut parts, literal_start, bytes.len());
-        Ok(Template { parts })
     }
 
     /// The parts in order.

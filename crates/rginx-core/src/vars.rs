@@ -192,17 +192,44 @@ pub fn for_each_variable<'v>(
     value: &'v str,
     mut f: impl FnMut(&'v str),
 ) -> Result<(), TemplateError> {
+    scan(value, |piece| {
+        if let Piece::Var(name) = piece {
+            f(name);
+        }
+    })
+}
+
+/// A piece of a value, as nginx's script compiler splits it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'v> {
+    /// Text copied as is.
+    Literal(&'v str),
+    /// `$name` or `${name}`.
+    Var(&'v str),
+    /// `$1`..`$9`.
+    Capture(u8),
+}
+
+/// Splits `value` into literal text, variables and captures, in order
+/// (`ngx_http_script_compile`): a name is letters, digits and `_`, `${name}`
+/// delimits one, `$` and a digit is a capture.
+pub fn scan<'v>(value: &'v str, mut f: impl FnMut(Piece<'v>)) -> Result<(), TemplateError> {
     let bytes = value.as_bytes();
+    let mut literal_start = 0;
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] != b'$' {
             i += 1;
             continue;
         }
+        if i > literal_start {
+            f(Piece::Literal(&value[literal_start..i]));
+        }
         i += 1;
-        if bytes.get(i).is_some_and(u8::is_ascii_digit) {
-            // `$1`: a regex capture
+        if let Some(d) = bytes.get(i).filter(|b| b.is_ascii_digit()) {
+            f(Piece::Capture(d - b'0'));
             i += 1;
+            literal_start = i;
             continue;
         }
         let bracket = bytes.get(i) == Some(&b'{');
@@ -213,21 +240,21 @@ pub fn for_each_variable<'v>(
         while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
             i += 1;
         }
+        let name = &value[start..i];
         if bracket {
             if bytes.get(i) != Some(&b'}') {
-                return Err(TemplateError::MissingBracket(value[start..i].to_string()));
+                return Err(TemplateError::MissingBracket(name.to_string()));
             }
-            if i == start {
-                return Err(TemplateError::InvalidName);
-            }
-            f(&value[start..i]);
             i += 1;
-            continue;
         }
-        if i == start {
+        if name.is_empty() {
             return Err(TemplateError::InvalidName);
         }
-        f(&value[start..i]);
+        f(Piece::Var(name));
+        literal_start = i;
+    }
+    if bytes.len() > literal_start {
+        f(Piece::Literal(&value[literal_start..]));
     }
     Ok(())
 }
