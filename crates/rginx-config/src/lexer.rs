@@ -12,7 +12,7 @@
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take, take_till, take_till1, take_while1};
 use nom::combinator::recognize;
-use nom::multi::{many0_count, many1_count};
+use nom::multi::many0_count;
 use nom::sequence::preceded;
 use nom::{IResult, Parser};
 
@@ -64,18 +64,28 @@ fn blank(input: &[u8]) -> IResult<&[u8], usize> {
     .parse(input)
 }
 
-/// The raw text of an unquoted word.
+/// The raw text of an unquoted word: up to whitespace, `;` or `{`, where
+/// `\x` never ends the word (nginx's `quoted` state) and the `{` of `${`
+/// does not open a block. One pass over the bytes: words are most of a
+/// configuration, so this is the lexer's hot loop.
 fn bare_word(input: &[u8]) -> IResult<&[u8], &[u8]> {
-    recognize(many1_count(alt((
-        // `\x`: x never ends the word (nginx's `quoted` state)
-        recognize(preceded(tag("\\"), take(1usize))),
-        // `${`: a variable's brace does not open a block
-        tag("${"),
-        take_while1(|b| !is_space(b) && b != b';' && b != b'{' && b != b'\\' && b != b'$'),
-        tag("\\"),
-        tag("$"),
-    ))))
-    .parse(input)
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        match b {
+            b' ' | b'\t' | b'\r' | b'\n' | b';' | b'{' => break,
+            b'\\' => i += 2,
+            b'$' if input.get(i + 1) == Some(&b'{') => i += 2,
+            _ => i += 1,
+        }
+    }
+    let len = i.min(input.len());
+    if len == 0 {
+        return Err(nom::Err::Error(nom::error::Error::new(
+            input,
+            nom::error::ErrorKind::TakeWhile1,
+        )));
+    }
+    take(len).parse(input)
 }
 
 /// The raw body of a quoted word, up to (not including) the closing quote.
