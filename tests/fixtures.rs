@@ -27,6 +27,33 @@ fn valid_fixtures_pass_rginx_check() {
     assert!(failures.is_empty(), "{}", failures_to_string(&failures));
 }
 
+/// Whatever validation accepts, the evaluator compiles: `rginx check` does
+/// not compile regexes for the runtime (that costs more than the check), so
+/// this test holds the two in step.
+#[test]
+fn every_valid_fixture_compiles_for_serving() {
+    let mut failures = Vec::new();
+    for category in ["valid", "lint"] {
+        let dir = root().join("fixtures").join(category);
+        for name in fixtures(category) {
+            let parsed = rginx_config::parse_file(&dir.join(&name));
+            let checked = rginx_core::build(
+                &parsed,
+                &rginx_proxy::SystemResolver,
+                rginx_core::BuildOptions::default(),
+            );
+            if checked.has_errors() {
+                failures.push(format!("{category}/{name}: {:?}", checked.diagnostics));
+                continue;
+            }
+            if let Err(e) = rginx_core::plan::Runtime::new(&checked.model, "test") {
+                failures.push(format!("{category}/{name}: {e}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures_to_string(&failures));
+}
+
 fn assert_first_error(category: &str) {
     let dir = root().join("fixtures").join(category);
     let names = fixtures(category);

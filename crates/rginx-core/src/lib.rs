@@ -42,15 +42,6 @@ pub fn check_file(
 ) -> (rginx_config::Config, Checked) {
     let parsed = rginx_config::parse_file(path);
     let mut checked = build(&parsed, resolver, options);
-    if !checked.has_errors() {
-        // what serving would compile: refuse here what it would refuse there
-        if let Err(e) = plan::Runtime::new(&checked.model, "") {
-            let order = (parsed.config.end_seq, u32::MAX, 0);
-            checked
-                .diagnostics
-                .push(Diagnostic::error(e.to_string(), None, order));
-        }
-    }
     if lints && !checked.has_errors() {
         let found = lint::lint(&checked.model);
         checked.diagnostics.extend(found);

@@ -35,7 +35,14 @@ fn run_everything(text: &str) {
         let _ = lint::lint(&checked.model);
         if let Ok(rt) = Runtime::new(&checked.model, "h") {
             let headers = [("Host", "a.example.net"), ("Upgrade", "xy")];
-            for target in ["/", "/ws", "/a.PNG", "/static/a/b", "/%2e%2e/x", "http://h/x?y"] {
+            for target in [
+                "/",
+                "/ws",
+                "/a.PNG",
+                "/static/a/b",
+                "/%2e%2e/x",
+                "http://h/x?y",
+            ] {
                 let _ = rt.decide(&RequestHead {
                     method: "GET",
                     target,
