@@ -411,12 +411,25 @@ impl Builder<'_> {
         // Parsing to the engine's HIR rejects what compiling would, at a
         // fraction of the cost; the matcher is compiled once at load time
         // by the evaluator.
-        let parsed = regex_syntax::ParserBuilder::new()
-            .case_insensitive(case_insensitive)
-            .build()
-            .parse(pattern);
+        // Translating the syntax tree can only fail for Unicode properties
+        // (`\p{..}`) and for byte-oriented patterns (`(?-u)`); every other
+        // pattern that parses compiles, so those skip the (dearer) step.
+        let needs_translation =
+            pattern.contains("\\p") || pattern.contains("\\P") || pattern.contains("-u");
+        let parsed = if needs_translation {
+            regex_syntax::ParserBuilder::new()
+                .case_insensitive(case_insensitive)
+                .build()
+                .parse(pattern)
+                .map(drop)
+        } else {
+            regex_syntax::ast::parse::Parser::new()
+                .parse(pattern)
+                .map(drop)
+                .map_err(regex_syntax::Error::from)
+        };
         match parsed {
-            Ok(_) => {
+            Ok(()) => {
                 self.defined_vars
                     .extend(crate::regex_error::capture_names(pattern));
                 Ok(())

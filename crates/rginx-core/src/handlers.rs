@@ -35,7 +35,11 @@ fn setting(d: &Directive, value: Value) -> Setting {
 fn push_list(settings: &mut Settings, name: &'static str, d: &Directive, item: ListItem) {
     let entry = settings.get_mut(name);
     match (entry.map(|s| &mut s.value), item) {
-        (Some(Value::Headers(list)), ListItem::Header(h)) => list.push(h),
+        (Some(Value::Headers(list)), ListItem::Header(h)) => {
+            // lists are short and kept for the life of the configuration
+            list.reserve_exact(1);
+            list.push(h);
+        }
         (Some(Value::AccessLogs(list)), ListItem::Access(a)) => list.extend(a),
         (Some(Value::ErrorLogs(list)), ListItem::Error(e)) => list.push(e),
         (_, ListItem::Header(h)) => {
@@ -61,6 +65,12 @@ fn duplicate_check(settings: &Settings, name: &str) -> Result<(), Msg> {
         return Err(Msg::directive("is duplicate"));
     }
     Ok(())
+}
+
+/// How many children of a block are `name` directives (to size vectors
+/// once: a server may hold thousands of locations).
+fn count(d: &Directive, name: &str) -> usize {
+    d.children().iter().filter(|c| c.name() == name).count()
 }
 
 /// `worker_processes N | auto`
@@ -154,7 +164,11 @@ pub fn http(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(),
     if model.http.is_some() {
         return Err(Msg::directive("is duplicate"));
     }
-    let mut http = HttpConf::default();
+    let mut http = HttpConf {
+        servers: Vec::with_capacity(count(d, "server")),
+        upstreams: Vec::with_capacity(count(d, "upstream")),
+        ..HttpConf::default()
+    };
     b.walk(d.children(), Context::Http, &mut Frame::Http(&mut http));
     let close_seq = d
         .block
@@ -171,6 +185,7 @@ pub fn server(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(
     let Frame::Http(http) = f else { return Ok(()) };
     let mut server = ServerConf {
         span: d.name.span,
+        locations: Vec::with_capacity(count(d, "location")),
         ..ServerConf::default()
     };
     b.location_path.push(http.servers.len());
@@ -402,7 +417,7 @@ pub fn location(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result
     let mut loc = LocationConf {
         matcher,
         settings: Settings::default(),
-        nested: Vec::new(),
+        nested: Vec::with_capacity(count(d, "location")),
         proxy_pass: None,
         span: d.name.span,
     };
