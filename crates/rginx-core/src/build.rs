@@ -292,6 +292,11 @@ impl Builder<'_> {
         frame: &mut Frame<'_>,
     ) -> Result<(), Msg> {
         let first = d.args.first().map_or("", |w| w.as_str());
+        // nginx's slot handlers refuse a second value before parsing it
+        let simple = !matches!(spec.kind, Kind::Custom(_) | Kind::Bitmask(_));
+        if simple && frame.settings().contains(spec.name) {
+            return Err(Msg::directive("is duplicate"));
+        }
         let value = match spec.kind {
             Kind::Custom(handler) => return handler(self, d, frame),
             Kind::Flag => Value::Flag(parse_flag(first).ok_or_else(|| {
@@ -527,6 +532,15 @@ impl Builder<'_> {
     /// Index of the server being read.
     pub fn current_server(&self) -> usize {
         self.location_path.first().copied().unwrap_or(0)
+    }
+
+    /// An http block cut short by a syntax error: merged for the model,
+    /// without the end-of-block checks nginx never reached.
+    pub fn finish_unclosed_http(&mut self, http: &mut HttpConf) {
+        merge_http(http);
+        self.merge_errors.clear();
+        self.used_vars.clear();
+        self.used_var_names.clear();
     }
 
     /// The checks nginx runs when an http block is complete.

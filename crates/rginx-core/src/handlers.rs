@@ -170,12 +170,16 @@ pub fn http(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(),
         ..HttpConf::default()
     };
     b.walk(d.children(), Context::Http, &mut Frame::Http(&mut http));
-    let close_seq = d
+    match d
         .block
         .as_ref()
-        .map_or(d.seq, |blk| blk.close_seq.max(d.seq));
-    let close = d.block.as_ref().and_then(|blk| blk.close).unwrap_or(d.end);
-    b.finish_http(&mut http, close, close_seq);
+        .and_then(|blk| blk.close.map(|c| (c, blk.close_seq)))
+    {
+        Some((close, close_seq)) => b.finish_http(&mut http, close, close_seq),
+        // the block never closed: nginx stopped at that syntax error and
+        // made none of its end-of-block checks
+        None => b.finish_unclosed_http(&mut http),
+    }
     model.http = Some(http);
     Ok(())
 }
@@ -539,23 +543,25 @@ pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
         Some(i) => (&rest[..i], Some(rest[i..].to_string())),
         None => (rest, None),
     };
-    if uri.is_some() && regex_or_named {
-        return Err(Msg::own(
-            "\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, or inside \"if\" statement, or inside \"limit_except\" block",
-        ));
-    }
+    // nginx parses the address first (its messages quote everything after
+    // the scheme), then checks the upstream name, then the URI part
     let (host, port_text) = split_host_port(authority);
     if host.is_empty() {
-        return Err(Msg::own(format!("no host in upstream \"{authority}\"")));
+        return Err(Msg::own(format!("no host in upstream \"{rest}\"")));
     }
     let port = match port_text {
         None => None,
         Some(p) => Some(
             parse_port(p)
-                .ok_or_else(|| Msg::own(format!("invalid port in upstream \"{authority}\"")))?,
+                .ok_or_else(|| Msg::own(format!("invalid port in upstream \"{rest}\"")))?,
         ),
     };
     b.proxy_ref(host, port, authority, d)?;
+    if uri.is_some() && regex_or_named {
+        return Err(Msg::own(
+            "\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, or inside \"if\" statement, or inside \"limit_except\" block",
+        ));
+    }
     loc.proxy_pass = Some(ProxyPass {
         url: d.args[0].clone(),
         scheme,
@@ -629,12 +635,9 @@ pub fn upstream(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result
     );
     if up.servers.is_empty() {
         // checked when the block ends, so nginx names the line of its `}`
-        if let Some(blk) = &d.block {
-            b.error_at(
-                blk.close.unwrap_or(d.end),
-                blk.close_seq,
-                "no servers are inside upstream",
-            );
+        // an unclosed block stopped nginx at the syntax error instead
+        if let Some((blk, close)) = d.block.as_ref().and_then(|blk| blk.close.map(|c| (blk, c))) {
+            b.error_at(close, blk.close_seq, "no servers are inside upstream");
         }
     }
     http.upstreams.push(up);
