@@ -26,46 +26,52 @@ impl Rng {
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[self.below(items.len())]
     }
+
+    /// Mostly a valid value, sometimes (2%) a broken one.
+    fn choose<'a>(&mut self, valid: &[&'a str], broken: &[&'a str]) -> &'a str {
+        if self.chance(2) {
+            self.pick(broken)
+        } else {
+            self.pick(valid)
+        }
+    }
 }
 
-const TIMES: &[&str] = &[
-    "10", "10s", "1m30s", "500ms", "1h", "3x", "0", "1y", "30s1m", "",
-];
-const SIZES: &[&str] = &["1k", "8k", "1m", "16", "1g", "x", "0"];
-const FLAGS: &[&str] = &["on", "off", "yes", "On"];
-const NAMES: &[&str] = &[
-    "example.com",
-    "*.example.org",
-    ".example.net",
-    "mail.*",
-    "~^(?<s>.+)\\.test$",
-    "\"\"",
-    "_",
-    "*x",
-];
-const HOSTS: &[&str] = &[
-    "127.0.0.1:9001",
-    "127.0.0.1",
-    "[::1]:9002",
-    "app",
-    "127.0.0.1:99999",
-    "app:81",
-    "",
-];
-const VARS: &[&str] = &[
-    "$host",
-    "$http_upgrade",
-    "$connection_upgrade",
-    "$remote_addr",
-    "$proxy_add_x_forwarded_for",
-    "$nope",
-    "${host",
-    "$",
-    "literal",
-    "\"\"",
-    "$1",
-    "$s",
-];
+const TIMES: (&[&str], &[&str]) = (
+    &["10", "10s", "1m30s", "500ms", "1h", "0"],
+    &["3x", "1y", "30s1m", ""],
+);
+const SIZES: (&[&str], &[&str]) = (&["1k", "8k", "16", "0"], &["1g", "x"]);
+const FLAGS: (&[&str], &[&str]) = (&["on", "off", "On"], &["yes"]);
+const NAMES: (&[&str], &[&str]) = (
+    &[
+        "example.com",
+        "*.example.org",
+        ".example.net",
+        "mail.*",
+        "~^(?<s>.+)\\.test$",
+        "\"\"",
+        "_",
+    ],
+    &["*x"],
+);
+const HOSTS: (&[&str], &[&str]) = (
+    &["127.0.0.1:9001", "127.0.0.1", "[::1]:9002", "app"],
+    &["127.0.0.1:99999", "app:81", ""],
+);
+const VARS: (&[&str], &[&str]) = (
+    &[
+        "$host",
+        "$http_upgrade",
+        "$remote_addr",
+        "$proxy_add_x_forwarded_for",
+        "literal",
+        "\"\"",
+        "$1",
+        "$connection_upgrade",
+    ],
+    &["$nope", "${host", "$", "$s"],
+);
 
 /// One `name args;` line valid (or deliberately not) in a location, server
 /// or http block.
@@ -73,41 +79,44 @@ fn level_directive(r: &mut Rng) -> String {
     match r.below(12) {
         0 => format!(
             "proxy_http_version {};",
-            r.pick(&["1.0", "1.1", "2.0", "1"])
+            r.choose(&["1.0", "1.1"], &["2.0", "1"])
         ),
         1 => format!(
             "proxy_set_header {} {};",
             r.pick(&["Host", "Upgrade", "Connection", "X-A"]),
-            r.pick(VARS)
+            r.choose(VARS.0, VARS.1)
         ),
-        2 => format!("proxy_read_timeout {};", r.pick(TIMES)),
-        3 => format!("proxy_connect_timeout {};", r.pick(TIMES)),
-        4 => format!("proxy_buffer_size {};", r.pick(SIZES)),
-        5 => format!("client_max_body_size {};", r.pick(SIZES)),
-        6 => format!("proxy_buffering {};", r.pick(FLAGS)),
+        2 => format!("proxy_read_timeout {};", r.choose(TIMES.0, TIMES.1)),
+        3 => format!("proxy_connect_timeout {};", r.choose(TIMES.0, TIMES.1)),
+        4 => format!("proxy_buffer_size {};", r.choose(SIZES.0, SIZES.1)),
+        5 => format!(
+            "client_max_body_size {};",
+            r.choose(&["1k", "8m", "1g", "0"], &["x"])
+        ),
+        6 => format!("proxy_buffering {};", r.choose(FLAGS.0, FLAGS.1)),
         7 => format!(
             "keepalive_timeout {};",
-            r.pick(&["5", "5 5", "x", "75s 60s"])
+            r.choose(&["5", "5 5", "75s 60s"], &["x", "5 5ms"])
         ),
         8 => format!(
             "proxy_next_upstream {};",
-            r.pick(&["error timeout", "off", "http_502 bogus", "non_idempotent"])
+            r.choose(
+                &["error timeout", "off", "http_502 non_idempotent"],
+                &["http_502 bogus"]
+            )
         ),
         9 => format!(
             "access_log {};",
-            r.pick(&[
-                "off",
-                "logs/a.log",
-                "logs/a.log combined",
-                "logs/a.log nope",
-                "off x"
-            ])
+            r.choose(
+                &["off", "logs/a.log", "logs/a.log combined"],
+                &["logs/a.log nope", "off x"]
+            )
         ),
         10 => format!(
             "error_log logs/e.log {};",
-            r.pick(&["warn", "error", "bogus", "info"])
+            r.choose(&["warn", "error", "info"], &["bogus"])
         ),
-        _ => format!("send_timeout {};", r.pick(TIMES)),
+        _ => format!("send_timeout {};", r.choose(TIMES.0, TIMES.1)),
     }
 }
 
@@ -115,15 +124,20 @@ fn location(r: &mut Rng, depth: usize, parent: &str) -> String {
     let (modifier, name) = match r.below(6) {
         0 => ("= ", format!("{parent}e{}", r.below(3))),
         1 => ("^~ ", format!("{parent}p{}/", r.below(3))),
-        2 => ("~ ", format!("\\.{}$", r.pick(&["php", "jpg", "(x"]))),
+        2 => ("~ ", format!("\\.{}$", r.choose(&["php", "jpg"], &["(x"]))),
         3 => ("~* ", "^/(?<s>[a-z]+)/(\\d+)$".to_string()),
         4 if depth == 0 => ("", format!("@n{}", r.below(2))),
         _ => ("", format!("{parent}l{}/", r.below(3))),
     };
     let mut body = String::new();
     if r.chance(80) {
-        let uri = if r.chance(30) { "/u/" } else { "" };
-        body.push_str(&format!("proxy_pass http://{}{uri};\n", r.pick(HOSTS)));
+        // a URI part is an error in regex and named locations: rarely there
+        let uri_ok = name.starts_with('/') || r.chance(5);
+        let uri = if uri_ok && r.chance(30) { "/u/" } else { "" };
+        body.push_str(&format!(
+            "proxy_pass http://{}{uri};\n",
+            r.choose(HOSTS.0, HOSTS.1)
+        ));
     }
     for _ in 0..r.below(4) {
         body.push_str(&level_directive(r));
@@ -145,11 +159,21 @@ fn server(r: &mut Rng) -> String {
     let port = 8081 + r.below(2);
     let default = if r.chance(20) { " default_server" } else { "" };
     s.push_str(&format!("listen 127.0.0.1:{port}{default};\n"));
+    if r.chance(15) {
+        s.push_str(r.pick(&[
+            "listen 99999;\n",
+            "listen ::1:8081;\n",
+            "listen 127.0.0.1:8081;\n",
+            "listen 8083 reuseport;\n",
+            "listen 8083 bogus;\n",
+            "listen [::1]:8084;\n",
+        ]));
+    }
     if r.chance(70) {
         s.push_str(&format!(
             "server_name {} {};\n",
-            r.pick(NAMES),
-            r.pick(NAMES)
+            r.choose(NAMES.0, NAMES.1),
+            r.choose(NAMES.0, NAMES.1)
         ));
     }
     for _ in 0..r.below(3) {
@@ -158,6 +182,12 @@ fn server(r: &mut Rng) -> String {
     }
     for _ in 0..1 + r.below(4) {
         s.push_str(&location(r, 0, "/"));
+    }
+    if r.chance(4) {
+        // the same location again: duplicate unless named or regex
+        let again = location(r, 0, "/");
+        s.push_str(&again);
+        s.push_str(&again);
     }
     s.push_str("}\n");
     s
@@ -168,26 +198,26 @@ fn config(r: &mut Rng) -> String {
     if r.chance(30) {
         c.push_str(&format!(
             "worker_processes {};\n",
-            r.pick(&["auto", "2", "x"])
+            r.choose(&["auto", "2"], &["x"])
         ));
     }
     c.push_str(&format!(
         "events {{ worker_connections {}; }}\n",
-        r.pick(&["64", "1024", "x"])
+        r.choose(&["64", "1024"], &["x", "1"])
     ));
     c.push_str("http {\n");
     if r.chance(60) {
         c.push_str("map $http_upgrade $connection_upgrade { default upgrade; '' close; }\n");
     }
     if r.chance(60) {
-        let servers = if r.chance(85) {
+        let servers = if r.chance(95) {
             "server 127.0.0.1:9001 weight=2; server 127.0.0.1:9002 backup;"
         } else {
             ""
         };
         c.push_str(&format!(
             "upstream app {{ {servers} keepalive {}; }}\n",
-            r.pick(&["16", "0", "x"])
+            r.choose(&["16", "2"], &["0", "x"])
         ));
     }
     for _ in 0..r.below(2) {
@@ -204,7 +234,7 @@ fn config(r: &mut Rng) -> String {
 /// Now and then, break the text: drop or add a delimiter, add an unknown
 /// or misplaced directive.
 fn mutate(r: &mut Rng, mut c: String) -> String {
-    if !r.chance(40) {
+    if !r.chance(20) {
         return c;
     }
     let places: Vec<usize> = c.match_indices(['\n']).map(|(i, _)| i).collect();
@@ -250,12 +280,18 @@ fn random_configs_get_nginx_verdict_and_first_error() {
     let mut rng = Rng(env("RGINX_RANDOM_SEED", 0x9E37_79B9_7F4A_7C15) | 1);
     let mut failures = Vec::new();
     let cases = env("RGINX_RANDOM_CASES", 400);
+    let mut accepted = 0;
     for n in 0..cases {
         let text = config(&mut rng);
         let name = format!("r{n}.conf");
         let path = dir.0.join(&name);
         std::fs::write(&path, &text).expect("write");
         let (nginx_ok, nginx_line) = nginx_test(&nginx, &path);
+        if nginx_ok {
+            accepted += 1;
+        } else if std::env::var_os("RGINX_RANDOM_DEBUG").is_some() {
+            eprintln!("nginx: {nginx_line:?}");
+        }
         let out = check_in(&dir.0, &name, &["--no-lint"]);
         let rginx_ok = out.status.success();
         let rginx_line = first_emerg(&out);
@@ -270,5 +306,11 @@ fn random_configs_get_nginx_verdict_and_first_error() {
         "{} of {cases} configs disagree:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+    // the generator must exercise both verdicts
+    eprintln!("{accepted} of {cases} random configs valid, the rest rejected; rginx agreed on all");
+    assert!(
+        accepted > cases / 20 && accepted < cases - cases / 20,
+        "{accepted} of {cases} valid"
     );
 }

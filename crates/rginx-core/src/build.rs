@@ -114,6 +114,9 @@ pub struct Builder<'a> {
     defined_vars: Vec<String>,
     /// Template errors nginx finds only when merging (proxy_set_header).
     pub(crate) merge_errors: Vec<(String, u32)>,
+    /// http-level `proxy_set_header` values, checked at the end of http
+    /// only if a server inherits them.
+    pub(crate) http_headers: Vec<(rginx_config::Word, u32)>,
     /// Variables used, with the order of their first use.
     used_vars: Vec<(String, u32)>,
     used_var_names: std::collections::HashSet<String>,
@@ -156,6 +159,7 @@ pub fn build(
         proxy_ports: HashMap::new(),
         defined_vars: Vec::new(),
         merge_errors: Vec::new(),
+        http_headers: Vec::new(),
         used_vars: Vec::new(),
         used_var_names: std::collections::HashSet::new(),
         log_formats: Vec::new(),
@@ -449,6 +453,10 @@ impl Builder<'_> {
     /// Checks a value's variables; remembers them for the unknown-variable
     /// check at the end of http. Returns whether it has any variables.
     pub fn use_template(&mut self, value: &str, _d: &Directive) -> Result<bool, Msg> {
+        self.use_template_str(value)
+    }
+
+    fn use_template_str(&mut self, value: &str) -> Result<bool, Msg> {
         let seq = self.current_seq;
         let mut any = false;
         let (names, used) = (&mut self.used_var_names, &mut self.used_vars);
@@ -461,6 +469,18 @@ impl Builder<'_> {
         })
         .map_err(|e| Msg::own(e.message()))?;
         Ok(any)
+    }
+
+    /// Checks a `proxy_set_header` value the way nginx's merge compiles it:
+    /// syntax errors are reported at the end of http, variables with the
+    /// others.
+    pub(crate) fn check_header_value(&mut self, value: &str, seq: u32) {
+        let saved = self.current_seq;
+        self.current_seq = seq;
+        if let Err(Msg::Own(message)) = self.use_template_str(value) {
+            self.merge_errors.push((message, seq));
+        }
+        self.current_seq = saved;
     }
 
     /// Defines a variable (a map's result).
@@ -539,6 +559,7 @@ impl Builder<'_> {
     pub fn finish_unclosed_http(&mut self, http: &mut HttpConf) {
         merge_http(http);
         self.merge_errors.clear();
+        self.http_headers.clear();
         self.used_vars.clear();
         self.used_var_names.clear();
     }
@@ -546,6 +567,15 @@ impl Builder<'_> {
     /// The checks nginx runs when an http block is complete.
     pub fn finish_http(&mut self, http: &mut HttpConf, close: Span, close_seq: u32) {
         self.check_upstreams(http, close_seq);
+        let inherited = http
+            .servers
+            .iter()
+            .any(|s| !s.settings.contains("proxy_set_header"));
+        for (value, seq) in std::mem::take(&mut self.http_headers) {
+            if inherited {
+                self.check_header_value(value.as_str(), seq);
+            }
+        }
         merge_http(http);
         for (message, seq) in std::mem::take(&mut self.merge_errors) {
             self.diagnostics.push(Diagnostic::error(

@@ -582,9 +582,12 @@ pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
 /// `proxy_set_header name value`
 pub fn proxy_set_header(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
     // nginx compiles these values while merging, so it reports a bad one
-    // at the end of the http block
-    if let Err(Msg::Own(message)) = b.use_template(arg(d, 1), d) {
-        b.merge_errors.push((message, d.seq));
+    // at the end of the http block; an http-level list is compiled only if
+    // some server inherits it
+    if matches!(f, Frame::Http(_)) {
+        b.http_headers.push((d.args[1].clone(), d.seq));
+    } else {
+        b.check_header_value(arg(d, 1), d.seq);
     }
     let header = HeaderSetting {
         name: d.args[0].clone(),
