@@ -38,7 +38,43 @@ fn generate() -> String {
     c
 }
 
+/// The plainest reading of the goal: 10,000 prefix locations with one
+/// `proxy_pass` each, spread over 100 upstreams and 10 servers.
+fn generate_plain() -> String {
+    let mut c = String::from("events {}\nhttp {\n");
+    for u in 0..100 {
+        c.push_str(&format!(
+            "    upstream app{u} {{ server 127.0.0.1:{}; }}\n",
+            9000 + u
+        ));
+    }
+    for s in 0..10 {
+        c.push_str(&format!(
+            "    server {{\n        listen 127.0.0.1:{};\n",
+            8000 + s
+        ));
+        for l in 0..1000 {
+            c.push_str(&format!(
+                "        location /s{s}/l{l}/ {{ proxy_pass http://app{}; }}\n",
+                (s * 1000 + l) % 100
+            ));
+        }
+        c.push_str("    }\n");
+    }
+    c.push_str("}\n");
+    c
+}
+
 fn bench(c: &mut Criterion) {
+    let plain = generate_plain();
+    c.bench_function("parse+validate 10k plain locations, 100 upstreams", |b| {
+        b.iter(|| {
+            let parsed = rginx_config::parse_str(Path::new("plain.conf"), &plain);
+            let checked = build(&parsed, &LiteralResolver, BuildOptions::default());
+            assert!(!checked.has_errors());
+            checked
+        })
+    });
     let text = generate();
     c.bench_function("parse 10k locations, 100 upstreams", |b| {
         b.iter(|| rginx_config::parse_str(Path::new("bench.conf"), &text))
