@@ -411,12 +411,7 @@ impl Builder<'_> {
 
     /// Compiles a regex (locations, server names, map keys) to check it.
     /// Named captures become known variables, as in nginx.
-    pub fn compile_regex(
-        &mut self,
-        pattern: &str,
-        case_insensitive: bool,
-        _d: Option<&Directive>,
-    ) -> Result<(), Msg> {
+    pub fn compile_regex(&mut self, pattern: &str, case_insensitive: bool) -> Result<(), Msg> {
         // Parsing to the engine's HIR rejects what compiling would, at a
         // fraction of the cost; the matcher is compiled once at load time
         // by the evaluator.
@@ -452,11 +447,7 @@ impl Builder<'_> {
 
     /// Checks a value's variables; remembers them for the unknown-variable
     /// check at the end of http. Returns whether it has any variables.
-    pub fn use_template(&mut self, value: &str, _d: &Directive) -> Result<bool, Msg> {
-        self.use_template_str(value)
-    }
-
-    fn use_template_str(&mut self, value: &str) -> Result<bool, Msg> {
+    pub fn use_template(&mut self, value: &str) -> Result<bool, Msg> {
         let seq = self.current_seq;
         let mut any = false;
         let (names, used) = (&mut self.used_var_names, &mut self.used_vars);
@@ -477,7 +468,7 @@ impl Builder<'_> {
     pub(crate) fn check_header_value(&mut self, value: &str, seq: u32) {
         let saved = self.current_seq;
         self.current_seq = seq;
-        if let Err(Msg::Own(message)) = self.use_template_str(value) {
+        if let Err(Msg::Own(message)) = self.use_template(value) {
             self.merge_errors.push((message, seq));
         }
         self.current_seq = saved;
@@ -530,13 +521,7 @@ impl Builder<'_> {
 
     /// Records a proxy_pass host; a host that names an upstream may not
     /// carry a port.
-    pub fn proxy_ref(
-        &mut self,
-        host: &str,
-        port: Option<u16>,
-        _authority: &str,
-        _d: &Directive,
-    ) -> Result<(), Msg> {
+    pub fn proxy_ref(&mut self, host: &str, port: Option<u16>) -> Result<(), Msg> {
         if let Some(port) = port {
             let key = host.to_ascii_lowercase();
             if self.upstream_names.contains_key(&key) {

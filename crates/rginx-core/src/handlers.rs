@@ -361,7 +361,7 @@ pub fn server_name(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Res
             )));
         }
         let entry = if let Some(re) = w.as_str().strip_prefix('~') {
-            b.compile_regex(re, false, Some(d))?;
+            b.compile_regex(re, false)?;
             ServerName::Regex(re.to_string())
         } else if let Some(suffix) = name.strip_prefix('*') {
             ServerName::LeadingWildcard {
@@ -474,7 +474,7 @@ fn location_matcher(b: &mut Builder<'_>, d: &Directive) -> Result<LocationMatche
         },
         "~" | "~*" => {
             let case_insensitive = modifier == "~*";
-            b.compile_regex(&name, case_insensitive, Some(d))?;
+            b.compile_regex(&name, case_insensitive)?;
             LocationMatcher::Regex {
                 pattern: name,
                 case_insensitive,
@@ -498,7 +498,7 @@ pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
         return Err(Msg::directive("is duplicate"));
     }
     let url = arg(d, 0);
-    let vars = b.use_template(url, d)?;
+    let vars = b.use_template(url)?;
     let regex_or_named = matches!(
         loc.matcher,
         LocationMatcher::Regex { .. } | LocationMatcher::Named(_)
@@ -556,7 +556,7 @@ pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
                 .ok_or_else(|| Msg::own(format!("invalid port in upstream \"{rest}\"")))?,
         ),
     };
-    b.proxy_ref(host, port, authority, d)?;
+    b.proxy_ref(host, port)?;
     if uri.is_some() && regex_or_named {
         return Err(Msg::own(
             "\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, or inside \"if\" statement, or inside \"limit_except\" block",
@@ -730,7 +730,7 @@ pub fn keepalive(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resul
 /// `map source $variable { ... }`
 pub fn map(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
     let Frame::Http(http) = f else { return Ok(()) };
-    b.use_template(arg(d, 0), d)?;
+    b.use_template(arg(d, 0))?;
     let var = arg(d, 1);
     let Some(name) = var.strip_prefix('$') else {
         return Err(Msg::own(format!("invalid variable name \"{var}\"")));
@@ -762,7 +762,7 @@ pub fn map(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), 
             return Ok(());
         }
         let value = entry.args[0].as_str().to_string();
-        if let Err(m) = b.use_template(&value, entry) {
+        if let Err(m) = b.use_template(&value) {
             b.report(entry, m);
             return Ok(());
         }
@@ -775,12 +775,12 @@ pub fn map(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), 
             continue;
         }
         if let Some(re) = key.strip_prefix("~*") {
-            if let Err(m) = b.compile_regex(re, true, Some(entry)) {
+            if let Err(m) = b.compile_regex(re, true) {
                 b.report(entry, m);
                 return Ok(());
             }
         } else if let Some(re) = key.strip_prefix('~') {
-            if let Err(m) = b.compile_regex(re, false, Some(entry)) {
+            if let Err(m) = b.compile_regex(re, false) {
                 b.report(entry, m);
                 return Ok(());
             }
@@ -835,7 +835,7 @@ pub fn log_format(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
         rest = &rest[1..];
     }
     let format: String = rest.iter().map(|w| w.as_str()).collect();
-    b.use_template(&format, d)?;
+    b.use_template(&format)?;
     b.define_log_format(name);
     http.log_formats.push(LogFormat {
         name: name.to_string(),
@@ -859,7 +859,7 @@ pub fn access_log(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
         push_list(f.settings(), "access_log", d, ListItem::Access(None));
         return Ok(());
     }
-    b.use_template(path, d)?;
+    b.use_template(path)?;
     let format = d.args.get(1).map_or("combined", |w| w.as_str());
     if !b.log_format_known(format) {
         return Err(Msg::own(format!("unknown log format \"{format}\"")));
