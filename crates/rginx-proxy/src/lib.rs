@@ -1,10 +1,13 @@
 //! # rginx-proxy
 //!
 //! The network side of rginx. For now it holds the system resolver that
-//! configuration loading uses; the hyper/tokio engine lands here next.
+//! configuration loading uses and the upstream peer selection
+//! ([`balance`]); the hyper/tokio engine lands here next.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod balance;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 

@@ -1,0 +1,402 @@
+//! Peer selection for an `upstream` group, as nginx's round-robin module
+//! does it (`ngx_http_upstream_round_robin.c`, nginx-notes §7):
+//! - smooth weighted round-robin: each pick adds every available peer's
+//!   effective weight to its current weight, takes the largest, and
+//!   subtracts the total from the winner;
+//! - a peer that failed `max_fails` times within `fail_timeout` is skipped
+//!   for `fail_timeout`, then tried again by one request; each failure also
+//!   lowers its effective weight, which recovers by one per pick;
+//! - `down` peers are never used; `backup` peers only when no primary is;
+//! - a group of a single peer ignores failures (only `down` blocks it);
+//! - a peer already tried for this request is not tried again.
+//!
+//! Time is passed in, so the logic is deterministic and tested without
+//! sleeping.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rginx_core::model::UpstreamConf;
+
+/// One backend address with nginx's round-robin state.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// Where to connect.
+    pub addr: SocketAddr,
+    weight: i64,
+    effective_weight: i64,
+    current_weight: i64,
+    max_fails: u64,
+    fail_timeout: Duration,
+    down: bool,
+    fails: u64,
+    /// When the last failure happened.
+    accessed: Option<Instant>,
+    /// When the peer was last checked (failure, or a probe after the
+    /// timeout).
+    checked: Option<Instant>,
+}
+
+impl Peer {
+    fn new(
+        addr: SocketAddr,
+        weight: u64,
+        max_fails: u64,
+        fail_timeout: Duration,
+        down: bool,
+    ) -> Peer {
+        let weight = i64::try_from(weight).unwrap_or(i64::MAX).max(1);
+        Peer {
+            addr,
+            weight,
+            effective_weight: weight,
+            current_weight: 0,
+            max_fails,
+            fail_timeout,
+            down,
+            fails: 0,
+            accessed: None,
+            checked: None,
+        }
+    }
+
+    fn available(&self, now: Instant) -> bool {
+        if self.down {
+            return false;
+        }
+        if self.max_fails > 0 && self.fails >= self.max_fails {
+            if let Some(checked) = self.checked {
+                return now.saturating_duration_since(checked) > self.fail_timeout;
+            }
+        }
+        true
+    }
+}
+
+/// Which peer list a pick came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// The primary servers.
+    Primary,
+    /// The `backup` servers.
+    Backup,
+}
+
+/// A chosen peer: its tier and index, to report the outcome with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pick {
+    /// Primary or backup list.
+    pub tier: Tier,
+    /// Index in that list.
+    pub index: usize,
+}
+
+/// The peers that one request has already tried (nginx's `tried` bitmap).
+#[derive(Debug, Clone, Default)]
+pub struct Tried {
+    primary: Vec<usize>,
+    backup: Vec<usize>,
+}
+
+impl Tried {
+    fn contains(&self, pick: Pick) -> bool {
+        match pick.tier {
+            Tier::Primary => self.primary.contains(&pick.index),
+            Tier::Backup => self.backup.contains(&pick.index),
+        }
+    }
+
+    fn insert(&mut self, pick: Pick) {
+        match pick.tier {
+            Tier::Primary => self.primary.push(pick.index),
+            Tier::Backup => self.backup.push(pick.index),
+        }
+    }
+}
+
+/// The round-robin state of one upstream group.
+#[derive(Debug, Clone)]
+pub struct RoundRobin {
+    primary: Vec<Peer>,
+    backup: Vec<Peer>,
+}
+
+impl RoundRobin {
+    /// One peer per resolved address of every `server`, as nginx expands
+    /// names that resolve to several addresses.
+    pub fn new(conf: &UpstreamConf) -> RoundRobin {
+        let mut primary = Vec::new();
+        let mut backup = Vec::new();
+        for server in &conf.servers {
+            let list = if server.backup {
+                &mut backup
+            } else {
+                &mut primary
+            };
+            for addr in &server.addrs {
+                list.push(Peer::new(
+                    *addr,
+                    server.weight,
+                    server.max_fails,
+                    server.fail_timeout,
+                    server.down,
+                ));
+            }
+        }
+        RoundRobin { primary, backup }
+    }
+
+    /// A group of fixed addresses (a `proxy_pass` host that resolved to
+    /// them), with nginx's defaults: weight 1, `max_fails=1`,
+    /// `fail_timeout=10s`.
+    pub fn from_addrs(addrs: &[SocketAddr]) -> RoundRobin {
+        let primary = addrs
+            .iter()
+            .map(|a| Peer::new(*a, 1, 1, Duration::from_secs(10), false))
+            .collect();
+        RoundRobin {
+            primary,
+            backup: Vec::new(),
+        }
+    }
+
+    /// The peer behind a pick.
+    pub fn peer(&self, pick: Pick) -> Option<&Peer> {
+        match pick.tier {
+            Tier::Primary => self.primary.get(pick.index),
+            Tier::Backup => self.backup.get(pick.index),
+        }
+    }
+
+    /// Chooses the next peer for a request, skipping those in `tried`;
+    /// `None` is nginx's "no live upstreams" (502).
+    pub fn pick(&mut self, now: Instant, tried: &mut Tried) -> Option<Pick> {
+        // a single primary server is always used unless it is down (then
+        // the backups are), and a failure is never retried elsewhere
+        if self.single() {
+            let pick = Pick {
+                tier: Tier::Primary,
+                index: 0,
+            };
+            if tried.contains(pick) {
+                return None;
+            }
+            if !self.primary[0].down {
+                tried.insert(pick);
+                return Some(pick);
+            }
+            let pick = self.pick_in(Tier::Backup, now, tried)?;
+            tried.insert(pick);
+            return Some(pick);
+        }
+        for tier in [Tier::Primary, Tier::Backup] {
+            if let Some(pick) = self.pick_in(tier, now, tried) {
+                tried.insert(pick);
+                return Some(pick);
+            }
+        }
+        None
+    }
+
+    /// nginx's `peers->single`: one primary server (backups or not).
+    fn single(&self) -> bool {
+        self.primary.len() == 1
+    }
+
+    fn pick_in(&mut self, tier: Tier, now: Instant, tried: &Tried) -> Option<Pick> {
+        let peers = match tier {
+            Tier::Primary => &mut self.primary,
+            Tier::Backup => &mut self.backup,
+        };
+        let mut best: Option<usize> = None;
+        let mut total = 0i64;
+        for index in 0..peers.len() {
+            if tried.contains(Pick { tier, index }) || !peers[index].available(now) {
+                continue;
+            }
+            let peer = &mut peers[index];
+            peer.current_weight += peer.effective_weight;
+            total += peer.effective_weight;
+            if peer.effective_weight < peer.weight {
+                peer.effective_weight += 1;
+            }
+            // ties go to the first peer, as in nginx
+            if best.is_none_or(|b| peers[index].current_weight > peers[b].current_weight) {
+                best = Some(index);
+            }
+        }
+        let best = best?;
+        let peer = &mut peers[best];
+        peer.current_weight -= total;
+        // once per fail_timeout a pick counts as a check: a failed peer
+        // gets one probe, and a success after it clears the failures
+        if peer
+            .checked
+            .is_none_or(|c| now.saturating_duration_since(c) > peer.fail_timeout)
+        {
+            peer.checked = Some(now);
+        }
+        Some(Pick { tier, index: best })
+    }
+
+    /// Reports how a request to a peer ended (nginx's `free_peer`): a
+    /// failure counts toward `max_fails` and lowers the effective weight;
+    /// a success after the last failure was checked clears the count.
+    pub fn report(&mut self, pick: Pick, failed: bool, now: Instant) {
+        let single = self.single() && pick.tier == Tier::Primary;
+        let peer = match pick.tier {
+            Tier::Primary => self.primary.get_mut(pick.index),
+            Tier::Backup => self.backup.get_mut(pick.index),
+        };
+        let Some(peer) = peer else { return };
+        if single {
+            return;
+        }
+        if failed {
+            peer.fails += 1;
+            peer.accessed = Some(now);
+            peer.checked = Some(now);
+            if peer.max_fails > 0 {
+                let step = peer.weight / i64::try_from(peer.max_fails).unwrap_or(i64::MAX).max(1);
+                peer.effective_weight = (peer.effective_weight - step).max(0);
+            }
+        } else if peer.accessed < peer.checked {
+            peer.fails = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rginx_core::model::UpstreamServer;
+
+    fn server(port: u16, weight: u64, backup: bool, down: bool) -> UpstreamServer {
+        UpstreamServer {
+            host: "127.0.0.1".into(),
+            port,
+            addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
+            weight,
+            max_fails: 1,
+            fail_timeout: Duration::from_secs(10),
+            backup,
+            down,
+            span: Default::default(),
+        }
+    }
+
+    fn group(servers: Vec<UpstreamServer>) -> RoundRobin {
+        RoundRobin::new(&UpstreamConf {
+            name: "u".into(),
+            servers,
+            ..UpstreamConf::default()
+        })
+    }
+
+    fn sequence(rr: &mut RoundRobin, n: usize, now: Instant) -> Vec<u16> {
+        (0..n)
+            .map(|_| {
+                let pick = rr.pick(now, &mut Tried::default()).expect("a peer");
+                rr.peer(pick).expect("peer").addr.port()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn smooth_weighted_round_robin_matches_nginx() {
+        // nginx's own example: weights 5, 1, 1 give a a b a c a a
+        let mut rr = group(vec![
+            server(1, 5, false, false),
+            server(2, 1, false, false),
+            server(3, 1, false, false),
+        ]);
+        assert_eq!(sequence(&mut rr, 7, Instant::now()), [1, 1, 2, 1, 3, 1, 1]);
+        assert_eq!(sequence(&mut rr, 7, Instant::now()), [1, 1, 2, 1, 3, 1, 1]);
+    }
+
+    #[test]
+    fn down_peers_are_skipped_and_backups_used_last() {
+        let now = Instant::now();
+        let mut rr = group(vec![
+            server(1, 1, false, true),
+            server(2, 1, false, false),
+            server(3, 1, true, false),
+        ]);
+        assert_eq!(sequence(&mut rr, 3, now), [2, 2, 2]);
+        let mut tried = Tried::default();
+        let first = rr.pick(now, &mut tried).unwrap();
+        rr.report(first, true, now);
+        let second = rr.pick(now, &mut tried).unwrap();
+        assert_eq!(second.tier, Tier::Backup);
+        assert_eq!(rr.pick(now, &mut tried), None);
+    }
+
+    #[test]
+    fn failed_peers_rest_for_fail_timeout_then_get_one_probe() {
+        let t0 = Instant::now();
+        let mut rr = group(vec![server(1, 1, false, false), server(2, 1, false, false)]);
+        let pick = rr.pick(t0, &mut Tried::default()).unwrap();
+        assert_eq!(rr.peer(pick).unwrap().addr.port(), 1);
+        rr.report(pick, true, t0);
+        // within fail_timeout only port 2 is used
+        assert_eq!(
+            sequence(&mut rr, 4, t0 + Duration::from_secs(5)),
+            [2, 2, 2, 2]
+        );
+        // after it, port 1 gets tried again
+        let later = t0 + Duration::from_secs(11);
+        let ports = sequence(&mut rr, 4, later);
+        assert!(ports.contains(&1), "{ports:?}");
+    }
+
+    #[test]
+    fn a_success_after_a_check_clears_failures() {
+        let t0 = Instant::now();
+        let mut s = server(1, 1, false, false);
+        s.max_fails = 3;
+        let mut rr = group(vec![s, server(2, 1, false, false)]);
+        let first = rr.pick(t0, &mut Tried::default()).unwrap();
+        rr.report(first, true, t0);
+        assert_eq!(rr.peer(first).unwrap().fails, 1);
+        // a success before the next check keeps the count
+        rr.report(first, false, t0 + Duration::from_secs(1));
+        assert_eq!(rr.peer(first).unwrap().fails, 1);
+        // after fail_timeout a pick checks the peer; a success then clears it
+        let later = t0 + Duration::from_secs(11);
+        let again = (0..2)
+            .map(|_| rr.pick(later, &mut Tried::default()).unwrap())
+            .find(|p| *p == first)
+            .expect("picked again");
+        rr.report(again, false, later);
+        assert_eq!(rr.peer(first).unwrap().fails, 0);
+    }
+
+    #[test]
+    fn a_single_primary_with_a_backup() {
+        let now = Instant::now();
+        let mut rr = group(vec![server(1, 1, false, false), server(2, 1, true, false)]);
+        assert_eq!(sequence(&mut rr, 3, now), [1, 1, 1]);
+        let mut tried = Tried::default();
+        let pick = rr.pick(now, &mut tried).unwrap();
+        rr.report(pick, true, now);
+        // nginx does not retry a single server's request on a backup
+        assert_eq!(rr.pick(now, &mut tried), None);
+        let mut rr = group(vec![server(1, 1, false, true), server(2, 1, true, false)]);
+        assert_eq!(sequence(&mut rr, 2, now), [2, 2]);
+    }
+
+    #[test]
+    fn a_single_server_ignores_failures() {
+        let now = Instant::now();
+        let mut rr = group(vec![server(1, 1, false, false)]);
+        for _ in 0..5 {
+            let pick = rr.pick(now, &mut Tried::default()).unwrap();
+            rr.report(pick, true, now);
+        }
+        assert!(rr.pick(now, &mut Tried::default()).is_some());
+        // but one request does not try it twice
+        let mut tried = Tried::default();
+        assert!(rr.pick(now, &mut tried).is_some());
+        assert!(rr.pick(now, &mut tried).is_none());
+    }
+}
