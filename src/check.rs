@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use rginx_config::Config;
+use rginx_core::json::string as json_string;
 use rginx_core::{check_file, BuildOptions, Diagnostic};
 use rginx_proxy::SystemResolver;
 
@@ -124,27 +125,6 @@ fn print_dump(config: &Config) {
     let _ = std::io::stdout().write_all(&out);
 }
 
-/// A JSON string literal.
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// Whether the effective user is root (nginx's default listen port
 /// depends on it). Reads /proc, so no unsafe `geteuid` call is needed.
 fn running_as_root() -> bool {
@@ -156,14 +136,4 @@ fn running_as_root() -> bool {
                 .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
         })
         .unwrap_or(false)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::json_string;
-
-    #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(json_string("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\u0001\"");
-    }
 }

@@ -127,3 +127,58 @@ pub fn nginx_test(nginx: &Path, conf: &Path) -> (bool, Option<String>) {
         });
     (output.status.success(), emerg)
 }
+
+/// A free loopback port (bound and released; good enough for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A real nginx serving `http_body` (the content of `http { }`) in the
+/// foreground; stopped when dropped.
+pub struct NginxServer {
+    child: std::process::Child,
+    _prefix: TempDir,
+}
+
+impl NginxServer {
+    /// Starts nginx and waits until `port` accepts connections.
+    pub fn start(nginx: &Path, http_body: &str, port: u16) -> NginxServer {
+        let prefix = TempDir::new("nginx-run");
+        std::fs::create_dir_all(prefix.0.join("logs")).expect("logs");
+        let conf = prefix.0.join("nginx.conf");
+        let text = format!(
+            "pid logs/nginx.pid;\nevents {{}}\nhttp {{\naccess_log off;\n{http_body}\n}}\n"
+        );
+        std::fs::write(&conf, text).expect("conf");
+        let child = Command::new(nginx)
+            .arg("-p")
+            .arg(format!("{}/", prefix.0.display()))
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(prefix.0.join("logs/error.log"))
+            .args(["-g", "daemon off; master_process off;"])
+            .spawn()
+            .expect("start nginx");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        NginxServer {
+            child,
+            _prefix: prefix,
+        }
+    }
+}
+
+impl Drop for NginxServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod balance;
+pub mod echo;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 

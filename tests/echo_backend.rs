@@ -1,0 +1,76 @@
+//! The echo backend behind real nginx: what the engine's differential and
+//! WebSocket tests will compare rginx against.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::*;
+use rginx_proxy::echo::EchoBackend;
+
+fn masked(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [9u8, 8, 7, 6];
+    let mut f = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+#[test]
+fn nginx_proxies_plain_requests_and_websockets_to_the_echo_backend() {
+    let Some(nginx) = nginx() else { return };
+    let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = free_port();
+    let conf = format!(
+        "map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+         server {{
+             listen 127.0.0.1:{port};
+             location / {{ proxy_pass http://{backend}; }}
+             location /ws/ {{
+                 proxy_pass http://{backend};
+                 proxy_http_version 1.1;
+                 proxy_set_header Upgrade $http_upgrade;
+                 proxy_set_header Connection $connection_upgrade;
+             }}
+         }}",
+        backend = backend.addr()
+    );
+    let _nginx = NginxServer::start(&nginx, &conf, port);
+
+    // a plain request: the backend reports what nginx sent
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"GET /x?y=1 HTTP/1.1\r\nHost: example.com\r\nX-Test: 1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("");
+    let expected = format!(
+        "{{\"method\":\"GET\",\"uri\":\"/x?y=1\",\"version\":\"HTTP/1.0\",\"headers\":[[\"Host\",\"{}\"],[\"Connection\",\"close\"],[\"X-Test\",\"1\"]],\"body\":\"\"}}\n",
+        backend.addr()
+    );
+    assert_eq!(body, expected);
+
+    // a WebSocket through nginx's tunnel
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"GET /ws/ HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").unwrap();
+    let mut r = BufReader::new(c.try_clone().unwrap());
+    let mut status = String::new();
+    r.read_line(&mut status).unwrap();
+    assert_eq!(status, "HTTP/1.1 101 Switching Protocols\r\n");
+    loop {
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        if l == "\r\n" {
+            break;
+        }
+    }
+    c.write_all(&masked(0x1, b"through nginx")).unwrap();
+    let mut h = [0u8; 2];
+    r.read_exact(&mut h).unwrap();
+    let mut p = vec![0u8; usize::from(h[1] & 0x7f)];
+    r.read_exact(&mut p).unwrap();
+    assert_eq!((h[0], p.as_slice()), (0x81, &b"through nginx"[..]));
+}
