@@ -106,8 +106,8 @@ pub struct Builder<'a> {
     /// Options.
     pub options: BuildOptions,
     diagnostics: Vec<Diagnostic>,
-    /// Indexes of the server and locations being read, outermost first.
-    pub(crate) location_path: Vec<usize>,
+    /// Index of the server being read.
+    pub(crate) current_server: usize,
     upstream_names: HashMap<String, Span>,
     /// proxy_pass hosts with a port, for nginx's `may not have port` check.
     proxy_ports: HashMap<String, u16>,
@@ -154,7 +154,7 @@ pub fn build(
         resolver,
         options,
         diagnostics: Vec::new(),
-        location_path: Vec::new(),
+        current_server: 0,
         upstream_names: HashMap::new(),
         proxy_ports: HashMap::new(),
         defined_vars: Vec::new(),
@@ -532,11 +532,6 @@ impl Builder<'_> {
             self.proxy_ports.entry(key).or_insert(port);
         }
         Ok(())
-    }
-
-    /// Index of the server being read.
-    pub fn current_server(&self) -> usize {
-        self.location_path.first().copied().unwrap_or(0)
     }
 
     /// An http block cut short by a syntax error: merged for the model,

@@ -192,13 +192,12 @@ pub fn server(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(
         locations: Vec::with_capacity(count(d, "location")),
         ..ServerConf::default()
     };
-    b.location_path.push(http.servers.len());
+    b.current_server = http.servers.len();
     b.walk(
         d.children(),
         Context::Server,
         &mut Frame::Server(&mut server),
     );
-    b.location_path.pop();
     if server.listens.is_empty() {
         // nginx: *:80 when started as root, *:8000 otherwise
         let port = b.options.default_listen_port;
@@ -320,7 +319,7 @@ pub fn listen(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(
             return Err(Msg::own(format!("invalid parameter \"{p}\"")));
         }
     }
-    let server_index = b.current_server();
+    let server_index = b.current_server;
     for addr in addrs {
         let listen = Listen {
             addr,
@@ -392,7 +391,7 @@ pub fn location(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result
         _ => None,
     };
     if let Some(parent) = &parent {
-        let child_shown = shown_name(&matcher);
+        let child_shown = matcher.name();
         match parent {
             LocationMatcher::Exact(p) => {
                 return Err(Msg::own(format!(
@@ -425,28 +424,17 @@ pub fn location(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result
         proxy_pass: None,
         span: d.name.span,
     };
-    let index = match f {
-        Frame::Server(server) => server.locations.len(),
-        Frame::Location(parent) => parent.nested.len(),
-        _ => 0,
-    };
-    b.location_path.push(index);
     b.walk(
         d.children(),
         Context::Location,
         &mut Frame::Location(&mut loc),
     );
-    b.location_path.pop();
     match f {
         Frame::Server(server) => server.locations.push(loc),
         Frame::Location(parent) => parent.nested.push(loc),
         _ => {}
     }
     Ok(())
-}
-
-fn shown_name(m: &LocationMatcher) -> String {
-    m.name().to_string()
 }
 
 fn location_matcher(b: &mut Builder<'_>, d: &Directive) -> Result<LocationMatcher, Msg> {
