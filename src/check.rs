@@ -28,10 +28,7 @@ pub struct CheckRequest {
 
 /// Runs a check and prints the result; exit code 0 or 1.
 pub fn run(req: &CheckRequest) -> ExitCode {
-    let options = BuildOptions {
-        default_listen_port: if running_as_root() { 80 } else { 8000 },
-    };
-    let (config, checked) = check_file(&req.file, &SystemResolver, options, req.lints);
+    let (config, checked) = check_file(&req.file, &SystemResolver, build_options(), req.lints);
     let ok = !checked.has_errors();
     match req.format {
         Format::Text => print_text(req, &config, &checked.diagnostics, ok),
@@ -43,9 +40,25 @@ pub fn run(req: &CheckRequest) -> ExitCode {
     ExitCode::from(if ok { 0 } else { 1 })
 }
 
-fn print_text(req: &CheckRequest, config: &Config, diagnostics: &[Diagnostic], ok: bool) {
-    let file = req.file.display();
+/// Options for building the model on this machine.
+pub fn build_options() -> BuildOptions {
+    BuildOptions {
+        default_listen_port: if running_as_root() { 80 } else { 8000 },
+    }
+}
+
+/// Loads a configuration to serve it: prints its diagnostics as `check`
+/// does (without the summary lines) and returns the model when it has no
+/// errors.
+pub fn load(file: &std::path::Path) -> Option<rginx_core::Model> {
+    let (config, checked) = check_file(file, &SystemResolver, build_options(), true);
     let mut out = String::new();
+    write_diagnostics(&mut out, &config, &checked.diagnostics);
+    let _ = std::io::stderr().write_all(out.as_bytes());
+    (!checked.has_errors()).then_some(checked.model)
+}
+
+fn write_diagnostics(out: &mut String, config: &Config, diagnostics: &[Diagnostic]) {
     for d in diagnostics {
         let _ = writeln!(out, "rginx: {}", d.render(config));
         if let (Some(span), Some(excerpt)) = (d.span, d.excerpt(config)) {
@@ -59,6 +72,12 @@ fn print_text(req: &CheckRequest, config: &Config, diagnostics: &[Diagnostic], o
             let _ = writeln!(out, "   = hint: {hint}");
         }
     }
+}
+
+fn print_text(req: &CheckRequest, config: &Config, diagnostics: &[Diagnostic], ok: bool) {
+    let file = req.file.display();
+    let mut out = String::new();
+    write_diagnostics(&mut out, config, diagnostics);
     if ok {
         if !req.quiet {
             let _ = writeln!(out, "rginx: the configuration file {file} syntax is ok");

@@ -91,6 +91,5 @@ pub fn run(cli: Cli) -> ExitCode {
         eprintln!("rginx: [emerg] signal \"{signal}\": rginx -s is not implemented yet");
         return ExitCode::from(1);
     }
-    eprintln!("rginx: [emerg] serving traffic is not implemented yet; use `rginx check -c FILE`");
-    ExitCode::from(1)
+    crate::serve::run(&conf(None))
 }

@@ -6,6 +6,7 @@
 
 mod check;
 mod cli;
+mod serve;
 
 use std::process::ExitCode;
 

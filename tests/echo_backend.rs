@@ -42,7 +42,10 @@ fn nginx_proxies_plain_requests_and_websockets_to_the_echo_backend() {
     // a plain request: the backend reports what nginx sent
     let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    c.write_all(b"GET /x?y=1 HTTP/1.1\r\nHost: example.com\r\nX-Test: 1\r\nConnection: close\r\n\r\n").unwrap();
+    c.write_all(
+        b"GET /x?y=1 HTTP/1.1\r\nHost: example.com\r\nX-Test: 1\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
     let mut out = String::new();
     c.read_to_string(&mut out).unwrap();
     let body = out.split("\r\n\r\n").nth(1).unwrap_or("");

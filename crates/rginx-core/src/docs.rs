@@ -142,6 +142,28 @@ pub fn directives_markdown() -> String {
     out.push_str(
         "location ending in `/` that proxies answers 301 for the name without the slash.\n",
     );
+    out.push_str("\n## Known differences from nginx\n\n");
+    out.push_str(
+        "- `rginx -c` serves plain HTTP/1.1 proxying only so far; keep-alive pools to upstreams,\n",
+    );
+    out.push_str("  `proxy_next_upstream` retries, the WebSocket tunnel and access logs are not there yet.\n");
+    out.push_str(
+        "- Header names reach the backend in Title-Case (`X-Request-Id`), and repeated client\n",
+    );
+    out.push_str(
+        "  headers are grouped: hyper keeps neither the case nor the order of a request rginx\n",
+    );
+    out.push_str("  builds. nginx passes names as received.\n");
+    out.push_str(
+        "- An HTTP/1.0 request is answered with an `HTTP/1.0` status line (hyper), where nginx\n",
+    );
+    out.push_str("  always says `HTTP/1.1`.\n");
+    out.push_str("- Error pages end with `<hr><center>rginx</center>`, and the `Server` header is `rginx`.\n");
+    out.push_str("- `$time_local` and `$time_iso8601` are in UTC.\n");
+    out.push_str("- An include cycle is an error; nginx recurses until it crashes.\n");
+    out.push_str(
+        "- Regex features only PCRE has (look-around, back-references) are a `check` error.\n",
+    );
     let known: Vec<&str> = DIRECTIVES.iter().map(|s| s.name).collect();
     let unsupported: Vec<&str> = nginx_directives().filter(|n| !known.contains(n)).collect();
     let _ = write!(

@@ -9,6 +9,7 @@
 
 pub mod balance;
 pub mod echo;
+pub mod engine;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 

@@ -1,0 +1,311 @@
+//! The engine, first slice: listeners, HTTP/1.1 connections (hyper on
+//! tokio) and proxying of ordinary requests from the plans
+//! `rginx_core::plan::Runtime` computes.
+//!
+//! Not here yet (issue 4): upstream keep-alive pools, `proxy_next_upstream`
+//! retries, the WebSocket tunnel, access logs, request-head limits.
+//! Header names reach the backend in Title-Case: hyper does not keep the
+//! case or the order of repeated names for requests we build (see
+//! docs/architecture.md).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode, Version};
+use hyper_util::rt::TokioIo;
+use rginx_core::model::Model;
+use rginx_core::plan::{
+    response_header_passes, Decision, PlanTarget, RequestHead, Runtime, UpstreamPlan,
+};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::balance::{RoundRobin, Tried};
+
+type Body = BoxBody<Bytes, hyper::Error>;
+
+/// Everything a connection needs: the compiled configuration and the
+/// upstream groups' balancing state.
+pub struct Engine {
+    runtime: Runtime,
+    groups: HashMap<String, Mutex<RoundRobin>>,
+}
+
+impl Engine {
+    /// Builds the engine for a validated model.
+    pub fn new(model: &Model, runtime: Runtime) -> Engine {
+        let groups = model
+            .http
+            .iter()
+            .flat_map(|h| &h.upstreams)
+            .map(|u| (u.name.to_ascii_lowercase(), Mutex::new(RoundRobin::new(u))))
+            .collect();
+        Engine { runtime, groups }
+    }
+
+    /// Binds every listening address and serves until the process ends.
+    /// A socket that cannot be bound is reported as nginx does
+    /// (`bind() to ADDR failed (98: Address already in use)`).
+    pub async fn serve(self: Arc<Self>) -> Result<(), String> {
+        let mut tasks = Vec::new();
+        for addr in self.runtime.listen_addrs().collect::<Vec<_>>() {
+            let listener = TcpListener::bind(addr).await.map_err(|e| {
+                let code = e.raw_os_error().unwrap_or(0);
+                let text = io::Error::from_raw_os_error(code).to_string();
+                let text = text.split(" (os error").next().unwrap_or("").to_string();
+                format!("bind() to {addr} failed ({code}: {text})")
+            })?;
+            let engine = self.clone();
+            tasks.push(tokio::spawn(
+                async move { engine.accept_loop(listener).await },
+            ));
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+        Ok(())
+    }
+
+    async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            let Ok((stream, remote)) = listener.accept().await else {
+                continue;
+            };
+            let Ok(local) = stream.local_addr() else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let engine = self.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| {
+                    let engine = engine.clone();
+                    async move { Ok::<_, Infallible>(engine.handle(req, local, remote).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
+
+    async fn handle(
+        &self,
+        req: Request<Incoming>,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Response<Body> {
+        let target = req.uri().to_string();
+        let headers: Vec<(String, String)> = req
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    title_case(n.as_str()),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let header_refs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let head = RequestHead {
+            method: req.method().as_str(),
+            target: &target,
+            minor_version: if req.version() == Version::HTTP_10 {
+                0
+            } else {
+                1
+            },
+            headers: &header_refs,
+            local,
+            remote,
+            time: std::time::SystemTime::now(),
+            request_id: request_id(),
+        };
+        match self.runtime.decide(&head) {
+            Decision::Respond(status) => error_page(status),
+            Decision::Redirect(location) => {
+                let mut resp = error_page(301);
+                if let Ok(v) = HeaderValue::from_str(&location) {
+                    resp.headers_mut().insert(hyper::header::LOCATION, v);
+                }
+                resp
+            }
+            Decision::Proxy(plan) => {
+                let body = req.into_body();
+                match self.proxy(&plan, body).await {
+                    Ok(resp) => resp,
+                    Err(status) => error_page(status),
+                }
+            }
+        }
+    }
+
+    fn peer_for(
+        &self,
+        plan: &UpstreamPlan,
+    ) -> Result<(SocketAddr, Option<(String, crate::balance::Pick)>), u16> {
+        match &plan.target {
+            PlanTarget::Addrs(addrs) => addrs.first().map(|a| (*a, None)).ok_or(502),
+            PlanTarget::Upstream(name) => {
+                let key = name.to_ascii_lowercase();
+                let group = self.groups.get(&key).ok_or(502u16)?;
+                let mut rr = group.lock().map_err(|_| 500u16)?;
+                let pick = rr
+                    .pick(Instant::now(), &mut Tried::default())
+                    .ok_or(502u16)?;
+                let addr = rr.peer(pick).ok_or(502u16)?.addr;
+                Ok((addr, Some((key, pick))))
+            }
+        }
+    }
+
+    fn report(&self, picked: &Option<(String, crate::balance::Pick)>, failed: bool) {
+        if let Some((key, pick)) = picked {
+            if let Some(Ok(mut rr)) = self.groups.get(key).map(|g| g.lock()) {
+                rr.report(*pick, failed, Instant::now());
+            }
+        }
+    }
+
+    async fn proxy(&self, plan: &UpstreamPlan, body: Incoming) -> Result<Response<Body>, u16> {
+        let (addr, picked) = self.peer_for(plan)?;
+        let connect = tokio::time::timeout(plan.connect_timeout, TcpStream::connect(addr)).await;
+        let stream = match connect {
+            Ok(Ok(s)) => s,
+            Ok(Err(_)) => {
+                self.report(&picked, true);
+                return Err(502);
+            }
+            Err(_) => {
+                self.report(&picked, true);
+                return Err(504);
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+            .title_case_headers(true)
+            .handshake::<_, Incoming>(TokioIo::new(stream))
+            .await
+            .map_err(|_| 502u16)?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut builder = Request::builder()
+            .method(plan.method.as_str())
+            .uri(plan.uri.as_str())
+            .version(if plan.version == "HTTP/1.1" {
+                Version::HTTP_11
+            } else {
+                Version::HTTP_10
+            });
+        for (name, value) in &plan.headers {
+            let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) else {
+                continue;
+            };
+            builder = builder.header(n, v);
+        }
+        let request = builder.body(body).map_err(|_| 500u16)?;
+        let response = tokio::time::timeout(plan.read_timeout, sender.send_request(request)).await;
+        let response = match response {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => {
+                self.report(&picked, true);
+                return Err(502);
+            }
+            Err(_) => {
+                self.report(&picked, true);
+                return Err(504);
+            }
+        };
+        self.report(&picked, false);
+        let (parts, body) = response.into_parts();
+        let mut out = Response::builder().status(parts.status);
+        for (name, value) in &parts.headers {
+            if response_header_passes(name.as_str()) {
+                out = out.header(name, value);
+            }
+        }
+        out = out.header(hyper::header::SERVER, "rginx");
+        out.body(body.boxed()).map_err(|_| 502u16)
+    }
+}
+
+/// A header name as nginx's clients usually write it (`x-forwarded-for` →
+/// `X-Forwarded-For`): hyper hands names over lower-cased.
+fn title_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        out.push(if upper { c.to_ascii_uppercase() } else { c });
+        upper = c == '-';
+    }
+    out
+}
+
+/// 16 bytes for `$request_id`, from the clock and a counter (unique per
+/// process, not secret).
+fn request_id() -> [u8; 16] {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as u64;
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&t.to_be_bytes());
+    id[8..].copy_from_slice(&n.to_be_bytes());
+    id
+}
+
+/// nginx's error page layout for a status.
+fn error_page(status: u16) -> Response<Body> {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let title = format!(
+        "{} {}",
+        code.as_u16(),
+        code.canonical_reason().unwrap_or("")
+    );
+    let page = format!(
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>rginx</center>\r\n</body>\r\n</html>\r\n"
+    );
+    let mut resp = Response::new(
+        Full::new(Bytes::from(page))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *resp.status_mut() = code;
+    let headers = resp.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html"),
+    );
+    headers.insert(hyper::header::SERVER, HeaderValue::from_static("rginx"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_are_title_cased() {
+        assert_eq!(title_case("x-forwarded-for"), "X-Forwarded-For");
+        assert_eq!(title_case("host"), "Host");
+        assert_eq!(title_case("te"), "Te");
+    }
+}

@@ -1,0 +1,51 @@
+//! `rginx -c FILE`: load the configuration and serve it in the foreground.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use rginx_core::model::Value;
+use rginx_core::plan::Runtime;
+use rginx_proxy::engine::Engine;
+
+/// Runs until the process is stopped; exit 1 when the configuration or a
+/// listening socket fails.
+pub fn run(file: &Path) -> ExitCode {
+    let Some(model) = crate::check::load(file) else {
+        return ExitCode::from(1);
+    };
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let runtime = match Runtime::new(&model, &hostname) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rginx: [emerg] {e}");
+            return ExitCode::from(1);
+        }
+    };
+    // worker_processes: the number of runtime threads (auto: one per core)
+    let workers = match model.main.get("worker_processes").map(|s| &s.value) {
+        Some(Value::Number(n)) => usize::try_from(*n).unwrap_or(1).max(1),
+        _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let engine = Arc::new(Engine::new(&model, runtime));
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rginx: [emerg] cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(engine.serve()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rginx: [emerg] {e}");
+            ExitCode::from(1)
+        }
+    }
+}
