@@ -178,3 +178,125 @@ fn a_busy_port_is_reported_like_nginx() {
         "{err}"
     );
 }
+
+fn masked(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [9u8, 8, 7, 6];
+    let mut f = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// Opens a WebSocket through a proxy on `port`, echoes a text and a ping,
+/// closes; returns the 101 response head's lines.
+fn websocket_round_trip(port: u16, path: &str) -> Vec<String> {
+    use std::io::{BufRead, BufReader};
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let handshake = format!("GET {path} HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    c.write_all(handshake.as_bytes()).unwrap();
+    let mut r = BufReader::new(c.try_clone().unwrap());
+    let mut head = Vec::new();
+    loop {
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        if l == "\r\n" || l.is_empty() {
+            break;
+        }
+        head.push(l.trim_end().to_string());
+    }
+    let frame = |r: &mut BufReader<TcpStream>| {
+        let mut h = [0u8; 2];
+        r.read_exact(&mut h).unwrap();
+        let mut p = vec![0u8; usize::from(h[1] & 0x7f)];
+        r.read_exact(&mut p).unwrap();
+        (h[0], p)
+    };
+    c.write_all(&masked(0x1, b"hello through the tunnel"))
+        .unwrap();
+    assert_eq!(frame(&mut r), (0x81, b"hello through the tunnel".to_vec()));
+    c.write_all(&masked(0x9, b"ping")).unwrap();
+    assert_eq!(frame(&mut r), (0x8A, b"ping".to_vec()));
+    c.write_all(&masked(0x8, &[0x03, 0xE8])).unwrap();
+    assert_eq!(frame(&mut r), (0x88, vec![0x03, 0xE8]));
+    // the backend closed after the close frame: the proxy closes the client
+    let mut rest = Vec::new();
+    let _ = r.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{rest:?}");
+    head
+}
+
+#[test]
+fn websockets_tunnel_like_nginx() {
+    let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let conf = |port: u16| {
+        format!(
+            "map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+             server {{
+                 listen 127.0.0.1:{port};
+                 location /ws/ {{
+                     proxy_pass http://{backend};
+                     proxy_http_version 1.1;
+                     proxy_set_header Upgrade $http_upgrade;
+                     proxy_set_header Connection $connection_upgrade;
+                     proxy_read_timeout 5s;
+                 }}
+             }}",
+            backend = backend.addr()
+        )
+    };
+    let port = free_port();
+    let _rginx = start_rginx(&conf(port), port);
+    let head = websocket_round_trip(port, "/ws/chat");
+    assert_eq!(head[0], "HTTP/1.1 101 Switching Protocols");
+    let has = |h: &[String], line: &str| h.iter().any(|l| l.eq_ignore_ascii_case(line));
+    assert!(has(&head, "Upgrade: websocket"), "{head:?}");
+    assert!(has(&head, "Connection: upgrade"), "{head:?}");
+    assert!(
+        has(&head, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        "{head:?}"
+    );
+
+    let Some(nginx) = nginx() else { return };
+    let nginx_port = free_port();
+    let _nginx = NginxServer::start(&nginx, &conf(nginx_port), nginx_port);
+    let nginx_head = websocket_round_trip(nginx_port, "/ws/chat");
+    // the same response head but for Date and Server
+    let strip = |h: &[String]| -> Vec<String> {
+        h.iter()
+            .map(|l| l.to_ascii_lowercase())
+            .filter(|l| !l.starts_with("date:") && !l.starts_with("server:"))
+            .collect()
+    };
+    assert_eq!(strip(&head), strip(&nginx_head));
+}
+
+#[test]
+fn an_idle_tunnel_closes_after_proxy_read_timeout() {
+    use std::io::{BufRead, BufReader};
+    let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = free_port();
+    let _rginx = start_rginx(
+        &format!(
+            "server {{ listen 127.0.0.1:{port};
+               location / {{ proxy_pass http://{}; proxy_http_version 1.1;
+                 proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection upgrade;
+                 proxy_read_timeout 1s; }} }}",
+            backend.addr()
+        ),
+        port,
+    );
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").unwrap();
+    let mut r = BufReader::new(c);
+    let mut status = String::new();
+    r.read_line(&mut status).unwrap();
+    assert_eq!(status, "HTTP/1.1 101 Switching Protocols\r\n");
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let _ = r.read_to_end(&mut rest);
+    let waited = started.elapsed();
+    // closed by the idle timer, not by the 10 s read timeout of this client
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+}

@@ -2,8 +2,13 @@
 //! tokio) and proxying of ordinary requests from the plans
 //! `rginx_core::plan::Runtime` computes.
 //!
+//! Upgrades: after the backend's `101` (and only when the client asked for
+//! one) both connections are taken over and bytes are copied both ways
+//! until either side closes or `proxy_read_timeout` passes with no traffic.
+//!
 //! Not here yet (issue 4): upstream keep-alive pools, `proxy_next_upstream`
-//! retries, the WebSocket tunnel, access logs, request-head limits.
+//! retries, access logs, request-head limits; the tunnel still holds two
+//! 8 KiB buffers per connection (issue 6).
 //! Header names reach the backend in Title-Case: hyper does not keep the
 //! case or the order of repeated names for requests we build (see
 //! docs/architecture.md).
@@ -91,7 +96,9 @@ impl Engine {
                     async move { Ok::<_, Infallible>(engine.handle(req, local, remote).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
+                    .title_case_headers(true)
                     .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades()
                     .await;
             });
         }
@@ -99,7 +106,7 @@ impl Engine {
 
     async fn handle(
         &self,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         local: SocketAddr,
         remote: SocketAddr,
     ) -> Response<Body> {
@@ -142,8 +149,11 @@ impl Engine {
                 resp
             }
             Decision::Proxy(plan) => {
+                // the client's side of a possible tunnel, taken before the
+                // body moves on
+                let client_upgrade = plan.upgrade.then(|| hyper::upgrade::on(&mut req));
                 let body = req.into_body();
-                match self.proxy(&plan, body).await {
+                match self.proxy(&plan, body, client_upgrade).await {
                     Ok(resp) => resp,
                     Err(status) => error_page(status),
                 }
@@ -178,7 +188,12 @@ impl Engine {
         }
     }
 
-    async fn proxy(&self, plan: &UpstreamPlan, body: Incoming) -> Result<Response<Body>, u16> {
+    async fn proxy(
+        &self,
+        plan: &UpstreamPlan,
+        body: Incoming,
+        client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    ) -> Result<Response<Body>, u16> {
         let (addr, picked) = self.peer_for(plan)?;
         let connect = tokio::time::timeout(plan.connect_timeout, TcpStream::connect(addr)).await;
         let stream = match connect {
@@ -199,7 +214,7 @@ impl Engine {
             .await
             .map_err(|_| 502u16)?;
         tokio::spawn(async move {
-            let _ = conn.await;
+            let _ = conn.with_upgrades().await;
         });
         let mut builder = Request::builder()
             .method(plan.method.as_str())
@@ -232,16 +247,71 @@ impl Engine {
             }
         };
         self.report(&picked, false);
+        let mut response = response;
+        // nginx tunnels only when the client asked for an upgrade and the
+        // backend answered 101; otherwise a 101 is an ordinary response
+        let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+        if let (true, Some(client)) = (switching, client_upgrade) {
+            let upstream = hyper::upgrade::on(&mut response);
+            let idle = plan.read_timeout;
+            tokio::spawn(async move {
+                if let (Ok(client), Ok(upstream)) = (client.await, upstream.await) {
+                    tunnel(TokioIo::new(client), TokioIo::new(upstream), idle).await;
+                }
+            });
+        }
         let (parts, body) = response.into_parts();
-        let mut out = Response::builder().status(parts.status);
+        // nginx writes its own headers first, then the backend's
+        let mut out = Response::builder()
+            .status(parts.status)
+            .header(hyper::header::SERVER, "rginx");
+        if switching {
+            // nginx's header filter adds it to every 101
+            out = out.header(hyper::header::CONNECTION, "upgrade");
+        }
         for (name, value) in &parts.headers {
             if response_header_passes(name.as_str()) {
                 out = out.header(name, value);
             }
         }
-        out = out.header(hyper::header::SERVER, "rginx");
         out.body(body.boxed()).map_err(|_| 502u16)
     }
+}
+
+/// Copies bytes both ways until either side closes, then closes both (nginx
+/// propagates no half-close), or until `idle` passes with no traffic in
+/// either direction (`proxy_read_timeout`).
+async fn tunnel<A, B>(mut client: A, mut upstream: B, idle: std::time::Duration)
+where
+    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut from_client = vec![0u8; 8192];
+    let mut from_upstream = vec![0u8; 8192];
+    loop {
+        tokio::select! {
+            n = client.read(&mut from_client) => match n {
+                Ok(n) if n > 0 => {
+                    if upstream.write_all(&from_client[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                _ => break,
+            },
+            n = upstream.read(&mut from_upstream) => match n {
+                Ok(n) if n > 0 => {
+                    if client.write_all(&from_upstream[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                _ => break,
+            },
+            _ = tokio::time::sleep(idle) => break,
+        }
+    }
+    let _ = client.shutdown().await;
+    let _ = upstream.shutdown().await;
 }
 
 /// A header name as nginx's clients usually write it (`x-forwarded-for` →
