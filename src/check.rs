@@ -51,7 +51,17 @@ pub fn build_options() -> BuildOptions {
 /// does (without the summary lines) and returns the model when it has no
 /// errors.
 pub fn load(file: &std::path::Path) -> Option<rginx_core::Model> {
-    let (config, checked) = check_file(file, &SystemResolver, build_options(), true);
+    report(check_file(file, &SystemResolver, build_options(), true))
+}
+
+/// [`load`] for configuration text held in memory.
+pub fn load_text(name: &str, text: &str) -> Option<rginx_core::Model> {
+    let checked =
+        rginx_core::check_text(name.as_ref(), text, &SystemResolver, build_options(), true);
+    report(checked)
+}
+
+fn report((config, checked): (Config, rginx_core::Checked)) -> Option<rginx_core::Model> {
     let mut out = String::new();
     write_diagnostics(&mut out, &config, &checked.diagnostics);
     let _ = std::io::stderr().write_all(out.as_bytes());

@@ -91,5 +91,8 @@ pub fn run(cli: Cli) -> ExitCode {
         eprintln!("rginx: [emerg] signal \"{signal}\": rginx -s is not implemented yet");
         return ExitCode::from(1);
     }
+    if cli.conf.is_none() && !std::path::Path::new(DEFAULT_CONF).exists() {
+        return crate::serve::demo();
+    }
     crate::serve::run(&conf(None))
 }

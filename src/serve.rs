@@ -8,12 +8,52 @@ use rginx_core::model::Value;
 use rginx_core::plan::Runtime;
 use rginx_proxy::engine::Engine;
 
+/// The demo configuration, examples/websocket.conf.
+const DEMO_CONF: &str = include_str!("../examples/websocket.conf");
+/// Where the demo's echo backend listens (the configuration's upstream).
+const DEMO_BACKEND: &str = "127.0.0.1:9001";
+
 /// Runs until the process is stopped; exit 1 when the configuration or a
 /// listening socket fails.
 pub fn run(file: &Path) -> ExitCode {
     let Some(model) = crate::check::load(file) else {
         return ExitCode::from(1);
     };
+    serve(model)
+}
+
+/// `rginx` with no configuration: the built-in echo backend behind the
+/// example WebSocket configuration, so a new user sees it work at once.
+pub fn demo() -> ExitCode {
+    let Some(model) = crate::check::load_text("examples/websocket.conf (built in)", DEMO_CONF)
+    else {
+        return ExitCode::from(1);
+    };
+    let backend_addr = DEMO_BACKEND
+        .parse()
+        .unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 9001)));
+    let backend = match rginx_proxy::echo::EchoBackend::start(backend_addr) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("rginx: [emerg] the demo backend cannot listen on {DEMO_BACKEND}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    eprintln!(
+        "rginx: no configuration given and none at {}: running the demo",
+        crate::cli::DEFAULT_CONF
+    );
+    eprintln!(
+        "rginx: echo backend on {}, proxy on 127.0.0.1:8080 (examples/websocket.conf)",
+        backend.addr()
+    );
+    eprintln!("rginx: open http://127.0.0.1:8080/ and type a message; it travels over ws://127.0.0.1:8080/ws/");
+    let code = serve(model);
+    drop(backend);
+    code
+}
+
+fn serve(model: rginx_core::Model) -> ExitCode {
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_default();

@@ -300,3 +300,35 @@ fn an_idle_tunnel_closes_after_proxy_read_timeout() {
     // closed by the idle timer, not by the 10 s read timeout of this client
     assert!(waited < Duration::from_secs(5), "{waited:?}");
 }
+
+#[test]
+fn without_a_configuration_rginx_runs_the_demo() {
+    if std::path::Path::new("/etc/rginx/rginx.conf").exists()
+        || std::net::TcpListener::bind("127.0.0.1:8080").is_err()
+        || std::net::TcpListener::bind("127.0.0.1:9001").is_err()
+    {
+        eprintln!("skipping: the demo's ports are busy or /etc/rginx/rginx.conf exists");
+        return;
+    }
+    let dir = TempDir::new("demo");
+    let child = rginx()
+        .current_dir(&dir.0)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start rginx");
+    let _guard = Rginx(child, dir);
+    for _ in 0..200 {
+        if TcpStream::connect(("127.0.0.1", 8080)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, body) = exchange(
+        8080,
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(body.contains("rginx WebSocket echo"), "{body}");
+    let head = websocket_round_trip(8080, "/ws/");
+    assert_eq!(head[0], "HTTP/1.1 101 Switching Protocols");
+}

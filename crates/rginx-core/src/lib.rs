@@ -41,7 +41,32 @@ pub fn check_file(
     options: BuildOptions,
     lints: bool,
 ) -> (rginx_config::Config, Checked) {
-    let parsed = rginx_config::parse_file(path);
+    finish_check(rginx_config::parse_file(path), resolver, options, lints)
+}
+
+/// [`check_file`] for configuration text held in memory (the built-in
+/// demo); `path` names it in messages and anchors relative includes.
+pub fn check_text(
+    path: &std::path::Path,
+    text: &str,
+    resolver: &dyn Resolver,
+    options: BuildOptions,
+    lints: bool,
+) -> (rginx_config::Config, Checked) {
+    finish_check(
+        rginx_config::parse_str(path, text),
+        resolver,
+        options,
+        lints,
+    )
+}
+
+fn finish_check(
+    parsed: rginx_config::Parsed,
+    resolver: &dyn Resolver,
+    options: BuildOptions,
+    lints: bool,
+) -> (rginx_config::Config, Checked) {
     let mut checked = build(&parsed, resolver, options);
     if lints && !checked.has_errors() {
         let found = lint::lint(&checked.model);
