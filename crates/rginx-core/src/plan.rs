@@ -193,6 +193,8 @@ struct CompiledLocation {
     /// names are never passed.
     hidden: Vec<String>,
     pass_request_headers: bool,
+    /// `client_max_body_size` in bytes (0: no limit).
+    max_body: u64,
     connect_timeout: Duration,
     read_timeout: Duration,
     send_timeout: Duration,
@@ -433,6 +435,14 @@ impl Runtime {
             LocationMatch::Found(id) => id,
         };
         let loc = &server.locations[location_id.0 as usize];
+        // nginx refuses a declared body over the location's limit before
+        // doing anything else with the request (a chunked body is counted
+        // while it is read, by the engine)
+        if let BodyPlan::Length(n) = body_plan(req.headers) {
+            if loc.max_body > 0 && n > loc.max_body {
+                return Err(Decision::Respond(413));
+            }
+        }
         let Some(proxy) = &loc.proxy else {
             // rginx serves no files: nginx would look in its root here
             return Err(Decision::Respond(404));
@@ -878,6 +888,10 @@ fn compile_settings(
         headers,
         hidden,
         pass_request_headers: settings.flag("proxy_pass_request_headers", true),
+        max_body: match settings.get("client_max_body_size").map(|s| &s.value) {
+            Some(crate::model::Value::Size(n)) => *n,
+            _ => 1024 * 1024,
+        },
         connect_timeout: settings.time("proxy_connect_timeout", sixty),
         read_timeout: settings.time("proxy_read_timeout", sixty),
         send_timeout: settings.time("proxy_send_timeout", sixty),
