@@ -109,7 +109,7 @@ pub fn directives_markdown() -> String {
     out.push_str("defines is an error (`variable \"$x\" is not supported by rginx`), never an empty string.\n");
     out.push_str("\n## What is sent upstream\n\n");
     out.push_str(
-        "As nginx 1.22 does (tested against 209 requests recorded from nginx, fixtures/plan):\n",
+        "As nginx 1.22 does (tested against 211 requests recorded from nginx, fixtures/plan):\n",
     );
     out.push_str(
         "the request line is the method, the URI and `HTTP/1.0` unless `proxy_http_version 1.1`;\n",
