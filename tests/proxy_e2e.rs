@@ -332,3 +332,74 @@ fn without_a_configuration_rginx_runs_the_demo() {
     let head = websocket_round_trip(8080, "/ws/");
     assert_eq!(head[0], "HTTP/1.1 101 Switching Protocols");
 }
+
+#[test]
+fn access_log_lines_match_nginx() {
+    let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let dir = TempDir::new("logs");
+    let conf = |port: u16, log: &std::path::Path| {
+        format!(
+            "log_format custom '$request_method $uri args=$arg_a \"$http_x_quote\" $status';
+             server {{
+                 listen 127.0.0.1:{port};
+                 access_log {log};
+                 location / {{ proxy_pass http://{backend}; }}
+                 location /custom/ {{
+                     proxy_pass http://{backend};
+                     access_log {log} custom;
+                 }}
+                 location /quiet/ {{ proxy_pass http://{backend}; access_log off; }}
+             }}",
+            log = log.display(),
+            backend = backend.addr()
+        )
+    };
+    let requests = [
+        "GET /x?y=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: test \"agent\"\r\nReferer: http://r/\r\nConnection: close\r\n\r\n",
+        "GET /custom/p?a=b HTTP/1.1\r\nHost: example.com\r\nX-Quote: say \"hi\"\r\nConnection: close\r\n\r\n",
+        "GET /quiet/ HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
+        "POST /x HTTP/1.1\r\nHost: example.com\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+    ];
+    let rginx_log = dir.0.join("rginx.log");
+    let port = free_port();
+    let rginx_server = start_rginx(&conf(port, &rginx_log), port);
+    for r in requests {
+        exchange(port, r);
+    }
+    // the line is written when the response is done
+    std::thread::sleep(Duration::from_millis(200));
+    drop(rginx_server);
+    let got = std::fs::read_to_string(&rginx_log).unwrap_or_default();
+    let time = |s: &str| -> String {
+        s.lines()
+            .map(|l| match (l.find('['), l.find(']')) {
+                (Some(a), Some(b)) if a < b => format!("{}[TIME]{}", &l[..a], &l[b + 1..]),
+                _ => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let got = time(&got);
+    assert_eq!(got.lines().count(), 3, "{got}");
+    assert!(got.contains("\"GET /x?y=1 HTTP/1.1\" 200 "), "{got}");
+    assert!(
+        got.contains("\"http://r/\" \"test \\x22agent\\x22\""),
+        "{got}"
+    );
+    assert!(
+        got.contains("GET /custom/p args=b \"say \\x22hi\\x22\" 200"),
+        "{got}"
+    );
+
+    let Some(nginx) = nginx() else { return };
+    let nginx_log = dir.0.join("nginx.log");
+    let nginx_port = free_port();
+    let nginx_server = NginxServer::start(&nginx, &conf(nginx_port, &nginx_log), nginx_port);
+    for r in requests {
+        exchange(nginx_port, r);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    drop(nginx_server);
+    let want = time(&std::fs::read_to_string(&nginx_log).unwrap_or_default());
+    assert_eq!(got, want);
+}

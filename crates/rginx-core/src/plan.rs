@@ -134,6 +134,25 @@ impl UpstreamPlan {
     }
 }
 
+/// nginx's predefined `combined` log format.
+const COMBINED: &str =
+    "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\"";
+
+/// What the engine knows once a response is done, for `access_log`.
+#[derive(Debug, Clone, Default)]
+pub struct ResponseFacts {
+    /// Status sent to the client.
+    pub status: u16,
+    /// Body bytes sent to the client.
+    pub body_bytes_sent: u64,
+    /// All bytes sent to the client.
+    pub bytes_sent: u64,
+    /// Time from the first request byte to the last response byte.
+    pub request_time: Duration,
+    /// The upstream server used.
+    pub upstream_addr: Option<SocketAddr>,
+}
+
 /// nginx's defaults for headers to upstreams (1.22), after the user's.
 const DEFAULT_HEADERS: &[(&str, DefaultValue)] = &[
     ("Host", DefaultValue::ProxyHost),
@@ -195,6 +214,8 @@ struct CompiledLocation {
     pass_request_headers: bool,
     /// `client_max_body_size` in bytes (0: no limit).
     max_body: u64,
+    /// `access_log` targets: path and index into `Runtime::formats`.
+    access_logs: Vec<(String, usize)>,
     connect_timeout: Duration,
     read_timeout: Duration,
     send_timeout: Duration,
@@ -229,6 +250,8 @@ pub struct Runtime {
     /// Names of the `upstream` blocks, lowercased (a `proxy_pass` with
     /// variables may name one).
     upstreams: Vec<String>,
+    /// `log_format`s by name, `combined` first.
+    formats: Vec<(String, Template)>,
     hostname: String,
 }
 
@@ -299,10 +322,15 @@ impl Runtime {
                 servers: Vec::new(),
                 maps: Vec::new(),
                 upstreams: Vec::new(),
+                formats: Vec::new(),
                 hostname: hostname.to_string(),
             });
         };
         let selector = ServerSelector::new(&http.servers)?;
+        let mut formats = vec![("combined".to_string(), Template::compile(COMBINED, &names)?)];
+        for f in &http.log_formats {
+            formats.push((f.name.clone(), Template::compile(&f.format, &names)?));
+        }
         let mut maps = Vec::new();
         for map in &http.maps {
             maps.push(compile_map(map, &names)?);
@@ -313,7 +341,13 @@ impl Runtime {
             let mut locations = Vec::new();
             let mut top = Vec::new();
             for loc in &server.locations {
-                top.push(compile_location(loc, &names, &mut specs, &mut locations)?);
+                top.push(compile_location(
+                    loc,
+                    &names,
+                    &formats,
+                    &mut specs,
+                    &mut locations,
+                )?);
             }
             let primary_name = match server.names.first() {
                 Some(ServerName::Exact(n)) => n.clone(),
@@ -345,6 +379,7 @@ impl Runtime {
                 .iter()
                 .map(|u| u.name.to_ascii_lowercase())
                 .collect(),
+            formats,
             hostname: hostname.to_string(),
         })
     }
@@ -352,6 +387,78 @@ impl Runtime {
     /// Addresses to listen on.
     pub fn listen_addrs(&self) -> impl Iterator<Item = SocketAddr> + '_ {
         self.selector.listen_addrs()
+    }
+
+    /// Whether a location writes any access log.
+    pub fn has_access_logs(&self, server: ServerId, location: LocationId) -> bool {
+        self.servers
+            .get(server.0 as usize)
+            .and_then(|s| s.locations.get(location.0 as usize))
+            .is_some_and(|l| !l.access_logs.is_empty())
+    }
+
+    /// The access log lines for a finished request: `(path, line)` for
+    /// each `access_log` of its location, written as nginx does (values
+    /// escaped with `\xHH`, empty values as `-`).
+    pub fn access_log_lines(
+        &self,
+        server: ServerId,
+        location: LocationId,
+        req: &RequestHead<'_>,
+        facts: &ResponseFacts,
+    ) -> Vec<(String, String)> {
+        let Some(srv) = self.servers.get(server.0 as usize) else {
+            return Vec::new();
+        };
+        let Some(loc) = srv.locations.get(location.0 as usize) else {
+            return Vec::new();
+        };
+        if loc.access_logs.is_empty() {
+            return Vec::new();
+        }
+        let Ok(target) = uri::parse_target(req.target) else {
+            return Vec::new();
+        };
+        let host_header = req
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+            .map(|(_, v)| *v);
+        let host: Cow<'_, str> = match target.host.or(host_header) {
+            Some(h) => normalize_host(h).unwrap_or(Cow::Borrowed("")),
+            None => Cow::Borrowed(""),
+        };
+        let path = normalized(target.raw_path).unwrap_or(Cow::Borrowed(target.raw_path.as_bytes()));
+        let path = String::from_utf8_lossy(&path);
+        let mut ctx = Ctx {
+            rt: self,
+            req,
+            host: &host,
+            server: srv,
+            uri: &path,
+            args: target.args.unwrap_or(""),
+            request_uri: target.request_uri,
+            captures: Captures::default(),
+            proxy_host: "",
+            proxy_port: 80,
+            map_values: vec![None; self.maps.len()],
+            facts: Some(facts),
+        };
+        let mut lines = Vec::new();
+        for (path, format) in &loc.access_logs {
+            let Some((_, template)) = self.formats.get(*format) else {
+                continue;
+            };
+            let mut line = String::new();
+            template.render(&mut line, &mut |v, out| {
+                let mut value = String::new();
+                ctx.var(v, &mut value);
+                escape_log_value(&value, out);
+            });
+            line.push('\n');
+            lines.push((path.clone(), line));
+        }
+        lines
     }
 
     /// Selects the server and matches the location only (no plan): what
@@ -459,6 +566,7 @@ impl Runtime {
             proxy_host: "",
             proxy_port: 80,
             map_values: vec![None; self.maps.len()],
+            facts: None,
         };
         let (plan_target, uri, proxy_host, proxy_port) = match proxy {
             ProxyKind::Static {
@@ -776,6 +884,7 @@ fn redirect_location(req: &RequestHead<'_>, host: &str, name: &str, args: Option
 fn compile_location(
     loc: &LocationConf,
     names: &Names,
+    formats: &[(String, Template)],
     specs: &mut Vec<LocationSpec>,
     out: &mut Vec<CompiledLocation>,
 ) -> Result<LocationId, RuntimeError> {
@@ -839,9 +948,15 @@ fn compile_location(
         nested: Vec::new(),
         auto_redirect,
     });
-    out.push(compile_settings(&name, proxy, &loc.settings, names)?);
+    out.push(compile_settings(
+        &name,
+        proxy,
+        &loc.settings,
+        names,
+        formats,
+    )?);
     for nested in &loc.nested {
-        let child = compile_location(nested, names, specs, out)?;
+        let child = compile_location(nested, names, formats, specs, out)?;
         specs[id.0 as usize].nested.push(child);
     }
     Ok(id)
@@ -852,6 +967,7 @@ fn compile_settings(
     proxy: Option<ProxyKind>,
     settings: &Settings,
     names: &Names,
+    formats: &[(String, Template)],
 ) -> Result<CompiledLocation, RuntimeError> {
     let mut headers = Vec::new();
     for h in settings.proxy_headers() {
@@ -888,6 +1004,21 @@ fn compile_settings(
         headers,
         hidden,
         pass_request_headers: settings.flag("proxy_pass_request_headers", true),
+        access_logs: match settings.get("access_log").map(|s| &s.value) {
+            Some(crate::model::Value::AccessLogs(logs)) => logs
+                .iter()
+                .map(|l| {
+                    (
+                        l.path.clone(),
+                        formats
+                            .iter()
+                            .position(|(n, _)| *n == l.format)
+                            .unwrap_or(0),
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        },
         max_body: match settings.get("client_max_body_size").map(|s| &s.value) {
             Some(crate::model::Value::Size(n)) => *n,
             _ => 1024 * 1024,
@@ -1004,6 +1135,22 @@ pub fn format_time(time: SystemTime, format: TimeFormat, out: &mut String) {
     };
 }
 
+/// nginx's `escape=default` for a logged value: `"`, `\\` and bytes
+/// outside printable ASCII become `\xHH`; an empty value is `-`.
+fn escape_log_value(value: &str, out: &mut String) {
+    if value.is_empty() {
+        out.push('-');
+        return;
+    }
+    for b in value.bytes() {
+        if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
+            let _ = write!(out, "\\x{b:02X}");
+        } else {
+            out.push(char::from(b));
+        }
+    }
+}
+
 /// Captures of the last regex that matched (a location's, a server
 /// name's or a map's), as nginx keeps them per request.
 #[derive(Debug, Default, Clone)]
@@ -1054,6 +1201,8 @@ struct Ctx<'a> {
     proxy_host: &'a str,
     proxy_port: u16,
     map_values: Vec<Option<String>>,
+    /// What the response was, once there is one (for access logs).
+    facts: Option<&'a ResponseFacts>,
 }
 
 impl Ctx<'_> {
@@ -1189,8 +1338,30 @@ impl Ctx<'_> {
                     let _ = write!(out, "{b:02x}");
                 }
             }
-            Var::Response(_) => {
-                // known once there is a response: the logger's
+            Var::Response(name) => {
+                if let Some(f) = self.facts {
+                    match &**name {
+                        "status" => {
+                            let _ = write!(out, "{}", f.status);
+                        }
+                        "body_bytes_sent" => {
+                            let _ = write!(out, "{}", f.body_bytes_sent);
+                        }
+                        "bytes_sent" => {
+                            let _ = write!(out, "{}", f.bytes_sent);
+                        }
+                        "request_time" => {
+                            let t = f.request_time;
+                            let _ = write!(out, "{}.{:03}", t.as_secs(), t.subsec_millis());
+                        }
+                        "upstream_addr" => {
+                            if let Some(a) = f.upstream_addr {
+                                let _ = write!(out, "{a}");
+                            }
+                        }
+                        _ => {}
+                    }
+                }
             }
             Var::Map(i) => self.map(*i as usize, out),
             Var::Capture(n) => {

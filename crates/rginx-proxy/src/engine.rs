@@ -93,7 +93,7 @@ impl Engine {
             tokio::spawn(async move {
                 let service = service_fn(move |req| {
                     let engine = engine.clone();
-                    async move { Ok::<_, Infallible>(engine.handle(req, local, remote).await) }
+                    async move { Ok::<_, Infallible>(Engine::handle(&engine, req, local, remote).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .title_case_headers(true)
@@ -105,7 +105,7 @@ impl Engine {
     }
 
     async fn handle(
-        &self,
+        self: &Arc<Self>,
         mut req: Request<Incoming>,
         local: SocketAddr,
         remote: SocketAddr,
@@ -149,13 +149,22 @@ impl Engine {
                 resp
             }
             Decision::Proxy(plan) => {
+                let mut log = self.log_record(&plan, &head);
                 // the client's side of a possible tunnel, taken before the
                 // body moves on
                 let client_upgrade = plan.upgrade.then(|| hyper::upgrade::on(&mut req));
                 let body = req.into_body();
-                match self.proxy(&plan, body, client_upgrade).await {
+                match self.proxy(&plan, body, client_upgrade, &mut log).await {
                     Ok(resp) => resp,
-                    Err(status) => error_page(status),
+                    Err(status) => {
+                        let page = error_page(status);
+                        if let Some(mut record) = log {
+                            record.status = status;
+                            record.bytes = 0;
+                            record.write();
+                        }
+                        page
+                    }
                 }
             }
         }
@@ -193,8 +202,12 @@ impl Engine {
         plan: &UpstreamPlan,
         body: Incoming,
         client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+        log: &mut Option<LogRecord>,
     ) -> Result<Response<Body>, u16> {
         let (addr, picked) = self.peer_for(plan)?;
+        if let Some(record) = log.as_mut() {
+            record.upstream = Some(addr);
+        }
         let connect = tokio::time::timeout(plan.connect_timeout, TcpStream::connect(addr)).await;
         let stream = match connect {
             Ok(Ok(s)) => s,
@@ -251,12 +264,20 @@ impl Engine {
         // nginx tunnels only when the client asked for an upgrade and the
         // backend answered 101; otherwise a 101 is an ordinary response
         let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+        let status = response.status().as_u16();
         if let (true, Some(client)) = (switching, client_upgrade) {
             let upstream = hyper::upgrade::on(&mut response);
             let idle = plan.read_timeout;
+            // the tunnel's log line is written when it closes
+            let mut tunnel_log = log.take();
             tokio::spawn(async move {
                 if let (Ok(client), Ok(upstream)) = (client.await, upstream.await) {
-                    tunnel(TokioIo::new(client), TokioIo::new(upstream), idle).await;
+                    let sent = tunnel(TokioIo::new(client), TokioIo::new(upstream), idle).await;
+                    if let Some(record) = tunnel_log.as_mut() {
+                        record.status = 101;
+                        record.bytes = sent;
+                        record.write();
+                    }
                 }
             });
         }
@@ -274,14 +295,137 @@ impl Engine {
                 out = out.header(name, value);
             }
         }
-        out.body(body.boxed()).map_err(|_| 502u16)
+        let body = match log.take() {
+            None => body.boxed(),
+            Some(mut record) => {
+                // count the body as it goes out; the line is written when
+                // the body is done (or the client went away)
+                record.status = status;
+                let mut guard = LogGuard(Some(record));
+                body.map_frame(move |frame| {
+                    if let (Some(data), Some(r)) = (frame.data_ref(), guard.0.as_mut()) {
+                        r.bytes += data.len() as u64;
+                    }
+                    let _ = &mut guard;
+                    frame
+                })
+                .boxed()
+            }
+        };
+        out.body(body).map_err(|_| 502u16)
+    }
+}
+
+/// Everything an access log line needs, kept past the request handler.
+struct LogRecord {
+    engine: Arc<Engine>,
+    server: rginx_core::select::ServerId,
+    location: rginx_core::locate::LocationId,
+    method: String,
+    target: String,
+    minor_version: u8,
+    headers: Vec<(String, String)>,
+    local: SocketAddr,
+    remote: SocketAddr,
+    time: std::time::SystemTime,
+    request_id: [u8; 16],
+    start: Instant,
+    status: u16,
+    bytes: u64,
+    upstream: Option<SocketAddr>,
+}
+
+impl LogRecord {
+    /// Appends the lines to the location's access logs.
+    fn write(&self) {
+        use std::io::Write as _;
+        let refs: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let head = RequestHead {
+            method: &self.method,
+            target: &self.target,
+            minor_version: self.minor_version,
+            headers: &refs,
+            local: self.local,
+            remote: self.remote,
+            time: self.time,
+            request_id: self.request_id,
+        };
+        let facts = rginx_core::plan::ResponseFacts {
+            status: self.status,
+            body_bytes_sent: self.bytes,
+            bytes_sent: self.bytes,
+            request_time: self.start.elapsed(),
+            upstream_addr: self.upstream,
+        };
+        for (path, line) in
+            self.engine
+                .runtime
+                .access_log_lines(self.server, self.location, &head, &facts)
+        {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path);
+            if let Ok(mut f) = file {
+                let _ = f.write_all(line.as_bytes());
+            }
+        }
+    }
+}
+
+/// Writes its record when dropped: at the end of a response body, or when
+/// the client goes away first.
+struct LogGuard(Option<LogRecord>);
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        if let Some(record) = self.0.take() {
+            record.write();
+        }
+    }
+}
+
+impl Engine {
+    fn log_record(
+        self: &Arc<Self>,
+        plan: &UpstreamPlan,
+        head: &RequestHead<'_>,
+    ) -> Option<LogRecord> {
+        if !self.runtime.has_access_logs(plan.server, plan.location) {
+            return None;
+        }
+        Some(LogRecord {
+            engine: self.clone(),
+            server: plan.server,
+            location: plan.location,
+            method: head.method.to_string(),
+            target: head.target.to_string(),
+            minor_version: head.minor_version,
+            headers: head
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            local: head.local,
+            remote: head.remote,
+            time: head.time,
+            request_id: head.request_id,
+            start: Instant::now(),
+            status: 0,
+            bytes: 0,
+            upstream: None,
+        })
     }
 }
 
 /// Copies bytes both ways until either side closes, then closes both (nginx
 /// propagates no half-close), or until `idle` passes with no traffic in
 /// either direction (`proxy_read_timeout`).
-async fn tunnel<A, B>(mut client: A, mut upstream: B, idle: std::time::Duration)
+async fn tunnel<A, B>(mut client: A, mut upstream: B, idle: std::time::Duration) -> u64
 where
     A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -289,6 +433,7 @@ where
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut from_client = vec![0u8; 8192];
     let mut from_upstream = vec![0u8; 8192];
+    let mut sent = 0u64;
     loop {
         tokio::select! {
             n = client.read(&mut from_client) => match n {
@@ -300,10 +445,11 @@ where
                 _ => break,
             },
             n = upstream.read(&mut from_upstream) => match n {
-                Ok(n) if n > 0 => {
+                                Ok(n) if n > 0 => {
                     if client.write_all(&from_upstream[..n]).await.is_err() {
                         break;
                     }
+                    sent += n as u64;
                 }
                 _ => break,
             },
@@ -312,6 +458,7 @@ where
     }
     let _ = client.shutdown().await;
     let _ = upstream.shutdown().await;
+    sent
 }
 
 /// A header name as nginx's clients usually write it (`x-forwarded-for` →
