@@ -144,9 +144,22 @@ pub fn directives_markdown() -> String {
     );
     out.push_str("\n## Known differences from nginx\n\n");
     out.push_str(
-        "- `rginx -c` serves plain HTTP/1.1 proxying only so far; keep-alive pools to upstreams,\n",
+        "- `rginx -c` serves HTTP/1.1 proxying, the WebSocket tunnel and access logs so far.\n",
     );
-    out.push_str("  `proxy_next_upstream` retries, the WebSocket tunnel and access logs are not there yet.\n");
+    out.push_str(
+        "  Keep-alive pools to upstreams, `proxy_next_upstream` retries, `error_log` output and\n",
+    );
+    out.push_str("  request-head limits are not there yet.\n");
+    out.push_str(
+        "- Access logs: only proxied requests and tunnels are logged so far (not the 400, 404\n",
+    );
+    out.push_str(
+        "  and 301 answers rginx gives itself). Relative paths are relative to the working\n",
+    );
+    out.push_str(
+        "  directory, and with no `access_log` anywhere nothing is written (nginx writes\n",
+    );
+    out.push_str("  `logs/access.log` under its prefix).\n");
     out.push_str(
         "- Header names reach the backend in Title-Case (`X-Request-Id`), and repeated client\n",
     );
