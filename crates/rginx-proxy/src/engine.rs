@@ -6,9 +6,12 @@
 //! one) both connections are taken over and bytes are copied both ways
 //! until either side closes or `proxy_read_timeout` passes with no traffic.
 //!
+//! Access log lines are written when a response body (or a tunnel) ends.
+//!
 //! Not here yet (issue 4): upstream keep-alive pools, `proxy_next_upstream`
-//! retries, access logs, request-head limits; the tunnel still holds two
-//! 8 KiB buffers per connection (issue 6).
+//! retries, `error_log` output, request-head limits; the tunnel still holds
+//! two 8 KiB buffers per connection (issue 6).
+//!
 //! Header names reach the backend in Title-Case: hyper does not keep the
 //! case or the order of repeated names for requests we build (see
 //! docs/architecture.md).
