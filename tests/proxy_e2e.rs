@@ -403,3 +403,38 @@ fn access_log_lines_match_nginx() {
     let want = time(&std::fs::read_to_string(&nginx_log).unwrap_or_default());
     assert_eq!(got, want);
 }
+
+#[test]
+fn a_refused_server_is_skipped_like_nginx() {
+    let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let dead = free_port();
+    let conf = |port: u16, tries: &str| {
+        format!(
+            "upstream app {{ server 127.0.0.1:{dead} weight=5; server {}; }}
+             server {{ listen 127.0.0.1:{port};
+               location / {{ proxy_pass http://app; {tries} }}
+               location /off/ {{ proxy_pass http://app; proxy_next_upstream off; }} }}",
+            backend.addr()
+        )
+    };
+    let port = free_port();
+    let _rginx = start_rginx(&conf(port, ""), port);
+    let request = "GET /x HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n";
+    // every request succeeds: a refused connection moves on to the live server
+    let got: Vec<String> = (0..4).map(|_| exchange(port, request).0).collect();
+    assert!(got.iter().all(|s| s == "HTTP/1.1 200 OK"), "{got:?}");
+
+    let Some(nginx) = nginx() else { return };
+    let nginx_port = free_port();
+    let _nginx = NginxServer::start(&nginx, &conf(nginx_port, ""), nginx_port);
+    let want: Vec<String> = (0..4).map(|_| exchange(nginx_port, request).0).collect();
+    assert_eq!(got, want);
+    // with proxy_next_upstream off, the first refused connection is a 502
+    // for both (the dead server is first: fresh processes, same weights)
+    let off = "GET /off/ HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n";
+    let port2 = free_port();
+    let _rginx2 = start_rginx(&conf(port2, ""), port2);
+    let nginx_port2 = free_port();
+    let _nginx2 = NginxServer::start(&nginx, &conf(nginx_port2, ""), nginx_port2);
+    assert_eq!(exchange(port2, off).0, exchange(nginx_port2, off).0);
+}

@@ -109,6 +109,19 @@ pub struct UpstreamPlan {
     pub read_timeout: Duration,
     /// `proxy_send_timeout`
     pub send_timeout: Duration,
+    /// `proxy_next_upstream` and `proxy_next_upstream_tries`.
+    pub next_upstream: NextUpstream,
+}
+
+/// When a request moves on to the next upstream server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextUpstream {
+    /// On a connection error (`error`, default on).
+    pub error: bool,
+    /// On a timeout (`timeout`, default on).
+    pub timeout: bool,
+    /// At most this many servers (0: all).
+    pub tries: u64,
 }
 
 impl UpstreamPlan {
@@ -219,6 +232,7 @@ struct CompiledLocation {
     connect_timeout: Duration,
     read_timeout: Duration,
     send_timeout: Duration,
+    next_upstream: NextUpstream,
 }
 
 #[derive(Debug, Clone)]
@@ -674,6 +688,7 @@ impl Runtime {
             connect_timeout: loc.connect_timeout,
             read_timeout: loc.read_timeout,
             send_timeout: loc.send_timeout,
+            next_upstream: loc.next_upstream,
         })))
     }
 }
@@ -1026,6 +1041,22 @@ fn compile_settings(
         connect_timeout: settings.time("proxy_connect_timeout", sixty),
         read_timeout: settings.time("proxy_read_timeout", sixty),
         send_timeout: settings.time("proxy_send_timeout", sixty),
+        next_upstream: {
+            let words: &[String] = match settings.get("proxy_next_upstream").map(|s| &s.value) {
+                Some(crate::model::Value::Words(w)) => w,
+                _ => &[],
+            };
+            let set = |w: &str| words.is_empty() && w != "off" || words.iter().any(|x| x == w);
+            let off = words.iter().any(|x| x == "off");
+            NextUpstream {
+                error: !off && set("error"),
+                timeout: !off && set("timeout"),
+                tries: match settings.get("proxy_next_upstream_tries").map(|s| &s.value) {
+                    Some(crate::model::Value::Number(n)) => *n,
+                    _ => 0,
+                },
+            }
+        },
     })
 }
 

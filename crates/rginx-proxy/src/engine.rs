@@ -8,9 +8,12 @@
 //!
 //! Access log lines are written when a response body (or a tunnel) ends.
 //!
-//! Not here yet (issue 4): upstream keep-alive pools, `proxy_next_upstream`
-//! retries, `error_log` output, request-head limits; the tunnel still holds
-//! two 8 KiB buffers per connection (issue 6).
+//! A connection error or timeout moves on to the next server as
+//! `proxy_next_upstream` allows (nothing has been sent then).
+//!
+//! Not here yet (issue 4): upstream keep-alive pools, retries after a
+//! response, `error_log` output, request-head limits; the tunnel still
+//! holds two 8 KiB buffers per connection (issue 6).
 //!
 //! Header names reach the backend in Title-Case: hyper does not keep the
 //! case or the order of repeated names for requests we build (see
@@ -173,19 +176,21 @@ impl Engine {
         }
     }
 
+    /// The next peer for a request; `tried` holds the ones it already had.
     fn peer_for(
         &self,
         plan: &UpstreamPlan,
+        tried: &mut Tried,
+        attempt: usize,
     ) -> Result<(SocketAddr, Option<(String, crate::balance::Pick)>), u16> {
         match &plan.target {
-            PlanTarget::Addrs(addrs) => addrs.first().map(|a| (*a, None)).ok_or(502),
+            PlanTarget::Addrs(addrs) => addrs.get(attempt).map(|a| (*a, None)).ok_or(502),
             PlanTarget::Upstream(name) => {
                 let key = name.to_ascii_lowercase();
                 let group = self.groups.get(&key).ok_or(502u16)?;
                 let mut rr = group.lock().map_err(|_| 500u16)?;
-                let pick = rr
-                    .pick(Instant::now(), &mut Tried::default())
-                    .ok_or(502u16)?;
+                // none left: nginx's "no live upstreams"
+                let pick = rr.pick(Instant::now(), tried).ok_or(502u16)?;
                 let addr = rr.peer(pick).ok_or(502u16)?.addr;
                 Ok((addr, Some((key, pick))))
             }
@@ -207,21 +212,36 @@ impl Engine {
         client_upgrade: Option<hyper::upgrade::OnUpgrade>,
         log: &mut Option<LogRecord>,
     ) -> Result<Response<Body>, u16> {
-        let (addr, picked) = self.peer_for(plan)?;
-        if let Some(record) = log.as_mut() {
-            record.upstream = Some(addr);
-        }
-        let connect = tokio::time::timeout(plan.connect_timeout, TcpStream::connect(addr)).await;
-        let stream = match connect {
-            Ok(Ok(s)) => s,
-            Ok(Err(_)) => {
-                self.report(&picked, true);
-                return Err(502);
+        // connect, moving on to the next server on an error or a timeout as
+        // proxy_next_upstream allows; nothing has been sent yet, so this is
+        // safe for every method
+        let mut tried = Tried::default();
+        let mut attempt = 0;
+        let mut last_failure: Option<u16> = None;
+        let (stream, picked) = loop {
+            let (addr, picked) = match self.peer_for(plan, &mut tried, attempt) {
+                Ok(p) => p,
+                // every server failed: the last failure's status, as nginx
+                Err(status) => return Err(last_failure.unwrap_or(status)),
+            };
+            attempt += 1;
+            if let Some(record) = log.as_mut() {
+                record.upstream = Some(addr);
             }
-            Err(_) => {
-                self.report(&picked, true);
-                return Err(504);
+            let connect =
+                tokio::time::timeout(plan.connect_timeout, TcpStream::connect(addr)).await;
+            let (status, retry) = match connect {
+                Ok(Ok(s)) => break (s, picked),
+                Ok(Err(_)) => (502, plan.next_upstream.error),
+                Err(_) => (504, plan.next_upstream.timeout),
+            };
+            self.report(&picked, true);
+            let tries_left =
+                plan.next_upstream.tries == 0 || (attempt as u64) < plan.next_upstream.tries;
+            if !(retry && tries_left) {
+                return Err(status);
             }
+            last_failure = Some(status);
         };
         let _ = stream.set_nodelay(true);
         let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
