@@ -146,8 +146,12 @@ pub fn directives_markdown() -> String {
     out.push_str(
         "- `rginx -c` serves HTTP/1.1 proxying, the WebSocket tunnel and access logs so far.\n",
     );
-        out.push_str("  `proxy_next_upstream` moves on after a connection error or timeout (before anything\n");
-    out.push_str("  is sent); retries after a failed response (`http_502`, ...), keep-alive pools to\n");
+    out.push_str(
+        "  `proxy_next_upstream` moves on after a connection error or timeout (before anything\n",
+    );
+    out.push_str(
+        "  is sent); retries after a failed response (`http_502`, ...), keep-alive pools to\n",
+    );
     out.push_str("  upstreams, `error_log` output and request-head limits are not there yet.\n");
     out.push_str(
         "- Access logs: only proxied requests and tunnels are logged so far (not the 400, 404\n",
