@@ -8,15 +8,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::*;
-use rginx_proxy::echo::EchoBackend;
-
-fn masked(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [9u8, 8, 7, 6];
-    let mut f = vec![0x80 | opcode, 0x80 | payload.len() as u8];
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    f
-}
+use rginx_proxy::echo::{client_frame, read_frame, EchoBackend};
 
 #[test]
 fn nginx_proxies_plain_requests_and_websockets_to_the_echo_backend() {
@@ -70,10 +62,10 @@ fn nginx_proxies_plain_requests_and_websockets_to_the_echo_backend() {
             break;
         }
     }
-    c.write_all(&masked(0x1, b"through nginx")).unwrap();
-    let mut h = [0u8; 2];
-    r.read_exact(&mut h).unwrap();
-    let mut p = vec![0u8; usize::from(h[1] & 0x7f)];
-    r.read_exact(&mut p).unwrap();
-    assert_eq!((h[0], p.as_slice()), (0x81, &b"through nginx"[..]));
+    c.write_all(&client_frame(0x1, true, b"through nginx"))
+        .unwrap();
+    assert_eq!(
+        read_frame(&mut r).unwrap(),
+        (true, 0x1, b"through nginx".to_vec())
+    );
 }

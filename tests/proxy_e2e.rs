@@ -10,7 +10,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use common::*;
-use rginx_proxy::echo::EchoBackend;
+use rginx_proxy::echo::{client_frame, read_frame, EchoBackend};
 
 struct Rginx(Child, #[allow(dead_code)] TempDir);
 
@@ -179,14 +179,6 @@ fn a_busy_port_is_reported_like_nginx() {
     );
 }
 
-fn masked(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [9u8, 8, 7, 6];
-    let mut f = vec![0x80 | opcode, 0x80 | payload.len() as u8];
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    f
-}
-
 /// Opens a WebSocket through a proxy on `port`, echoes a text and a ping,
 /// closes; returns the 101 response head's lines.
 fn websocket_round_trip(port: u16, path: &str) -> Vec<String> {
@@ -205,20 +197,17 @@ fn websocket_round_trip(port: u16, path: &str) -> Vec<String> {
         }
         head.push(l.trim_end().to_string());
     }
-    let frame = |r: &mut BufReader<TcpStream>| {
-        let mut h = [0u8; 2];
-        r.read_exact(&mut h).unwrap();
-        let mut p = vec![0u8; usize::from(h[1] & 0x7f)];
-        r.read_exact(&mut p).unwrap();
-        (h[0], p)
-    };
-    c.write_all(&masked(0x1, b"hello through the tunnel"))
+    c.write_all(&client_frame(0x1, true, b"hello through the tunnel"))
         .unwrap();
-    assert_eq!(frame(&mut r), (0x81, b"hello through the tunnel".to_vec()));
-    c.write_all(&masked(0x9, b"ping")).unwrap();
-    assert_eq!(frame(&mut r), (0x8A, b"ping".to_vec()));
-    c.write_all(&masked(0x8, &[0x03, 0xE8])).unwrap();
-    assert_eq!(frame(&mut r), (0x88, vec![0x03, 0xE8]));
+    assert_eq!(
+        read_frame(&mut r).unwrap(),
+        (true, 0x1, b"hello through the tunnel".to_vec())
+    );
+    c.write_all(&client_frame(0x9, true, b"ping")).unwrap();
+    assert_eq!(read_frame(&mut r).unwrap(), (true, 0xA, b"ping".to_vec()));
+    c.write_all(&client_frame(0x8, true, &[0x03, 0xE8]))
+        .unwrap();
+    assert_eq!(read_frame(&mut r).unwrap(), (true, 0x8, vec![0x03, 0xE8]));
     // the backend closed after the close frame: the proxy closes the client
     let mut rest = Vec::new();
     let _ = r.read_to_end(&mut rest);

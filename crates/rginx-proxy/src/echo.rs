@@ -416,6 +416,47 @@ fn base64(data: &[u8]) -> String {
     out
 }
 
+/// A client's (masked) frame, for tests that speak WebSocket by hand.
+pub fn client_frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+    let mask = [1u8, 2, 3, 4];
+    let mut f = vec![if fin { 0x80 } else { 0 } | (opcode & 0x0f)];
+    let len = payload.len();
+    if len < 126 {
+        f.push(0x80 | len as u8);
+    } else if len <= usize::from(u16::MAX) {
+        f.push(0x80 | 126);
+        f.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        f.push(0x80 | 127);
+        f.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// Reads one (unmasked) frame: FIN bit, opcode and payload.
+pub fn read_frame(r: &mut impl Read) -> io::Result<(bool, u8, Vec<u8>)> {
+    let mut h = [0u8; 2];
+    r.read_exact(&mut h)?;
+    let mut len = u64::from(h[1] & 0x7f);
+    if len == 126 {
+        let mut b = [0u8; 2];
+        r.read_exact(&mut b)?;
+        len = u64::from(u16::from_be_bytes(b));
+    } else if len == 127 {
+        let mut b = [0u8; 8];
+        r.read_exact(&mut b)?;
+        len = u64::from_be_bytes(b);
+    }
+    if len > MAX_PAYLOAD {
+        return Err(bad("frame too large"));
+    }
+    let mut p = vec![0u8; len as usize];
+    r.read_exact(&mut p)?;
+    Ok((h[0] & 0x80 != 0, h[0] & 0x0f, p))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,34 +470,6 @@ mod tests {
         );
         assert_eq!(base64(b"ab"), "YWI=");
         assert_eq!(base64(b"abc"), "YWJj");
-    }
-
-    fn client_frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
-        let mask = [1u8, 2, 3, 4];
-        let mut f = vec![if fin { 0x80 } else { 0 } | opcode];
-        if payload.len() < 126 {
-            f.push(0x80 | payload.len() as u8);
-        } else {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-        }
-        f.extend_from_slice(&mask);
-        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        f
-    }
-
-    fn read_frame(r: &mut impl Read) -> (bool, u8, Vec<u8>) {
-        let mut h = [0u8; 2];
-        r.read_exact(&mut h).unwrap();
-        let mut len = usize::from(h[1] & 0x7f);
-        if len == 126 {
-            let mut b = [0u8; 2];
-            r.read_exact(&mut b).unwrap();
-            len = usize::from(u16::from_be_bytes(b));
-        }
-        let mut p = vec![0u8; len];
-        r.read_exact(&mut p).unwrap();
-        (h[0] & 0x80 != 0, h[0] & 0x0f, p)
     }
 
     #[test]
@@ -493,16 +506,19 @@ mod tests {
             }
         }
         c.write_all(&client_frame(0x1, true, b"hello")).unwrap();
-        assert_eq!(read_frame(&mut r), (true, 0x1, b"hello".to_vec()));
+        assert_eq!(read_frame(&mut r).unwrap(), (true, 0x1, b"hello".to_vec()));
         let big = vec![7u8; 70_000];
         c.write_all(&client_frame(0x2, false, &big[..1000]))
             .unwrap();
-        assert_eq!(read_frame(&mut r), (false, 0x2, big[..1000].to_vec()));
+        assert_eq!(
+            read_frame(&mut r).unwrap(),
+            (false, 0x2, big[..1000].to_vec())
+        );
         c.write_all(&client_frame(0x9, true, b"p")).unwrap();
-        assert_eq!(read_frame(&mut r), (true, 0xA, b"p".to_vec()));
+        assert_eq!(read_frame(&mut r).unwrap(), (true, 0xA, b"p".to_vec()));
         c.write_all(&client_frame(0x8, true, &[0x03, 0xE8]))
             .unwrap();
-        assert_eq!(read_frame(&mut r), (true, 0x8, vec![0x03, 0xE8]));
+        assert_eq!(read_frame(&mut r).unwrap(), (true, 0x8, vec![0x03, 0xE8]));
     }
 
     #[test]
