@@ -427,3 +427,48 @@ fn a_refused_server_is_skipped_like_nginx() {
     let _nginx2 = NginxServer::start(&nginx, &conf(nginx_port2, ""), nginx_port2);
     assert_eq!(exchange(port2, off).0, exchange(nginx_port2, off).0);
 }
+
+#[test]
+fn keepalive_reuses_upstream_connections_like_nginx() {
+    let conf = |port: u16, backend: std::net::SocketAddr| {
+        format!(
+            "upstream app {{ server {backend}; keepalive 4; }}
+             server {{ listen 127.0.0.1:{port};
+               location /pooled/ {{ proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\"; }}
+               location /closed/ {{ proxy_pass http://app; }} }}"
+        )
+    };
+    let count = |port: u16, backend: &EchoBackend, path: &str| {
+        let before = backend.connections();
+        for _ in 0..5 {
+            let (status, _) = exchange(
+                port,
+                &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+            );
+            assert_eq!(status, "HTTP/1.1 200 OK");
+        }
+        backend.connections() - before
+    };
+    let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = free_port();
+    let _rginx = start_rginx(&conf(port, backend.addr()), port);
+    let rginx_counts = (
+        count(port, &backend, "/pooled/a"),
+        count(port, &backend, "/closed/a"),
+    );
+    // HTTP/1.1 without "Connection: close" reuses one connection; nginx's
+    // default (HTTP/1.0, Connection: close) closes it after each request
+    // (the first of those may still take the idle one from the pool)
+    assert_eq!(rginx_counts.0, 1);
+    assert!(rginx_counts.1 >= 4, "{rginx_counts:?}");
+
+    let Some(nginx) = nginx() else { return };
+    let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let nginx_port = free_port();
+    let _nginx = NginxServer::start(&nginx, &conf(nginx_port, backend.addr()), nginx_port);
+    let nginx_counts = (
+        count(nginx_port, &backend, "/pooled/a"),
+        count(nginx_port, &backend, "/closed/a"),
+    );
+    assert_eq!(rginx_counts, nginx_counts);
+}

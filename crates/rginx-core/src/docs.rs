@@ -150,9 +150,12 @@ pub fn directives_markdown() -> String {
         "  `proxy_next_upstream` moves on after a connection error or timeout (before anything\n",
     );
     out.push_str(
-        "  is sent); retries after a failed response (`http_502`, ...), keep-alive pools to\n",
+        "  is sent), and `keepalive N` keeps idle upstream connections. Retries after a failed\n",
     );
-    out.push_str("  upstreams, `error_log` output and request-head limits are not there yet.\n");
+    out.push_str(
+        "  response (`http_502`, ...), `error_log` output and request-head limits are not there\n",
+    );
+    out.push_str("  yet.\n");
     out.push_str(
         "- Access logs: only proxied requests and tunnels are logged so far (not the 400, 404\n",
     );

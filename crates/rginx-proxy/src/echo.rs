@@ -45,6 +45,7 @@ document.getElementById('f').onsubmit = (e) => {
 pub struct EchoBackend {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl EchoBackend {
@@ -54,6 +55,8 @@ impl EchoBackend {
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = connections.clone();
         thread::Builder::new()
             .name("echo-accept".into())
             .spawn(move || {
@@ -62,6 +65,7 @@ impl EchoBackend {
                         break;
                     }
                     let Ok(conn) = conn else { continue };
+                    counter.fetch_add(1, Ordering::SeqCst);
                     let _ = thread::Builder::new()
                         .name("echo-conn".into())
                         .spawn(move || {
@@ -69,12 +73,21 @@ impl EchoBackend {
                         });
                 }
             })?;
-        Ok(EchoBackend { addr, stop })
+        Ok(EchoBackend {
+            addr,
+            stop,
+            connections,
+        })
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// How many connections it has accepted.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 }
 

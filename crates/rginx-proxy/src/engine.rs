@@ -11,9 +11,13 @@
 //! A connection error or timeout moves on to the next server as
 //! `proxy_next_upstream` allows (nothing has been sent then).
 //!
-//! Not here yet (issue 4): upstream keep-alive pools, retries after a
-//! response, `error_log` output, request-head limits; the tunnel still
-//! holds two 8 KiB buffers per connection (issue 6).
+//! `keepalive N` keeps up to N idle connections per upstream group; a
+//! connection goes back once its response was read to the end, when the
+//! exchange was HTTP/1.1 and neither side said `Connection: close`.
+//!
+//! Not here yet (issue 4): retries after a response, `error_log` output,
+//! request-head limits; the tunnel still holds two 8 KiB buffers per
+//! connection (issue 6).
 //!
 //! Header names reach the backend in Title-Case: hyper does not keep the
 //! case or the order of repeated names for requests we build (see
@@ -49,6 +53,26 @@ type Body = BoxBody<Bytes, hyper::Error>;
 pub struct Engine {
     runtime: Runtime,
     groups: HashMap<String, Mutex<RoundRobin>>,
+    /// Idle upstream connections of the groups with `keepalive N`.
+    pools: HashMap<String, Pool>,
+}
+
+/// The idle connections of one upstream group (nginx's `keepalive N`:
+/// at most N idle connections are kept; it is not a limit on connections).
+struct Pool {
+    max_idle: usize,
+    idle: Mutex<
+        Vec<(
+            SocketAddr,
+            hyper::client::conn::http1::SendRequest<Incoming>,
+        )>,
+    >,
+}
+
+/// A connection to an upstream: reused from the pool or just opened.
+enum Upstream {
+    Pooled(hyper::client::conn::http1::SendRequest<Incoming>),
+    Fresh(TcpStream),
 }
 
 impl Engine {
@@ -60,7 +84,26 @@ impl Engine {
             .flat_map(|h| &h.upstreams)
             .map(|u| (u.name.to_ascii_lowercase(), Mutex::new(RoundRobin::new(u))))
             .collect();
-        Engine { runtime, groups }
+        let pools = model
+            .http
+            .iter()
+            .flat_map(|h| &h.upstreams)
+            .filter_map(|u| {
+                let max_idle = usize::try_from(u.keepalive?).unwrap_or(usize::MAX);
+                Some((
+                    u.name.to_ascii_lowercase(),
+                    Pool {
+                        max_idle,
+                        idle: Mutex::new(Vec::new()),
+                    },
+                ))
+            })
+            .collect();
+        Engine {
+            runtime,
+            groups,
+            pools,
+        }
     }
 
     /// Binds every listening address and serves until the process ends.
@@ -205,8 +248,56 @@ impl Engine {
         }
     }
 
-    async fn proxy(
+    /// An idle pooled connection to `addr`, ready for a request.
+    async fn take_idle(
         &self,
+        picked: &Option<(String, crate::balance::Pick)>,
+        addr: SocketAddr,
+    ) -> Option<hyper::client::conn::http1::SendRequest<Incoming>> {
+        let (key, _) = picked.as_ref()?;
+        let pool = self.pools.get(key)?;
+        loop {
+            let mut sender = {
+                let mut idle = pool.idle.lock().ok()?;
+                let i = idle.iter().rposition(|(a, _)| *a == addr)?;
+                idle.remove(i).1
+            };
+            if sender.is_closed() {
+                continue;
+            }
+            // ready once the previous response was read to its end
+            let ready =
+                tokio::time::timeout(std::time::Duration::from_secs(1), sender.ready()).await;
+            if matches!(ready, Ok(Ok(()))) {
+                return Some(sender);
+            }
+        }
+    }
+
+    /// Keeps a connection for reuse, dropping the oldest beyond the limit.
+    fn put_idle(
+        &self,
+        key: &str,
+        addr: SocketAddr,
+        sender: hyper::client::conn::http1::SendRequest<Incoming>,
+    ) {
+        let Some(pool) = self.pools.get(key) else {
+            return;
+        };
+        let Ok(mut idle) = pool.idle.lock() else {
+            return;
+        };
+        if pool.max_idle == 0 {
+            return;
+        }
+        if idle.len() >= pool.max_idle {
+            idle.remove(0);
+        }
+        idle.push((addr, sender));
+    }
+
+    async fn proxy(
+        self: &Arc<Self>,
         plan: &UpstreamPlan,
         body: Incoming,
         client_upgrade: Option<hyper::upgrade::OnUpgrade>,
@@ -218,7 +309,7 @@ impl Engine {
         let mut tried = Tried::default();
         let mut attempt = 0;
         let mut last_failure: Option<u16> = None;
-        let (stream, picked) = loop {
+        let (upstream, picked, addr) = loop {
             let (addr, picked) = match self.peer_for(plan, &mut tried, attempt) {
                 Ok(p) => p,
                 // every server failed: the last failure's status, as nginx
@@ -228,10 +319,13 @@ impl Engine {
             if let Some(record) = log.as_mut() {
                 record.upstream = Some(addr);
             }
+            if let Some(sender) = self.take_idle(&picked, addr).await {
+                break (Upstream::Pooled(sender), picked, addr);
+            }
             let connect =
                 tokio::time::timeout(plan.connect_timeout, TcpStream::connect(addr)).await;
             let (status, retry) = match connect {
-                Ok(Ok(s)) => break (s, picked),
+                Ok(Ok(s)) => break (Upstream::Fresh(s), picked, addr),
                 Ok(Err(_)) => (502, plan.next_upstream.error),
                 Err(_) => (504, plan.next_upstream.timeout),
             };
@@ -243,15 +337,21 @@ impl Engine {
             }
             last_failure = Some(status);
         };
-        let _ = stream.set_nodelay(true);
-        let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
-            .title_case_headers(true)
-            .handshake::<_, Incoming>(TokioIo::new(stream))
-            .await
-            .map_err(|_| 502u16)?;
-        tokio::spawn(async move {
-            let _ = conn.with_upgrades().await;
-        });
+        let mut sender = match upstream {
+            Upstream::Pooled(sender) => sender,
+            Upstream::Fresh(stream) => {
+                let _ = stream.set_nodelay(true);
+                let (sender, conn) = hyper::client::conn::http1::Builder::new()
+                    .title_case_headers(true)
+                    .handshake::<_, Incoming>(TokioIo::new(stream))
+                    .await
+                    .map_err(|_| 502u16)?;
+                tokio::spawn(async move {
+                    let _ = conn.with_upgrades().await;
+                });
+                sender
+            }
+        };
         let mut builder = Request::builder()
             .method(plan.method.as_str())
             .uri(plan.uri.as_str())
@@ -304,7 +404,34 @@ impl Engine {
                 }
             });
         }
+        // the connection may serve another request once this response is
+        // read to its end (nginx: HTTP/1.1, and neither side said close)
+        let says_close = |v: Option<&HeaderValue>| {
+            v.and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.to_ascii_lowercase().contains("close"))
+        };
+        let request_close = plan.headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case("connection") && v.to_ascii_lowercase().contains("close")
+        });
+        let reusable = !switching
+            && plan.version == "HTTP/1.1"
+            && !request_close
+            && response.version() == Version::HTTP_11
+            && !says_close(response.headers().get(hyper::header::CONNECTION));
+        let pool_key = picked
+            .as_ref()
+            .map(|(k, _)| k.clone())
+            .filter(|k| reusable && self.pools.contains_key(k));
         let (parts, body) = response.into_parts();
+        let body: Body = match pool_key {
+            Some(key) => PooledBody {
+                inner: body,
+                done: false,
+                give_back: Some((self.clone(), key, addr, sender)),
+            }
+            .boxed(),
+            None => body.boxed(),
+        };
         // nginx writes its own headers first, then the backend's
         let mut out = Response::builder()
             .status(parts.status)
@@ -319,7 +446,7 @@ impl Engine {
             }
         }
         let body = match log.take() {
-            None => body.boxed(),
+            None => body,
             Some(mut record) => {
                 // count the body as it goes out; the line is written when
                 // the body is done (or the client went away)
@@ -336,6 +463,54 @@ impl Engine {
             }
         };
         out.body(body).map_err(|_| 502u16)
+    }
+}
+
+/// A response body from a pooled-capable connection: once read to its end,
+/// the connection goes back to the pool.
+struct PooledBody {
+    inner: Incoming,
+    done: bool,
+    give_back: Option<(
+        Arc<Engine>,
+        String,
+        SocketAddr,
+        hyper::client::conn::http1::SendRequest<Incoming>,
+    )>,
+}
+
+impl hyper::body::Body for PooledBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(None) = polled {
+            this.done = true;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for PooledBody {
+    fn drop(&mut self) {
+        if self.done || hyper::body::Body::is_end_stream(&self.inner) {
+            if let Some((engine, key, addr, sender)) = self.give_back.take() {
+                engine.put_idle(&key, addr, sender);
+            }
+        }
     }
 }
 
