@@ -472,3 +472,42 @@ fn keepalive_reuses_upstream_connections_like_nginx() {
     );
     assert_eq!(rginx_counts, nginx_counts);
 }
+
+#[test]
+fn chunked_bodies_are_sent_with_a_length_like_nginx() {
+    let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let conf = |port: u16| {
+        format!(
+            "server {{ listen 127.0.0.1:{port};
+               location / {{ proxy_pass http://{}; }}
+               location /small/ {{ proxy_pass http://{}; client_max_body_size 8; }} }}",
+            backend.addr(),
+            backend.addr()
+        )
+    };
+    let chunked = "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+    let too_big = "POST /small/up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+    let port = free_port();
+    let _rginx = start_rginx(&conf(port), port);
+    let (status, body) = exchange(port, chunked);
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(body.contains("[\"Content-Length\",\"11\"]"), "{body}");
+    assert!(body.contains("\"body\":\"hello world\""), "{body}");
+    assert_eq!(
+        exchange(port, too_big).0,
+        "HTTP/1.1 413 Request Entity Too Large"
+    );
+
+    let Some(nginx) = nginx() else { return };
+    let nginx_port = free_port();
+    let _nginx = NginxServer::start(&nginx, &conf(nginx_port), nginx_port);
+    let (want_status, want_body) = exchange(nginx_port, chunked);
+    assert_eq!(status, want_status);
+    assert_eq!(names_folded(&body), names_folded(&want_body));
+    // nginx words the reason "Request Entity Too Large"; the code is the same
+    let code = |s: String| s.split(' ').nth(1).unwrap_or("").to_string();
+    assert_eq!(
+        code(exchange(port, too_big).0),
+        code(exchange(nginx_port, too_big).0)
+    );
+}

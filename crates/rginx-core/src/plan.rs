@@ -99,6 +99,8 @@ pub struct UpstreamPlan {
     /// With [`BodyPlan::Dechunk`]: the index in `headers` where the
     /// `Content-Length` of the de-chunked body goes.
     pub length_at: Option<usize>,
+    /// `client_max_body_size` (0: no limit), for bodies counted as read.
+    pub max_body: u64,
     /// The client's request carried `Upgrade`: a `101` from the backend
     /// then starts a tunnel (nginx's only condition; without it a `101` is
     /// an ordinary response).
@@ -684,6 +686,7 @@ impl Runtime {
             headers,
             body,
             length_at,
+            max_body: loc.max_body,
             upgrade: client_upgrade,
             connect_timeout: loc.connect_timeout,
             read_timeout: loc.read_timeout,

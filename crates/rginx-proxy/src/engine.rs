@@ -61,17 +61,12 @@ pub struct Engine {
 /// at most N idle connections are kept; it is not a limit on connections).
 struct Pool {
     max_idle: usize,
-    idle: Mutex<
-        Vec<(
-            SocketAddr,
-            hyper::client::conn::http1::SendRequest<Incoming>,
-        )>,
-    >,
+    idle: Mutex<Vec<(SocketAddr, hyper::client::conn::http1::SendRequest<Body>)>>,
 }
 
 /// A connection to an upstream: reused from the pool or just opened.
 enum Upstream {
-    Pooled(hyper::client::conn::http1::SendRequest<Incoming>),
+    Pooled(hyper::client::conn::http1::SendRequest<Body>),
     Fresh(TcpStream),
 }
 
@@ -253,7 +248,7 @@ impl Engine {
         &self,
         picked: &Option<(String, crate::balance::Pick)>,
         addr: SocketAddr,
-    ) -> Option<hyper::client::conn::http1::SendRequest<Incoming>> {
+    ) -> Option<hyper::client::conn::http1::SendRequest<Body>> {
         let (key, _) = picked.as_ref()?;
         let pool = self.pools.get(key)?;
         loop {
@@ -279,7 +274,7 @@ impl Engine {
         &self,
         key: &str,
         addr: SocketAddr,
-        sender: hyper::client::conn::http1::SendRequest<Incoming>,
+        sender: hyper::client::conn::http1::SendRequest<Body>,
     ) {
         let Some(pool) = self.pools.get(key) else {
             return;
@@ -303,6 +298,32 @@ impl Engine {
         client_upgrade: Option<hyper::upgrade::OnUpgrade>,
         log: &mut Option<LogRecord>,
     ) -> Result<Response<Body>, u16> {
+        // a chunked body is read whole first, as nginx's request buffering
+        // does: it is sent with a Content-Length, and one over
+        // client_max_body_size is a 413 before any upstream is contacted
+        let (body, body_length): (Body, Option<u64>) = match plan.body {
+            rginx_core::plan::BodyPlan::Dechunk => {
+                let limit = if plan.max_body == 0 {
+                    usize::MAX
+                } else {
+                    usize::try_from(plan.max_body).unwrap_or(usize::MAX)
+                };
+                let collected = http_body_util::Limited::new(body, limit).collect().await;
+                match collected {
+                    Ok(c) => {
+                        let bytes = c.to_bytes();
+                        let n = bytes.len() as u64;
+                        (
+                            Full::new(bytes).map_err(|never| match never {}).boxed(),
+                            Some(n),
+                        )
+                    }
+                    Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(413),
+                    Err(_) => return Err(400),
+                }
+            }
+            _ => (body.boxed(), None),
+        };
         // connect, moving on to the next server on an error or a timeout as
         // proxy_next_upstream allows; nothing has been sent yet, so this is
         // safe for every method
@@ -343,7 +364,7 @@ impl Engine {
                 let _ = stream.set_nodelay(true);
                 let (sender, conn) = hyper::client::conn::http1::Builder::new()
                     .title_case_headers(true)
-                    .handshake::<_, Incoming>(TokioIo::new(stream))
+                    .handshake::<_, Body>(TokioIo::new(stream))
                     .await
                     .map_err(|_| 502u16)?;
                 tokio::spawn(async move {
@@ -360,7 +381,12 @@ impl Engine {
             } else {
                 Version::HTTP_10
             });
-        for (name, value) in &plan.headers {
+        for (i, (name, value)) in plan.headers.iter().enumerate() {
+            if let (Some(at), Some(n)) = (plan.length_at, body_length) {
+                if at == i {
+                    builder = builder.header(hyper::header::CONTENT_LENGTH, n);
+                }
+            }
             let (Ok(n), Ok(v)) = (
                 HeaderName::from_bytes(name.as_bytes()),
                 HeaderValue::from_str(value),
@@ -368,6 +394,11 @@ impl Engine {
                 continue;
             };
             builder = builder.header(n, v);
+        }
+        if let (Some(at), Some(n)) = (plan.length_at, body_length) {
+            if at == plan.headers.len() {
+                builder = builder.header(hyper::header::CONTENT_LENGTH, n);
+            }
         }
         let request = builder.body(body).map_err(|_| 500u16)?;
         let response = tokio::time::timeout(plan.read_timeout, sender.send_request(request)).await;
@@ -475,7 +506,7 @@ struct PooledBody {
         Arc<Engine>,
         String,
         SocketAddr,
-        hyper::client::conn::http1::SendRequest<Incoming>,
+        hyper::client::conn::http1::SendRequest<Body>,
     )>,
 }
 
@@ -687,14 +718,25 @@ fn request_id() -> [u8; 16] {
     id
 }
 
+/// The reason phrases nginx 1.22 writes (`ngx_http_status_lines`) where
+/// they differ from today's standard ones.
+fn nginx_reason(code: StatusCode) -> &'static str {
+    match code.as_u16() {
+        302 => "Moved Temporarily",
+        408 => "Request Time-out",
+        413 => "Request Entity Too Large",
+        414 => "Request-URI Too Large",
+        416 => "Requested Range Not Satisfiable",
+        504 => "Gateway Time-out",
+        _ => code.canonical_reason().unwrap_or(""),
+    }
+}
+
 /// nginx's error page layout for a status.
 fn error_page(status: u16) -> Response<Body> {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let title = format!(
-        "{} {}",
-        code.as_u16(),
-        code.canonical_reason().unwrap_or("")
-    );
+    let reason = nginx_reason(code);
+    let title = format!("{} {reason}", code.as_u16());
     let page = format!(
         "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>rginx</center>\r\n</body>\r\n</html>\r\n"
     );
@@ -704,6 +746,9 @@ fn error_page(status: u16) -> Response<Body> {
             .boxed(),
     );
     *resp.status_mut() = code;
+    // nginx's own wording on the status line ("504 Gateway Time-out")
+    resp.extensions_mut()
+        .insert(hyper::ext::ReasonPhrase::from_static(reason.as_bytes()));
     let headers = resp.headers_mut();
     headers.insert(
         hyper::header::CONTENT_TYPE,
