@@ -127,6 +127,9 @@ impl Engine {
     async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
         loop {
             let Ok((stream, remote)) = listener.accept().await else {
+                // out of descriptors or the like: pause instead of spinning,
+                // as nginx disables accept for a moment
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             };
             let Ok(local) = stream.local_addr() else {
