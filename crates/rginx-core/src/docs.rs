@@ -178,6 +178,10 @@ pub fn directives_markdown() -> String {
     );
     out.push_str("  always says `HTTP/1.1`.\n");
     out.push_str("- Error pages end with `<hr><center>rginx</center>`, and the `Server` header is `rginx`.\n");
+    out.push_str(
+        "- Responses to the client carry no `Connection: keep-alive` line (nginx adds one to\n",
+    );
+    out.push_str("  keep-alive HTTP/1.1 responses), and hyper orders the response header lines.\n");
     out.push_str("- `$time_local` and `$time_iso8601` are in UTC.\n");
     out.push_str("- An include cycle is an error; nginx recurses until it crashes.\n");
     out.push_str(
