@@ -69,6 +69,21 @@ fn serve(model: rginx_core::Model) -> ExitCode {
         Some(Value::Number(n)) => usize::try_from(*n).unwrap_or(1).max(1),
         _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
+    // error_log (main level) through tracing
+    let error_logs: &[rginx_core::model::ErrorLog] =
+        match model.main.get("error_log").map(|s| &s.value) {
+            Some(Value::ErrorLogs(logs)) => logs,
+            _ => &[],
+        };
+    match rginx_proxy::errlog::ErrorLogSubscriber::open(error_logs) {
+        Ok(subscriber) => {
+            let _ = tracing::subscriber::set_global_default(subscriber);
+        }
+        Err(e) => {
+            eprintln!("rginx: [emerg] cannot open the error log: {e}");
+            return ExitCode::from(1);
+        }
+    }
     let engine = Arc::new(Engine::new(&model, runtime));
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)

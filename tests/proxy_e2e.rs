@@ -22,9 +22,18 @@ impl Drop for Rginx {
 }
 
 fn start_rginx(http_body: &str, port: u16) -> Rginx {
+    start_rginx_main("", http_body, port)
+}
+
+/// Starts rginx with main-context lines before `events` and `http`.
+fn start_rginx_main(main: &str, http_body: &str, port: u16) -> Rginx {
     let dir = TempDir::new("rginx-run");
     let conf = dir.0.join("rginx.conf");
-    std::fs::write(&conf, format!("events {{}}\nhttp {{\n{http_body}\n}}\n")).expect("conf");
+    std::fs::write(
+        &conf,
+        format!("{main}\nevents {{}}\nhttp {{\n{http_body}\n}}\n"),
+    )
+    .expect("conf");
     let child = rginx()
         .arg("-c")
         .arg(&conf)
@@ -510,4 +519,50 @@ fn chunked_bodies_are_sent_with_a_length_like_nginx() {
         code(exchange(port, too_big).0),
         code(exchange(nginx_port, too_big).0)
     );
+}
+
+#[test]
+fn upstream_errors_are_logged_like_nginx() {
+    let dead = free_port();
+    let conf = |port: u16| {
+        format!(
+            "server {{ listen 127.0.0.1:{port}; server_name srv.test;
+               location / {{ proxy_pass http://127.0.0.1:{dead}; }} }}"
+        )
+    };
+    let request = "GET /a?b=1 HTTP/1.1\r\nHost: Example.com\r\nConnection: close\r\n\r\n";
+    let dir = TempDir::new("errlog");
+    let log = dir.0.join("error.log");
+    let port = free_port();
+    let rginx_server =
+        start_rginx_main(&format!("error_log {};", log.display()), &conf(port), port);
+    assert_eq!(exchange(port, request).0, "HTTP/1.1 502 Bad Gateway");
+    std::thread::sleep(Duration::from_millis(100));
+    drop(rginx_server);
+    // the date, the process and the connection number vary
+    let tail = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| {
+                l.split_once(": *")
+                    .map(|(_, rest)| rest.split_once(' ').map_or("", |(_, r)| r).to_string())
+            })
+            .collect()
+    };
+    let got = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(got.contains(" [error] "), "{got}");
+    let got = tail(&got);
+    assert_eq!(
+        got,
+        [format!(
+            "connect() failed (111: Connection refused) while connecting to upstream, client: 127.0.0.1, server: srv.test, request: \"GET /a?b=1 HTTP/1.1\", upstream: \"http://127.0.0.1:{dead}/a?b=1\", host: \"Example.com\""
+        )]
+    );
+
+    let Some(nginx) = nginx() else { return };
+    let nginx_port = free_port();
+    let nginx_server = NginxServer::start(&nginx, &conf(nginx_port), nginx_port);
+    exchange(nginx_port, request);
+    std::thread::sleep(Duration::from_millis(100));
+    let want = tail(&std::fs::read_to_string(nginx_server.error_log()).unwrap_or_default());
+    assert_eq!(got, want);
 }

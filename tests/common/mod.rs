@@ -176,6 +176,13 @@ impl NginxServer {
     }
 }
 
+impl NginxServer {
+    /// Its error log (nginx was started with `-e` pointing there).
+    pub fn error_log(&self) -> PathBuf {
+        self._prefix.0.join("logs/error.log")
+    }
+}
+
 impl Drop for NginxServer {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -153,9 +153,15 @@ pub fn directives_markdown() -> String {
         "  is sent), and `keepalive N` keeps idle upstream connections. Retries after a failed\n",
     );
     out.push_str(
-        "  response (`http_502`, ...), `error_log` output and request-head limits are not there\n",
+        "  response (`http_502`, ...) and request-head limits are not there yet. The main-level\n",
     );
-    out.push_str("  yet.\n");
+    out.push_str(
+        "  `error_log` gets nginx's line for upstream connection errors and timeouts; other\n",
+    );
+    out.push_str(
+        "  events are not logged yet, and `error_log` in http, server or location is accepted\n",
+    );
+    out.push_str("  but not used.\n");
     out.push_str(
         "- Access logs: only proxied requests and tunnels are logged so far (not the 400, 404\n",
     );

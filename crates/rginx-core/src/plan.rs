@@ -405,6 +405,13 @@ impl Runtime {
         self.selector.listen_addrs()
     }
 
+    /// The primary `server_name` of a server (`$server_name`).
+    pub fn server_name(&self, server: ServerId) -> &str {
+        self.servers
+            .get(server.0 as usize)
+            .map_or("", |s| s.primary_name.as_str())
+    }
+
     /// Whether a location writes any access log.
     pub fn has_access_logs(&self, server: ServerId, location: LocationId) -> bool {
         self.servers
@@ -1130,6 +1137,8 @@ pub enum TimeFormat {
     Local,
     /// `$time_iso8601`: `2026-11-25T19:10:47+00:00`.
     Iso8601,
+    /// The error log's timestamp: `2026/11/25 19:10:47`.
+    ErrorLog,
 }
 
 /// Writes a time as nginx's `$time_local` / `$time_iso8601` do. rginx
@@ -1166,6 +1175,7 @@ pub fn format_time(time: SystemTime, format: TimeFormat, out: &mut String) {
             out,
             "{year}-{month:02}-{day:02}T{h:02}:{m:02}:{sec:02}+00:00"
         ),
+        TimeFormat::ErrorLog => write!(out, "{year}/{month:02}/{day:02} {h:02}:{m:02}:{sec:02}"),
     };
 }
 

@@ -15,8 +15,10 @@
 //! connection goes back once its response was read to the end, when the
 //! exchange was HTTP/1.1 and neither side said `Connection: close`.
 //!
-//! Not here yet (issue 4): retries after a response, `error_log` output,
-//! request-head limits; the tunnel still holds two 8 KiB buffers per
+//! Upstream connection errors and timeouts are logged through `tracing`
+//! in nginx's words (see `errlog`).
+//!
+//! Not here yet (issue 4): retries after a response, request-head limits; the tunnel still holds two 8 KiB buffers per
 //! connection (issue 6).
 //!
 //! Header names reach the backend in Title-Case: hyper does not keep the
@@ -55,6 +57,33 @@ pub struct Engine {
     groups: HashMap<String, Mutex<RoundRobin>>,
     /// Idle upstream connections of the groups with `keepalive N`.
     pools: HashMap<String, Pool>,
+    /// Connections accepted so far (nginx's `*N` in error log lines).
+    connections: std::sync::atomic::AtomicU64,
+}
+
+/// What nginx's error log lines say about a request.
+struct ErrorContext {
+    connection: u64,
+    client: SocketAddr,
+    server: String,
+    request: String,
+    host: Option<String>,
+}
+
+impl ErrorContext {
+    /// `, client: ..., server: ..., request: "...", upstream: "...", host: "..."`
+    fn describe(&self, upstream: &str) -> String {
+        let mut out = format!(
+            ", client: {}, server: {}, request: \"{}\", upstream: \"{upstream}\"",
+            self.client.ip(),
+            self.server,
+            self.request
+        );
+        if let Some(host) = &self.host {
+            out.push_str(&format!(", host: \"{host}\""));
+        }
+        out
+    }
 }
 
 /// The idle connections of one upstream group (nginx's `keepalive N`:
@@ -98,6 +127,7 @@ impl Engine {
             runtime,
             groups,
             pools,
+            connections: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -136,11 +166,19 @@ impl Engine {
                 continue;
             };
             let _ = stream.set_nodelay(true);
+            let connection = self
+                .connections
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
             let engine = self.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req| {
                     let engine = engine.clone();
-                    async move { Ok::<_, Infallible>(Engine::handle(&engine, req, local, remote).await) }
+                    async move {
+                        Ok::<_, Infallible>(
+                            Engine::handle(&engine, req, local, remote, connection).await,
+                        )
+                    }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .title_case_headers(true)
@@ -156,6 +194,7 @@ impl Engine {
         mut req: Request<Incoming>,
         local: SocketAddr,
         remote: SocketAddr,
+        connection: u64,
     ) -> Response<Body> {
         let target = req.uri().to_string();
         let headers: Vec<(String, String)> = req
@@ -197,11 +236,28 @@ impl Engine {
             }
             Decision::Proxy(plan) => {
                 let mut log = self.log_record(&plan, &head);
+                let context = ErrorContext {
+                    connection,
+                    client: remote,
+                    server: self.runtime.server_name(plan.server).to_string(),
+                    request: format!(
+                        "{} {} HTTP/1.{}",
+                        head.method, head.target, head.minor_version
+                    ),
+                    host: head
+                        .headers
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+                        .map(|(_, v)| v.to_string()),
+                };
                 // the client's side of a possible tunnel, taken before the
                 // body moves on
                 let client_upgrade = plan.upgrade.then(|| hyper::upgrade::on(&mut req));
                 let body = req.into_body();
-                match self.proxy(&plan, body, client_upgrade, &mut log).await {
+                match self
+                    .proxy(&plan, body, client_upgrade, &mut log, &context)
+                    .await
+                {
                     Ok(resp) => resp,
                     Err(status) => {
                         let page = error_page(status);
@@ -300,6 +356,7 @@ impl Engine {
         body: Incoming,
         client_upgrade: Option<hyper::upgrade::OnUpgrade>,
         log: &mut Option<LogRecord>,
+        context: &ErrorContext,
     ) -> Result<Response<Body>, u16> {
         // a chunked body is read whole first, as nginx's request buffering
         // does: it is sent with a Content-Length, and one over
@@ -348,10 +405,28 @@ impl Engine {
             }
             let connect =
                 tokio::time::timeout(plan.connect_timeout, TcpStream::connect(addr)).await;
+            let upstream_url = format!("http://{addr}{}", plan.uri);
             let (status, retry) = match connect {
                 Ok(Ok(s)) => break (Upstream::Fresh(s), picked, addr),
-                Ok(Err(_)) => (502, plan.next_upstream.error),
-                Err(_) => (504, plan.next_upstream.timeout),
+                Ok(Err(e)) => {
+                    let code = e.raw_os_error().unwrap_or(0);
+                    let text = std::io::Error::from_raw_os_error(code).to_string();
+                    let text = text.split(" (os error").next().unwrap_or("");
+                    tracing::error!(
+                        "*{} connect() failed ({code}: {text}) while connecting to upstream{}",
+                        context.connection,
+                        context.describe(&upstream_url)
+                    );
+                    (502, plan.next_upstream.error)
+                }
+                Err(_) => {
+                    tracing::error!(
+                        "*{} upstream timed out (110: Connection timed out) while connecting to upstream{}",
+                        context.connection,
+                        context.describe(&upstream_url)
+                    );
+                    (504, plan.next_upstream.timeout)
+                }
             };
             self.report(&picked, true);
             let tries_left =

@@ -10,6 +10,7 @@
 pub mod balance;
 pub mod echo;
 pub mod engine;
+pub mod errlog;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 
