@@ -161,7 +161,7 @@ pub fn directives_markdown() -> String {
     out.push_str(
         "  events are not logged yet, and `error_log` in http, server or location is accepted\n",
     );
-    out.push_str("  but not used.\n");
+    out.push_str("  with a warning and not used.\n");
     out.push_str(
         "- Access logs: only proxied requests and tunnels are logged so far (not the 400, 404\n",
     );
