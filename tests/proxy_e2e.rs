@@ -566,3 +566,27 @@ fn upstream_errors_are_logged_like_nginx() {
     let want = tail(&std::fs::read_to_string(nginx_server.error_log()).unwrap_or_default());
     assert_eq!(got, want);
 }
+
+#[test]
+fn many_request_headers_are_accepted_like_nginx() {
+    let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let conf = |port: u16| {
+        format!(
+            "server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://{}; }} }}",
+            backend.addr()
+        )
+    };
+    let mut request = String::from("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    for i in 0..150 {
+        request.push_str(&format!("X-H{i}: {i}\r\n"));
+    }
+    request.push_str("\r\n");
+    let port = free_port();
+    let _rginx = start_rginx(&conf(port), port);
+    let got = exchange(port, &request).0;
+    assert_eq!(got, "HTTP/1.1 200 OK");
+    let Some(nginx) = nginx() else { return };
+    let nginx_port = free_port();
+    let _nginx = NginxServer::start(&nginx, &conf(nginx_port), nginx_port);
+    assert_eq!(got, exchange(nginx_port, &request).0);
+}

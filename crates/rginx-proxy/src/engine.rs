@@ -180,7 +180,11 @@ impl Engine {
                         )
                     }
                 });
+                // nginx bounds a request head by its buffers
+                // (large_client_header_buffers: 4 x 8k), not by a count of
+                // lines: allow far more than hyper's default of 100
                 let _ = hyper::server::conn::http1::Builder::new()
+                    .max_headers(1000)
                     .title_case_headers(true)
                     .serve_connection(TokioIo::new(stream), service)
                     .with_upgrades()
@@ -441,6 +445,7 @@ impl Engine {
             Upstream::Fresh(stream) => {
                 let _ = stream.set_nodelay(true);
                 let (sender, conn) = hyper::client::conn::http1::Builder::new()
+                    .max_headers(1000)
                     .title_case_headers(true)
                     .handshake::<_, Body>(TokioIo::new(stream))
                     .await
