@@ -3,12 +3,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
 use common::*;
-use rginx_proxy::echo::{client_frame, read_frame, EchoBackend};
+use rginx_proxy::echo::{client_frame, client_handshake, read_frame, EchoBackend};
 
 #[test]
 fn nginx_proxies_plain_requests_and_websockets_to_the_echo_backend() {
@@ -48,20 +48,8 @@ fn nginx_proxies_plain_requests_and_websockets_to_the_echo_backend() {
     assert_eq!(body, expected);
 
     // a WebSocket through nginx's tunnel
-    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    c.write_all(b"GET /ws/ HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").unwrap();
-    let mut r = BufReader::new(c.try_clone().unwrap());
-    let mut status = String::new();
-    r.read_line(&mut status).unwrap();
-    assert_eq!(status, "HTTP/1.1 101 Switching Protocols\r\n");
-    loop {
-        let mut l = String::new();
-        r.read_line(&mut l).unwrap();
-        if l == "\r\n" {
-            break;
-        }
-    }
+    let (mut c, mut r, head) = client_handshake(("127.0.0.1", port), "/ws/").unwrap();
+    assert_eq!(head[0], "HTTP/1.1 101 Switching Protocols");
     c.write_all(&client_frame(0x1, true, b"through nginx"))
         .unwrap();
     assert_eq!(

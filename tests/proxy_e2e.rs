@@ -10,7 +10,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use common::*;
-use rginx_proxy::echo::{client_frame, read_frame, EchoBackend};
+use rginx_proxy::echo::{client_frame, client_handshake, read_frame, EchoBackend};
 
 struct Rginx(Child, #[allow(dead_code)] TempDir);
 
@@ -191,21 +191,7 @@ fn a_busy_port_is_reported_like_nginx() {
 /// Opens a WebSocket through a proxy on `port`, echoes a text and a ping,
 /// closes; returns the 101 response head's lines.
 fn websocket_round_trip(port: u16, path: &str) -> Vec<String> {
-    use std::io::{BufRead, BufReader};
-    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let handshake = format!("GET {path} HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
-    c.write_all(handshake.as_bytes()).unwrap();
-    let mut r = BufReader::new(c.try_clone().unwrap());
-    let mut head = Vec::new();
-    loop {
-        let mut l = String::new();
-        r.read_line(&mut l).unwrap();
-        if l == "\r\n" || l.is_empty() {
-            break;
-        }
-        head.push(l.trim_end().to_string());
-    }
+    let (mut c, mut r, head) = client_handshake(("127.0.0.1", port), path).unwrap();
     c.write_all(&client_frame(0x1, true, b"hello through the tunnel"))
         .unwrap();
     assert_eq!(
@@ -271,7 +257,6 @@ fn websockets_tunnel_like_nginx() {
 
 #[test]
 fn an_idle_tunnel_closes_after_proxy_read_timeout() {
-    use std::io::{BufRead, BufReader};
     let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
     let port = free_port();
     let _rginx = start_rginx(
@@ -284,13 +269,8 @@ fn an_idle_tunnel_closes_after_proxy_read_timeout() {
         ),
         port,
     );
-    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").unwrap();
-    let mut r = BufReader::new(c);
-    let mut status = String::new();
-    r.read_line(&mut status).unwrap();
-    assert_eq!(status, "HTTP/1.1 101 Switching Protocols\r\n");
+    let (_c, mut r, head) = client_handshake(("127.0.0.1", port), "/").unwrap();
+    assert_eq!(head[0], "HTTP/1.1 101 Switching Protocols");
     let started = std::time::Instant::now();
     let mut rest = Vec::new();
     let _ = r.read_to_end(&mut rest);

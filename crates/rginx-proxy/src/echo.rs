@@ -281,38 +281,10 @@ fn serve(conn: TcpStream) -> io::Result<()> {
 /// a close is answered with the same close payload.
 fn echo_frames(r: &mut BufReader<TcpStream>, w: &mut TcpStream) -> io::Result<()> {
     loop {
-        let mut h = [0u8; 2];
-        if r.read_exact(&mut h).is_err() {
+        let Ok((fin, opcode, payload)) = read_frame(r) else {
             let _ = w.shutdown(Shutdown::Both);
             return Ok(());
-        }
-        let fin = h[0] & 0x80 != 0;
-        let opcode = h[0] & 0x0f;
-        let masked = h[1] & 0x80 != 0;
-        let mut len = u64::from(h[1] & 0x7f);
-        if len == 126 {
-            let mut b = [0u8; 2];
-            r.read_exact(&mut b)?;
-            len = u64::from(u16::from_be_bytes(b));
-        } else if len == 127 {
-            let mut b = [0u8; 8];
-            r.read_exact(&mut b)?;
-            len = u64::from_be_bytes(b);
-        }
-        if len > MAX_PAYLOAD {
-            return Err(bad("frame too large"));
-        }
-        let mut mask = [0u8; 4];
-        if masked {
-            r.read_exact(&mut mask)?;
-        }
-        let mut payload = vec![0u8; len as usize];
-        r.read_exact(&mut payload)?;
-        if masked {
-            for (i, b) in payload.iter_mut().enumerate() {
-                *b ^= mask[i % 4];
-            }
-        }
+        };
         match opcode {
             0x8 => {
                 write_frame(w, true, 0x8, &payload)?;
@@ -448,10 +420,11 @@ pub fn client_frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
     f
 }
 
-/// Reads one (unmasked) frame: FIN bit, opcode and payload.
+/// Reads one frame, unmasking a client's: FIN bit, opcode and payload.
 pub fn read_frame(r: &mut impl Read) -> io::Result<(bool, u8, Vec<u8>)> {
     let mut h = [0u8; 2];
     r.read_exact(&mut h)?;
+    let masked = h[1] & 0x80 != 0;
     let mut len = u64::from(h[1] & 0x7f);
     if len == 126 {
         let mut b = [0u8; 2];
@@ -465,9 +438,47 @@ pub fn read_frame(r: &mut impl Read) -> io::Result<(bool, u8, Vec<u8>)> {
     if len > MAX_PAYLOAD {
         return Err(bad("frame too large"));
     }
+    let mut mask = [0u8; 4];
+    if masked {
+        r.read_exact(&mut mask)?;
+    }
     let mut p = vec![0u8; len as usize];
     r.read_exact(&mut p)?;
+    if masked {
+        for (i, b) in p.iter_mut().enumerate() {
+            *b ^= mask[i % 4];
+        }
+    }
     Ok((h[0] & 0x80 != 0, h[0] & 0x0f, p))
+}
+
+/// The `Sec-WebSocket-Key` [`client_handshake`] sends (RFC 6455's example).
+pub const CLIENT_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// Opens a WebSocket by hand, for tests: sends the upgrade request for
+/// `path` and reads the response head. Returns the stream to write frames
+/// to, a reader for the frames that come back, and the head's lines
+/// (status line first, line ends removed). Reads time out after 10 s.
+pub fn client_handshake(
+    addr: impl std::net::ToSocketAddrs,
+    path: &str,
+) -> io::Result<(TcpStream, BufReader<TcpStream>, Vec<String>)> {
+    let mut c = TcpStream::connect(addr)?;
+    c.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {CLIENT_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )?;
+    let mut r = BufReader::new(c.try_clone()?);
+    let mut head = Vec::new();
+    loop {
+        let mut l = String::new();
+        if r.read_line(&mut l)? == 0 || l == "\r\n" {
+            break;
+        }
+        head.push(l.trim_end_matches(['\r', '\n']).to_string());
+    }
+    Ok((c, r, head))
 }
 
 #[cfg(test)]
@@ -502,22 +513,12 @@ mod tests {
     #[test]
     fn websocket_frames_are_echoed() {
         let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
-        let mut c = TcpStream::connect(backend.addr()).unwrap();
-        c.write_all(b"GET /ws/ HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").unwrap();
-        let mut r = BufReader::new(c.try_clone().unwrap());
-        let mut status = String::new();
-        r.read_line(&mut status).unwrap();
-        assert_eq!(status, "HTTP/1.1 101 Switching Protocols\r\n");
-        loop {
-            let mut l = String::new();
-            r.read_line(&mut l).unwrap();
-            if l == "\r\n" {
-                break;
-            }
-            if l.starts_with("Sec-WebSocket-Accept") {
-                assert_eq!(l, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n");
-            }
-        }
+        let (mut c, mut r, head) = client_handshake(backend.addr(), "/ws/").unwrap();
+        assert_eq!(head[0], "HTTP/1.1 101 Switching Protocols");
+        assert!(
+            head.contains(&"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=".to_string()),
+            "{head:?}"
+        );
         c.write_all(&client_frame(0x1, true, b"hello")).unwrap();
         assert_eq!(read_frame(&mut r).unwrap(), (true, 0x1, b"hello".to_vec()));
         let big = vec![7u8; 70_000];
