@@ -147,16 +147,24 @@ class Case:
 # ---------------------------------------------------------------- backend
 
 
+def _next_line(sock: socket.socket, buf: bytes, pos: int, deadline: float):
+    """Reads until a CRLF follows `pos`; returns (buf, index of that CRLF),
+    or (buf, None) when the peer stops first."""
+    while b"\r\n" not in buf[pos:]:
+        more = _recv(sock, deadline)
+        if not more:
+            return buf, None
+        buf += more
+    return buf, buf.index(b"\r\n", pos)
+
+
 def _read_chunked(sock: socket.socket, buf: bytes, deadline: float) -> bytes:
     """Read a chunked body; `buf` holds what was read after the head."""
     pos = 0
     while True:
-        while b"\r\n" not in buf[pos:]:
-            more = _recv(sock, deadline)
-            if not more:
-                return buf
-            buf += more
-        eol = buf.index(b"\r\n", pos)
+        buf, eol = _next_line(sock, buf, pos, deadline)
+        if eol is None:
+            return buf
         size_text = buf[pos:eol].split(b";")[0].strip()
         try:
             size = int(size_text, 16)
@@ -166,12 +174,9 @@ def _read_chunked(sock: socket.socket, buf: bytes, deadline: float) -> bytes:
         if size == 0:
             # trailers, up to an empty line
             while True:
-                while b"\r\n" not in buf[pos:]:
-                    more = _recv(sock, deadline)
-                    if not more:
-                        return buf
-                    buf += more
-                eol = buf.index(b"\r\n", pos)
+                buf, eol = _next_line(sock, buf, pos, deadline)
+                if eol is None:
+                    return buf
                 line = buf[pos:eol]
                 pos = eol + 2
                 if line == b"":
