@@ -718,10 +718,15 @@ fn dynamic_target(url: &str, request_uri: &str) -> Option<(PlanTarget, String, S
             Some(i) => (&rest[..i], Some(&rest[i..])),
             None => (rest, None),
         };
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.contains(']') || h.ends_with(']') => (h, p.parse::<u16>().ok()?),
-            _ => (authority, 80),
+        // the same address rules as a literal proxy_pass (ngx_parse_url)
+        let (host, port) = crate::handlers::split_host_port(authority);
+        let port = match port {
+            Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0)?,
+            None => 80,
         };
+        if host.is_empty() {
+            return None;
+        }
         let uri = uri.map_or_else(|| request_uri.to_string(), str::to_string);
         if let Some(ip) = crate::resolve::parse_ip(host) {
             return Some((
