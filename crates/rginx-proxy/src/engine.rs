@@ -59,6 +59,8 @@ pub struct Engine {
     pools: HashMap<String, Pool>,
     /// Connections accepted so far (nginx's `*N` in error log lines).
     connections: std::sync::atomic::AtomicU64,
+    /// Access log files, opened once on first use and kept open.
+    log_files: Mutex<HashMap<String, std::fs::File>>,
 }
 
 /// What nginx's error log lines say about a request.
@@ -128,6 +130,7 @@ impl Engine {
             groups,
             pools,
             connections: std::sync::atomic::AtomicU64::new(0),
+            log_files: Mutex::new(HashMap::new()),
         }
     }
 
@@ -303,6 +306,25 @@ impl Engine {
             if let Some(Ok(mut rr)) = self.groups.get(key).map(|g| g.lock()) {
                 rr.report(*pick, failed, Instant::now());
             }
+        }
+    }
+
+    /// Appends a line to an access log, opening the file on first use.
+    fn append_log(&self, path: &str, line: &str) {
+        use std::io::Write as _;
+        let Ok(mut files) = self.log_files.lock() else {
+            return;
+        };
+        if !files.contains_key(path) {
+            let opened = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path);
+            let Ok(file) = opened else { return };
+            files.insert(path.to_string(), file);
+        }
+        if let Some(file) = files.get_mut(path) {
+            let _ = file.write_all(line.as_bytes());
         }
     }
 
@@ -650,7 +672,6 @@ struct LogRecord {
 impl LogRecord {
     /// Appends the lines to the location's access logs.
     fn write(&self) {
-        use std::io::Write as _;
         let refs: Vec<(&str, &str)> = self
             .headers
             .iter()
@@ -678,13 +699,7 @@ impl LogRecord {
                 .runtime
                 .access_log_lines(self.server, self.location, &head, &facts)
         {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path);
-            if let Ok(mut f) = file {
-                let _ = f.write_all(line.as_bytes());
-            }
+            self.engine.append_log(&path, &line);
         }
     }
 }
