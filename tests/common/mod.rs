@@ -1,8 +1,11 @@
 //! Helpers shared by the end-to-end tests.
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -188,4 +191,59 @@ impl Drop for NginxServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A running `rginx -c` (killed when dropped) and its directory.
+pub struct Rginx(pub Child, pub TempDir);
+
+impl Drop for Rginx {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts rginx with `http_body` inside `http { }` and waits for `port`.
+pub fn start_rginx(http_body: &str, port: u16) -> Rginx {
+    start_rginx_main("", http_body, port)
+}
+
+/// Starts rginx with main-context lines before `events` and `http`.
+pub fn start_rginx_main(main: &str, http_body: &str, port: u16) -> Rginx {
+    let dir = TempDir::new("rginx-run");
+    let conf = dir.0.join("rginx.conf");
+    std::fs::write(
+        &conf,
+        format!("{main}\nevents {{}}\nhttp {{\n{http_body}\n}}\n"),
+    )
+    .expect("conf");
+    let child = rginx()
+        .arg("-c")
+        .arg(&conf)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start rginx");
+    for _ in 0..200 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Rginx(child, dir)
+}
+
+/// Sends raw bytes and returns (status line, body).
+pub fn exchange(port: u16, request: &str) -> (String, String) {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+    let out = String::from_utf8_lossy(&out).into_owned();
+    let status = out.lines().next().unwrap_or("").to_string();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
 }
