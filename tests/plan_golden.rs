@@ -4,54 +4,12 @@
 
 mod common;
 
+use common::golden::{load, Case};
+
 use std::path::Path;
 
 use rginx_core::plan::{parse_request_line, Decision, RequestHead, Runtime};
 use rginx_core::{build, BuildOptions, LiteralResolver};
-
-struct Case {
-    name: String,
-    config: String,
-    request: Vec<String>,
-    upstream: Vec<String>,
-    response: Vec<String>,
-}
-
-fn sections(text: &str) -> Vec<(String, Vec<String>)> {
-    let mut out: Vec<(String, Vec<String>)> = Vec::new();
-    for line in text.lines() {
-        if let Some(name) = line.strip_prefix("--- ") {
-            out.push((name.trim().to_string(), Vec::new()));
-        } else if let Some((_, body)) = out.last_mut() {
-            body.push(line.to_string());
-        }
-    }
-    out
-}
-
-fn load(path: &Path) -> Case {
-    let text = std::fs::read_to_string(path).expect("case file");
-    let mut case = Case {
-        name: path.file_name().unwrap().to_string_lossy().into_owned(),
-        config: String::new(),
-        request: Vec::new(),
-        upstream: Vec::new(),
-        response: Vec::new(),
-    };
-    for (name, mut body) in sections(&text) {
-        while body.last().is_some_and(|l| l.is_empty()) {
-            body.pop();
-        }
-        match name.as_str() {
-            "config" => case.config = body.join("\n"),
-            "request" => case.request = body,
-            "upstream" => case.upstream = body,
-            "response" => case.response = body,
-            _ => {}
-        }
-    }
-    case
-}
 
 fn run(case: &Case) -> Result<(), String> {
     let text = format!(
@@ -161,16 +119,7 @@ fn run(case: &Case) -> Result<(), String> {
 
 #[test]
 fn plans_match_what_nginx_sent() {
-    let dir = common::root().join("fixtures/plan");
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "case"))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
+    let names = common::golden::all();
     let mut failures = Vec::new();
     for path in &names {
         let case = load(path);

@@ -107,92 +107,10 @@ pub fn directives_markdown() -> String {
         "for the access logger, which comes with the proxy engine. Any other variable nginx\n",
     );
     out.push_str("defines is an error (`variable \"$x\" is not supported by rginx`), never an empty string.\n");
-    out.push_str("\n## What is sent upstream\n\n");
-    out.push_str(
-        "As nginx 1.22 does (tested against 211 requests recorded from nginx, fixtures/plan):\n",
-    );
-    out.push_str(
-        "the request line is the method, the URI and `HTTP/1.0` unless `proxy_http_version 1.1`;\n",
-    );
-    out.push_str("without a URI part in `proxy_pass` the URI is the request's own, unchanged; with one, the\n");
-    out.push_str(
-        "matched location's prefix of the normalised URI is replaced (re-escaped only when the\n",
-    );
-    out.push_str(
-        "request had `%XX`) and the arguments appended; with variables the URL is used as\n",
-    );
-    out.push_str(
-        "evaluated. Headers: the level's `proxy_set_header` lines in order (a level with any\n",
-    );
-    out.push_str(
-        "replaces the inherited list), then nginx's defaults not overridden (`Host $proxy_host`,\n",
-    );
-    out.push_str(
-        "`Connection close`, `Content-Length`), empty values dropped, then every client header\n",
-    );
-    out.push_str(
-        "whose name is not in that list (`proxy_pass_request_headers`). Names with `_` are\n",
-    );
-    out.push_str(
-        "dropped unless `underscores_in_headers on`; invalid names while `ignore_invalid_headers\n",
-    );
-    out.push_str(
-        "on`. Chunked request bodies are read whole and sent with `Content-Length`. A prefix\n",
-    );
-    out.push_str(
-        "location ending in `/` that proxies answers 301 for the name without the slash.\n",
-    );
-    out.push_str("\n## Known differences from nginx\n\n");
-    out.push_str(
-        "- `rginx -c` serves HTTP/1.1 proxying, the WebSocket tunnel and access logs so far.\n",
-    );
-    out.push_str(
-        "  `proxy_next_upstream` moves on after a connection error or timeout (before anything\n",
-    );
-    out.push_str(
-        "  is sent), and `keepalive N` keeps idle upstream connections. Retries after a failed\n",
-    );
-    out.push_str(
-        "  response (`http_502`, ...) and request-head limits are not there yet. The main-level\n",
-    );
-    out.push_str(
-        "  `error_log` gets nginx's line for upstream connection errors and timeouts; other\n",
-    );
-    out.push_str(
-        "  events are not logged yet, and `error_log` in http, server or location is accepted\n",
-    );
-    out.push_str("  with a warning and not used.\n");
-    out.push_str(
-        "- Access logs: only proxied requests and tunnels are logged so far (not the 400, 404\n",
-    );
-    out.push_str(
-        "  and 301 answers rginx gives itself). Relative paths are relative to the working\n",
-    );
-    out.push_str(
-        "  directory, and with no `access_log` anywhere nothing is written (nginx writes\n",
-    );
-    out.push_str("  `logs/access.log` under its prefix).\n");
-    out.push_str(
-        "- Header names reach the backend in Title-Case (`X-Request-Id`), and repeated client\n",
-    );
-    out.push_str(
-        "  headers are grouped: hyper keeps neither the case nor the order of a request rginx\n",
-    );
-    out.push_str("  builds. nginx passes names as received.\n");
-    out.push_str(
-        "- An HTTP/1.0 request is answered with an `HTTP/1.0` status line (hyper), where nginx\n",
-    );
-    out.push_str("  always says `HTTP/1.1`.\n");
-    out.push_str("- Error pages end with `<hr><center>rginx</center>`, and the `Server` header is `rginx`.\n");
-    out.push_str(
-        "- Responses to the client carry no `Connection: keep-alive` line (nginx adds one to\n",
-    );
-    out.push_str("  keep-alive HTTP/1.1 responses), and hyper orders the response header lines.\n");
-    out.push_str("- `$time_local` and `$time_iso8601` are in UTC.\n");
-    out.push_str("- An include cycle is an error; nginx recurses until it crashes.\n");
-    out.push_str(
-        "- Regex features only PCRE has (look-around, back-references) are a `check` error.\n",
-    );
+    // the prose lives in markdown beside the crate, easier to edit than code
+    out.push('\n');
+    out.push_str(include_str!("../prose/sent-upstream.md"));
+    out.push_str(include_str!("../prose/known-differences.md"));
     let known: Vec<&str> = DIRECTIVES.iter().map(|s| s.name).collect();
     let unsupported: Vec<&str> = nginx_directives().filter(|n| !known.contains(n)).collect();
     let _ = write!(
