@@ -7,7 +7,7 @@ pub mod wire;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::Duration;
 
 /// The repository root.
@@ -220,15 +220,21 @@ pub fn start_rginx_main(main: &str, http_body: &str, port: u16) -> Rginx {
         format!("{main}\nevents {{}}\nhttp {{\n{http_body}\n}}\n"),
     )
     .expect("conf");
-    let child = rginx()
+    let stderr = std::fs::File::create(dir.0.join("stderr.log")).expect("stderr file");
+    let mut child = rginx()
         .arg("-c")
         .arg(&conf)
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("start rginx");
     for _ in 0..200 {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
             break;
+        }
+        // a config rginx refuses is a broken test, not a slow start
+        if let Ok(Some(status)) = child.try_wait() {
+            let said = std::fs::read_to_string(dir.0.join("stderr.log")).unwrap_or_default();
+            panic!("rginx exited ({status}) instead of serving:\n{said}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }

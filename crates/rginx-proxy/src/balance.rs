@@ -171,8 +171,8 @@ impl RoundRobin {
     /// Chooses the next peer for a request, skipping those in `tried`;
     /// `None` is nginx's "no live upstreams" (502).
     pub fn pick(&mut self, now: Instant, tried: &mut Tried) -> Option<Pick> {
-        // a single primary server is always used unless it is down (then
-        // the backups are), and a failure is never retried elsewhere
+        // a lone server is always used unless it is down, and a failure is
+        // never retried elsewhere
         if self.single() {
             let pick = Pick {
                 tier: Tier::Primary,
@@ -181,11 +181,9 @@ impl RoundRobin {
             if tried.contains(pick) {
                 return None;
             }
-            if !self.primary[0].down {
-                tried.insert(pick);
-                return Some(pick);
+            if self.primary[0].down {
+                return None;
             }
-            let pick = self.pick_in(Tier::Backup, now, tried)?;
             tried.insert(pick);
             return Some(pick);
         }
@@ -198,9 +196,10 @@ impl RoundRobin {
         None
     }
 
-    /// nginx's `peers->single`: one primary server (backups or not).
+    /// nginx's `peers->single`: one primary server and no backups (with a
+    /// backup, a failed primary is retried there, as nginx does).
     fn single(&self) -> bool {
-        self.primary.len() == 1
+        self.primary.len() == 1 && self.backup.is_empty()
     }
 
     fn pick_in(&mut self, tier: Tier, now: Instant, tried: &Tried) -> Option<Pick> {
@@ -379,8 +378,9 @@ mod tests {
         let mut tried = Tried::default();
         let pick = rr.pick(now, &mut tried).unwrap();
         rr.report(pick, true, now);
-        // nginx does not retry a single server's request on a backup
-        assert_eq!(rr.pick(now, &mut tried), None);
+        // with a backup the group is not "single": a failed request moves
+        // on to the backup (observed with nginx 1.22, differential_proxy.rs)
+        assert_eq!(rr.pick(now, &mut tried).map(|p| p.tier), Some(Tier::Backup));
         let mut rr = group(vec![server(1, 1, false, true), server(2, 1, true, false)]);
         assert_eq!(sequence(&mut rr, 2, now), [2, 2]);
     }

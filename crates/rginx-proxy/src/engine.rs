@@ -232,7 +232,8 @@ impl Engine {
             time: std::time::SystemTime::now(),
             request_id: request_id(),
         };
-        match self.runtime.decide(&head) {
+        let keep_alive = client_keep_alive(&head);
+        let mut response = match self.runtime.decide(&head) {
             Decision::Respond(status) => error_page(status),
             Decision::Redirect(location) => {
                 let mut resp = error_page(301);
@@ -277,7 +278,9 @@ impl Engine {
                     }
                 }
             }
-        }
+        };
+        in_nginx_order(&mut response, keep_alive);
+        response
     }
 
     /// The next peer for a request; `tried` holds the ones it already had.
@@ -572,14 +575,15 @@ impl Engine {
         let mut out = Response::builder()
             .status(parts.status)
             .header(hyper::header::SERVER, "rginx");
-        if switching {
-            // nginx's header filter adds it to every 101
-            out = out.header(hyper::header::CONNECTION, "upgrade");
-        }
         for (name, value) in &parts.headers {
             if response_header_passes(name.as_str()) {
                 out = out.header(name, value);
             }
+        }
+        // nginx writes the length it was given (also for HEAD, whose
+        // response has no body to measure)
+        if let Some(length) = parts.headers.get(hyper::header::CONTENT_LENGTH) {
+            out = out.header(hyper::header::CONTENT_LENGTH, length);
         }
         let body = match log.take() {
             None => body,
@@ -830,6 +834,54 @@ fn nginx_reason(code: StatusCode) -> &'static str {
     }
 }
 
+/// Whether the client's connection may stay open after this request, as
+/// nginx decides it: HTTP/1.1 unless `Connection: close`, HTTP/1.0 only
+/// with `Connection: keep-alive`.
+fn client_keep_alive(head: &RequestHead<'_>) -> bool {
+    let has = |token: &str| {
+        head.headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case("connection")
+                && v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
+        })
+    };
+    if head.minor_version == 0 {
+        has("keep-alive")
+    } else {
+        !has("close")
+    }
+}
+
+/// Puts a response head in the order nginx's header filter writes it
+/// (`Server`, `Date`, `Content-Type`, `Content-Length`, `Location`,
+/// `Connection`, then the backend's other lines as they came) and adds
+/// nginx's `Connection` line: `upgrade` on a 101, `close` when the
+/// connection ends (the client asked, or one of the errors after which
+/// nginx never keeps a connection: 400, 413, 414, 500, 501), otherwise
+/// `keep-alive`. hyper closes the connection when it sees `close`.
+fn in_nginx_order(response: &mut Response<Body>, keep_alive: bool) {
+    use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, SERVER};
+    let status = response.status().as_u16();
+    let connection = match status {
+        101 => "upgrade",
+        400 | 413 | 414 | 500 | 501 => "close",
+        _ if keep_alive => "keep-alive",
+        _ => "close",
+    };
+    let old = std::mem::take(response.headers_mut());
+    let headers = response.headers_mut();
+    for name in [SERVER, CONTENT_TYPE, CONTENT_LENGTH, LOCATION] {
+        for value in old.get_all(&name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    headers.insert(CONNECTION, HeaderValue::from_static(connection));
+    for (name, value) in &old {
+        if ![SERVER, CONTENT_TYPE, CONTENT_LENGTH, LOCATION, CONNECTION].contains(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+}
+
 /// nginx's error page layout for a status.
 fn error_page(status: u16) -> Response<Body> {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -838,6 +890,7 @@ fn error_page(status: u16) -> Response<Body> {
     let page = format!(
         "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>rginx</center>\r\n</body>\r\n</html>\r\n"
     );
+    let page_len = page.len();
     let mut resp = Response::new(
         Full::new(Bytes::from(page))
             .map_err(|never| match never {})
@@ -848,11 +901,12 @@ fn error_page(status: u16) -> Response<Body> {
     resp.extensions_mut()
         .insert(hyper::ext::ReasonPhrase::from_static(reason.as_bytes()));
     let headers = resp.headers_mut();
+    headers.insert(hyper::header::SERVER, HeaderValue::from_static("rginx"));
     headers.insert(
         hyper::header::CONTENT_TYPE,
         HeaderValue::from_static("text/html"),
     );
-    headers.insert(hyper::header::SERVER, HeaderValue::from_static("rginx"));
+    headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(page_len));
     resp
 }
 
