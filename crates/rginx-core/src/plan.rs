@@ -168,6 +168,18 @@ pub struct ResponseFacts {
     pub upstream_addr: Option<SocketAddr>,
 }
 
+/// Whose `access_log` settings a request is logged with: its location's
+/// once one matched, else its server's (a 404 without a location, or a
+/// request refused before one was looked for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogScope {
+    /// The server that took the request (the default one for a request
+    /// refused before its host was known).
+    pub server: ServerId,
+    /// The location, when one matched.
+    pub location: Option<LocationId>,
+}
+
 /// nginx's defaults for headers to upstreams (1.22), after the user's.
 const DEFAULT_HEADERS: &[(&str, DefaultValue)] = &[
     ("Host", DefaultValue::ProxyHost),
@@ -244,6 +256,9 @@ struct CompiledServer {
     locations: Vec<CompiledLocation>,
     underscores_in_headers: bool,
     ignore_invalid_headers: bool,
+    /// The server level's `access_log` targets (for requests no location
+    /// took).
+    access_logs: Vec<(String, usize)>,
 }
 
 #[derive(Debug, Clone)]
@@ -384,6 +399,7 @@ impl Runtime {
                 locations,
                 underscores_in_headers: server.settings.flag("underscores_in_headers", false),
                 ignore_invalid_headers: server.settings.flag("ignore_invalid_headers", true),
+                access_logs: compile_access_logs(&server.settings, &formats),
             });
         }
         Ok(Runtime {
@@ -412,36 +428,50 @@ impl Runtime {
             .map_or("", |s| s.primary_name.as_str())
     }
 
-    /// Whether a location writes any access log.
-    pub fn has_access_logs(&self, server: ServerId, location: LocationId) -> bool {
-        self.servers
-            .get(server.0 as usize)
-            .and_then(|s| s.locations.get(location.0 as usize))
-            .is_some_and(|l| !l.access_logs.is_empty())
+    /// The `access_log` targets a request in `scope` is logged to.
+    fn access_logs(&self, scope: LogScope) -> &[(String, usize)] {
+        let Some(srv) = self.servers.get(scope.server.0 as usize) else {
+            return &[];
+        };
+        match scope.location {
+            Some(id) => srv
+                .locations
+                .get(id.0 as usize)
+                .map_or(&[], |l| l.access_logs.as_slice()),
+            None => &srv.access_logs,
+        }
+    }
+
+    /// Whether a request in `scope` writes any access log.
+    pub fn has_access_logs(&self, scope: LogScope) -> bool {
+        !self.access_logs(scope).is_empty()
     }
 
     /// The access log lines for a finished request: `(path, line)` for
-    /// each `access_log` of its location, written as nginx does (values
+    /// each `access_log` of its scope, written as nginx does (values
     /// escaped with `\xHH`, empty values as `-`).
     pub fn access_log_lines(
         &self,
-        server: ServerId,
-        location: LocationId,
+        scope: LogScope,
         req: &RequestHead<'_>,
         facts: &ResponseFacts,
     ) -> Vec<(String, String)> {
-        let Some(srv) = self.servers.get(server.0 as usize) else {
+        let logs = self.access_logs(scope);
+        let Some(srv) = self.servers.get(scope.server.0 as usize) else {
             return Vec::new();
         };
-        let Some(loc) = srv.locations.get(location.0 as usize) else {
-            return Vec::new();
-        };
-        if loc.access_logs.is_empty() {
+        if logs.is_empty() {
             return Vec::new();
         }
-        let Ok(target) = uri::parse_target(req.target) else {
-            return Vec::new();
-        };
+        // a request refused for its target is still logged, with what
+        // could be read of it
+        let target = uri::parse_target(req.target).unwrap_or(uri::RequestTarget {
+            host: None,
+            raw_path: "",
+            args: None,
+            request_uri: req.target,
+            empty_path: false,
+        });
         let host_header = req
             .headers
             .iter()
@@ -468,7 +498,7 @@ impl Runtime {
             facts: Some(facts),
         };
         let mut lines = Vec::new();
-        for (path, format) in &loc.access_logs {
+        for (path, format) in logs {
             let Some((_, template)) = self.formats.get(*format) else {
                 continue;
             };
@@ -512,12 +542,27 @@ impl Runtime {
 
     /// Decides what to do with a request.
     pub fn decide(&self, req: &RequestHead<'_>) -> Decision {
-        match self.decide_inner(req) {
-            Ok(d) | Err(d) => d,
+        self.decide_scoped(req).0
+    }
+
+    /// [`Runtime::decide`], and whose `access_log` the request goes to.
+    pub fn decide_scoped(&self, req: &RequestHead<'_>) -> (Decision, LogScope) {
+        let socket = self.selector.socket_for(req.local).unwrap_or(0);
+        let mut scope = LogScope {
+            server: self.selector.default_server(socket),
+            location: None,
+        };
+        match self.decide_inner(req, socket, &mut scope) {
+            Ok(d) | Err(d) => (d, scope),
         }
     }
 
-    fn decide_inner(&self, req: &RequestHead<'_>) -> Result<Decision, Decision> {
+    fn decide_inner(
+        &self,
+        req: &RequestHead<'_>,
+        socket: usize,
+        scope: &mut LogScope,
+    ) -> Result<Decision, Decision> {
         let bad = Decision::Respond(400);
         check_head(req).map_err(Decision::Respond)?;
         let target = uri::parse_target(req.target).map_err(|_| bad.clone())?; // $host: the request line, then the Host header
@@ -536,11 +581,11 @@ impl Runtime {
             (Some(h), _) | (None, Some(h)) => normalize_host(h).ok_or(bad.clone())?,
             (None, None) => Cow::Borrowed(""),
         };
-        let socket = self.selector.socket_for(req.local).unwrap_or(0);
         let mut captures = Captures::default();
         let server_id = self.selector.select(socket, &host, &mut |re| {
             captures.record(re, &host);
         });
+        scope.server = server_id;
         let Some(server) = self.servers.get(server_id.0 as usize) else {
             return Err(Decision::Respond(404));
         };
@@ -554,6 +599,7 @@ impl Runtime {
         let location_id = match found {
             LocationMatch::None => return Err(Decision::Respond(404)),
             LocationMatch::Redirect(id) => {
+                scope.location = Some(id);
                 let loc = &server.locations[id.0 as usize];
                 return Err(Decision::Redirect(redirect_location(
                     req,
@@ -564,6 +610,7 @@ impl Runtime {
             }
             LocationMatch::Found(id) => id,
         };
+        scope.location = Some(location_id);
         let loc = &server.locations[location_id.0 as usize];
         // nginx refuses a declared body over the location's limit before
         // doing anything else with the request (a chunked body is counted
@@ -1034,21 +1081,7 @@ fn compile_settings(
         headers,
         hidden,
         pass_request_headers: settings.flag("proxy_pass_request_headers", true),
-        access_logs: match settings.get("access_log").map(|s| &s.value) {
-            Some(crate::model::Value::AccessLogs(logs)) => logs
-                .iter()
-                .map(|l| {
-                    (
-                        l.path.clone(),
-                        formats
-                            .iter()
-                            .position(|(n, _)| *n == l.format)
-                            .unwrap_or(0),
-                    )
-                })
-                .collect(),
-            _ => Vec::new(),
-        },
+        access_logs: compile_access_logs(settings, formats),
         max_body: match settings.get("client_max_body_size").map(|s| &s.value) {
             Some(crate::model::Value::Size(n)) => *n,
             _ => 1024 * 1024,
@@ -1073,6 +1106,23 @@ fn compile_settings(
             }
         },
     })
+}
+
+/// A level's `access_log` targets: path and index into the formats.
+fn compile_access_logs(
+    settings: &Settings,
+    formats: &[(String, Template)],
+) -> Vec<(String, usize)> {
+    match settings.get("access_log").map(|s| &s.value) {
+        Some(crate::model::Value::AccessLogs(logs)) => logs
+            .iter()
+            .map(|l| {
+                let format = formats.iter().position(|(n, _)| *n == l.format);
+                (l.path.clone(), format.unwrap_or(0))
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn compile_map(map: &MapConf, names: &Names) -> Result<CompiledMap, RuntimeError> {

@@ -120,6 +120,11 @@ impl ServerSelector {
         })
     }
 
+    /// The default server of a socket (the first, or `default_server`).
+    pub fn default_server(&self, socket: usize) -> ServerId {
+        self.sockets.get(socket).map_or(ServerId(0), |s| s.default)
+    }
+
     /// The server for `host` (already normalised: lowercase, no port, no
     /// trailing dot; empty when the request has none) on a socket: exact
     /// name, longest leading wildcard, longest trailing wildcard, first

@@ -42,7 +42,7 @@ use hyper::{Request, Response, StatusCode, Version};
 use hyper_util::rt::TokioIo;
 use rginx_core::model::Model;
 use rginx_core::plan::{
-    response_header_passes, Decision, PlanTarget, RequestHead, Runtime, UpstreamPlan,
+    response_header_passes, Decision, LogScope, PlanTarget, RequestHead, Runtime, UpstreamPlan,
 };
 use tokio::net::{TcpListener, TcpStream};
 
@@ -233,17 +233,12 @@ impl Engine {
             request_id: request_id(),
         };
         let keep_alive = client_keep_alive(&head);
-        let mut response = match self.runtime.decide(&head) {
-            Decision::Respond(status) => error_page(status),
-            Decision::Redirect(location) => {
-                let mut resp = error_page(301);
-                if let Ok(v) = HeaderValue::from_str(&location) {
-                    resp.headers_mut().insert(hyper::header::LOCATION, v);
-                }
-                resp
-            }
+        let (decision, scope) = self.runtime.decide_scoped(&head);
+        let mut response = match decision {
+            Decision::Respond(status) => self.own_answer(status, None, scope, &head),
+            Decision::Redirect(location) => self.own_answer(301, Some(&location), scope, &head),
             Decision::Proxy(plan) => {
-                let mut log = self.log_record(&plan, &head);
+                let mut log = self.log_record(scope, &head);
                 let context = ErrorContext {
                     connection,
                     client: remote,
@@ -280,6 +275,33 @@ impl Engine {
             }
         };
         in_nginx_order(&mut response, keep_alive);
+        response
+    }
+
+    /// A response rginx gives itself (an error page, or the 301 to a
+    /// location's name with its slash), logged at once as nginx does.
+    fn own_answer(
+        self: &Arc<Self>,
+        status: u16,
+        location: Option<&str>,
+        scope: LogScope,
+        head: &RequestHead<'_>,
+    ) -> Response<Body> {
+        let mut response = error_page(status);
+        if let Some(v) = location.and_then(|l| HeaderValue::from_str(l).ok()) {
+            response.headers_mut().insert(hyper::header::LOCATION, v);
+        }
+        if let Some(mut record) = self.log_record(scope, head) {
+            record.status = status;
+            // a HEAD answer carries no body
+            let sent = hyper::body::Body::size_hint(response.body()).exact();
+            record.bytes = if head.method == "HEAD" {
+                0
+            } else {
+                sent.unwrap_or(0)
+            };
+            record.write();
+        }
         response
     }
 
@@ -657,8 +679,7 @@ impl Drop for PooledBody {
 /// Everything an access log line needs, kept past the request handler.
 struct LogRecord {
     engine: Arc<Engine>,
-    server: rginx_core::select::ServerId,
-    location: rginx_core::locate::LocationId,
+    scope: LogScope,
     method: String,
     target: String,
     minor_version: u8,
@@ -698,10 +719,10 @@ impl LogRecord {
             request_time: self.start.elapsed(),
             upstream_addr: self.upstream,
         };
-        for (path, line) in
-            self.engine
-                .runtime
-                .access_log_lines(self.server, self.location, &head, &facts)
+        for (path, line) in self
+            .engine
+            .runtime
+            .access_log_lines(self.scope, &head, &facts)
         {
             self.engine.append_log(&path, &line);
         }
@@ -721,18 +742,13 @@ impl Drop for LogGuard {
 }
 
 impl Engine {
-    fn log_record(
-        self: &Arc<Self>,
-        plan: &UpstreamPlan,
-        head: &RequestHead<'_>,
-    ) -> Option<LogRecord> {
-        if !self.runtime.has_access_logs(plan.server, plan.location) {
+    fn log_record(self: &Arc<Self>, scope: LogScope, head: &RequestHead<'_>) -> Option<LogRecord> {
+        if !self.runtime.has_access_logs(scope) {
             return None;
         }
         Some(LogRecord {
             engine: self.clone(),
-            server: plan.server,
-            location: plan.location,
+            scope,
             method: head.method.to_string(),
             target: head.target.to_string(),
             minor_version: head.minor_version,
