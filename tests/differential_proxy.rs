@@ -3,6 +3,7 @@
 //! both over a raw socket, and the client's view (status, header lines but
 //! Date and Server, body, which holds the backend's view of the request)
 //! must be the same, up to the differences docs/directives.md lists.
+//! `RGINX_DEBUG=1` prints the statuses rginx gave per scenario.
 
 mod common;
 
@@ -20,6 +21,38 @@ struct Backends {
     dead: SocketAddr,
     /// Accepts connections and never answers.
     silent: SocketAddr,
+    /// Answer every request with 503, 404 or 500 (the body names them).
+    s503: SocketAddr,
+    s404: SocketAddr,
+    s500: SocketAddr,
+    /// Reads the request and closes the connection without answering.
+    hangup: SocketAddr,
+}
+
+/// A backend answering every request with `status` (or, with `None`,
+/// closing the connection once the request is read).
+fn fixed_backend(status: Option<u16>) -> SocketAddr {
+    use std::io::Write;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut leftover = Vec::new();
+            let Some(request) = common::wire::read_message(&mut conn, &mut leftover, false, false)
+            else {
+                continue;
+            };
+            let Some(status) = status else { continue };
+            let body = format!("{status} for {}\n", request.head[0]);
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status} Whatever\r\nContent-Type: text/plain\r\nX-Backend: fixed\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    addr
 }
 
 /// A listener that accepts and holds every connection without answering.
@@ -174,6 +207,56 @@ fn failures(port: u16, b: &Backends) -> String {
     )
 }
 
+fn next_upstream(port: u16, b: &Backends) -> String {
+    // one group per location, and max_fails=0 where a failing server must
+    // stay in the rotation, so each request meets the case it is about
+    let group = |name: &str, first: SocketAddr, second: SocketAddr| {
+        format!("upstream {name} {{ server {first} max_fails=0; server {second}; }}\n")
+    };
+    let mut out = String::new();
+    for name in ["flaky_default", "flaky_503", "flaky_post", "flaky_nonidem"] {
+        out += &group(name, b.s503, b.echo);
+    }
+    out += &group("lost", b.s404, b.s404);
+    out += &format!(
+        "upstream broken {{ server {} max_fails=0; server {} max_fails=0; server {}; }}\n",
+        b.s503, b.s500, b.echo
+    );
+    out += &format!(
+        "upstream broken_once {{ server {} max_fails=0; server {} max_fails=0; server {}; }}\n",
+        b.s503, b.s500, b.echo
+    );
+    for name in ["hangs", "hangs_post", "hangs_off"] {
+        out += &group(name, b.hangup, b.echo);
+    }
+    out += &format!(
+        "server {{
+             listen 127.0.0.1:{port};
+             location /default/ {{ proxy_pass http://flaky_default; }}
+             location /on-503/ {{
+                 proxy_pass http://flaky_503;
+                 proxy_next_upstream error timeout http_503;
+             }}
+             location /post-503/ {{ proxy_pass http://flaky_post; proxy_next_upstream http_503; }}
+             location /non-idempotent/ {{
+                 proxy_pass http://flaky_nonidem;
+                 proxy_next_upstream http_503 non_idempotent;
+             }}
+             location /404/ {{ proxy_pass http://lost; proxy_next_upstream http_404; }}
+             location /5xx/ {{ proxy_pass http://broken; proxy_next_upstream http_500 http_503; }}
+             location /one-try/ {{
+                 proxy_pass http://broken_once;
+                 proxy_next_upstream http_500 http_503;
+                 proxy_next_upstream_tries 1;
+             }}
+             location /hangup/ {{ proxy_pass http://hangs; }}
+             location /hangup-post/ {{ proxy_pass http://hangs_post; }}
+             location /hangup-off/ {{ proxy_pass http://hangs_off; proxy_next_upstream off; }}
+         }}"
+    );
+    out
+}
+
 fn maps(port: u16, b: &Backends) -> String {
     format!(
         "map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
@@ -312,6 +395,39 @@ const SCENARIOS: &[Scenario] = &[
         ],
     },
     Scenario {
+        name: "proxy_next_upstream",
+        config: next_upstream,
+        requests: &[
+            "GET /default/1 HTTP/1.1\r\nHost: n.test\r\n\r\n",
+            "GET /default/2 HTTP/1.1\r\nHost: n.test\r\n\r\n",
+            "GET /default/3 HTTP/1.1\r\nHost: n.test\r\n\r\n",
+            "GET /on-503/1 HTTP/1.1\r\nHost: n.test\r\n\r\n",
+            "GET /on-503/2 HTTP/1.1\r\nHost: n.test\r\n\r\n",
+            "GET /on-503/3 HTTP/1.1\r\nHost: n.test\r\n\r\n",
+            "PUT /on-503/4 HTTP/1.1\r\nHost: n.test\r\nContent-Length: 0\r\n\r\n",
+            "POST /post-503/1 HTTP/1.1\r\nHost: n.test\r\nContent-Length: 2\r\n\r\nab",
+            "POST /post-503/2 HTTP/1.1\r\nHost: n.test\r\nContent-Length: 2\r\n\r\nab",
+            "POST /post-503/3 HTTP/1.1\r\nHost: n.test\r\nContent-Length: 2\r\n\r\nab",
+            "POST /non-idempotent/1 HTTP/1.1\r\nHost: n.test\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
+            "POST /non-idempotent/2 HTTP/1.1\r\nHost: n.test\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
+            "POST /non-idempotent/3 HTTP/1.1\r\nHost: n.test\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
+            "GET /404/1 HTTP/1.1\r\nHost: n.test\r\n\r\n",
+            "GET /404/2 HTTP/1.1\r\nHost: n.test\r\n\r\n",
+            "GET /5xx/1 HTTP/1.1\r\nHost: n.test\r\n\r\n",
+            "GET /5xx/2 HTTP/1.1\r\nHost: n.test\r\n\r\n",
+            "GET /5xx/3 HTTP/1.1\r\nHost: n.test\r\n\r\n",
+            "GET /one-try/1 HTTP/1.1\r\nHost: n.test\r\n\r\n",
+            "GET /one-try/2 HTTP/1.1\r\nHost: n.test\r\n\r\n",
+            "GET /one-try/3 HTTP/1.1\r\nHost: n.test\r\n\r\n",
+            "GET /hangup/1 HTTP/1.1\r\nHost: n.test\r\n\r\n",
+            "GET /hangup/2 HTTP/1.1\r\nHost: n.test\r\n\r\n",
+            "POST /hangup-post/1 HTTP/1.1\r\nHost: n.test\r\nContent-Length: 2\r\n\r\nab",
+            "POST /hangup-post/2 HTTP/1.1\r\nHost: n.test\r\nContent-Length: 2\r\n\r\nab",
+            "GET /hangup-off/1 HTTP/1.1\r\nHost: n.test\r\n\r\n",
+            "GET /hangup-off/2 HTTP/1.1\r\nHost: n.test\r\n\r\n",
+        ],
+    },
+    Scenario {
         name: "map and the upgrade recipe",
         config: maps,
         requests: &[
@@ -383,6 +499,10 @@ fn start_backends() -> (EchoBackend, Backends) {
         echo: echo.addr(),
         dead: SocketAddr::from(([127, 0, 0, 1], free_port())),
         silent: silent_backend(),
+        s503: fixed_backend(Some(503)),
+        s404: fixed_backend(Some(404)),
+        s500: fixed_backend(Some(500)),
+        hangup: fixed_backend(None),
     };
     (echo, backends)
 }
@@ -414,6 +534,13 @@ fn rginx_answers_as_nginx_does() {
         let port = free_port();
         let _rginx = start_rginx(&(scenario.config)(port, &backends), port);
         let got = exchange_all(port, scenario.requests);
+        if std::env::var_os("RGINX_DEBUG").is_some() {
+            let statuses: Vec<u16> = got
+                .iter()
+                .map(|m| m.as_ref().map_or(0, Message::status))
+                .collect();
+            eprintln!("{}: {statuses:?}", scenario.name);
+        }
         drop(_rginx);
         for (request, response) in scenario.requests.iter().zip(&got) {
             if response.is_none() {

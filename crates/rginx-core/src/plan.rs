@@ -115,15 +115,54 @@ pub struct UpstreamPlan {
     pub next_upstream: NextUpstream,
 }
 
-/// When a request moves on to the next upstream server.
+/// When a request moves on to the next upstream server
+/// (`proxy_next_upstream`, `_tries`, `_timeout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NextUpstream {
-    /// On a connection error (`error`, default on).
+    /// On a connection error, or an error sending the request or reading
+    /// the response head (`error`, default on).
     pub error: bool,
-    /// On a timeout (`timeout`, default on).
+    /// On a timeout connecting or reading the response head (`timeout`,
+    /// default on).
     pub timeout: bool,
+    /// On an empty or invalid response head (`invalid_header`).
+    pub invalid_header: bool,
+    /// The statuses `http_500` ... `http_429` named, as a bit per entry of
+    /// [`NextUpstream::STATUSES`].
+    statuses: u8,
+    /// Also for POST, LOCK and PATCH once the request was sent
+    /// (`non_idempotent`).
+    pub non_idempotent: bool,
     /// At most this many servers (0: all).
     pub tries: u64,
+    /// Stop trying after this long (zero: no limit).
+    pub time_limit: Duration,
+}
+
+impl NextUpstream {
+    /// The statuses `proxy_next_upstream` can name.
+    pub const STATUSES: [u16; 7] = [500, 502, 503, 504, 403, 404, 429];
+
+    /// Whether a response with this status moves on to the next server.
+    pub fn on_status(&self, status: u16) -> bool {
+        Self::STATUSES
+            .iter()
+            .position(|s| *s == status)
+            .is_some_and(|i| self.statuses & (1 << i) != 0)
+    }
+
+    /// Whether moving on after this status counts as a failure of the
+    /// server (`max_fails`): 403 and 404 never do.
+    pub fn status_is_failure(status: u16) -> bool {
+        !matches!(status, 403 | 404)
+    }
+
+    /// Whether a request with `method` may go to another server once it
+    /// was sent to one: nginx never resends POST, LOCK or PATCH unless
+    /// `non_idempotent` is on.
+    pub fn may_resend(&self, method: &str) -> bool {
+        self.non_idempotent || !matches!(method, "POST" | "LOCK" | "PATCH")
+    }
 }
 
 impl UpstreamPlan {
@@ -1094,15 +1133,27 @@ fn compile_settings(
                 Some(crate::model::Value::Words(w)) => w,
                 _ => &[],
             };
-            let set = |w: &str| words.is_empty() && w != "off" || words.iter().any(|x| x == w);
+            // nginx's default is `error timeout`; `off` clears everything
             let off = words.iter().any(|x| x == "off");
+            let named = |w: &str| !off && words.iter().any(|x| x == w);
+            let by_default = |w: &str| words.is_empty() || named(w);
+            let mut statuses = 0u8;
+            for (i, status) in NextUpstream::STATUSES.iter().enumerate() {
+                if named(&format!("http_{status}")) {
+                    statuses |= 1 << i;
+                }
+            }
             NextUpstream {
-                error: !off && set("error"),
-                timeout: !off && set("timeout"),
+                error: by_default("error"),
+                timeout: by_default("timeout"),
+                invalid_header: named("invalid_header"),
+                statuses,
+                non_idempotent: named("non_idempotent"),
                 tries: match settings.get("proxy_next_upstream_tries").map(|s| &s.value) {
                     Some(crate::model::Value::Number(n)) => *n,
                     _ => 0,
                 },
+                time_limit: settings.time("proxy_next_upstream_timeout", Duration::ZERO),
             }
         },
     })

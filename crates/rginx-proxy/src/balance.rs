@@ -168,6 +168,16 @@ impl RoundRobin {
         }
     }
 
+    /// Every server of the group, backups included (nginx's `tries`).
+    pub fn len(&self) -> usize {
+        self.primary.len() + self.backup.len()
+    }
+
+    /// Whether the group has no servers at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Chooses the next peer for a request, skipping those in `tried`;
     /// `None` is nginx's "no live upstreams" (502).
     pub fn pick(&mut self, now: Instant, tried: &mut Tried) -> Option<Pick> {

@@ -42,7 +42,8 @@ use hyper::{Request, Response, StatusCode, Version};
 use hyper_util::rt::TokioIo;
 use rginx_core::model::Model;
 use rginx_core::plan::{
-    response_header_passes, Decision, LogScope, PlanTarget, RequestHead, Runtime, UpstreamPlan,
+    response_header_passes, Decision, LogScope, NextUpstream, PlanTarget, RequestHead, Runtime,
+    UpstreamPlan,
 };
 use tokio::net::{TcpListener, TcpStream};
 
@@ -93,12 +94,6 @@ impl ErrorContext {
 struct Pool {
     max_idle: usize,
     idle: Mutex<Vec<(SocketAddr, hyper::client::conn::http1::SendRequest<Body>)>>,
-}
-
-/// A connection to an upstream: reused from the pool or just opened.
-enum Upstream {
-    Pooled(hyper::client::conn::http1::SendRequest<Body>),
-    Fresh(TcpStream),
 }
 
 impl Engine {
@@ -233,6 +228,7 @@ impl Engine {
             request_id: request_id(),
         };
         let keep_alive = client_keep_alive(&head);
+        let head_request = req.method() == hyper::Method::HEAD;
         let (decision, scope) = self.runtime.decide_scoped(&head);
         let mut response = match decision {
             Decision::Respond(status) => self.own_answer(status, None, scope, &head),
@@ -266,7 +262,7 @@ impl Engine {
                         let page = error_page(status);
                         if let Some(mut record) = log {
                             record.status = status;
-                            record.bytes = 0;
+                            record.bytes = page_bytes(&page, head_request);
                             record.write();
                         }
                         page
@@ -293,16 +289,141 @@ impl Engine {
         }
         if let Some(mut record) = self.log_record(scope, head) {
             record.status = status;
-            // a HEAD answer carries no body
-            let sent = hyper::body::Body::size_hint(response.body()).exact();
-            record.bytes = if head.method == "HEAD" {
-                0
-            } else {
-                sent.unwrap_or(0)
-            };
+            record.bytes = page_bytes(&response, head.method == "HEAD");
             record.write();
         }
         response
+    }
+
+    /// The request body: a chunked one is read whole first, as nginx's
+    /// request buffering does (it is sent with a Content-Length, and one
+    /// over client_max_body_size is a 413 before any upstream is
+    /// contacted); a sized one streams.
+    async fn request_body(&self, plan: &UpstreamPlan, body: Incoming) -> Result<RequestBody, u16> {
+        match plan.body {
+            rginx_core::plan::BodyPlan::Dechunk => {
+                let limit = if plan.max_body == 0 {
+                    usize::MAX
+                } else {
+                    usize::try_from(plan.max_body).unwrap_or(usize::MAX)
+                };
+                match http_body_util::Limited::new(body, limit).collect().await {
+                    Ok(c) => Ok(RequestBody::Held(c.to_bytes())),
+                    Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(413),
+                    Err(_) => Err(400),
+                }
+            }
+            rginx_core::plan::BodyPlan::None => Ok(RequestBody::Empty),
+            _ if hyper::body::Body::is_end_stream(&body) => Ok(RequestBody::Empty),
+            _ => Ok(RequestBody::Stream(Some(body))),
+        }
+    }
+
+    /// How many servers a request may try (nginx's `peer.tries`).
+    fn server_count(&self, plan: &UpstreamPlan) -> usize {
+        match &plan.target {
+            PlanTarget::Addrs(addrs) => addrs.len(),
+            PlanTarget::Upstream(name) => self
+                .groups
+                .get(&name.to_ascii_lowercase())
+                .and_then(|g| g.lock().ok().map(|rr| rr.len()))
+                .unwrap_or(1),
+        }
+    }
+
+    /// A new connection to `addr`, within `proxy_connect_timeout`; a
+    /// failure is logged in nginx's words.
+    async fn connect(
+        &self,
+        plan: &UpstreamPlan,
+        addr: SocketAddr,
+        context: &ErrorContext,
+        describe: &str,
+    ) -> Result<hyper::client::conn::http1::SendRequest<Body>, Failure> {
+        let next = plan.next_upstream;
+        let stream = match tokio::time::timeout(plan.connect_timeout, TcpStream::connect(addr))
+            .await
+        {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                let code = e.raw_os_error().unwrap_or(0);
+                let text = std::io::Error::from_raw_os_error(code).to_string();
+                let text = text.split(" (os error").next().unwrap_or("");
+                tracing::error!(
+                    "*{} connect() failed ({code}: {text}) while connecting to upstream{describe}",
+                    context.connection
+                );
+                return Err(Failure {
+                    status: 502,
+                    retry: next.error,
+                    sent: false,
+                });
+            }
+            Err(_) => {
+                tracing::error!(
+                    "*{} upstream timed out (110: Connection timed out) while connecting to upstream{describe}",
+                    context.connection
+                );
+                return Err(Failure {
+                    status: 504,
+                    retry: next.timeout,
+                    sent: false,
+                });
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = hyper::client::conn::http1::Builder::new()
+            .max_headers(1000)
+            .title_case_headers(true)
+            .handshake::<_, Body>(TokioIo::new(stream))
+            .await
+            .map_err(|_| Failure {
+                status: 502,
+                retry: next.error,
+                sent: false,
+            })?;
+        tokio::spawn(async move {
+            let _ = conn.with_upgrades().await;
+        });
+        Ok(sender)
+    }
+
+    /// The upstream request of a plan, with the length of a held body put
+    /// where nginx puts it.
+    fn upstream_request(
+        &self,
+        plan: &UpstreamPlan,
+        body: Body,
+        body_length: Option<u64>,
+    ) -> Result<Request<Body>, u16> {
+        let mut builder = Request::builder()
+            .method(plan.method.as_str())
+            .uri(plan.uri.as_str())
+            .version(if plan.version == "HTTP/1.1" {
+                Version::HTTP_11
+            } else {
+                Version::HTTP_10
+            });
+        for (i, (name, value)) in plan.headers.iter().enumerate() {
+            if let (Some(at), Some(n)) = (plan.length_at, body_length) {
+                if at == i {
+                    builder = builder.header(hyper::header::CONTENT_LENGTH, n);
+                }
+            }
+            let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) else {
+                continue;
+            };
+            builder = builder.header(n, v);
+        }
+        if let (Some(at), Some(n)) = (plan.length_at, body_length) {
+            if at == plan.headers.len() {
+                builder = builder.header(hyper::header::CONTENT_LENGTH, n);
+            }
+        }
+        builder.body(body).map_err(|_| 500u16)
     }
 
     /// The next peer for a request; `tried` holds the ones it already had.
@@ -409,138 +530,99 @@ impl Engine {
         log: &mut Option<LogRecord>,
         context: &ErrorContext,
     ) -> Result<Response<Body>, u16> {
-        // a chunked body is read whole first, as nginx's request buffering
-        // does: it is sent with a Content-Length, and one over
-        // client_max_body_size is a 413 before any upstream is contacted
-        let (body, body_length): (Body, Option<u64>) = match plan.body {
-            rginx_core::plan::BodyPlan::Dechunk => {
-                let limit = if plan.max_body == 0 {
-                    usize::MAX
-                } else {
-                    usize::try_from(plan.max_body).unwrap_or(usize::MAX)
-                };
-                let collected = http_body_util::Limited::new(body, limit).collect().await;
-                match collected {
-                    Ok(c) => {
-                        let bytes = c.to_bytes();
-                        let n = bytes.len() as u64;
-                        (
-                            Full::new(bytes).map_err(|never| match never {}).boxed(),
-                            Some(n),
-                        )
-                    }
-                    Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(413),
-                    Err(_) => return Err(400),
-                }
-            }
-            _ => (body.boxed(), None),
+        let mut body = match self.request_body(plan, body).await {
+            Ok(b) => b,
+            Err(status) => return Err(status),
         };
-        // connect, moving on to the next server on an error or a timeout as
-        // proxy_next_upstream allows; nothing has been sent yet, so this is
-        // safe for every method
+        let next = plan.next_upstream;
+        let started = Instant::now();
+        // nginx's peer.tries: every server of the group, or fewer
+        let servers = self.server_count(plan);
+        let allowed = match next.tries {
+            0 => servers,
+            n => servers.min(usize::try_from(n).unwrap_or(usize::MAX)),
+        };
         let mut tried = Tried::default();
         let mut attempt = 0;
-        let mut last_failure: Option<u16> = None;
-        let (upstream, picked, addr) = loop {
-            let (addr, picked) = match self.peer_for(plan, &mut tried, attempt) {
-                Ok(p) => p,
-                // every server failed: the last failure's status, as nginx
-                Err(status) => return Err(last_failure.unwrap_or(status)),
-            };
+        let (response, picked, addr, sender) = loop {
+            let (addr, picked) = self.peer_for(plan, &mut tried, attempt)?;
             attempt += 1;
+            let more = attempt < allowed
+                && (next.time_limit.is_zero() || started.elapsed() < next.time_limit);
             if let Some(record) = log.as_mut() {
                 record.upstream = Some(addr);
             }
-            if let Some(sender) = self.take_idle(&picked, addr).await {
-                break (Upstream::Pooled(sender), picked, addr);
-            }
-            let connect =
-                tokio::time::timeout(plan.connect_timeout, TcpStream::connect(addr)).await;
             let upstream_url = format!("http://{addr}{}", plan.uri);
-            let (status, retry) = match connect {
-                Ok(Ok(s)) => break (Upstream::Fresh(s), picked, addr),
-                Ok(Err(e)) => {
-                    let code = e.raw_os_error().unwrap_or(0);
-                    let text = std::io::Error::from_raw_os_error(code).to_string();
-                    let text = text.split(" (os error").next().unwrap_or("");
-                    tracing::error!(
-                        "*{} connect() failed ({code}: {text}) while connecting to upstream{}",
-                        context.connection,
-                        context.describe(&upstream_url)
-                    );
-                    (502, plan.next_upstream.error)
-                }
-                Err(_) => {
-                    tracing::error!(
-                        "*{} upstream timed out (110: Connection timed out) while connecting to upstream{}",
-                        context.connection,
-                        context.describe(&upstream_url)
-                    );
-                    (504, plan.next_upstream.timeout)
+            let describe = context.describe(&upstream_url);
+            let mut pooled = self.take_idle(&picked, addr).await;
+            let outcome = loop {
+                let from_pool = pooled.is_some();
+                let mut sender = match pooled.take() {
+                    Some(sender) => sender,
+                    None => match self.connect(plan, addr, context, &describe).await {
+                        Ok(sender) => sender,
+                        Err(failure) => break Err(failure),
+                    },
+                };
+                // a stream already sent cannot be sent again
+                let Some(request_body) = body.take() else {
+                    return Err(502);
+                };
+                let request = self.upstream_request(plan, request_body, body.length())?;
+                match tokio::time::timeout(plan.read_timeout, sender.send_request(request)).await {
+                    Ok(Ok(response)) => break Ok((response, sender)),
+                    // a kept connection the backend had closed: nginx tries
+                    // again on a new one, without counting a try
+                    Ok(Err(e)) if from_pool && !e.is_parse() && body.resendable() => continue,
+                    Ok(Err(e)) => {
+                        let (what, retry) = if e.is_parse() {
+                            ("upstream sent invalid header", next.invalid_header)
+                        } else {
+                            ("upstream prematurely closed connection", next.error)
+                        };
+                        tracing::error!(
+                            "*{} {what} while reading response header from upstream{describe}",
+                            context.connection
+                        );
+                        break Err(Failure {
+                            status: 502,
+                            retry,
+                            sent: true,
+                        });
+                    }
+                    Err(_) => {
+                        tracing::error!(
+                            "*{} upstream timed out (110: Connection timed out) while reading response header from upstream{describe}",
+                            context.connection
+                        );
+                        break Err(Failure {
+                            status: 504,
+                            retry: next.timeout,
+                            sent: true,
+                        });
+                    }
                 }
             };
-            self.report(&picked, true);
-            let tries_left =
-                plan.next_upstream.tries == 0 || (attempt as u64) < plan.next_upstream.tries;
-            if !(retry && tries_left) {
-                return Err(status);
-            }
-            last_failure = Some(status);
-        };
-        let mut sender = match upstream {
-            Upstream::Pooled(sender) => sender,
-            Upstream::Fresh(stream) => {
-                let _ = stream.set_nodelay(true);
-                let (sender, conn) = hyper::client::conn::http1::Builder::new()
-                    .max_headers(1000)
-                    .title_case_headers(true)
-                    .handshake::<_, Body>(TokioIo::new(stream))
-                    .await
-                    .map_err(|_| 502u16)?;
-                tokio::spawn(async move {
-                    let _ = conn.with_upgrades().await;
-                });
-                sender
-            }
-        };
-        let mut builder = Request::builder()
-            .method(plan.method.as_str())
-            .uri(plan.uri.as_str())
-            .version(if plan.version == "HTTP/1.1" {
-                Version::HTTP_11
-            } else {
-                Version::HTTP_10
-            });
-        for (i, (name, value)) in plan.headers.iter().enumerate() {
-            if let (Some(at), Some(n)) = (plan.length_at, body_length) {
-                if at == i {
-                    builder = builder.header(hyper::header::CONTENT_LENGTH, n);
+            match outcome {
+                Ok((response, sender)) => {
+                    let status = response.status().as_u16();
+                    // a status named in proxy_next_upstream moves on while
+                    // servers are left; the last one's answer goes through
+                    let resend = body.resendable() && next.may_resend(plan.method.as_str());
+                    if next.on_status(status) && more && resend {
+                        self.report(&picked, NextUpstream::status_is_failure(status));
+                        continue;
+                    }
+                    break (response, picked, addr, sender);
                 }
-            }
-            let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(value),
-            ) else {
-                continue;
-            };
-            builder = builder.header(n, v);
-        }
-        if let (Some(at), Some(n)) = (plan.length_at, body_length) {
-            if at == plan.headers.len() {
-                builder = builder.header(hyper::header::CONTENT_LENGTH, n);
-            }
-        }
-        let request = builder.body(body).map_err(|_| 500u16)?;
-        let response = tokio::time::timeout(plan.read_timeout, sender.send_request(request)).await;
-        let response = match response {
-            Ok(Ok(r)) => r,
-            Ok(Err(_)) => {
-                self.report(&picked, true);
-                return Err(502);
-            }
-            Err(_) => {
-                self.report(&picked, true);
-                return Err(504);
+                Err(failure) => {
+                    self.report(&picked, true);
+                    let resend = !failure.sent
+                        || (body.resendable() && next.may_resend(plan.method.as_str()));
+                    if !(failure.retry && more && resend) {
+                        return Err(failure.status);
+                    }
+                }
             }
         };
         self.report(&picked, false);
@@ -625,6 +707,57 @@ impl Engine {
             }
         };
         out.body(body).map_err(|_| 502u16)
+    }
+}
+
+/// Why an attempt on one server failed.
+struct Failure {
+    /// What the client gets if no other server is tried.
+    status: u16,
+    /// Whether `proxy_next_upstream` names this kind of failure.
+    retry: bool,
+    /// Whether the request had been sent (then only methods nginx
+    /// resends go to another server).
+    sent: bool,
+}
+
+/// The request body as it goes upstream: none, bytes held (which can be
+/// sent again to another server), or the client's stream (sent once).
+enum RequestBody {
+    Empty,
+    Held(Bytes),
+    Stream(Option<Incoming>),
+}
+
+impl RequestBody {
+    /// The body for one attempt; `None` once a stream was sent.
+    fn take(&mut self) -> Option<Body> {
+        match self {
+            RequestBody::Empty => Some(
+                Full::new(Bytes::new())
+                    .map_err(|never| match never {})
+                    .boxed(),
+            ),
+            RequestBody::Held(bytes) => Some(
+                Full::new(bytes.clone())
+                    .map_err(|never| match never {})
+                    .boxed(),
+            ),
+            RequestBody::Stream(stream) => stream.take().map(BodyExt::boxed),
+        }
+    }
+
+    /// Whether another attempt can send it again.
+    fn resendable(&self) -> bool {
+        !matches!(self, RequestBody::Stream(None))
+    }
+
+    /// The length of a held body (sent as `Content-Length`).
+    fn length(&self) -> Option<u64> {
+        match self {
+            RequestBody::Held(bytes) => Some(bytes.len() as u64),
+            _ => None,
+        }
     }
 }
 
@@ -871,15 +1004,17 @@ fn client_keep_alive(head: &RequestHead<'_>) -> bool {
 /// (`Server`, `Date`, `Content-Type`, `Content-Length`, `Location`,
 /// `Connection`, then the backend's other lines as they came) and adds
 /// nginx's `Connection` line: `upgrade` on a 101, `close` when the
-/// connection ends (the client asked, or one of the errors after which
-/// nginx never keeps a connection: 400, 413, 414, 500, 501), otherwise
+/// connection ends (the client asked, or rginx's own page for one of the
+/// errors after which nginx never keeps a connection: 400, 413, 414, 500,
+/// 501; a backend's 500 keeps it), otherwise
 /// `keep-alive`. hyper closes the connection when it sees `close`.
 fn in_nginx_order(response: &mut Response<Body>, keep_alive: bool) {
     use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, SERVER};
     let status = response.status().as_u16();
+    let own = response.extensions().get::<OwnPage>().is_some();
     let connection = match status {
         101 => "upgrade",
-        400 | 413 | 414 | 500 | 501 => "close",
+        400 | 413 | 414 | 500 | 501 if own => "close",
         _ if keep_alive => "keep-alive",
         _ => "close",
     };
@@ -896,6 +1031,20 @@ fn in_nginx_order(response: &mut Response<Body>, keep_alive: bool) {
             headers.append(name.clone(), value.clone());
         }
     }
+}
+
+/// Marks a response rginx wrote itself (not the backend's).
+#[derive(Clone, Copy)]
+struct OwnPage;
+
+/// The body bytes an error page sends (none for HEAD), for the log.
+fn page_bytes(page: &Response<Body>, head_request: bool) -> u64 {
+    if head_request {
+        return 0;
+    }
+    hyper::body::Body::size_hint(page.body())
+        .exact()
+        .unwrap_or(0)
 }
 
 /// nginx's error page layout for a status.
@@ -916,6 +1065,7 @@ fn error_page(status: u16) -> Response<Body> {
     // nginx's own wording on the status line ("504 Gateway Time-out")
     resp.extensions_mut()
         .insert(hyper::ext::ReasonPhrase::from_static(reason.as_bytes()));
+    resp.extensions_mut().insert(OwnPage);
     let headers = resp.headers_mut();
     headers.insert(hyper::header::SERVER, HeaderValue::from_static("rginx"));
     headers.insert(
