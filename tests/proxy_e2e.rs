@@ -395,8 +395,10 @@ fn keepalive_reuses_upstream_connections_like_nginx() {
     let conf = |port: u16, backend: std::net::SocketAddr| {
         format!(
             "upstream app {{ server {backend}; keepalive 4; }}
+             upstream short {{ server {backend}; keepalive 4; keepalive_requests 2; }}
              server {{ listen 127.0.0.1:{port};
                location /pooled/ {{ proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\"; }}
+               location /short/ {{ proxy_pass http://short; proxy_http_version 1.1; proxy_set_header Connection \"\"; }}
                location /closed/ {{ proxy_pass http://app; }} }}"
         )
     };
@@ -417,12 +419,15 @@ fn keepalive_reuses_upstream_connections_like_nginx() {
     let rginx_counts = (
         count(port, &backend, "/pooled/a"),
         count(port, &backend, "/closed/a"),
+        count(port, &backend, "/short/a"),
     );
     // HTTP/1.1 without "Connection: close" reuses one connection; nginx's
     // default (HTTP/1.0, Connection: close) closes it after each request
     // (the first of those may still take the idle one from the pool)
     assert_eq!(rginx_counts.0, 1);
     assert!(rginx_counts.1 >= 4, "{rginx_counts:?}");
+    // keepalive_requests 2: a new connection every second request
+    assert_eq!(rginx_counts.2, 3);
 
     let Some(nginx) = nginx() else { return };
     let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
@@ -431,6 +436,7 @@ fn keepalive_reuses_upstream_connections_like_nginx() {
     let nginx_counts = (
         count(nginx_port, &backend, "/pooled/a"),
         count(nginx_port, &backend, "/closed/a"),
+        count(nginx_port, &backend, "/short/a"),
     );
     assert_eq!(rginx_counts, nginx_counts);
 }

@@ -33,7 +33,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
@@ -48,8 +47,9 @@ use rginx_core::plan::{
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::balance::{RoundRobin, Tried};
+use crate::pool::{Conn, Pool, PooledBody};
 
-type Body = BoxBody<Bytes, hyper::Error>;
+use crate::pool::Body;
 
 /// Everything a connection needs: the compiled configuration and the
 /// upstream groups' balancing state.
@@ -57,7 +57,7 @@ pub struct Engine {
     runtime: Runtime,
     groups: HashMap<String, Mutex<RoundRobin>>,
     /// Idle upstream connections of the groups with `keepalive N`.
-    pools: HashMap<String, Pool>,
+    pools: HashMap<String, Arc<Pool>>,
     /// Connections accepted so far (nginx's `*N` in error log lines).
     connections: std::sync::atomic::AtomicU64,
     /// Access log files, opened once on first use and kept open.
@@ -89,13 +89,6 @@ impl ErrorContext {
     }
 }
 
-/// The idle connections of one upstream group (nginx's `keepalive N`:
-/// at most N idle connections are kept; it is not a limit on connections).
-struct Pool {
-    max_idle: usize,
-    idle: Mutex<Vec<(SocketAddr, hyper::client::conn::http1::SendRequest<Body>)>>,
-}
-
 impl Engine {
     /// Builds the engine for a validated model.
     pub fn new(model: &Model, runtime: Runtime) -> Engine {
@@ -109,16 +102,7 @@ impl Engine {
             .http
             .iter()
             .flat_map(|h| &h.upstreams)
-            .filter_map(|u| {
-                let max_idle = usize::try_from(u.keepalive?).unwrap_or(usize::MAX);
-                Some((
-                    u.name.to_ascii_lowercase(),
-                    Pool {
-                        max_idle,
-                        idle: Mutex::new(Vec::new()),
-                    },
-                ))
-            })
+            .filter_map(|u| Some((u.name.to_ascii_lowercase(), Arc::new(Pool::for_group(u)?))))
             .collect();
         Engine {
             runtime,
@@ -474,52 +458,9 @@ impl Engine {
         }
     }
 
-    /// An idle pooled connection to `addr`, ready for a request.
-    async fn take_idle(
-        &self,
-        picked: &Option<(String, crate::balance::Pick)>,
-        addr: SocketAddr,
-    ) -> Option<hyper::client::conn::http1::SendRequest<Body>> {
-        let (key, _) = picked.as_ref()?;
-        let pool = self.pools.get(key)?;
-        loop {
-            let mut sender = {
-                let mut idle = pool.idle.lock().ok()?;
-                let i = idle.iter().rposition(|(a, _)| *a == addr)?;
-                idle.remove(i).1
-            };
-            if sender.is_closed() {
-                continue;
-            }
-            // ready once the previous response was read to its end
-            let ready =
-                tokio::time::timeout(std::time::Duration::from_secs(1), sender.ready()).await;
-            if matches!(ready, Ok(Ok(()))) {
-                return Some(sender);
-            }
-        }
-    }
-
-    /// Keeps a connection for reuse, dropping the oldest beyond the limit.
-    fn put_idle(
-        &self,
-        key: &str,
-        addr: SocketAddr,
-        sender: hyper::client::conn::http1::SendRequest<Body>,
-    ) {
-        let Some(pool) = self.pools.get(key) else {
-            return;
-        };
-        let Ok(mut idle) = pool.idle.lock() else {
-            return;
-        };
-        if pool.max_idle == 0 {
-            return;
-        }
-        if idle.len() >= pool.max_idle {
-            idle.remove(0);
-        }
-        idle.push((addr, sender));
+    /// The pool of the group a pick came from, if it keeps connections.
+    fn pool_of(&self, picked: &Option<(String, crate::balance::Pick)>) -> Option<&Arc<Pool>> {
+        picked.as_ref().and_then(|(key, _)| self.pools.get(key))
     }
 
     async fn proxy(
@@ -544,7 +485,7 @@ impl Engine {
         };
         let mut tried = Tried::default();
         let mut attempt = 0;
-        let (response, picked, addr, sender) = loop {
+        let (response, picked, conn) = loop {
             let (addr, picked) = self.peer_for(plan, &mut tried, attempt)?;
             attempt += 1;
             let more = attempt < allowed
@@ -554,23 +495,33 @@ impl Engine {
             }
             let upstream_url = format!("http://{addr}{}", plan.uri);
             let describe = context.describe(&upstream_url);
-            let mut pooled = self.take_idle(&picked, addr).await;
+            let mut pooled = match self.pool_of(&picked) {
+                Some(pool) => pool.take(addr).await,
+                None => None,
+            };
             let outcome = loop {
                 let from_pool = pooled.is_some();
-                let mut sender = match pooled.take() {
-                    Some(sender) => sender,
+                let mut conn = match pooled.take() {
+                    Some(conn) => conn,
                     None => match self.connect(plan, addr, context, &describe).await {
-                        Ok(sender) => sender,
+                        Ok(sender) => Conn {
+                            addr,
+                            sender,
+                            requests: 0,
+                        },
                         Err(failure) => break Err(failure),
                     },
                 };
+                conn.requests += 1;
                 // a stream already sent cannot be sent again
                 let Some(request_body) = body.take() else {
                     return Err(502);
                 };
                 let request = self.upstream_request(plan, request_body, body.length())?;
-                match tokio::time::timeout(plan.read_timeout, sender.send_request(request)).await {
-                    Ok(Ok(response)) => break Ok((response, sender)),
+                match tokio::time::timeout(plan.read_timeout, conn.sender.send_request(request))
+                    .await
+                {
+                    Ok(Ok(response)) => break Ok((response, conn)),
                     // a kept connection the backend had closed: nginx tries
                     // again on a new one, without counting a try
                     Ok(Err(e)) if from_pool && !e.is_parse() && body.resendable() => continue,
@@ -604,7 +555,7 @@ impl Engine {
                 }
             };
             match outcome {
-                Ok((response, sender)) => {
+                Ok((response, conn)) => {
                     let status = response.status().as_u16();
                     // a status named in proxy_next_upstream moves on while
                     // servers are left; the last one's answer goes through
@@ -613,7 +564,7 @@ impl Engine {
                         self.report(&picked, NextUpstream::status_is_failure(status));
                         continue;
                     }
-                    break (response, picked, addr, sender);
+                    break (response, picked, conn);
                 }
                 Err(failure) => {
                     self.report(&picked, true);
@@ -661,18 +612,10 @@ impl Engine {
             && !request_close
             && response.version() == Version::HTTP_11
             && !says_close(response.headers().get(hyper::header::CONNECTION));
-        let pool_key = picked
-            .as_ref()
-            .map(|(k, _)| k.clone())
-            .filter(|k| reusable && self.pools.contains_key(k));
+        let pool = self.pool_of(&picked).filter(|_| reusable).cloned();
         let (parts, body) = response.into_parts();
-        let body: Body = match pool_key {
-            Some(key) => PooledBody {
-                inner: body,
-                done: false,
-                give_back: Some((self.clone(), key, addr, sender)),
-            }
-            .boxed(),
+        let body: Body = match pool {
+            Some(pool) => PooledBody::new(body, pool, conn).boxed(),
             None => body.boxed(),
         };
         // nginx writes its own headers first, then the backend's
@@ -757,54 +700,6 @@ impl RequestBody {
         match self {
             RequestBody::Held(bytes) => Some(bytes.len() as u64),
             _ => None,
-        }
-    }
-}
-
-/// A response body from a pooled-capable connection: once read to its end,
-/// the connection goes back to the pool.
-struct PooledBody {
-    inner: Incoming,
-    done: bool,
-    give_back: Option<(
-        Arc<Engine>,
-        String,
-        SocketAddr,
-        hyper::client::conn::http1::SendRequest<Body>,
-    )>,
-}
-
-impl hyper::body::Body for PooledBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
-        let this = self.get_mut();
-        let polled = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
-        if let std::task::Poll::Ready(None) = polled {
-            this.done = true;
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for PooledBody {
-    fn drop(&mut self) {
-        if self.done || hyper::body::Body::is_end_stream(&self.inner) {
-            if let Some((engine, key, addr, sender)) = self.give_back.take() {
-                engine.put_idle(&key, addr, sender);
-            }
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod balance;
 pub mod echo;
 pub mod engine;
 pub mod errlog;
+pub mod pool;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 

@@ -1,0 +1,155 @@
+//! Kept upstream connections (nginx's `keepalive N` in an `upstream`
+//! block): at most N idle connections per group (not a limit on open
+//! ones), each dropped after `keepalive_timeout` idle (60 s) or once it
+//! has carried `keepalive_requests` requests (1000).
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::client::conn::http1::SendRequest;
+use rginx_core::model::{UpstreamConf, Value};
+
+/// The request body type upstream connections carry.
+pub type Body = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
+
+/// A connection to an upstream server and how many requests it carried.
+pub struct Conn {
+    /// Where it goes.
+    pub addr: SocketAddr,
+    /// hyper's handle to send the next request.
+    pub sender: SendRequest<Body>,
+    /// Requests sent on it so far.
+    pub requests: u64,
+}
+
+struct Idle {
+    conn: Conn,
+    since: Instant,
+}
+
+/// The idle connections of one upstream group.
+pub struct Pool {
+    max_idle: usize,
+    idle_timeout: Duration,
+    max_requests: u64,
+    idle: Mutex<Vec<Idle>>,
+}
+
+impl Pool {
+    /// The pool of a group with `keepalive N`; `None` without one.
+    pub fn for_group(group: &UpstreamConf) -> Option<Pool> {
+        let max_idle = usize::try_from(group.keepalive?).unwrap_or(usize::MAX);
+        let max_requests = match group.settings.get("keepalive_requests").map(|s| &s.value) {
+            Some(Value::Number(n)) => *n,
+            _ => 1000,
+        };
+        Some(Pool {
+            max_idle,
+            idle_timeout: group
+                .settings
+                .time("keepalive_timeout", Duration::from_secs(60)),
+            max_requests,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The most recently kept connection to `addr` that is still open and
+    /// ready for a request.
+    pub async fn take(&self, addr: SocketAddr) -> Option<Conn> {
+        loop {
+            let Idle { mut conn, since } = {
+                let mut idle = self.idle.lock().ok()?;
+                let i = idle.iter().rposition(|e| e.conn.addr == addr)?;
+                idle.remove(i)
+            };
+            if conn.sender.is_closed() || since.elapsed() >= self.idle_timeout {
+                continue;
+            }
+            // ready once the previous response was read to its end
+            let ready = tokio::time::timeout(Duration::from_secs(1), conn.sender.ready()).await;
+            if matches!(ready, Ok(Ok(()))) {
+                return Some(conn);
+            }
+        }
+    }
+
+    /// Keeps a connection for reuse, dropping the oldest beyond the limit
+    /// and any that carried its last request.
+    pub fn put(&self, conn: Conn) {
+        if self.max_idle == 0 || conn.requests >= self.max_requests {
+            return;
+        }
+        let Ok(mut idle) = self.idle.lock() else {
+            return;
+        };
+        // expired ones go first: a pool nobody draws from must not hold
+        // connections the backend has long closed
+        idle.retain(|e| e.since.elapsed() < self.idle_timeout);
+        if idle.len() >= self.max_idle {
+            idle.remove(0);
+        }
+        idle.push(Idle {
+            conn,
+            since: Instant::now(),
+        });
+    }
+}
+
+/// A response body whose connection goes back to its pool once the body
+/// was read to its end.
+pub struct PooledBody {
+    inner: Incoming,
+    done: bool,
+    give_back: Option<(Arc<Pool>, Conn)>,
+}
+
+impl PooledBody {
+    /// Wraps a response body read over `conn`.
+    pub fn new(inner: Incoming, pool: Arc<Pool>, conn: Conn) -> PooledBody {
+        PooledBody {
+            inner,
+            done: false,
+            give_back: Some((pool, conn)),
+        }
+    }
+}
+
+impl hyper::body::Body for PooledBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            this.done = true;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for PooledBody {
+    fn drop(&mut self) {
+        if self.done || hyper::body::Body::is_end_stream(&self.inner) {
+            if let Some((pool, conn)) = self.give_back.take() {
+                pool.put(conn);
+            }
+        }
+    }
+}
