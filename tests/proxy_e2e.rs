@@ -549,3 +549,106 @@ fn many_request_headers_are_accepted_like_nginx() {
     let _nginx = NginxServer::start(&nginx, &conf(nginx_port), nginx_port);
     assert_eq!(got, exchange(nginx_port, &request).0);
 }
+
+/// Requests one after another on one connection: each response's
+/// `Connection` and `Keep-Alive` lines, then whether the connection was
+/// closed after the last answer.
+fn keep_alive_run(port: u16, path: &str, n: usize) -> Vec<String> {
+    use common::wire::read_message;
+    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut out = Vec::new();
+    let mut leftover = Vec::new();
+    for i in 0..n {
+        let request = format!("GET {path}{i} HTTP/1.1\r\nHost: k.test\r\n\r\n");
+        if c.write_all(request.as_bytes()).is_err() {
+            out.push("write failed".to_string());
+            break;
+        }
+        let Some(m) = read_message(&mut c, &mut leftover, false, false) else {
+            out.push("closed".to_string());
+            break;
+        };
+        out.push(format!(
+            "{} connection={:?} keep-alive={:?}",
+            m.status(),
+            m.header("connection"),
+            m.header("keep-alive")
+        ));
+    }
+    let mut rest = Vec::new();
+    let closed = matches!(c.read_to_end(&mut rest), Ok(0));
+    out.push(format!("closed after: {closed}"));
+    out
+}
+
+#[test]
+fn keep_alive_settings_match_nginx() {
+    let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let conf = |port: u16| {
+        format!(
+            "server {{ listen 127.0.0.1:{port};
+               keepalive_requests 2;
+               location /two/ {{ proxy_pass http://{b}; }}
+               location /off/ {{ proxy_pass http://{b}; keepalive_timeout 0; }}
+               location /header/ {{ proxy_pass http://{b}; keepalive_timeout 1 7s; keepalive_requests 3; }}
+             }}",
+            b = backend.addr()
+        )
+    };
+    let runs = |port: u16| {
+        vec![
+            keep_alive_run(port, "/two/", 3),
+            keep_alive_run(port, "/off/", 2),
+            keep_alive_run(port, "/header/", 2),
+        ]
+    };
+    let port = free_port();
+    let _rginx = start_rginx(&conf(port), port);
+    let got = runs(port);
+    assert_eq!(
+        got[0][1], "200 connection=Some(\"close\") keep-alive=None",
+        "{got:?}"
+    );
+    assert_eq!(
+        got[2][0],
+        "200 connection=Some(\"keep-alive\") keep-alive=Some(\"timeout=7\")"
+    );
+
+    let Some(nginx) = nginx() else { return };
+    let nginx_port = free_port();
+    let _nginx = NginxServer::start(&nginx, &conf(nginx_port), nginx_port);
+    assert_eq!(got, runs(nginx_port));
+}
+
+#[test]
+fn a_slow_request_head_is_dropped_like_nginx() {
+    let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let conf = |port: u16| {
+        format!(
+            "server {{ listen 127.0.0.1:{port}; client_header_timeout 1s;
+               location / {{ proxy_pass http://{}; }} }}",
+            backend.addr()
+        )
+    };
+    // half a head, then nothing: what comes back before the close
+    let slow = |port: u16| {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+        c.write_all(b"GET /slow HTTP/1.1\r\nHost: s.test\r\n")
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut got = Vec::new();
+        let closed = c.read_to_end(&mut got).is_ok();
+        (closed, started.elapsed() < Duration::from_secs(6), got)
+    };
+    let port = free_port();
+    let _rginx = start_rginx(&conf(port), port);
+    let got = slow(port);
+    assert!(got.0 && got.1, "the connection stayed open: {got:?}");
+
+    let Some(nginx) = nginx() else { return };
+    let nginx_port = free_port();
+    let _nginx = NginxServer::start(&nginx, &conf(nginx_port), nginx_port);
+    assert_eq!(got, slow(nginx_port));
+}

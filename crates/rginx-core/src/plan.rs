@@ -219,6 +219,60 @@ pub struct LogScope {
     pub location: Option<LocationId>,
 }
 
+/// How rginx treats the client connection in a server or location:
+/// nginx's keep-alive, timeout and head-size settings, compiled once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientSettings {
+    /// `keepalive_timeout` (75 s; zero: no keep-alive).
+    pub keepalive_timeout: Duration,
+    /// Its second value: a `Keep-Alive: timeout=N` response header.
+    pub keepalive_header: Option<Duration>,
+    /// `keepalive_requests` (1000): the last request of a connection.
+    pub keepalive_requests: u64,
+    /// `client_header_timeout` (60 s).
+    pub header_timeout: Duration,
+    /// `client_body_timeout` (60 s), between two reads of a body.
+    pub body_timeout: Duration,
+    /// `send_timeout` (60 s), between two writes to the client.
+    pub send_timeout: Duration,
+    /// `large_client_header_buffers` (4 8k): the longest request line or
+    /// header line, and how many such buffers a head may fill.
+    pub header_buffer: u64,
+    /// How many of those buffers.
+    pub header_buffers: u64,
+}
+
+impl ClientSettings {
+    fn compile(settings: &Settings) -> ClientSettings {
+        let sixty = Duration::from_secs(60);
+        let (keepalive_timeout, keepalive_header) =
+            match settings.get("keepalive_timeout").map(|s| &s.value) {
+                Some(crate::model::Value::KeepaliveTimeout(t, h)) => (*t, *h),
+                _ => (Duration::from_secs(75), None),
+            };
+        let (header_buffers, header_buffer) = match settings
+            .get("large_client_header_buffers")
+            .map(|s| &s.value)
+        {
+            Some(crate::model::Value::Buffers { count, size }) => (*count, *size),
+            _ => (4, 8192),
+        };
+        ClientSettings {
+            keepalive_timeout,
+            keepalive_header,
+            keepalive_requests: match settings.get("keepalive_requests").map(|s| &s.value) {
+                Some(crate::model::Value::Number(n)) => *n,
+                _ => 1000,
+            },
+            header_timeout: settings.time("client_header_timeout", sixty),
+            body_timeout: settings.time("client_body_timeout", sixty),
+            send_timeout: settings.time("send_timeout", sixty),
+            header_buffer,
+            header_buffers,
+        }
+    }
+}
+
 /// nginx's defaults for headers to upstreams (1.22), after the user's.
 const DEFAULT_HEADERS: &[(&str, DefaultValue)] = &[
     ("Host", DefaultValue::ProxyHost),
@@ -286,6 +340,7 @@ struct CompiledLocation {
     read_timeout: Duration,
     send_timeout: Duration,
     next_upstream: NextUpstream,
+    client: ClientSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -298,6 +353,8 @@ struct CompiledServer {
     /// The server level's `access_log` targets (for requests no location
     /// took).
     access_logs: Vec<(String, usize)>,
+    /// The server level's client settings.
+    client: ClientSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -439,6 +496,7 @@ impl Runtime {
                 underscores_in_headers: server.settings.flag("underscores_in_headers", false),
                 ignore_invalid_headers: server.settings.flag("ignore_invalid_headers", true),
                 access_logs: compile_access_logs(&server.settings, &formats),
+                client: ClientSettings::compile(&server.settings),
             });
         }
         Ok(Runtime {
@@ -479,6 +537,29 @@ impl Runtime {
                 .map_or(&[], |l| l.access_logs.as_slice()),
             None => &srv.access_logs,
         }
+    }
+
+    /// The client settings for a request in `scope` (its location's, else
+    /// its server's).
+    pub fn client_settings(&self, scope: LogScope) -> ClientSettings {
+        let Some(srv) = self.servers.get(scope.server.0 as usize) else {
+            return ClientSettings::compile(&Settings::default());
+        };
+        scope
+            .location
+            .and_then(|id| srv.locations.get(id.0 as usize))
+            .map_or(srv.client, |l| l.client)
+    }
+
+    /// The client settings of the default server of the socket a
+    /// connection to `local` arrived on: what applies before a request
+    /// says which server it is for.
+    pub fn socket_client_settings(&self, local: SocketAddr) -> ClientSettings {
+        let socket = self.selector.socket_for(local).unwrap_or(0);
+        self.client_settings(LogScope {
+            server: self.selector.default_server(socket),
+            location: None,
+        })
     }
 
     /// Whether a request in `scope` writes any access log.
@@ -1121,6 +1202,7 @@ fn compile_settings(
         hidden,
         pass_request_headers: settings.flag("proxy_pass_request_headers", true),
         access_logs: compile_access_logs(settings, formats),
+        client: ClientSettings::compile(settings),
         max_body: match settings.get("client_max_body_size").map(|s| &s.value) {
             Some(crate::model::Value::Size(n)) => *n,
             _ => 1024 * 1024,

@@ -30,7 +30,7 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -48,6 +48,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::balance::{RoundRobin, Tried};
 use crate::pool::{Conn, Pool, PooledBody};
+use crate::timed::{ClientIo, ClientTimers, TimedBody, TimedWrites};
 
 use crate::pool::Body;
 
@@ -62,6 +63,35 @@ pub struct Engine {
     connections: std::sync::atomic::AtomicU64,
     /// Access log files, opened once on first use and kept open.
     log_files: Mutex<HashMap<String, std::fs::File>>,
+}
+
+/// What a request knows of the client connection it came on.
+#[derive(Debug, Clone)]
+struct ClientConnection {
+    /// Its number since start (nginx's `*N`).
+    number: u64,
+    /// The address it was accepted on.
+    local: SocketAddr,
+    /// The client's address.
+    remote: SocketAddr,
+    /// Requests on it so far, this one included.
+    served: u64,
+    /// Its read timers.
+    timers: Arc<ClientTimers>,
+}
+
+/// Tells a connection's timers its request was answered, when dropped
+/// with the response body.
+struct RequestDone {
+    timers: Arc<ClientTimers>,
+    keepalive: Duration,
+    header: Duration,
+}
+
+impl Drop for RequestDone {
+    fn drop(&mut self) {
+        self.timers.request_done(self.keepalive, self.header);
+    }
 }
 
 /// What nginx's error log lines say about a request.
@@ -153,13 +183,27 @@ impl Engine {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
                 + 1;
             let engine = self.clone();
+            // before a request names its server, the listening socket's
+            // default server decides
+            let client = self.runtime.socket_client_settings(local);
             tokio::spawn(async move {
+                let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
+                let timers = ClientTimers::new(client.header_timeout);
+                let stream = ClientIo::new(stream, timers.clone(), client.send_timeout);
                 let service = service_fn(move |req| {
                     let engine = engine.clone();
+                    let served = served.clone();
+                    let timers = timers.clone();
                     async move {
-                        Ok::<_, Infallible>(
-                            Engine::handle(&engine, req, local, remote, connection).await,
-                        )
+                        timers.request_started();
+                        let connection = ClientConnection {
+                            number: connection,
+                            local,
+                            remote,
+                            served: served.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
+                            timers,
+                        };
+                        Ok::<_, Infallible>(Engine::handle(&engine, req, connection).await)
                     }
                 });
                 // nginx bounds a request head by its buffers
@@ -178,10 +222,9 @@ impl Engine {
     async fn handle(
         self: &Arc<Self>,
         mut req: Request<Incoming>,
-        local: SocketAddr,
-        remote: SocketAddr,
-        connection: u64,
+        connection: ClientConnection,
     ) -> Response<Body> {
+        let (local, remote) = (connection.local, connection.remote);
         let target = req.uri().to_string();
         let headers: Vec<(String, String)> = req
             .headers()
@@ -211,16 +254,21 @@ impl Engine {
             time: std::time::SystemTime::now(),
             request_id: request_id(),
         };
-        let keep_alive = client_keep_alive(&head);
         let head_request = req.method() == hyper::Method::HEAD;
         let (decision, scope) = self.runtime.decide_scoped(&head);
+        let client = self.runtime.client_settings(scope);
+        // keepalive_timeout 0 turns keep-alive off; the connection's last
+        // request (keepalive_requests) is answered with Connection: close
+        let keep_alive = client_keep_alive(&head)
+            && !client.keepalive_timeout.is_zero()
+            && connection.served < client.keepalive_requests;
         let mut response = match decision {
             Decision::Respond(status) => self.own_answer(status, None, scope, &head),
             Decision::Redirect(location) => self.own_answer(301, Some(&location), scope, &head),
             Decision::Proxy(plan) => {
                 let mut log = self.log_record(scope, &head);
                 let context = ErrorContext {
-                    connection,
+                    connection: connection.number,
                     client: remote,
                     server: self.runtime.server_name(plan.server).to_string(),
                     request: format!(
@@ -238,7 +286,14 @@ impl Engine {
                 let client_upgrade = plan.upgrade.then(|| hyper::upgrade::on(&mut req));
                 let body = req.into_body();
                 match self
-                    .proxy(&plan, body, client_upgrade, &mut log, &context)
+                    .proxy(
+                        &plan,
+                        body,
+                        client_upgrade,
+                        &mut log,
+                        &context,
+                        client.body_timeout,
+                    )
                     .await
                 {
                     Ok(resp) => resp,
@@ -254,8 +309,24 @@ impl Engine {
                 }
             }
         };
-        in_nginx_order(&mut response, keep_alive);
-        response
+        in_nginx_order(&mut response, keep_alive, client.keepalive_header);
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            // a tunnel keeps its own time
+            return response;
+        }
+        // once the response is sent, the wait for the next request starts
+        let done = RequestDone {
+            timers: connection.timers,
+            keepalive: client.keepalive_timeout,
+            header: client.header_timeout,
+        };
+        response.map(|body| {
+            body.map_frame(move |frame| {
+                let _ = &done;
+                frame
+            })
+            .boxed()
+        })
     }
 
     /// A response rginx gives itself (an error page, or the 301 to a
@@ -283,7 +354,12 @@ impl Engine {
     /// request buffering does (it is sent with a Content-Length, and one
     /// over client_max_body_size is a 413 before any upstream is
     /// contacted); a sized one streams.
-    async fn request_body(&self, plan: &UpstreamPlan, body: Incoming) -> Result<RequestBody, u16> {
+    async fn request_body(
+        &self,
+        plan: &UpstreamPlan,
+        body: Incoming,
+        body_timeout: Duration,
+    ) -> Result<RequestBody, u16> {
         match plan.body {
             rginx_core::plan::BodyPlan::Dechunk => {
                 let limit = if plan.max_body == 0 {
@@ -291,6 +367,7 @@ impl Engine {
                 } else {
                     usize::try_from(plan.max_body).unwrap_or(usize::MAX)
                 };
+                let body = TimedBody::new(body, body_timeout);
                 match http_body_util::Limited::new(body, limit).collect().await {
                     Ok(c) => Ok(RequestBody::Held(c.to_bytes())),
                     Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(413),
@@ -299,7 +376,10 @@ impl Engine {
             }
             rginx_core::plan::BodyPlan::None => Ok(RequestBody::Empty),
             _ if hyper::body::Body::is_end_stream(&body) => Ok(RequestBody::Empty),
-            _ => Ok(RequestBody::Stream(Some(body))),
+            _ => Ok(RequestBody::Stream(Some(TimedBody::new(
+                body,
+                body_timeout,
+            )))),
         }
     }
 
@@ -356,6 +436,8 @@ impl Engine {
             }
         };
         let _ = stream.set_nodelay(true);
+        // proxy_send_timeout, of the request that opened the connection
+        let stream = TimedWrites::new(stream, plan.send_timeout);
         let (sender, conn) = hyper::client::conn::http1::Builder::new()
             .max_headers(1000)
             .title_case_headers(true)
@@ -470,8 +552,9 @@ impl Engine {
         client_upgrade: Option<hyper::upgrade::OnUpgrade>,
         log: &mut Option<LogRecord>,
         context: &ErrorContext,
+        body_timeout: Duration,
     ) -> Result<Response<Body>, u16> {
-        let mut body = match self.request_body(plan, body).await {
+        let mut body = match self.request_body(plan, body, body_timeout).await {
             Ok(b) => b,
             Err(status) => return Err(status),
         };
@@ -615,8 +698,10 @@ impl Engine {
         let pool = self.pool_of(&picked).filter(|_| reusable).cloned();
         let (parts, body) = response.into_parts();
         let body: Body = match pool {
-            Some(pool) => PooledBody::new(body, pool, conn).boxed(),
-            None => body.boxed(),
+            Some(pool) => {
+                TimedBody::new(PooledBody::new(body, pool, conn), plan.read_timeout).boxed()
+            }
+            None => TimedBody::new(body, plan.read_timeout).boxed(),
         };
         // nginx writes its own headers first, then the backend's
         let mut out = Response::builder()
@@ -669,7 +754,7 @@ struct Failure {
 enum RequestBody {
     Empty,
     Held(Bytes),
-    Stream(Option<Incoming>),
+    Stream(Option<TimedBody<Incoming>>),
 }
 
 impl RequestBody {
@@ -903,7 +988,7 @@ fn client_keep_alive(head: &RequestHead<'_>) -> bool {
 /// errors after which nginx never keeps a connection: 400, 413, 414, 500,
 /// 501; a backend's 500 keeps it), otherwise
 /// `keep-alive`. hyper closes the connection when it sees `close`.
-fn in_nginx_order(response: &mut Response<Body>, keep_alive: bool) {
+fn in_nginx_order(response: &mut Response<Body>, keep_alive: bool, header: Option<Duration>) {
     use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, SERVER};
     let status = response.status().as_u16();
     let own = response.extensions().get::<OwnPage>().is_some();
@@ -921,6 +1006,12 @@ fn in_nginx_order(response: &mut Response<Body>, keep_alive: bool) {
         }
     }
     headers.insert(CONNECTION, HeaderValue::from_static(connection));
+    // keepalive_timeout's second value
+    if let (Some(t), "keep-alive") = (header, connection) {
+        if let Ok(v) = HeaderValue::from_str(&format!("timeout={}", t.as_secs())) {
+            headers.insert(HeaderName::from_static("keep-alive"), v);
+        }
+    }
     for (name, value) in &old {
         if ![SERVER, CONTENT_TYPE, CONTENT_LENGTH, LOCATION, CONNECTION].contains(name) {
             headers.append(name.clone(), value.clone());

@@ -12,6 +12,7 @@ pub mod echo;
 pub mod engine;
 pub mod errlog;
 pub mod pool;
+pub mod timed;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 

@@ -14,8 +14,11 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use rginx_core::model::{UpstreamConf, Value};
 
-/// The request body type upstream connections carry.
-pub type Body = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
+/// The error of a body in flight: hyper's, or a timeout.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body type requests and responses carry through rginx.
+pub type Body = http_body_util::combinators::BoxBody<Bytes, BoxError>;
 
 /// A connection to an upstream server and how many requests it carried.
 pub struct Conn {

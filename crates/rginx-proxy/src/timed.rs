@@ -1,0 +1,396 @@
+//! nginx's "time between two operations" timeouts: a body that fails when
+//! no data comes for a while (`proxy_read_timeout` for a response body,
+//! `client_body_timeout` for a request body) and a stream whose writes fail
+//! when the peer takes nothing for a while (`send_timeout` to clients,
+//! `proxy_send_timeout` to upstreams). The timer runs only while an
+//! operation waits, as nginx's does, so an idle keep-alive connection is
+//! not affected.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+
+/// The error a timed-out body or stream reports.
+#[derive(Debug, thiserror::Error)]
+#[error("timed out ({0:?} without progress)")]
+pub struct TimedOut(pub Duration);
+
+/// A timer armed while an operation waits and disarmed on progress.
+struct Deadline {
+    after: Duration,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl Deadline {
+    fn new(after: Duration) -> Deadline {
+        Deadline { after, sleep: None }
+    }
+
+    /// Called when an operation returned `Pending`: true once the time is
+    /// up (zero means no limit).
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.after.is_zero() {
+            return false;
+        }
+        let after = self.after;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(after)));
+        sleep.as_mut().poll(cx).is_ready()
+    }
+
+    fn progress(&mut self) {
+        self.sleep = None;
+    }
+}
+
+/// A body that ends with [`TimedOut`] when no frame comes for a while.
+pub struct TimedBody<B> {
+    inner: B,
+    deadline: Deadline,
+}
+
+impl<B> TimedBody<B> {
+    /// Wraps `inner`; `after` zero means no limit.
+    pub fn new(inner: B, after: Duration) -> TimedBody<B> {
+        TimedBody {
+            inner,
+            deadline: Deadline::new(after),
+        }
+    }
+}
+
+impl<B> Body for TimedBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.deadline.progress();
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending if this.deadline.expired(cx) => {
+                Poll::Ready(Some(Err(Box::new(TimedOut(this.deadline.after)))))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A stream whose writes fail when the peer accepts nothing for a while;
+/// reads pass through untouched.
+pub struct TimedWrites<S> {
+    inner: S,
+    deadline: Deadline,
+}
+
+impl<S> TimedWrites<S> {
+    /// Wraps `inner`; `after` zero means no limit.
+    pub fn new(inner: S, after: Duration) -> TimedWrites<S> {
+        TimedWrites {
+            inner,
+            deadline: Deadline::new(after),
+        }
+    }
+
+    fn check<T>(
+        &mut self,
+        polled: Poll<io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<T>> {
+        match polled {
+            Poll::Pending if self.deadline.expired(cx) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                TimedOut(self.deadline.after),
+            ))),
+            Poll::Pending => Poll::Pending,
+            ready => {
+                self.deadline.progress();
+                ready
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for TimedWrites<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for TimedWrites<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.check(polled, cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.check(polled, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_flush(cx);
+        this.check(polled, cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// The read timers of a client connection, shared between its stream and
+/// the requests on it. nginx's rules: waiting for the next request is
+/// bounded by `keepalive_timeout` (by `client_header_timeout` before the
+/// first); once its first bytes came, the rest of the head by
+/// `client_header_timeout`; while a request is being served there is no
+/// read timer (its body has `client_body_timeout`, a tunnel its own).
+#[derive(Debug)]
+pub struct ClientTimers {
+    in_flight: AtomicU32,
+    idle_ms: AtomicU64,
+    header_ms: AtomicU64,
+    /// The read waiting without a timer while a request was served: woken
+    /// when the request is done, so its idle timer starts.
+    parked_read: Mutex<Option<Waker>>,
+}
+
+impl ClientTimers {
+    /// Timers for a new connection: `header` both for the wait for the
+    /// first request and for receiving a head.
+    pub fn new(header: Duration) -> Arc<ClientTimers> {
+        let ms = millis(header);
+        Arc::new(ClientTimers {
+            in_flight: AtomicU32::new(0),
+            idle_ms: AtomicU64::new(ms),
+            header_ms: AtomicU64::new(ms),
+            parked_read: Mutex::new(None),
+        })
+    }
+
+    /// A request head was read: no read timer until it is answered.
+    pub fn request_started(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A response was sent: the wait for the next request is bounded by
+    /// `keepalive` and the next head by `header`.
+    pub fn request_done(&self, keepalive: Duration, header: Duration) {
+        self.idle_ms.store(millis(keepalive), Ordering::Release);
+        self.header_ms.store(millis(header), Ordering::Release);
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if let Some(waker) = self.parked_read.lock().ok().and_then(|mut w| w.take()) {
+            waker.wake();
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Which read timer runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadPhase {
+    Serving,
+    Idle,
+    Head,
+}
+
+/// A client stream with nginx's read timers ([`ClientTimers`]) and
+/// `send_timeout` on writes. When a read timer runs out the stream ends,
+/// as nginx closes such a connection without an answer.
+pub struct ClientIo<S> {
+    inner: TimedWrites<S>,
+    timers: Arc<ClientTimers>,
+    phase: ReadPhase,
+    head_started: bool,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl<S> ClientIo<S> {
+    /// Wraps an accepted stream.
+    pub fn new(inner: S, timers: Arc<ClientTimers>, send_timeout: Duration) -> ClientIo<S> {
+        ClientIo {
+            inner: TimedWrites::new(inner, send_timeout),
+            timers,
+            phase: ReadPhase::Idle,
+            head_started: false,
+            sleep: None,
+        }
+    }
+
+    fn current_phase(&mut self) -> ReadPhase {
+        if self.timers.in_flight.load(Ordering::Acquire) > 0 {
+            // the next head starts afresh once this request is answered
+            self.head_started = false;
+            ReadPhase::Serving
+        } else if self.head_started {
+            ReadPhase::Head
+        } else {
+            ReadPhase::Idle
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for ClientIo<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        let phase = this.current_phase();
+        if polled.is_ready() {
+            if buf.filled().len() > before && phase == ReadPhase::Idle {
+                // the first bytes of a head: its own timer from now
+                this.head_started = true;
+            }
+            this.sleep = None;
+            this.phase = this.current_phase();
+            return polled;
+        }
+        if phase != this.phase {
+            this.sleep = None;
+            this.phase = phase;
+        }
+        let ms = match phase {
+            ReadPhase::Serving => {
+                if let Ok(mut parked) = this.timers.parked_read.lock() {
+                    *parked = Some(cx.waker().clone());
+                }
+                // the request may have been answered meanwhile
+                if this.timers.in_flight.load(Ordering::Acquire) > 0 {
+                    return Poll::Pending;
+                }
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            ReadPhase::Idle => this.timers.idle_ms.load(Ordering::Acquire),
+            ReadPhase::Head => this.timers.header_ms.load(Ordering::Acquire),
+        };
+        let after = Duration::from_millis(ms);
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(after)));
+        if sleep.as_mut().poll(cx).is_ready() {
+            // end of stream: hyper closes the connection
+            return Poll::Ready(Ok(()));
+        }
+        Poll::Pending
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for ClientIo<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncWriteExt;
+
+    /// A body whose data never comes.
+    struct Silent;
+
+    impl Body for Silent {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_with_no_data_times_out() {
+        let mut timed = TimedBody::new(Silent, Duration::from_millis(50));
+        let frame = timed.frame().await;
+        assert!(matches!(frame, Some(Err(e)) if e.is::<TimedOut>()));
+    }
+
+    #[tokio::test]
+    async fn writes_to_a_peer_that_reads_nothing_time_out() {
+        let (a, _b) = tokio::io::duplex(16);
+        let mut timed = TimedWrites::new(a, Duration::from_millis(50));
+        let result = timed.write_all(&[0u8; 1024]).await;
+        assert_eq!(result.map_err(|e| e.kind()), Err(io::ErrorKind::TimedOut));
+    }
+}
