@@ -652,3 +652,68 @@ fn a_slow_request_head_is_dropped_like_nginx() {
     let _nginx = NginxServer::start(&nginx, &conf(nginx_port), nginx_port);
     assert_eq!(got, slow(nginx_port));
 }
+
+#[test]
+fn oversized_heads_are_refused_like_nginx() {
+    let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let conf = |port: u16| {
+        format!(
+            "server {{ listen 127.0.0.1:{port};
+               location / {{ proxy_pass http://{}; }} }}",
+            backend.addr()
+        )
+    };
+    let long = "a".repeat(9000);
+    let big = "b".repeat(7000);
+    let requests = [
+        format!("GET /{long} HTTP/1.1\r\nHost: h\r\n\r\n"),
+        format!("GET / HTTP/1.1\r\nHost: h\r\nX-Long: {long}\r\n\r\n"),
+        format!(
+            "GET / HTTP/1.1\r\nHost: h\r\nA: {big}\r\nB: {big}\r\nC: {big}\r\nD: {big}\r\nE: {big}\r\n\r\n"
+        ),
+        // within the limits: passes
+        format!("GET /ok HTTP/1.1\r\nHost: h\r\nA: {big}\r\nConnection: close\r\n\r\n"),
+    ];
+    let view = |port: u16| -> Vec<String> {
+        requests
+            .iter()
+            .map(|r| {
+                let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+                let m = common::wire::send(addr, r.as_bytes(), false, Duration::from_secs(5));
+                let Some(m) = m else {
+                    return "no answer".to_string();
+                };
+                let mut lines: Vec<String> = m
+                    .head
+                    .iter()
+                    .filter(|l| {
+                        let l = l.to_ascii_lowercase();
+                        !l.starts_with("date:")
+                            && !l.starts_with("server:")
+                            && !l.starts_with("content-length:")
+                    })
+                    .map(|l| l.to_ascii_lowercase())
+                    .collect();
+                let body = String::from_utf8_lossy(&m.body).replace("nginx/1.22.1", "rginx");
+                if m.status() != 200 {
+                    lines.push(body);
+                }
+                lines.join("\n")
+            })
+            .collect()
+    };
+    let port = free_port();
+    let _rginx = start_rginx(&conf(port), port);
+    let got = view(port);
+    assert!(
+        got[0].starts_with("http/1.1 414 request-uri too large"),
+        "{got:?}"
+    );
+    assert!(got[1].starts_with("http/1.1 400 bad request"), "{got:?}");
+    assert!(got[3].starts_with("http/1.1 200 ok"), "{got:?}");
+
+    let Some(nginx) = nginx() else { return };
+    let nginx_port = free_port();
+    let _nginx = NginxServer::start(&nginx, &conf(nginx_port), nginx_port);
+    assert_eq!(got, view(nginx_port));
+}

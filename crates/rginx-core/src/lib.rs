@@ -13,6 +13,7 @@ pub mod build;
 pub mod diag;
 pub mod docs;
 pub mod handlers;
+pub mod headlimit;
 pub mod json;
 pub mod lint;
 pub mod locate;

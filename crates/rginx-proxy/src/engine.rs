@@ -189,7 +189,11 @@ impl Engine {
             tokio::spawn(async move {
                 let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
                 let timers = ClientTimers::new(client.header_timeout);
-                let stream = ClientIo::new(stream, timers.clone(), client.send_timeout);
+                let scanner = rginx_core::headlimit::HeadScanner::new(
+                    client.header_buffers,
+                    client.header_buffer,
+                );
+                let stream = ClientIo::new(stream, timers.clone(), client.send_timeout, scanner);
                 let service = service_fn(move |req| {
                     let engine = engine.clone();
                     let served = served.clone();
@@ -209,9 +213,16 @@ impl Engine {
                 // nginx bounds a request head by its buffers
                 // (large_client_header_buffers: 4 x 8k), not by a count of
                 // lines: allow far more than hyper's default of 100
+                // our scanner enforces nginx's head limits first; hyper's
+                // own (431) must not come before
+                let head_room = client.header_buffers.saturating_mul(client.header_buffer);
+                let max_buf = usize::try_from(head_room.saturating_add(16 * 1024))
+                    .unwrap_or(usize::MAX)
+                    .max(408 * 1024);
                 let _ = hyper::server::conn::http1::Builder::new()
                     .max_headers(1000)
                     .title_case_headers(true)
+                    .max_buf_size(max_buf)
                     .serve_connection(TokioIo::new(stream), service)
                     .with_upgrades()
                     .await;
@@ -1033,14 +1044,79 @@ fn page_bytes(page: &Response<Body>, head_request: bool) -> u64 {
         .unwrap_or(0)
 }
 
+/// The HTML of nginx's error page for a status; `detail` is the second
+/// line of its special pages ("Request Header Or Cookie Too Large").
+pub(crate) fn page_html(status: u16, detail: Option<&str>) -> String {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let heading = format!("{} {}", code.as_u16(), nginx_reason(code));
+    match detail {
+        None => format!(
+            "<html>\r\n<head><title>{heading}</title></head>\r\n<body>\r\n<center><h1>{heading}</h1></center>\r\n<hr><center>rginx</center>\r\n</body>\r\n</html>\r\n"
+        ),
+        Some(detail) => format!(
+            "<html>\r\n<head><title>{} {detail}</title></head>\r\n<body>\r\n<center><h1>{heading}</h1></center>\r\n<center>{detail}</center>\r\n<hr><center>rginx</center>\r\n</body>\r\n</html>\r\n",
+            code.as_u16()
+        ),
+    }
+}
+
+/// A whole response rginx writes on the socket itself, for a request hyper
+/// never sees (a head over nginx's limits): nginx's page, then the
+/// connection closes.
+pub(crate) fn refusal(limit: rginx_core::headlimit::HeadTooLarge) -> Vec<u8> {
+    use rginx_core::headlimit::HeadTooLarge;
+    let status = limit.status();
+    let page = match limit {
+        HeadTooLarge::RequestLine => page_html(status, None),
+        HeadTooLarge::Headers => page_html(status, Some("Request Header Or Cookie Too Large")),
+    };
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    format!(
+        "HTTP/1.1 {status} {}\r\nServer: rginx\r\nDate: {}\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+        nginx_reason(code),
+        http_date(std::time::SystemTime::now()),
+        page.len()
+    )
+    .into_bytes()
+}
+
+/// An HTTP date (`Wed, 25 Nov 2026 22:27:17 GMT`).
+fn http_date(t: std::time::SystemTime) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let days = secs / 86_400;
+    let rest = secs % 86_400;
+    // civil date from days since 1970-01-01 (Howard Hinnant's algorithm)
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
 /// nginx's error page layout for a status.
 fn error_page(status: u16) -> Response<Body> {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let reason = nginx_reason(code);
-    let title = format!("{} {reason}", code.as_u16());
-    let page = format!(
-        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>rginx</center>\r\n</body>\r\n</html>\r\n"
-    );
+    let page = page_html(status, None);
     let page_len = page.len();
     let mut resp = Response::new(
         Full::new(Bytes::from(page))
@@ -1065,6 +1141,16 @@ fn error_page(status: u16) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_dates_are_rfc_1123() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_645_637);
+        assert_eq!(http_date(t), "Wed, 25 Nov 2026 22:27:17 GMT");
+        assert_eq!(
+            http_date(std::time::UNIX_EPOCH),
+            "Thu, 01 Jan 1970 00:00:00 GMT"
+        );
+    }
 
     #[test]
     fn header_names_are_title_cased() {

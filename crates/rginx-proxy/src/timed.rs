@@ -19,6 +19,8 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
+use rginx_core::headlimit::HeadScanner;
+
 /// The error a timed-out body or stream reports.
 #[derive(Debug, thiserror::Error)]
 #[error("timed out ({0:?} without progress)")]
@@ -251,17 +253,28 @@ pub struct ClientIo<S> {
     phase: ReadPhase,
     head_started: bool,
     sleep: Option<Pin<Box<Sleep>>>,
+    /// nginx's head size limits, on the bytes of each head.
+    scanner: HeadScanner,
+    /// A head broke them: the stream has ended.
+    refused: bool,
 }
 
 impl<S> ClientIo<S> {
     /// Wraps an accepted stream.
-    pub fn new(inner: S, timers: Arc<ClientTimers>, send_timeout: Duration) -> ClientIo<S> {
+    pub fn new(
+        inner: S,
+        timers: Arc<ClientTimers>,
+        send_timeout: Duration,
+        scanner: HeadScanner,
+    ) -> ClientIo<S> {
         ClientIo {
             inner: TimedWrites::new(inner, send_timeout),
             timers,
             phase: ReadPhase::Idle,
             head_started: false,
             sleep: None,
+            scanner,
+            refused: false,
         }
     }
 
@@ -278,13 +291,16 @@ impl<S> ClientIo<S> {
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for ClientIo<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ClientIo<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.refused {
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         let phase = this.current_phase();
@@ -292,6 +308,19 @@ impl<S: AsyncRead + Unpin> AsyncRead for ClientIo<S> {
             if buf.filled().len() > before && phase == ReadPhase::Idle {
                 // the first bytes of a head: its own timer from now
                 this.head_started = true;
+                this.scanner.reset();
+            }
+            if phase != ReadPhase::Serving {
+                if let Err(limit) = this.scanner.feed(&buf.filled()[before..]) {
+                    // nginx answers and closes; hyper never sees this head
+                    // (it ends here, and an unfinished head gets no answer
+                    // from hyper)
+                    let page = crate::engine::refusal(limit);
+                    let _ = Pin::new(&mut this.inner).poll_write(cx, &page);
+                    buf.set_filled(before);
+                    this.refused = true;
+                    return Poll::Ready(Ok(()));
+                }
             }
             this.sleep = None;
             this.phase = this.current_phase();
