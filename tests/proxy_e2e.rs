@@ -717,3 +717,71 @@ fn oversized_heads_are_refused_like_nginx() {
     let _nginx = NginxServer::start(&nginx, &conf(nginx_port), nginx_port);
     assert_eq!(got, view(nginx_port));
 }
+
+#[test]
+fn bytes_sent_with_the_101_reach_the_client_and_the_tunnel_is_logged() {
+    // a backend that sends its first frame in the same write as its 101
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let backend = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut leftover = Vec::new();
+            if common::wire::read_message(&mut conn, &mut leftover, true, false).is_none() {
+                continue;
+            }
+            let mut out = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n".to_vec();
+            out.extend_from_slice(&[0x81, 5]);
+            out.extend_from_slice(b"hello");
+            let _ = conn.write_all(&out);
+            // then close: the proxy closes the client too
+        }
+    });
+    let dir = TempDir::new("tunnel-log");
+    let conf = |port: u16, log: &std::path::Path| {
+        format!(
+            "server {{ listen 127.0.0.1:{port};
+               access_log {log};
+               location / {{ proxy_pass http://{backend}; proxy_http_version 1.1;
+                 proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection upgrade; }} }}",
+            log = log.display()
+        )
+    };
+    let run = |port: u16| -> Vec<u8> {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(
+            b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+        )
+        .unwrap();
+        let mut got = Vec::new();
+        let _ = c.read_to_end(&mut got);
+        let at = got
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(0, |i| i + 4);
+        got[at..].to_vec()
+    };
+    let log_line = |path: &std::path::Path| {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        text.split_once("] ")
+            .map(|(_, rest)| rest.to_string())
+            .unwrap_or(text)
+    };
+    let rginx_log = dir.0.join("rginx.log");
+    let port = free_port();
+    let rginx_server = start_rginx(&conf(port, &rginx_log), port);
+    assert_eq!(run(port), b"\x81\x05hello");
+    std::thread::sleep(Duration::from_millis(200));
+    drop(rginx_server);
+    let got = log_line(&rginx_log);
+    assert!(got.starts_with("\"GET /ws HTTP/1.1\" 101 7 "), "{got}");
+
+    let Some(nginx) = nginx() else { return };
+    let nginx_log = dir.0.join("nginx.log");
+    let nginx_port = free_port();
+    let nginx_server = NginxServer::start(&nginx, &conf(nginx_port, &nginx_log), nginx_port);
+    assert_eq!(run(nginx_port), b"\x81\x05hello");
+    std::thread::sleep(Duration::from_millis(200));
+    drop(nginx_server);
+    assert_eq!(got, log_line(&nginx_log));
+}
