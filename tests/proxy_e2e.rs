@@ -785,3 +785,35 @@ fn bytes_sent_with_the_101_reach_the_client_and_the_tunnel_is_logged() {
     drop(nginx_server);
     assert_eq!(got, log_line(&nginx_log));
 }
+
+#[test]
+fn access_log_paths_may_hold_variables() {
+    // nginx writes such a log only when the request's root directory
+    // exists (rginx has no root), so this one is checked on rginx alone
+    let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let dir = TempDir::new("log-vars");
+    let port = free_port();
+    let _rginx = start_rginx(
+        &format!(
+            "server {{ listen 127.0.0.1:{port}; access_log {}/by-host-$host.log;
+               location / {{ proxy_pass http://{}; }} }}",
+            dir.0.display(),
+            backend.addr()
+        ),
+        port,
+    );
+    for host in ["a.test", "b.test"] {
+        exchange(
+            port,
+            &format!("GET /x HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+        );
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    for host in ["a.test", "b.test"] {
+        let log = std::fs::read_to_string(dir.0.join(format!("by-host-{host}.log")));
+        assert!(
+            log.is_ok_and(|l| l.contains("\"GET /x HTTP/1.1\" 200")),
+            "{host}"
+        );
+    }
+}

@@ -335,7 +335,7 @@ struct CompiledLocation {
     /// `client_max_body_size` in bytes (0: no limit).
     max_body: u64,
     /// `access_log` targets: path and index into `Runtime::formats`.
-    access_logs: Vec<(String, usize)>,
+    access_logs: Vec<(Template, usize)>,
     connect_timeout: Duration,
     read_timeout: Duration,
     send_timeout: Duration,
@@ -352,7 +352,7 @@ struct CompiledServer {
     ignore_invalid_headers: bool,
     /// The server level's `access_log` targets (for requests no location
     /// took).
-    access_logs: Vec<(String, usize)>,
+    access_logs: Vec<(Template, usize)>,
     /// The server level's client settings.
     client: ClientSettings,
 }
@@ -495,7 +495,7 @@ impl Runtime {
                 locations,
                 underscores_in_headers: server.settings.flag("underscores_in_headers", false),
                 ignore_invalid_headers: server.settings.flag("ignore_invalid_headers", true),
-                access_logs: compile_access_logs(&server.settings, &formats),
+                access_logs: compile_access_logs(&server.settings, &names, &formats)?,
                 client: ClientSettings::compile(&server.settings),
             });
         }
@@ -526,7 +526,7 @@ impl Runtime {
     }
 
     /// The `access_log` targets a request in `scope` is logged to.
-    fn access_logs(&self, scope: LogScope) -> &[(String, usize)] {
+    fn access_logs(&self, scope: LogScope) -> &[(Template, usize)] {
         let Some(srv) = self.servers.get(scope.server.0 as usize) else {
             return &[];
         };
@@ -618,10 +618,12 @@ impl Runtime {
             facts: Some(facts),
         };
         let mut lines = Vec::new();
-        for (path, format) in logs {
+        for (path_template, format) in logs {
             let Some((_, template)) = self.formats.get(*format) else {
                 continue;
             };
+            let mut path = String::new();
+            path_template.render(&mut path, &mut |v, out| ctx.var(v, out));
             let mut line = String::new();
             template.render(&mut line, &mut |v, out| {
                 let mut value = String::new();
@@ -629,7 +631,7 @@ impl Runtime {
                 escape_log_value(&value, out);
             });
             line.push('\n');
-            lines.push((path.clone(), line));
+            lines.push((path, line));
         }
         lines
     }
@@ -1201,7 +1203,7 @@ fn compile_settings(
         headers,
         hidden,
         pass_request_headers: settings.flag("proxy_pass_request_headers", true),
-        access_logs: compile_access_logs(settings, formats),
+        access_logs: compile_access_logs(settings, names, formats)?,
         client: ClientSettings::compile(settings),
         max_body: match settings.get("client_max_body_size").map(|s| &s.value) {
             Some(crate::model::Value::Size(n)) => *n,
@@ -1244,18 +1246,20 @@ fn compile_settings(
 /// A level's `access_log` targets: path and index into the formats.
 fn compile_access_logs(
     settings: &Settings,
+    names: &Names,
     formats: &[(String, Template)],
-) -> Vec<(String, usize)> {
-    match settings.get("access_log").map(|s| &s.value) {
-        Some(crate::model::Value::AccessLogs(logs)) => logs
-            .iter()
-            .map(|l| {
-                let format = formats.iter().position(|(n, _)| *n == l.format);
-                (l.path.clone(), format.unwrap_or(0))
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
+) -> Result<Vec<(Template, usize)>, RuntimeError> {
+    let Some(crate::model::Value::AccessLogs(logs)) = settings.get("access_log").map(|s| &s.value)
+    else {
+        return Ok(Vec::new());
+    };
+    logs.iter()
+        .map(|l| {
+            let format = formats.iter().position(|(n, _)| *n == l.format);
+            // the path may hold variables, evaluated per request
+            Ok((Template::compile(&l.path, names)?, format.unwrap_or(0)))
+        })
+        .collect()
 }
 
 fn compile_map(map: &MapConf, names: &Names) -> Result<CompiledMap, RuntimeError> {

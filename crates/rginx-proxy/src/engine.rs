@@ -539,6 +539,10 @@ impl Engine {
             return;
         };
         if !files.contains_key(path) {
+            // paths with variables can name many files: keep a bounded set
+            if files.len() >= 64 {
+                files.clear();
+            }
             let opened = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
