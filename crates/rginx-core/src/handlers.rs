@@ -122,6 +122,19 @@ pub fn user(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(),
     Ok(())
 }
 
+/// Log targets nginx has and rginx does not: refused rather than taken
+/// for a file name.
+fn unsupported_log_target(path: &str) -> Result<(), Msg> {
+    for (prefix, what) in [("syslog:", "syslog"), ("memory:", "a memory buffer")] {
+        if path.starts_with(prefix) {
+            return Err(Msg::own(format!(
+                "logging to {what} (\"{prefix}\") is not supported by rginx"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// `error_log path [level]`
 pub fn error_log(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
     let level = match d.args.get(1) {
@@ -134,6 +147,7 @@ pub fn error_log(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resul
         let extra = arg(d, 2);
         return Err(Msg::own(format!("invalid log level \"{extra}\"")));
     }
+    unsupported_log_target(arg(d, 0))?;
     let entry = ErrorLog {
         path: arg(d, 0).to_string(),
         level,
@@ -854,6 +868,7 @@ pub fn access_log(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
         push_list(f.settings(), "access_log", d, ListItem::Access(None));
         return Ok(());
     }
+    unsupported_log_target(path)?;
     b.use_template(path)?;
     let format = d.args.get(1).map_or("combined", |w| w.as_str());
     if !b.log_format_known(format) {
