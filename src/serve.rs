@@ -75,7 +75,7 @@ fn serve(model: rginx_core::Model) -> ExitCode {
             Some(Value::ErrorLogs(logs)) => logs,
             _ => &[],
         };
-    match rginx_proxy::errlog::ErrorLogSubscriber::open(error_logs) {
+    match rginx_proxy::errlog::ErrorLogSubscriber::open(error_logs, runtime.error_log_sets()) {
         Ok(subscriber) => {
             let _ = tracing::subscriber::set_global_default(subscriber);
         }

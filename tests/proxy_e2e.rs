@@ -817,3 +817,61 @@ fn access_log_paths_may_hold_variables() {
         );
     }
 }
+
+#[test]
+fn error_logs_below_the_main_level_take_their_requests_lines() {
+    let dead = free_port();
+    let dir = TempDir::new("errlog-levels");
+    let conf = |port: u16, tag: &str| {
+        format!(
+            "error_log {d}/{tag}-http.log;
+             server {{ listen 127.0.0.1:{port}; server_name srv.test;
+               error_log {d}/{tag}-server.log warn;
+               location /own/ {{ proxy_pass http://127.0.0.1:{dead}; error_log {d}/{tag}-location.log; }}
+               location / {{ proxy_pass http://127.0.0.1:{dead}; }} }}",
+            d = dir.0.display()
+        )
+    };
+    let requests = [
+        "GET /own/a HTTP/1.1\r\nHost: srv.test\r\nConnection: close\r\n\r\n",
+        "GET /b HTTP/1.1\r\nHost: srv.test\r\nConnection: close\r\n\r\n",
+    ];
+    // how many lines each file got
+    let counts = |tag: &str| -> Vec<usize> {
+        ["http", "server", "location"]
+            .iter()
+            .map(|level| {
+                std::fs::read_to_string(dir.0.join(format!("{tag}-{level}.log"))).map_or(0, |t| {
+                    t.lines().filter(|l| l.contains("connect() failed")).count()
+                })
+            })
+            .collect()
+    };
+    let port = free_port();
+    let main_log = dir.0.join("main.log");
+    let rginx_server = start_rginx_main(
+        &format!("error_log {};", main_log.display()),
+        &conf(port, "rginx"),
+        port,
+    );
+    for r in requests {
+        exchange(port, r);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    drop(rginx_server);
+    let got = counts("rginx");
+    // the location's own list, else the server's (which replaced http's)
+    assert_eq!(got, [0, 1, 1]);
+    let main = std::fs::read_to_string(&main_log).unwrap_or_default();
+    assert!(!main.contains("connect() failed"), "{main}");
+
+    let Some(nginx) = nginx() else { return };
+    let nginx_port = free_port();
+    let nginx_server = NginxServer::start(&nginx, &conf(nginx_port, "nginx"), nginx_port);
+    for r in requests {
+        exchange(nginx_port, r);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    drop(nginx_server);
+    assert_eq!(got, counts("nginx"));
+}

@@ -136,7 +136,7 @@ fn unsupported_log_target(path: &str) -> Result<(), Msg> {
 }
 
 /// `error_log path [level]`
-pub fn error_log(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+pub fn error_log(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
     let level = match d.args.get(1) {
         None => LogLevel::Error,
         Some(w) => LogLevel::parse(w.as_str())
@@ -152,13 +152,6 @@ pub fn error_log(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resul
         path: arg(d, 0).to_string(),
         level,
     };
-    if !matches!(f, Frame::Main(_)) {
-        // said loudly rather than ignored in silence
-        b.warn_at(
-            d,
-            "error_log below the main level is not used by rginx yet: errors go to the main-level error_log",
-        );
-    }
     push_list(f.settings(), "error_log", d, ListItem::Error(entry));
     Ok(())
 }

@@ -341,6 +341,11 @@ struct CompiledLocation {
     send_timeout: Duration,
     next_upstream: NextUpstream,
     client: ClientSettings,
+    /// The location's `error_log` list (inherited), empty when only the
+    /// main level has one.
+    error_logs: Vec<crate::model::ErrorLog>,
+    /// Its index in `Runtime::error_log_sets`, once interned.
+    error_log_set: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -355,6 +360,9 @@ struct CompiledServer {
     access_logs: Vec<(Template, usize)>,
     /// The server level's client settings.
     client: ClientSettings,
+    /// The server level's `error_log` list and its interned index.
+    error_logs: Vec<crate::model::ErrorLog>,
+    error_log_set: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -380,6 +388,8 @@ pub struct Runtime {
     /// `log_format`s by name, `combined` first.
     formats: Vec<(String, Template)>,
     hostname: String,
+    /// The distinct `error_log` lists below the main level.
+    error_log_sets: Vec<Vec<crate::model::ErrorLog>>,
 }
 
 /// A problem compiling the model (normally caught by validation).
@@ -451,6 +461,7 @@ impl Runtime {
                 upstreams: Vec::new(),
                 formats: Vec::new(),
                 hostname: hostname.to_string(),
+                error_log_sets: Vec::new(),
             });
         };
         let selector = ServerSelector::new(&http.servers)?;
@@ -497,10 +508,14 @@ impl Runtime {
                 ignore_invalid_headers: server.settings.flag("ignore_invalid_headers", true),
                 access_logs: compile_access_logs(&server.settings, &names, &formats)?,
                 client: ClientSettings::compile(&server.settings),
+                error_logs: error_logs_of(&server.settings),
+                error_log_set: None,
             });
         }
+        let error_log_sets = intern_error_logs(&mut servers);
         Ok(Runtime {
             selector,
+            error_log_sets,
             servers,
             maps,
             upstreams: http
@@ -560,6 +575,25 @@ impl Runtime {
             server: self.selector.default_server(socket),
             location: None,
         })
+    }
+
+    /// The distinct `error_log` lists of the http, server and location
+    /// levels (the main level's is the model's own).
+    pub fn error_log_sets(&self) -> &[Vec<crate::model::ErrorLog>] {
+        &self.error_log_sets
+    }
+
+    /// The index in [`Runtime::error_log_sets`] of the list errors of a
+    /// request in `scope` go to; `None`: the main level's.
+    pub fn error_log_set(&self, scope: LogScope) -> Option<usize> {
+        let srv = self.servers.get(scope.server.0 as usize)?;
+        match scope
+            .location
+            .and_then(|id| srv.locations.get(id.0 as usize))
+        {
+            Some(loc) => loc.error_log_set,
+            None => srv.error_log_set,
+        }
     }
 
     /// Whether a request in `scope` writes any access log.
@@ -1205,6 +1239,8 @@ fn compile_settings(
         pass_request_headers: settings.flag("proxy_pass_request_headers", true),
         access_logs: compile_access_logs(settings, names, formats)?,
         client: ClientSettings::compile(settings),
+        error_logs: error_logs_of(settings),
+        error_log_set: None,
         max_body: match settings.get("client_max_body_size").map(|s| &s.value) {
             Some(crate::model::Value::Size(n)) => *n,
             _ => 1024 * 1024,
@@ -1244,6 +1280,36 @@ fn compile_settings(
 }
 
 /// A level's `access_log` targets: path and index into the formats.
+/// A level's `error_log` list (inheritance already applied).
+fn error_logs_of(settings: &Settings) -> Vec<crate::model::ErrorLog> {
+    match settings.get("error_log").map(|s| &s.value) {
+        Some(crate::model::Value::ErrorLogs(logs)) => logs.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// Gives every server and location the index of its `error_log` list in
+/// one shared list of distinct lists.
+fn intern_error_logs(servers: &mut [CompiledServer]) -> Vec<Vec<crate::model::ErrorLog>> {
+    let mut sets: Vec<Vec<crate::model::ErrorLog>> = Vec::new();
+    let mut intern = |logs: &Vec<crate::model::ErrorLog>| -> Option<usize> {
+        if logs.is_empty() {
+            return None;
+        }
+        Some(sets.iter().position(|s| s == logs).unwrap_or_else(|| {
+            sets.push(logs.clone());
+            sets.len() - 1
+        }))
+    };
+    for server in servers.iter_mut() {
+        server.error_log_set = intern(&server.error_logs);
+        for loc in server.locations.iter_mut() {
+            loc.error_log_set = intern(&loc.error_logs);
+        }
+    }
+    sets
+}
+
 fn compile_access_logs(
     settings: &Settings,
     names: &Names,

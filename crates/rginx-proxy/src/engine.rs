@@ -97,6 +97,9 @@ impl Drop for RequestDone {
 /// What nginx's error log lines say about a request.
 struct ErrorContext {
     connection: u64,
+    /// The `error_log` list its lines go to (0: the main level's, N: the
+    /// runtime's list N-1).
+    log_set: u64,
     client: SocketAddr,
     server: String,
     request: String,
@@ -280,6 +283,10 @@ impl Engine {
                 let mut log = self.log_record(scope, &head);
                 let context = ErrorContext {
                     connection: connection.number,
+                    log_set: self
+                        .runtime
+                        .error_log_set(scope)
+                        .map_or(0, |i| i as u64 + 1),
                     client: remote,
                     server: self.runtime.server_name(plan.server).to_string(),
                     request: format!(
@@ -425,6 +432,7 @@ impl Engine {
                 let text = std::io::Error::from_raw_os_error(code).to_string();
                 let text = text.split(" (os error").next().unwrap_or("");
                 tracing::error!(
+                    log_set = context.log_set,
                     "*{} connect() failed ({code}: {text}) while connecting to upstream{describe}",
                     context.connection
                 );
@@ -436,6 +444,7 @@ impl Engine {
             }
             Err(_) => {
                 tracing::error!(
+                    log_set = context.log_set,
                     "*{} upstream timed out (110: Connection timed out) while connecting to upstream{describe}",
                     context.connection
                 );
@@ -630,6 +639,7 @@ impl Engine {
                             ("upstream prematurely closed connection", next.error)
                         };
                         tracing::error!(
+                            log_set = context.log_set,
                             "*{} {what} while reading response header from upstream{describe}",
                             context.connection
                         );
@@ -641,6 +651,7 @@ impl Engine {
                     }
                     Err(_) => {
                         tracing::error!(
+                    log_set = context.log_set,
                             "*{} upstream timed out (110: Connection timed out) while reading response header from upstream{describe}",
                             context.connection
                         );

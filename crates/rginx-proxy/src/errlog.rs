@@ -19,9 +19,13 @@ enum Sink {
     File(Mutex<File>),
 }
 
-/// The subscriber: one sink per `error_log`.
+/// The subscriber: each distinct target opened once, and the lists of
+/// targets (with their levels) events are written to: the main level's
+/// first, then those of the http, server and location levels. An event
+/// with a `log_set = N` field goes to list N (0: the main level's).
 pub struct ErrorLogSubscriber {
-    sinks: Vec<(Sink, LogLevel)>,
+    sinks: Vec<Sink>,
+    lists: Vec<Vec<(usize, LogLevel)>>,
     next_span: AtomicU64,
 }
 
@@ -49,35 +53,66 @@ fn level_name(level: LogLevel) -> &'static str {
 }
 
 impl ErrorLogSubscriber {
-    /// Opens every target (`stderr` or a file, appended to). With none
-    /// configured, errors go to stderr, as Debian's nginx is built to do.
-    pub fn open(logs: &[ErrorLog]) -> std::io::Result<ErrorLogSubscriber> {
+    /// Opens every target (`stderr` or a file, appended to) of the main
+    /// level's list and of `others`. With no main-level list, errors go to
+    /// stderr, as Debian's nginx is built to do.
+    pub fn open(
+        main: &[ErrorLog],
+        others: &[Vec<ErrorLog>],
+    ) -> std::io::Result<ErrorLogSubscriber> {
+        let stderr_default = [ErrorLog {
+            path: "stderr".to_string(),
+            level: LogLevel::Error,
+        }];
+        let main = if main.is_empty() {
+            &stderr_default[..]
+        } else {
+            main
+        };
+        let mut paths: Vec<&str> = Vec::new();
         let mut sinks = Vec::new();
-        for log in logs {
-            let sink = if log.path == "stderr" {
-                Sink::Stderr
-            } else {
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&log.path)?;
-                Sink::File(Mutex::new(file))
-            };
-            sinks.push((sink, log.level));
-        }
-        if sinks.is_empty() {
-            sinks.push((Sink::Stderr, LogLevel::Error));
+        let mut lists = Vec::new();
+        for list in std::iter::once(main).chain(others.iter().map(Vec::as_slice)) {
+            let mut entries = Vec::new();
+            for log in list {
+                let index = match paths.iter().position(|p| *p == log.path) {
+                    Some(i) => i,
+                    None => {
+                        sinks.push(if log.path == "stderr" {
+                            Sink::Stderr
+                        } else {
+                            let file = std::fs::OpenOptions::new()
+                                .create(true)
+                                .append(true)
+                                .open(&log.path)?;
+                            Sink::File(Mutex::new(file))
+                        });
+                        paths.push(&log.path);
+                        sinks.len() - 1
+                    }
+                };
+                entries.push((index, log.level));
+            }
+            lists.push(entries);
         }
         Ok(ErrorLogSubscriber {
             sinks,
+            lists,
             next_span: AtomicU64::new(1),
         })
     }
 }
 
-struct Message(String);
+/// An event's text and the list it goes to.
+struct Message(String, usize);
 
 impl Visit for Message {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name() == "log_set" {
+            self.1 = usize::try_from(value).unwrap_or(0);
+        }
+    }
+
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
             self.0.push_str(value);
@@ -95,7 +130,7 @@ impl Visit for Message {
 impl Subscriber for ErrorLogSubscriber {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
         let level = nginx_level(metadata.level());
-        self.sinks.iter().any(|(_, min)| level <= *min)
+        self.lists.iter().flatten().any(|(_, min)| level <= *min)
     }
 
     fn new_span(&self, _: &Attributes<'_>) -> Id {
@@ -108,7 +143,7 @@ impl Subscriber for ErrorLogSubscriber {
 
     fn event(&self, event: &Event<'_>) {
         let level = nginx_level(event.metadata().level());
-        let mut message = Message(String::new());
+        let mut message = Message(String::new(), 0);
         event.record(&mut message);
         let mut line = String::new();
         format_time(
@@ -122,10 +157,14 @@ impl Subscriber for ErrorLogSubscriber {
             level_name(level),
             message.0
         ));
-        for (sink, min) in &self.sinks {
+        let list = self.lists.get(message.1).or(self.lists.first());
+        for (index, min) in list.into_iter().flatten() {
             if level > *min {
                 continue;
             }
+            let Some(sink) = self.sinks.get(*index) else {
+                continue;
+            };
             match sink {
                 Sink::Stderr => {
                     let _ = std::io::stderr().write_all(line.as_bytes());
