@@ -485,17 +485,28 @@ fn upstream_errors_are_logged_like_nginx() {
     let dead = free_port();
     let conf = |port: u16| {
         format!(
-            "server {{ listen 127.0.0.1:{port}; server_name srv.test;
+            "upstream none {{ server 127.0.0.1:{dead} down; }}
+             server {{ listen 127.0.0.1:{port}; server_name srv.test;
+               client_max_body_size 4;
+               location /none/ {{ proxy_pass http://none; }}
                location / {{ proxy_pass http://127.0.0.1:{dead}; }} }}"
         )
     };
-    let request = "GET /a?b=1 HTTP/1.1\r\nHost: Example.com\r\nConnection: close\r\n\r\n";
+    let requests = [
+        "GET /a?b=1 HTTP/1.1\r\nHost: Example.com\r\nConnection: close\r\n\r\n",
+        "GET /none/x HTTP/1.1\r\nHost: srv.test\r\nConnection: close\r\n\r\n",
+        "POST /big HTTP/1.1\r\nHost: srv.test\r\nContent-Length: 5\r\nConnection: close\r\n\r\n12345",
+        "POST /big HTTP/1.1\r\nHost: srv.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\n123\r\n3\r\n456\r\n0\r\n\r\n",
+    ];
     let dir = TempDir::new("errlog");
     let log = dir.0.join("error.log");
     let port = free_port();
     let rginx_server =
         start_rginx_main(&format!("error_log {};", log.display()), &conf(port), port);
-    assert_eq!(exchange(port, request).0, "HTTP/1.1 502 Bad Gateway");
+    assert_eq!(exchange(port, requests[0]).0, "HTTP/1.1 502 Bad Gateway");
+    for r in &requests[1..] {
+        exchange(port, r);
+    }
     std::thread::sleep(Duration::from_millis(100));
     drop(rginx_server);
     // the date, the process and the connection number vary
@@ -511,16 +522,18 @@ fn upstream_errors_are_logged_like_nginx() {
     assert!(got.contains(" [error] "), "{got}");
     let got = tail(&got);
     assert_eq!(
-        got,
-        [format!(
+        got[0],
+        format!(
             "connect() failed (111: Connection refused) while connecting to upstream, client: 127.0.0.1, server: srv.test, request: \"GET /a?b=1 HTTP/1.1\", upstream: \"http://127.0.0.1:{dead}/a?b=1\", host: \"Example.com\""
-        )]
+        )
     );
 
     let Some(nginx) = nginx() else { return };
     let nginx_port = free_port();
     let nginx_server = NginxServer::start(&nginx, &conf(nginx_port), nginx_port);
-    exchange(nginx_port, request);
+    for r in requests {
+        exchange(nginx_port, r);
+    }
     std::thread::sleep(Duration::from_millis(100));
     let want = tail(&std::fs::read_to_string(nginx_server.error_log()).unwrap_or_default());
     assert_eq!(got, want);

@@ -108,13 +108,17 @@ struct ErrorContext {
 
 impl ErrorContext {
     /// `, client: ..., server: ..., request: "...", upstream: "...", host: "..."`
-    fn describe(&self, upstream: &str) -> String {
+    /// (no `upstream` part before one was chosen).
+    fn describe(&self, upstream: Option<&str>) -> String {
         let mut out = format!(
-            ", client: {}, server: {}, request: \"{}\", upstream: \"{upstream}\"",
+            ", client: {}, server: {}, request: \"{}\"",
             self.client.ip(),
             self.server,
             self.request
         );
+        if let Some(upstream) = upstream {
+            out.push_str(&format!(", upstream: \"{upstream}\""));
+        }
         if let Some(host) = &self.host {
             out.push_str(&format!(", host: \"{host}\""));
         }
@@ -277,28 +281,27 @@ impl Engine {
             && !client.keepalive_timeout.is_zero()
             && connection.served < client.keepalive_requests;
         let mut response = match decision {
-            Decision::Respond(status) => self.own_answer(status, None, scope, &head),
+            Decision::Respond(status) => {
+                if status == 413 {
+                    let length = head
+                        .headers
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                        .map_or("", |(_, v)| *v);
+                    let context = self.error_context(&head, scope, connection.number);
+                    tracing::error!(
+                        log_set = context.log_set,
+                        "*{} client intended to send too large body: {length} bytes{}",
+                        context.connection,
+                        context.describe(None)
+                    );
+                }
+                self.own_answer(status, None, scope, &head)
+            }
             Decision::Redirect(location) => self.own_answer(301, Some(&location), scope, &head),
             Decision::Proxy(plan) => {
                 let mut log = self.log_record(scope, &head);
-                let context = ErrorContext {
-                    connection: connection.number,
-                    log_set: self
-                        .runtime
-                        .error_log_set(scope)
-                        .map_or(0, |i| i as u64 + 1),
-                    client: remote,
-                    server: self.runtime.server_name(plan.server).to_string(),
-                    request: format!(
-                        "{} {} HTTP/1.{}",
-                        head.method, head.target, head.minor_version
-                    ),
-                    host: head
-                        .headers
-                        .iter()
-                        .find(|(n, _)| n.eq_ignore_ascii_case("host"))
-                        .map(|(_, v)| v.to_string()),
-                };
+                let context = self.error_context(&head, scope, connection.number);
                 // the client's side of a possible tunnel, taken before the
                 // body moves on
                 let client_upgrade = plan.upgrade.then(|| hyper::upgrade::on(&mut req));
@@ -347,6 +350,33 @@ impl Engine {
         })
     }
 
+    /// What the error log says about a request.
+    fn error_context(
+        &self,
+        head: &RequestHead<'_>,
+        scope: LogScope,
+        connection: u64,
+    ) -> ErrorContext {
+        ErrorContext {
+            connection,
+            log_set: self
+                .runtime
+                .error_log_set(scope)
+                .map_or(0, |i| i as u64 + 1),
+            client: head.remote,
+            server: self.runtime.server_name(scope.server).to_string(),
+            request: format!(
+                "{} {} HTTP/1.{}",
+                head.method, head.target, head.minor_version
+            ),
+            host: head
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+                .map(|(_, v)| v.to_string()),
+        }
+    }
+
     /// A response rginx gives itself (an error page, or the 301 to a
     /// location's name with its slash), logged at once as nginx does.
     fn own_answer(
@@ -377,20 +407,35 @@ impl Engine {
         plan: &UpstreamPlan,
         body: Incoming,
         body_timeout: Duration,
+        context: &ErrorContext,
     ) -> Result<RequestBody, u16> {
         match plan.body {
             rginx_core::plan::BodyPlan::Dechunk => {
-                let limit = if plan.max_body == 0 {
-                    usize::MAX
-                } else {
-                    usize::try_from(plan.max_body).unwrap_or(usize::MAX)
-                };
-                let body = TimedBody::new(body, body_timeout);
-                match http_body_util::Limited::new(body, limit).collect().await {
-                    Ok(c) => Ok(RequestBody::Held(c.to_bytes())),
-                    Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(413),
-                    Err(_) => Err(400),
+                let mut body = TimedBody::new(body, body_timeout);
+                let mut held = bytes::BytesMut::new();
+                while let Some(frame) = body.frame().await {
+                    let Ok(frame) = frame else {
+                        return Err(400);
+                    };
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    let before = held.len() as u64;
+                    if plan.max_body > 0 && before + data.len() as u64 > plan.max_body {
+                        // nginx's words: what came so far + the chunk
+                        // that does not fit
+                        tracing::error!(
+                            log_set = context.log_set,
+                            "*{} client intended to send too large chunked body: {before}+{} bytes{}",
+                            context.connection,
+                            data.len(),
+                            context.describe(None)
+                        );
+                        return Err(413);
+                    }
+                    held.extend_from_slice(&data);
                 }
+                Ok(RequestBody::Held(held.freeze()))
             }
             rginx_core::plan::BodyPlan::None => Ok(RequestBody::Empty),
             _ if hyper::body::Body::is_end_stream(&body) => Ok(RequestBody::Empty),
@@ -578,7 +623,7 @@ impl Engine {
         context: &ErrorContext,
         body_timeout: Duration,
     ) -> Result<Response<Body>, u16> {
-        let mut body = match self.request_body(plan, body, body_timeout).await {
+        let mut body = match self.request_body(plan, body, body_timeout, context).await {
             Ok(b) => b,
             Err(status) => return Err(status),
         };
@@ -593,7 +638,20 @@ impl Engine {
         let mut tried = Tried::default();
         let mut attempt = 0;
         let (response, picked, conn) = loop {
-            let (addr, picked) = self.peer_for(plan, &mut tried, attempt)?;
+            let (addr, picked) = match self.peer_for(plan, &mut tried, attempt) {
+                Ok(peer) => peer,
+                Err(status) => {
+                    if let PlanTarget::Upstream(name) = &plan.target {
+                        tracing::error!(
+                            log_set = context.log_set,
+                            "*{} no live upstreams while connecting to upstream{}",
+                            context.connection,
+                            context.describe(Some(&format!("http://{name}{}", plan.uri)))
+                        );
+                    }
+                    return Err(status);
+                }
+            };
             attempt += 1;
             let more = attempt < allowed
                 && (next.time_limit.is_zero() || started.elapsed() < next.time_limit);
@@ -601,7 +659,7 @@ impl Engine {
                 record.upstream = Some(addr);
             }
             let upstream_url = format!("http://{addr}{}", plan.uri);
-            let describe = context.describe(&upstream_url);
+            let describe = context.describe(Some(&upstream_url));
             let mut pooled = match self.pool_of(&picked) {
                 Some(pool) => pool.take(addr).await,
                 None => None,
