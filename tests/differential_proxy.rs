@@ -27,6 +27,37 @@ struct Backends {
     s500: SocketAddr,
     /// Reads the request and closes the connection without answering.
     hangup: SocketAddr,
+    /// Answers `/N` with a response head holding an `N`-byte header.
+    big_head: SocketAddr,
+}
+
+/// A backend whose response head grows with the number in the path.
+fn big_head_backend() -> SocketAddr {
+    use std::io::Write;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut leftover = Vec::new();
+            let Some(request) = common::wire::read_message(&mut conn, &mut leftover, false, false)
+            else {
+                continue;
+            };
+            let n: usize = request.head[0]
+                .split(' ')
+                .nth(1)
+                .and_then(|p| p.rsplit('/').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nX-Big: {}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                "b".repeat(n)
+            );
+        }
+    });
+    addr
 }
 
 /// A backend answering every request with `status` (or, with `None`,
@@ -257,6 +288,18 @@ fn next_upstream(port: u16, b: &Backends) -> String {
     out
 }
 
+fn response_heads(port: u16, b: &Backends) -> String {
+    format!(
+        "server {{
+             listen 127.0.0.1:{port};
+             location /default/ {{ proxy_pass http://{big}; }}
+             location /8k/ {{ proxy_pass http://{big}; proxy_buffer_size 8k; }}
+             location /retry/ {{ proxy_pass http://{big}; proxy_next_upstream invalid_header; }}
+         }}",
+        big = b.big_head
+    )
+}
+
 fn maps(port: u16, b: &Backends) -> String {
     format!(
         "map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
@@ -428,6 +471,19 @@ const SCENARIOS: &[Scenario] = &[
         ],
     },
     Scenario {
+        name: "response heads and proxy_buffer_size",
+        config: response_heads,
+        requests: &[
+            "GET /default/1000 HTTP/1.1\r\nHost: r.test\r\n\r\n",
+            "GET /default/4000 HTTP/1.1\r\nHost: r.test\r\n\r\n",
+            "GET /default/4100 HTTP/1.1\r\nHost: r.test\r\n\r\n",
+            "GET /default/9000 HTTP/1.1\r\nHost: r.test\r\n\r\n",
+            "GET /8k/5000 HTTP/1.1\r\nHost: r.test\r\n\r\n",
+            "GET /8k/8200 HTTP/1.1\r\nHost: r.test\r\n\r\n",
+            "GET /retry/9000 HTTP/1.1\r\nHost: r.test\r\n\r\n",
+        ],
+    },
+    Scenario {
         name: "map and the upgrade recipe",
         config: maps,
         requests: &[
@@ -493,6 +549,23 @@ fn client_view(m: &Message, port: u16, nginx: bool) -> Vec<String> {
     out
 }
 
+/// A line as a failure shows it: long ones cut in the middle.
+fn shortened(line: &str) -> String {
+    if line.len() <= 160 {
+        return format!("{line:?}");
+    }
+    let head: String = line.chars().take(80).collect();
+    let tail: String = line
+        .chars()
+        .rev()
+        .take(40)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("{head:?}...({} bytes)...{tail:?}", line.len())
+}
+
 fn start_backends() -> (EchoBackend, Backends) {
     let echo = EchoBackend::start("127.0.0.1:0".parse().unwrap()).expect("echo backend");
     let backends = Backends {
@@ -503,6 +576,7 @@ fn start_backends() -> (EchoBackend, Backends) {
         s404: fixed_backend(Some(404)),
         s500: fixed_backend(Some(500)),
         hangup: fixed_backend(None),
+        big_head: big_head_backend(),
     };
     (echo, backends)
 }
@@ -557,8 +631,11 @@ fn rginx_answers_as_nginx_does() {
             let want = want.as_ref().map(|m| client_view(m, nginx_port, true));
             if got != want {
                 failures.push(format!(
-                    "{}: {request:?}\n  nginx: {want:#?}\n  rginx: {got:#?}",
-                    scenario.name
+                    "{}: {}\n  nginx: {:#?}\n  rginx: {:#?}",
+                    scenario.name,
+                    shortened(request),
+                    want.map(|v| v.iter().map(|l| shortened(l)).collect::<Vec<_>>()),
+                    got.map(|v| v.iter().map(|l| shortened(l)).collect::<Vec<_>>()),
                 ));
             }
         }

@@ -111,6 +111,9 @@ pub struct UpstreamPlan {
     pub read_timeout: Duration,
     /// `proxy_send_timeout`
     pub send_timeout: Duration,
+    /// `proxy_buffer_size` (4k, one memory page): the largest response
+    /// head accepted from the backend.
+    pub buffer_size: u64,
     /// `proxy_next_upstream` and `proxy_next_upstream_tries`.
     pub next_upstream: NextUpstream,
 }
@@ -339,6 +342,7 @@ struct CompiledLocation {
     connect_timeout: Duration,
     read_timeout: Duration,
     send_timeout: Duration,
+    buffer_size: u64,
     next_upstream: NextUpstream,
     client: ClientSettings,
     /// The location's `error_log` list (inherited), empty when only the
@@ -901,6 +905,7 @@ impl Runtime {
             connect_timeout: loc.connect_timeout,
             read_timeout: loc.read_timeout,
             send_timeout: loc.send_timeout,
+            buffer_size: loc.buffer_size,
             next_upstream: loc.next_upstream,
         })))
     }
@@ -1248,6 +1253,10 @@ fn compile_settings(
         connect_timeout: settings.time("proxy_connect_timeout", sixty),
         read_timeout: settings.time("proxy_read_timeout", sixty),
         send_timeout: settings.time("proxy_send_timeout", sixty),
+        buffer_size: match settings.get("proxy_buffer_size").map(|s| &s.value) {
+            Some(crate::model::Value::Size(n)) => *n,
+            _ => 4096,
+        },
         next_upstream: {
             let words: &[String] = match settings.get("proxy_next_upstream").map(|s| &s.value) {
                 Some(crate::model::Value::Words(w)) => w,

@@ -722,6 +722,19 @@ impl Engine {
                 }
             };
             match outcome {
+                Ok((response, conn)) if head_size(&response) > plan.buffer_size => {
+                    drop((response, conn));
+                    tracing::error!(
+                        log_set = context.log_set,
+                        "*{} upstream sent too big header while reading response header from upstream{describe}",
+                        context.connection
+                    );
+                    self.report(&picked, true);
+                    let resend = body.resendable() && next.may_resend(plan.method.as_str());
+                    if !(next.invalid_header && more && resend) {
+                        return Err(502);
+                    }
+                }
                 Ok((response, conn)) => {
                     let status = response.status().as_u16();
                     // a status named in proxy_next_upstream moves on while
@@ -1045,6 +1058,25 @@ fn nginx_reason(code: StatusCode) -> &'static str {
         504 => "Gateway Time-out",
         _ => code.canonical_reason().unwrap_or(""),
     }
+}
+
+/// The size of a response head as the backend sent it (status line,
+/// header lines, the empty line), as far as hyper lets us see it: what
+/// must fit in `proxy_buffer_size`.
+fn head_size(response: &Response<Incoming>) -> u64 {
+    let reason = response
+        .extensions()
+        .get::<hyper::ext::ReasonPhrase>()
+        .map_or_else(
+            || response.status().canonical_reason().unwrap_or("").len(),
+            |r| r.as_bytes().len(),
+        );
+    // "HTTP/1.1 200 " + reason + CRLF, each "name: value" + CRLF, CRLF
+    let mut size = 13 + reason + 2 + 2;
+    for (name, value) in response.headers() {
+        size += name.as_str().len() + 2 + value.len() + 2;
+    }
+    size as u64
 }
 
 /// Whether the client's connection may stay open after this request, as
