@@ -42,8 +42,10 @@ pub fn run(req: &CheckRequest) -> ExitCode {
 
 /// Options for building the model on this machine.
 pub fn build_options() -> BuildOptions {
+    let as_root = running_as_root();
     BuildOptions {
-        default_listen_port: if running_as_root() { 80 } else { 8000 },
+        default_listen_port: if as_root { 80 } else { 8000 },
+        as_root,
     }
 }
 

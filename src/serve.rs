@@ -19,7 +19,7 @@ pub fn run(file: &Path) -> ExitCode {
     let Some(model) = crate::check::load(file) else {
         return ExitCode::from(1);
     };
-    serve(model)
+    serve(model, Mode::Config)
 }
 
 /// `rginx` with no configuration: the built-in echo backend behind the
@@ -48,12 +48,26 @@ pub fn demo() -> ExitCode {
         backend.addr()
     );
     eprintln!("rginx: open http://127.0.0.1:8080/ and type a message; it travels over ws://127.0.0.1:8080/ws/");
-    let code = serve(model);
+    let code = serve(model, Mode::Demo);
     drop(backend);
     code
 }
 
-fn serve(model: rginx_core::Model) -> ExitCode {
+/// What is being served: the demo forgives a pid file it cannot write
+/// (its `logs/` directory need not exist where it is started).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Config,
+    Demo,
+}
+
+fn serve(model: rginx_core::Model, mode: Mode) -> ExitCode {
+    // worker_rlimit_nofile, before anything is opened (nginx: an alert)
+    if let Some(Value::Number(n)) = model.main.get("worker_rlimit_nofile").map(|s| &s.value) {
+        if let Err(e) = rginx_proxy::process::set_nofile(*n) {
+            eprintln!("rginx: [alert] {e}");
+        }
+    }
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_default();
@@ -84,7 +98,7 @@ fn serve(model: rginx_core::Model) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let engine = Arc::new(Engine::new(&model, runtime));
+    let engine = Arc::new(Engine::new(&model, runtime, workers));
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
@@ -96,11 +110,39 @@ fn serve(model: rginx_core::Model) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(engine.serve()) {
-        Ok(()) => ExitCode::SUCCESS,
+    let listeners = match rt.block_on(engine.bind()) {
+        Ok(l) => l,
         Err(e) => {
             eprintln!("rginx: [emerg] {e}");
-            ExitCode::from(1)
+            return ExitCode::from(1);
+        }
+    };
+    // log files and the pid file are opened while still root, as nginx's
+    // master does; then the process becomes `user`
+    if let Err(e) = engine.open_logs() {
+        eprintln!("rginx: [emerg] {e}");
+        return ExitCode::from(1);
+    }
+    if let Some(Value::Text(pid)) = model.main.get("pid").map(|s| &s.value) {
+        if let Err(e) = rginx_proxy::process::write_pid(Path::new(pid)) {
+            if mode == Mode::Config {
+                eprintln!("rginx: [emerg] {e}");
+                return ExitCode::from(1);
+            }
+            eprintln!("rginx: [warn] {e}: the demo runs without a pid file");
         }
     }
+    if rginx_proxy::process::is_root() {
+        // nginx's workers run as nobody:nogroup unless `user` says otherwise
+        let (user, group) = match model.main.get("user").map(|s| &s.value) {
+            Some(Value::Words(w)) if !w.is_empty() => (w[0].clone(), w.get(1).cloned()),
+            _ => ("nobody".to_string(), Some("nogroup".to_string())),
+        };
+        if let Err(e) = rginx_proxy::process::become_user(&user, group.as_deref()) {
+            eprintln!("rginx: [emerg] {e}");
+            return ExitCode::from(1);
+        }
+    }
+    rt.block_on(engine.run(listeners));
+    ExitCode::SUCCESS
 }

@@ -805,6 +805,12 @@ fn access_log_paths_may_hold_variables() {
     // exists (rginx has no root), so this one is checked on rginx alone
     let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
     let dir = TempDir::new("log-vars");
+    // such logs are opened per request, by the account rginx runs as
+    // (nobody when started as root, as nginx's workers)
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
     let port = free_port();
     let _rginx = start_rginx(
         &format!(
@@ -887,4 +893,100 @@ fn error_logs_below_the_main_level_take_their_requests_lines() {
     std::thread::sleep(Duration::from_millis(100));
     drop(nginx_server);
     assert_eq!(got, counts("nginx"));
+}
+
+#[test]
+fn the_pid_file_is_written_and_root_gives_way_to_user() {
+    let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let dir = TempDir::new("pid-user");
+    let pid_file = dir.0.join("rginx.pid");
+    let root = std::fs::read_to_string("/proc/self/status")
+        .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:\t0\t")));
+    let user_line = if root { "user www-data;" } else { "" };
+    let port = free_port();
+    let rginx = start_rginx_main(
+        &format!("pid {}; {user_line}", pid_file.display()),
+        &format!(
+            "server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://{}; }} }}",
+            backend.addr()
+        ),
+        port,
+    );
+    let pid = rginx.0.id();
+    let written = std::fs::read_to_string(&pid_file).unwrap_or_default();
+    assert_eq!(written, format!("{pid}\n"));
+    if root {
+        // the process no longer runs as root
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let uid = status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .unwrap_or("")
+            .to_string();
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+        let www = passwd
+            .lines()
+            .find(|l| l.starts_with("www-data:"))
+            .and_then(|l| l.split(':').nth(2))
+            .unwrap_or("?");
+        assert_eq!(uid, www, "{status}");
+        // and still serves
+        let (status_line, _) = exchange(
+            port,
+            "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status_line, "HTTP/1.1 200 OK");
+    }
+}
+
+#[test]
+fn worker_connections_bounds_clients_and_upstreams_together() {
+    let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = free_port();
+    // three slots, all held by idle clients; a request needs one for its
+    // client connection and one for its upstream connection
+    let _rginx = start_rginx_full(
+        "worker_processes 1;",
+        "worker_connections 3;",
+        &format!(
+            "server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://{}; }} }}",
+            backend.addr()
+        ),
+        port,
+    );
+    // the start-up probe's connection must be gone first
+    std::thread::sleep(Duration::from_millis(200));
+    let idle1 = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let idle2 = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let idle3 = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // a fourth finds no slot: closed at once, as nginx does
+    let mut fourth = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    fourth
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut got = Vec::new();
+    assert!(
+        fourth.read_to_end(&mut got).is_ok() && got.is_empty(),
+        "{got:?}"
+    );
+    // one idle client leaves: a request is taken, but its upstream
+    // connection finds no slot (nginx: 500)
+    drop(idle1);
+    std::thread::sleep(Duration::from_millis(200));
+    let (status, _) = exchange(
+        port,
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert!(status.starts_with("HTTP/1.1 500 "), "{status}");
+    // with two idle clients gone there is room for the whole request
+    drop(idle2);
+    let _ = &idle3;
+    std::thread::sleep(Duration::from_millis(200));
+    let (status, _) = exchange(
+        port,
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, "HTTP/1.1 200 OK");
 }

@@ -277,7 +277,16 @@ async fn five_hundred_tunnels_at_once() {
     let backend = Backend::start().await;
     let port = free_port();
     let conf = seed_config(port, backend.addr);
-    let _rginx = tokio::task::block_in_place(|| start_rginx(&conf, port));
+    // 500 tunnels are 1,000 connections: more than nginx's default of 512
+    // per worker, so the limit is raised as nginx would need it
+    let _rginx = tokio::task::block_in_place(|| {
+        start_rginx_full(
+            "worker_processes 1;",
+            "worker_connections 1100;",
+            &conf,
+            port,
+        )
+    });
     let mut clients = Vec::new();
     for i in 0..500 {
         clients.push(tokio::spawn(async move {

@@ -213,11 +213,17 @@ pub fn start_rginx(http_body: &str, port: u16) -> Rginx {
 
 /// Starts rginx with main-context lines before `events` and `http`.
 pub fn start_rginx_main(main: &str, http_body: &str, port: u16) -> Rginx {
+    start_rginx_full(main, "", http_body, port)
+}
+
+/// Starts rginx with main-context lines, the content of `events { }` and
+/// that of `http { }`.
+pub fn start_rginx_full(main: &str, events: &str, http_body: &str, port: u16) -> Rginx {
     let dir = TempDir::new("rginx-run");
     let conf = dir.0.join("rginx.conf");
     std::fs::write(
         &conf,
-        format!("{main}\nevents {{}}\nhttp {{\n{http_body}\n}}\n"),
+        format!("{main}\nevents {{ {events} }}\nhttp {{\n{http_body}\n}}\n"),
     )
     .expect("conf");
     let stderr = std::fs::File::create(dir.0.join("stderr.log")).expect("stderr file");

@@ -24,12 +24,16 @@ use crate::vars::{for_each_variable, is_builtin};
 pub struct BuildOptions {
     /// Port of a server without `listen` (nginx: 80 as root, else 8000).
     pub default_listen_port: u16,
+    /// Whether the process runs as root: then `user` is checked and
+    /// applied, otherwise it is ignored with nginx's warning.
+    pub as_root: bool,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
         BuildOptions {
             default_listen_port: 80,
+            as_root: true,
         }
     }
 }

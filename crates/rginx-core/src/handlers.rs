@@ -113,10 +113,28 @@ pub fn event_type(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
     Ok(())
 }
 
-/// `user name [group]`
-pub fn user(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+/// `user name [group]`: as root the accounts must exist (the group
+/// defaults to the user's name); otherwise it is ignored with nginx's
+/// warning.
+pub fn user(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
     let s = f.settings();
     duplicate_check(s, "user")?;
+    if !b.options.as_root {
+        b.warn_at(
+            d,
+            "the \"user\" directive makes sense only if the master process runs with super-user privileges, ignored",
+        );
+        return Ok(());
+    }
+    let user = arg(d, 0);
+    if !b.resolver.user_exists(user) {
+        return Err(Msg::own(format!("getpwnam(\"{user}\") failed")));
+    }
+    let group = d.args.get(1).map_or(user, |w| w.as_str());
+    if !b.resolver.group_exists(group) {
+        return Err(Msg::own(format!("getgrnam(\"{group}\") failed")));
+    }
+    let s = f.settings();
     let words = d.args.iter().map(|w| w.as_str().to_string()).collect();
     s.insert("user", setting(d, Value::Words(words)));
     Ok(())

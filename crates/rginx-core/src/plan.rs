@@ -600,6 +600,25 @@ impl Runtime {
         }
     }
 
+    /// The access log files named without variables: opened at start,
+    /// before the process gives up root (`user`), as nginx's master does.
+    pub fn static_access_log_paths(&self) -> Vec<String> {
+        let mut paths: Vec<String> = Vec::new();
+        let levels = self.servers.iter().flat_map(|s| {
+            std::iter::once(&s.access_logs).chain(s.locations.iter().map(|l| &l.access_logs))
+        });
+        for (template, _) in levels.flatten() {
+            if template.is_literal() {
+                let mut path = String::new();
+                template.render(&mut path, &mut |_, _| {});
+                if !paths.contains(&path) {
+                    paths.push(path);
+                }
+            }
+        }
+        paths
+    }
+
     /// Whether a request in `scope` writes any access log.
     pub fn has_access_logs(&self, scope: LogScope) -> bool {
         !self.access_logs(scope).is_empty()

@@ -1,5 +1,6 @@
-//! Host name resolution, behind a trait so that the model stays free of
-//! I/O: the binary passes the system resolver, tests pass a fixed table.
+//! Host name (and account) resolution, behind a trait so that the model
+//! stays free of I/O: the binary passes the system resolver, tests pass a
+//! fixed table.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -8,6 +9,17 @@ use std::net::{IpAddr, SocketAddr};
 pub trait Resolver {
     /// All addresses of `host` with `port`; `Err` when the host is unknown.
     fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, String>;
+
+    /// Whether a user account exists (the `user` directive, checked when
+    /// running as root, as nginx checks it). By default every name does.
+    fn user_exists(&self, _name: &str) -> bool {
+        true
+    }
+
+    /// Whether a group exists (`user NAME GROUP`). By default every name does.
+    fn group_exists(&self, _name: &str) -> bool {
+        true
+    }
 }
 
 /// A resolver that knows IP literals and `localhost` only; for tests and for

@@ -63,6 +63,12 @@ pub struct Engine {
     connections: std::sync::atomic::AtomicU64,
     /// Access log files, opened once on first use and kept open.
     log_files: Mutex<HashMap<String, std::fs::File>>,
+    /// Open connections allowed, clients and upstreams together:
+    /// `worker_connections` (512) for each runtime thread, as nginx counts
+    /// them per worker process.
+    slots: Arc<tokio::sync::Semaphore>,
+    /// Its size, for the alert.
+    slot_count: usize,
 }
 
 /// What a request knows of the client connection it came on.
@@ -128,7 +134,21 @@ impl ErrorContext {
 
 impl Engine {
     /// Builds the engine for a validated model.
-    pub fn new(model: &Model, runtime: Runtime) -> Engine {
+    /// `workers` is the number of runtime threads (nginx's worker
+    /// processes), which `worker_connections` is multiplied by.
+    pub fn new(model: &Model, runtime: Runtime, workers: usize) -> Engine {
+        let per_worker = match model
+            .events
+            .as_ref()
+            .and_then(|e| e.get("worker_connections"))
+            .map(|s| &s.value)
+        {
+            Some(rginx_core::model::Value::Number(n)) => usize::try_from(*n).unwrap_or(usize::MAX),
+            _ => 512,
+        };
+        let slot_count = per_worker
+            .saturating_mul(workers.max(1))
+            .min(tokio::sync::Semaphore::MAX_PERMITS);
         let groups = model
             .http
             .iter()
@@ -147,29 +167,68 @@ impl Engine {
             pools,
             connections: std::sync::atomic::AtomicU64::new(0),
             log_files: Mutex::new(HashMap::new()),
+            slots: Arc::new(tokio::sync::Semaphore::new(slot_count)),
+            slot_count,
         }
     }
 
-    /// Binds every listening address and serves until the process ends.
-    /// A socket that cannot be bound is reported as nginx does
-    /// (`bind() to ADDR failed (98: Address already in use)`).
-    pub async fn serve(self: Arc<Self>) -> Result<(), String> {
-        let mut tasks = Vec::new();
-        for addr in self.runtime.listen_addrs().collect::<Vec<_>>() {
+    /// Binds every listening address. A socket that cannot be bound is
+    /// reported as nginx does (`bind() to ADDR failed (98: Address already
+    /// in use)`).
+    pub async fn bind(&self) -> Result<Vec<TcpListener>, String> {
+        let mut listeners = Vec::new();
+        for addr in self.runtime.listen_addrs() {
             let listener = TcpListener::bind(addr).await.map_err(|e| {
                 let code = e.raw_os_error().unwrap_or(0);
                 let text = io::Error::from_raw_os_error(code).to_string();
                 let text = text.split(" (os error").next().unwrap_or("").to_string();
                 format!("bind() to {addr} failed ({code}: {text})")
             })?;
-            let engine = self.clone();
-            tasks.push(tokio::spawn(
-                async move { engine.accept_loop(listener).await },
-            ));
+            listeners.push(listener);
         }
+        Ok(listeners)
+    }
+
+    /// Opens the access log files named without variables, so that they
+    /// are open before the process gives up root; nginx's words on failure.
+    pub fn open_logs(&self) -> Result<(), String> {
+        let Ok(mut files) = self.log_files.lock() else {
+            return Ok(());
+        };
+        for path in self.runtime.static_access_log_paths() {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| {
+                    let code = e.raw_os_error().unwrap_or(0);
+                    let text = io::Error::from_raw_os_error(code).to_string();
+                    let text = text.split(" (os error").next().unwrap_or("").to_string();
+                    format!("open() \"{path}\" failed ({code}: {text})")
+                })?;
+            files.insert(path, file);
+        }
+        Ok(())
+    }
+
+    /// Serves on bound listeners until the process ends.
+    pub async fn run(self: Arc<Self>, listeners: Vec<TcpListener>) {
+        let tasks: Vec<_> = listeners
+            .into_iter()
+            .map(|listener| {
+                let engine = self.clone();
+                tokio::spawn(async move { engine.accept_loop(listener).await })
+            })
+            .collect();
         for task in tasks {
             let _ = task.await;
         }
+    }
+
+    /// Binds every listening address and serves until the process ends.
+    pub async fn serve(self: Arc<Self>) -> Result<(), String> {
+        let listeners = self.bind().await?;
+        self.run(listeners).await;
         Ok(())
     }
 
@@ -179,6 +238,17 @@ impl Engine {
                 // out of descriptors or the like: pause instead of spinning,
                 // as nginx disables accept for a moment
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            };
+            // every open connection takes a slot; without one nginx closes
+            // the new connection at once
+            let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+                tracing::error!(
+                    alert = true,
+                    "{} worker_connections are not enough",
+                    self.slot_count
+                );
+                drop(stream);
                 continue;
             };
             let Ok(local) = stream.local_addr() else {
@@ -194,6 +264,7 @@ impl Engine {
             // default server decides
             let client = self.runtime.socket_client_settings(local);
             tokio::spawn(async move {
+                let _slot = slot;
                 let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
                 let timers = ClientTimers::new(client.header_timeout);
                 let scanner = rginx_core::headlimit::HeadScanner::new(
@@ -468,6 +539,21 @@ impl Engine {
         describe: &str,
     ) -> Result<hyper::client::conn::http1::SendRequest<Body>, Failure> {
         let next = plan.next_upstream;
+        // an upstream connection takes a slot too (nginx: a 500 without)
+        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+            tracing::error!(
+                log_set = context.log_set,
+                alert = true,
+                "*{} {} worker_connections are not enough while connecting to upstream{describe}",
+                context.connection,
+                self.slot_count
+            );
+            return Err(Failure {
+                status: 500,
+                retry: false,
+                sent: false,
+            });
+        };
         let stream = match tokio::time::timeout(plan.connect_timeout, TcpStream::connect(addr))
             .await
         {
@@ -514,6 +600,7 @@ impl Engine {
                 sent: false,
             })?;
         tokio::spawn(async move {
+            let _slot = slot;
             let _ = conn.with_upgrades().await;
         });
         Ok(sender)
@@ -767,8 +854,12 @@ impl Engine {
             let idle = plan.read_timeout;
             // the tunnel's log line is written when it closes
             let mut tunnel_log = log.take();
+            let slots = self.slots.clone();
             tokio::spawn(async move {
                 if let (Ok(client), Ok(upstream)) = (client.await, upstream.await) {
+                    // both connections leave hyper's tasks (and their
+                    // slots) here: the tunnel holds them now, if it can
+                    let _slots = slots.try_acquire_many_owned(2).ok();
                     let sent = tunnel(TokioIo::new(client), TokioIo::new(upstream), idle).await;
                     if let Some(record) = tunnel_log.as_mut() {
                         record.status = 101;

@@ -103,13 +103,21 @@ impl ErrorLogSubscriber {
     }
 }
 
-/// An event's text and the list it goes to.
-struct Message(String, usize);
+/// An event's text, the list it goes to, and whether it is an nginx
+/// `alert` (a level `tracing` does not have: such events are errors with
+/// `alert = true`).
+struct Message(String, usize, bool);
 
 impl Visit for Message {
     fn record_u64(&mut self, field: &Field, value: u64) {
         if field.name() == "log_set" {
             self.1 = usize::try_from(value).unwrap_or(0);
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if field.name() == "alert" {
+            self.2 = value;
         }
     }
 
@@ -143,8 +151,9 @@ impl Subscriber for ErrorLogSubscriber {
 
     fn event(&self, event: &Event<'_>) {
         let level = nginx_level(event.metadata().level());
-        let mut message = Message(String::new(), 0);
+        let mut message = Message(String::new(), 0, false);
         event.record(&mut message);
+        let level = if message.2 { LogLevel::Alert } else { level };
         let mut line = String::new();
         format_time(
             std::time::SystemTime::now(),

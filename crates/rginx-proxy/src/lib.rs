@@ -1,10 +1,13 @@
 //! # rginx-proxy
 //!
-//! The network side of rginx. For now it holds the system resolver that
-//! configuration loading uses and the upstream peer selection
-//! ([`balance`]); the hyper/tokio engine lands here next.
+//! The network side of rginx: the hyper/tokio engine ([`engine`]), upstream
+//! peer selection ([`balance`]) and connection pools ([`pool`]), nginx's
+//! timeouts ([`timed`]), the error log ([`errlog`]), the process settings
+//! ([`process`]), the echo backend of the demo and the tests ([`echo`]),
+//! and the system resolver configuration loading uses.
 
-#![forbid(unsafe_code)]
+// unsafe code only where the process talks to libc (process.rs)
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod balance;
@@ -12,6 +15,8 @@ pub mod echo;
 pub mod engine;
 pub mod errlog;
 pub mod pool;
+#[allow(unsafe_code)]
+pub mod process;
 pub mod timed;
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -37,6 +42,14 @@ impl Resolver for SystemResolver {
             return Err("host not found".to_string());
         }
         Ok(addrs)
+    }
+
+    fn user_exists(&self, name: &str) -> bool {
+        process::user_id(name).is_some()
+    }
+
+    fn group_exists(&self, name: &str) -> bool {
+        process::group_id(name).is_some()
     }
 }
 

@@ -1,0 +1,126 @@
+//! The main context's process settings, applied as nginx applies them:
+//! `worker_rlimit_nofile` (the open-file limit), `pid` (the file holding
+//! the process id) and `user` (the account to run as once the listening
+//! sockets are bound, when started as root).
+
+use std::ffi::CString;
+use std::io;
+use std::path::Path;
+
+/// nginx's words for a failed system call on a path:
+/// `open() "logs/rginx.pid" failed (2: No such file or directory)`.
+fn failed(call: &str, path: &str, e: &io::Error) -> String {
+    let code = e.raw_os_error().unwrap_or(0);
+    let text = io::Error::from_raw_os_error(code).to_string();
+    let text = text.split(" (os error").next().unwrap_or("");
+    format!("{call} \"{path}\" failed ({code}: {text})")
+}
+
+/// Sets the soft and hard open-file limits (`worker_rlimit_nofile N`).
+pub fn set_nofile(limit: u64) -> Result<(), String> {
+    let value = libc::rlim_t::try_from(limit).unwrap_or(libc::RLIM_INFINITY);
+    let rlimit = libc::rlimit {
+        rlim_cur: value,
+        rlim_max: value,
+    };
+    // SAFETY: setrlimit reads the struct we pass and nothing else.
+    let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) };
+    if rc != 0 {
+        let e = io::Error::last_os_error();
+        let code = e.raw_os_error().unwrap_or(0);
+        return Err(format!(
+            "setrlimit(RLIMIT_NOFILE, {limit}) failed ({code}: {})",
+            e.to_string().split(" (os error").next().unwrap_or("")
+        ));
+    }
+    Ok(())
+}
+
+/// Writes the process id and a newline to `path`, as nginx does.
+pub fn write_pid(path: &Path) -> Result<(), String> {
+    std::fs::write(path, format!("{}\n", std::process::id()))
+        .map_err(|e| failed("open()", &path.display().to_string(), &e))
+}
+
+/// Whether the process runs as root (only then does `user` apply).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The id of a user account (`getpwnam`).
+pub fn user_id(user: &str) -> Option<libc::uid_t> {
+    let c_user = CString::new(user).ok()?;
+    // SAFETY: getpwnam takes a NUL-terminated string and returns a pointer
+    // into static storage (or null), read at once; it runs at start-up,
+    // before any other thread looks accounts up.
+    unsafe {
+        let pw = libc::getpwnam(c_user.as_ptr());
+        (!pw.is_null()).then(|| (*pw).pw_uid)
+    }
+}
+
+/// The id of a group (`getgrnam`).
+pub fn group_id(group: &str) -> Option<libc::gid_t> {
+    let c_group = CString::new(group).ok()?;
+    // SAFETY: as in `user_id`.
+    unsafe {
+        let gr = libc::getgrnam(c_group.as_ptr());
+        (!gr.is_null()).then(|| (*gr).gr_gid)
+    }
+}
+
+/// Runs the rest of the process as `user` and `group` (by default the
+/// group named like the user, as nginx does): supplementary groups, then
+/// the group, then the user. Call it only as root.
+pub fn become_user(user: &str, group: Option<&str>) -> Result<(), String> {
+    let group = group.unwrap_or(user);
+    let uid = user_id(user).ok_or_else(|| format!("getpwnam(\"{user}\") failed"))?;
+    let gid = group_id(group).ok_or_else(|| format!("getgrnam(\"{group}\") failed"))?;
+    let c_user = CString::new(user).map_err(|_| format!("getpwnam(\"{user}\") failed"))?;
+    let check = |rc: libc::c_int, call: String| -> Result<(), String> {
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        let code = e.raw_os_error().unwrap_or(0);
+        Err(format!(
+            "{call} failed ({code}: {})",
+            e.to_string().split(" (os error").next().unwrap_or("")
+        ))
+    };
+    // SAFETY: plain system calls on ids looked up above; glibc applies
+    // them to every thread of the process.
+    unsafe {
+        check(libc::setgid(gid), format!("setgid({gid})"))?;
+        check(
+            libc::initgroups(c_user.as_ptr(), gid),
+            format!("initgroups({user}, {gid})"),
+        )?;
+        check(libc::setuid(uid), format!("setuid({uid})"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pid_file_holds_the_pid_and_a_newline() {
+        let path = std::env::temp_dir().join(format!("rginx-pid-test-{}", std::process::id()));
+        write_pid(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, format!("{}\n", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_pid_file_in_a_missing_directory_is_reported_like_nginx() {
+        let e = write_pid(Path::new("/nonexistent-dir/rginx.pid")).unwrap_err();
+        assert_eq!(
+            e,
+            "open() \"/nonexistent-dir/rginx.pid\" failed (2: No such file or directory)"
+        );
+    }
+}
