@@ -31,8 +31,9 @@ struct Backends {
     big_head: SocketAddr,
 }
 
-/// A backend whose response head grows with the number in the path.
-fn big_head_backend() -> SocketAddr {
+/// A backend that reads each request and answers what `answer` makes of
+/// it (nothing: it closes the connection).
+fn scripted_backend(answer: fn(&Message) -> Option<String>) -> SocketAddr {
     use std::io::Write;
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -40,50 +41,36 @@ fn big_head_backend() -> SocketAddr {
         for mut conn in listener.incoming().flatten() {
             let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
             let mut leftover = Vec::new();
-            let Some(request) = common::wire::read_message(&mut conn, &mut leftover, false, false)
-            else {
-                continue;
-            };
-            let n: usize = request.head[0]
-                .split(' ')
-                .nth(1)
-                .and_then(|p| p.rsplit('/').next())
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(1);
-            let _ = write!(
-                conn,
-                "HTTP/1.1 200 OK\r\nX-Big: {}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
-                "b".repeat(n)
-            );
+            let request = common::wire::read_message(&mut conn, &mut leftover, false, false);
+            if let Some(response) = request.as_ref().and_then(answer) {
+                let _ = conn.write_all(response.as_bytes());
+            }
         }
     });
     addr
 }
 
-/// A backend answering every request with `status` (or, with `None`,
-/// closing the connection once the request is read).
-fn fixed_backend(status: Option<u16>) -> SocketAddr {
-    use std::io::Write;
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for mut conn in listener.incoming().flatten() {
-            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut leftover = Vec::new();
-            let Some(request) = common::wire::read_message(&mut conn, &mut leftover, false, false)
-            else {
-                continue;
-            };
-            let Some(status) = status else { continue };
-            let body = format!("{status} for {}\n", request.head[0]);
-            let _ = write!(
-                conn,
-                "HTTP/1.1 {status} Whatever\r\nContent-Type: text/plain\r\nX-Backend: fixed\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    addr
+/// A response head that grows with the number at the end of the path.
+fn big_head(request: &Message) -> Option<String> {
+    let n: usize = request.head[0]
+        .split(' ')
+        .nth(1)
+        .and_then(|p| p.rsplit('/').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    Some(format!(
+        "HTTP/1.1 200 OK\r\nX-Big: {}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+        "b".repeat(n)
+    ))
+}
+
+/// The same status for every request (the body names it and the request).
+fn fixed(status: u16, request: &Message) -> Option<String> {
+    let body = format!("{status} for {}\n", request.head[0]);
+    Some(format!(
+        "HTTP/1.1 {status} Whatever\r\nContent-Type: text/plain\r\nX-Backend: fixed\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ))
 }
 
 /// A listener that accepts and holds every connection without answering.
@@ -106,14 +93,7 @@ struct Scenario {
 }
 
 fn seed(port: u16, b: &Backends) -> String {
-    let seed = std::fs::read_to_string(root().join("examples/websocket.conf")).expect("seed");
-    let http = seed
-        .split_once("http {")
-        .and_then(|(_, rest)| rest.rsplit_once('}'))
-        .map(|(body, _)| body.to_string())
-        .expect("http block");
-    http.replace("127.0.0.1:9001", &b.echo.to_string())
-        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))
+    seed_http(port, b.echo)
 }
 
 const UPGRADE: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
@@ -498,22 +478,6 @@ const SCENARIOS: &[Scenario] = &[
     },
 ];
 
-/// The echo backend's JSON with header names (`["Name","value"]`)
-/// lower-cased and everything else as it was.
-fn names_folded(json: &str) -> String {
-    let mut out = String::with_capacity(json.len());
-    let mut rest = json;
-    while let Some(i) = rest.find("[\"") {
-        out.push_str(&rest[..i + 2]);
-        rest = &rest[i + 2..];
-        let end = rest.find("\",\"").unwrap_or(0);
-        out.push_str(&rest[..end].to_ascii_lowercase());
-        rest = &rest[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
 /// A response as compared: status code, header lines but Date and Server
 /// (names lower-cased), and the body with the documented differences taken
 /// out (the error pages' signature line, header name case in the JSON) and
@@ -572,11 +536,11 @@ fn start_backends() -> (EchoBackend, Backends) {
         echo: echo.addr(),
         dead: SocketAddr::from(([127, 0, 0, 1], free_port())),
         silent: silent_backend(),
-        s503: fixed_backend(Some(503)),
-        s404: fixed_backend(Some(404)),
-        s500: fixed_backend(Some(500)),
-        hangup: fixed_backend(None),
-        big_head: big_head_backend(),
+        s503: scripted_backend(|r| fixed(503, r)),
+        s404: scripted_backend(|r| fixed(404, r)),
+        s500: scripted_backend(|r| fixed(500, r)),
+        hangup: scripted_backend(|_| None),
+        big_head: scripted_backend(big_head),
     };
     (echo, backends)
 }

@@ -12,22 +12,6 @@ use std::time::Duration;
 use common::*;
 use rginx_proxy::echo::{client_frame, client_handshake, read_frame, EchoBackend};
 
-/// The echo backend's JSON with header names (`["Name","value"]`)
-/// lower-cased and everything else as it was.
-fn names_folded(json: &str) -> String {
-    let mut out = String::with_capacity(json.len());
-    let mut rest = json;
-    while let Some(i) = rest.find("[\"") {
-        out.push_str(&rest[..i + 2]);
-        rest = &rest[i + 2..];
-        let end = rest.find("\",\"").unwrap_or(0);
-        out.push_str(&rest[..end].to_ascii_lowercase());
-        rest = &rest[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
 const REQUESTS: &[&str] = &[
     "GET /x?y=1 HTTP/1.1\r\nHost: example.com\r\nX-Test: 1\r\nConnection: close\r\n\r\n",
     "GET /api/v1/items HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 10.0.0.1\r\nConnection: close\r\n\r\n",

@@ -99,15 +99,7 @@ impl Backend {
 /// The seed's configuration with the ports replaced, plus a location with
 /// a one-second `proxy_read_timeout` for the idle test.
 fn seed_config(port: u16, backend: SocketAddr) -> String {
-    let seed = std::fs::read_to_string(root().join("examples/websocket.conf")).expect("seed");
-    let http = seed
-        .split_once("http {")
-        .and_then(|(_, rest)| rest.rsplit_once('}'))
-        .map(|(body, _)| body.to_string())
-        .expect("http block");
-    let http = http
-        .replace("127.0.0.1:9001", &backend.to_string())
-        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
+    let http = seed_http(port, backend);
     let idle = "location /idle/ {
             proxy_pass http://ws_backend;
             proxy_http_version 1.1;

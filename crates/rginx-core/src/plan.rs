@@ -1425,6 +1425,8 @@ pub enum TimeFormat {
     Iso8601,
     /// The error log's timestamp: `2026/11/25 19:10:47`.
     ErrorLog,
+    /// An HTTP date (`Date:`): `Wed, 25 Nov 2026 19:10:47 GMT`.
+    Http,
 }
 
 /// Writes a time as nginx's `$time_local` / `$time_iso8601` do. rginx
@@ -1462,6 +1464,16 @@ pub fn format_time(time: SystemTime, format: TimeFormat, out: &mut String) {
             "{year}-{month:02}-{day:02}T{h:02}:{m:02}:{sec:02}+00:00"
         ),
         TimeFormat::ErrorLog => write!(out, "{year}/{month:02}/{day:02} {h:02}:{m:02}:{sec:02}"),
+        TimeFormat::Http => {
+            // 1970-01-01 was a Thursday
+            const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+            write!(
+                out,
+                "{}, {day:02} {} {year} {h:02}:{m:02}:{sec:02} GMT",
+                WEEKDAYS[days.rem_euclid(7) as usize],
+                MONTHS[(month - 1) as usize]
+            )
+        }
     };
 }
 

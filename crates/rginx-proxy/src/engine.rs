@@ -554,38 +554,34 @@ impl Engine {
                 sent: false,
             });
         };
-        let stream = match tokio::time::timeout(plan.connect_timeout, TcpStream::connect(addr))
-            .await
-        {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => {
-                let code = e.raw_os_error().unwrap_or(0);
-                let text = std::io::Error::from_raw_os_error(code).to_string();
-                let text = text.split(" (os error").next().unwrap_or("");
-                tracing::error!(
+        let stream =
+            match tokio::time::timeout(plan.connect_timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    let code = e.raw_os_error().unwrap_or(0);
+                    let text = std::io::Error::from_raw_os_error(code).to_string();
+                    let text = text.split(" (os error").next().unwrap_or("");
+                    tracing::error!(
                     log_set = context.log_set,
                     "*{} connect() failed ({code}: {text}) while connecting to upstream{describe}",
                     context.connection
                 );
-                return Err(Failure {
-                    status: 502,
-                    retry: next.error,
-                    sent: false,
-                });
-            }
-            Err(_) => {
-                tracing::error!(
-                    log_set = context.log_set,
-                    "*{} upstream timed out (110: Connection timed out) while connecting to upstream{describe}",
-                    context.connection
-                );
-                return Err(Failure {
-                    status: 504,
-                    retry: next.timeout,
-                    sent: false,
-                });
-            }
-        };
+                    return Err(Failure {
+                        status: 502,
+                        retry: next.error,
+                        sent: false,
+                    });
+                }
+                Err(_) => {
+                    return Err(timed_out(
+                        context,
+                        "connecting to upstream",
+                        describe,
+                        next,
+                        false,
+                    ))
+                }
+            };
         let _ = stream.set_nodelay(true);
         // proxy_send_timeout, of the request that opened the connection
         let stream = TimedWrites::new(stream, plan.send_timeout);
@@ -795,16 +791,8 @@ impl Engine {
                         });
                     }
                     Err(_) => {
-                        tracing::error!(
-                    log_set = context.log_set,
-                            "*{} upstream timed out (110: Connection timed out) while reading response header from upstream{describe}",
-                            context.connection
-                        );
-                        break Err(Failure {
-                            status: 504,
-                            retry: next.timeout,
-                            sent: true,
-                        });
+                        let during = "reading response header from upstream";
+                        break Err(timed_out(context, during, &describe, next, true));
                     }
                 }
             };
@@ -935,6 +923,27 @@ struct Failure {
     /// Whether the request had been sent (then only methods nginx
     /// resends go to another server).
     sent: bool,
+}
+
+/// A timeout talking to an upstream, logged in nginx's words: a 504,
+/// tried elsewhere when `proxy_next_upstream` names `timeout`.
+fn timed_out(
+    context: &ErrorContext,
+    during: &str,
+    describe: &str,
+    next: NextUpstream,
+    sent: bool,
+) -> Failure {
+    tracing::error!(
+        log_set = context.log_set,
+        "*{} upstream timed out (110: Connection timed out) while {during}{describe}",
+        context.connection
+    );
+    Failure {
+        status: 504,
+        retry: next.timeout,
+        sent,
+    }
 }
 
 /// The request body as it goes upstream: none, bytes held (which can be
@@ -1278,34 +1287,9 @@ pub(crate) fn refusal(limit: rginx_core::headlimit::HeadTooLarge) -> Vec<u8> {
 
 /// An HTTP date (`Wed, 25 Nov 2026 22:27:17 GMT`).
 fn http_date(t: std::time::SystemTime) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let days = secs / 86_400;
-    let rest = secs % 86_400;
-    // civil date from days since 1970-01-01 (Howard Hinnant's algorithm)
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
-        DAYS[(days % 7) as usize],
-        MONTHS[(month - 1) as usize],
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+    let mut out = String::new();
+    rginx_core::plan::format_time(t, rginx_core::plan::TimeFormat::Http, &mut out);
+    out
 }
 
 /// nginx's error page layout for a status.
