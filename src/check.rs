@@ -7,15 +7,58 @@ use std::process::ExitCode;
 
 use rginx_config::Config;
 use rginx_core::json::string as json_string;
-use rginx_core::{check_file, BuildOptions, Diagnostic};
+use rginx_core::snippet::SnippetContext;
+use rginx_core::{check_path, BuildOptions, Diagnostic};
 use rginx_proxy::SystemResolver;
 
 use crate::cli::Format;
 
+/// A configuration file, and how to read it when it is a snippet.
+pub struct Source {
+    /// The file (`-c` or `check FILE`).
+    pub file: PathBuf,
+    /// `--context`: the context of its top-level directives, detected when
+    /// `None`.
+    pub context: Option<SnippetContext>,
+    /// `--listen`: where a server or location snippet listens.
+    pub listen: Option<String>,
+}
+
+impl Source {
+    /// Parses and validates it; the context it was read in comes back too.
+    /// `--listen` on a whole configuration or an http snippet is an error,
+    /// given as a diagnostic.
+    fn check(&self, lints: bool) -> (Config, rginx_core::Checked, SnippetContext) {
+        let (config, mut checked, context) = check_path(
+            &self.file,
+            self.context,
+            self.listen.as_deref(),
+            &SystemResolver,
+            build_options(),
+            lints,
+        );
+        if self.listen.is_some() && matches!(context, SnippetContext::Main | SnippetContext::Http) {
+            checked.diagnostics.insert(
+                0,
+                Diagnostic::error(
+                    format!(
+                        "--listen applies to server and location snippets; {} is read in the {} context (its servers say where they listen)",
+                        self.file.display(),
+                        context.name()
+                    ),
+                    None,
+                    (0, 0, 0),
+                ),
+            );
+        }
+        (config, checked, context)
+    }
+}
+
 /// What to check and how to report it.
 pub struct CheckRequest {
-    /// The main configuration file.
-    pub file: PathBuf,
+    /// The configuration file and how to read it.
+    pub source: Source,
     /// Text or JSON.
     pub format: Format,
     /// Run rginx's lints.
@@ -28,7 +71,14 @@ pub struct CheckRequest {
 
 /// Runs a check and prints the result; exit code 0 or 1.
 pub fn run(req: &CheckRequest) -> ExitCode {
-    let (config, checked) = check_file(&req.file, &SystemResolver, build_options(), req.lints);
+    let (config, checked, context) = req.source.check(req.lints);
+    if context != SnippetContext::Main && !req.quiet && req.format == Format::Text {
+        eprintln!(
+            "rginx: {} holds {}-context directives: checked as a snippet (--context to choose; -T shows the wrapper)",
+            req.source.file.display(),
+            context.name()
+        );
+    }
     let ok = !checked.has_errors();
     match req.format {
         Format::Text => print_text(req, &config, &checked.diagnostics, ok),
@@ -52,8 +102,9 @@ pub fn build_options() -> BuildOptions {
 /// Loads a configuration to serve it: prints its diagnostics as `check`
 /// does (without the summary lines) and returns the model when it has no
 /// errors.
-pub fn load(file: &std::path::Path) -> Option<rginx_core::Model> {
-    report(check_file(file, &SystemResolver, build_options(), true))
+pub fn load(source: &Source) -> Option<rginx_core::Model> {
+    let (config, checked, _) = source.check(true);
+    report((config, checked))
 }
 
 /// [`load`] for configuration text held in memory.
@@ -87,7 +138,7 @@ fn write_diagnostics(out: &mut String, config: &Config, diagnostics: &[Diagnosti
 }
 
 fn print_text(req: &CheckRequest, config: &Config, diagnostics: &[Diagnostic], ok: bool) {
-    let file = req.file.display();
+    let file = req.source.file.display();
     let mut out = String::new();
     write_diagnostics(&mut out, config, diagnostics);
     if ok {
@@ -106,7 +157,7 @@ fn print_json(req: &CheckRequest, config: &Config, diagnostics: &[Diagnostic], o
     let _ = write!(
         out,
         "{{\"ok\":{ok},\"file\":{},\"diagnostics\":[",
-        json_string(&req.file.display().to_string())
+        json_string(&req.source.file.display().to_string())
     );
     for (i, d) in diagnostics.iter().enumerate() {
         if i > 0 {

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::check::{self, CheckRequest};
+use rginx_core::snippet::SnippetContext;
+
+use crate::check::{self, CheckRequest, Source};
 
 /// Default configuration path when `-c` is not given.
 pub const DEFAULT_CONF: &str = "/etc/rginx/rginx.conf";
@@ -55,6 +57,38 @@ struct OutputArgs {
     /// Do not run rginx's lints (nginx's own checks still run).
     #[arg(long, global = true)]
     no_lint: bool,
+    /// The context the file's top-level directives belong to (detected
+    /// when not given): a whole configuration, or a snippet of `http`,
+    /// `server` or `location` content.
+    #[arg(long, value_enum, global = true)]
+    context: Option<ContextArg>,
+    /// Address a server or location snippet listens on (`127.0.0.1:8080`).
+    #[arg(long, value_name = "ADDR:PORT", global = true)]
+    listen: Option<String>,
+}
+
+/// `--context`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ContextArg {
+    /// A whole configuration.
+    Main,
+    /// `http { }` content: `server`, `upstream`, `map`.
+    Http,
+    /// `server { }` content: `location` blocks.
+    Server,
+    /// `location { }` content: `proxy_pass` and friends.
+    Location,
+}
+
+impl ContextArg {
+    fn snippet(self) -> SnippetContext {
+        match self {
+            ContextArg::Main => SnippetContext::Main,
+            ContextArg::Http => SnippetContext::Http,
+            ContextArg::Server => SnippetContext::Server,
+            ContextArg::Location => SnippetContext::Location,
+        }
+    }
 }
 
 /// How results are printed.
@@ -73,8 +107,13 @@ pub fn run(cli: Cli) -> ExitCode {
             .or(cli.conf.clone())
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CONF))
     };
-    let request = |file: PathBuf, quiet: bool, dump: bool| CheckRequest {
+    let source = |file: PathBuf| Source {
         file,
+        context: cli.output.context.map(ContextArg::snippet),
+        listen: cli.output.listen.clone(),
+    };
+    let request = |file: PathBuf, quiet: bool, dump: bool| CheckRequest {
+        source: source(file),
         format: cli.output.format,
         lints: !cli.output.no_lint,
         quiet,
@@ -94,5 +133,5 @@ pub fn run(cli: Cli) -> ExitCode {
     if cli.conf.is_none() && !std::path::Path::new(DEFAULT_CONF).exists() {
         return crate::serve::demo();
     }
-    crate::serve::run(&conf(None))
+    crate::serve::run(&source(conf(None)))
 }

@@ -15,8 +15,8 @@ const DEMO_BACKEND: &str = "127.0.0.1:9001";
 
 /// Runs until the process is stopped; exit 1 when the configuration or a
 /// listening socket fails.
-pub fn run(file: &Path) -> ExitCode {
-    let Some(model) = crate::check::load(file) else {
+pub fn run(source: &crate::check::Source) -> ExitCode {
+    let Some(model) = crate::check::load(source) else {
         return ExitCode::from(1);
     };
     serve(model, Mode::Config)

@@ -747,11 +747,20 @@ impl Builder<'_> {
                 continue;
             }
             reported.push(name);
-            self.diagnostics.push(Diagnostic::error(
-                message,
-                None,
-                (close_seq, PHASE_VARIABLES, *seq),
-            ));
+            let mut diagnostic =
+                Diagnostic::error(message, None, (close_seq, PHASE_VARIABLES, *seq));
+            if !is_builtin(name) {
+                // often a snippet lifted out of a config whose map it needs
+                let recipe = if name == "connection_upgrade" {
+                    " The WebSocket recipe defines it with: map $http_upgrade $connection_upgrade { default upgrade; '' close; }"
+                } else {
+                    ""
+                };
+                diagnostic = diagnostic.with_hint(format!(
+                    "nothing defines ${name}: it needs a `map` (in the http context) that sets it, or the file that has one.{recipe}"
+                ));
+            }
+            self.diagnostics.push(diagnostic);
         }
         self.used_vars.clear();
         self.used_var_names.clear();

@@ -23,6 +23,7 @@ pub mod plan;
 pub mod regex_error;
 pub mod resolve;
 pub mod select;
+pub mod snippet;
 pub mod table;
 pub mod template;
 pub mod uri;
@@ -43,6 +44,31 @@ pub fn check_file(
     lints: bool,
 ) -> (rginx_config::Config, Checked) {
     finish_check(rginx_config::parse_file(path), resolver, options, lints)
+}
+
+/// [`check_file`] for a file that may be a snippet: its context is
+/// detected ([`snippet::detect`]) unless `context` says it, and a snippet
+/// is checked inside a generated configuration ([`snippet::wrap`]; the
+/// `listen` address goes into the generated `server`). Returns the context
+/// used too.
+pub fn check_path(
+    path: &std::path::Path,
+    context: Option<snippet::SnippetContext>,
+    listen: Option<&str>,
+    resolver: &dyn Resolver,
+    options: BuildOptions,
+    lints: bool,
+) -> (rginx_config::Config, Checked, snippet::SnippetContext) {
+    let parsed = rginx_config::parse_file(path);
+    let context = context.unwrap_or_else(|| snippet::detect(&parsed.config.directives));
+    if context == snippet::SnippetContext::Main {
+        let (config, checked) = finish_check(parsed, resolver, options, lints);
+        return (config, checked, context);
+    }
+    let wrapper = snippet::wrap(path, context, listen);
+    let parsed = rginx_config::parse_str(&wrapper.path, &wrapper.text);
+    let (config, checked) = finish_check(parsed, resolver, options, lints);
+    (config, checked, context)
 }
 
 /// [`check_file`] for configuration text held in memory (the built-in
