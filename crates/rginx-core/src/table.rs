@@ -216,6 +216,8 @@ const NEXT_UPSTREAM: &[&str] = &[
     "off",
 ];
 
+const NO_TLS: &str =
+    "a TLS setting; rginx has no TLS yet and refuses `listen ... ssl`, so it has nothing to apply to";
 const TUNING: &str = "a performance knob for nginx's own I/O; rginx tunes itself";
 const HASH: &str = "sizes nginx's internal hash tables; rginx needs no such setting";
 const STATIC: &str = "only affects files nginx serves itself; rginx serves no static files";
@@ -708,6 +710,21 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         Arity::Flag,
         Kind::Flag,
         TUNING,
+    ),
+    // Debian's stock nginx.conf sets these two in `http`
+    ignored(
+        "ssl_protocols",
+        &[H, S],
+        Arity::AtLeast(1),
+        Kind::Bitmask(&["SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]),
+        NO_TLS,
+    ),
+    ignored(
+        "ssl_prefer_server_ciphers",
+        &[H, S],
+        Arity::Flag,
+        Kind::Flag,
+        NO_TLS,
     ),
 ];
 
