@@ -67,11 +67,17 @@ pub struct CheckRequest {
     pub quiet: bool,
     /// Print the configuration with its includes afterwards (`-T`).
     pub dump: bool,
+    /// Print the migration report instead of the diagnostics.
+    pub report: bool,
 }
 
 /// Runs a check and prints the result; exit code 0 or 1.
 pub fn run(req: &CheckRequest) -> ExitCode {
     let (config, checked, context) = req.source.check(req.lints);
+    if req.report {
+        crate::report::print(&req.source.file, &config, &checked, context, req.format);
+        return ExitCode::from(if checked.has_errors() { 1 } else { 0 });
+    }
     if context != SnippetContext::Main && !req.quiet && req.format == Format::Text {
         eprintln!(
             "rginx: {} holds {}-context directives: checked as a snippet (--context to choose; -T shows the wrapper)",

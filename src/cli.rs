@@ -46,6 +46,10 @@ enum Command {
         /// Print only errors and warnings.
         #[arg(short = 'q')]
         quiet: bool,
+        /// Print the migration report: every directive used, where, and
+        /// what rginx does with it (with --format json: as data).
+        #[arg(long)]
+        report: bool,
     },
 }
 
@@ -112,19 +116,25 @@ pub fn run(cli: Cli) -> ExitCode {
         context: cli.output.context.map(ContextArg::snippet),
         listen: cli.output.listen.clone(),
     };
-    let request = |file: PathBuf, quiet: bool, dump: bool| CheckRequest {
+    let request = |file: PathBuf, quiet: bool, dump: bool, report: bool| CheckRequest {
+        report,
         source: source(file),
         format: cli.output.format,
         lints: !cli.output.no_lint,
         quiet,
         dump,
     };
-    if let Some(Command::Check { file, quiet }) = cli.command {
+    if let Some(Command::Check {
+        file,
+        quiet,
+        report,
+    }) = cli.command
+    {
         let file = conf(file);
-        return check::run(&request(file, quiet || cli.quiet, false));
+        return check::run(&request(file, quiet || cli.quiet, false, report));
     }
     if cli.test || cli.dump {
-        return check::run(&request(conf(None), cli.quiet, cli.dump));
+        return check::run(&request(conf(None), cli.quiet, cli.dump, false));
     }
     if let Some(signal) = &cli.signal {
         eprintln!("rginx: [emerg] signal \"{signal}\": rginx -s is not implemented yet");

@@ -6,6 +6,7 @@
 
 mod check;
 mod cli;
+mod report;
 mod serve;
 
 use std::process::ExitCode;

@@ -12,8 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use rginx_config::Directive;
-use rginx_core::table::{lookup, Body, Status};
+use rginx_core::report::{directive_uses, UseStatus};
 
 /// Copies a directory tree (files and directories; links followed).
 fn copy_tree(from: &Path, to: &Path) {
@@ -45,33 +44,27 @@ fn stock_copy() -> Option<(TempDir, PathBuf)> {
 }
 
 /// Every message rginx should print for a configuration, computed from the
-/// directive table alone: `(file:line, message)`.
+/// directive table alone (through the migration report's list of uses).
 fn expected_lines(conf: &Path, as_root: bool) -> Vec<String> {
     let parsed = rginx_config::parse_file(conf);
     assert!(parsed.error.is_none(), "{:?}", parsed.error);
     let config = &parsed.config;
     let mut out = Vec::new();
-    let mut stack: Vec<&Directive> = config.directives.iter().rev().collect();
-    while let Some(d) = stack.pop() {
-        // the lines of `types { }` and `map { }` are entries, not directives
-        let entries = lookup(d.name()).any(|spec| matches!(spec.body, Body::Entries));
-        if !entries {
-            stack.extend(d.children().iter().rev());
-        }
-        let file = &config.files[d.end.file.0 as usize].path;
-        let at = format!("{}:{}", file.display(), d.end.line);
-        let name = d.name();
-        match lookup(name).next().map(|spec| spec.status) {
-            None => out.push(format!(
+    for u in directive_uses(config) {
+        let file = &config.files[u.span.file.0 as usize].path;
+        let at = format!("{}:{}", file.display(), u.span.line);
+        let name = &u.name;
+        match u.status {
+            UseStatus::Unsupported(_) => out.push(format!(
                 "[emerg] directive \"{name}\" is not supported by rginx in {at}"
             )),
-            Some(Status::Ignored(reason)) => out.push(format!(
+            UseStatus::Ignored(reason) => out.push(format!(
                 "[warn] \"{name}\" directive is ignored by rginx: {reason} in {at}"
             )),
-            Some(_) if name == "user" && !as_root => out.push(format!(
+            UseStatus::Supported if name == "user" && !as_root => out.push(format!(
                 "[warn] the \"user\" directive makes sense only if the master process runs with super-user privileges, ignored in {at}"
             )),
-            Some(_) => {}
+            UseStatus::Supported => {}
         }
     }
     out.sort();
@@ -174,5 +167,44 @@ fn a_proxy_site_added_to_the_layout_checks_clean() {
     assert!(
         text.contains(&format!("# configuration file {}:", copied.display())),
         "{text}"
+    );
+}
+
+#[test]
+fn the_migration_report_lists_every_directive() {
+    let Some((_dir, conf)) = stock_copy() else {
+        return;
+    };
+    let uses = directive_uses(&rginx_config::parse_file(&conf).config);
+    let output = rginx()
+        .args(["check", "--report", "-c"])
+        .arg(&conf)
+        .output()
+        .expect("run rginx");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let rows: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(rows.len(), uses.len(), "{text}");
+    for (row, u) in rows.iter().zip(&uses) {
+        assert!(row.contains(&format!(":{} ", u.span.line)), "{row}");
+        assert!(row.contains(&format!(" {} ", u.name)), "{row}");
+        assert!(row.contains(u.status.label()), "{row}");
+    }
+    assert!(text.contains("try_files"), "{text}");
+    // the same as data
+    let json = rginx()
+        .args(["check", "--report", "--format", "json", "-c"])
+        .arg(&conf)
+        .output()
+        .expect("run rginx");
+    let json = String::from_utf8_lossy(&json.stdout);
+    assert!(json.starts_with("{\"file\":"), "{json}");
+    assert_eq!(json.matches("\"directive\":").count(), uses.len());
+    let unsupported = uses
+        .iter()
+        .filter(|u| u.status.label() == "unsupported")
+        .count();
+    assert!(
+        json.contains(&format!("\"unsupported\":{unsupported}}}")),
+        "{json}"
     );
 }

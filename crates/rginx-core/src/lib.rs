@@ -21,6 +21,7 @@ pub mod model;
 pub mod names;
 pub mod plan;
 pub mod regex_error;
+pub mod report;
 pub mod resolve;
 pub mod select;
 pub mod snippet;

@@ -590,14 +590,16 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         Kind::Flag,
         "rginx always sets TCP_NODELAY (nginx's default)",
     ),
-    block(
-        "types",
-        HSL,
-        Arity::Exactly(0),
-        Body::Entries,
-        handlers::types,
-        STATIC,
-    ),
+    // validated like nginx, then ignored: MIME types only matter for files
+    DirectiveSpec {
+        name: "types",
+        contexts: HSL,
+        arity: Arity::Exactly(0),
+        body: Body::Entries,
+        status: Status::Ignored(STATIC),
+        kind: Kind::Custom(handlers::types),
+        summary: STATIC,
+    },
     ignored("default_type", HSL, Arity::Exactly(1), Kind::Text, STATIC),
     ignored(
         "types_hash_max_size",
