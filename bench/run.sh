@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# rginx against nginx, HAProxy and Caddy on this machine, in one run
+# (bench/README.md). Usage:
+#
+#   bench/run.sh                 # 3 rounds of 3 s per figure
+#   ROUNDS=5 SECS=5 bench/run.sh
+#
+# Needs the Debian packages nginx, haproxy, caddy and wrk (installed with
+# apt-get when missing and running as root). Results: one JSON line per
+# figure in bench/results/raw.jsonl, the medians and ratios in
+# bench/results/summary.md (printed too).
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+SECS=${SECS:-3}
+IDLE=${IDLE:-2000}
+CONNS=${CONNS:-50}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=$ROOT/bench/results
+WORK=$(mktemp -d /tmp/rginx-bench.XXXXXX)
+BACKEND=127.0.0.1:19001
+PORT=18080
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+need() {
+    for tool in "$@"; do
+        if ! command -v "$tool" >/dev/null; then
+            if [ "$(id -u)" = 0 ]; then
+                apt-get install -y nginx haproxy caddy wrk >/dev/null
+            else
+                echo "bench: $tool is missing (apt-get install nginx haproxy caddy wrk)" >&2
+                exit 2
+            fi
+        fi
+    done
+}
+need nginx haproxy caddy wrk
+PATH=$PATH:/usr/sbin
+
+cd "$ROOT"
+cargo build --release -p rginx -p rginx-loadgen >/dev/null 2>&1 || cargo build --release -p rginx -p rginx-loadgen
+RGINX=$ROOT/target/release/rginx
+LOADGEN=$ROOT/target/release/loadgen
+CORES=$(nproc)
+mkdir -p "$OUT" "$WORK/logs"
+: > "$OUT/raw.jsonl"
+
+# rginx and nginx read the same nginx.conf
+sed -e "s#@PORT@#$PORT#g" -e "s#@BACKEND@#$BACKEND#g" -e "s#@WORK@#$WORK#g" \
+    "$ROOT/bench/nginx.conf" > "$WORK/nginx.conf"
+sed -e "s#@PORT@#$PORT#g" -e "s#@BACKEND@#$BACKEND#g" -e "s#@CORES@#$CORES#g" \
+    "$ROOT/bench/haproxy.cfg" > "$WORK/haproxy.cfg"
+sed -e "s#@PORT@#$PORT#g" -e "s#@BACKEND@#$BACKEND#g" \
+    "$ROOT/bench/Caddyfile" > "$WORK/Caddyfile"
+
+start_proxy() {
+    case $1 in
+        rginx) "$RGINX" -c "$WORK/nginx.conf" 2>"$WORK/logs/rginx.err" & ;;
+        nginx) nginx -p "$WORK/" -c "$WORK/nginx.conf" -e "$WORK/logs/error.log" \
+                   -g "daemon off;" 2>"$WORK/logs/nginx.err" & ;;
+        haproxy) haproxy -f "$WORK/haproxy.cfg" 2>"$WORK/logs/haproxy.err" & ;;
+        caddy) XDG_DATA_HOME=$WORK XDG_CONFIG_HOME=$WORK \
+                   caddy run --config "$WORK/Caddyfile" --adapter caddyfile \
+                   >"$WORK/logs/caddy.out" 2>&1 & ;;
+    esac
+    PROXY_PID=$!
+}
+
+# milliseconds until the port accepts a connection
+wait_port() {
+    local start=$(date +%s%N)
+    for _ in $(seq 1 2000); do
+        if (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; then
+            echo $(( ($(date +%s%N) - start) / 1000000 ))
+            return 0
+        fi
+        sleep 0.005
+    done
+    echo "bench: port $PORT never opened" >&2
+    cat "$WORK"/logs/*.err "$WORK"/logs/*.out 2>/dev/null | tail -5 >&2
+    return 1
+}
+
+# KiB of resident memory of a process and its children
+rss_tree() {
+    local total=0 pid
+    for pid in $1 $(pgrep -P "$1" || true); do
+        total=$(( total + $(awk '/^VmRSS:/ {print $2}' /proc/$pid/status 2>/dev/null || echo 0) ))
+    done
+    echo $total
+}
+
+record() { # proxy metric value
+    echo "{\"round\":$ROUND,\"proxy\":\"$1\",\"metric\":\"$2\",\"value\":$3}" >> "$OUT/raw.jsonl"
+}
+
+"$LOADGEN" backend $BACKEND &
+sleep 0.3
+
+for ROUND in $(seq 1 "$ROUNDS"); do
+    for proxy in rginx nginx haproxy caddy; do
+        start_proxy $proxy
+        record $proxy start_ms "$(wait_port)"
+        sleep 0.3
+        for size in 64 4096; do
+            line=$("$LOADGEN" ws 127.0.0.1:$PORT /ws/ "$CONNS" $size "$SECS")
+            rps=$(echo "$line" | sed 's/.*"round_trips_per_s":\([0-9]*\).*/\1/')
+            p50=$(echo "$line" | sed 's/.*"p50_us":\([0-9]*\).*/\1/')
+            p99=$(echo "$line" | sed 's/.*"p99_us":\([0-9]*\).*/\1/')
+            record $proxy "ws${size}_rps" "$rps"
+            record $proxy "ws${size}_p50_us" "$p50"
+            record $proxy "ws${size}_p99_us" "$p99"
+        done
+        for path in / /close/; do
+            rps=$(wrk -c"$CONNS" -t2 -d"${SECS}s" "http://127.0.0.1:$PORT$path" \
+                  | awk '/Requests\/sec/ {printf "%d", $2}')
+            name=http_keepalive_rps
+            [ "$path" = /close/ ] && name=http_close_rps
+            record $proxy $name "${rps:-0}"
+        done
+        before=$(rss_tree $PROXY_PID)
+        mkfifo "$WORK/hold"
+        "$LOADGEN" idle 127.0.0.1:$PORT /ws/ "$IDLE" < "$WORK/hold" > "$WORK/idle.out" &
+        HOLDER=$!
+        exec 4>"$WORK/hold"
+        for _ in $(seq 1 600); do
+            grep -q ready "$WORK/idle.out" 2>/dev/null && break
+            sleep 0.05
+        done
+        sleep 0.5
+        after=$(rss_tree $PROXY_PID)
+        exec 4>&-
+        wait $HOLDER 2>/dev/null || true
+        rm -f "$WORK/hold"
+        record $proxy idle_tunnel_bytes $(( (after - before) * 1024 / IDLE ))
+        kill $PROXY_PID 2>/dev/null || true
+        wait $PROXY_PID 2>/dev/null || true
+        pkill -f "$WORK/" 2>/dev/null || true
+        # the next proxy needs the port: wait until nothing answers there
+        for _ in $(seq 1 200); do
+            (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null || break
+            sleep 0.05
+        done
+        sleep 0.3
+    done
+done
+
+python3 "$ROOT/bench/summarize.py" "$OUT/raw.jsonl" | tee "$OUT/summary.md"
