@@ -585,8 +585,10 @@ impl Engine {
         let _ = stream.set_nodelay(true);
         // proxy_send_timeout, of the request that opened the connection
         let stream = TimedWrites::new(stream, plan.send_timeout);
+        // hyper's default of 100 response header lines (parsed on the
+        // stack; a larger limit allocates per response): a head of more
+        // lines would hardly fit nginx's proxy_buffer_size (4k) anyway
         let (sender, conn) = hyper::client::conn::http1::Builder::new()
-            .max_headers(1000)
             .title_case_headers(true)
             .handshake::<_, Body>(TokioIo::new(stream))
             .await
@@ -873,9 +875,23 @@ impl Engine {
             && !says_close(response.headers().get(hyper::header::CONNECTION));
         let pool = self.pool_of(&picked).filter(|_| reusable).cloned();
         let (parts, body) = response.into_parts();
+        let small = hyper::body::Body::size_hint(&body)
+            .exact()
+            .is_some_and(|n| n <= SMALL_BODY);
         let body: Body = match pool {
+            // a small body is read whole first, as nginx's buffering does:
+            // the client then gets head and body in one write, and the
+            // upstream connection goes back to its pool at once
+            Some(pool) if small && !switching => {
+                let mut body = TimedBody::new(PooledBody::new(body, pool, conn), plan.read_timeout);
+                buffered(&mut body).await?
+            }
             Some(pool) => {
                 TimedBody::new(PooledBody::new(body, pool, conn), plan.read_timeout).boxed()
+            }
+            None if small && !switching => {
+                let mut body = TimedBody::new(body, plan.read_timeout);
+                buffered(&mut body).await?
             }
             None => TimedBody::new(body, plan.read_timeout).boxed(),
         };
@@ -923,6 +939,31 @@ struct Failure {
     /// Whether the request had been sent (then only methods nginx
     /// resends go to another server).
     sent: bool,
+}
+
+/// Response bodies up to this size are read whole before the response
+/// goes out (nginx buffers responses by default, `proxy_buffering on`).
+const SMALL_BODY: u64 = 64 * 1024;
+
+/// Reads a small body to its end: the bytes, as a body hyper can send
+/// with the head. A backend that breaks off is a 502, as before anything
+/// was sent to the client.
+async fn buffered<B>(body: &mut B) -> Result<Body, u16>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    let mut held = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(502);
+        };
+        if let Ok(data) = frame.into_data() {
+            held.extend_from_slice(&data);
+        }
+    }
+    Ok(Full::new(held.freeze())
+        .map_err(|never| match never {})
+        .boxed())
 }
 
 /// A timeout talking to an upstream, logged in nginx's words: a 504,
