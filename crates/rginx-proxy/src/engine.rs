@@ -378,14 +378,7 @@ impl Engine {
                 let client_upgrade = plan.upgrade.then(|| hyper::upgrade::on(&mut req));
                 let body = req.into_body();
                 match self
-                    .proxy(
-                        &plan,
-                        body,
-                        client_upgrade,
-                        &mut log,
-                        &context,
-                        client.body_timeout,
-                    )
+                    .proxy(&plan, body, client_upgrade, &mut log, &context, client)
                     .await
                 {
                     Ok(resp) => resp,
@@ -706,9 +699,12 @@ impl Engine {
         client_upgrade: Option<hyper::upgrade::OnUpgrade>,
         log: &mut Option<LogRecord>,
         context: &ErrorContext,
-        body_timeout: Duration,
+        client: rginx_core::plan::ClientSettings,
     ) -> Result<Response<Body>, u16> {
-        let mut body = match self.request_body(plan, body, body_timeout, context).await {
+        let mut body = match self
+            .request_body(plan, body, client.body_timeout, context)
+            .await
+        {
             Ok(b) => b,
             Err(status) => return Err(status),
         };
@@ -839,9 +835,11 @@ impl Engine {
         // backend answered 101; otherwise a 101 is an ordinary response
         let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
         let status = response.status().as_u16();
+        let client_send = client.send_timeout;
         if let (true, Some(client)) = (switching, client_upgrade) {
             let upstream = hyper::upgrade::on(&mut response);
             let idle = plan.read_timeout;
+            let upstream_send = plan.send_timeout;
             // the tunnel's log line is written when it closes
             let mut tunnel_log = log.take();
             let slots = self.slots.clone();
@@ -850,7 +848,9 @@ impl Engine {
                     // both connections leave hyper's tasks (and their
                     // slots) here: the tunnel holds them now, if it can
                     let _slots = slots.try_acquire_many_owned(2).ok();
-                    let sent = tunnel(TokioIo::new(client), TokioIo::new(upstream), idle).await;
+                    let sent =
+                        crate::tunnel::run(client, upstream, idle, client_send, upstream_send)
+                            .await;
                     if let Some(record) = tunnel_log.as_mut() {
                         record.status = 101;
                         record.bytes = sent;
@@ -1118,45 +1118,6 @@ impl Engine {
             upstream: None,
         })
     }
-}
-
-/// Copies bytes both ways until either side closes, then closes both (nginx
-/// propagates no half-close), or until `idle` passes with no traffic in
-/// either direction (`proxy_read_timeout`).
-async fn tunnel<A, B>(mut client: A, mut upstream: B, idle: std::time::Duration) -> u64
-where
-    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut from_client = vec![0u8; 8192];
-    let mut from_upstream = vec![0u8; 8192];
-    let mut sent = 0u64;
-    loop {
-        tokio::select! {
-            n = client.read(&mut from_client) => match n {
-                Ok(n) if n > 0 => {
-                    if upstream.write_all(&from_client[..n]).await.is_err() {
-                        break;
-                    }
-                }
-                _ => break,
-            },
-            n = upstream.read(&mut from_upstream) => match n {
-                                Ok(n) if n > 0 => {
-                    if client.write_all(&from_upstream[..n]).await.is_err() {
-                        break;
-                    }
-                    sent += n as u64;
-                }
-                _ => break,
-            },
-            _ = tokio::time::sleep(idle) => break,
-        }
-    }
-    let _ = client.shutdown().await;
-    let _ = upstream.shutdown().await;
-    sent
 }
 
 /// A header name as nginx's clients usually write it (`x-forwarded-for` →

@@ -18,6 +18,7 @@ pub mod pool;
 #[allow(unsafe_code)]
 pub mod process;
 pub mod timed;
+pub mod tunnel;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 

@@ -121,6 +121,11 @@ impl<S> TimedWrites<S> {
         }
     }
 
+    /// The stream inside.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
     fn check<T>(
         &mut self,
         polled: Poll<io::Result<T>>,
@@ -276,6 +281,11 @@ impl<S> ClientIo<S> {
             scanner,
             refused: false,
         }
+    }
+
+    /// The accepted stream inside (for a tunnel, which keeps its own time).
+    pub fn into_inner(self) -> S {
+        self.inner.into_inner()
     }
 
     fn current_phase(&mut self) -> ReadPhase {

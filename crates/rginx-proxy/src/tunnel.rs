@@ -1,0 +1,227 @@
+//! The WebSocket (and any other upgrade) tunnel: bytes copied both ways
+//! until either side closes (then both are closed: nginx propagates no
+//! half-close) or `proxy_read_timeout` passes with no traffic either way.
+//!
+//! An idle tunnel holds no buffer: it waits for readiness on the two
+//! sockets and reads into a buffer on the stack of the thread that runs
+//! it, writing straight on; only bytes the other side cannot take at once
+//! are kept on the heap until it can (HAProxy allocates buffers on demand
+//! the same way).
+
+use std::io;
+use std::pin::pin;
+use std::time::Duration;
+
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::timed::{ClientIo, TimedWrites};
+
+/// What hyper hands over for each side: the client connection as the
+/// engine accepted it, the upstream one as it opened it.
+type ClientSide = TokioIo<ClientIo<TcpStream>>;
+type UpstreamSide = TokioIo<TimedWrites<TcpStream>>;
+
+/// How a tunnel ends: the bytes sent to the client.
+pub async fn run(
+    client: Upgraded,
+    upstream: Upgraded,
+    idle: Duration,
+    client_send: Duration,
+    upstream_send: Duration,
+) -> u64 {
+    match (
+        client.downcast::<ClientSide>(),
+        upstream.downcast::<UpstreamSide>(),
+    ) {
+        (Ok(c), Ok(u)) => {
+            let client = c.io.into_inner().into_inner();
+            let upstream = u.io.into_inner().into_inner();
+            let sides = Sides {
+                client: &client,
+                upstream: &upstream,
+                client_send,
+                upstream_send,
+            };
+            // bytes read along with the upgrade go first; then their
+            // buffers (hyper's whole read buffers) are let go, so an idle
+            // tunnel keeps none
+            let early = u.read_buf.len() as u64;
+            let sent_early = sides.forward(&c.read_buf, Direction::Up).await.is_ok()
+                && sides.forward(&u.read_buf, Direction::Down).await.is_ok();
+            drop((c.read_buf, u.read_buf));
+            if !sent_early {
+                return 0;
+            }
+            early + sides.copy(idle).await
+        }
+        // other stream types (none today): copy through hyper's wrappers
+        (client, upstream) => {
+            // a side already taken apart cannot become an `Upgraded` again
+            // (hyper keeps that private): such a tunnel is given up
+            let (Err(client), Err(upstream)) = (client, upstream) else {
+                return 0;
+            };
+            generic(TokioIo::new(client), TokioIo::new(upstream), idle).await
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// Client to upstream.
+    Up,
+    /// Upstream to client.
+    Down,
+}
+
+struct Sides<'a> {
+    client: &'a TcpStream,
+    upstream: &'a TcpStream,
+    client_send: Duration,
+    upstream_send: Duration,
+}
+
+impl Sides<'_> {
+    fn ends(&self, dir: Direction) -> (&TcpStream, &TcpStream, Duration) {
+        match dir {
+            Direction::Up => (self.client, self.upstream, self.upstream_send),
+            Direction::Down => (self.upstream, self.client, self.client_send),
+        }
+    }
+
+    /// Writes all of `bytes` to the receiving side of `dir`, waiting for it
+    /// at most its send timeout between two writes.
+    async fn forward(&self, mut bytes: &[u8], dir: Direction) -> io::Result<()> {
+        let (_, to, send_timeout) = self.ends(dir);
+        while !bytes.is_empty() {
+            match to.try_write(bytes) {
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let ready = tokio::time::timeout(send_timeout, to.writable()).await;
+                    match ready {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return Err(e),
+                        Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies until a side closes, fails, or `idle` passes without traffic.
+    async fn copy(&self, idle: Duration) -> u64 {
+        let mut sent = 0u64;
+        let mut pending = Vec::new();
+        let mut timer = pin!(tokio::time::sleep(idle));
+        loop {
+            let dir = tokio::select! {
+                r = self.client.readable() => match r {
+                    Ok(()) => Direction::Up,
+                    Err(_) => break,
+                },
+                r = self.upstream.readable() => match r {
+                    Ok(()) => Direction::Down,
+                    Err(_) => break,
+                },
+                () = &mut timer => break,
+            };
+            let (from, to, _) = self.ends(dir);
+            match pump(from, to, &mut pending) {
+                Ok(Pumped::Idle) => continue,
+                Ok(Pumped::Closed) | Err(_) => break,
+                Ok(Pumped::Moved(n)) => {
+                    if dir == Direction::Down {
+                        sent += n as u64;
+                    }
+                    timer.as_mut().reset(Instant::now() + idle);
+                }
+            }
+            if !pending.is_empty() {
+                // the other side is slow: hold these bytes until it takes
+                // them, reading no more meanwhile
+                let held = std::mem::take(&mut pending);
+                if self.forward(&held, dir).await.is_err() {
+                    break;
+                }
+            }
+        }
+        sent
+    }
+}
+
+/// What one readiness event moved.
+enum Pumped {
+    /// Nothing was there after all.
+    Idle,
+    /// The sending side closed.
+    Closed,
+    /// This many bytes were read (those the other side did not take at
+    /// once are in `pending`).
+    Moved(usize),
+}
+
+/// Reads what is there into a buffer on this thread's stack and writes it
+/// on at once; nothing stays allocated while the tunnel is idle.
+fn pump(from: &TcpStream, to: &TcpStream, pending: &mut Vec<u8>) -> io::Result<Pumped> {
+    let mut buf = [0u8; 16 * 1024];
+    let n = match from.try_read(&mut buf) {
+        Ok(0) => return Ok(Pumped::Closed),
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pumped::Idle),
+        Err(e) => return Err(e),
+    };
+    let mut written = 0;
+    while written < n {
+        match to.try_write(&buf[written..n]) {
+            Ok(w) => written += w,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                pending.extend_from_slice(&buf[written..n]);
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Pumped::Moved(n))
+}
+
+/// The plain copying tunnel, for streams that are not bare sockets.
+async fn generic<A, B>(mut client: A, mut upstream: B, idle: Duration) -> u64
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut from_client = vec![0u8; 8192];
+    let mut from_upstream = vec![0u8; 8192];
+    let mut sent = 0u64;
+    loop {
+        tokio::select! {
+            n = client.read(&mut from_client) => match n {
+                Ok(n) if n > 0 => {
+                    if upstream.write_all(&from_client[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                _ => break,
+            },
+            n = upstream.read(&mut from_upstream) => match n {
+                Ok(n) if n > 0 => {
+                    if client.write_all(&from_upstream[..n]).await.is_err() {
+                        break;
+                    }
+                    sent += n as u64;
+                }
+                _ => break,
+            },
+            () = tokio::time::sleep(idle) => break,
+        }
+    }
+    let _ = client.shutdown().await;
+    let _ = upstream.shutdown().await;
+    sent
+}
