@@ -25,6 +25,7 @@
 //! case or the order of repeated names for requests we build (see
 //! docs/architecture.md).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;
@@ -101,34 +102,61 @@ impl Drop for RequestDone {
 }
 
 /// What nginx's error log lines say about a request.
-struct ErrorContext {
+struct ErrorContext<'a> {
     connection: u64,
     /// The `error_log` list its lines go to (0: the main level's, N: the
     /// runtime's list N-1).
     log_set: u64,
     client: SocketAddr,
-    server: String,
-    request: String,
-    host: Option<String>,
+    server: &'a str,
+    method: &'a str,
+    target: &'a str,
+    minor_version: u8,
+    host: Option<&'a str>,
 }
 
-impl ErrorContext {
-    /// `, client: ..., server: ..., request: "...", upstream: "...", host: "..."`
-    /// (no `upstream` part before one was chosen).
-    fn describe(&self, upstream: Option<&str>) -> String {
-        let mut out = format!(
-            ", client: {}, server: {}, request: \"{}\"",
-            self.client.ip(),
-            self.server,
-            self.request
-        );
-        if let Some(upstream) = upstream {
-            out.push_str(&format!(", upstream: \"{upstream}\""));
+impl ErrorContext<'_> {
+    /// The end of nginx's line: `, client: ..., server: ..., request:
+    /// "...", upstream: "...", host: "..."` (no `upstream` part before one
+    /// was chosen), written only when a line is.
+    fn describe<'d>(
+        &'d self,
+        upstream: Option<(&'d (dyn std::fmt::Display + Sync), &'d str)>,
+    ) -> Described<'d> {
+        Described {
+            context: self,
+            upstream,
         }
-        if let Some(host) = &self.host {
-            out.push_str(&format!(", host: \"{host}\""));
+    }
+}
+
+/// [`ErrorContext::describe`]: formatted when an error line is written,
+/// not for every request.
+struct Described<'a> {
+    context: &'a ErrorContext<'a>,
+    /// The upstream's address (or group name) and URI.
+    upstream: Option<(&'a (dyn std::fmt::Display + Sync), &'a str)>,
+}
+
+impl std::fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = self.context;
+        write!(
+            f,
+            ", client: {}, server: {}, request: \"{} {} HTTP/1.{}\"",
+            c.client.ip(),
+            c.server,
+            c.method,
+            c.target,
+            c.minor_version
+        )?;
+        if let Some((at, uri)) = self.upstream {
+            write!(f, ", upstream: \"http://{at}{uri}\"")?;
         }
-        out
+        if let Some(host) = c.host {
+            write!(f, ", host: \"{host}\"")?;
+        }
+        Ok(())
     }
 }
 
@@ -310,29 +338,32 @@ impl Engine {
 
     async fn handle(
         self: &Arc<Self>,
-        mut req: Request<Incoming>,
+        req: Request<Incoming>,
         connection: ClientConnection,
     ) -> Response<Body> {
         let (local, remote) = (connection.local, connection.remote);
-        let target = req.uri().to_string();
-        let headers: Vec<(String, String)> = req
-            .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    title_case(n.as_str()),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
+        let (mut parts, body) = req.into_parts();
+        // the head is read in place: names as hyper gives them (lower
+        // case; every comparison ignores case), values as text
+        let target: Cow<'_, str> = match (parts.uri.scheme(), parts.uri.path_and_query()) {
+            (None, Some(pq)) => Cow::Borrowed(pq.as_str()),
+            _ => Cow::Owned(parts.uri.to_string()),
+        };
+        let values: Vec<Cow<'_, str>> = parts
+            .headers
+            .values()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()))
             .collect();
-        let header_refs: Vec<(&str, &str)> = headers
+        let header_refs: Vec<(&str, &str)> = parts
+            .headers
             .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .zip(&values)
+            .map(|((n, _), v)| (n.as_str(), v.as_ref()))
             .collect();
         let head = RequestHead {
-            method: req.method().as_str(),
+            method: parts.method.as_str(),
             target: &target,
-            minor_version: if req.version() == Version::HTTP_10 {
+            minor_version: if parts.version == Version::HTTP_10 {
                 0
             } else {
                 1
@@ -343,7 +374,7 @@ impl Engine {
             time: std::time::SystemTime::now(),
             request_id: request_id(),
         };
-        let head_request = req.method() == hyper::Method::HEAD;
+        let head_request = parts.method == hyper::Method::HEAD;
         let (decision, scope) = self.runtime.decide_scoped(&head);
         let client = self.runtime.client_settings(scope);
         // keepalive_timeout 0 turns keep-alive off; the connection's last
@@ -375,8 +406,11 @@ impl Engine {
                 let context = self.error_context(&head, scope, connection.number);
                 // the client's side of a possible tunnel, taken before the
                 // body moves on
-                let client_upgrade = plan.upgrade.then(|| hyper::upgrade::on(&mut req));
-                let body = req.into_body();
+                let client_upgrade = if plan.upgrade {
+                    parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
+                } else {
+                    None
+                };
                 match self
                     .proxy(&plan, body, client_upgrade, &mut log, &context, client)
                     .await
@@ -415,12 +449,12 @@ impl Engine {
     }
 
     /// What the error log says about a request.
-    fn error_context(
-        &self,
-        head: &RequestHead<'_>,
+    fn error_context<'a>(
+        &'a self,
+        head: &RequestHead<'a>,
         scope: LogScope,
         connection: u64,
-    ) -> ErrorContext {
+    ) -> ErrorContext<'a> {
         ErrorContext {
             connection,
             log_set: self
@@ -428,16 +462,15 @@ impl Engine {
                 .error_log_set(scope)
                 .map_or(0, |i| i as u64 + 1),
             client: head.remote,
-            server: self.runtime.server_name(scope.server).to_string(),
-            request: format!(
-                "{} {} HTTP/1.{}",
-                head.method, head.target, head.minor_version
-            ),
+            server: self.runtime.server_name(scope.server),
+            method: head.method,
+            target: head.target,
+            minor_version: head.minor_version,
             host: head
                 .headers
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case("host"))
-                .map(|(_, v)| v.to_string()),
+                .map(|(_, v)| *v),
         }
     }
 
@@ -471,7 +504,7 @@ impl Engine {
         plan: &UpstreamPlan,
         body: Incoming,
         body_timeout: Duration,
-        context: &ErrorContext,
+        context: &ErrorContext<'_>,
     ) -> Result<RequestBody, u16> {
         match plan.body {
             rginx_core::plan::BodyPlan::Dechunk => {
@@ -528,8 +561,8 @@ impl Engine {
         &self,
         plan: &UpstreamPlan,
         addr: SocketAddr,
-        context: &ErrorContext,
-        describe: &str,
+        context: &ErrorContext<'_>,
+        describe: &Described<'_>,
     ) -> Result<hyper::client::conn::http1::SendRequest<Body>, Failure> {
         let next = plan.next_upstream;
         // an upstream connection takes a slot too (nginx: a 500 without)
@@ -698,7 +731,7 @@ impl Engine {
         body: Incoming,
         client_upgrade: Option<hyper::upgrade::OnUpgrade>,
         log: &mut Option<LogRecord>,
-        context: &ErrorContext,
+        context: &ErrorContext<'_>,
         client: rginx_core::plan::ClientSettings,
     ) -> Result<Response<Body>, u16> {
         let mut body = match self
@@ -727,7 +760,10 @@ impl Engine {
                             log_set = context.log_set,
                             "*{} no live upstreams while connecting to upstream{}",
                             context.connection,
-                            context.describe(Some(&format!("http://{name}{}", plan.uri)))
+                            context.describe(Some((
+                                name as &(dyn std::fmt::Display + Sync),
+                                &plan.uri
+                            )))
                         );
                     }
                     return Err(status);
@@ -739,8 +775,7 @@ impl Engine {
             if let Some(record) = log.as_mut() {
                 record.upstream = Some(addr);
             }
-            let upstream_url = format!("http://{addr}{}", plan.uri);
-            let describe = context.describe(Some(&upstream_url));
+            let describe = context.describe(Some((&addr, &plan.uri)));
             let mut pooled = match self.pool_of(&picked) {
                 Some(pool) => pool.take(addr).await,
                 None => None,
@@ -969,9 +1004,9 @@ where
 /// A timeout talking to an upstream, logged in nginx's words: a 504,
 /// tried elsewhere when `proxy_next_upstream` names `timeout`.
 fn timed_out(
-    context: &ErrorContext,
+    context: &ErrorContext<'_>,
     during: &str,
-    describe: &str,
+    describe: &Described<'_>,
     next: NextUpstream,
     sent: bool,
 ) -> Failure {
@@ -1118,18 +1153,6 @@ impl Engine {
             upstream: None,
         })
     }
-}
-
-/// A header name as nginx's clients usually write it (`x-forwarded-for` →
-/// `X-Forwarded-For`): hyper hands names over lower-cased.
-fn title_case(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut upper = true;
-    for c in name.chars() {
-        out.push(if upper { c.to_ascii_uppercase() } else { c });
-        upper = c == '-';
-    }
-    out
 }
 
 /// 16 bytes for `$request_id`, from the clock and a counter (unique per
@@ -1332,12 +1355,5 @@ mod tests {
             http_date(std::time::UNIX_EPOCH),
             "Thu, 01 Jan 1970 00:00:00 GMT"
         );
-    }
-
-    #[test]
-    fn header_names_are_title_cased() {
-        assert_eq!(title_case("x-forwarded-for"), "X-Forwarded-For");
-        assert_eq!(title_case("host"), "Host");
-        assert_eq!(title_case("te"), "Te");
     }
 }
