@@ -98,30 +98,46 @@ fn serve(model: rginx_core::Model, mode: Mode) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let engine = Arc::new(Engine::new(&model, runtime, workers));
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-    {
+    // nginx's worker processes: one engine per thread, each with its own
+    // current-thread runtime, upstream pools and balancing state, all
+    // accepting from the same listening sockets
+    let mut engines = vec![Arc::new(Engine::new(&model, runtime, 1))];
+    for _ in 1..workers {
+        match Runtime::new(&model, &hostname) {
+            Ok(r) => engines.push(Arc::new(Engine::new(&model, r, 1))),
+            Err(e) => {
+                eprintln!("rginx: [emerg] {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let runtime_for = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    let binder = match runtime_for() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("rginx: [emerg] cannot start the runtime: {e}");
             return ExitCode::from(1);
         }
     };
-    let listeners = match rt.block_on(engine.bind()) {
+    let listeners = match binder.block_on(engines[0].bind()) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("rginx: [emerg] {e}");
             return ExitCode::from(1);
         }
     };
+    drop(binder);
     // log files and the pid file are opened while still root, as nginx's
     // master does; then the process becomes `user`
-    if let Err(e) = engine.open_logs() {
-        eprintln!("rginx: [emerg] {e}");
-        return ExitCode::from(1);
+    for engine in &engines {
+        if let Err(e) = engine.open_logs() {
+            eprintln!("rginx: [emerg] {e}");
+            return ExitCode::from(1);
+        }
     }
     if let Some(Value::Text(pid)) = model.main.get("pid").map(|s| &s.value) {
         if let Err(e) = rginx_proxy::process::write_pid(Path::new(pid)) {
@@ -143,6 +159,30 @@ fn serve(model: rginx_core::Model, mode: Mode) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    rt.block_on(engine.run(listeners));
+    let mut threads = Vec::new();
+    for engine in engines.iter().skip(1).cloned() {
+        let mine: Vec<_> = listeners
+            .iter()
+            .filter_map(|l| l.try_clone().ok())
+            .collect();
+        let rt = match runtime_for() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("rginx: [emerg] cannot start the runtime: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        threads.push(std::thread::spawn(move || rt.block_on(engine.run(mine))));
+    }
+    match runtime_for() {
+        Ok(rt) => rt.block_on(engines[0].clone().run(listeners)),
+        Err(e) => {
+            eprintln!("rginx: [emerg] cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    for thread in threads {
+        let _ = thread.join();
+    }
     ExitCode::SUCCESS
 }

@@ -200,19 +200,29 @@ impl Engine {
         }
     }
 
-    /// Binds every listening address. A socket that cannot be bound is
-    /// reported as nginx does (`bind() to ADDR failed (98: Address already
-    /// in use)`).
-    pub async fn bind(&self) -> Result<Vec<TcpListener>, String> {
+    /// Binds every listening address (backlog 511, as nginx). A socket
+    /// that cannot be bound is reported as nginx does (`bind() to ADDR
+    /// failed (98: Address already in use)`). The sockets come back as
+    /// std listeners: each worker serves them on its own runtime.
+    pub async fn bind(&self) -> Result<Vec<std::net::TcpListener>, String> {
         let mut listeners = Vec::new();
         for addr in self.runtime.listen_addrs() {
-            let listener = TcpListener::bind(addr).await.map_err(|e| {
+            let failed = |e: io::Error| {
                 let code = e.raw_os_error().unwrap_or(0);
                 let text = io::Error::from_raw_os_error(code).to_string();
                 let text = text.split(" (os error").next().unwrap_or("").to_string();
                 format!("bind() to {addr} failed ({code}: {text})")
-            })?;
-            listeners.push(listener);
+            };
+            let socket = if addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()
+            } else {
+                tokio::net::TcpSocket::new_v6()
+            }
+            .map_err(failed)?;
+            socket.set_reuseaddr(true).map_err(failed)?;
+            socket.bind(addr).map_err(failed)?;
+            let listener = socket.listen(511).map_err(failed)?;
+            listeners.push(listener.into_std().map_err(failed)?);
         }
         Ok(listeners)
     }
@@ -239,15 +249,19 @@ impl Engine {
         Ok(())
     }
 
-    /// Serves on bound listeners until the process ends.
-    pub async fn run(self: Arc<Self>, listeners: Vec<TcpListener>) {
-        let tasks: Vec<_> = listeners
-            .into_iter()
-            .map(|listener| {
-                let engine = self.clone();
-                tokio::spawn(async move { engine.accept_loop(listener).await })
-            })
-            .collect();
+    /// Serves on bound listeners until the process ends; they are shared
+    /// with the other workers (each worker accepts from the same sockets).
+    pub async fn run(self: Arc<Self>, listeners: Vec<std::net::TcpListener>) {
+        let mut tasks = Vec::new();
+        for listener in listeners {
+            let Ok(listener) = TcpListener::from_std(listener) else {
+                continue;
+            };
+            let engine = self.clone();
+            tasks.push(tokio::spawn(
+                async move { engine.accept_loop(listener).await },
+            ));
+        }
         for task in tasks {
             let _ = task.await;
         }
