@@ -146,3 +146,15 @@ for ROUND in $(seq 1 "$ROUNDS"); do
 done
 
 python3 "$ROOT/bench/summarize.py" "$OUT/raw.jsonl" | tee "$OUT/summary.md"
+# the plot needs matplotlib (Debian: python3-matplotlib, for /usr/bin/python3)
+plotter=""
+for py in python3 /usr/bin/python3; do
+    if "$py" -c "import matplotlib" 2>/dev/null; then plotter=$py; break; fi
+done
+if [ -z "$plotter" ] && [ "$(id -u)" = 0 ]; then
+    apt-get install -y python3-matplotlib >/dev/null 2>&1 && plotter=/usr/bin/python3
+fi
+if [ -n "$plotter" ]; then
+    "$plotter" "$ROOT/bench/plot.py" "$OUT/raw.jsonl" "$OUT/benchmarks.png"
+    echo "plot: $OUT/benchmarks.png"
+fi
