@@ -145,6 +145,28 @@ for ROUND in $(seq 1 "$ROUNDS"); do
     done
 done
 
+# config load: 10,000 locations, read by `rginx check` and `nginx -t` (the
+# two that read nginx.conf), wall time of the whole command
+python3 - "$WORK/big.conf" <<'PY'
+import sys
+out = ["events {}", "http {", "  upstream u { server 127.0.0.1:19001; }"]
+for s in range(10):
+    out.append(f"  server {{ listen 127.0.0.1:{20000 + s};")
+    for l in range(1000):
+        out.append(f"    location /s{s}/l{l}/ {{ proxy_pass http://u; proxy_set_header X-L {l}; }}")
+    out.append("  }")
+out.append("}")
+open(sys.argv[1], "w").write("\n".join(out) + "\n")
+PY
+for ROUND in $(seq 1 "$ROUNDS"); do
+    start=$(date +%s%N)
+    "$RGINX" check -q --no-lint -c "$WORK/big.conf" 2>/dev/null || true
+    record rginx config_load_10k_ms $(( ($(date +%s%N) - start) / 1000000 ))
+    start=$(date +%s%N)
+    nginx -t -q -p "$WORK/" -c "$WORK/big.conf" -e "$WORK/logs/t.log" 2>/dev/null || true
+    record nginx config_load_10k_ms $(( ($(date +%s%N) - start) / 1000000 ))
+done
+
 python3 "$ROOT/bench/summarize.py" "$OUT/raw.jsonl" | tee "$OUT/summary.md"
 # the plot needs matplotlib (Debian: python3-matplotlib, for /usr/bin/python3)
 plotter=""

@@ -18,6 +18,7 @@ METRICS = [
     ("http_close_rps", "HTTP req/s, new upstream connection per request", True, ""),
     ("idle_tunnel_bytes", "RSS per idle tunnel (bytes)", False, ""),
     ("start_ms", "start-up to first accepted connection (ms)", False, ""),
+    ("config_load_10k_ms", "check a 10,000-location config (ms)", False, ""),
 ]
 
 

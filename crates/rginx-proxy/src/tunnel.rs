@@ -118,6 +118,9 @@ impl Sides<'_> {
     async fn copy(&self, idle: Duration) -> u64 {
         let mut sent = 0u64;
         let mut pending = Vec::new();
+        // traffic only notes the time; the timer is moved when it fires
+        // (moving it on every message would cost a timer-wheel update each)
+        let mut last_traffic = Instant::now();
         let mut timer = pin!(tokio::time::sleep(idle));
         loop {
             let dir = tokio::select! {
@@ -129,7 +132,14 @@ impl Sides<'_> {
                     Ok(()) => Direction::Down,
                     Err(_) => break,
                 },
-                () = &mut timer => break,
+                () = &mut timer => {
+                    let due = last_traffic + idle;
+                    if due <= Instant::now() {
+                        break;
+                    }
+                    timer.as_mut().reset(due);
+                    continue;
+                }
             };
             let (from, to, _) = self.ends(dir);
             match pump(from, to, &mut pending) {
@@ -139,7 +149,7 @@ impl Sides<'_> {
                     if dir == Direction::Down {
                         sent += n as u64;
                     }
-                    timer.as_mut().reset(Instant::now() + idle);
+                    last_traffic = Instant::now();
                 }
             }
             if !pending.is_empty() {
