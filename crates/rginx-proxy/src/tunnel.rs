@@ -56,7 +56,7 @@ pub async fn run(
             if !sent_early {
                 return 0;
             }
-            early + sides.copy(idle).await
+            early + relay(&client, &upstream, idle, client_send, upstream_send).await
         }
         // other stream types (none today): copy through hyper's wrappers
         (client, upstream) => {
@@ -68,6 +68,27 @@ pub async fn run(
             generic(TokioIo::new(client), TokioIo::new(upstream), idle).await
         }
     }
+}
+
+/// Copies between two sockets until either closes or `idle` passes with
+/// no traffic either way; each side's writes wait at most its send
+/// timeout. Returns the bytes sent to `client`. Moving bytes allocates
+/// nothing unless the receiving side is slow (tests/tunnel_no_alloc.rs).
+pub async fn relay(
+    client: &TcpStream,
+    upstream: &TcpStream,
+    idle: Duration,
+    client_send: Duration,
+    upstream_send: Duration,
+) -> u64 {
+    Sides {
+        client,
+        upstream,
+        client_send,
+        upstream_send,
+    }
+    .copy(idle)
+    .await
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
