@@ -136,10 +136,22 @@ pub fn nginx_test(nginx: &Path, conf: &Path) -> (bool, Option<String>) {
 
 /// A free loopback port (bound and released; good enough for tests).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    // the kernel may hand a released port out again at once: never give
+    // the same one to two tests of this process (they run in parallel, and
+    // a proxy that finds its port taken would go unnoticed when the other
+    // one answers there)
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A real nginx serving `http_body` (the content of `http { }`) in the
