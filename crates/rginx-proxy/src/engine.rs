@@ -1,25 +1,18 @@
-//! The engine, first slice: listeners, HTTP/1.1 connections (hyper on
-//! tokio) and proxying of ordinary requests from the plans
-//! `rginx_core::plan::Runtime` computes.
+//! The engine: one per worker thread (nginx's worker process), serving
+//! the listening sockets with hyper's HTTP/1 server and proxying the plans
+//! `rginx_core::plan::Runtime` computes (docs/architecture.md, "The
+//! engine").
 //!
-//! Upgrades: after the backend's `101` (and only when the client asked for
-//! one) both connections are taken over and bytes are copied both ways
-//! until either side closes or `proxy_read_timeout` passes with no traffic.
-//!
-//! Access log lines are written when a response body (or a tunnel) ends.
-//!
-//! A connection error or timeout moves on to the next server as
-//! `proxy_next_upstream` allows (nothing has been sent then).
-//!
-//! `keepalive N` keeps up to N idle connections per upstream group; a
-//! connection goes back once its response was read to the end, when the
-//! exchange was HTTP/1.1 and neither side said `Connection: close`.
-//!
-//! Upstream connection errors and timeouts are logged through `tracing`
-//! in nginx's words (see `errlog`).
-//!
-//! Not here yet (issue 4): retries after a response, request-head limits; the tunnel still holds two 8 KiB buffers per
-//! connection (issue 6).
+//! - Connections run over `timed::ClientIo`: nginx's read timers, head
+//!   limits and `send_timeout`; each takes a `worker_connections` slot.
+//! - A request is decided by the runtime; own answers are nginx's pages.
+//! - A proxied request tries servers as `proxy_next_upstream` allows, over
+//!   kept connections (`pool`) or new ones, and streams the response back
+//!   (small bodies are read whole first, as nginx's buffering does).
+//! - After a `101` to a client that asked for an upgrade, `tunnel` relays
+//!   bytes until either side closes or `proxy_read_timeout` passes idle.
+//! - Access log lines are written when a response (or a tunnel) ends;
+//!   error lines go through `tracing` in nginx's words (`errlog`).
 //!
 //! Header names reach the backend in Title-Case: hyper does not keep the
 //! case or the order of repeated names for requests we build (see
@@ -60,8 +53,6 @@ pub struct Engine {
     groups: HashMap<String, Mutex<RoundRobin>>,
     /// Idle upstream connections of the groups with `keepalive N`.
     pools: HashMap<String, Arc<Pool>>,
-    /// Connections accepted so far (nginx's `*N` in error log lines).
-    connections: std::sync::atomic::AtomicU64,
     /// Access log files, opened once on first use and kept open.
     log_files: Mutex<HashMap<String, std::fs::File>>,
     /// Open connections allowed, clients and upstreams together:
@@ -71,6 +62,10 @@ pub struct Engine {
     /// Its size, for the alert.
     slot_count: usize,
 }
+
+/// Connections accepted so far by all workers (nginx's `*N` in error log
+/// lines, counted across its workers too).
+static CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// What a request knows of the client connection it came on.
 #[derive(Debug, Clone)]
@@ -193,7 +188,6 @@ impl Engine {
             runtime,
             groups,
             pools,
-            connections: std::sync::atomic::AtomicU64::new(0),
             log_files: Mutex::new(HashMap::new()),
             slots: Arc::new(tokio::sync::Semaphore::new(slot_count)),
             slot_count,
@@ -297,10 +291,7 @@ impl Engine {
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            let connection = self
-                .connections
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                + 1;
+            let connection = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             let engine = self.clone();
             // before a request names its server, the listening socket's
             // default server decides
