@@ -159,12 +159,12 @@ fn serve(model: rginx_core::Model, mode: Mode) -> ExitCode {
             return ExitCode::from(1);
         }
     }
+    // the first worker accepts and hands connections to all in turn
+    let (workers, inboxes) = rginx_proxy::engine::Workers::new(engines.len());
+    let mut inboxes = inboxes.into_iter();
+    let first_inbox = inboxes.next();
     let mut threads = Vec::new();
-    for engine in engines.iter().skip(1).cloned() {
-        let mine: Vec<_> = listeners
-            .iter()
-            .filter_map(|l| l.try_clone().ok())
-            .collect();
+    for (engine, inbox) in engines.iter().skip(1).cloned().zip(inboxes) {
         let rt = match runtime_for() {
             Ok(rt) => rt,
             Err(e) => {
@@ -172,10 +172,16 @@ fn serve(model: rginx_core::Model, mode: Mode) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        threads.push(std::thread::spawn(move || rt.block_on(engine.run(mine))));
+        let workers = workers.clone();
+        threads.push(std::thread::spawn(move || {
+            rt.block_on(engine.run(Vec::new(), workers, inbox))
+        }));
     }
+    let Some(first_inbox) = first_inbox else {
+        return ExitCode::from(1);
+    };
     match runtime_for() {
-        Ok(rt) => rt.block_on(engines[0].clone().run(listeners)),
+        Ok(rt) => rt.block_on(engines[0].clone().run(listeners, workers, first_inbox)),
         Err(e) => {
             eprintln!("rginx: [emerg] cannot start the runtime: {e}");
             return ExitCode::from(1);

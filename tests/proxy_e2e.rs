@@ -974,3 +974,32 @@ fn worker_connections_bounds_clients_and_upstreams_together() {
     );
     assert_eq!(status, "HTTP/1.1 200 OK");
 }
+
+#[test]
+fn several_workers_share_the_connections() {
+    let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = free_port();
+    let _rginx = start_rginx_main(
+        "worker_processes 3;",
+        &format!(
+            "server {{ listen 127.0.0.1:{port};
+               location / {{ proxy_pass http://{b}; proxy_http_version 1.1;
+                 proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection upgrade; }} }}",
+            b = backend.addr()
+        ),
+        port,
+    );
+    // connections go to the workers in turn: every one must be served
+    for i in 0..12 {
+        let (status, body) = exchange(
+            port,
+            &format!("GET /n{i} HTTP/1.1\r\nHost: w\r\nConnection: close\r\n\r\n"),
+        );
+        assert_eq!(status, "HTTP/1.1 200 OK", "request {i}");
+        assert!(body.contains(&format!("\"uri\":\"/n{i}\"")), "{body}");
+    }
+    for _ in 0..3 {
+        let head = websocket_round_trip(port, "/ws/");
+        assert_eq!(head[0], "HTTP/1.1 101 Switching Protocols");
+    }
+}

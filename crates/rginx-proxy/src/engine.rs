@@ -63,6 +63,46 @@ pub struct Engine {
     slot_count: usize,
 }
 
+/// A connection handed from the accepting worker to another.
+pub type Handover = (std::net::TcpStream, SocketAddr);
+
+/// Where a worker receives the connections handed to it.
+pub type Inbox = tokio::sync::mpsc::UnboundedReceiver<Handover>;
+
+/// The workers' inboxes, and whose turn it is.
+pub struct Workers {
+    inboxes: Vec<tokio::sync::mpsc::UnboundedSender<Handover>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Workers {
+    /// `count` workers: the shared handle and each worker's inbox, in
+    /// order (the first worker accepts).
+    pub fn new(count: usize) -> (Arc<Workers>, Vec<Inbox>) {
+        let (senders, receivers) = (0..count.max(1))
+            .map(|_| tokio::sync::mpsc::unbounded_channel())
+            .unzip();
+        let workers = Workers {
+            inboxes: senders,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        };
+        (Arc::new(workers), receivers)
+    }
+
+    /// Gives an accepted connection to the worker whose turn it is; the
+    /// connection comes back when that is the accepting worker itself.
+    fn hand_over(&self, stream: TcpStream, remote: SocketAddr) -> Option<TcpStream> {
+        let turn = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let index = turn % self.inboxes.len().max(1);
+        if index == 0 {
+            return Some(stream);
+        }
+        let std_stream = stream.into_std().ok()?;
+        let _ = self.inboxes.get(index)?.send((std_stream, remote));
+        None
+    }
+}
+
 /// Connections accepted so far by all workers (nginx's `*N` in error log
 /// lines, counted across its workers too).
 static CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -243,32 +283,54 @@ impl Engine {
         Ok(())
     }
 
-    /// Serves on bound listeners until the process ends; they are shared
-    /// with the other workers (each worker accepts from the same sockets).
-    pub async fn run(self: Arc<Self>, listeners: Vec<std::net::TcpListener>) {
+    /// Serves until the process ends: accepts on `listeners` (the first
+    /// worker holds them; the others get none) and hands each connection
+    /// to the workers in turn, and serves the connections handed to this
+    /// one through `inbox`.
+    pub async fn run(
+        self: Arc<Self>,
+        listeners: Vec<std::net::TcpListener>,
+        workers: Arc<Workers>,
+        inbox: Inbox,
+    ) {
         let mut tasks = Vec::new();
         for listener in listeners {
             let Ok(listener) = TcpListener::from_std(listener) else {
                 continue;
             };
             let engine = self.clone();
-            tasks.push(tokio::spawn(
-                async move { engine.accept_loop(listener).await },
-            ));
+            let workers = workers.clone();
+            tasks.push(tokio::spawn(async move {
+                engine.accept_loop(listener, workers).await
+            }));
         }
+        let engine = self.clone();
+        tasks.push(tokio::spawn(async move { engine.serve_inbox(inbox).await }));
         for task in tasks {
             let _ = task.await;
         }
     }
 
-    /// Binds every listening address and serves until the process ends.
+    /// Binds every listening address and serves until the process ends,
+    /// as a single worker.
     pub async fn serve(self: Arc<Self>) -> Result<(), String> {
         let listeners = self.bind().await?;
-        self.run(listeners).await;
+        let (workers, mut inboxes) = Workers::new(1);
+        let inbox = inboxes.pop().ok_or("no worker")?;
+        self.run(listeners, workers, inbox).await;
         Ok(())
     }
 
-    async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
+    /// Serves the connections other workers accepted for this one.
+    async fn serve_inbox(self: Arc<Self>, mut inbox: Inbox) {
+        while let Some((stream, remote)) = inbox.recv().await {
+            if let Ok(stream) = TcpStream::from_std(stream) {
+                self.clone().serve_connection(stream, remote);
+            }
+        }
+    }
+
+    async fn accept_loop(self: Arc<Self>, listener: TcpListener, workers: Arc<Workers>) {
         loop {
             let Ok((stream, remote)) = listener.accept().await else {
                 // out of descriptors or the like: pause instead of spinning,
@@ -276,6 +338,18 @@ impl Engine {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             };
+            // the workers take connections in turn: an even share each, where
+            // sockets shared by all would let the busiest worker take most
+            let Some(stream) = workers.hand_over(stream, remote) else {
+                continue;
+            };
+            self.clone().serve_connection(stream, remote);
+        }
+    }
+
+    /// Serves one accepted connection on this worker.
+    fn serve_connection(self: Arc<Self>, stream: TcpStream, remote: SocketAddr) {
+        {
             // every open connection takes a slot; without one nginx closes
             // the new connection at once
             let Ok(slot) = self.slots.clone().try_acquire_owned() else {
@@ -285,10 +359,10 @@ impl Engine {
                     self.slot_count
                 );
                 drop(stream);
-                continue;
+                return;
             };
             let Ok(local) = stream.local_addr() else {
-                continue;
+                return;
             };
             let _ = stream.set_nodelay(true);
             let connection = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
