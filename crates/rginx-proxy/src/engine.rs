@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::service::service_fn;
@@ -311,16 +311,6 @@ impl Engine {
         }
     }
 
-    /// Binds every listening address and serves until the process ends,
-    /// as a single worker.
-    pub async fn serve(self: Arc<Self>) -> Result<(), String> {
-        let listeners = self.bind().await?;
-        let (workers, mut inboxes) = Workers::new(1);
-        let inbox = inboxes.pop().ok_or("no worker")?;
-        self.run(listeners, workers, inbox).await;
-        Ok(())
-    }
-
     /// Serves the connections other workers accepted for this one.
     async fn serve_inbox(self: Arc<Self>, mut inbox: Inbox) {
         while let Some((stream, remote)) = inbox.recv().await {
@@ -349,70 +339,68 @@ impl Engine {
 
     /// Serves one accepted connection on this worker.
     fn serve_connection(self: Arc<Self>, stream: TcpStream, remote: SocketAddr) {
-        {
-            // every open connection takes a slot; without one nginx closes
-            // the new connection at once
-            let Ok(slot) = self.slots.clone().try_acquire_owned() else {
-                tracing::error!(
-                    alert = true,
-                    "{} worker_connections are not enough",
-                    self.slot_count
-                );
-                drop(stream);
-                return;
-            };
-            let Ok(local) = stream.local_addr() else {
-                return;
-            };
-            let _ = stream.set_nodelay(true);
-            let connection = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            let engine = self.clone();
-            // before a request names its server, the listening socket's
-            // default server decides
-            let client = self.runtime.socket_client_settings(local);
-            tokio::spawn(async move {
-                let _slot = slot;
-                let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
-                let timers = ClientTimers::new(client.header_timeout);
-                let scanner = rginx_core::headlimit::HeadScanner::new(
-                    client.header_buffers,
-                    client.header_buffer,
-                );
-                let stream = ClientIo::new(stream, timers.clone(), client.send_timeout, scanner);
-                let service = service_fn(move |req| {
-                    let engine = engine.clone();
-                    let served = served.clone();
-                    let timers = timers.clone();
-                    async move {
-                        timers.request_started();
-                        let connection = ClientConnection {
-                            number: connection,
-                            local,
-                            remote,
-                            served: served.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
-                            timers,
-                        };
-                        Ok::<_, Infallible>(Engine::handle(&engine, req, connection).await)
-                    }
-                });
-                // nginx bounds a request head by its buffers
-                // (large_client_header_buffers: 4 x 8k), not by a count of
-                // lines: allow far more than hyper's default of 100
-                // our scanner enforces nginx's head limits first; hyper's
-                // own (431) must not come before
-                let head_room = client.header_buffers.saturating_mul(client.header_buffer);
-                let max_buf = usize::try_from(head_room.saturating_add(16 * 1024))
-                    .unwrap_or(usize::MAX)
-                    .max(408 * 1024);
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .max_headers(1000)
-                    .title_case_headers(true)
-                    .max_buf_size(max_buf)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades()
-                    .await;
+        // every open connection takes a slot; without one nginx closes
+        // the new connection at once
+        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+            tracing::error!(
+                alert = true,
+                "{} worker_connections are not enough",
+                self.slot_count
+            );
+            drop(stream);
+            return;
+        };
+        let Ok(local) = stream.local_addr() else {
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let engine = self.clone();
+        // before a request names its server, the listening socket's
+        // default server decides
+        let client = self.runtime.socket_client_settings(local);
+        tokio::spawn(async move {
+            let _slot = slot;
+            let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let timers = ClientTimers::new(client.header_timeout);
+            let scanner = rginx_core::headlimit::HeadScanner::new(
+                client.header_buffers,
+                client.header_buffer,
+            );
+            let stream = ClientIo::new(stream, timers.clone(), client.send_timeout, scanner);
+            let service = service_fn(move |req| {
+                let engine = engine.clone();
+                let served = served.clone();
+                let timers = timers.clone();
+                async move {
+                    timers.request_started();
+                    let connection = ClientConnection {
+                        number: connection,
+                        local,
+                        remote,
+                        served: served.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
+                        timers,
+                    };
+                    Ok::<_, Infallible>(Engine::handle(&engine, req, connection).await)
+                }
             });
-        }
+            // nginx bounds a request head by its buffers
+            // (large_client_header_buffers: 4 x 8k), not by a count of
+            // lines: allow far more than hyper's default of 100
+            // our scanner enforces nginx's head limits first; hyper's
+            // own (431) must not come before
+            let head_room = client.header_buffers.saturating_mul(client.header_buffer);
+            let max_buf = usize::try_from(head_room.saturating_add(16 * 1024))
+                .unwrap_or(usize::MAX)
+                .max(408 * 1024);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .max_headers(1000)
+                .title_case_headers(true)
+                .max_buf_size(max_buf)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+        });
     }
 
     async fn handle(
@@ -992,22 +980,18 @@ impl Engine {
         let small = hyper::body::Body::size_hint(&body)
             .exact()
             .is_some_and(|n| n <= SMALL_BODY);
-        let body: Body = match pool {
-            // a small body is read whole first, as nginx's buffering does:
-            // the client then gets head and body in one write, and the
-            // upstream connection goes back to its pool at once
-            Some(pool) if small && !switching => {
-                let mut body = TimedBody::new(PooledBody::new(body, pool, conn), plan.read_timeout);
-                buffered(&mut body).await?
-            }
-            Some(pool) => {
-                TimedBody::new(PooledBody::new(body, pool, conn), plan.read_timeout).boxed()
-            }
-            None if small && !switching => {
-                let mut body = TimedBody::new(body, plan.read_timeout);
-                buffered(&mut body).await?
-            }
-            None => TimedBody::new(body, plan.read_timeout).boxed(),
+        let inner = match pool {
+            Some(pool) => Either::Left(PooledBody::new(body, pool, conn)),
+            None => Either::Right(body),
+        };
+        let mut timed = TimedBody::new(inner, plan.read_timeout);
+        // a small body is read whole first, as nginx's buffering does: the
+        // client then gets head and body in one write, and the upstream
+        // connection goes back to its pool at once
+        let body: Body = if small && !switching {
+            buffered(&mut timed).await?
+        } else {
+            timed.boxed()
         };
         // nginx writes its own headers first, then the backend's
         let mut out = Response::builder()
