@@ -98,7 +98,8 @@ pub fn run(req: &CheckRequest) -> ExitCode {
 
 /// Options for building the model on this machine.
 pub fn build_options() -> BuildOptions {
-    let as_root = running_as_root();
+    // nginx's default listen port and its `user` checks depend on it
+    let as_root = rginx_proxy::process::is_root();
     BuildOptions {
         default_listen_port: if as_root { 80 } else { 8000 },
         as_root,
@@ -211,17 +212,4 @@ fn print_dump(config: &Config) {
         out.push(b'\n');
     }
     let _ = std::io::stdout().write_all(&out);
-}
-
-/// Whether the effective user is root (nginx's default listen port
-/// depends on it). Reads /proc, so no unsafe `geteuid` call is needed.
-fn running_as_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
 }

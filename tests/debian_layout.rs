@@ -83,11 +83,6 @@ fn printed_lines(stderr: &str) -> Vec<String> {
     out
 }
 
-fn as_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:\t0\t")))
-}
-
 #[test]
 fn every_directive_of_the_stock_layout_gets_its_line() {
     let Some((dir, conf)) = stock_copy() else {

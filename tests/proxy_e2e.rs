@@ -226,12 +226,7 @@ fn without_a_configuration_rginx_runs_the_demo() {
         .spawn()
         .expect("start rginx");
     let _guard = Rginx(child, dir);
-    for _ in 0..200 {
-        if TcpStream::connect(("127.0.0.1", 8080)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_port(8080, 200);
     let (status, body) = exchange(
         8080,
         "GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: close\r\n\r\n",
@@ -884,8 +879,7 @@ fn the_pid_file_is_written_and_root_gives_way_to_user() {
     let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
     let dir = TempDir::new("pid-user");
     let pid_file = dir.0.join("rginx.pid");
-    let root = std::fs::read_to_string("/proc/self/status")
-        .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:\t0\t")));
+    let root = as_root();
     let user_line = if root { "user www-data;" } else { "" };
     let port = free_port();
     let rginx = start_rginx_main(

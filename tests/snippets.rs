@@ -6,8 +6,6 @@
 mod common;
 
 use std::io::Write;
-use std::net::TcpStream;
-use std::time::Duration;
 
 use common::*;
 use rginx_proxy::echo::{client_frame, client_handshake, read_frame, EchoBackend};
@@ -82,12 +80,7 @@ fn a_location_snippet_runs_with_listen_and_tunnels_websockets() {
         .spawn()
         .expect("start rginx");
     let _rginx = Rginx(child, dir);
-    for _ in 0..200 {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_port(port, 200);
     let (mut c, mut r, head) = client_handshake(("127.0.0.1", port), "/ws/chat").unwrap();
     assert_eq!(head[0], "HTTP/1.1 101 Switching Protocols");
     c.write_all(&client_frame(0x1, true, b"through a snippet"))

@@ -134,6 +134,23 @@ pub fn nginx_test(nginx: &Path, conf: &Path) -> (bool, Option<String>) {
     (output.status.success(), emerg)
 }
 
+/// Waits until a loopback port accepts connections, checking `tries`
+/// times 20 ms apart.
+pub fn wait_for_port(port: u16, tries: u32) {
+    for _ in 0..tries {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether the tests run as root (then rginx gives up root for `user`).
+pub fn as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:\t0\t")))
+}
+
 /// A free loopback port (bound and released; good enough for tests).
 pub fn free_port() -> u16 {
     // the kernel may hand a released port out again at once: never give
@@ -181,12 +198,7 @@ impl NginxServer {
             .args(["-g", "daemon off; master_process off;"])
             .spawn()
             .expect("start nginx");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        wait_for_port(port, 100);
         NginxServer {
             child,
             _prefix: prefix,
