@@ -3,17 +3,19 @@
 //! half-close) or `proxy_read_timeout` passes with no traffic either way.
 //!
 //! An idle tunnel holds no buffer: it waits for readiness on the two
-//! sockets and reads into a buffer on the stack of the thread that runs
-//! it, writing straight on; only bytes the other side cannot take at once
+//! sockets and reads into one buffer per worker thread, writing
+//! straight on; only bytes the other side cannot take at once
 //! are kept on the heap until it can (HAProxy allocates buffers on demand
 //! the same way).
 
+use std::cell::RefCell;
 use std::io;
 use std::pin::pin;
 use std::time::Duration;
 
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -190,26 +192,60 @@ enum Pumped {
     Moved(usize),
 }
 
-/// Reads what is there into a buffer on this thread's stack and writes it
-/// on at once; nothing stays allocated while the tunnel is idle.
+/// Bytes being relayed are read into this buffer, one per worker thread:
+/// a buffer on the stack would be zeroed for every message, and one per
+/// tunnel would sit idle with it.
+const RELAY_BUF_SIZE: usize = 16 * 1024;
+
+thread_local! {
+    static RELAY_BUF: RefCell<[u8; RELAY_BUF_SIZE]> = const { RefCell::new([0; RELAY_BUF_SIZE]) };
+}
+
+/// Reads what is there into this thread's relay buffer and writes it on
+/// at once; nothing stays allocated while the tunnel is idle.
 fn pump(from: &TcpStream, to: &TcpStream, pending: &mut Vec<u8>) -> io::Result<Pumped> {
-    let mut buf = [0u8; 16 * 1024];
-    let n = match from.try_read(&mut buf) {
-        Ok(0) => return Ok(Pumped::Closed),
-        Ok(n) => n,
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pumped::Idle),
-        Err(e) => return Err(e),
-    };
-    let mut written = 0;
-    while written < n {
-        match to.try_write(&buf[written..n]) {
-            Ok(w) => written += w,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                pending.extend_from_slice(&buf[written..n]);
-                break;
-            }
+    // pump never awaits nor calls itself, so the buffer is never borrowed
+    // twice
+    RELAY_BUF.with_borrow_mut(|buf| {
+        let n = match read_draining(from, buf) {
+            Ok(0) => return Ok(Pumped::Closed),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pumped::Idle),
             Err(e) => return Err(e),
+        };
+        let mut written = 0;
+        while written < n {
+            match to.try_write(&buf[written..n]) {
+                Ok(w) => written += w,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    pending.extend_from_slice(&buf[written..n]);
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
         }
+        Ok(Pumped::Moved(n))
+    })
+}
+
+/// Reads what `from` holds; when that fills less than `buf`, the socket is
+/// drained, so its readiness is cleared at once (as nginx does after a
+/// short `recv`) instead of being found out by one more `recv` that fails
+/// with `EAGAIN`: that saves one system call per message. Readiness that
+/// arrived after the read is kept (tokio compares the event's tick).
+fn read_draining(from: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    let drained = from.try_io(Interest::READABLE, || {
+        n = from.try_read(buf)?;
+        if n > 0 && n < buf.len() {
+            Err(io::ErrorKind::WouldBlock.into())
+        } else {
+            Ok(())
+        }
+    });
+    match drained {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock && n == 0 => Err(e),
+        Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+        _ => Ok(n),
     }
-    Ok(Pumped::Moved(n))
 }
