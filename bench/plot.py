@@ -18,6 +18,7 @@ PANELS = [
     ("WebSocket round trips/s (higher is better)", [("ws64_rps", "64 B"), ("ws4096_rps", "4 KiB")]),
     ("WebSocket p99 latency, µs (lower is better)", [("ws64_p99_us", "64 B"), ("ws4096_p99_us", "4 KiB")]),
     ("HTTP requests/s (higher is better)", [("http_keepalive_rps", "keep-alive upstream"), ("http_close_rps", "new connection")]),
+    ("proxy CPU per operation, ns (lower is better)", [("ws64_cpu_ns", "WS round trip"), ("http_keepalive_cpu_ns", "HTTP keep-alive"), ("http_close_cpu_ns", "HTTP new conn")]),
     ("RSS per idle tunnel, bytes (lower is better)", [("idle_tunnel_bytes", "2,000 tunnels")]),
 ]
 
@@ -29,7 +30,7 @@ def main(raw, out):
             row = json.loads(line)
             values.setdefault((row["proxy"], row["metric"]), []).append(row["value"])
     med = {k: statistics.median(v) for k, v in values.items()}
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+    fig, axes = plt.subplots(3, 2, figsize=(11, 10))
     for ax, (title, metrics) in zip(axes.flat, PANELS):
         width = 0.8 / len(PROXIES)
         for i, (proxy, color) in enumerate(zip(PROXIES, COLORS)):
@@ -40,6 +41,8 @@ def main(raw, out):
         ax.set_xticklabels([label for _, label in metrics])
         ax.set_title(title, fontsize=10)
     axes.flat[0].legend(fontsize=8)
+    for ax in list(axes.flat)[len(PANELS):]:
+        ax.axis("off")
     fig.suptitle("rginx, nginx, HAProxy, Caddy: medians of one run (bench/run.sh)")
     fig.tight_layout()
     fig.savefig(out, dpi=80)

@@ -90,6 +90,24 @@ rss_tree() {
     echo $total
 }
 
+# CPU time (user + system, clock ticks) of a process and its children: the
+# proxy's own cost per operation, which is what a proxy controls on a box it
+# shares with the load generator and the backend
+cpu_tree() {
+    local total=0 pid
+    for pid in $1 $(pgrep -P "$1" || true); do
+        total=$(( total + $(awk '{print $14 + $15}' /proc/$pid/stat 2>/dev/null || echo 0) ))
+    done
+    echo $total
+}
+
+# nanoseconds of CPU per operation: ticks before, ticks after, operations
+cpu_per_op() {
+    local hz
+    hz=$(getconf CLK_TCK)
+    echo $(( ($2 - $1) * 1000000000 / hz / ($3 > 0 ? $3 : 1) ))
+}
+
 record() { # proxy metric value
     echo "{\"round\":$ROUND,\"proxy\":\"$1\",\"metric\":\"$2\",\"value\":$3}" >> "$OUT/raw.jsonl"
 }
@@ -103,20 +121,28 @@ for ROUND in $(seq 1 "$ROUNDS"); do
         record $proxy start_ms "$(wait_port)"
         sleep 0.3
         for size in 64 4096; do
+            cpu0=$(cpu_tree $PROXY_PID)
             line=$("$LOADGEN" ws 127.0.0.1:$PORT /ws/ "$CONNS" $size "$SECS")
+            cpu1=$(cpu_tree $PROXY_PID)
             rps=$(echo "$line" | sed 's/.*"round_trips_per_s":\([0-9]*\).*/\1/')
             p50=$(echo "$line" | sed 's/.*"p50_us":\([0-9]*\).*/\1/')
             p99=$(echo "$line" | sed 's/.*"p99_us":\([0-9]*\).*/\1/')
+            count=$(echo "$line" | sed 's/.*"count":\([0-9]*\).*/\1/')
             record $proxy "ws${size}_rps" "$rps"
             record $proxy "ws${size}_p50_us" "$p50"
             record $proxy "ws${size}_p99_us" "$p99"
+            record $proxy "ws${size}_cpu_ns" "$(cpu_per_op "$cpu0" "$cpu1" "$count")"
         done
         for path in / /close/; do
-            rps=$(wrk -c"$CONNS" -t2 -d"${SECS}s" "http://127.0.0.1:$PORT$path" \
-                  | awk '/Requests\/sec/ {printf "%d", $2}')
-            name=http_keepalive_rps
-            [ "$path" = /close/ ] && name=http_close_rps
-            record $proxy $name "${rps:-0}"
+            cpu0=$(cpu_tree $PROXY_PID)
+            out=$(wrk -c"$CONNS" -t2 -d"${SECS}s" "http://127.0.0.1:$PORT$path")
+            cpu1=$(cpu_tree $PROXY_PID)
+            rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%d", $2}')
+            count=$(echo "$out" | awk '/requests in/ {print $1}')
+            name=http_keepalive
+            [ "$path" = /close/ ] && name=http_close
+            record $proxy ${name}_rps "${rps:-0}"
+            record $proxy ${name}_cpu_ns "$(cpu_per_op "$cpu0" "$cpu1" "${count:-0}")"
         done
         before=$(rss_tree $PROXY_PID)
         mkfifo "$WORK/hold"
