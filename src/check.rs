@@ -114,6 +114,24 @@ pub fn load(source: &Source) -> Option<rginx_core::Model> {
     report((config, checked))
 }
 
+/// [`load`] for a reload: the errors come back as nginx's error log
+/// lines (`unknown directive "x" in FILE:LINE`) instead of being printed.
+pub fn load_for_reload(source: &Source) -> Result<rginx_core::Model, Vec<String>> {
+    let (config, checked, _) = source.check(true);
+    if !checked.has_errors() {
+        return Ok(checked.model);
+    }
+    Err(checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == rginx_core::Severity::Error)
+        .map(|d| match d.location(&config) {
+            Some(at) => format!("{} in {at}", d.message),
+            None => d.message.clone(),
+        })
+        .collect())
+}
+
 /// [`load`] for configuration text held in memory.
 pub fn load_text(name: &str, text: &str) -> Option<rginx_core::Model> {
     let checked =

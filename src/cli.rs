@@ -137,8 +137,7 @@ pub fn run(cli: Cli) -> ExitCode {
         return check::run(&request(conf(None), cli.quiet, cli.dump, false));
     }
     if let Some(signal) = &cli.signal {
-        eprintln!("rginx: [emerg] signal \"{signal}\": rginx -s is not implemented yet");
-        return ExitCode::from(1);
+        return crate::signal::run(signal, &source(conf(None)));
     }
     if cli.conf.is_none() && !std::path::Path::new(DEFAULT_CONF).exists() {
         return crate::serve::demo();

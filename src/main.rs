@@ -8,6 +8,7 @@ mod check;
 mod cli;
 mod report;
 mod serve;
+mod signal;
 
 use std::process::ExitCode;
 

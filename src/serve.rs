@@ -1,12 +1,11 @@
 //! `rginx -c FILE`: load the configuration and serve it in the foreground.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use rginx_core::model::Value;
-use rginx_core::plan::Runtime;
-use rginx_proxy::engine::Engine;
+use rginx_proxy::errlog::ErrorLogSubscriber;
+use rginx_proxy::instance::{worker_count, Generation, Instance, Signals};
 
 /// The demo configuration, examples/websocket.conf.
 const DEMO_CONF: &str = include_str!("../examples/websocket.conf");
@@ -19,7 +18,7 @@ pub fn run(source: &crate::check::Source) -> ExitCode {
     let Some(model) = crate::check::load(source) else {
         return ExitCode::from(1);
     };
-    serve(model, Mode::Config)
+    serve(model, Mode::Config, Some(source))
 }
 
 /// `rginx` with no configuration: the built-in echo backend behind the
@@ -48,7 +47,7 @@ pub fn demo() -> ExitCode {
         backend.addr()
     );
     eprintln!("rginx: open http://127.0.0.1:8080/ and type a message; it travels over ws://127.0.0.1:8080/ws/");
-    let code = serve(model, Mode::Demo);
+    let code = serve(model, Mode::Demo, None);
     drop(backend);
     code
 }
@@ -61,86 +60,59 @@ enum Mode {
     Demo,
 }
 
-fn serve(model: rginx_core::Model, mode: Mode) -> ExitCode {
+fn serve(model: rginx_core::Model, mode: Mode, reload: Option<&crate::check::Source>) -> ExitCode {
     // worker_rlimit_nofile, before anything is opened (nginx: an alert)
     if let Some(Value::Number(n)) = model.main.get("worker_rlimit_nofile").map(|s| &s.value) {
         if let Err(e) = rginx_proxy::process::set_nofile(*n) {
             eprintln!("rginx: [alert] {e}");
         }
     }
-    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
-    let runtime = match Runtime::new(&model, &hostname) {
-        Ok(r) => r,
+    let hostname = hostname();
+    // nginx's worker processes: one engine per thread, each with its own
+    // current-thread runtime, upstream pools and balancing state
+    let workers = worker_count(&model);
+    let generation = match Generation::build(&model, &hostname, workers) {
+        Ok(g) => g,
         Err(e) => {
             eprintln!("rginx: [emerg] {e}");
             return ExitCode::from(1);
         }
     };
-    // worker_processes: the number of runtime threads (auto: one per core)
-    let workers = match model.main.get("worker_processes").map(|s| &s.value) {
-        Some(Value::Number(n)) => usize::try_from(*n).unwrap_or(1).max(1),
-        _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    // error_log (main level) through tracing
-    let error_logs: &[rginx_core::model::ErrorLog] =
-        match model.main.get("error_log").map(|s| &s.value) {
-            Some(Value::ErrorLogs(logs)) => logs,
-            _ => &[],
-        };
-    match rginx_proxy::errlog::ErrorLogSubscriber::open(error_logs, runtime.error_log_sets()) {
+    // error_log through tracing
+    let (main_log, other_logs) = generation.error_logs();
+    let error_log = match ErrorLogSubscriber::open(main_log, other_logs) {
         Ok(subscriber) => {
+            let handle = subscriber.handle();
             let _ = tracing::subscriber::set_global_default(subscriber);
+            handle
         }
         Err(e) => {
             eprintln!("rginx: [emerg] cannot open the error log: {e}");
             return ExitCode::from(1);
         }
-    }
-    // nginx's worker processes: one engine per thread, each with its own
-    // current-thread runtime, upstream pools and balancing state, all
-    // accepting from the same listening sockets
-    let mut engines = vec![Arc::new(Engine::new(&model, runtime, 1))];
-    for _ in 1..workers {
-        match Runtime::new(&model, &hostname) {
-            Ok(r) => engines.push(Arc::new(Engine::new(&model, r, 1))),
+    };
+    let mut listeners = Vec::new();
+    for addr in generation.listen_addrs() {
+        match rginx_proxy::instance::bind(addr) {
+            Ok(l) => listeners.push(l),
             Err(e) => {
                 eprintln!("rginx: [emerg] {e}");
                 return ExitCode::from(1);
             }
         }
     }
-    let runtime_for = || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    };
-    let binder = match runtime_for() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("rginx: [emerg] cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let listeners = match binder.block_on(engines[0].bind()) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("rginx: [emerg] {e}");
-            return ExitCode::from(1);
-        }
-    };
-    drop(binder);
     // log files and the pid file are opened while still root, as nginx's
     // master does; then the process becomes `user`
-    for engine in &engines {
-        if let Err(e) = engine.open_logs() {
-            eprintln!("rginx: [emerg] {e}");
-            return ExitCode::from(1);
-        }
+    if let Err(e) = generation.open_logs(&[]) {
+        eprintln!("rginx: [emerg] {e}");
+        return ExitCode::from(1);
     }
-    if let Some(Value::Text(pid)) = model.main.get("pid").map(|s| &s.value) {
-        if let Err(e) = rginx_proxy::process::write_pid(Path::new(pid)) {
+    let pid = match model.main.get("pid").map(|s| &s.value) {
+        Some(Value::Text(pid)) => Some(PathBuf::from(pid)),
+        _ => None,
+    };
+    if let Some(path) = &pid {
+        if let Err(e) = rginx_proxy::process::write_pid(path) {
             if mode == Mode::Config {
                 eprintln!("rginx: [emerg] {e}");
                 return ExitCode::from(1);
@@ -154,41 +126,51 @@ fn serve(model: rginx_core::Model, mode: Mode) -> ExitCode {
             Some(Value::Words(w)) if !w.is_empty() => (w[0].clone(), w.get(1).cloned()),
             _ => ("nobody".to_string(), Some("nogroup".to_string())),
         };
-        if let Err(e) = rginx_proxy::process::become_user(&user, group.as_deref()) {
-            eprintln!("rginx: [emerg] {e}");
-            return ExitCode::from(1);
-        }
-    }
-    // the first worker accepts and hands connections to all in turn
-    let (workers, inboxes) = rginx_proxy::engine::Workers::new(engines.len());
-    let mut inboxes = inboxes.into_iter();
-    let first_inbox = inboxes.next();
-    let mut threads = Vec::new();
-    for (engine, inbox) in engines.iter().skip(1).cloned().zip(inboxes) {
-        let rt = match runtime_for() {
-            Ok(rt) => rt,
+        let mut own = generation.log_paths();
+        own.extend(pid.clone());
+        let own: Vec<&std::path::Path> = own.iter().map(PathBuf::as_path).collect();
+        match rginx_proxy::process::become_user(&user, group.as_deref(), &own) {
+            Ok(warnings) => {
+                for w in warnings {
+                    eprintln!("rginx: [warn] {w}");
+                }
+            }
             Err(e) => {
-                eprintln!("rginx: [emerg] cannot start the runtime: {e}");
+                eprintln!("rginx: [emerg] {e}");
                 return ExitCode::from(1);
             }
-        };
-        let workers = workers.clone();
-        threads.push(std::thread::spawn(move || {
-            rt.block_on(engine.run(Vec::new(), workers, inbox))
-        }));
-    }
-    let Some(first_inbox) = first_inbox else {
-        return ExitCode::from(1);
-    };
-    match runtime_for() {
-        Ok(rt) => rt.block_on(engines[0].clone().run(listeners, workers, first_inbox)),
-        Err(e) => {
-            eprintln!("rginx: [emerg] cannot start the runtime: {e}");
-            return ExitCode::from(1);
         }
     }
-    for thread in threads {
-        let _ = thread.join();
+    let started = Signals::take().and_then(|signals| {
+        Instance::start(generation, listeners, Some(error_log)).map(|i| (i, signals))
+    });
+    let (instance, signals) = match started {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("rginx: [emerg] cannot start the workers: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let stop = instance.control(signals, |workers| match reload {
+        Some(source) => {
+            let model = crate::check::load_for_reload(source)?;
+            Generation::build(&model, &hostname, workers).map_err(|e| vec![e])
+        }
+        None => Err(vec![
+            "the built-in demo configuration cannot be reloaded".to_string()
+        ]),
+    });
+    if let Some(path) = &pid {
+        rginx_proxy::process::remove_pid(path);
     }
-    ExitCode::SUCCESS
+    tracing::info!(notice = true, "exit");
+    let _ = stop;
+    // the workers' threads end with the process
+    std::process::exit(0)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
 }

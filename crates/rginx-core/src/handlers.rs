@@ -140,6 +140,16 @@ pub fn user(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(),
     Ok(())
 }
 
+/// `stub_status` (its argument, as in nginx since 1.7.5, means nothing):
+/// the level's requests get the status page. It is a content handler like
+/// `proxy_pass`, not inherited, and the later of the two in a location
+/// wins, so where it stands is kept.
+pub fn stub_status(_b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    f.settings()
+        .insert("stub_status", setting(d, Value::Number(u64::from(d.seq))));
+    Ok(())
+}
+
 /// Log targets nginx has and rginx does not: refused rather than taken
 /// for a file name.
 fn unsupported_log_target(path: &str) -> Result<(), Msg> {

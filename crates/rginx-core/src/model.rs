@@ -26,6 +26,10 @@ pub struct Settings {
     values: BTreeMap<&'static str, Arc<Setting>>,
 }
 
+/// Directives that hold for their own level only: content handlers
+/// (nginx's `clcf->handler` is not merged).
+const NOT_INHERITED: &[&str] = &["stub_status"];
+
 /// One directive's value and where it was set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Setting {
@@ -98,6 +102,9 @@ impl Settings {
     /// a whole-value merge gives.
     pub fn merge_from(&mut self, parent: &Settings) {
         for (name, setting) in &parent.values {
+            if NOT_INHERITED.contains(name) {
+                continue;
+            }
             self.values.entry(name).or_insert_with(|| setting.clone());
         }
     }

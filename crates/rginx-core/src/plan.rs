@@ -54,6 +54,17 @@ pub enum Decision {
     Redirect(String),
     /// Answer with this status and nginx's error page.
     Respond(u16),
+    /// Answer with the status page (`stub_status`).
+    Status(StatusFormat),
+}
+
+/// How the status page is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFormat {
+    /// nginx's `stub_status` text.
+    Nginx,
+    /// Prometheus' text format (`?format=prometheus`).
+    Prometheus,
 }
 
 /// Where the upstream request goes.
@@ -328,6 +339,8 @@ enum ProxyKind {
 struct CompiledLocation {
     /// The location's name (for redirects).
     name: String,
+    /// `stub_status` is its content handler.
+    status_page: bool,
     proxy: Option<ProxyKind>,
     version: &'static str,
     headers: Vec<HeaderRule>,
@@ -355,6 +368,9 @@ struct CompiledLocation {
 #[derive(Debug, Clone)]
 struct CompiledServer {
     primary_name: String,
+    /// `stub_status` at the server level: the page for requests no
+    /// location takes.
+    status_page: bool,
     table: LocationTable,
     locations: Vec<CompiledLocation>,
     underscores_in_headers: bool,
@@ -506,6 +522,7 @@ impl Runtime {
             };
             servers.push(CompiledServer {
                 primary_name,
+                status_page: server.settings.contains("stub_status"),
                 table: LocationTable::new(specs, &top),
                 locations,
                 underscores_in_headers: server.settings.flag("underscores_in_headers", false),
@@ -535,6 +552,12 @@ impl Runtime {
     /// Addresses to listen on.
     pub fn listen_addrs(&self) -> impl Iterator<Item = SocketAddr> + '_ {
         self.selector.listen_addrs()
+    }
+
+    /// Whether a listening socket of this configuration takes connections
+    /// to `local` (the address a connection was accepted on).
+    pub fn listens_on(&self, local: SocketAddr) -> bool {
+        self.selector.socket_for(local).is_some()
     }
 
     /// The primary `server_name` of a server (`$server_name`).
@@ -776,6 +799,9 @@ impl Runtime {
             .table
             .find(&path, &mut |_, re| captures.record(re, &path));
         let location_id = match found {
+            LocationMatch::None if server.status_page => {
+                return Err(status_page(req.method, target.args))
+            }
             LocationMatch::None => return Err(Decision::Respond(404)),
             LocationMatch::Redirect(id) => {
                 scope.location = Some(id);
@@ -798,6 +824,9 @@ impl Runtime {
             if loc.max_body > 0 && n > loc.max_body {
                 return Err(Decision::Respond(413));
             }
+        }
+        if loc.status_page {
+            return Err(status_page(req.method, target.args));
         }
         let Some(proxy) = &loc.proxy else {
             // rginx serves no files: nginx would look in its root here
@@ -1027,6 +1056,23 @@ fn body_plan(headers: &[(&str, &str)]) -> BodyPlan {
 /// The checks nginx makes on a request head before choosing a server
 /// (`ngx_http_parse_request_line`, `ngx_http_process_request_headers`,
 /// `ngx_http_process_request_header`): the status it answers with.
+/// The status page's answer: GET and HEAD only (nginx: 405 otherwise),
+/// in Prometheus' format when the arguments hold `format=prometheus`.
+fn status_page(method: &str, args: Option<&str>) -> Decision {
+    if method != "GET" && method != "HEAD" {
+        return Decision::Respond(405);
+    }
+    let prometheus = args
+        .unwrap_or("")
+        .split('&')
+        .any(|a| a == "format=prometheus");
+    Decision::Status(if prometheus {
+        StatusFormat::Prometheus
+    } else {
+        StatusFormat::Nginx
+    })
+}
+
 fn check_head(req: &RequestHead<'_>) -> Result<(), u16> {
     // methods are upper-case letters, `_` and `-`
     if req.method.is_empty()
@@ -1205,13 +1251,19 @@ fn compile_location(
         nested: Vec::new(),
         auto_redirect,
     });
-    out.push(compile_settings(
-        &name,
-        proxy,
-        &loc.settings,
-        names,
-        formats,
-    )?);
+    // nginx's content handler is the later of proxy_pass and stub_status
+    // (the automatic redirect stays with proxy_pass either way)
+    let status_page = match loc.settings.get("stub_status").map(|s| &s.value) {
+        Some(crate::model::Value::Number(seq)) => loc
+            .proxy_pass
+            .as_ref()
+            .is_none_or(|pp| *seq > u64::from(pp.seq)),
+        _ => false,
+    };
+    let proxy = if status_page { None } else { proxy };
+    let mut compiled = compile_settings(&name, proxy, &loc.settings, names, formats)?;
+    compiled.status_page = status_page;
+    out.push(compiled);
     for nested in &loc.nested {
         let child = compile_location(nested, names, formats, specs, out)?;
         specs[id.0 as usize].nested.push(child);
@@ -1256,6 +1308,7 @@ fn compile_settings(
     let sixty = Duration::from_secs(60);
     Ok(CompiledLocation {
         name: name.to_string(),
+        status_page: false,
         proxy,
         version,
         headers,

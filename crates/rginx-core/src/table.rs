@@ -268,6 +268,13 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "User (and group) to run as after binding sockets.",
     ),
     spec(
+        "worker_shutdown_timeout",
+        &[M],
+        Arity::Exactly(1),
+        Kind::Time,
+        "Longest wait for open connections (tunnels) on a graceful shutdown.",
+    ),
+    spec(
         "worker_rlimit_nofile",
         &[M],
         Arity::Exactly(1),
@@ -494,6 +501,13 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         Arity::Exactly(1),
         Kind::Time,
         "Time between two writes to the client.",
+    ),
+    spec(
+        "stub_status",
+        &[S, L],
+        Arity::Range(0, 1),
+        Kind::Custom(handlers::stub_status),
+        "nginx's status page (`?format=prometheus`: the same and upstream figures for Prometheus).",
     ),
     // proxy
     spec(

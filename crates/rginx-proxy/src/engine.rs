@@ -21,9 +21,8 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -36,9 +35,9 @@ use hyper_util::rt::TokioIo;
 use rginx_core::model::Model;
 use rginx_core::plan::{
     response_header_passes, Decision, LogScope, NextUpstream, PlanTarget, RequestHead, Runtime,
-    UpstreamPlan,
+    StatusFormat, UpstreamPlan,
 };
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::balance::{RoundRobin, Tried};
 use crate::pool::{Conn, Pool, PooledBody};
@@ -63,43 +62,42 @@ pub struct Engine {
     slot_count: usize,
 }
 
-/// A connection handed from the accepting worker to another.
-pub type Handover = (std::net::TcpStream, SocketAddr);
+/// A worker's engine now: each request takes it from here, and a reload
+/// puts the new configuration's engine in its place.
+pub struct EngineCell(RwLock<Arc<Engine>>);
 
-/// Where a worker receives the connections handed to it.
-pub type Inbox = tokio::sync::mpsc::UnboundedReceiver<Handover>;
-
-/// The workers' inboxes, and whose turn it is.
-pub struct Workers {
-    inboxes: Vec<tokio::sync::mpsc::UnboundedSender<Handover>>,
-    next: std::sync::atomic::AtomicUsize,
-}
-
-impl Workers {
-    /// `count` workers: the shared handle and each worker's inbox, in
-    /// order (the first worker accepts).
-    pub fn new(count: usize) -> (Arc<Workers>, Vec<Inbox>) {
-        let (senders, receivers) = (0..count.max(1))
-            .map(|_| tokio::sync::mpsc::unbounded_channel())
-            .unzip();
-        let workers = Workers {
-            inboxes: senders,
-            next: std::sync::atomic::AtomicUsize::new(0),
-        };
-        (Arc::new(workers), receivers)
+impl EngineCell {
+    /// A cell holding `engine`.
+    pub fn new(engine: Arc<Engine>) -> EngineCell {
+        EngineCell(RwLock::new(engine))
     }
 
-    /// Gives an accepted connection to the worker whose turn it is; the
-    /// connection comes back when that is the accepting worker itself.
-    fn hand_over(&self, stream: TcpStream, remote: SocketAddr) -> Option<TcpStream> {
-        let turn = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let index = turn % self.inboxes.len().max(1);
-        if index == 0 {
-            return Some(stream);
+    /// The engine now.
+    pub fn get(&self) -> Arc<Engine> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Puts `engine` in place; the one it replaces comes back.
+    pub fn replace(&self, engine: Arc<Engine>) -> Arc<Engine> {
+        std::mem::replace(
+            &mut *self.0.write().unwrap_or_else(PoisonError::into_inner),
+            engine,
+        )
+    }
+}
+
+/// Returns once `quit` says true (never when its sender is gone).
+pub async fn quitting(quit: &mut tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if *quit.borrow_and_update() {
+            return;
         }
-        let std_stream = stream.into_std().ok()?;
-        let _ = self.inboxes.get(index)?.send((std_stream, remote));
-        None
+        if quit.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
@@ -234,111 +232,86 @@ impl Engine {
         }
     }
 
-    /// Binds every listening address (backlog 511, as nginx). A socket
-    /// that cannot be bound is reported as nginx does (`bind() to ADDR
-    /// failed (98: Address already in use)`). The sockets come back as
-    /// std listeners: each worker serves them on its own runtime.
-    pub async fn bind(&self) -> Result<Vec<std::net::TcpListener>, String> {
-        let mut listeners = Vec::new();
-        for addr in self.runtime.listen_addrs() {
-            let failed = |e: io::Error| {
-                let code = e.raw_os_error().unwrap_or(0);
-                let text = io::Error::from_raw_os_error(code).to_string();
-                let text = text.split(" (os error").next().unwrap_or("").to_string();
-                format!("bind() to {addr} failed ({code}: {text})")
-            };
-            let socket = if addr.is_ipv4() {
-                tokio::net::TcpSocket::new_v4()
-            } else {
-                tokio::net::TcpSocket::new_v6()
-            }
-            .map_err(failed)?;
-            socket.set_reuseaddr(true).map_err(failed)?;
-            socket.bind(addr).map_err(failed)?;
-            let listener = socket.listen(511).map_err(failed)?;
-            listeners.push(listener.into_std().map_err(failed)?);
-        }
-        Ok(listeners)
-    }
-
     /// Opens the access log files named without variables, so that they
     /// are open before the process gives up root; nginx's words on failure.
-    pub fn open_logs(&self) -> Result<(), String> {
+    /// Files `previous` (the engine a reload replaces) has open are shared.
+    pub fn open_logs(&self, previous: Option<&Engine>) -> Result<(), String> {
         let Ok(mut files) = self.log_files.lock() else {
             return Ok(());
         };
+        let kept = previous.and_then(|p| p.log_files.lock().ok());
         for path in self.runtime.static_access_log_paths() {
+            if let Some(file) = kept.as_ref().and_then(|k| k.get(&path)) {
+                if let Ok(file) = file.try_clone() {
+                    files.insert(path, file);
+                    continue;
+                }
+            }
             let file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(&path)
                 .map_err(|e| {
-                    let code = e.raw_os_error().unwrap_or(0);
-                    let text = io::Error::from_raw_os_error(code).to_string();
-                    let text = text.split(" (os error").next().unwrap_or("").to_string();
-                    format!("open() \"{path}\" failed ({code}: {text})")
+                    format!(
+                        "open() \"{path}\" failed ({})",
+                        crate::process::os_error(&e)
+                    )
                 })?;
             files.insert(path, file);
         }
         Ok(())
     }
 
-    /// Serves until the process ends: accepts on `listeners` (the first
-    /// worker holds them; the others get none) and hands each connection
-    /// to the workers in turn, and serves the connections handed to this
-    /// one through `inbox`.
-    pub async fn run(
+    /// The access log files named without variables.
+    pub fn static_access_log_paths(&self) -> Vec<String> {
+        self.runtime.static_access_log_paths()
+    }
+
+    /// Opens the access log files again (`rginx -s reopen`, after
+    /// logrotate moved them); those named with variables are opened again
+    /// on their next line.
+    pub fn reopen_logs(&self) -> Result<(), String> {
+        if let Ok(mut files) = self.log_files.lock() {
+            files.clear();
+        }
+        self.open_logs(None)
+    }
+
+    /// Closes the idle upstream connections of an engine a reload
+    /// replaced (the requests it still serves keep theirs).
+    pub fn retire(&self) {
+        for pool in self.pools.values() {
+            pool.clear();
+        }
+    }
+
+    /// Whether this configuration listens where a connection was accepted.
+    pub fn listens_on(&self, local: SocketAddr) -> bool {
+        self.runtime.listens_on(local)
+    }
+
+    /// The error_log lists of the http, server and location levels.
+    pub fn error_log_sets(&self) -> &[Vec<rginx_core::model::ErrorLog>] {
+        self.runtime.error_log_sets()
+    }
+
+    /// The addresses this configuration listens on.
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.runtime.listen_addrs().collect()
+    }
+
+    /// Serves one accepted connection on this worker. Each request on it
+    /// is served by the engine in `current` (the configuration now), or
+    /// by this one when the new configuration no longer listens where the
+    /// connection came in. Once `quit` turns true the connection ends
+    /// after the request it is serving, as nginx's graceful shutdown.
+    pub fn serve_connection(
         self: Arc<Self>,
-        listeners: Vec<std::net::TcpListener>,
-        workers: Arc<Workers>,
-        inbox: Inbox,
+        current: Arc<EngineCell>,
+        stream: TcpStream,
+        remote: SocketAddr,
+        mut quit: tokio::sync::watch::Receiver<bool>,
     ) {
-        let mut tasks = Vec::new();
-        for listener in listeners {
-            let Ok(listener) = TcpListener::from_std(listener) else {
-                continue;
-            };
-            let engine = self.clone();
-            let workers = workers.clone();
-            tasks.push(tokio::spawn(async move {
-                engine.accept_loop(listener, workers).await
-            }));
-        }
-        let engine = self.clone();
-        tasks.push(tokio::spawn(async move { engine.serve_inbox(inbox).await }));
-        for task in tasks {
-            let _ = task.await;
-        }
-    }
-
-    /// Serves the connections other workers accepted for this one.
-    async fn serve_inbox(self: Arc<Self>, mut inbox: Inbox) {
-        while let Some((stream, remote)) = inbox.recv().await {
-            if let Ok(stream) = TcpStream::from_std(stream) {
-                self.clone().serve_connection(stream, remote);
-            }
-        }
-    }
-
-    async fn accept_loop(self: Arc<Self>, listener: TcpListener, workers: Arc<Workers>) {
-        loop {
-            let Ok((stream, remote)) = listener.accept().await else {
-                // out of descriptors or the like: pause instead of spinning,
-                // as nginx disables accept for a moment
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            };
-            // the workers take connections in turn: an even share each, where
-            // sockets shared by all would let the busiest worker take most
-            let Some(stream) = workers.hand_over(stream, remote) else {
-                continue;
-            };
-            self.clone().serve_connection(stream, remote);
-        }
-    }
-
-    /// Serves one accepted connection on this worker.
-    fn serve_connection(self: Arc<Self>, stream: TcpStream, remote: SocketAddr) {
         // every open connection takes a slot; without one nginx closes
         // the new connection at once
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
@@ -350,6 +323,7 @@ impl Engine {
             drop(stream);
             return;
         };
+        crate::status::COUNTERS.handled();
         let Ok(local) = stream.local_addr() else {
             return;
         };
@@ -369,7 +343,12 @@ impl Engine {
             );
             let stream = ClientIo::new(stream, timers.clone(), client.send_timeout, scanner);
             let service = service_fn(move |req| {
-                let engine = engine.clone();
+                let now = current.get();
+                let engine = if Arc::ptr_eq(&now, &engine) || now.listens_on(local) {
+                    now
+                } else {
+                    engine.clone()
+                };
                 let served = served.clone();
                 let timers = timers.clone();
                 async move {
@@ -393,13 +372,22 @@ impl Engine {
             let max_buf = usize::try_from(head_room.saturating_add(16 * 1024))
                 .unwrap_or(usize::MAX)
                 .max(408 * 1024);
-            let _ = hyper::server::conn::http1::Builder::new()
+            let connection = hyper::server::conn::http1::Builder::new()
                 .max_headers(1000)
                 .title_case_headers(true)
                 .max_buf_size(max_buf)
                 .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades()
-                .await;
+                .with_upgrades();
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = quitting(&mut quit) => {
+                    // an idle connection closes now, a busy one after
+                    // its response
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
         });
     }
 
@@ -468,6 +456,7 @@ impl Engine {
                 self.own_answer(status, None, scope, &head)
             }
             Decision::Redirect(location) => self.own_answer(301, Some(&location), scope, &head),
+            Decision::Status(format) => self.status_answer(format, scope, &head),
             Decision::Proxy(plan) => {
                 let mut log = self.log_record(scope, &head);
                 let context = self.error_context(&head, scope, connection.number);
@@ -478,8 +467,9 @@ impl Engine {
                 } else {
                     None
                 };
+                let upgrade = client_upgrade.map(|u| (u, connection.timers.clone()));
                 match self
-                    .proxy(&plan, body, client_upgrade, &mut log, &context, client)
+                    .proxy(&plan, body, upgrade, &mut log, &context, client)
                     .await
                 {
                     Ok(resp) => resp,
@@ -556,6 +546,42 @@ impl Engine {
         }
         if let Some(mut record) = self.log_record(scope, head) {
             record.status = status;
+            record.bytes = page_bytes(&response, head.method == "HEAD");
+            record.write();
+        }
+        response
+    }
+
+    /// The status page (`stub_status`), access-logged like every answer.
+    fn status_answer(
+        self: &Arc<Self>,
+        format: StatusFormat,
+        scope: LogScope,
+        head: &RequestHead<'_>,
+    ) -> Response<Body> {
+        let snapshot = crate::status::COUNTERS.snapshot();
+        let (text, content_type) = match format {
+            StatusFormat::Nginx => (crate::status::stub_status_text(&snapshot), "text/plain"),
+            StatusFormat::Prometheus => (
+                crate::status::prometheus_text(&snapshot, &crate::status::UPSTREAMS),
+                "text/plain; version=0.0.4",
+            ),
+        };
+        let length = text.len();
+        let mut response = Response::new(
+            Full::new(Bytes::from(text))
+                .map_err(|never| match never {})
+                .boxed(),
+        );
+        let headers = response.headers_mut();
+        headers.insert(hyper::header::SERVER, HeaderValue::from_static("rginx"));
+        headers.insert(
+            hyper::header::CONTENT_TYPE,
+            HeaderValue::from_static(content_type),
+        );
+        headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(length));
+        if let Some(mut record) = self.log_record(scope, head) {
+            record.status = 200;
             record.bytes = page_bytes(&response, head.method == "HEAD");
             record.write();
         }
@@ -756,12 +782,28 @@ impl Engine {
         }
     }
 
-    fn report(&self, picked: &Option<(String, crate::balance::Pick)>, failed: bool) {
-        if let Some((key, pick)) = picked {
-            if let Some(Ok(mut rr)) = self.groups.get(key).map(|g| g.lock()) {
-                rr.report(*pick, failed, Instant::now());
+    /// An attempt on `addr`, started at `started`, ended: the balancer
+    /// learns whether it failed, and the upstream figures count it.
+    fn report(
+        &self,
+        picked: &Option<(String, crate::balance::Pick)>,
+        addr: SocketAddr,
+        started: Instant,
+        failed: bool,
+    ) {
+        let now = Instant::now();
+        let group = match picked {
+            Some((key, pick)) => {
+                if let Some(Ok(mut rr)) = self.groups.get(key).map(|g| g.lock()) {
+                    rr.report(*pick, failed, now);
+                }
+                key.as_str()
             }
-        }
+            None => "",
+        };
+        crate::status::UPSTREAMS
+            .peer(group, addr)
+            .observe(failed, now.saturating_duration_since(started));
     }
 
     /// Appends a line to an access log, opening the file on first use.
@@ -796,7 +838,7 @@ impl Engine {
         self: &Arc<Self>,
         plan: &UpstreamPlan,
         body: Incoming,
-        client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+        client_upgrade: Option<(hyper::upgrade::OnUpgrade, Arc<ClientTimers>)>,
         log: &mut Option<LogRecord>,
         context: &ErrorContext<'_>,
         client: rginx_core::plan::ClientSettings,
@@ -818,7 +860,7 @@ impl Engine {
         };
         let mut tried = Tried::default();
         let mut attempt = 0;
-        let (response, picked, conn) = loop {
+        let (response, picked, conn, addr, attempt_started) = loop {
             let (addr, picked) = match self.peer_for(plan, &mut tried, attempt) {
                 Ok(peer) => peer,
                 Err(status) => {
@@ -837,6 +879,7 @@ impl Engine {
                 }
             };
             attempt += 1;
+            let attempt_started = Instant::now();
             let more = attempt < allowed
                 && (next.time_limit.is_zero() || started.elapsed() < next.time_limit);
             if let Some(record) = log.as_mut() {
@@ -904,7 +947,7 @@ impl Engine {
                         "*{} upstream sent too big header while reading response header from upstream{describe}",
                         context.connection
                     );
-                    self.report(&picked, true);
+                    self.report(&picked, addr, attempt_started, true);
                     let resend = body.resendable() && next.may_resend(plan.method.as_str());
                     if !(next.invalid_header && more && resend) {
                         return Err(502);
@@ -916,13 +959,18 @@ impl Engine {
                     // servers are left; the last one's answer goes through
                     let resend = body.resendable() && next.may_resend(plan.method.as_str());
                     if next.on_status(status) && more && resend {
-                        self.report(&picked, NextUpstream::status_is_failure(status));
+                        self.report(
+                            &picked,
+                            addr,
+                            attempt_started,
+                            NextUpstream::status_is_failure(status),
+                        );
                         continue;
                     }
-                    break (response, picked, conn);
+                    break (response, picked, conn, addr, attempt_started);
                 }
                 Err(failure) => {
-                    self.report(&picked, true);
+                    self.report(&picked, addr, attempt_started, true);
                     let resend = !failure.sent
                         || (body.resendable() && next.may_resend(plan.method.as_str()));
                     if !(failure.retry && more && resend) {
@@ -931,14 +979,14 @@ impl Engine {
                 }
             }
         };
-        self.report(&picked, false);
+        self.report(&picked, addr, attempt_started, false);
         let mut response = response;
         // nginx tunnels only when the client asked for an upgrade and the
         // backend answered 101; otherwise a 101 is an ordinary response
         let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
         let status = response.status().as_u16();
         let client_send = client.send_timeout;
-        if let (true, Some(client)) = (switching, client_upgrade) {
+        if let (true, Some((client, timers))) = (switching, client_upgrade) {
             let upstream = hyper::upgrade::on(&mut response);
             let idle = plan.read_timeout;
             let upstream_send = plan.send_timeout;
@@ -950,6 +998,9 @@ impl Engine {
                     // both connections leave hyper's tasks (and their
                     // slots) here: the tunnel holds them now, if it can
                     let _slots = slots.try_acquire_many_owned(2).ok();
+                    // the client connection stays open, and its request
+                    // served, for stub_status until the tunnel closes
+                    let _timers = timers;
                     let sent =
                         crate::tunnel::run(client, upstream, idle, client_send, upstream_send)
                             .await;
@@ -1239,6 +1290,7 @@ fn request_id() -> [u8; 16] {
 fn nginx_reason(code: StatusCode) -> &'static str {
     match code.as_u16() {
         302 => "Moved Temporarily",
+        405 => "Not Allowed",
         408 => "Request Time-out",
         413 => "Request Entity Too Large",
         414 => "Request-URI Too Large",

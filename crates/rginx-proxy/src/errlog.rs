@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use rginx_core::model::{ErrorLog, LogLevel};
 use rginx_core::plan::{format_time, TimeFormat};
@@ -19,14 +19,28 @@ enum Sink {
     File(Mutex<File>),
 }
 
-/// The subscriber: each distinct target opened once, and the lists of
-/// targets (with their levels) events are written to: the main level's
-/// first, then those of the http, server and location levels. An event
-/// with a `log_set = N` field goes to list N (0: the main level's).
+/// The subscriber: writes each event to the targets of its list. A reload
+/// or a log reopening replaces the targets through an [`ErrorLogHandle`].
 pub struct ErrorLogSubscriber {
-    sinks: Vec<Sink>,
-    lists: Vec<Vec<(usize, LogLevel)>>,
+    targets: Arc<RwLock<Arc<Targets>>>,
     next_span: AtomicU64,
+}
+
+/// Controls a subscriber installed as the global default.
+#[derive(Clone)]
+pub struct ErrorLogHandle {
+    targets: Arc<RwLock<Arc<Targets>>>,
+}
+
+/// Each distinct target opened once, and the lists of targets (with their
+/// levels) events are written to: the main level's first, then those of
+/// the http, server and location levels. An event with a `log_set = N`
+/// field goes to list N (0: the main level's).
+struct Targets {
+    sinks: Vec<Arc<Sink>>,
+    /// The path of each sink (`stderr` for standard error).
+    paths: Vec<String>,
+    lists: Vec<Vec<(usize, LogLevel)>>,
 }
 
 /// nginx's name and rank of a `tracing` level.
@@ -52,14 +66,28 @@ fn level_name(level: LogLevel) -> &'static str {
     }
 }
 
-impl ErrorLogSubscriber {
+fn open_sink(path: &str) -> std::io::Result<Sink> {
+    if path == "stderr" {
+        return Ok(Sink::Stderr);
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    Ok(Sink::File(Mutex::new(file)))
+}
+
+impl Targets {
     /// Opens every target (`stderr` or a file, appended to) of the main
     /// level's list and of `others`. With no main-level list, errors go to
     /// stderr, as Debian's nginx is built to do.
-    pub fn open(
+    /// Targets `previous` has open are shared, not opened again (the
+    /// process may no longer be allowed to open them).
+    fn open(
         main: &[ErrorLog],
         others: &[Vec<ErrorLog>],
-    ) -> std::io::Result<ErrorLogSubscriber> {
+        previous: Option<&Targets>,
+    ) -> std::io::Result<Targets> {
         let stderr_default = [ErrorLog {
             path: "stderr".to_string(),
             level: LogLevel::Error,
@@ -69,44 +97,117 @@ impl ErrorLogSubscriber {
         } else {
             main
         };
-        let mut paths: Vec<&str> = Vec::new();
-        let mut sinks = Vec::new();
-        let mut lists = Vec::new();
+        let mut targets = Targets {
+            sinks: Vec::new(),
+            paths: Vec::new(),
+            lists: Vec::new(),
+        };
         for list in std::iter::once(main).chain(others.iter().map(Vec::as_slice)) {
             let mut entries = Vec::new();
             for log in list {
-                let index = match paths.iter().position(|p| *p == log.path) {
+                let index = match targets.paths.iter().position(|p| *p == log.path) {
                     Some(i) => i,
                     None => {
-                        sinks.push(if log.path == "stderr" {
-                            Sink::Stderr
-                        } else {
-                            let file = std::fs::OpenOptions::new()
-                                .create(true)
-                                .append(true)
-                                .open(&log.path)?;
-                            Sink::File(Mutex::new(file))
+                        let kept = previous.and_then(|p| {
+                            let i = p.paths.iter().position(|x| *x == log.path)?;
+                            p.sinks.get(i).cloned()
                         });
-                        paths.push(&log.path);
-                        sinks.len() - 1
+                        let sink = match kept {
+                            Some(sink) => sink,
+                            None => Arc::new(open_sink(&log.path)?),
+                        };
+                        targets.sinks.push(sink);
+                        targets.paths.push(log.path.clone());
+                        targets.sinks.len() - 1
                     }
                 };
                 entries.push((index, log.level));
             }
-            lists.push(entries);
+            targets.lists.push(entries);
         }
-        Ok(ErrorLogSubscriber {
+        Ok(targets)
+    }
+
+    /// The same targets opened again (after logrotate moved the files).
+    fn reopened(&self) -> std::io::Result<Targets> {
+        let sinks = self
+            .paths
+            .iter()
+            .map(|p| open_sink(p).map(Arc::new))
+            .collect::<std::io::Result<_>>()?;
+        Ok(Targets {
             sinks,
-            lists,
-            next_span: AtomicU64::new(1),
+            paths: self.paths.clone(),
+            lists: self.lists.clone(),
         })
     }
 }
 
-/// An event's text, the list it goes to, and whether it is an nginx
-/// `alert` (a level `tracing` does not have: such events are errors with
-/// `alert = true`).
-struct Message(String, usize, bool);
+impl ErrorLogSubscriber {
+    /// Opens the targets of the main level's list and of `others`: see
+    /// [`ErrorLogHandle::replace`].
+    pub fn open(
+        main: &[ErrorLog],
+        others: &[Vec<ErrorLog>],
+    ) -> std::io::Result<ErrorLogSubscriber> {
+        Ok(ErrorLogSubscriber {
+            targets: Arc::new(RwLock::new(Arc::new(Targets::open(main, others, None)?))),
+            next_span: AtomicU64::new(1),
+        })
+    }
+
+    /// The handle that replaces or reopens its targets later.
+    pub fn handle(&self) -> ErrorLogHandle {
+        ErrorLogHandle {
+            targets: self.targets.clone(),
+        }
+    }
+
+    fn targets(&self) -> Arc<Targets> {
+        self.targets
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl ErrorLogHandle {
+    /// Writes to the targets of a new configuration from now on (a
+    /// reload); nothing changes when one cannot be opened.
+    pub fn replace(&self, main: &[ErrorLog], others: &[Vec<ErrorLog>]) -> std::io::Result<()> {
+        let current = self
+            .targets
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let targets = Targets::open(main, others, Some(&current))?;
+        self.swap(targets);
+        Ok(())
+    }
+
+    /// Opens the same files again (`rginx -s reopen`, after logrotate
+    /// moved them); nothing changes when one cannot be opened.
+    pub fn reopen(&self) -> std::io::Result<()> {
+        let current = self
+            .targets
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        self.swap(current.reopened()?);
+        Ok(())
+    }
+
+    fn swap(&self, targets: Targets) {
+        *self.targets.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(targets);
+        // the levels may have changed: `tracing` asks `enabled` again
+        tracing::callsite::rebuild_interest_cache();
+    }
+}
+
+/// An event's text, the list it goes to, and the nginx level `tracing`
+/// does not have, if it is one: errors with `alert = true` or `emerg =
+/// true`, information with `notice = true`.
+struct Message(String, usize, Option<LogLevel>);
 
 impl Visit for Message {
     fn record_u64(&mut self, field: &Field, value: u64) {
@@ -116,8 +217,14 @@ impl Visit for Message {
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        if field.name() == "alert" {
-            self.2 = value;
+        let level = match field.name() {
+            "alert" => LogLevel::Alert,
+            "emerg" => LogLevel::Emerg,
+            "notice" => LogLevel::Notice,
+            _ => return,
+        };
+        if value {
+            self.2 = Some(level);
         }
     }
 
@@ -138,7 +245,17 @@ impl Visit for Message {
 impl Subscriber for ErrorLogSubscriber {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
         let level = nginx_level(metadata.level());
-        self.lists.iter().flatten().any(|(_, min)| level <= *min)
+        // notice lines are `info` events: a `notice` list takes them too
+        let level = if level == LogLevel::Info {
+            LogLevel::Notice
+        } else {
+            level
+        };
+        self.targets()
+            .lists
+            .iter()
+            .flatten()
+            .any(|(_, min)| level <= *min)
     }
 
     fn new_span(&self, _: &Attributes<'_>) -> Id {
@@ -151,9 +268,9 @@ impl Subscriber for ErrorLogSubscriber {
 
     fn event(&self, event: &Event<'_>) {
         let level = nginx_level(event.metadata().level());
-        let mut message = Message(String::new(), 0, false);
+        let mut message = Message(String::new(), 0, None);
         event.record(&mut message);
-        let level = if message.2 { LogLevel::Alert } else { level };
+        let level = message.2.unwrap_or(level);
         let mut line = String::new();
         format_time(
             std::time::SystemTime::now(),
@@ -166,15 +283,16 @@ impl Subscriber for ErrorLogSubscriber {
             level_name(level),
             message.0
         ));
-        let list = self.lists.get(message.1).or(self.lists.first());
+        let targets = self.targets();
+        let list = targets.lists.get(message.1).or(targets.lists.first());
         for (index, min) in list.into_iter().flatten() {
             if level > *min {
                 continue;
             }
-            let Some(sink) = self.sinks.get(*index) else {
+            let Some(sink) = targets.sinks.get(*index) else {
                 continue;
             };
-            match sink {
+            match &**sink {
                 Sink::Stderr => {
                     let _ = std::io::stderr().write_all(line.as_bytes());
                 }

@@ -14,9 +14,11 @@ pub mod balance;
 pub mod echo;
 pub mod engine;
 pub mod errlog;
+pub mod instance;
 pub mod pool;
 #[allow(unsafe_code)]
 pub mod process;
+pub mod status;
 pub mod timed;
 pub mod tunnel;
 

@@ -41,6 +41,8 @@ pub struct Pool {
     idle_timeout: Duration,
     max_requests: u64,
     idle: Mutex<Vec<Idle>>,
+    /// Its configuration was replaced: keeps nothing any more.
+    retired: std::sync::atomic::AtomicBool,
 }
 
 impl Pool {
@@ -58,6 +60,7 @@ impl Pool {
                 .time("keepalive_timeout", Duration::from_secs(60)),
             max_requests,
             idle: Mutex::new(Vec::new()),
+            retired: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -81,10 +84,23 @@ impl Pool {
         }
     }
 
+    /// Closes the idle connections and keeps none from now on (a reload
+    /// replaced the configuration; the new one has its own pool).
+    pub fn clear(&self) {
+        self.retired
+            .store(true, std::sync::atomic::Ordering::Release);
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
+
     /// Keeps a connection for reuse, dropping the oldest beyond the limit
     /// and any that carried its last request.
     pub fn put(&self, conn: Conn) {
-        if self.max_idle == 0 || conn.requests >= self.max_requests {
+        if self.max_idle == 0
+            || conn.requests >= self.max_requests
+            || self.retired.load(std::sync::atomic::Ordering::Acquire)
+        {
             return;
         }
         let Ok(mut idle) = self.idle.lock() else {

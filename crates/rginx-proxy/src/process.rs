@@ -7,13 +7,19 @@ use std::ffi::CString;
 use std::io;
 use std::path::Path;
 
-/// nginx's words for a failed system call on a path:
-/// `open() "logs/rginx.pid" failed (2: No such file or directory)`.
-fn failed(call: &str, path: &str, e: &io::Error) -> String {
+/// `CODE: text` of an OS error, as nginx writes them (`2: No such file or
+/// directory`).
+pub fn os_error(e: &io::Error) -> String {
     let code = e.raw_os_error().unwrap_or(0);
     let text = io::Error::from_raw_os_error(code).to_string();
     let text = text.split(" (os error").next().unwrap_or("");
-    format!("{call} \"{path}\" failed ({code}: {text})")
+    format!("{code}: {text}")
+}
+
+/// nginx's words for a failed system call on a path:
+/// `open() "logs/rginx.pid" failed (2: No such file or directory)`.
+fn failed(call: &str, path: &str, e: &io::Error) -> String {
+    format!("{call} \"{path}\" failed ({})", os_error(e))
 }
 
 /// Sets the soft and hard open-file limits (`worker_rlimit_nofile N`).
@@ -26,11 +32,9 @@ pub fn set_nofile(limit: u64) -> Result<(), String> {
     // SAFETY: setrlimit reads the struct we pass and nothing else.
     let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) };
     if rc != 0 {
-        let e = io::Error::last_os_error();
-        let code = e.raw_os_error().unwrap_or(0);
         return Err(format!(
-            "setrlimit(RLIMIT_NOFILE, {limit}) failed ({code}: {})",
-            e.to_string().split(" (os error").next().unwrap_or("")
+            "setrlimit(RLIMIT_NOFILE, {limit}) failed ({})",
+            os_error(&io::Error::last_os_error())
         ));
     }
     Ok(())
@@ -40,6 +44,73 @@ pub fn set_nofile(limit: u64) -> Result<(), String> {
 pub fn write_pid(path: &Path) -> Result<(), String> {
     std::fs::write(path, format!("{}\n", std::process::id()))
         .map_err(|e| failed("open()", &path.display().to_string(), &e))
+}
+
+/// Removes the pid file when the process exits, as nginx does; where the
+/// process may no longer remove it (it gave up root, and the directory is
+/// root's) it empties it, so that no `-s` signals a stranger later.
+pub fn remove_pid(path: &Path) {
+    if std::fs::remove_file(path).is_err() {
+        let _ = std::fs::write(path, "");
+    }
+}
+
+/// The signals `rginx -s` sends, by nginx's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// `reload`: SIGHUP.
+    Reload,
+    /// `quit`: SIGQUIT, a graceful shutdown.
+    Quit,
+    /// `stop`: SIGTERM, a fast shutdown.
+    Stop,
+    /// `reopen`: SIGUSR1, reopen the log files.
+    Reopen,
+}
+
+impl Signal {
+    /// The signal `rginx -s NAME` sends.
+    pub fn from_name(name: &str) -> Option<Signal> {
+        Some(match name {
+            "reload" => Signal::Reload,
+            "quit" => Signal::Quit,
+            "stop" => Signal::Stop,
+            "reopen" => Signal::Reopen,
+            _ => return None,
+        })
+    }
+
+    fn number(self) -> libc::c_int {
+        match self {
+            Signal::Reload => libc::SIGHUP,
+            Signal::Quit => libc::SIGQUIT,
+            Signal::Stop => libc::SIGTERM,
+            Signal::Reopen => libc::SIGUSR1,
+        }
+    }
+}
+
+/// Reads the process id in the pid file `path` and sends it `signal`;
+/// nginx's words when that fails.
+pub fn signal_pid_file(path: &Path, signal: Signal) -> Result<(), String> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| failed("open()", &shown, &e))?;
+    let pid = text
+        .trim()
+        .parse::<libc::pid_t>()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| format!("invalid PID number \"{}\" in \"{shown}\"", text.trim()))?;
+    // SAFETY: kill takes two integers and touches no memory of ours.
+    let rc = unsafe { libc::kill(pid, signal.number()) };
+    if rc != 0 {
+        return Err(format!(
+            "kill({pid}, {}) failed ({})",
+            signal.number(),
+            os_error(&io::Error::last_os_error())
+        ));
+    }
+    Ok(())
 }
 
 /// Whether the process runs as root (only then does `user` apply).
@@ -73,20 +144,30 @@ pub fn group_id(group: &str) -> Option<libc::gid_t> {
 /// Runs the rest of the process as `user` and `group` (by default the
 /// group named like the user, as nginx does): supplementary groups, then
 /// the group, then the user. Call it only as root.
-pub fn become_user(user: &str, group: Option<&str>) -> Result<(), String> {
+///
+/// The files in `own` (the pid file and the log files, opened as root) are
+/// given to the user first, as nginx's master does with the log files when
+/// it reopens them: the process can then reopen them after logrotate
+/// (`-s reopen`) and empty its pid file when it exits. A file that cannot
+/// be given comes back in the list of warnings.
+pub fn become_user(user: &str, group: Option<&str>, own: &[&Path]) -> Result<Vec<String>, String> {
     let group = group.unwrap_or(user);
     let uid = user_id(user).ok_or_else(|| format!("getpwnam(\"{user}\") failed"))?;
     let gid = group_id(group).ok_or_else(|| format!("getgrnam(\"{group}\") failed"))?;
     let c_user = CString::new(user).map_err(|_| format!("getpwnam(\"{user}\") failed"))?;
+    let mut warnings = Vec::new();
+    for path in own {
+        if let Err(e) = std::os::unix::fs::chown(path, Some(uid), Some(gid)) {
+            warnings.push(failed("chown()", &path.display().to_string(), &e));
+        }
+    }
     let check = |rc: libc::c_int, call: String| -> Result<(), String> {
         if rc == 0 {
             return Ok(());
         }
-        let e = io::Error::last_os_error();
-        let code = e.raw_os_error().unwrap_or(0);
         Err(format!(
-            "{call} failed ({code}: {})",
-            e.to_string().split(" (os error").next().unwrap_or("")
+            "{call} failed ({})",
+            os_error(&io::Error::last_os_error())
         ))
     };
     // SAFETY: plain system calls on ids looked up above; glibc applies
@@ -99,7 +180,7 @@ pub fn become_user(user: &str, group: Option<&str>) -> Result<(), String> {
         )?;
         check(libc::setuid(uid), format!("setuid({uid})"))?;
     }
-    Ok(())
+    Ok(warnings)
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ use tokio::time::Sleep;
 
 use rginx_core::headlimit::HeadScanner;
 
+use crate::status::ConnectionState;
+
 /// The error a timed-out body or stream reports.
 #[derive(Debug, thiserror::Error)]
 #[error("timed out ({0:?} without progress)")]
@@ -197,8 +199,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TimedWrites<S> {
 /// first); once its first bytes came, the rest of the head by
 /// `client_header_timeout`; while a request is being served there is no
 /// read timer (its body has `client_body_timeout`, a tunnel its own).
+/// They also hold the connection's place in `stub_status`'s figures: it
+/// counts as open while they live (a tunnel keeps them).
 #[derive(Debug)]
 pub struct ClientTimers {
+    state: ConnectionState,
     in_flight: AtomicU32,
     idle_ms: AtomicU64,
     header_ms: AtomicU64,
@@ -213,6 +218,7 @@ impl ClientTimers {
     pub fn new(header: Duration) -> Arc<ClientTimers> {
         let ms = millis(header);
         Arc::new(ClientTimers {
+            state: ConnectionState::open(),
             in_flight: AtomicU32::new(0),
             idle_ms: AtomicU64::new(ms),
             header_ms: AtomicU64::new(ms),
@@ -222,6 +228,7 @@ impl ClientTimers {
 
     /// A request head was read: no read timer until it is answered.
     pub fn request_started(&self) {
+        self.state.writing();
         self.in_flight.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -231,6 +238,7 @@ impl ClientTimers {
         self.idle_ms.store(millis(keepalive), Ordering::Release);
         self.header_ms.store(millis(header), Ordering::Release);
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.state.waiting();
         if let Some(waker) = self.parked_read.lock().ok().and_then(|mut w| w.take()) {
             waker.wake();
         }
@@ -318,6 +326,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ClientIo<S> {
             if buf.filled().len() > before && phase == ReadPhase::Idle {
                 // the first bytes of a head: its own timer from now
                 this.head_started = true;
+                this.timers.state.reading();
                 this.scanner.reset();
             }
             if phase != ReadPhase::Serving {

@@ -1,0 +1,476 @@
+//! The running instance: the worker threads (nginx's worker processes),
+//! the listening sockets, and what the operator's signals do.
+//!
+//! - `SIGHUP` reloads: the new configuration is read and validated, its
+//!   new sockets bound and its logs opened; only when all of that worked
+//!   does each worker's [`EngineCell`] get the new engine. Requests from
+//!   then on use it, at once, also on kept-alive connections; requests in
+//!   flight and open tunnels go on untouched; sockets on addresses both
+//!   configurations listen on are never closed. On any error the old
+//!   configuration goes on serving and the error is logged.
+//! - `SIGQUIT` stops gracefully: the listening sockets close, idle
+//!   connections close, requests in flight finish, tunnels stay until they
+//!   close or `worker_shutdown_timeout` passes.
+//! - `SIGTERM` and `SIGINT` stop at once; `SIGUSR1` reopens the log files.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rginx_core::model::{ErrorLog, Model, Value};
+use rginx_core::plan::Runtime;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+use crate::engine::{Engine, EngineCell};
+use crate::errlog::ErrorLogHandle;
+use crate::process::os_error;
+use crate::status::COUNTERS;
+
+/// A connection handed from the accepting worker to another.
+type Handover = (std::net::TcpStream, SocketAddr);
+
+/// A configuration made ready to serve: one engine per worker, and what
+/// the process takes from it.
+pub struct Generation {
+    engines: Vec<Arc<Engine>>,
+    /// The main level's `error_log` list.
+    error_log: Vec<ErrorLog>,
+    /// `worker_shutdown_timeout`, if set.
+    shutdown_timeout: Option<Duration>,
+    /// `worker_processes` as configured (the thread count is fixed at
+    /// start).
+    workers_wanted: usize,
+}
+
+impl Generation {
+    /// Builds `workers` engines for a validated model (host names are
+    /// resolved here, once per engine).
+    pub fn build(model: &Model, hostname: &str, workers: usize) -> Result<Generation, String> {
+        let engines = (0..workers.max(1))
+            .map(|_| {
+                Runtime::new(model, hostname)
+                    .map(|runtime| Arc::new(Engine::new(model, runtime, 1)))
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let error_log = match model.main.get("error_log").map(|s| &s.value) {
+            Some(Value::ErrorLogs(logs)) => logs.clone(),
+            _ => Vec::new(),
+        };
+        let shutdown_timeout = match model.main.get("worker_shutdown_timeout").map(|s| &s.value) {
+            Some(Value::Time(t)) => Some(*t),
+            _ => None,
+        };
+        Ok(Generation {
+            engines,
+            error_log,
+            shutdown_timeout,
+            workers_wanted: worker_count(model),
+        })
+    }
+
+    /// The main level's `error_log` list and the lists of the other
+    /// levels, for [`crate::errlog::ErrorLogSubscriber::open`].
+    pub fn error_logs(&self) -> (&[ErrorLog], &[Vec<ErrorLog>]) {
+        let others = self.engines.first().map_or(&[][..], |e| e.error_log_sets());
+        (&self.error_log, others)
+    }
+
+    /// The addresses its servers listen on.
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.engines
+            .first()
+            .map(|e| e.listen_addrs())
+            .unwrap_or_default()
+    }
+
+    /// Opens the access log files named without variables (those the
+    /// engines of `previous` have open are shared, not opened again: the
+    /// process may no longer be allowed to open them).
+    pub fn open_logs(&self, previous: &[Arc<Engine>]) -> Result<(), String> {
+        self.engines
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, e)| e.open_logs(previous.get(i).map(|p| &**p)))
+    }
+
+    /// The log files (error and access logs named without variables).
+    pub fn log_paths(&self) -> Vec<std::path::PathBuf> {
+        let (main, others) = self.error_logs();
+        let mut paths: Vec<std::path::PathBuf> = main
+            .iter()
+            .chain(others.iter().flatten())
+            .filter(|l| l.path != "stderr")
+            .map(|l| l.path.clone().into())
+            .collect();
+        if let Some(engine) = self.engines.first() {
+            paths.extend(engine.static_access_log_paths().into_iter().map(Into::into));
+        }
+        paths.sort();
+        paths.dedup();
+        paths
+    }
+}
+
+/// The number of worker threads a model asks for (`worker_processes`;
+/// `auto`, or none given: one per core).
+pub fn worker_count(model: &Model) -> usize {
+    match model.main.get("worker_processes").map(|s| &s.value) {
+        Some(Value::Number(n)) => usize::try_from(*n).unwrap_or(1).max(1),
+        _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    }
+}
+
+/// Binds a listening address (backlog 511, as nginx). A socket that
+/// cannot be bound is reported as nginx does (`bind() to ADDR failed (98:
+/// Address already in use)`).
+pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, String> {
+    let failed = |e: io::Error| format!("bind() to {addr} failed ({})", os_error(&e));
+    let make = || {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }?;
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(511)?.into_std()
+    };
+    // tokio's listen registers the socket with a reactor: one is made for
+    // the moment when this thread runs none
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return make().map_err(failed);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map_err(failed)?;
+    let _entered = runtime.enter();
+    make().map_err(failed)
+}
+
+/// One worker: its engine now, and where connections are handed to it.
+struct Worker {
+    engine: Arc<EngineCell>,
+    inbox: mpsc::UnboundedSender<Handover>,
+}
+
+/// The running instance (see the module's documentation).
+pub struct Instance {
+    workers: Vec<Worker>,
+    /// Whose turn it is to take an accepted connection.
+    next: AtomicUsize,
+    /// The accept loops, by listening address.
+    listeners: Mutex<HashMap<SocketAddr, tokio::task::JoinHandle<()>>>,
+    /// The first worker's runtime, where the accept loops run.
+    acceptor: tokio::runtime::Handle,
+    /// Turns true for a graceful shutdown.
+    quit: watch::Sender<bool>,
+    /// The error log's targets, replaced on reload.
+    error_log: Option<ErrorLogHandle>,
+    /// The current `worker_shutdown_timeout`.
+    shutdown_timeout: Mutex<Option<Duration>>,
+}
+
+/// How the instance ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// `SIGQUIT`: connections were drained (or the timeout passed).
+    Graceful,
+    /// `SIGTERM` or `SIGINT`.
+    Fast,
+}
+
+/// The signals the instance obeys, made before the workers start so that
+/// none of them kills the process meanwhile.
+pub struct Signals {
+    runtime: tokio::runtime::Runtime,
+    hup: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Takes over SIGHUP, SIGQUIT, SIGTERM, SIGINT and SIGUSR1.
+    pub fn take() -> io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let _entered = runtime.enter();
+        Ok(Signals {
+            hup: signal(SignalKind::hangup())?,
+            quit: signal(SignalKind::quit())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            usr1: signal(SignalKind::user_defined1())?,
+            runtime,
+        })
+    }
+}
+
+impl Instance {
+    /// Starts one thread per engine of `generation`, each with its own
+    /// current-thread runtime; the first accepts on `listeners` and hands
+    /// connections to all in turn.
+    pub fn start(
+        generation: Generation,
+        listeners: Vec<std::net::TcpListener>,
+        error_log: Option<ErrorLogHandle>,
+    ) -> io::Result<Arc<Instance>> {
+        let mut runtimes = Vec::new();
+        let mut workers = Vec::new();
+        let mut inboxes = Vec::new();
+        for engine in &generation.engines {
+            runtimes.push(
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?,
+            );
+            let (sender, receiver) = mpsc::unbounded_channel();
+            workers.push(Worker {
+                engine: Arc::new(EngineCell::new(engine.clone())),
+                inbox: sender,
+            });
+            inboxes.push(receiver);
+        }
+        let acceptor = match runtimes.first() {
+            Some(rt) => rt.handle().clone(),
+            None => return Err(io::Error::other("no worker")),
+        };
+        let instance = Arc::new(Instance {
+            workers,
+            next: AtomicUsize::new(0),
+            listeners: Mutex::new(HashMap::new()),
+            acceptor,
+            quit: watch::channel(false).0,
+            error_log,
+            shutdown_timeout: Mutex::new(generation.shutdown_timeout),
+        });
+        for listener in listeners {
+            let addr = listener.local_addr()?;
+            instance.listen(addr, listener);
+        }
+        for (index, (rt, inbox)) in runtimes.into_iter().zip(inboxes).enumerate() {
+            let instance = instance.clone();
+            std::thread::Builder::new()
+                .name(format!("rginx-worker-{index}"))
+                .spawn(move || rt.block_on(instance.serve_inbox(index, inbox)))?;
+        }
+        Ok(instance)
+    }
+
+    /// Starts accepting on `listener` (on the first worker's runtime).
+    fn listen(self: &Arc<Self>, addr: SocketAddr, listener: std::net::TcpListener) {
+        let instance = self.clone();
+        let task = self.acceptor.spawn(async move {
+            if let Ok(listener) = TcpListener::from_std(listener) {
+                instance.accept_loop(listener).await;
+            }
+        });
+        self.listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(addr, task);
+    }
+
+    async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            let Ok((stream, remote)) = listener.accept().await else {
+                // out of descriptors or the like: pause instead of
+                // spinning, as nginx disables accept for a moment
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            COUNTERS.accepted();
+            // the workers take connections in turn: an even share each,
+            // where sockets shared by all would let the busiest take most
+            let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len().max(1);
+            if turn == 0 {
+                self.serve(0, stream, remote);
+            } else if let (Some(worker), Ok(stream)) = (self.workers.get(turn), stream.into_std()) {
+                let _ = worker.inbox.send((stream, remote));
+            }
+        }
+    }
+
+    /// Serves the connections handed to worker `index`.
+    async fn serve_inbox(
+        self: Arc<Self>,
+        index: usize,
+        mut inbox: mpsc::UnboundedReceiver<Handover>,
+    ) {
+        while let Some((stream, remote)) = inbox.recv().await {
+            if let Ok(stream) = TcpStream::from_std(stream) {
+                self.serve(index, stream, remote);
+            }
+        }
+    }
+
+    fn serve(&self, index: usize, stream: TcpStream, remote: SocketAddr) {
+        if let Some(worker) = self.workers.get(index) {
+            worker.engine.get().serve_connection(
+                worker.engine.clone(),
+                stream,
+                remote,
+                self.quit.subscribe(),
+            );
+        }
+    }
+
+    /// The number of worker threads.
+    pub fn worker_count(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Serves `generation` from now on (see the module's documentation);
+    /// on an error nothing changes.
+    pub fn reload(self: &Arc<Self>, generation: Generation) -> Result<(), String> {
+        if generation.workers_wanted != self.workers.len() {
+            tracing::warn!(
+                "worker_processes changes to {} at the next start; {} worker threads go on",
+                generation.workers_wanted,
+                self.workers.len()
+            );
+        }
+        let wanted = generation.listen_addrs();
+        let mut fresh = Vec::new();
+        {
+            let listening = self
+                .listeners
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for addr in &wanted {
+                if !listening.contains_key(addr) {
+                    fresh.push((*addr, bind(*addr)?));
+                }
+            }
+        }
+        let previous: Vec<Arc<Engine>> = self.workers.iter().map(|w| w.engine.get()).collect();
+        generation.open_logs(&previous)?;
+        if let Some(handle) = &self.error_log {
+            let (main, others) = generation.error_logs();
+            handle
+                .replace(main, others)
+                .map_err(|e| format!("cannot open the error log ({})", os_error(&e)))?;
+        }
+        // nothing can fail from here on
+        for (worker, engine) in self.workers.iter().zip(&generation.engines) {
+            worker.engine.replace(engine.clone()).retire();
+        }
+        *self
+            .shutdown_timeout
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = generation.shutdown_timeout;
+        for (addr, listener) in fresh {
+            self.listen(addr, listener);
+        }
+        let mut listening = self
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        listening.retain(|addr, task| {
+            let keep = wanted.contains(addr);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        Ok(())
+    }
+
+    /// Opens the log files again (`SIGUSR1`).
+    pub fn reopen_logs(&self) -> Result<(), String> {
+        if let Some(handle) = &self.error_log {
+            handle
+                .reopen()
+                .map_err(|e| format!("cannot reopen the error log ({})", os_error(&e)))?;
+        }
+        self.workers
+            .iter()
+            .try_for_each(|w| w.engine.get().reopen_logs())
+    }
+
+    /// Stops accepting and lets every open connection finish: returns
+    /// once none is left, or `worker_shutdown_timeout` passed.
+    pub async fn drain(&self) {
+        {
+            let mut listening = self
+                .listeners
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for (_, task) in listening.drain() {
+                task.abort();
+            }
+        }
+        self.quit.send_replace(true);
+        let limit = *self
+            .shutdown_timeout
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let started = tokio::time::Instant::now();
+        while COUNTERS.active() > 0 {
+            if limit.is_some_and(|limit| started.elapsed() >= limit) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Obeys signals until one stops the instance. `load` reads and
+    /// validates the configuration again for a reload, giving its errors
+    /// as nginx's lines (`[emerg] ... in FILE:LINE`).
+    pub fn control(
+        self: &Arc<Self>,
+        mut signals: Signals,
+        mut load: impl FnMut(usize) -> Result<Generation, Vec<String>>,
+    ) -> Stop {
+        let runtime = &signals.runtime;
+        runtime.block_on(async {
+            loop {
+                tokio::select! {
+                    _ = signals.hup.recv() => {
+                        tracing::info!(notice = true, "signal 1 (SIGHUP) received, reconfiguring");
+                        match load(self.workers.len()) {
+                            Ok(generation) => match self.reload(generation) {
+                                Ok(()) => tracing::info!(notice = true, "reconfigured"),
+                                Err(e) => tracing::error!(emerg = true, "{e}"),
+                            },
+                            Err(lines) => {
+                                for line in lines {
+                                    tracing::error!(emerg = true, "{line}");
+                                }
+                            }
+                        }
+                    }
+                    _ = signals.usr1.recv() => {
+                        tracing::info!(notice = true, "signal 10 (SIGUSR1) received, reopening logs");
+                        if let Err(e) = self.reopen_logs() {
+                            tracing::error!(alert = true, "{e}");
+                        }
+                    }
+                    _ = signals.quit.recv() => {
+                        tracing::info!(notice = true, "signal 3 (SIGQUIT) received, shutting down");
+                        tracing::info!(notice = true, "gracefully shutting down");
+                        self.drain().await;
+                        return Stop::Graceful;
+                    }
+                    _ = signals.term.recv() => {
+                        tracing::info!(notice = true, "signal 15 (SIGTERM) received, exiting");
+                        return Stop::Fast;
+                    }
+                    _ = signals.int.recv() => {
+                        tracing::info!(notice = true, "signal 2 (SIGINT) received, exiting");
+                        return Stop::Fast;
+                    }
+                }
+            }
+        })
+    }
+}
