@@ -151,24 +151,36 @@ impl Drop for Running {
 struct Kept {
     stream: TcpStream,
     reader: BufReader<TcpStream>,
+    /// The last response said `Connection: close` (keepalive_requests).
+    closing: bool,
 }
 
 impl Kept {
     fn open(port: u16) -> std::io::Result<Kept> {
         let stream = TcpStream::connect(("127.0.0.1", port))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_nodelay(true)?;
         let reader = BufReader::new(stream.try_clone()?);
-        Ok(Kept { stream, reader })
+        Ok(Kept {
+            stream,
+            reader,
+            closing: false,
+        })
     }
 
     /// GET `path`: the status and the body.
     fn get(&mut self, path: &str) -> std::io::Result<(u16, String)> {
-        write!(self.stream, "GET {path} HTTP/1.1\r\nHost: ops\r\n\r\n")?;
-        read_response(&mut self.reader)
+        // one write: a request in pieces would wait for delayed ACKs
+        let request = format!("GET {path} HTTP/1.1\r\nHost: ops\r\n\r\n");
+        self.stream.write_all(request.as_bytes())?;
+        let (status, body, close) = read_response(&mut self.reader)?;
+        self.closing = close;
+        Ok((status, body))
     }
 }
 
-fn read_response(reader: &mut impl BufRead) -> std::io::Result<(u16, String)> {
+/// A response: status, body, and whether the server closes the connection.
+fn read_response(reader: &mut impl BufRead) -> std::io::Result<(u16, String, bool)> {
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let status = line
@@ -177,6 +189,7 @@ fn read_response(reader: &mut impl BufRead) -> std::io::Result<(u16, String)> {
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("no status line: {line:?}")))?;
     let mut length = 0;
+    let mut close = false;
     loop {
         let mut header = String::new();
         if reader.read_line(&mut header)? == 0 {
@@ -189,11 +202,14 @@ fn read_response(reader: &mut impl BufRead) -> std::io::Result<(u16, String)> {
             if name.eq_ignore_ascii_case("content-length") {
                 length = value.trim().parse().unwrap_or(0);
             }
+            if name.eq_ignore_ascii_case("connection") {
+                close = value.trim().eq_ignore_ascii_case("close");
+            }
         }
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    Ok((status, String::from_utf8_lossy(&body).into_owned(), close))
 }
 
 /// One request on a new connection.
@@ -258,10 +274,15 @@ fn reload_under_load_drops_nothing_and_serves_the_new_configuration() {
                     if kept.is_none() {
                         kept = Kept::open(port).ok();
                     }
-                    match kept.as_mut() {
+                    let answer = match kept.as_mut() {
                         Some(k) => k.get("/load"),
                         None => Err(std::io::Error::other("connect failed")),
+                    };
+                    // the connection's last request (keepalive_requests)
+                    if kept.as_ref().is_some_and(|k| k.closing) {
+                        kept = None;
                     }
+                    answer
                 };
                 match answer {
                     Ok((200, _)) => {

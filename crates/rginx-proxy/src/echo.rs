@@ -261,13 +261,14 @@ fn serve(conn: TcpStream) -> io::Result<()> {
                 describe(&head.method, &head.uri, &head.version, &head.headers, &body),
             )
         };
-        write!(
-            writer,
+        // one write: a response in pieces would wait for the peer's
+        // delayed ACK (Nagle) between them
+        let response = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n{payload}",
             payload.len(),
             if keep_alive { "keep-alive" } else { "close" }
-        )?;
-        writer.flush()?;
+        );
+        writer.write_all(response.as_bytes())?;
         if !keep_alive {
             break;
         }
