@@ -265,6 +265,25 @@ async fn idle(addr: SocketAddr, path: String, conns: usize) -> Result<()> {
         let _ = tx.send(());
     });
     let _ = rx.await;
+    // then every tunnel carries one message more: how many still do
+    let mut out = Vec::new();
+    frame(&mut out, 0x2, b"still there?", true);
+    let mut alive = 0;
+    let mut payload = Vec::new();
+    for stream in &mut held {
+        let echoed = async {
+            stream.get_mut().write_all(&out).await?;
+            read_frame(stream, &mut payload).await?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(payload == b"still there?")
+        };
+        if matches!(
+            tokio::time::timeout(Duration::from_secs(2), echoed).await,
+            Ok(Ok(true))
+        ) {
+            alive += 1;
+        }
+    }
+    println!("alive {alive}");
     drop(held);
     Ok(())
 }
