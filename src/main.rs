@@ -3,6 +3,8 @@
 //! This binary is thin: it parses the command line and calls the crates.
 
 #![forbid(unsafe_code)]
+// no panics on input: errors are values (clippy.toml allows both in tests)
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod check;
 mod cli;

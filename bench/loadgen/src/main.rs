@@ -6,7 +6,10 @@
 //!   proxy, each connection sending one SIZE-byte message and waiting for
 //!   its echo; prints one JSON line: round trips per second, p50 and p99;
 //! - `loadgen idle ADDR PATH CONNS`: opens CONNS WebSocket tunnels, prints
-//!   `ready`, and holds them until stdin closes.
+//!   `ready`, and holds them until stdin closes; then sends one message on
+//!   each and prints `alive N`, the tunnels that echoed it.
+
+#![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

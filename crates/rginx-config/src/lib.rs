@@ -11,6 +11,8 @@
 //! ```
 
 #![forbid(unsafe_code)]
+// no panics on input: errors are values (clippy.toml allows both in tests)
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 #![warn(missing_docs)]
 
 pub mod ast;

@@ -7,6 +7,8 @@
 //! that this crate does no I/O itself.
 
 #![forbid(unsafe_code)]
+// no panics on input: errors are values (clippy.toml allows both in tests)
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 #![warn(missing_docs)]
 
 pub mod build;

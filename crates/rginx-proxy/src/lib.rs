@@ -8,6 +8,8 @@
 
 // unsafe code only where the process talks to libc (process.rs)
 #![deny(unsafe_code)]
+// no panics on input: errors are values (clippy.toml allows both in tests)
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 #![warn(missing_docs)]
 
 pub mod balance;
