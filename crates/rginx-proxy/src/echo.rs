@@ -234,6 +234,9 @@ pub fn describe(
 }
 
 fn serve(conn: TcpStream) -> io::Result<()> {
+    // frames go out as a head and a payload: without this each echo would
+    // wait for the proxy's delayed ACK
+    conn.set_nodelay(true)?;
     let mut writer = conn.try_clone()?;
     let mut reader = BufReader::new(conn);
     while let Some(head) = read_head(&mut reader)? {
@@ -244,11 +247,10 @@ fn serve(conn: TcpStream) -> io::Result<()> {
                 .trim()
                 .to_string();
             let accept = websocket_accept(&key);
-            write!(
-                writer,
+            let response = format!(
                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-            )?;
-            writer.flush()?;
+            );
+            writer.write_all(response.as_bytes())?;
             return echo_frames(&mut reader, &mut writer);
         }
         let body = read_body(&mut reader, &head)?;
@@ -466,10 +468,12 @@ pub fn client_handshake(
 ) -> io::Result<(TcpStream, BufReader<TcpStream>, Vec<String>)> {
     let mut c = TcpStream::connect(addr)?;
     c.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
-    write!(
-        c,
+    c.set_nodelay(true)?;
+    // one write: a head in pieces would wait for a delayed ACK
+    let request = format!(
         "GET {path} HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {CLIENT_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )?;
+    );
+    c.write_all(request.as_bytes())?;
     let mut r = BufReader::new(c.try_clone()?);
     let mut head = Vec::new();
     loop {
