@@ -47,22 +47,6 @@ fn without_known_differences(head: &[String]) -> Vec<String> {
 /// fails when one of them starts to pass, so the list stays true.
 const KNOWN_GAPS: &[(&str, &str)] = &[
     (
-        "bad-chunked-and-content-length",
-        "hyper drops Content-Length next to chunked; nginx 400",
-    ),
-    (
-        "bad-two-content-lengths",
-        "hyper accepts two equal Content-Lengths; nginx 400",
-    ),
-    (
-        "bad-http-version-2",
-        "hyper answers HTTP/2.0 with 400; nginx 505",
-    ),
-    (
-        "bad-transfer-encoding-unknown",
-        "hyper answers an unknown coding with 400; nginx 501",
-    ),
-    (
         "hdr-invalid-name-dropped",
         "httparse rejects `X@At:` with 400; nginx drops the header",
     ),

@@ -1,26 +1,65 @@
-//! nginx's limits on a request head (`large_client_header_buffers N
-//! SIZE`, 4 8k by default), checked on the bytes as they arrive: a request
-//! line longer than one buffer is a 414, a header line longer than one
-//! buffer, or a head that needs more than N buffers, a 400 ("Request Header
-//! Or Cookie Too Large").
+//! nginx's checks on a request head that must be made on the bytes as they
+//! arrive, before an HTTP parser that would answer otherwise sees them:
+//!
+//! - its limits (`large_client_header_buffers N SIZE`, 4 8k by default): a
+//!   request line longer than one buffer is a 414, a header line longer
+//!   than one buffer, or a head that needs more than N buffers, a 400
+//!   ("Request Header Or Cookie Too Large");
+//! - its rules for the body's framing (`ngx_http_process_request_header`):
+//!   an HTTP major version above 1 is a 505 as soon as the request line
+//!   ends; a second `Content-Length` or `Transfer-Encoding` line is a 400
+//!   ("client sent duplicate header line"); and once the head ends, a
+//!   `Transfer-Encoding` on an HTTP/1.0 request, or `chunked` together with
+//!   `Content-Length`, is a 400, and any coding but `chunked` a 501. These
+//!   are the requests smuggling attacks are made of: they never reach the
+//!   backend.
 
-/// What a head broke.
+/// Why a head is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HeadTooLarge {
+pub enum HeadRefusal {
     /// The request line does not fit in one buffer: 414.
     RequestLine,
     /// A header line, or the whole head, does not fit: 400.
     Headers,
+    /// The body's framing is ambiguous (duplicate or conflicting
+    /// `Content-Length` / `Transfer-Encoding`): 400.
+    Framing,
+    /// A transfer coding other than `chunked`: 501.
+    UnknownCoding,
+    /// HTTP/2 or later on an HTTP/1 connection: 505.
+    Version,
+    /// A request line nginx cannot read (`PRI * HTTP/2.0`, the HTTP/2
+    /// preface): 400.
+    Malformed,
 }
 
-impl HeadTooLarge {
+impl HeadRefusal {
     /// The status nginx answers with.
     pub fn status(self) -> u16 {
         match self {
-            HeadTooLarge::RequestLine => 414,
-            HeadTooLarge::Headers => 400,
+            HeadRefusal::RequestLine => 414,
+            HeadRefusal::Headers | HeadRefusal::Framing | HeadRefusal::Malformed => 400,
+            HeadRefusal::UnknownCoding => 501,
+            HeadRefusal::Version => 505,
         }
     }
+}
+
+/// How many bytes of a header line are kept to read its name and a short
+/// value (`Transfer-Encoding: chunked` needs 26).
+const LINE_PREFIX: usize = 64;
+
+/// How many bytes at the end of the request line are kept for its version.
+const LINE_TAIL: usize = 12;
+
+/// What a head said about its body so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Framing {
+    /// `HTTP/1.0` (or 0.9) on the request line.
+    http10: bool,
+    content_length: bool,
+    /// `Some(true)` for `chunked`, `Some(false)` for anything else.
+    transfer_encoding: Option<bool>,
 }
 
 /// Follows one request head through its bytes.
@@ -34,6 +73,15 @@ pub struct HeadScanner {
     /// Bytes seen on the current line are all `\r` (an empty line).
     blank: bool,
     done: bool,
+    /// The first bytes of the current header line.
+    prefix: [u8; LINE_PREFIX],
+    /// The last bytes of the request line, the newest at the end.
+    tail: [u8; LINE_TAIL],
+    /// The request line's first space was seen.
+    after_method: bool,
+    /// The first byte of the request target.
+    target_first: Option<u8>,
+    framing: Framing,
 }
 
 impl HeadScanner {
@@ -49,6 +97,11 @@ impl HeadScanner {
             request_line: true,
             blank: true,
             done: false,
+            prefix: [0; LINE_PREFIX],
+            tail: [0; LINE_TAIL],
+            after_method: false,
+            target_first: None,
+            framing: Framing::default(),
         }
     }
 
@@ -59,6 +112,9 @@ impl HeadScanner {
         self.request_line = true;
         self.blank = true;
         self.done = false;
+        self.after_method = false;
+        self.target_first = None;
+        self.framing = Framing::default();
     }
 
     /// Whether the head's empty line was seen.
@@ -66,9 +122,9 @@ impl HeadScanner {
         self.done
     }
 
-    /// Feeds bytes; an error as soon as a limit is broken. Bytes after the
-    /// end of the head (a body) are not looked at.
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<(), HeadTooLarge> {
+    /// Feeds bytes; an error as soon as the head is known to be refused.
+    /// Bytes after the end of the head (a body) are not looked at.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<(), HeadRefusal> {
         for &b in bytes {
             if self.done {
                 return Ok(());
@@ -76,16 +132,28 @@ impl HeadScanner {
             if b == b'\n' {
                 if self.blank && !self.request_line {
                     self.done = true;
-                    continue;
+                    return self.head_ended();
                 }
                 // empty lines before the request line are skipped, as nginx
                 // does
                 if !self.blank {
+                    self.line_ended()?;
                     self.request_line = false;
                 }
                 self.line = 0;
                 self.blank = true;
                 continue;
+            }
+            if self.request_line {
+                self.tail.copy_within(1.., 0);
+                self.tail[LINE_TAIL - 1] = b;
+                if !self.after_method {
+                    self.after_method = b == b' ';
+                } else if self.target_first.is_none() && b != b' ' {
+                    self.target_first = Some(b);
+                }
+            } else if let Some(slot) = self.prefix.get_mut(self.line) {
+                *slot = b;
             }
             self.total += 1;
             self.line += 1;
@@ -94,16 +162,86 @@ impl HeadScanner {
             }
             if self.line > self.buffer {
                 return Err(if self.request_line {
-                    HeadTooLarge::RequestLine
+                    HeadRefusal::RequestLine
                 } else {
-                    HeadTooLarge::Headers
+                    HeadRefusal::Headers
                 });
             }
             if self.total > self.total_limit {
-                return Err(HeadTooLarge::Headers);
+                return Err(HeadRefusal::Headers);
             }
         }
         Ok(())
+    }
+
+    /// A request or header line ended (it is not empty).
+    fn line_ended(&mut self) -> Result<(), HeadRefusal> {
+        if self.request_line {
+            return self.request_line_ended();
+        }
+        let kept = &self.prefix[..self.line.min(LINE_PREFIX)];
+        let Some(colon) = kept.iter().position(|&c| c == b':') else {
+            return Ok(());
+        };
+        let name = &kept[..colon];
+        if name.eq_ignore_ascii_case(b"content-length") {
+            if self.framing.content_length {
+                return Err(HeadRefusal::Framing);
+            }
+            self.framing.content_length = true;
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            if self.framing.transfer_encoding.is_some() {
+                return Err(HeadRefusal::Framing);
+            }
+            // a value cut off by the prefix is longer than "chunked"
+            let whole = self.line <= LINE_PREFIX;
+            let value = kept[colon + 1..].trim_ascii();
+            self.framing.transfer_encoding = Some(whole && value.eq_ignore_ascii_case(b"chunked"));
+        }
+        Ok(())
+    }
+
+    /// The version at the end of the request line: `HTTP/2.0` and later
+    /// are refused at once, HTTP/1.0 noted.
+    fn request_line_ended(&mut self) -> Result<(), HeadRefusal> {
+        let kept = self.line.min(LINE_TAIL);
+        let tail = self.tail[LINE_TAIL - kept..].trim_ascii_end();
+        let Some(at) = tail.iter().rposition(|&c| c == b' ') else {
+            return Ok(());
+        };
+        let Some(version) = tail[at + 1..].strip_prefix(b"HTTP/") else {
+            return Ok(());
+        };
+        let mut parts = version.splitn(2, |&c| c == b'.');
+        let number = |p: Option<&[u8]>| -> Option<u32> {
+            let p = p.filter(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit))?;
+            std::str::from_utf8(p).ok()?.parse().ok()
+        };
+        let (major, minor) = (number(parts.next()), number(parts.next()));
+        // nginx reads the target before the version: one that is neither a
+        // path nor an absolute URI (`PRI * HTTP/2.0`) is a 400 first
+        let target_ok = self
+            .target_first
+            .is_some_and(|c| c == b'/' || c.is_ascii_alphabetic());
+        match (major, minor) {
+            (Some(major), Some(_)) if major > 1 && !target_ok => Err(HeadRefusal::Malformed),
+            (Some(major), Some(_)) if major > 1 => Err(HeadRefusal::Version),
+            (Some(major), Some(minor)) => {
+                self.framing.http10 = major == 0 || (major == 1 && minor == 0);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// nginx's checks once every header line is in.
+    fn head_ended(&self) -> Result<(), HeadRefusal> {
+        match self.framing.transfer_encoding {
+            Some(_) if self.framing.http10 => Err(HeadRefusal::Framing),
+            Some(true) if self.framing.content_length => Err(HeadRefusal::Framing),
+            Some(false) => Err(HeadRefusal::UnknownCoding),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -125,15 +263,15 @@ mod tests {
         let mut s = HeadScanner::new(4, 100);
         let mut line = b"GET /".to_vec();
         line.extend(std::iter::repeat_n(b'a', 100));
-        assert_eq!(s.feed(&line), Err(HeadTooLarge::RequestLine));
-        assert_eq!(HeadTooLarge::RequestLine.status(), 414);
+        assert_eq!(s.feed(&line), Err(HeadRefusal::RequestLine));
+        assert_eq!(HeadRefusal::RequestLine.status(), 414);
     }
 
     #[test]
     fn a_long_header_line_or_head_is_a_400() {
         let mut s = HeadScanner::new(4, 100);
         s.feed(b"GET / HTTP/1.1\r\n").unwrap();
-        assert_eq!(s.feed(&[b'x'; 101]), Err(HeadTooLarge::Headers));
+        assert_eq!(s.feed(&[b'x'; 101]), Err(HeadRefusal::Headers));
         let mut s = HeadScanner::new(2, 100);
         s.feed(b"GET / HTTP/1.1\r\n").unwrap();
         let line = [b'x'; 90];
@@ -142,7 +280,40 @@ mod tests {
         s.feed(&line).unwrap();
         s.feed(b"\r\n").unwrap();
         // 15 + 91 + 91 bytes so far: the next line passes 2 x 100
-        assert_eq!(s.feed(&line), Err(HeadTooLarge::Headers));
+        assert_eq!(s.feed(&line), Err(HeadRefusal::Headers));
+    }
+
+    #[test]
+    fn ambiguous_framing_is_refused_as_nginx_does() {
+        let refused = |head: &[u8]| HeadScanner::new(4, 8192).feed(head).err();
+        assert_eq!(refused(b"GET / HTTP/2.0\r\n"), Some(HeadRefusal::Version));
+        assert_eq!(
+            refused(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+            Some(HeadRefusal::Malformed)
+        );
+        assert_eq!(refused(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"), None);
+        assert_eq!(
+            refused(b"POST / HTTP/1.1\r\nContent-Length: 1\r\ncontent-length: 1\r\n"),
+            Some(HeadRefusal::Framing)
+        );
+        assert_eq!(
+            refused(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n"),
+            Some(HeadRefusal::Framing)
+        );
+        assert_eq!(
+            refused(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            Some(HeadRefusal::UnknownCoding)
+        );
+        assert_eq!(
+            refused(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Some(HeadRefusal::Framing)
+        );
+        assert_eq!(
+            refused(b"POST / HTTP/1.1\r\nTransfer-Encoding:  CHUNKED \r\n\r\n"),
+            None
+        );
+        assert_eq!(HeadRefusal::UnknownCoding.status(), 501);
+        assert_eq!(HeadRefusal::Version.status(), 505);
     }
 
     #[test]

@@ -1406,14 +1406,14 @@ pub(crate) fn page_html(status: u16, detail: Option<&str>) -> String {
 }
 
 /// A whole response rginx writes on the socket itself, for a request hyper
-/// never sees (a head over nginx's limits): nginx's page, then the
+/// never sees (a head nginx refuses before reading on): nginx's page, then the
 /// connection closes.
-pub(crate) fn refusal(limit: rginx_core::headlimit::HeadTooLarge) -> Vec<u8> {
-    use rginx_core::headlimit::HeadTooLarge;
+pub(crate) fn refusal(limit: rginx_core::headlimit::HeadRefusal) -> Vec<u8> {
+    use rginx_core::headlimit::HeadRefusal;
     let status = limit.status();
     let page = match limit {
-        HeadTooLarge::RequestLine => page_html(status, None),
-        HeadTooLarge::Headers => page_html(status, Some("Request Header Or Cookie Too Large")),
+        HeadRefusal::Headers => page_html(status, Some("Request Header Or Cookie Too Large")),
+        _ => page_html(status, None),
     };
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     format!(

@@ -1,0 +1,353 @@
+//! Hostile requests, sent as raw bytes to nginx and to rginx on the same
+//! configuration in front of a backend that records what reaches it. For
+//! every case the status code and the requests the backend received (request
+//! line, header lines compared without case or order, body) must be the
+//! same, except for the cases listed in `DIFFERENCES`, each with its reason,
+//! where rginx deliberately or knowingly answers otherwise (the test fails
+//! when one of them starts to match, so the list stays true).
+//! `RGINX_DEBUG=1` prints every case's outcome.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use std::io::Write;
+use std::net::TcpStream;
+
+use common::wire::{read_message, Message, RecordingBackend};
+use common::*;
+
+/// One family of cases: a name and (case name, raw request bytes).
+struct Family {
+    name: &'static str,
+    cases: &'static [(&'static str, &'static [u8])],
+}
+
+const FAMILIES: &[Family] = &[
+    Family {
+        name: "content-length with transfer-encoding",
+        cases: &[
+            ("te-then-cl", b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+            ("cl-then-te", b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+            ("te-cl-zero", b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n0\r\n\r\n"),
+            ("te-upper-case", b"POST /a HTTP/1.1\r\nHost: h\r\nTRANSFER-ENCODING: CHUNKED\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+            ("te-http10", b"POST /a HTTP/1.0\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+        ],
+    },
+    Family {
+        name: "conflicting or repeated content-length",
+        cases: &[
+            ("two-equal", b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"),
+            ("two-different", b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"),
+            ("comma-list", b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3, 3\r\n\r\nabc"),
+            ("negative", b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n"),
+            ("not-a-number", b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: abc\r\n\r\n"),
+            ("plus-sign", b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: +3\r\n\r\nabc"),
+            ("overflow", b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999999\r\n\r\n"),
+        ],
+    },
+    Family {
+        name: "malformed chunked bodies",
+        cases: &[
+            ("bad-size", b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"),
+            ("size-overflow", b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\nabc\r\n0\r\n\r\n"),
+            ("missing-crlf-after-data", b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n"),
+            ("extension", b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3;name=value\r\nabc\r\n0\r\n\r\n"),
+            ("trailer", b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n"),
+            ("negative-size", b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n-3\r\nabc\r\n0\r\n\r\n"),
+        ],
+    },
+    Family {
+        name: "unsupported transfer codings",
+        cases: &[
+            ("gzip", b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n"),
+            ("gzip-chunked", b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+            ("identity", b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n"),
+            ("two-te-lines", b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+        ],
+    },
+    Family {
+        name: "whitespace before the colon",
+        cases: &[
+            ("space", b"GET /a HTTP/1.1\r\nHost: h\r\nX-Ws : v\r\n\r\n"),
+            ("tab", b"GET /a HTTP/1.1\r\nHost: h\r\nX-Ws\t: v\r\n\r\n"),
+            ("content-length", b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length : 3\r\n\r\nabc"),
+            ("host", b"GET /a HTTP/1.1\r\nHost : h\r\n\r\n"),
+        ],
+    },
+    Family {
+        name: "obsolete line folding",
+        cases: &[
+            ("space-fold", b"GET /a HTTP/1.1\r\nHost: h\r\nX-Fold: a\r\n b\r\n\r\n"),
+            ("tab-fold", b"GET /a HTTP/1.1\r\nHost: h\r\nX-Fold: a\r\n\tb\r\n\r\n"),
+            ("fold-first-line", b"GET /a HTTP/1.1\r\n Host: h\r\n\r\n"),
+        ],
+    },
+    Family {
+        name: "bare LF line endings",
+        cases: &[
+            ("all-lf", b"GET /a HTTP/1.1\nHost: h\nX-Lf: v\n\n"),
+            ("mixed", b"GET /a HTTP/1.1\r\nHost: h\nX-Lf: v\r\n\n"),
+            ("lf-body", b"POST /a HTTP/1.1\nHost: h\nContent-Length: 3\n\nabc"),
+        ],
+    },
+    Family {
+        name: "host",
+        cases: &[
+            ("missing-http11", b"GET /a HTTP/1.1\r\n\r\n"),
+            ("missing-http10", b"GET /a HTTP/1.0\r\n\r\n"),
+            ("repeated", b"GET /a HTTP/1.1\r\nHost: h\r\nHost: h\r\n\r\n"),
+            ("slash", b"GET /a HTTP/1.1\r\nHost: a/b\r\n\r\n"),
+            ("open-bracket", b"GET /a HTTP/1.1\r\nHost: [::1\r\n\r\n"),
+            ("empty", b"GET /a HTTP/1.1\r\nHost:\r\n\r\n"),
+            ("dot-dot", b"GET /a HTTP/1.1\r\nHost: a..b\r\n\r\n"),
+            ("trailing-dot", b"GET /a HTTP/1.1\r\nHost: h.\r\n\r\n"),
+        ],
+    },
+    Family {
+        name: "bad method characters",
+        cases: &[
+            ("lower-case", b"get /a HTTP/1.1\r\nHost: h\r\n\r\n"),
+            ("at-sign", b"G@T /a HTTP/1.1\r\nHost: h\r\n\r\n"),
+            ("digit", b"GE1 /a HTTP/1.1\r\nHost: h\r\n\r\n"),
+            ("underscore", b"MY_METHOD /a HTTP/1.1\r\nHost: h\r\n\r\n"),
+            ("tab-separator", b"GET\t/a HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ],
+    },
+    Family {
+        name: "HTTP versions",
+        cases: &[
+            ("http2", b"GET /a HTTP/2.0\r\nHost: h\r\n\r\n"),
+            ("http3", b"GET /a HTTP/3.0\r\nHost: h\r\n\r\n"),
+            ("http12", b"GET /a HTTP/1.2\r\nHost: h\r\n\r\n"),
+            ("no-minor", b"GET /a HTTP/1\r\nHost: h\r\n\r\n"),
+            ("lower-case", b"GET /a http/1.1\r\nHost: h\r\n\r\n"),
+            ("http09", b"GET /a\r\n"),
+        ],
+    },
+    Family {
+        name: "NUL and control bytes",
+        cases: &[
+            ("nul-in-value", b"GET /a HTTP/1.1\r\nHost: h\r\nX-Nul: a\0b\r\n\r\n"),
+            ("nul-in-name", b"GET /a HTTP/1.1\r\nHost: h\r\nX-\0Nul: v\r\n\r\n"),
+            ("ctl-in-value", b"GET /a HTTP/1.1\r\nHost: h\r\nX-Ctl: a\x01b\r\n\r\n"),
+            ("del-in-value", b"GET /a HTTP/1.1\r\nHost: h\r\nX-Del: a\x7fb\r\n\r\n"),
+            ("nul-in-uri", b"GET /a\0b HTTP/1.1\r\nHost: h\r\n\r\n"),
+            ("cr-in-value", b"GET /a HTTP/1.1\r\nHost: h\r\nX-Cr: a\rb\r\n\r\n"),
+        ],
+    },
+    Family {
+        name: "absolute-form targets",
+        cases: &[
+            ("host-wins", b"GET http://target.example/x?y=1 HTTP/1.1\r\nHost: header.example\r\n\r\n"),
+            ("with-port", b"GET http://target.example:8080/x HTTP/1.1\r\nHost: h\r\n\r\n"),
+            ("https", b"GET https://target.example/x HTTP/1.1\r\nHost: h\r\n\r\n"),
+            ("no-path", b"GET http://target.example HTTP/1.1\r\nHost: h\r\n\r\n"),
+            ("other-scheme", b"GET ftp://target.example/x HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ],
+    },
+    Family {
+        name: "dot-segments",
+        cases: &[
+            ("above-root", b"GET /../x HTTP/1.1\r\nHost: h\r\n\r\n"),
+            ("climb", b"GET /a/../../x HTTP/1.1\r\nHost: h\r\n\r\n"),
+            ("encoded", b"GET /%2e%2e/x HTTP/1.1\r\nHost: h\r\n\r\n"),
+            ("encoded-upper", b"GET /a/%2E%2E/%2e%2E/x HTTP/1.1\r\nHost: h\r\n\r\n"),
+            ("inside", b"GET /a/./b/../c HTTP/1.1\r\nHost: h\r\n\r\n"),
+            ("backslash", b"GET /a/..\\..\\x HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ],
+    },
+    Family {
+        name: "encoded CR and LF into header templates",
+        cases: &[
+            ("crlf", b"GET /inject%0d%0aX-Injected:%20yes HTTP/1.1\r\nHost: h\r\n\r\n"),
+            ("lf", b"GET /inject%0aX-Injected:%20yes HTTP/1.1\r\nHost: h\r\n\r\n"),
+            ("in-args", b"GET /inject?a=%0d%0aX-Injected:%20yes HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ],
+    },
+    Family {
+        name: "pipelined requests",
+        cases: &[
+            ("two-gets", b"GET /p1 HTTP/1.1\r\nHost: h\r\n\r\nGET /p2 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"),
+            ("post-then-get", b"POST /p1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabcGET /p2 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"),
+            ("bad-second", b"GET /p1 HTTP/1.1\r\nHost: h\r\n\r\nGET /p2 HTTP/2.0\r\nHost: h\r\n\r\n"),
+        ],
+    },
+    Family {
+        name: "h2c and HTTP/2 on a plain port",
+        cases: &[
+            ("h2c-upgrade", b"GET /a HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"),
+            ("h2-preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+        ],
+    },
+    Family {
+        name: "TLS and binary garbage",
+        cases: &[
+            ("tls-client-hello", b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\r\n\r\n"),
+            ("binary", b"\x00\x01\x02\x03\xff\xfe\xfd\r\n\r\n"),
+            ("empty-lines-only", b"\r\n\r\n\r\n\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n"),
+            ("space-first", b" GET /a HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ],
+    },
+];
+
+/// Cases where rginx answers otherwise, and why (docs/security.md).
+const DIFFERENCES: &[(&str, &str)] = &[
+    (
+        "HTTP versions/http12",
+        "hyper (httparse) knows HTTP/1.0 and 1.1 only: 400; nginx takes 1.2 as 1.1",
+    ),
+    (
+        "HTTP versions/http09",
+        "HTTP/0.9 (no version, no headers) is refused with a 400; nginx still serves it",
+    ),
+    (
+        "NUL and control bytes/ctl-in-value",
+        "control bytes in a header value are a 400 (httparse); nginx passes them on",
+    ),
+    (
+        "NUL and control bytes/del-in-value",
+        "DEL in a header value is a 400 (httparse); nginx passes it on",
+    ),
+    (
+        "encoded CR and LF into header templates/crlf",
+        "a header whose value would hold CR or LF (here $uri decoded) is not sent; nginx sends the bytes and the backend reads an injected header",
+    ),
+    (
+        "encoded CR and LF into header templates/lf",
+        "a header whose value would hold CR or LF is not sent; nginx sends the bytes raw",
+    ),
+    (
+        "pipelined requests/bad-second",
+        "a pipelined head read together with the one before is parsed by hyper alone: HTTP/2.0 there is a 400 (nginx 505)",
+    ),
+];
+
+/// The backend's view of one request: request line, header lines (lower
+/// case names, sorted: rginx's names are Title-Case and repeated ones
+/// grouped), body.
+fn backend_view(m: &Message) -> String {
+    let mut lines: Vec<String> = m
+        .head
+        .iter()
+        .skip(1)
+        .map(|l| {
+            let (n, v) = l.split_once(':').unwrap_or((l, ""));
+            format!("{}:{}", n.to_ascii_lowercase(), v.trim())
+        })
+        .collect();
+    lines.sort();
+    format!(
+        "{} | {} | {}",
+        m.head.first().map_or("", String::as_str),
+        lines.join(" | "),
+        String::from_utf8_lossy(&m.body)
+    )
+}
+
+/// What a case did: the status codes the client got (one per answer on
+/// the connection, pipelined requests get several) and what reached the
+/// backend.
+fn run(addr: SocketAddr, backend: &RecordingBackend, request: &[u8]) -> (Vec<u16>, Vec<String>) {
+    backend.take();
+    let mut statuses = Vec::new();
+    if let Ok(mut c) = TcpStream::connect(addr) {
+        let _ = c.set_read_timeout(Some(Duration::from_secs(3)));
+        let _ = c.write_all(request);
+        let mut leftover = Vec::new();
+        while let Some(m) = read_message(&mut c, &mut leftover, false, true) {
+            statuses.push(m.status());
+            // more answers only for pipelined requests, which come at once;
+            // a kept-alive connection is not waited out
+            let _ = c.set_read_timeout(Some(Duration::from_millis(300)));
+        }
+    }
+    // the backend's thread records after it answered
+    std::thread::sleep(Duration::from_millis(50));
+    let mut seen: Vec<String> = backend.take().iter().map(backend_view).collect();
+    seen.sort();
+    (statuses, seen)
+}
+
+fn config(port: u16, backend: SocketAddr) -> String {
+    format!(
+        "server {{
+            listen 127.0.0.1:{port};
+            server_name h;
+            location / {{
+                proxy_pass http://{backend};
+                proxy_set_header X-Uri \"$uri\";
+                proxy_set_header X-Host $host;
+            }}
+        }}"
+    )
+}
+
+#[test]
+fn hostile_requests_are_answered_as_nginx_does() {
+    let backend = RecordingBackend::start();
+    let total: usize = FAMILIES.iter().map(|f| f.cases.len()).sum();
+    let port = free_port();
+    let _rginx = start_rginx(&config(port, backend.addr()), port);
+    let rginx_addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut ours = Vec::new();
+    for family in FAMILIES {
+        for (name, request) in family.cases {
+            ours.push((family.name, *name, run(rginx_addr, &backend, request)));
+        }
+    }
+    drop(_rginx);
+    // nothing a hostile request does may break a header line upstream
+    for (family, name, (_, seen)) in &ours {
+        for request in seen {
+            assert!(
+                !request.contains("| x-injected:"),
+                "{family}/{name}: a header was injected: {request}"
+            );
+        }
+    }
+    let Some(nginx) = nginx() else {
+        eprintln!("skipping the nginx comparison: no nginx");
+        return;
+    };
+    let nginx_port = free_port();
+    let _nginx = NginxServer::start(&nginx, &config(nginx_port, backend.addr()), nginx_port);
+    let nginx_addr = SocketAddr::from(([127, 0, 0, 1], nginx_port));
+    let mut failures = Vec::new();
+    let mut matched = 0;
+    for (family, name, got) in &ours {
+        let request = FAMILIES
+            .iter()
+            .flat_map(|f| f.cases.iter())
+            .find(|(n, _)| n == name)
+            .map(|(_, r)| *r)
+            .unwrap_or_default();
+        let want = run(nginx_addr, &backend, request);
+        let key = format!("{family}/{name}");
+        let difference = DIFFERENCES.iter().find(|(k, _)| *k == key);
+        let same = got.0 == want.0 && got.1 == want.1;
+        if std::env::var_os("RGINX_DEBUG").is_some() {
+            eprintln!("{key}: nginx {want:?}\n{key}: rginx {got:?}");
+        }
+        match (same, difference) {
+            (true, None) => matched += 1,
+            (false, Some(_)) => {}
+            (false, None) => failures.push(format!("{key}:\n  nginx: {want:?}\n  rginx: {got:?}")),
+            (true, Some((_, why))) => failures.push(format!(
+                "{key}: matches nginx now; take it off DIFFERENCES ({why})"
+            )),
+        }
+    }
+    eprintln!(
+        "hostile: {} families, {total} cases, {matched} as nginx, {} listed differences",
+        FAMILIES.len(),
+        DIFFERENCES.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {total} cases differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
