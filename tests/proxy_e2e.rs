@@ -646,6 +646,62 @@ fn a_slow_request_head_is_dropped_like_nginx() {
 }
 
 #[test]
+fn a_dripping_head_is_bounded_by_client_header_timeout_like_nginx() {
+    let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let conf = |port: u16| {
+        format!(
+            "server {{ listen 127.0.0.1:{port}; client_header_timeout 1s;
+               location / {{ proxy_pass http://{}; }} }}",
+            backend.addr()
+        )
+    };
+    // slowloris: a header line every 200 ms, for up to 5 s; nginx's timer
+    // runs from the start of the head, progress does not reset it
+    let drip = |port: u16| {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        c.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let started = std::time::Instant::now();
+        let _ = c.write_all(b"GET /drip HTTP/1.1\r\nHost: s.test\r\n");
+        let mut buf = [0u8; 512];
+        for i in 0..25 {
+            if c.write_all(format!("X-Drip-{i}: x\r\n").as_bytes())
+                .is_err()
+            {
+                break;
+            }
+            match c.read(&mut buf) {
+                Ok(0) | Err(_) if started.elapsed() >= Duration::from_millis(150 * (i + 1)) => {
+                    // EOF, or a reset after the close
+                    if !matches!(c.read(&mut buf), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
+                    {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        started.elapsed()
+    };
+    let port = free_port();
+    let _rginx = start_rginx(&conf(port), port);
+    let took = drip(port);
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_millis(2500),
+        "rginx held the dripping head for {took:?}"
+    );
+
+    let Some(nginx) = nginx() else { return };
+    let nginx_port = free_port();
+    let _nginx = NginxServer::start(&nginx, &conf(nginx_port), nginx_port);
+    let took = drip(nginx_port);
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_millis(2500),
+        "nginx held the dripping head for {took:?}"
+    );
+}
+
+#[test]
 fn oversized_heads_are_refused_like_nginx() {
     let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
     let conf = |port: u16| {

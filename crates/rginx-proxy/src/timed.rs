@@ -265,6 +265,9 @@ pub struct ClientIo<S> {
     timers: Arc<ClientTimers>,
     phase: ReadPhase,
     head_started: bool,
+    /// A request was served: later heads get a header timer of their own
+    /// (the first shares the one that started at accept).
+    served_one: bool,
     sleep: Option<Pin<Box<Sleep>>>,
     /// nginx's head size limits, on the bytes of each head.
     scanner: HeadScanner,
@@ -285,6 +288,7 @@ impl<S> ClientIo<S> {
             timers,
             phase: ReadPhase::Idle,
             head_started: false,
+            served_one: false,
             sleep: None,
             scanner,
             refused: false,
@@ -300,6 +304,7 @@ impl<S> ClientIo<S> {
         if self.timers.in_flight.load(Ordering::Acquire) > 0 {
             // the next head starts afresh once this request is answered
             self.head_started = false;
+            self.served_one = true;
             ReadPhase::Serving
         } else if self.head_started {
             ReadPhase::Head
@@ -341,8 +346,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ClientIo<S> {
                     return Poll::Ready(Ok(()));
                 }
             }
-            this.sleep = None;
-            this.phase = this.current_phase();
+            // nginx's header timer runs from the start of the head (of the
+            // connection, for its first request) to its end: bytes that
+            // trickle in do not move it, or a client sending a byte now
+            // and then would hold the connection for ever (slowloris)
+            let phase = this.current_phase();
+            let keep_timer = match (this.phase, phase) {
+                (ReadPhase::Head, ReadPhase::Head) => true,
+                (ReadPhase::Idle, ReadPhase::Head) => !this.served_one,
+                _ => false,
+            };
+            if !keep_timer {
+                this.sleep = None;
+            }
+            this.phase = phase;
             return polled;
         }
         if phase != this.phase {
