@@ -43,7 +43,7 @@ use crate::balance::{RoundRobin, Tried};
 use crate::pool::{Conn, Pool, PooledBody};
 use crate::timed::{ClientIo, ClientTimers, TimedBody, TimedWrites};
 
-use crate::pool::Body;
+use crate::pool::{Body, BoxError};
 
 /// Everything a connection needs: the compiled configuration and the
 /// upstream groups' balancing state.
@@ -87,6 +87,16 @@ impl EngineCell {
             engine,
         )
     }
+}
+
+/// nginx's status for a request whose client left before the answer.
+const CLIENT_CLOSED: u16 = 499;
+
+/// The client's side of a proxied request: its upgrade, if it asked for
+/// one, and its connection's timers (which also tell when it went away).
+struct ClientSide {
+    upgrade: Option<hyper::upgrade::OnUpgrade>,
+    timers: Arc<ClientTimers>,
 }
 
 /// Returns once `quit` says true (never when its sender is gone).
@@ -458,7 +468,9 @@ impl Engine {
             Decision::Redirect(location) => self.own_answer(301, Some(&location), scope, &head),
             Decision::Status(format) => self.status_answer(format, scope, &head),
             Decision::Proxy(plan) => {
-                let mut log = self.log_record(scope, &head);
+                // a request dropped before its answer (the client left
+                // and hyper let the request go) is logged as nginx's 499
+                let mut log = PendingLog(self.log_record(scope, &head));
                 let context = self.error_context(&head, scope, connection.number);
                 // the client's side of a possible tunnel, taken before the
                 // body moves on
@@ -467,17 +479,25 @@ impl Engine {
                 } else {
                     None
                 };
-                let upgrade = client_upgrade.map(|u| (u, connection.timers.clone()));
+                let side = ClientSide {
+                    upgrade: client_upgrade,
+                    timers: connection.timers.clone(),
+                };
                 match self
-                    .proxy(&plan, body, upgrade, &mut log, &context, client)
+                    .proxy(&plan, body, side, &mut log.0, &context, client)
                     .await
                 {
                     Ok(resp) => resp,
                     Err(status) => {
                         let page = error_page(status);
-                        if let Some(mut record) = log {
+                        if let Some(mut record) = log.0.take() {
                             record.status = status;
-                            record.bytes = page_bytes(&page, head_request);
+                            // 499: the client left, nothing was sent
+                            record.bytes = if status == CLIENT_CLOSED {
+                                0
+                            } else {
+                                page_bytes(&page, head_request)
+                            };
                             record.write();
                         }
                         page
@@ -838,7 +858,7 @@ impl Engine {
         self: &Arc<Self>,
         plan: &UpstreamPlan,
         body: Incoming,
-        client_upgrade: Option<(hyper::upgrade::OnUpgrade, Arc<ClientTimers>)>,
+        client_side: ClientSide,
         log: &mut Option<LogRecord>,
         context: &ErrorContext<'_>,
         client: rginx_core::plan::ClientSettings,
@@ -909,9 +929,23 @@ impl Engine {
                     return Err(502);
                 };
                 let request = self.upstream_request(plan, request_body, body.length())?;
-                match tokio::time::timeout(plan.read_timeout, conn.sender.send_request(request))
-                    .await
-                {
+                let answer =
+                    tokio::time::timeout(plan.read_timeout, conn.sender.send_request(request));
+                let answer = tokio::select! {
+                    answer = answer => answer,
+                    () = client_side.timers.gone() => {
+                        // nginx's 499: the client closed its connection
+                        // while the backend had yet to answer; the backend
+                        // connection is closed too
+                        tracing::info!(
+                            log_set = context.log_set,
+                            "*{} client prematurely closed connection, so upstream connection is closed too while reading response header from upstream{describe}",
+                            context.connection
+                        );
+                        return Err(CLIENT_CLOSED);
+                    }
+                };
+                match answer {
                     Ok(Ok(response)) => break Ok((response, conn)),
                     // a kept connection the backend had closed: nginx tries
                     // again on a new one, without counting a try
@@ -986,7 +1020,8 @@ impl Engine {
         let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
         let status = response.status().as_u16();
         let client_send = client.send_timeout;
-        if let (true, Some((client, timers))) = (switching, client_upgrade) {
+        if let (true, Some(client)) = (switching, client_side.upgrade) {
+            let timers = client_side.timers.clone();
             let upstream = hyper::upgrade::on(&mut response);
             let idle = plan.read_timeout;
             let upstream_send = plan.send_timeout;
@@ -1040,7 +1075,25 @@ impl Engine {
         // client then gets head and body in one write, and the upstream
         // connection goes back to its pool at once
         let body: Body = if small && !switching {
-            buffered(&mut timed).await?
+            match buffered(&mut timed).await {
+                Ok(body) => body,
+                Err((partial, error)) => {
+                    // nginx has sent the head and what came by now; the
+                    // client gets the same, then the connection closes
+                    let what = if error.is::<crate::timed::TimedOut>() {
+                        "upstream timed out (110: Connection timed out)"
+                    } else {
+                        "upstream prematurely closed connection"
+                    };
+                    let describe = context.describe(Some((&addr, &plan.uri)));
+                    tracing::error!(
+                        log_set = context.log_set,
+                        "*{} {what} while reading upstream{describe}",
+                        context.connection
+                    );
+                    Truncated::new(partial, error).boxed()
+                }
+            }
         } else {
             timed.boxed()
         };
@@ -1097,14 +1150,15 @@ const SMALL_BODY: u64 = 64 * 1024;
 /// Reads a small body to its end: the bytes, as a body hyper can send
 /// with the head. A backend that breaks off is a 502, as before anything
 /// was sent to the client.
-async fn buffered<B>(body: &mut B) -> Result<Body, u16>
+async fn buffered<B>(body: &mut B) -> Result<Body, (Bytes, BoxError)>
 where
-    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B: hyper::body::Body<Data = Bytes, Error = BoxError> + Unpin,
 {
     let mut held = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame else {
-            return Err(502);
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => return Err((held.freeze(), e)),
         };
         if let Ok(data) = frame.into_data() {
             held.extend_from_slice(&data);
@@ -1113,6 +1167,48 @@ where
     Ok(Full::new(held.freeze())
         .map_err(|never| match never {})
         .boxed())
+}
+
+/// A body whose upstream failed part way: the bytes that came, then the
+/// error, which makes hyper close the client connection (the response
+/// head promised more).
+struct Truncated {
+    data: Option<Bytes>,
+    /// hyper writes out what it holds only when the body waits: it waits
+    /// once before the error, or the head and the bytes would be lost.
+    flushed: bool,
+    error: Option<BoxError>,
+}
+
+impl Truncated {
+    fn new(data: Bytes, error: BoxError) -> Truncated {
+        Truncated {
+            data: (!data.is_empty()).then_some(data),
+            flushed: false,
+            error: Some(error),
+        }
+    }
+}
+
+impl hyper::body::Body for Truncated {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if let Some(data) = this.data.take() {
+            return std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(data))));
+        }
+        if !this.flushed {
+            this.flushed = true;
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        std::task::Poll::Ready(this.error.take().map(Err))
+    }
 }
 
 /// A timeout talking to an upstream, logged in nginx's words: a 504,
@@ -1225,6 +1321,20 @@ impl LogRecord {
             .access_log_lines(self.scope, &head, &facts)
         {
             self.engine.append_log(&path, &line);
+        }
+    }
+}
+
+/// A proxied request's record while the answer is being made: written
+/// with nginx's 499 when the request is dropped first (its client left).
+struct PendingLog(Option<LogRecord>);
+
+impl Drop for PendingLog {
+    fn drop(&mut self) {
+        if let Some(mut record) = self.0.take() {
+            record.status = CLIENT_CLOSED;
+            record.bytes = 0;
+            record.write();
         }
     }
 }

@@ -210,6 +210,9 @@ pub struct ClientTimers {
     /// The read waiting without a timer while a request was served: woken
     /// when the request is done, so its idle timer starts.
     parked_read: Mutex<Option<Waker>>,
+    /// The client closed its side while a request was being served.
+    gone: std::sync::atomic::AtomicBool,
+    gone_notify: tokio::sync::Notify,
 }
 
 impl ClientTimers {
@@ -223,6 +226,8 @@ impl ClientTimers {
             idle_ms: AtomicU64::new(ms),
             header_ms: AtomicU64::new(ms),
             parked_read: Mutex::new(None),
+            gone: std::sync::atomic::AtomicBool::new(false),
+            gone_notify: tokio::sync::Notify::new(),
         })
     }
 
@@ -242,6 +247,26 @@ impl ClientTimers {
         if let Some(waker) = self.parked_read.lock().ok().and_then(|mut w| w.take()) {
             waker.wake();
         }
+    }
+}
+
+impl ClientTimers {
+    /// The client closed its connection while a request was served.
+    fn client_gone(&self) {
+        self.gone.store(true, Ordering::Release);
+        self.gone_notify.notify_waiters();
+    }
+
+    /// Returns once the client has closed its connection (never, while
+    /// it stays).
+    pub async fn gone(&self) {
+        let notified = self.gone_notify.notified();
+        let mut notified = std::pin::pin!(notified);
+        notified.as_mut().enable();
+        if self.gone.load(Ordering::Acquire) {
+            return;
+        }
+        notified.await;
     }
 }
 
@@ -328,6 +353,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ClientIo<S> {
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         let phase = this.current_phase();
         if polled.is_ready() {
+            if phase == ReadPhase::Serving && buf.filled().len() == before {
+                // end of stream (or an error) while a request is served:
+                // the client left (nginx: 499 when it waits for upstream)
+                this.timers.client_gone();
+            }
             if buf.filled().len() > before && phase == ReadPhase::Idle {
                 // the first bytes of a head: its own timer from now
                 this.head_started = true;
