@@ -127,6 +127,19 @@ impl Running {
         std::fs::read_to_string(self.dir.0.join("error.log")).unwrap_or_default()
     }
 
+    /// Waits at most 5 s for `text` in the error log.
+    fn wait_for_error_log(&self, text: &str) {
+        let started = Instant::now();
+        while !self.error_log().contains(text) {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{text} not in {}",
+                self.error_log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits at most `limit` for the process to end.
     fn exited_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let started = Instant::now();
@@ -408,15 +421,7 @@ fn a_broken_reload_keeps_the_old_configuration_serving() {
         rginx.child.id(),
         rginx.conf.display()
     );
-    let started = Instant::now();
-    while !rginx.error_log().contains(&emerg) {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{}",
-            rginx.error_log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rginx.wait_for_error_log(&emerg);
     // a configuration that cannot bind its socket is refused whole too
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken_addr = taken.local_addr().unwrap();
@@ -426,15 +431,7 @@ fn a_broken_reload_keeps_the_old_configuration_serving() {
         "[emerg] {0}#{0}: bind() to {taken_addr} failed (98: Address already in use)",
         rginx.child.id()
     );
-    let started = Instant::now();
-    while !rginx.error_log().contains(&bind_error) {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{}",
-            rginx.error_log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rginx.wait_for_error_log(&bind_error);
     let (status, body) = kept.get("/still").unwrap();
     assert_eq!((status, generation_of(&body)), (200, Some(1)), "{body}");
     let (status, body) = get_once(rginx.port, "/fresh").unwrap();

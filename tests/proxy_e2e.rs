@@ -616,13 +616,7 @@ fn keep_alive_settings_match_nginx() {
 #[test]
 fn a_slow_request_head_is_dropped_like_nginx() {
     let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
-    let conf = |port: u16| {
-        format!(
-            "server {{ listen 127.0.0.1:{port}; client_header_timeout 1s;
-               location / {{ proxy_pass http://{}; }} }}",
-            backend.addr()
-        )
-    };
+    let conf = |port: u16| header_timeout_conf(port, backend.addr());
     // half a head, then nothing: what comes back before the close
     let slow = |port: u16| {
         let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -645,16 +639,18 @@ fn a_slow_request_head_is_dropped_like_nginx() {
     assert_eq!(got, slow(nginx_port));
 }
 
+/// A server with `client_header_timeout 1s` in front of `backend`.
+fn header_timeout_conf(port: u16, backend: std::net::SocketAddr) -> String {
+    format!(
+        "server {{ listen 127.0.0.1:{port}; client_header_timeout 1s;
+           location / {{ proxy_pass http://{backend}; }} }}"
+    )
+}
+
 #[test]
 fn a_dripping_head_is_bounded_by_client_header_timeout_like_nginx() {
     let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
-    let conf = |port: u16| {
-        format!(
-            "server {{ listen 127.0.0.1:{port}; client_header_timeout 1s;
-               location / {{ proxy_pass http://{}; }} }}",
-            backend.addr()
-        )
-    };
+    let conf = |port: u16| header_timeout_conf(port, backend.addr());
     // slowloris: a header line every 200 ms, for up to 5 s; nginx's timer
     // runs from the start of the head, progress does not reset it
     let drip = |port: u16| {

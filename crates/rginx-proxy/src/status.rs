@@ -239,6 +239,9 @@ impl Upstreams {
 /// The process's upstream figures.
 pub static UPSTREAMS: std::sync::LazyLock<Upstreams> = std::sync::LazyLock::new(Upstreams::default);
 
+/// A per-server counter of the Prometheus form: name, help, value.
+type PeerCounter = (&'static str, &'static str, fn(&PeerStats) -> u64);
+
 /// The counters and the upstream figures in Prometheus' text format.
 pub fn prometheus_text(s: &Snapshot, upstreams: &Upstreams) -> String {
     let mut out = String::new();
@@ -300,25 +303,23 @@ pub fn prometheus_text(s: &Snapshot, upstreams: &Upstreams) -> String {
         };
         format!("upstream=\"{name}\",server=\"{addr}\"")
     };
-    out.push_str("# HELP rginx_upstream_requests_total Attempts sent to an upstream server.\n");
-    out.push_str("# TYPE rginx_upstream_requests_total counter\n");
-    for (name, addr, stats) in &peers {
-        let _ = writeln!(
-            out,
-            "rginx_upstream_requests_total{{{}}} {}",
-            label(name, addr),
-            stats.requests.load(Ordering::Relaxed)
-        );
-    }
-    out.push_str("# HELP rginx_upstream_failures_total Attempts that failed: errors, timeouts, invalid or too big headers, and the statuses max_fails counts.\n");
-    out.push_str("# TYPE rginx_upstream_failures_total counter\n");
-    for (name, addr, stats) in &peers {
-        let _ = writeln!(
-            out,
-            "rginx_upstream_failures_total{{{}}} {}",
-            label(name, addr),
-            stats.failures.load(Ordering::Relaxed)
-        );
+    let counters: [PeerCounter; 2] = [
+        (
+            "rginx_upstream_requests_total",
+            "Attempts sent to an upstream server.",
+            |p| p.requests.load(Ordering::Relaxed),
+        ),
+        (
+            "rginx_upstream_failures_total",
+            "Attempts that failed: errors, timeouts, invalid or too big headers, and the statuses max_fails counts.",
+            |p| p.failures.load(Ordering::Relaxed),
+        ),
+    ];
+    for (metric, help, value) in counters {
+        let _ = write!(out, "# HELP {metric} {help}\n# TYPE {metric} counter\n");
+        for (name, addr, stats) in &peers {
+            let _ = writeln!(out, "{metric}{{{}}} {}", label(name, addr), value(stats));
+        }
     }
     out.push_str("# HELP rginx_upstream_header_seconds Time from the start of an attempt to the response head.\n");
     out.push_str("# TYPE rginx_upstream_header_seconds histogram\n");
