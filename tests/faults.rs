@@ -118,6 +118,8 @@ enum Client {
     LeaveWhileWaiting,
     /// Promises a 100-byte body, sends 10 bytes and leaves.
     LeaveMidBody,
+    /// Promises a 100-byte body, sends 10 bytes and waits.
+    StallMidBody,
     /// Opens a WebSocket, sends one message, reads until the end.
     Tunnel,
     /// Opens a WebSocket, sends one message, gets its echo and leaves.
@@ -148,16 +150,16 @@ fn client(port: u16, path: &str, how: Client) -> (String, bool) {
             .to_string()
     };
     match how {
-        Client::Get | Client::LeaveWhileWaiting | Client::LeaveMidBody => {
+        Client::Get | Client::LeaveWhileWaiting | Client::LeaveMidBody | Client::StallMidBody => {
             let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
             let request = match how {
-                Client::LeaveMidBody => format!(
+                Client::LeaveMidBody | Client::StallMidBody => format!(
                     "POST {path} HTTP/1.1\r\nHost: f\r\nContent-Length: 100\r\n\r\n0123456789"
                 ),
                 _ => format!("GET {path} HTTP/1.1\r\nHost: f\r\nConnection: close\r\n\r\n"),
             };
             c.write_all(request.as_bytes()).unwrap();
-            if matches!(how, Client::Get) {
+            if matches!(how, Client::Get | Client::StallMidBody) {
                 let (got, ended) = read_all(&mut c);
                 return (status(&got), ended);
             }
@@ -237,6 +239,11 @@ const CASES: &[Case] = &[
         client: Client::LeaveMidBody,
     },
     Case {
+        name: "client-stalls-mid-body",
+        backend: Some(Backend::Hang),
+        client: Client::StallMidBody,
+    },
+    Case {
         name: "client-leaves-mid-tunnel",
         backend: Some(Backend::Tunnel),
         client: Client::LeaveMidTunnel,
@@ -252,6 +259,10 @@ const DIFFERENCES: &[(&str, &str)] = &[
     (
         "client-leaves-mid-body",
         "a request body with Content-Length streams to the backend, so a client leaving mid-body ends an upstream request, logged 499; nginx reads the body first, never contacts the backend, and logs 400",
+    ),
+    (
+        "client-stalls-mid-body",
+        "both log 408 and close the client's connection unanswered, but rginx had streamed the body's start to the backend (whose connection it closes); nginx reads the body first and never contacts it",
     ),
 ];
 
@@ -277,6 +288,7 @@ fn run_all(start: &dyn Fn(&str, u16) -> Box<dyn std::any::Any>, dir: &Path) -> V
                 listen 127.0.0.1:{port};
                 access_log {log} status;
                 proxy_read_timeout 1s;
+                client_body_timeout 1s;
                 location / {{
                     proxy_pass http://{addr};
                     proxy_http_version 1.1;

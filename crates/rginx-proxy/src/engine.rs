@@ -92,6 +92,10 @@ impl EngineCell {
 /// nginx's status for a request whose client left before the answer.
 const CLIENT_CLOSED: u16 = 499;
 
+/// nginx's status for a request body that stalled past
+/// `client_body_timeout`: logged, and the connection closed unanswered.
+const REQUEST_TIME_OUT: u16 = 408;
+
 /// The client's side of a proxied request: its upgrade, if it asked for
 /// one, and its connection's timers (which also tell when it went away).
 struct ClientSide {
@@ -489,11 +493,18 @@ impl Engine {
                 {
                     Ok(resp) => resp,
                     Err(status) => {
-                        let page = error_page(status);
+                        // nginx closes a timed-out request's connection
+                        // without an answer
+                        let page = if status == REQUEST_TIME_OUT {
+                            unanswered()
+                        } else {
+                            error_page(status)
+                        };
                         if let Some(mut record) = log.0.take() {
                             record.status = status;
                             // 499: the client left, nothing was sent
-                            record.bytes = if status == CLIENT_CLOSED {
+                            record.bytes = if status == CLIENT_CLOSED || status == REQUEST_TIME_OUT
+                            {
                                 0
                             } else {
                                 page_bytes(&page, head_request)
@@ -618,14 +629,20 @@ impl Engine {
         body: Incoming,
         body_timeout: Duration,
         context: &ErrorContext<'_>,
+        watch: &Arc<crate::timed::BodyWatch>,
     ) -> Result<RequestBody, u16> {
         match plan.body {
             rginx_core::plan::BodyPlan::Dechunk => {
-                let mut body = TimedBody::new(body, body_timeout);
+                let mut body = TimedBody::new(body, body_timeout).watched(watch.clone());
                 let mut held = bytes::BytesMut::new();
                 while let Some(frame) = body.frame().await {
                     let Ok(frame) = frame else {
-                        return Err(400);
+                        // the client left (nginx: 400) or stalled (408)
+                        return Err(if watch.expired() {
+                            REQUEST_TIME_OUT
+                        } else {
+                            400
+                        });
                     };
                     let Ok(data) = frame.into_data() else {
                         continue;
@@ -649,10 +666,9 @@ impl Engine {
             }
             rginx_core::plan::BodyPlan::None => Ok(RequestBody::Empty),
             _ if hyper::body::Body::is_end_stream(&body) => Ok(RequestBody::Empty),
-            _ => Ok(RequestBody::Stream(Some(TimedBody::new(
-                body,
-                body_timeout,
-            )))),
+            _ => Ok(RequestBody::Stream(Some(
+                TimedBody::new(body, body_timeout).watched(watch.clone()),
+            ))),
         }
     }
 
@@ -863,13 +879,24 @@ impl Engine {
         context: &ErrorContext<'_>,
         client: rginx_core::plan::ClientSettings,
     ) -> Result<Response<Body>, u16> {
+        client_side.timers.body.reset();
         let mut body = match self
-            .request_body(plan, body, client.body_timeout, context)
+            .request_body(
+                plan,
+                body,
+                client.body_timeout,
+                context,
+                &client_side.timers.body,
+            )
             .await
         {
             Ok(b) => b,
             Err(status) => return Err(status),
         };
+        if !matches!(body, RequestBody::Stream(_)) {
+            // nothing left to send once the head is
+            client_side.timers.body.mark_ended();
+        }
         let next = plan.next_upstream;
         let started = Instant::now();
         // nginx's peer.tries: every server of the group, or fewer
@@ -929,8 +956,17 @@ impl Engine {
                     return Err(502);
                 };
                 let request = self.upstream_request(plan, request_body, body.length())?;
-                let answer =
-                    tokio::time::timeout(plan.read_timeout, conn.sender.send_request(request));
+                // proxy_read_timeout runs once the request is sent, its
+                // body included (nginx reads a body before it connects)
+                let answer = async {
+                    let sending = conn.sender.send_request(request);
+                    let mut sending = std::pin::pin!(sending);
+                    tokio::select! {
+                        answer = &mut sending => return Ok(answer),
+                        () = client_side.timers.body.settled() => {}
+                    }
+                    tokio::time::timeout(plan.read_timeout, sending).await
+                };
                 let answer = tokio::select! {
                     answer = answer => answer,
                     () = client_side.timers.gone() => {
@@ -945,6 +981,16 @@ impl Engine {
                         return Err(CLIENT_CLOSED);
                     }
                 };
+                // the client's body stalled past client_body_timeout while
+                // it streamed: nginx's 408, whatever the upstream did
+                if client_side.timers.body.expired() {
+                    tracing::info!(
+                        log_set = context.log_set,
+                        "*{} client timed out (110: Connection timed out) while reading client request body{describe}",
+                        context.connection
+                    );
+                    return Err(REQUEST_TIME_OUT);
+                }
                 match answer {
                     Ok(Ok(response)) => break Ok((response, conn)),
                     // a kept connection the backend had closed: nginx tries
@@ -1167,6 +1213,21 @@ where
     Ok(Full::new(held.freeze())
         .map_err(|never| match never {})
         .boxed())
+}
+
+/// A response hyper never writes: its body fails at once, and hyper closes
+/// the connection without a byte.
+fn unanswered() -> Response<Body> {
+    let mut response = Response::new(
+        Truncated {
+            data: None,
+            flushed: true,
+            error: Some("closed without an answer".into()),
+        }
+        .boxed(),
+    );
+    response.extensions_mut().insert(OwnPage);
+    response
 }
 
 /// A body whose upstream failed part way: the bytes that came, then the

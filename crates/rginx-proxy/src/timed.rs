@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -61,6 +61,48 @@ impl Deadline {
 pub struct TimedBody<B> {
     inner: B,
     deadline: Deadline,
+    /// Told when the body ends or its time runs out (a client's request
+    /// body: the upstream's read timer starts once it is sent, and a stall
+    /// is nginx's 408).
+    watch: Option<Arc<BodyWatch>>,
+}
+
+/// What became of a request body being sent upstream.
+#[derive(Debug, Default)]
+pub struct BodyWatch {
+    expired: AtomicBool,
+    ended: AtomicBool,
+    changed: tokio::sync::Notify,
+}
+
+impl BodyWatch {
+    /// A new request: nothing happened yet.
+    pub fn reset(&self) {
+        self.expired.store(false, Ordering::Release);
+        self.ended.store(false, Ordering::Release);
+    }
+
+    /// The body is sent whole (or there was none to send).
+    pub fn mark_ended(&self) {
+        self.ended.store(true, Ordering::Release);
+        self.changed.notify_waiters();
+    }
+
+    /// The body stalled past its timeout.
+    pub fn expired(&self) -> bool {
+        self.expired.load(Ordering::Acquire)
+    }
+
+    /// Returns once the body ended or stalled.
+    pub async fn settled(&self) {
+        let notified = self.changed.notified();
+        let mut notified = std::pin::pin!(notified);
+        notified.as_mut().enable();
+        if self.ended.load(Ordering::Acquire) || self.expired() {
+            return;
+        }
+        notified.await;
+    }
 }
 
 impl<B> TimedBody<B> {
@@ -69,7 +111,14 @@ impl<B> TimedBody<B> {
         TimedBody {
             inner,
             deadline: Deadline::new(after),
+            watch: None,
         }
+    }
+
+    /// Also tells `watch` when the body ends or its time runs out.
+    pub fn watched(mut self, watch: Arc<BodyWatch>) -> TimedBody<B> {
+        self.watch = Some(watch);
+        self
     }
 }
 
@@ -89,9 +138,19 @@ where
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 this.deadline.progress();
+                if let Some(watch) = &this.watch {
+                    // a sized body may be done without a last `None`
+                    if frame.is_none() || this.inner.is_end_stream() {
+                        watch.mark_ended();
+                    }
+                }
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
             Poll::Pending if this.deadline.expired(cx) => {
+                if let Some(watch) = &this.watch {
+                    watch.expired.store(true, Ordering::Release);
+                    watch.changed.notify_waiters();
+                }
                 Poll::Ready(Some(Err(Box::new(TimedOut(this.deadline.after)))))
             }
             Poll::Pending => Poll::Pending,
@@ -99,7 +158,11 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        let end = self.inner.is_end_stream();
+        if let (true, Some(watch)) = (end, &self.watch) {
+            watch.mark_ended();
+        }
+        end
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -212,6 +275,8 @@ pub struct ClientTimers {
     parked_read: Mutex<Option<Waker>>,
     /// The client closed its side while a request was being served.
     gone: std::sync::atomic::AtomicBool,
+    /// The request body being sent upstream.
+    pub body: Arc<BodyWatch>,
     gone_notify: tokio::sync::Notify,
 }
 
@@ -227,6 +292,7 @@ impl ClientTimers {
             header_ms: AtomicU64::new(ms),
             parked_read: Mutex::new(None),
             gone: std::sync::atomic::AtomicBool::new(false),
+            body: Arc::new(BodyWatch::default()),
             gone_notify: tokio::sync::Notify::new(),
         })
     }
