@@ -14,9 +14,12 @@
 //! sleeping.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rginx_core::model::UpstreamConf;
+
+use crate::status::PeerStats;
 
 /// One backend address with nginx's round-robin state.
 #[derive(Debug, Clone)]
@@ -35,10 +38,14 @@ pub struct Peer {
     /// When the peer was last checked (failure, or a probe after the
     /// timeout).
     checked: Option<Instant>,
+    /// Its figures for the status page, shared by every engine (and kept
+    /// across reloads) under the group's name and this address.
+    pub stats: Arc<PeerStats>,
 }
 
 impl Peer {
     fn new(
+        group: &str,
         addr: SocketAddr,
         weight: u64,
         max_fails: u64,
@@ -47,6 +54,7 @@ impl Peer {
     ) -> Peer {
         let weight = i64::try_from(weight).unwrap_or(i64::MAX).max(1);
         Peer {
+            stats: crate::status::UPSTREAMS.peer(group, addr),
             addr,
             weight,
             effective_weight: weight,
@@ -127,6 +135,7 @@ impl RoundRobin {
     pub fn new(conf: &UpstreamConf) -> RoundRobin {
         let mut primary = Vec::new();
         let mut backup = Vec::new();
+        let group = conf.name.to_ascii_lowercase();
         for server in &conf.servers {
             let list = if server.backup {
                 &mut backup
@@ -135,6 +144,7 @@ impl RoundRobin {
             };
             for addr in &server.addrs {
                 list.push(Peer::new(
+                    &group,
                     *addr,
                     server.weight,
                     server.max_fails,
@@ -152,7 +162,7 @@ impl RoundRobin {
     pub fn from_addrs(addrs: &[SocketAddr]) -> RoundRobin {
         let primary = addrs
             .iter()
-            .map(|a| Peer::new(*a, 1, 1, Duration::from_secs(10), false))
+            .map(|a| Peer::new("", *a, 1, 1, Duration::from_secs(10), false))
             .collect();
         RoundRobin {
             primary,

@@ -828,18 +828,22 @@ impl Engine {
         failed: bool,
     ) {
         let now = Instant::now();
-        let group = match picked {
+        let took = now.saturating_duration_since(started);
+        match picked {
             Some((key, pick)) => {
                 if let Some(Ok(mut rr)) = self.groups.get(key).map(|g| g.lock()) {
                     rr.report(*pick, failed, now);
+                    if let Some(peer) = rr.peer(*pick) {
+                        peer.stats.observe(failed, took);
+                    }
                 }
-                key.as_str()
             }
-            None => "",
-        };
-        crate::status::UPSTREAMS
-            .peer(group, addr)
-            .observe(failed, now.saturating_duration_since(started));
+            // a proxy_pass to addresses: found by address (a lock and a
+            // lookup, where a group's peers hold theirs)
+            None => crate::status::UPSTREAMS
+                .peer("", addr)
+                .observe(failed, took),
+        }
     }
 
     /// Appends a line to an access log, opening the file on first use.
