@@ -1049,3 +1049,75 @@ fn several_workers_share_the_connections() {
         assert_eq!(head[0], "HTTP/1.1 101 Switching Protocols");
     }
 }
+
+/// A backend answering every request with a 16 MiB body.
+fn big_body_backend() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut conn = conn;
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match conn.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let size = 16 << 20;
+                let _ = conn.write_all(
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n").as_bytes(),
+                );
+                let chunk = vec![b'x'; 1 << 16];
+                for _ in 0..size / chunk.len() {
+                    if conn.write_all(&chunk).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_after_send_timeout_like_nginx() {
+    let backend = big_body_backend();
+    let conf = |port: u16| {
+        format!(
+            "server {{ listen 127.0.0.1:{port}; send_timeout 1s;
+               location / {{ proxy_pass http://{backend}; }} }}"
+        )
+    };
+    // ask for 16 MiB, read nothing for 3 s, then read what is left: the
+    // proxy gave up on the client after send_timeout, so the body ends short
+    let stalled = |port: u16| {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(b"GET /big HTTP/1.1\r\nHost: s.test\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+        let mut got = 0usize;
+        let mut buf = vec![0u8; 1 << 16];
+        let ended = loop {
+            match c.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+                Err(_) => break false,
+            }
+        };
+        (ended, got < 16 << 20)
+    };
+    let port = free_port();
+    let _rginx = start_rginx(&conf(port), port);
+    let got = stalled(port);
+    assert_eq!(got, (true, true), "(closed, body cut short)");
+
+    let Some(nginx) = nginx() else { return };
+    let nginx_port = free_port();
+    let _nginx = NginxServer::start(&nginx, &conf(nginx_port), nginx_port);
+    assert_eq!(stalled(nginx_port), got);
+}
