@@ -82,21 +82,19 @@ wait_port() {
 }
 
 # KiB of resident memory of a process and its children
-rss_tree() {
-    local total=0 pid
-    for pid in $1 $(pgrep -P "$1" || true); do
-        total=$(( total + $(awk '/^VmRSS:/ {print $2}' /proc/$pid/status 2>/dev/null || echo 0) ))
-    done
-    echo $total
-}
+rss_tree() { tree_sum "$1" status '/^VmRSS:/ {print $2}'; }
 
 # CPU time (user + system, clock ticks) of a process and its children: the
 # proxy's own cost per operation, which is what a proxy controls on a box it
 # shares with the load generator and the backend
-cpu_tree() {
+cpu_tree() { tree_sum "$1" stat '{print $14 + $15}'; }
+
+# the sum over a process and its children of what an awk program prints
+# from each one's /proc/PID/FILE
+tree_sum() { # pid file program
     local total=0 pid
     for pid in $1 $(pgrep -P "$1" || true); do
-        total=$(( total + $(awk '{print $14 + $15}' /proc/$pid/stat 2>/dev/null || echo 0) ))
+        total=$(( total + $(awk "$3" /proc/$pid/$2 2>/dev/null || echo 0) ))
     done
     echo $total
 }

@@ -151,7 +151,7 @@ fn serve(model: rginx_core::Model, mode: Mode, reload: Option<&crate::check::Sou
             return ExitCode::from(1);
         }
     };
-    let stop = instance.control(signals, |workers| match reload {
+    instance.control(signals, |workers| match reload {
         Some(source) => {
             let model = crate::check::load_for_reload(source)?;
             Generation::build(&model, &hostname, workers).map_err(|e| vec![e])
@@ -164,7 +164,6 @@ fn serve(model: rginx_core::Model, mode: Mode, reload: Option<&crate::check::Sou
         rginx_proxy::process::remove_pid(path);
     }
     tracing::info!(notice = true, "exit");
-    let _ = stop;
     // the workers' threads end with the process
     std::process::exit(0)
 }

@@ -45,13 +45,8 @@ fn backend(script: Backend) -> (SocketAddr, mpsc::Receiver<bool>) {
             std::thread::spawn(move || {
                 let mut conn = conn;
                 let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match conn.read(&mut byte) {
-                        Ok(1) => head.push(byte[0]),
-                        _ => return,
-                    }
+                if read_request_head(&mut conn).is_none() {
+                    return;
                 }
                 let ok = |c: &mut TcpStream, b: &[u8]| c.write_all(b).is_ok();
                 match script {
@@ -353,14 +348,11 @@ fn faults_end_as_nginx_ends_them() {
     );
     let mut failures = Vec::new();
     for ((case, a), b) in CASES.iter().zip(&ours).zip(&theirs) {
-        let listed = DIFFERENCES.iter().find(|(n, _)| *n == case.name);
-        match (a == b, listed) {
-            (true, None) | (false, Some(_)) => {}
-            (false, None) => failures.push(format!("nginx: {b}\nrginx: {a}")),
-            (true, Some((_, why))) => failures.push(format!(
-                "{}: matches nginx now; take it off DIFFERENCES ({why})",
-                case.name
-            )),
+        let judged = against_listed(case.name, a == b, DIFFERENCES, "DIFFERENCES", || {
+            format!("nginx: {b}\nrginx: {a}")
+        });
+        if let Err(e) = judged {
+            failures.push(e);
         }
     }
     eprintln!(

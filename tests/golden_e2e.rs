@@ -165,14 +165,17 @@ fn golden_cases_end_to_end() {
                     for path in paths.iter().skip(w).step_by(4) {
                         let case = load(path);
                         let stem = case.name.trim_end_matches(".case");
-                        let gap = KNOWN_GAPS.iter().find(|(n, _)| *n == stem);
-                        match (run(&case), gap) {
-                            (Ok(()), None) | (Err(_), Some(_)) => {}
-                            (Err(e), None) => failures.push(format!("{}: {e}", case.name)),
-                            (Ok(()), Some((_, why))) => failures.push(format!(
-                                "{}: passes now; take it off KNOWN_GAPS ({why})",
-                                case.name
-                            )),
+                        let outcome = run(&case);
+                        let judged =
+                            against_listed(stem, outcome.is_ok(), KNOWN_GAPS, "KNOWN_GAPS", || {
+                                format!(
+                                    "{}: {}",
+                                    case.name,
+                                    outcome.clone().err().unwrap_or_default()
+                                )
+                            });
+                        if let Err(e) = judged {
+                            failures.push(e);
                         }
                     }
                     failures

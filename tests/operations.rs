@@ -113,6 +113,16 @@ impl Running {
             .expect("rginx -s")
     }
 
+    /// `rginx -s NAME -c CONF`, which must succeed.
+    fn signal_ok(&self, name: &str) {
+        let out = self.signal(name);
+        assert!(
+            out.status.success(),
+            "rginx -s {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// `kill -SIGNAL PID`, without rginx's help.
     fn kill(&self, signal: &str) {
         let status = std::process::Command::new("kill")
@@ -330,12 +340,7 @@ fn reload_under_load_drops_nothing_and_serves_the_new_configuration() {
         rginx.write(generation, &extra);
         let sent = Instant::now();
         if generation % 2 == 0 {
-            let out = rginx.signal("reload");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            rginx.signal_ok("reload");
         } else {
             rginx.kill("HUP");
         }
@@ -482,12 +487,7 @@ fn quit_finishes_requests_and_tunnels_then_exits() {
     assert_eq!(idle.get("/idle").unwrap().0, 200);
     let in_flight = std::thread::spawn(move || get_once(port, "/slow"));
     std::thread::sleep(Duration::from_millis(200));
-    let out = rginx.signal("quit");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    rginx.signal_ok("quit");
     // the listening socket closes at once
     let started = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -558,12 +558,7 @@ fn stop_and_interrupt_end_at_once() {
         let _tunnel = Tunnel::open(rginx.port);
         match signal {
             None => {
-                let out = rginx.signal("stop");
-                assert!(
-                    out.status.success(),
-                    "{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
+                rginx.signal_ok("stop");
             }
             Some(s) => rginx.kill(s),
         }
@@ -584,12 +579,7 @@ fn reopen_starts_new_log_files() {
     // logrotate: the files move away; they are written on until reopened
     std::fs::rename(&access, rginx.dir.0.join("access.log.1")).unwrap();
     std::fs::rename(&error, rginx.dir.0.join("error.log.1")).unwrap();
-    let out = rginx.signal("reopen");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    rginx.signal_ok("reopen");
     let started = Instant::now();
     while !access.exists() {
         assert!(

@@ -1058,13 +1058,8 @@ fn big_body_backend() -> std::net::SocketAddr {
         for conn in listener.incoming().flatten() {
             std::thread::spawn(move || {
                 let mut conn = conn;
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match conn.read(&mut byte) {
-                        Ok(1) => head.push(byte[0]),
-                        _ => return,
-                    }
+                if read_request_head(&mut conn).is_none() {
+                    return;
                 }
                 let size = 16 << 20;
                 let _ = conn.write_all(

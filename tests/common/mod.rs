@@ -323,3 +323,37 @@ pub fn seed_http(port: u16, backend: std::net::SocketAddr) -> String {
     http.replace("127.0.0.1:9001", &backend.to_string())
         .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))
 }
+
+/// Judges one case against a list of known differences from nginx
+/// (`(name, why)`): an unlisted case must match nginx, a listed one must
+/// still differ, so that the list stays true. `Err` says what is wrong;
+/// `difference` describes the mismatch of an unlisted case.
+pub fn against_listed(
+    name: &str,
+    matches: bool,
+    listed: &[(&str, &str)],
+    list_name: &str,
+    difference: impl FnOnce() -> String,
+) -> Result<(), String> {
+    match (matches, listed.iter().find(|(n, _)| *n == name)) {
+        (true, None) | (false, Some(_)) => Ok(()),
+        (false, None) => Err(difference()),
+        (true, Some((_, why))) => Err(format!(
+            "{name}: matches nginx now; take it off {list_name} ({why})"
+        )),
+    }
+}
+
+/// Reads a request head (through its empty line) a byte at a time, so
+/// that nothing after it is consumed; `None` if the peer stops first.
+pub fn read_request_head(stream: &mut impl Read) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return None,
+        }
+    }
+    Some(head)
+}

@@ -104,7 +104,7 @@ struct ClientSide {
 }
 
 /// Returns once `quit` says true (never when its sender is gone).
-pub async fn quitting(quit: &mut tokio::sync::watch::Receiver<bool>) {
+async fn quitting(quit: &mut tokio::sync::watch::Receiver<bool>) {
     loop {
         if *quit.borrow_and_update() {
             return;

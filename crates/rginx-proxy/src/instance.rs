@@ -176,15 +176,6 @@ pub struct Instance {
     shutdown_timeout: Mutex<Option<Duration>>,
 }
 
-/// How the instance ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
-    /// `SIGQUIT`: connections were drained (or the timeout passed).
-    Graceful,
-    /// `SIGTERM` or `SIGINT`.
-    Fast,
-}
-
 /// The signals the instance obeys, made before the workers start so that
 /// none of them kills the process meanwhile.
 pub struct Signals {
@@ -423,14 +414,15 @@ impl Instance {
         }
     }
 
-    /// Obeys signals until one stops the instance. `load` reads and
+    /// Obeys signals until one stops the instance (graceful or fast,
+    /// both then exit the process). `load` reads and
     /// validates the configuration again for a reload, giving its errors
     /// as nginx's lines (`[emerg] ... in FILE:LINE`).
     pub fn control(
         self: &Arc<Self>,
         mut signals: Signals,
         mut load: impl FnMut(usize) -> Result<Generation, Vec<String>>,
-    ) -> Stop {
+    ) {
         let runtime = &signals.runtime;
         runtime.block_on(async {
             loop {
@@ -459,15 +451,15 @@ impl Instance {
                         tracing::info!(notice = true, "signal 3 (SIGQUIT) received, shutting down");
                         tracing::info!(notice = true, "gracefully shutting down");
                         self.drain().await;
-                        return Stop::Graceful;
+                        return;
                     }
                     _ = signals.term.recv() => {
                         tracing::info!(notice = true, "signal 15 (SIGTERM) received, exiting");
-                        return Stop::Fast;
+                        return;
                     }
                     _ = signals.int.recv() => {
                         tracing::info!(notice = true, "signal 2 (SIGINT) received, exiting");
-                        return Stop::Fast;
+                        return;
                     }
                 }
             }

@@ -95,10 +95,21 @@ impl BodyWatch {
 
     /// Returns once the body ended or stalled.
     pub async fn settled(&self) {
-        let notified = self.changed.notified();
+        until(&self.changed, || {
+            self.ended.load(Ordering::Acquire) || self.expired()
+        })
+        .await;
+    }
+}
+
+/// Returns once `done` holds, checking it again each time `notify` tells
+/// waiters (registered before the first check, so no notice is missed).
+async fn until(notify: &tokio::sync::Notify, done: impl Fn() -> bool) {
+    loop {
+        let notified = notify.notified();
         let mut notified = std::pin::pin!(notified);
         notified.as_mut().enable();
-        if self.ended.load(Ordering::Acquire) || self.expired() {
+        if done() {
             return;
         }
         notified.await;
@@ -314,9 +325,7 @@ impl ClientTimers {
             waker.wake();
         }
     }
-}
 
-impl ClientTimers {
     /// The client closed its connection while a request was served.
     fn client_gone(&self) {
         self.gone.store(true, Ordering::Release);
@@ -326,13 +335,7 @@ impl ClientTimers {
     /// Returns once the client has closed its connection (never, while
     /// it stays).
     pub async fn gone(&self) {
-        let notified = self.gone_notify.notified();
-        let mut notified = std::pin::pin!(notified);
-        notified.as_mut().enable();
-        if self.gone.load(Ordering::Acquire) {
-            return;
-        }
-        notified.await;
+        until(&self.gone_notify, || self.gone.load(Ordering::Acquire)).await;
     }
 }
 
