@@ -713,14 +713,12 @@ impl Engine {
             match tokio::time::timeout(plan.connect_timeout, TcpStream::connect(addr)).await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => {
-                    let code = e.raw_os_error().unwrap_or(0);
-                    let text = std::io::Error::from_raw_os_error(code).to_string();
-                    let text = text.split(" (os error").next().unwrap_or("");
                     tracing::error!(
-                    log_set = context.log_set,
-                    "*{} connect() failed ({code}: {text}) while connecting to upstream{describe}",
-                    context.connection
-                );
+                        log_set = context.log_set,
+                        "*{} connect() failed ({}) while connecting to upstream{describe}",
+                        context.connection,
+                        crate::process::os_error(&e)
+                    );
                     return Err(Failure {
                         status: 502,
                         retry: next.error,
