@@ -1,11 +1,10 @@
 //! Bad input never panics: random text and random mutations of real
 //! configurations go through parsing, validation, lints and compilation.
 
-use std::path::Path;
-
 use proptest::prelude::*;
-use rginx_core::plan::{RequestHead, Runtime};
-use rginx_core::{build, lint, BuildOptions, LiteralResolver};
+use rginx_core::lint;
+use rginx_core::plan::Runtime;
+use rginx_testkit::config::{check, request};
 
 const SEED: &str = r#"events { worker_connections 64; }
 http {
@@ -24,8 +23,7 @@ http {
 "#;
 
 fn run_everything(text: &str) {
-    let parsed = rginx_config::parse_str(Path::new("fuzz.conf"), text);
-    let checked = build(&parsed, &LiteralResolver, BuildOptions::default());
+    let (parsed, checked) = check("fuzz.conf", text);
     for d in &checked.diagnostics {
         let _ = d.render(&parsed.config);
         let _ = d.excerpt(&parsed.config);
@@ -43,16 +41,7 @@ fn run_everything(text: &str) {
                 "/%2e%2e/x",
                 "http://h/x?y",
             ] {
-                let _ = rt.decide(&RequestHead {
-                    method: "GET",
-                    target,
-                    minor_version: 1,
-                    headers: &headers,
-                    local: "127.0.0.1:8080".parse().unwrap(),
-                    remote: "127.0.0.1:1".parse().unwrap(),
-                    time: std::time::SystemTime::UNIX_EPOCH,
-                    request_id: [0; 16],
-                });
+                let _ = rt.decide(&request(target, &headers));
             }
         }
     }
@@ -79,8 +68,7 @@ proptest! {
 
 #[test]
 fn the_seed_itself_is_valid_and_runs() {
-    let parsed = rginx_config::parse_str(Path::new("seed.conf"), SEED);
-    let checked = build(&parsed, &LiteralResolver, BuildOptions::default());
+    let (_, checked) = check("seed.conf", SEED);
     assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
     run_everything(SEED);
 }
