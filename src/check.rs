@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use rginx_config::Config;
-use rginx_core::json::string as json_string;
 use rginx_core::snippet::SnippetContext;
 use rginx_core::{check_path, BuildOptions, Diagnostic};
 use rginx_proxy::SystemResolver;
+use serde_json::json;
 
 use crate::cli::Format;
 
@@ -178,44 +178,26 @@ fn print_text(req: &CheckRequest, config: &Config, diagnostics: &[Diagnostic], o
 }
 
 fn print_json(req: &CheckRequest, config: &Config, diagnostics: &[Diagnostic], ok: bool) {
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "{{\"ok\":{ok},\"file\":{},\"diagnostics\":[",
-        json_string(&req.source.file.display().to_string())
-    );
-    for (i, d) in diagnostics.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(
-            out,
-            "{{\"level\":\"{}\",\"message\":{}",
-            d.severity.label(),
-            json_string(&d.message)
-        );
-        match d.span.and_then(|s| config.file(s.file).map(|f| (s, f))) {
-            Some((span, file)) => {
-                let _ = write!(
-                    out,
-                    ",\"file\":{},\"line\":{},\"column\":{}",
-                    json_string(&file.path.display().to_string()),
-                    span.line,
-                    span.column
-                );
-            }
-            None => out.push_str(",\"file\":null,\"line\":null,\"column\":null"),
-        }
-        match &d.hint {
-            Some(h) => {
-                let _ = write!(out, ",\"hint\":{}", json_string(h));
-            }
-            None => out.push_str(",\"hint\":null"),
-        }
-        out.push('}');
-    }
-    out.push_str("]}\n");
-    let _ = std::io::stdout().write_all(out.as_bytes());
+    let diagnostics: Vec<serde_json::Value> = diagnostics
+        .iter()
+        .map(|d| {
+            let at = d.span.and_then(|s| config.file(s.file).map(|f| (s, f)));
+            json!({
+                "level": d.severity.label(),
+                "message": d.message,
+                "file": at.map(|(_, file)| file.path.display().to_string()),
+                "line": at.map(|(span, _)| span.line),
+                "column": at.map(|(span, _)| span.column),
+                "hint": d.hint,
+            })
+        })
+        .collect();
+    let out = json!({
+        "ok": ok,
+        "file": req.source.file.display().to_string(),
+        "diagnostics": diagnostics,
+    });
+    let _ = std::io::stdout().write_all(format!("{out}\n").as_bytes());
 }
 
 /// `-T`: every file read, as nginx prints them.

@@ -5,10 +5,10 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use rginx_config::Config;
-use rginx_core::json::string as json_string;
 use rginx_core::report::{directive_uses, DirectiveUse, UseStatus};
 use rginx_core::snippet::SnippetContext;
 use rginx_core::{Checked, Diagnostic};
+use serde_json::json;
 
 use crate::cli::Format;
 
@@ -93,48 +93,51 @@ pub fn print(
             }
         }
         Format::Json => {
-            let _ = write!(
-                out,
-                "{{\"file\":{},\"context\":\"{}\",\"ok\":{},\"summary\":{{\"directives\":{},\"supported\":{supported},\"ignored\":{ignored},\"unsupported\":{unsupported}}},\"directives\":[",
-                json_string(&file.display().to_string()),
-                context.name(),
-                !checked.has_errors(),
-                uses.len()
-            );
-            for (i, u) in uses.iter().enumerate() {
-                let path = config
-                    .file(u.span.file)
-                    .map(|f| f.path.display().to_string())
-                    .unwrap_or_default();
-                let note = match u.status {
-                    UseStatus::Supported => "null".to_string(),
-                    _ => json_string(u.status.note()),
-                };
-                let _ = write!(
-                    out,
-                    "{}{{\"file\":{},\"line\":{},\"directive\":{},\"status\":\"{}\",\"note\":{note}}}",
-                    if i > 0 { "," } else { "" },
-                    json_string(&path),
-                    u.span.line,
-                    json_string(&u.name),
-                    u.status.label()
-                );
-            }
-            out.push_str("],\"findings\":[");
-            for (i, d) in findings.iter().enumerate() {
-                let at = d
-                    .location(config)
-                    .map_or("null".to_string(), |l| json_string(&l));
-                let hint = d.hint.as_deref().map_or("null".to_string(), json_string);
-                let _ = write!(
-                    out,
-                    "{}{{\"level\":\"{}\",\"message\":{},\"at\":{at},\"hint\":{hint}}}",
-                    if i > 0 { "," } else { "" },
-                    d.severity.label(),
-                    json_string(&d.message)
-                );
-            }
-            out.push_str("]}\n");
+            let directives: Vec<serde_json::Value> = uses
+                .iter()
+                .map(|u| {
+                    let path = config
+                        .file(u.span.file)
+                        .map(|f| f.path.display().to_string())
+                        .unwrap_or_default();
+                    let note = match u.status {
+                        UseStatus::Supported => None,
+                        _ => Some(u.status.note()),
+                    };
+                    json!({
+                        "file": path,
+                        "line": u.span.line,
+                        "directive": u.name,
+                        "status": u.status.label(),
+                        "note": note,
+                    })
+                })
+                .collect();
+            let findings: Vec<serde_json::Value> = findings
+                .iter()
+                .map(|d| {
+                    json!({
+                        "level": d.severity.label(),
+                        "message": d.message,
+                        "at": d.location(config),
+                        "hint": d.hint,
+                    })
+                })
+                .collect();
+            let report = json!({
+                "file": file.display().to_string(),
+                "context": context.name(),
+                "ok": !checked.has_errors(),
+                "summary": {
+                    "directives": uses.len(),
+                    "supported": supported,
+                    "ignored": ignored,
+                    "unsupported": unsupported,
+                },
+                "directives": directives,
+                "findings": findings,
+            });
+            let _ = writeln!(out, "{report}");
         }
     }
     let _ = std::io::stdout().write_all(out.as_bytes());

@@ -16,7 +16,6 @@ pub mod diag;
 pub mod docs;
 pub mod handlers;
 pub mod headlimit;
-pub mod json;
 pub mod lint;
 pub mod locate;
 pub mod model;

@@ -13,8 +13,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 
-use rginx_core::json::string as json;
-
 /// Largest request head accepted.
 const MAX_HEAD: usize = 64 * 1024;
 /// Largest body or WebSocket frame accepted.
@@ -219,18 +217,15 @@ pub fn describe(
     headers: &[(String, String)],
     body: &[u8],
 ) -> String {
-    let headers: Vec<String> = headers
-        .iter()
-        .map(|(n, v)| format!("[{},{}]", json(n), json(v)))
-        .collect();
-    format!(
-        "{{\"method\":{},\"uri\":{},\"version\":{},\"headers\":[{}],\"body\":{}}}\n",
-        json(method),
-        json(uri),
-        json(version),
-        headers.join(","),
-        json(&String::from_utf8_lossy(body))
-    )
+    let view = serde_json::json!({
+        "method": method,
+        "uri": uri,
+        "version": version,
+        // each line as a `[name, value]` pair
+        "headers": headers,
+        "body": String::from_utf8_lossy(body),
+    });
+    format!("{view}\n")
 }
 
 fn serve(conn: TcpStream) -> io::Result<()> {
