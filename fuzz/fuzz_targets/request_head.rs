@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use rginx_core::headlimit::HeadScanner;
+use rginx_http::head_scan::HeadScanner;
 use rginx_core::plan::{RequestHead, Runtime};
 use rginx_core::{build, BuildOptions, LiteralResolver};
 

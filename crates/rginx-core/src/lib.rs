@@ -15,7 +15,6 @@ pub mod build;
 pub mod diag;
 pub mod docs;
 pub mod handlers;
-pub mod headlimit;
 pub mod lint;
 pub mod locate;
 pub mod model;

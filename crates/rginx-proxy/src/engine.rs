@@ -40,8 +40,9 @@ use rginx_core::plan::{
 use tokio::net::TcpStream;
 
 use crate::balance::{RoundRobin, Tried};
+use crate::client_io::{ClientIo, ClientTimers};
 use crate::pool::{Conn, Pool, PooledBody};
-use crate::timed::{ClientIo, ClientTimers, TimedBody, TimedWrites};
+use crate::timed::{TimedBody, TimedWrites};
 
 use crate::pool::{Body, BoxError};
 
@@ -351,7 +352,7 @@ impl Engine {
             let _slot = slot;
             let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
             let timers = ClientTimers::new(client.header_timeout);
-            let scanner = rginx_core::headlimit::HeadScanner::new(
+            let scanner = rginx_http::head_scan::HeadScanner::new(
                 client.header_buffers,
                 client.header_buffer,
             );
@@ -1581,8 +1582,8 @@ pub(crate) fn page_html(status: u16, detail: Option<&str>) -> String {
 /// A whole response rginx writes on the socket itself, for a request hyper
 /// never sees (a head nginx refuses before reading on): nginx's page, then the
 /// connection closes.
-pub(crate) fn refusal(limit: rginx_core::headlimit::HeadRefusal) -> Vec<u8> {
-    use rginx_core::headlimit::HeadRefusal;
+pub(crate) fn refusal(limit: rginx_http::head_scan::HeadRefusal) -> Vec<u8> {
+    use rginx_http::head_scan::HeadRefusal;
     let status = limit.status();
     let page = match limit {
         HeadRefusal::Headers => page_html(status, Some("Request Header Or Cookie Too Large")),

@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod balance;
+pub mod client_io;
 pub mod echo;
 pub mod engine;
 pub mod errlog;

@@ -4,24 +4,21 @@
 //! when the peer takes nothing for a while (`send_timeout` to clients,
 //! `proxy_send_timeout` to upstreams). The timer runs only while an
 //! operation waits, as nginx's does, so an idle keep-alive connection is
-//! not affected.
+//! not affected. A client connection's read timers are in
+//! [`crate::client_io`].
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
-
-use rginx_core::headlimit::HeadScanner;
-
-use crate::status::ConnectionState;
 
 /// The error a timed-out body or stream reports.
 #[derive(Debug, thiserror::Error)]
@@ -104,7 +101,7 @@ impl BodyWatch {
 
 /// Returns once `done` holds, checking it again each time `notify` tells
 /// waiters (registered before the first check, so no notice is missed).
-async fn until(notify: &tokio::sync::Notify, done: impl Fn() -> bool) {
+pub(crate) async fn until(notify: &tokio::sync::Notify, done: impl Fn() -> bool) {
     loop {
         let notified = notify.notified();
         let mut notified = std::pin::pin!(notified);
@@ -260,261 +257,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TimedWrites<S> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_flush(cx);
         this.check(polled, cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
-
-/// The read timers of a client connection, shared between its stream and
-/// the requests on it. nginx's rules: waiting for the next request is
-/// bounded by `keepalive_timeout` (by `client_header_timeout` before the
-/// first); once its first bytes came, the rest of the head by
-/// `client_header_timeout`; while a request is being served there is no
-/// read timer (its body has `client_body_timeout`, a tunnel its own).
-/// They also hold the connection's place in `stub_status`'s figures: it
-/// counts as open while they live (a tunnel keeps them).
-#[derive(Debug)]
-pub struct ClientTimers {
-    state: ConnectionState,
-    in_flight: AtomicU32,
-    idle_ms: AtomicU64,
-    header_ms: AtomicU64,
-    /// The read waiting without a timer while a request was served: woken
-    /// when the request is done, so its idle timer starts.
-    parked_read: Mutex<Option<Waker>>,
-    /// The client closed its side while a request was being served.
-    gone: std::sync::atomic::AtomicBool,
-    /// The request body being sent upstream.
-    pub body: Arc<BodyWatch>,
-    gone_notify: tokio::sync::Notify,
-}
-
-impl ClientTimers {
-    /// Timers for a new connection: `header` both for the wait for the
-    /// first request and for receiving a head.
-    pub fn new(header: Duration) -> Arc<ClientTimers> {
-        let ms = millis(header);
-        Arc::new(ClientTimers {
-            state: ConnectionState::open(),
-            in_flight: AtomicU32::new(0),
-            idle_ms: AtomicU64::new(ms),
-            header_ms: AtomicU64::new(ms),
-            parked_read: Mutex::new(None),
-            gone: std::sync::atomic::AtomicBool::new(false),
-            body: Arc::new(BodyWatch::default()),
-            gone_notify: tokio::sync::Notify::new(),
-        })
-    }
-
-    /// A request head was read: no read timer until it is answered.
-    pub fn request_started(&self) {
-        self.state.writing();
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// A response was sent: the wait for the next request is bounded by
-    /// `keepalive` and the next head by `header`.
-    pub fn request_done(&self, keepalive: Duration, header: Duration) {
-        self.idle_ms.store(millis(keepalive), Ordering::Release);
-        self.header_ms.store(millis(header), Ordering::Release);
-        self.in_flight.fetch_sub(1, Ordering::AcqRel);
-        self.state.waiting();
-        if let Some(waker) = self.parked_read.lock().ok().and_then(|mut w| w.take()) {
-            waker.wake();
-        }
-    }
-
-    /// The client closed its connection while a request was served.
-    fn client_gone(&self) {
-        self.gone.store(true, Ordering::Release);
-        self.gone_notify.notify_waiters();
-    }
-
-    /// Returns once the client has closed its connection (never, while
-    /// it stays).
-    pub async fn gone(&self) {
-        until(&self.gone_notify, || self.gone.load(Ordering::Acquire)).await;
-    }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Which read timer runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ReadPhase {
-    Serving,
-    Idle,
-    Head,
-}
-
-/// A client stream with nginx's read timers ([`ClientTimers`]) and
-/// `send_timeout` on writes. When a read timer runs out the stream ends,
-/// as nginx closes such a connection without an answer.
-pub struct ClientIo<S> {
-    inner: TimedWrites<S>,
-    timers: Arc<ClientTimers>,
-    phase: ReadPhase,
-    head_started: bool,
-    /// A request was served: later heads get a header timer of their own
-    /// (the first shares the one that started at accept).
-    served_one: bool,
-    sleep: Option<Pin<Box<Sleep>>>,
-    /// nginx's head size limits, on the bytes of each head.
-    scanner: HeadScanner,
-    /// A head broke them: the stream has ended.
-    refused: bool,
-}
-
-impl<S> ClientIo<S> {
-    /// Wraps an accepted stream.
-    pub fn new(
-        inner: S,
-        timers: Arc<ClientTimers>,
-        send_timeout: Duration,
-        scanner: HeadScanner,
-    ) -> ClientIo<S> {
-        ClientIo {
-            inner: TimedWrites::new(inner, send_timeout),
-            timers,
-            phase: ReadPhase::Idle,
-            head_started: false,
-            served_one: false,
-            sleep: None,
-            scanner,
-            refused: false,
-        }
-    }
-
-    /// The accepted stream inside (for a tunnel, which keeps its own time).
-    pub fn into_inner(self) -> S {
-        self.inner.into_inner()
-    }
-
-    fn current_phase(&mut self) -> ReadPhase {
-        if self.timers.in_flight.load(Ordering::Acquire) > 0 {
-            // the next head starts afresh once this request is answered
-            self.head_started = false;
-            self.served_one = true;
-            ReadPhase::Serving
-        } else if self.head_started {
-            ReadPhase::Head
-        } else {
-            ReadPhase::Idle
-        }
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ClientIo<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.refused {
-            return Poll::Ready(Ok(()));
-        }
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        let phase = this.current_phase();
-        if polled.is_ready() {
-            if phase == ReadPhase::Serving && buf.filled().len() == before {
-                // end of stream (or an error) while a request is served:
-                // the client left (nginx: 499 when it waits for upstream)
-                this.timers.client_gone();
-            }
-            if buf.filled().len() > before && phase == ReadPhase::Idle {
-                // the first bytes of a head: its own timer from now
-                this.head_started = true;
-                this.timers.state.reading();
-                this.scanner.reset();
-            }
-            if phase != ReadPhase::Serving {
-                if let Err(limit) = this.scanner.feed(&buf.filled()[before..]) {
-                    // nginx answers and closes; hyper never sees this head
-                    // (it ends here, and an unfinished head gets no answer
-                    // from hyper)
-                    let page = crate::engine::refusal(limit);
-                    let _ = Pin::new(&mut this.inner).poll_write(cx, &page);
-                    buf.set_filled(before);
-                    this.refused = true;
-                    return Poll::Ready(Ok(()));
-                }
-            }
-            // nginx's header timer runs from the start of the head (of the
-            // connection, for its first request) to its end: bytes that
-            // trickle in do not move it, or a client sending a byte now
-            // and then would hold the connection for ever (slowloris)
-            let phase = this.current_phase();
-            let keep_timer = match (this.phase, phase) {
-                (ReadPhase::Head, ReadPhase::Head) => true,
-                (ReadPhase::Idle, ReadPhase::Head) => !this.served_one,
-                _ => false,
-            };
-            if !keep_timer {
-                this.sleep = None;
-            }
-            this.phase = phase;
-            return polled;
-        }
-        if phase != this.phase {
-            this.sleep = None;
-            this.phase = phase;
-        }
-        let ms = match phase {
-            ReadPhase::Serving => {
-                if let Ok(mut parked) = this.timers.parked_read.lock() {
-                    *parked = Some(cx.waker().clone());
-                }
-                // the request may have been answered meanwhile
-                if this.timers.in_flight.load(Ordering::Acquire) > 0 {
-                    return Poll::Pending;
-                }
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-            ReadPhase::Idle => this.timers.idle_ms.load(Ordering::Acquire),
-            ReadPhase::Head => this.timers.header_ms.load(Ordering::Acquire),
-        };
-        let after = Duration::from_millis(ms);
-        let sleep = this
-            .sleep
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(after)));
-        if sleep.as_mut().poll(cx).is_ready() {
-            // end of stream: hyper closes the connection
-            return Poll::Ready(Ok(()));
-        }
-        Poll::Pending
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for ClientIo<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -19,7 +19,8 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::timed::{ClientIo, TimedWrites};
+use crate::client_io::ClientIo;
+use crate::timed::TimedWrites;
 
 /// What hyper hands over for each side: the client connection as the
 /// engine accepted it, the upstream one as it opened it.
@@ -39,7 +40,7 @@ pub async fn run(
         upstream.downcast::<UpstreamSide>(),
     ) {
         (Ok(c), Ok(u)) => {
-            let client = c.io.into_inner().into_inner();
+            let (client, held) = c.io.into_inner().into_parts();
             let upstream = u.io.into_inner().into_inner();
             let sides = Sides {
                 client: &client,
@@ -52,8 +53,9 @@ pub async fn run(
             // tunnel keeps none
             let early = u.read_buf.len() as u64;
             let sent_early = sides.forward(&c.read_buf, Direction::Up).await.is_ok()
+                && sides.forward(&held, Direction::Up).await.is_ok()
                 && sides.forward(&u.read_buf, Direction::Down).await.is_ok();
-            drop((c.read_buf, u.read_buf));
+            drop((c.read_buf, held, u.read_buf));
             if !sent_early {
                 return 0;
             }

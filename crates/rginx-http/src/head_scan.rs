@@ -10,9 +10,19 @@
 //!   ends; a second `Content-Length` or `Transfer-Encoding` line is a 400
 //!   ("client sent duplicate header line"); and once the head ends, a
 //!   `Transfer-Encoding` on an HTTP/1.0 request, or `chunked` together with
-//!   `Content-Length`, is a 400, and any coding but `chunked` a 501. These
+//!   `Content-Length`, is a 400, and any coding but `chunked` a 501; a
+//!   `Content-Length` that is not a plain decimal number is a 400. These
 //!   are the requests smuggling attacks are made of: they never reach the
 //!   backend.
+//!
+//! Values are read as nginx's `ngx_http_parse_header_line` reads them:
+//! spaces (not tabs) after the colon and at the end are not part of the
+//! value, so `Transfer-Encoding:\tchunked` is an unknown coding (501) and
+//! `Content-Length:\t5` an invalid length (400), as in nginx.
+//!
+//! Once a head is complete, [`HeadScanner::body`] says how its body is
+//! framed, so that a connection can be followed from one request to the
+//! next ([`crate::framer`]).
 
 /// Why a head is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +41,11 @@ pub enum HeadRefusal {
     /// A request line nginx cannot read (`PRI * HTTP/2.0`, the HTTP/2
     /// preface): 400.
     Malformed,
+    /// A `Content-Length` that is not a decimal number nginx can read
+    /// (`ngx_atoof`): 400.
+    InvalidLength,
+    /// A chunked body nginx cannot read (`ngx_http_parse_chunked`): 400.
+    InvalidChunk,
 }
 
 impl HeadRefusal {
@@ -38,7 +53,11 @@ impl HeadRefusal {
     pub fn status(self) -> u16 {
         match self {
             HeadRefusal::RequestLine => 414,
-            HeadRefusal::Headers | HeadRefusal::Framing | HeadRefusal::Malformed => 400,
+            HeadRefusal::Headers
+            | HeadRefusal::Framing
+            | HeadRefusal::Malformed
+            | HeadRefusal::InvalidLength
+            | HeadRefusal::InvalidChunk => 400,
             HeadRefusal::UnknownCoding => 501,
             HeadRefusal::Version => 505,
         }
@@ -46,8 +65,9 @@ impl HeadRefusal {
 }
 
 /// How many bytes of a header line are kept to read its name and a short
-/// value (`Transfer-Encoding: chunked` needs 26).
-const LINE_PREFIX: usize = 64;
+/// value (`Transfer-Encoding: chunked` needs 26, a `Content-Length` of
+/// 19 digits 35).
+const LINE_PREFIX: usize = 128;
 
 /// How many bytes at the end of the request line are kept for its version.
 const LINE_TAIL: usize = 12;
@@ -57,9 +77,21 @@ const LINE_TAIL: usize = 12;
 struct Framing {
     /// `HTTP/1.0` (or 0.9) on the request line.
     http10: bool,
-    content_length: bool,
+    /// `Some(None)`: a value that is not a length.
+    content_length: Option<Option<u64>>,
     /// `Some(true)` for `chunked`, `Some(false)` for anything else.
     transfer_encoding: Option<bool>,
+}
+
+/// How a request's body is framed, once its head is known good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body.
+    None,
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// The chunked coding, to its last chunk.
+    Chunked,
 }
 
 /// Follows one request head through its bytes.
@@ -122,17 +154,26 @@ impl HeadScanner {
         self.done
     }
 
+    /// Whether no byte of a head has been fed since the start or the last
+    /// [`reset`](HeadScanner::reset).
+    pub fn untouched(&self) -> bool {
+        self.total == 0 && self.request_line && self.blank && !self.done
+    }
+
     /// Feeds bytes; an error as soon as the head is known to be refused.
-    /// Bytes after the end of the head (a body) are not looked at.
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<(), HeadRefusal> {
-        for &b in bytes {
+    /// Returns how many bytes belong to the head: all of them, or those up
+    /// to its empty line (what follows, a body or the next request, is not
+    /// looked at).
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<usize, HeadRefusal> {
+        for (i, &b) in bytes.iter().enumerate() {
             if self.done {
-                return Ok(());
+                return Ok(i);
             }
             if b == b'\n' {
                 if self.blank && !self.request_line {
                     self.done = true;
-                    return self.head_ended();
+                    self.head_ended()?;
+                    return Ok(i + 1);
                 }
                 // empty lines before the request line are skipped, as nginx
                 // does
@@ -171,7 +212,7 @@ impl HeadScanner {
                 return Err(HeadRefusal::Headers);
             }
         }
-        Ok(())
+        Ok(bytes.len())
     }
 
     /// A request or header line ended (it is not empty).
@@ -184,18 +225,18 @@ impl HeadScanner {
             return Ok(());
         };
         let name = &kept[..colon];
+        // a value cut off by the prefix is longer than any nginx takes
+        let whole = self.line <= LINE_PREFIX;
+        let value = nginx_value(&kept[colon + 1..]);
         if name.eq_ignore_ascii_case(b"content-length") {
-            if self.framing.content_length {
+            if self.framing.content_length.is_some() {
                 return Err(HeadRefusal::Framing);
             }
-            self.framing.content_length = true;
+            self.framing.content_length = Some(parse_length(value).filter(|_| whole));
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             if self.framing.transfer_encoding.is_some() {
                 return Err(HeadRefusal::Framing);
             }
-            // a value cut off by the prefix is longer than "chunked"
-            let whole = self.line <= LINE_PREFIX;
-            let value = kept[colon + 1..].trim_ascii();
             self.framing.transfer_encoding = Some(whole && value.eq_ignore_ascii_case(b"chunked"));
         }
         Ok(())
@@ -234,15 +275,66 @@ impl HeadScanner {
         }
     }
 
-    /// nginx's checks once every header line is in.
+    /// nginx's checks once every header line is in, in the order of
+    /// `ngx_http_process_request_header`.
     fn head_ended(&self) -> Result<(), HeadRefusal> {
-        match self.framing.transfer_encoding {
-            Some(_) if self.framing.http10 => Err(HeadRefusal::Framing),
-            Some(true) if self.framing.content_length => Err(HeadRefusal::Framing),
+        let f = self.framing;
+        if f.content_length == Some(None) {
+            return Err(HeadRefusal::InvalidLength);
+        }
+        match f.transfer_encoding {
+            Some(_) if f.http10 => Err(HeadRefusal::Framing),
+            Some(true) if f.content_length.is_some() => Err(HeadRefusal::Framing),
             Some(false) => Err(HeadRefusal::UnknownCoding),
             _ => Ok(()),
         }
     }
+
+    /// How the body of the head just read is framed (`None` before the
+    /// head is complete).
+    pub fn body(&self) -> Option<BodyFraming> {
+        if !self.done {
+            return None;
+        }
+        Some(
+            match (self.framing.transfer_encoding, self.framing.content_length) {
+                (Some(true), _) => BodyFraming::Chunked,
+                (_, Some(Some(0))) | (_, None) => BodyFraming::None,
+                (_, Some(Some(n))) => BodyFraming::Length(n),
+                // refused by head_ended
+                (_, Some(None)) => BodyFraming::None,
+            },
+        )
+    }
+}
+
+/// A header value as nginx keeps it: without the spaces after the colon
+/// and at the end (tabs stay: `ngx_http_parse_header_line` skips only
+/// spaces).
+fn nginx_value(raw: &[u8]) -> &[u8] {
+    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    let start = raw.iter().position(|&c| c != b' ').unwrap_or(raw.len());
+    let end = raw
+        .iter()
+        .rposition(|&c| c != b' ')
+        .map_or(start, |e| e + 1);
+    &raw[start..end.max(start)]
+}
+
+/// A `Content-Length` value as nginx's `ngx_atoof` reads it: decimal
+/// digits only, within `off_t`.
+fn parse_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() {
+        return None;
+    }
+    value.iter().try_fold(0u64, |n, &c| {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n.checked_mul(10)?
+            .checked_add(u64::from(c - b'0'))
+            .filter(|&n| n <= i64::MAX as u64)
+    })
 }
 
 #[cfg(test)]
@@ -252,9 +344,9 @@ mod tests {
     #[test]
     fn a_normal_head_passes_and_ends() {
         let mut s = HeadScanner::new(4, 8192);
-        assert_eq!(s.feed(b"GET / HTTP/1.1\r\nHost: a\r\n"), Ok(()));
+        assert_eq!(s.feed(b"GET / HTTP/1.1\r\nHost: a\r\n"), Ok(25));
         assert!(!s.done());
-        assert_eq!(s.feed(b"\r\nbody bytes"), Ok(()));
+        assert_eq!(s.feed(b"\r\nbody bytes"), Ok(2));
         assert!(s.done());
     }
 
@@ -325,5 +417,53 @@ mod tests {
         assert!(!s.done());
         s.feed(b"GET /next HTTP/1.1\r\nA: b\r\n\r\n").unwrap();
         assert!(s.done());
+    }
+
+    #[test]
+    fn values_are_read_as_nginx_reads_them() {
+        let refused = |head: &[u8]| HeadScanner::new(4, 8192).feed(head).err();
+        assert_eq!(
+            refused(b"POST / HTTP/1.1\r\nTransfer-Encoding:\tchunked\r\n\r\n"),
+            Some(HeadRefusal::UnknownCoding)
+        );
+        assert_eq!(
+            refused(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\t\r\n\r\n"),
+            Some(HeadRefusal::UnknownCoding)
+        );
+        for bad in ["\t5", "-1", "+3", "abc", "3, 3", "", "99999999999999999999"] {
+            let head = format!("POST / HTTP/1.1\r\nContent-Length: {bad}\r\n\r\n");
+            assert_eq!(
+                refused(head.as_bytes()),
+                Some(HeadRefusal::InvalidLength),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(HeadRefusal::InvalidLength.status(), 400);
+    }
+
+    #[test]
+    fn a_complete_head_tells_its_body_framing() {
+        let body = |head: &[u8]| {
+            let mut s = HeadScanner::new(4, 8192);
+            s.feed(head).unwrap();
+            s.body()
+        };
+        assert_eq!(body(b"GET / HTTP/1.1\r\nHost: a\r\n"), None);
+        assert_eq!(
+            body(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Some(BodyFraming::None)
+        );
+        assert_eq!(
+            body(b"POST / HTTP/1.1\r\ncontent-length:  12  \r\n\r\n"),
+            Some(BodyFraming::Length(12))
+        );
+        assert_eq!(
+            body(b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
+            Some(BodyFraming::None)
+        );
+        assert_eq!(
+            body(b"POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n"),
+            Some(BodyFraming::Chunked)
+        );
     }
 }

@@ -1,0 +1,17 @@
+//! # rginx-http
+//!
+//! HTTP/1 as nginx reads it off the wire, with no I/O of its own: the
+//! checks and limits nginx applies to a request head as its bytes arrive
+//! ([`head_scan`]), the chunked coding as `ngx_http_parse_chunked` reads
+//! it ([`chunked`]), and a connection followed from one request to the
+//! next ([`framer`]), so that every head, pipelined or not, is checked
+//! before anything parses it.
+
+#![forbid(unsafe_code)]
+// no panics on input: errors are values (clippy.toml allows both in tests)
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![warn(missing_docs)]
+
+pub mod chunked;
+pub mod framer;
+pub mod head_scan;
