@@ -1601,9 +1601,7 @@ pub(crate) fn refusal(limit: rginx_http::head_scan::HeadRefusal) -> Vec<u8> {
 
 /// An HTTP date (`Wed, 25 Nov 2026 22:27:17 GMT`).
 fn http_date(t: std::time::SystemTime) -> String {
-    let mut out = String::new();
-    rginx_core::plan::format_time(t, rginx_core::plan::TimeFormat::Http, &mut out);
-    out
+    crate::date::format(t)
 }
 
 /// nginx's error page layout for a status.

@@ -14,6 +14,7 @@
 
 pub mod balance;
 pub mod client_io;
+pub mod date;
 pub mod echo;
 pub mod engine;
 pub mod errlog;
