@@ -513,6 +513,30 @@ fn client_view(m: &Message, port: u16, nginx: bool) -> Vec<String> {
     out
 }
 
+/// Where two views first differ, with a little of each around it (long
+/// lines are cut in the middle when shown whole).
+fn first_difference(want: Option<&[String]>, got: Option<&[String]>) -> String {
+    let (Some(want), Some(got)) = (want, got) else {
+        return String::new();
+    };
+    for (i, (w, g)) in want.iter().zip(got).enumerate() {
+        if w != g {
+            let at = w.bytes().zip(g.bytes()).take_while(|(a, b)| a == b).count();
+            let around = |l: &str| {
+                let from = at.saturating_sub(40);
+                let to = (at + 60).min(l.len());
+                l.get(from..to).unwrap_or(l).to_string()
+            };
+            return format!(
+                "line {i}, byte {at}: nginx {:?} / rginx {:?}",
+                around(w),
+                around(g)
+            );
+        }
+    }
+    format!("{} lines against {}", want.len(), got.len())
+}
+
 /// A line as a failure shows it: long ones cut in the middle.
 fn shortened(line: &str) -> String {
     if line.len() <= 160 {
@@ -595,11 +619,14 @@ fn rginx_answers_as_nginx_does() {
             let want = want.as_ref().map(|m| client_view(m, nginx_port, true));
             if got != want {
                 failures.push(format!(
-                    "{}: {}\n  nginx: {:#?}\n  rginx: {:#?}",
+                    "{}: {}\n  nginx: {:#?}\n  rginx: {:#?}\n  {}",
                     scenario.name,
                     shortened(request),
-                    want.map(|v| v.iter().map(|l| shortened(l)).collect::<Vec<_>>()),
-                    got.map(|v| v.iter().map(|l| shortened(l)).collect::<Vec<_>>()),
+                    want.as_ref()
+                        .map(|v| v.iter().map(|l| shortened(l)).collect::<Vec<_>>()),
+                    got.as_ref()
+                        .map(|v| v.iter().map(|l| shortened(l)).collect::<Vec<_>>()),
+                    first_difference(want.as_deref(), got.as_deref()),
                 ));
             }
         }

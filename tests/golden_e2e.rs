@@ -78,10 +78,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "pp-nouri-fragment-location",
         "http::Uri drops `#frag`; nginx passes it on",
     ),
-    (
-        "pp-var-uri-no-args",
-        "a decoded space cannot be an http::Uri; nginx sends it raw (500)",
-    ),
 ];
 
 fn run(case: &Case) -> Result<(), String> {

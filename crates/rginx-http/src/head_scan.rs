@@ -232,7 +232,8 @@ impl HeadScanner {
             if self.framing.content_length.is_some() {
                 return Err(HeadRefusal::Framing);
             }
-            self.framing.content_length = Some(parse_length(value).filter(|_| whole));
+            self.framing.content_length =
+                Some(crate::response::parse_length(value).filter(|_| whole));
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             if self.framing.transfer_encoding.is_some() {
                 return Err(HeadRefusal::Framing);
@@ -319,22 +320,6 @@ fn nginx_value(raw: &[u8]) -> &[u8] {
         .rposition(|&c| c != b' ')
         .map_or(start, |e| e + 1);
     &raw[start..end.max(start)]
-}
-
-/// A `Content-Length` value as nginx's `ngx_atoof` reads it: decimal
-/// digits only, within `off_t`.
-fn parse_length(value: &[u8]) -> Option<u64> {
-    if value.is_empty() {
-        return None;
-    }
-    value.iter().try_fold(0u64, |n, &c| {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        n.checked_mul(10)?
-            .checked_add(u64::from(c - b'0'))
-            .filter(|&n| n <= i64::MAX as u64)
-    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@
 //! ([`head_scan`]), the chunked coding as `ngx_http_parse_chunked` reads
 //! it ([`chunked`]), and a connection followed from one request to the
 //! next ([`framer`]), so that every head, pipelined or not, is checked
-//! before anything parses it.
+//! before anything parses it; and the upstream side: a request head
+//! written as nginx writes it ([`upstream_request`]) and a response head
+//! read with its names' case and order kept ([`response`]).
 
 #![forbid(unsafe_code)]
 // no panics on input: errors are values (clippy.toml allows both in tests)
@@ -15,3 +17,5 @@
 pub mod chunked;
 pub mod framer;
 pub mod head_scan;
+pub mod response;
+pub mod upstream_request;

@@ -7,16 +7,18 @@
 //!   limits and `send_timeout`; each takes a `worker_connections` slot.
 //! - A request is decided by the runtime; own answers are nginx's pages.
 //! - A proxied request tries servers as `proxy_next_upstream` allows, over
-//!   kept connections (`pool`) or new ones, and streams the response back
+//!   kept connections (`pool`) or new ones over rginx's own HTTP/1 client
+//!   (`upstream`), and streams the response back
 //!   (small bodies are read whole first, as nginx's buffering does).
 //! - After a `101` to a client that asked for an upgrade, `tunnel` relays
 //!   bytes until either side closes or `proxy_read_timeout` passes idle.
 //! - Access log lines are written when a response (or a tunnel) ends;
 //!   error lines go through `tracing` in nginx's words (`errlog`).
 //!
-//! Header names reach the backend in Title-Case: hyper does not keep the
-//! case or the order of repeated names for requests we build (see
-//! docs/architecture.md).
+//! Upstream requests are rginx's own HTTP/1 (`upstream`): the head goes
+//! out byte for byte as the plan says, names in their case and lines in
+//! nginx's order, and the response head is read with its names, case and
+//! order kept; hyper serves the client side.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -26,7 +28,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Either, Full};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::service::service_fn;
@@ -41,8 +43,9 @@ use tokio::net::TcpStream;
 
 use crate::balance::{RoundRobin, Tried};
 use crate::client_io::{ClientIo, ClientTimers};
-use crate::pool::{Conn, Pool, PooledBody};
+use crate::pool::{Conn, Pool};
 use crate::timed::{TimedBody, TimedWrites};
+use crate::upstream::{HeadError, UpstreamBody};
 
 use crate::pool::{Body, BoxError};
 
@@ -693,7 +696,7 @@ impl Engine {
         addr: SocketAddr,
         context: &ErrorContext<'_>,
         describe: &Described<'_>,
-    ) -> Result<hyper::client::conn::http1::SendRequest<Body>, Failure> {
+    ) -> Result<Conn, Failure> {
         let next = plan.next_upstream;
         // an upstream connection takes a slot too (nginx: a 500 without)
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
@@ -739,61 +742,7 @@ impl Engine {
         let _ = stream.set_nodelay(true);
         // proxy_send_timeout, of the request that opened the connection
         let stream = TimedWrites::new(stream, plan.send_timeout);
-        // hyper's default of 100 response header lines (parsed on the
-        // stack; a larger limit allocates per response): a head of more
-        // lines would hardly fit nginx's proxy_buffer_size (4k) anyway
-        let (sender, conn) = hyper::client::conn::http1::Builder::new()
-            .title_case_headers(true)
-            .handshake::<_, Body>(TokioIo::new(stream))
-            .await
-            .map_err(|_| Failure {
-                status: 502,
-                retry: next.error,
-                sent: false,
-            })?;
-        tokio::spawn(async move {
-            let _slot = slot;
-            let _ = conn.with_upgrades().await;
-        });
-        Ok(sender)
-    }
-
-    /// The upstream request of a plan, with the length of a held body put
-    /// where nginx puts it.
-    fn upstream_request(
-        &self,
-        plan: &UpstreamPlan,
-        body: Body,
-        body_length: Option<u64>,
-    ) -> Result<Request<Body>, u16> {
-        let mut builder = Request::builder()
-            .method(plan.method.as_str())
-            .uri(plan.uri.as_str())
-            .version(if plan.version == "HTTP/1.1" {
-                Version::HTTP_11
-            } else {
-                Version::HTTP_10
-            });
-        for (i, (name, value)) in plan.headers.iter().enumerate() {
-            if let (Some(at), Some(n)) = (plan.length_at, body_length) {
-                if at == i {
-                    builder = builder.header(hyper::header::CONTENT_LENGTH, n);
-                }
-            }
-            let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(value),
-            ) else {
-                continue;
-            };
-            builder = builder.header(n, v);
-        }
-        if let (Some(at), Some(n)) = (plan.length_at, body_length) {
-            if at == plan.headers.len() {
-                builder = builder.header(hyper::header::CONTENT_LENGTH, n);
-            }
-        }
-        builder.body(body).map_err(|_| 500u16)
+        Ok(Conn::new(addr, stream, slot))
     }
 
     /// The next peer for a request; `tried` holds the ones it already had.
@@ -910,7 +859,7 @@ impl Engine {
         };
         let mut tried = Tried::default();
         let mut attempt = 0;
-        let (response, picked, conn, addr, attempt_started) = loop {
+        let (head, picked, mut conn, addr, attempt_started) = loop {
             let (addr, picked) = match self.peer_for(plan, &mut tried, attempt) {
                 Ok(peer) => peer,
                 Err(status) => {
@@ -936,52 +885,44 @@ impl Engine {
                 record.upstream = Some(addr);
             }
             let describe = context.describe(Some((&addr, &plan.uri)));
-            let mut pooled = match self.pool_of(&picked) {
-                Some(pool) => pool.take(addr).await,
-                None => None,
-            };
+            let mut pooled = self.pool_of(&picked).and_then(|pool| pool.take(addr));
             let outcome = loop {
                 let from_pool = pooled.is_some();
                 let mut conn = match pooled.take() {
                     Some(conn) => conn,
                     None => match self.connect(plan, addr, context, &describe).await {
-                        Ok(sender) => Conn {
-                            addr,
-                            sender,
-                            requests: 0,
-                        },
+                        Ok(conn) => conn,
                         Err(failure) => break Err(failure),
                     },
                 };
                 conn.requests += 1;
                 // a stream already sent cannot be sent again
-                let Some(request_body) = body.take() else {
+                if !body.resendable() {
                     return Err(502);
-                };
-                let request = self.upstream_request(plan, request_body, body.length())?;
+                }
+                let mut head = Vec::with_capacity(512);
+                rginx_http::upstream_request::write_head(
+                    &mut head,
+                    &plan.method,
+                    &plan.uri,
+                    plan.version,
+                    plan.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+                    plan.length_at.zip(body.length()),
+                );
+                let limit = usize::try_from(plan.buffer_size).unwrap_or(usize::MAX);
                 // proxy_read_timeout runs once the request is sent, its
                 // body included (nginx reads a body before it connects)
-                let answer = async {
-                    let sending = conn.sender.send_request(request);
-                    let mut sending = std::pin::pin!(sending);
+                let answer = {
+                    let exchange = async {
+                        body.send(&mut conn, head).await.map_err(Exchange::Send)?;
+                        match tokio::time::timeout(plan.read_timeout, conn.read_head(limit)).await {
+                            Ok(read) => read.map_err(Exchange::Head),
+                            Err(_) => Err(Exchange::TimedOut),
+                        }
+                    };
                     tokio::select! {
-                        answer = &mut sending => return Ok(answer),
-                        () = client_side.timers.body.settled() => {}
-                    }
-                    tokio::time::timeout(plan.read_timeout, sending).await
-                };
-                let answer = tokio::select! {
-                    answer = answer => answer,
-                    () = client_side.timers.gone() => {
-                        // nginx's 499: the client closed its connection
-                        // while the backend had yet to answer; the backend
-                        // connection is closed too
-                        tracing::info!(
-                            log_set = context.log_set,
-                            "*{} client prematurely closed connection, so upstream connection is closed too while reading response header from upstream{describe}",
-                            context.connection
-                        );
-                        return Err(CLIENT_CLOSED);
+                        answer = exchange => answer,
+                        () = client_side.timers.gone() => Err(Exchange::ClientGone),
                     }
                 };
                 // the client's body stalled past client_body_timeout while
@@ -995,49 +936,69 @@ impl Engine {
                     return Err(REQUEST_TIME_OUT);
                 }
                 match answer {
-                    Ok(Ok(response)) => break Ok((response, conn)),
+                    Ok(head) => break Ok((head, conn)),
+                    Err(Exchange::ClientGone | Exchange::Send(SendError::Client)) => {
+                        // nginx's 499: the client closed its connection
+                        // while the backend had yet to answer; the backend
+                        // connection is closed too
+                        tracing::info!(
+                            log_set = context.log_set,
+                            "*{} client prematurely closed connection, so upstream connection is closed too while reading response header from upstream{describe}",
+                            context.connection
+                        );
+                        return Err(CLIENT_CLOSED);
+                    }
                     // a kept connection the backend had closed: nginx tries
                     // again on a new one, without counting a try
-                    Ok(Err(e)) if from_pool && !e.is_parse() && body.resendable() => continue,
-                    Ok(Err(e)) => {
-                        let (what, retry) = if e.is_parse() {
-                            ("upstream sent invalid header", next.invalid_header)
-                        } else {
-                            ("upstream prematurely closed connection", next.error)
-                        };
+                    Err(
+                        Exchange::Send(SendError::Upstream)
+                        | Exchange::Head(HeadError::Closed { early: true }),
+                    ) if from_pool && body.resendable() => continue,
+                    Err(Exchange::Head(HeadError::TooBig)) => {
                         tracing::error!(
                             log_set = context.log_set,
-                            "*{} {what} while reading response header from upstream{describe}",
+                            "*{} upstream sent too big header while reading response header from upstream{describe}",
                             context.connection
                         );
                         break Err(Failure {
                             status: 502,
-                            retry,
+                            retry: next.invalid_header,
                             sent: true,
                         });
                     }
-                    Err(_) => {
+                    Err(Exchange::Head(HeadError::Invalid)) => {
+                        tracing::error!(
+                            log_set = context.log_set,
+                            "*{} upstream sent invalid header while reading response header from upstream{describe}",
+                            context.connection
+                        );
+                        break Err(Failure {
+                            status: 502,
+                            retry: next.invalid_header,
+                            sent: true,
+                        });
+                    }
+                    Err(Exchange::Send(SendError::Upstream) | Exchange::Head(_)) => {
+                        tracing::error!(
+                            log_set = context.log_set,
+                            "*{} upstream prematurely closed connection while reading response header from upstream{describe}",
+                            context.connection
+                        );
+                        break Err(Failure {
+                            status: 502,
+                            retry: next.error,
+                            sent: true,
+                        });
+                    }
+                    Err(Exchange::TimedOut) => {
                         let during = "reading response header from upstream";
                         break Err(timed_out(context, during, &describe, next, true));
                     }
                 }
             };
             match outcome {
-                Ok((response, conn)) if head_size(&response) > plan.buffer_size => {
-                    drop((response, conn));
-                    tracing::error!(
-                        log_set = context.log_set,
-                        "*{} upstream sent too big header while reading response header from upstream{describe}",
-                        context.connection
-                    );
-                    self.report(&picked, addr, attempt_started, true);
-                    let resend = body.resendable() && next.may_resend(plan.method.as_str());
-                    if !(next.invalid_header && more && resend) {
-                        return Err(502);
-                    }
-                }
-                Ok((response, conn)) => {
-                    let status = response.status().as_u16();
+                Ok((head, conn)) => {
+                    let status = head.status;
                     // a status named in proxy_next_upstream moves on while
                     // servers are left; the last one's answer goes through
                     let resend = body.resendable() && next.may_resend(plan.method.as_str());
@@ -1050,7 +1011,7 @@ impl Engine {
                         );
                         continue;
                     }
-                    break (response, picked, conn, addr, attempt_started);
+                    break (head, picked, conn, addr, attempt_started);
                 }
                 Err(failure) => {
                     self.report(&picked, addr, attempt_started, true);
@@ -1063,24 +1024,65 @@ impl Engine {
             }
         };
         self.report(&picked, addr, attempt_started, false);
-        let mut response = response;
         // nginx tunnels only when the client asked for an upgrade and the
         // backend answered 101; otherwise a 101 is an ordinary response
-        let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
-        let status = response.status().as_u16();
+        let switching = head.status == 101;
+        let status = head.status;
         let client_send = client.send_timeout;
+        let raw = conn.head_bytes();
+        // nginx writes its own headers first, then the backend's, and the
+        // backend's status line as it came (reason phrase included)
+        let code = StatusCode::from_u16(status).map_err(|_| 502u16)?;
+        let mut out = Response::builder()
+            .status(code)
+            .header(hyper::header::SERVER, "rginx");
+        let reason = &raw[head.reason.clone()];
+        if code.canonical_reason().map(str::as_bytes) != Some(reason) {
+            if let Ok(reason) = hyper::ext::ReasonPhrase::try_from(reason.to_vec()) {
+                out = out.extension(reason);
+            }
+        }
+        for (name, value) in head.lines(raw) {
+            let Ok(name) = std::str::from_utf8(name) else {
+                continue;
+            };
+            if response_header_passes(name) {
+                if let (Ok(n), Ok(v)) = (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_bytes(value),
+                ) {
+                    out = out.header(n, v);
+                }
+            }
+        }
+        // nginx writes the length it was given (also for HEAD, whose
+        // response has no body to measure)
+        if let Some(length) = head.get(raw, "content-length") {
+            if let Ok(v) = HeaderValue::from_bytes(length) {
+                out = out.header(hyper::header::CONTENT_LENGTH, v);
+            }
+        }
+        let framing = head.body(raw, plan.method == "HEAD");
+        // the connection may serve another request once this response is
+        // read to its end (nginx: HTTP/1.1, and neither side said close)
+        let request_close = plan.headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case("connection") && v.to_ascii_lowercase().contains("close")
+        });
+        let reusable =
+            !switching && plan.version == "HTTP/1.1" && !request_close && head.keeps_alive(raw);
+        conn.consume_head(&head);
         if let (true, Some(client)) = (switching, client_side.upgrade) {
             let timers = client_side.timers.clone();
-            let upstream = hyper::upgrade::on(&mut response);
             let idle = plan.read_timeout;
             let upstream_send = plan.send_timeout;
             // the tunnel's log line is written when it closes
             let mut tunnel_log = log.take();
             let slots = self.slots.clone();
+            let upstream = conn.into_tunnel();
             tokio::spawn(async move {
-                if let (Ok(client), Ok(upstream)) = (client.await, upstream.await) {
-                    // both connections leave hyper's tasks (and their
-                    // slots) here: the tunnel holds them now, if it can
+                if let Ok(client) = client.await {
+                    // the client connection leaves hyper's task (and its
+                    // slot) here: the tunnel holds both now, if it can
                     let _slots = slots.try_acquire_many_owned(2).ok();
                     // the client connection stays open, and its request
                     // served, for stub_status until the tunnel closes
@@ -1095,35 +1097,18 @@ impl Engine {
                     }
                 }
             });
+            return out.body(empty_body()).map_err(|_| 502u16);
         }
-        // the connection may serve another request once this response is
-        // read to its end (nginx: HTTP/1.1, and neither side said close)
-        let says_close = |v: Option<&HeaderValue>| {
-            v.and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.to_ascii_lowercase().contains("close"))
-        };
-        let request_close = plan.headers.iter().any(|(n, v)| {
-            n.eq_ignore_ascii_case("connection") && v.to_ascii_lowercase().contains("close")
-        });
-        let reusable = !switching
-            && plan.version == "HTTP/1.1"
-            && !request_close
-            && response.version() == Version::HTTP_11
-            && !says_close(response.headers().get(hyper::header::CONNECTION));
         let pool = self.pool_of(&picked).filter(|_| reusable).cloned();
-        let (parts, body) = response.into_parts();
-        let small = hyper::body::Body::size_hint(&body)
+        let upstream_body = UpstreamBody::new(conn, framing, pool);
+        let small = hyper::body::Body::size_hint(&upstream_body)
             .exact()
             .is_some_and(|n| n <= SMALL_BODY);
-        let inner = match pool {
-            Some(pool) => Either::Left(PooledBody::new(body, pool, conn)),
-            None => Either::Right(body),
-        };
-        let mut timed = TimedBody::new(inner, plan.read_timeout);
+        let mut timed = TimedBody::new(upstream_body, plan.read_timeout);
         // a small body is read whole first, as nginx's buffering does: the
         // client then gets head and body in one write, and the upstream
         // connection goes back to its pool at once
-        let body: Body = if small && !switching {
+        let body: Body = if small {
             match buffered(&mut timed).await {
                 Ok(body) => body,
                 Err((partial, error)) => {
@@ -1146,20 +1131,6 @@ impl Engine {
         } else {
             timed.boxed()
         };
-        // nginx writes its own headers first, then the backend's
-        let mut out = Response::builder()
-            .status(parts.status)
-            .header(hyper::header::SERVER, "rginx");
-        for (name, value) in &parts.headers {
-            if response_header_passes(name.as_str()) {
-                out = out.header(name, value);
-            }
-        }
-        // nginx writes the length it was given (also for HEAD, whose
-        // response has no body to measure)
-        if let Some(length) = parts.headers.get(hyper::header::CONTENT_LENGTH) {
-            out = out.header(hyper::header::CONTENT_LENGTH, length);
-        }
         let body = match log.take() {
             None => body,
             Some(mut record) => {
@@ -1179,6 +1150,33 @@ impl Engine {
         };
         out.body(body).map_err(|_| 502u16)
     }
+}
+
+/// How one exchange with an upstream server failed.
+enum Exchange {
+    /// Sending the request.
+    Send(SendError),
+    /// Reading the response head.
+    Head(HeadError),
+    /// No head within `proxy_read_timeout`.
+    TimedOut,
+    /// The client closed its connection meanwhile.
+    ClientGone,
+}
+
+/// Which side failed while a request was sent.
+enum SendError {
+    /// Writing to the upstream.
+    Upstream,
+    /// Reading the client's body (it left, or stalled: see `BodyWatch`).
+    Client,
+}
+
+/// A body with nothing in it.
+fn empty_body() -> Body {
+    Full::new(Bytes::new())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// Why an attempt on one server failed.
@@ -1305,20 +1303,28 @@ enum RequestBody {
 }
 
 impl RequestBody {
-    /// The body for one attempt; `None` once a stream was sent.
-    fn take(&mut self) -> Option<Body> {
+    /// Sends `head` and the body on `conn`: held bytes go with the head in
+    /// one write, a stream as it comes (once: it cannot be sent again).
+    async fn send(&mut self, conn: &mut Conn, mut head: Vec<u8>) -> Result<(), SendError> {
         match self {
-            RequestBody::Empty => Some(
-                Full::new(Bytes::new())
-                    .map_err(|never| match never {})
-                    .boxed(),
-            ),
-            RequestBody::Held(bytes) => Some(
-                Full::new(bytes.clone())
-                    .map_err(|never| match never {})
-                    .boxed(),
-            ),
-            RequestBody::Stream(stream) => stream.take().map(BodyExt::boxed),
+            RequestBody::Empty => conn.write(&head).await.map_err(|_| SendError::Upstream),
+            RequestBody::Held(bytes) => {
+                head.extend_from_slice(bytes);
+                conn.write(&head).await.map_err(|_| SendError::Upstream)
+            }
+            RequestBody::Stream(stream) => {
+                let Some(mut stream) = stream.take() else {
+                    return Err(SendError::Upstream);
+                };
+                conn.write(&head).await.map_err(|_| SendError::Upstream)?;
+                while let Some(frame) = stream.frame().await {
+                    let frame = frame.map_err(|_| SendError::Client)?;
+                    if let Ok(data) = frame.into_data() {
+                        conn.write(&data).await.map_err(|_| SendError::Upstream)?;
+                    }
+                }
+                conn.flush().await.map_err(|_| SendError::Upstream)
+            }
         }
     }
 
@@ -1472,25 +1478,6 @@ fn nginx_reason(code: StatusCode) -> &'static str {
         504 => "Gateway Time-out",
         _ => code.canonical_reason().unwrap_or(""),
     }
-}
-
-/// The size of a response head as the backend sent it (status line,
-/// header lines, the empty line), as far as hyper lets us see it: what
-/// must fit in `proxy_buffer_size`.
-fn head_size(response: &Response<Incoming>) -> u64 {
-    let reason = response
-        .extensions()
-        .get::<hyper::ext::ReasonPhrase>()
-        .map_or_else(
-            || response.status().canonical_reason().unwrap_or("").len(),
-            |r| r.as_bytes().len(),
-        );
-    // "HTTP/1.1 200 " + reason + CRLF, each "name: value" + CRLF, CRLF
-    let mut size = 13 + reason + 2 + 2;
-    for (name, value) in response.headers() {
-        size += name.as_str().len() + 2 + value.len() + 2;
-    }
-    size as u64
 }
 
 /// Whether the client's connection may stay open after this request, as

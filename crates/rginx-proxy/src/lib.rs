@@ -25,6 +25,7 @@ pub mod process;
 pub mod status;
 pub mod timed;
 pub mod tunnel;
+pub mod upstream;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 

@@ -4,31 +4,22 @@
 //! has carried `keepalive_requests` requests (1000).
 
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hyper::body::{Frame, Incoming, SizeHint};
-use hyper::client::conn::http1::SendRequest;
 use rginx_core::model::{UpstreamConf, Value};
 
-/// The error of a body in flight: hyper's, or a timeout.
+use crate::upstream::UpstreamConn;
+
+/// The error of a body in flight: a read failure, or a timeout.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The body type requests and responses carry through rginx.
 pub type Body = http_body_util::combinators::BoxBody<Bytes, BoxError>;
 
-/// A connection to an upstream server and how many requests it carried.
-pub struct Conn {
-    /// Where it goes.
-    pub addr: SocketAddr,
-    /// hyper's handle to send the next request.
-    pub sender: SendRequest<Body>,
-    /// Requests sent on it so far.
-    pub requests: u64,
-}
+/// A connection to an upstream server.
+pub type Conn = UpstreamConn;
 
 struct Idle {
     conn: Conn,
@@ -66,19 +57,15 @@ impl Pool {
 
     /// The most recently kept connection to `addr` that is still open and
     /// ready for a request.
-    pub async fn take(&self, addr: SocketAddr) -> Option<Conn> {
+    pub fn take(&self, addr: SocketAddr) -> Option<Conn> {
         loop {
-            let Idle { mut conn, since } = {
+            let Idle { conn, since } = {
                 let mut idle = self.idle.lock().ok()?;
                 let i = idle.iter().rposition(|e| e.conn.addr == addr)?;
                 idle.remove(i)
             };
-            if conn.sender.is_closed() || since.elapsed() >= self.idle_timeout {
-                continue;
-            }
-            // ready once the previous response was read to its end
-            let ready = tokio::time::timeout(Duration::from_secs(1), conn.sender.ready()).await;
-            if matches!(ready, Ok(Ok(()))) {
+            // one the upstream closed (or wrote to) while idle is dropped
+            if since.elapsed() < self.idle_timeout && conn.idle_ok() {
                 return Some(conn);
             }
         }
@@ -116,59 +103,5 @@ impl Pool {
             conn,
             since: Instant::now(),
         });
-    }
-}
-
-/// A response body whose connection goes back to its pool once the body
-/// was read to its end.
-pub struct PooledBody {
-    inner: Incoming,
-    done: bool,
-    give_back: Option<(Arc<Pool>, Conn)>,
-}
-
-impl PooledBody {
-    /// Wraps a response body read over `conn`.
-    pub fn new(inner: Incoming, pool: Arc<Pool>, conn: Conn) -> PooledBody {
-        PooledBody {
-            inner,
-            done: false,
-            give_back: Some((pool, conn)),
-        }
-    }
-}
-
-impl hyper::body::Body for PooledBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        if let Poll::Ready(None) = polled {
-            this.done = true;
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for PooledBody {
-    fn drop(&mut self) {
-        if self.done || hyper::body::Body::is_end_stream(&self.inner) {
-            if let Some((pool, conn)) = self.give_back.take() {
-                pool.put(conn);
-            }
-        }
     }
 }

@@ -194,6 +194,11 @@ impl<S> TimedWrites<S> {
         }
     }
 
+    /// The stream inside, by reference.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
     /// The stream inside.
     pub fn into_inner(self) -> S {
         self.inner

@@ -13,6 +13,8 @@ use std::io;
 use std::pin::pin;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::Interest;
@@ -20,50 +22,49 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::client_io::ClientIo;
-use crate::timed::TimedWrites;
 
-/// What hyper hands over for each side: the client connection as the
-/// engine accepted it, the upstream one as it opened it.
+/// What hyper hands over for the client: the connection as the engine
+/// accepted it.
 type ClientSide = TokioIo<ClientIo<TcpStream>>;
-type UpstreamSide = TokioIo<TimedWrites<TcpStream>>;
 
-/// How a tunnel ends: the bytes sent to the client.
+/// How a tunnel ends: the bytes sent to the client. `upstream` is the
+/// upstream socket and what it sent after its 101 head.
 pub async fn run(
     client: Upgraded,
-    upstream: Upgraded,
+    upstream: (TcpStream, Bytes),
     idle: Duration,
     client_send: Duration,
     upstream_send: Duration,
 ) -> u64 {
-    match (
-        client.downcast::<ClientSide>(),
-        upstream.downcast::<UpstreamSide>(),
-    ) {
-        (Ok(c), Ok(u)) => {
+    let (upstream, upstream_early) = upstream;
+    match client.downcast::<ClientSide>() {
+        Ok(c) => {
             let (client, held) = c.io.into_inner().into_parts();
-            let upstream = u.io.into_inner().into_inner();
             let sides = Sides {
                 client: &client,
                 upstream: &upstream,
                 client_send,
                 upstream_send,
             };
-            // bytes read along with the upgrade go first; then their
-            // buffers (hyper's whole read buffers) are let go, so an idle
-            // tunnel keeps none
-            let early = u.read_buf.len() as u64;
+            // bytes read along with the upgrade go first (the client's:
+            // hyper's read buffer, then what the connection held back);
+            // then their buffers are let go, so an idle tunnel keeps none
+            let early = upstream_early.len() as u64;
             let sent_early = sides.forward(&c.read_buf, Direction::Up).await.is_ok()
                 && sides.forward(&held, Direction::Up).await.is_ok()
-                && sides.forward(&u.read_buf, Direction::Down).await.is_ok();
-            drop((c.read_buf, held, u.read_buf));
+                && sides
+                    .forward(&upstream_early, Direction::Down)
+                    .await
+                    .is_ok();
+            drop((c.read_buf, held, upstream_early));
             if !sent_early {
                 return 0;
             }
             early + relay(&client, &upstream, idle, client_send, upstream_send).await
         }
-        // the engine hands over only the two stream types above; anything
-        // else is a bug that closes the tunnel (the WebSocket tests see it)
-        _ => 0,
+        // the engine hands over only the stream type above; anything else
+        // is a bug that closes the tunnel (the WebSocket tests see it)
+        Err(_) => 0,
     }
 }
 

@@ -1,0 +1,95 @@
+//! The request head rginx sends upstream, written as nginx's
+//! `ngx_http_proxy_create_request` writes it: the request line, then each
+//! header line as `Name: value` with the name's case as configured or as
+//! the client sent it, in nginx's order, then the empty line.
+
+/// Writes a request head into `out`. `headers` are the lines in order;
+/// `length`, when the body's length is known only now (a de-chunked
+/// body), is put before the line at its index (or last).
+pub fn write_head<'a>(
+    out: &mut Vec<u8>,
+    method: &str,
+    uri: &str,
+    version: &str,
+    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    length: Option<(usize, u64)>,
+) {
+    out.extend_from_slice(method.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(uri.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(version.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let mut count = 0;
+    for (i, (name, value)) in headers.into_iter().enumerate() {
+        if let Some((at, n)) = length {
+            if at == i {
+                write_length(out, n);
+            }
+        }
+        line(out, name.as_bytes(), value.as_bytes());
+        count = i + 1;
+    }
+    if let Some((at, n)) = length {
+        if at >= count {
+            write_length(out, n);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn write_length(out: &mut Vec<u8>, n: u64) {
+    line(out, b"Content-Length", n.to_string().as_bytes());
+}
+
+/// One header line. A value holding CR or LF would end the line early and
+/// let the rest pass as a header of its own (a request header injection):
+/// such a line is left out, where nginx would send the bytes.
+fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    if value.iter().any(|&c| c == b'\r' || c == b'\n') || name.is_empty() {
+        return;
+    }
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_go_out_as_given_with_the_length_in_its_place() {
+        let mut out = Vec::new();
+        write_head(
+            &mut out,
+            "POST",
+            "/x?y",
+            "HTTP/1.0",
+            [("Host", "b"), ("x-lower", "v"), ("Connection", "close")],
+            Some((2, 12)),
+        );
+        assert_eq!(
+            out,
+            b"POST /x?y HTTP/1.0\r\nHost: b\r\nx-lower: v\r\nContent-Length: 12\r\nConnection: close\r\n\r\n"
+        );
+        let mut out = Vec::new();
+        write_head(&mut out, "GET", "/", "HTTP/1.1", [("A", "1")], Some((1, 0)));
+        assert_eq!(out, b"GET / HTTP/1.1\r\nA: 1\r\nContent-Length: 0\r\n\r\n");
+    }
+
+    #[test]
+    fn a_value_with_cr_or_lf_is_left_out() {
+        let mut out = Vec::new();
+        write_head(
+            &mut out,
+            "GET",
+            "/",
+            "HTTP/1.0",
+            [("X-Uri", "/a\r\nX-Injected: yes"), ("B", "2")],
+            None,
+        );
+        assert_eq!(out, b"GET / HTTP/1.0\r\nB: 2\r\n\r\n");
+    }
+}
