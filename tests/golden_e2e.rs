@@ -5,8 +5,9 @@
 //! them against nginx with `tests/oracle/capture.py --check`).
 //!
 //! plan_golden.rs checks the same cases against the evaluator alone; this
-//! test adds everything between the socket and the plan: hyper's request
-//! parsing, body handling, the upstream connection.
+//! test adds everything between the socket and the plan: rginx's request
+//! parsing, body handling, the upstream connection. The head the backend
+//! gets must be nginx's byte for byte.
 
 mod common;
 
@@ -16,69 +17,11 @@ use common::golden::{all, load, Case};
 use common::wire::{send, RecordingBackend};
 use common::*;
 
-/// The documented differences (docs/directives.md, "Known differences")
-/// taken out of a head: header names compared without case, and repeated
-/// names grouped at their first place (hyper's header map keeps one entry
-/// per name).
-fn without_known_differences(head: &[String]) -> Vec<String> {
-    let Some((line, headers)) = head.split_first() else {
-        return Vec::new();
-    };
-    let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
-    for h in headers {
-        let (name, value) = h.split_once(':').unwrap_or((h, ""));
-        let name = name.to_ascii_lowercase();
-        match grouped.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, values)) => values.push(value.to_string()),
-            None => grouped.push((name, vec![value.to_string()])),
-        }
-    }
-    let mut out = vec![line.clone()];
-    for (name, values) in grouped {
-        out.extend(values.into_iter().map(|v| format!("{name}:{v}")));
-    }
-    out
-}
-
-/// Cases where rginx answers differently today, each with the reason. They
-/// all come from hyper's request parsing and `http::Uri`, which are stricter
-/// than nginx (a head parser of our own in front of hyper is the fix, issue
-/// 8); docs/directives.md lists them under "Known differences". The test
-/// fails when one of them starts to pass, so the list stays true.
-const KNOWN_GAPS: &[(&str, &str)] = &[
-    (
-        "hdr-invalid-name-dropped",
-        "httparse rejects `X@At:` with 400; nginx drops the header",
-    ),
-    (
-        "hdr-invalid-name-kept",
-        "httparse rejects `X@At:` with 400; nginx passes it",
-    ),
-    (
-        "odd-header-no-colon",
-        "httparse rejects a line without a colon; nginx takes it as a name",
-    ),
-    (
-        "hdr-client-value-whitespace",
-        "httparse trims tabs around values; nginx keeps them",
-    ),
-    (
-        "pp-nouri-unusual-chars",
-        "http::Uri rejects raw `{`, `\"`, UTF-8; nginx passes them",
-    ),
-    (
-        "pp-uri-raw-unusual-chars",
-        "http::Uri rejects raw `{`, `\"`, UTF-8; nginx passes them",
-    ),
-    (
-        "pp-uri-raw-unusual-chars-quoted",
-        "http::Uri rejects raw `{`, `\"`, UTF-8; nginx passes them",
-    ),
-    (
-        "pp-nouri-fragment-location",
-        "http::Uri drops `#frag`; nginx passes it on",
-    ),
-];
+/// Cases where rginx answers differently, each with the reason (none since
+/// rginx reads request heads itself, as nginx does); docs/directives.md
+/// lists such differences under "Known differences". The test fails when
+/// one of them starts to pass, so the list stays true.
+const KNOWN_GAPS: &[(&str, &str)] = &[];
 
 fn run(case: &Case) -> Result<(), String> {
     let backend = RecordingBackend::start();
@@ -126,10 +69,8 @@ fn run(case: &Case) -> Result<(), String> {
         (Some("(none)"), []) => Ok(()),
         (Some("(none)"), got) => Err(format!("nginx sent nothing; rginx sent {got:?}")),
         (_, [got]) => {
-            let (a, b) = (
-                without_known_differences(&want_upstream),
-                without_known_differences(&got.head),
-            );
+            // byte for byte: names in their case, lines in their order
+            let (a, b) = (&want_upstream, &got.head);
             if a != b {
                 return Err(format!("upstream head\n  nginx: {a:#?}\n  rginx: {b:#?}"));
             }

@@ -235,19 +235,11 @@ fn oversized_pipelined() -> (&'static str, Vec<(&'static str, Vec<u8>)>) {
 const DIFFERENCES: &[(&str, &str)] = &[
     (
         "HTTP versions/http12",
-        "hyper (httparse) knows HTTP/1.0 and 1.1 only: 400; nginx takes 1.2 as 1.1",
+        "the request line is httparse's, which knows HTTP/1.0 and 1.1 only: 400; nginx takes 1.2 as 1.1",
     ),
     (
         "HTTP versions/http09",
         "HTTP/0.9 (no version, no headers) is refused with a 400; nginx still serves it",
-    ),
-    (
-        "NUL and control bytes/ctl-in-value",
-        "control bytes in a header value are a 400 (httparse); nginx passes them on",
-    ),
-    (
-        "NUL and control bytes/del-in-value",
-        "DEL in a header value is a 400 (httparse); nginx passes it on",
     ),
     (
         "encoded CR and LF into header templates/crlf",
@@ -259,24 +251,12 @@ const DIFFERENCES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The backend's view of one request: request line, header lines (lower
-/// case names, sorted: rginx's names are Title-Case and repeated ones
-/// grouped), body.
+/// The backend's view of one request: its head's lines as they came
+/// (names in their case, in their order) and its body.
 fn backend_view(m: &Message) -> String {
-    let mut lines: Vec<String> = m
-        .head
-        .iter()
-        .skip(1)
-        .map(|l| {
-            let (n, v) = l.split_once(':').unwrap_or((l, ""));
-            format!("{}:{}", n.to_ascii_lowercase(), v.trim())
-        })
-        .collect();
-    lines.sort();
     format!(
-        "{} | {} | {}",
-        m.head.first().map_or("", String::as_str),
-        lines.join(" | "),
+        "{} | {}",
+        m.head.join(" | "),
         String::from_utf8_lossy(&m.body)
     )
 }
@@ -365,7 +345,7 @@ fn hostile_requests_are_answered_as_nginx_does() {
     for (family, name, (_, seen)) in &ours {
         for request in seen {
             assert!(
-                !request.contains("| x-injected:"),
+                !request.to_ascii_lowercase().contains("| x-injected:"),
                 "{family}/{name}: a header was injected: {request}"
             );
             assert!(
@@ -373,7 +353,8 @@ fn hostile_requests_are_answered_as_nginx_does() {
                 "{family}/{name}: a refused pipelined head reached the backend: {request}"
             );
             assert!(
-                !request.contains("x-big:") && !request.starts_with("GET /p2aaaa"),
+                !request.to_ascii_lowercase().contains("x-big:")
+                    && !request.starts_with("GET /p2aaaa"),
                 "{family}/{name}: a head past the limits reached the backend"
             );
         }

@@ -1,7 +1,7 @@
 //! Any bytes as a request head: nginx's head checks on the raw bytes
-//! (`HeadScanner`), then, for what an HTTP/1 parser takes (httparse, as
-//! hyper), the evaluator's whole decision on a configuration with every
-//! kind of location, variables in headers and a map.
+//! (`HeadScanner`), then, for what rginx's request head parser takes, the
+//! evaluator's whole decision on a configuration with every kind of
+//! location, variables in headers and a map.
 #![no_main]
 
 use std::net::SocketAddr;
@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use rginx_http::head_scan::HeadScanner;
-use rginx_core::plan::{RequestHead, Runtime};
+use rginx_core::plan::{RequestHead as PlanHead, Runtime};
+use rginx_http::request::RequestHead;
 use rginx_core::{build, BuildOptions, LiteralResolver};
 
 const CONF: &str = r#"events {}
@@ -48,27 +49,25 @@ fuzz_target!(|data: &[u8]| {
     let mut scanner = HeadScanner::new(4, 8192);
     let _ = scanner.feed(data);
     let Some(rt) = runtime() else { return };
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut req = httparse::Request::new(&mut headers);
-    let Ok(httparse::Status::Complete(_)) = req.parse(data) else {
+    let Ok(req) = RequestHead::parse(data) else {
         return;
     };
     let values: Vec<String> = req
         .headers
         .iter()
-        .map(|h| String::from_utf8_lossy(h.value).into_owned())
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
         .collect();
     let pairs: Vec<(&str, &str)> = req
         .headers
         .iter()
         .zip(&values)
-        .map(|(h, v)| (h.name, v.as_str()))
+        .map(|((n, _), v)| (*n, v.as_str()))
         .collect();
     let local: SocketAddr = ([127, 0, 0, 1], 8080).into();
-    let head = RequestHead {
-        method: req.method.unwrap_or("GET"),
-        target: req.path.unwrap_or("/"),
-        minor_version: req.version.unwrap_or(1),
+    let head = PlanHead {
+        method: req.method,
+        target: req.target,
+        minor_version: req.minor_version,
         headers: &pairs,
         local,
         remote: ([10, 0, 0, 1], 5555).into(),

@@ -294,23 +294,6 @@ pub fn exchange(port: u16, request: &str) -> (String, String) {
     (status, body)
 }
 
-/// The echo backend's JSON with header names (`["Name","value"]`)
-/// lower-cased and everything else as it was (rginx sends Title-Case
-/// names, a documented difference).
-pub fn names_folded(json: &str) -> String {
-    let mut out = String::with_capacity(json.len());
-    let mut rest = json;
-    while let Some(i) = rest.find("[\"") {
-        out.push_str(&rest[..i + 2]);
-        rest = &rest[i + 2..];
-        let end = rest.find("\",\"").unwrap_or(0);
-        out.push_str(&rest[..end].to_ascii_lowercase());
-        rest = &rest[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
 /// The content of `http { }` in examples/websocket.conf (the seed's
 /// configuration), with its backend and listening port replaced.
 pub fn seed_http(port: u16, backend: std::net::SocketAddr) -> String {

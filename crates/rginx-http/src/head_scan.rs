@@ -313,13 +313,7 @@ impl HeadScanner {
 /// and at the end (tabs stay: `ngx_http_parse_header_line` skips only
 /// spaces).
 fn nginx_value(raw: &[u8]) -> &[u8] {
-    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-    let start = raw.iter().position(|&c| c != b' ').unwrap_or(raw.len());
-    let end = raw
-        .iter()
-        .rposition(|&c| c != b' ')
-        .map_or(start, |e| e + 1);
-    &raw[start..end.max(start)]
+    crate::request::trim_spaces(raw.strip_suffix(b"\r").unwrap_or(raw))
 }
 
 #[cfg(test)]

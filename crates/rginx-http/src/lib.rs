@@ -17,5 +17,6 @@
 pub mod chunked;
 pub mod framer;
 pub mod head_scan;
+pub mod request;
 pub mod response;
 pub mod upstream_request;

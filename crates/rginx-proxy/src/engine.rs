@@ -22,27 +22,28 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::header::{HeaderName, HeaderValue};
-use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode, Version};
-use hyper_util::rt::TokioIo;
 use rginx_core::model::Model;
 use rginx_core::plan::{
     response_header_passes, Decision, LogScope, NextUpstream, PlanTarget, RequestHead, Runtime,
     StatusFormat, UpstreamPlan,
 };
+use rginx_http::head_scan::BodyFraming;
 use tokio::net::TcpStream;
 
 use crate::balance::{RoundRobin, Tried};
-use crate::client_io::{ClientIo, ClientTimers};
+use crate::http1::conn::{BodyError, BodyReader, ClientConn};
+use crate::http1::write::{
+    nginx_reason, write_response, Framing as WriteFraming, OwnPage, RawLines, Reason, Unanswered,
+};
+use crate::http1::ClientConnection;
 use crate::pool::{Conn, Pool};
 use crate::timed::{TimedBody, TimedWrites};
 use crate::upstream::{HeadError, UpstreamBody};
@@ -100,15 +101,8 @@ const CLIENT_CLOSED: u16 = 499;
 /// `client_body_timeout`: logged, and the connection closed unanswered.
 const REQUEST_TIME_OUT: u16 = 408;
 
-/// The client's side of a proxied request: its upgrade, if it asked for
-/// one, and its connection's timers (which also tell when it went away).
-struct ClientSide {
-    upgrade: Option<hyper::upgrade::OnUpgrade>,
-    timers: Arc<ClientTimers>,
-}
-
 /// Returns once `quit` says true (never when its sender is gone).
-async fn quitting(quit: &mut tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn quitting(quit: &mut tokio::sync::watch::Receiver<bool>) {
     loop {
         if *quit.borrow_and_update() {
             return;
@@ -122,35 +116,6 @@ async fn quitting(quit: &mut tokio::sync::watch::Receiver<bool>) {
 /// Connections accepted so far by all workers (nginx's `*N` in error log
 /// lines, counted across its workers too).
 static CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// What a request knows of the client connection it came on.
-#[derive(Debug, Clone)]
-struct ClientConnection {
-    /// Its number since start (nginx's `*N`).
-    number: u64,
-    /// The address it was accepted on.
-    local: SocketAddr,
-    /// The client's address.
-    remote: SocketAddr,
-    /// Requests on it so far, this one included.
-    served: u64,
-    /// Its read timers.
-    timers: Arc<ClientTimers>,
-}
-
-/// Tells a connection's timers its request was answered, when dropped
-/// with the response body.
-struct RequestDone {
-    timers: Arc<ClientTimers>,
-    keepalive: Duration,
-    header: Duration,
-}
-
-impl Drop for RequestDone {
-    fn drop(&mut self) {
-        self.timers.request_done(self.keepalive, self.header);
-    }
-}
 
 /// What nginx's error log lines say about a request.
 struct ErrorContext<'a> {
@@ -318,17 +283,18 @@ impl Engine {
         self.runtime.listen_addrs().collect()
     }
 
-    /// Serves one accepted connection on this worker. Each request on it
-    /// is served by the engine in `current` (the configuration now), or
-    /// by this one when the new configuration no longer listens where the
-    /// connection came in. Once `quit` turns true the connection ends
-    /// after the request it is serving, as nginx's graceful shutdown.
+    /// Serves one accepted connection on this worker (rginx's own HTTP/1,
+    /// [`crate::http1`]). Each request on it is served by the engine in
+    /// `current` (the configuration now), or by this one when the new
+    /// configuration no longer listens where the connection came in. Once
+    /// `quit` turns true the connection ends after the request it is
+    /// serving, as nginx's graceful shutdown.
     pub fn serve_connection(
         self: Arc<Self>,
         current: Arc<EngineCell>,
         stream: TcpStream,
         remote: SocketAddr,
-        mut quit: tokio::sync::watch::Receiver<bool>,
+        quit: tokio::sync::watch::Receiver<bool>,
     ) {
         // every open connection takes a slot; without one nginx closes
         // the new connection at once
@@ -346,108 +312,73 @@ impl Engine {
             return;
         };
         let _ = stream.set_nodelay(true);
-        let connection = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        let engine = self.clone();
-        // before a request names its server, the listening socket's
-        // default server decides
-        let client = self.runtime.socket_client_settings(local);
-        tokio::spawn(async move {
-            let _slot = slot;
-            let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
-            let timers = ClientTimers::new(client.header_timeout);
-            let scanner = rginx_http::head_scan::HeadScanner::new(
-                client.header_buffers,
-                client.header_buffer,
-            );
-            let stream = ClientIo::new(stream, timers.clone(), client.send_timeout, scanner);
-            let service = service_fn(move |req| {
-                let now = current.get();
-                let engine = if Arc::ptr_eq(&now, &engine) || now.listens_on(local) {
-                    now
-                } else {
-                    engine.clone()
-                };
-                let served = served.clone();
-                let timers = timers.clone();
-                async move {
-                    timers.request_started();
-                    let connection = ClientConnection {
-                        number: connection,
-                        local,
-                        remote,
-                        served: served.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
-                        timers,
-                    };
-                    Ok::<_, Infallible>(Engine::handle(&engine, req, connection).await)
-                }
-            });
-            // nginx bounds a request head by its buffers
-            // (large_client_header_buffers: 4 x 8k), not by a count of
-            // lines: allow far more than hyper's default of 100
-            // our scanner enforces nginx's head limits first; hyper's
-            // own (431) must not come before
-            let head_room = client.header_buffers.saturating_mul(client.header_buffer);
-            let max_buf = usize::try_from(head_room.saturating_add(16 * 1024))
-                .unwrap_or(usize::MAX)
-                .max(408 * 1024);
-            let connection = hyper::server::conn::http1::Builder::new()
-                .max_headers(1000)
-                .title_case_headers(true)
-                .max_buf_size(max_buf)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                () = quitting(&mut quit) => {
-                    // an idle connection closes now, a busy one after
-                    // its response
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
-            }
-        });
+        let number = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let connection = ClientConnection {
+            number,
+            local,
+            remote,
+            served: 0,
+        };
+        tokio::spawn(crate::http1::serve(
+            current, self, stream, connection, quit, slot,
+        ));
     }
 
-    async fn handle(
+    /// The client settings of the server a socket defaults to.
+    pub(crate) fn socket_client_settings(
+        &self,
+        local: SocketAddr,
+    ) -> rginx_core::plan::ClientSettings {
+        self.runtime.socket_client_settings(local)
+    }
+
+    /// Serves one request whose head was read whole (`head`, its body
+    /// framed as `framing` still on `conn`): decides it, answers it, and
+    /// says what becomes of the connection.
+    pub(crate) async fn serve_request(
         self: &Arc<Self>,
-        req: Request<Incoming>,
+        head: &[u8],
+        framing: BodyFraming,
+        conn: &mut ClientConn,
         connection: ClientConnection,
-    ) -> Response<Body> {
-        let (local, remote) = (connection.local, connection.remote);
-        let (mut parts, body) = req.into_parts();
-        // the head is read in place: names as hyper gives them (lower
-        // case; every comparison ignores case), values as text
-        let target: Cow<'_, str> = match (parts.uri.scheme(), parts.uri.path_and_query()) {
-            (None, Some(pq)) => Cow::Borrowed(pq.as_str()),
-            _ => Cow::Owned(parts.uri.to_string()),
+    ) -> Next {
+        let Ok(parsed) = rginx_http::request::RequestHead::parse(head) else {
+            // a head nginx cannot read: its 400 page, and the connection
+            // closes
+            let page = error_page(400);
+            let framing = WriteFraming {
+                head_request: false,
+                keep_alive: false,
+                keepalive_header: None,
+                client_minor: 1,
+            };
+            write_response(conn, page, framing).await;
+            return Next::Close;
         };
-        let values: Vec<Cow<'_, str>> = parts
+        // the head is read in place: values as text (bytes that are not
+        // UTF-8 become U+FFFD for the evaluator)
+        let values: Vec<Cow<'_, str>> = parsed
             .headers
-            .values()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()))
+            .iter()
+            .map(|(_, v)| String::from_utf8_lossy(v))
             .collect();
-        let header_refs: Vec<(&str, &str)> = parts
+        let header_refs: Vec<(&str, &str)> = parsed
             .headers
             .iter()
             .zip(&values)
-            .map(|((n, _), v)| (n.as_str(), v.as_ref()))
+            .map(|((n, _), v)| (*n, v.as_ref()))
             .collect();
         let head = RequestHead {
-            method: parts.method.as_str(),
-            target: &target,
-            minor_version: if parts.version == Version::HTTP_10 {
-                0
-            } else {
-                1
-            },
+            method: parsed.method,
+            target: parsed.target,
+            minor_version: parsed.minor_version,
             headers: &header_refs,
-            local,
-            remote,
+            local: connection.local,
+            remote: connection.remote,
             time: std::time::SystemTime::now(),
             request_id: request_id(),
         };
-        let head_request = parts.method == hyper::Method::HEAD;
+        let head_request = parsed.method == "HEAD";
         let (decision, scope) = self.runtime.decide_scoped(&head);
         let client = self.runtime.client_settings(scope);
         // keepalive_timeout 0 turns keep-alive off; the connection's last
@@ -455,7 +386,8 @@ impl Engine {
         let keep_alive = client_keep_alive(&head)
             && !client.keepalive_timeout.is_zero()
             && connection.served < client.keepalive_requests;
-        let mut response = match decision {
+        let mut body = BodyReader::new(framing, client.body_timeout);
+        let response = match decision {
             Decision::Respond(status) => {
                 if status == 413 {
                     let length = head
@@ -476,30 +408,33 @@ impl Engine {
             Decision::Redirect(location) => self.own_answer(301, Some(&location), scope, &head),
             Decision::Status(format) => self.status_answer(format, scope, &head),
             Decision::Proxy(plan) => {
-                // a request dropped before its answer (the client left
-                // and hyper let the request go) is logged as nginx's 499
+                // a request dropped before its answer (the client left)
+                // is logged as nginx's 499
                 let mut log = PendingLog(self.log_record(scope, &head));
                 let context = self.error_context(&head, scope, connection.number);
-                // the client's side of a possible tunnel, taken before the
-                // body moves on
-                let client_upgrade = if plan.upgrade {
-                    parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
-                } else {
-                    None
+                let request = ProxiedRequest {
+                    plan: &plan,
+                    context: &context,
+                    client,
+                    expect_continue: parsed.expects_continue(),
                 };
-                let side = ClientSide {
-                    upgrade: client_upgrade,
-                    timers: connection.timers.clone(),
-                };
-                match self
-                    .proxy(&plan, body, side, &mut log.0, &context, client)
-                    .await
-                {
-                    Ok(resp) => resp,
+                match self.proxy(request, &mut body, conn, &mut log.0).await {
+                    Ok(Answer::Response(resp)) => resp,
+                    Ok(Answer::Tunnel(response, tunnel)) => {
+                        let framing = WriteFraming {
+                            head_request,
+                            keep_alive: false,
+                            keepalive_header: None,
+                            client_minor: parsed.minor_version,
+                        };
+                        write_response(conn, response, framing).await;
+                        return Next::Tunnel(tunnel);
+                    }
                     Err(status) => {
                         // nginx closes a timed-out request's connection
-                        // without an answer
-                        let page = if status == REQUEST_TIME_OUT {
+                        // without an answer, and writes nothing to a
+                        // client that left
+                        let page = if status == REQUEST_TIME_OUT || status == CLIENT_CLOSED {
                             unanswered()
                         } else {
                             error_page(status)
@@ -520,24 +455,22 @@ impl Engine {
                 }
             }
         };
-        in_nginx_order(&mut response, keep_alive, client.keepalive_header);
-        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-            // a tunnel keeps its own time
-            return response;
-        }
-        // once the response is sent, the wait for the next request starts
-        let done = RequestDone {
-            timers: connection.timers,
-            keepalive: client.keepalive_timeout,
-            header: client.header_timeout,
+        let framing = WriteFraming {
+            head_request,
+            keep_alive,
+            keepalive_header: client.keepalive_header,
+            client_minor: parsed.minor_version,
         };
-        response.map(|body| {
-            body.map_frame(move |frame| {
-                let _ = &done;
-                frame
-            })
-            .boxed()
-        })
+        let written = write_response(conn, response, framing).await;
+        // an unread body is read and dropped, so that the connection can
+        // serve the next request (nginx's discarded body)
+        if !written.keep || conn.discard(&mut body).await.is_err() {
+            return Next::Close;
+        }
+        Next::Keep {
+            idle: client.keepalive_timeout,
+            header: client.header_timeout,
+        }
     }
 
     /// What the error log says about a request.
@@ -577,7 +510,7 @@ impl Engine {
     ) -> Response<Body> {
         let mut response = error_page(status);
         if let Some(v) = location.and_then(|l| HeaderValue::from_str(l).ok()) {
-            response.headers_mut().insert(hyper::header::LOCATION, v);
+            response.headers_mut().insert(http::header::LOCATION, v);
         }
         if let Some(mut record) = self.log_record(scope, head) {
             record.status = status;
@@ -609,12 +542,12 @@ impl Engine {
                 .boxed(),
         );
         let headers = response.headers_mut();
-        headers.insert(hyper::header::SERVER, HeaderValue::from_static("rginx"));
+        headers.insert(http::header::SERVER, HeaderValue::from_static("rginx"));
         headers.insert(
-            hyper::header::CONTENT_TYPE,
+            http::header::CONTENT_TYPE,
             HeaderValue::from_static(content_type),
         );
-        headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(length));
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
         if let Some(mut record) = self.log_record(scope, head) {
             record.status = 200;
             record.bytes = page_bytes(&response, head.method == "HEAD");
@@ -630,26 +563,18 @@ impl Engine {
     async fn request_body(
         &self,
         plan: &UpstreamPlan,
-        body: Incoming,
-        body_timeout: Duration,
+        body: &mut BodyReader,
+        conn: &mut ClientConn,
         context: &ErrorContext<'_>,
-        watch: &Arc<crate::timed::BodyWatch>,
     ) -> Result<RequestBody, u16> {
         match plan.body {
             rginx_core::plan::BodyPlan::Dechunk => {
-                let mut body = TimedBody::new(body, body_timeout).watched(watch.clone());
                 let mut held = bytes::BytesMut::new();
-                while let Some(frame) = body.frame().await {
-                    let Ok(frame) = frame else {
-                        // the client left (nginx: 400) or stalled (408)
-                        return Err(if watch.expired() {
-                            REQUEST_TIME_OUT
-                        } else {
-                            400
-                        });
-                    };
-                    let Ok(data) = frame.into_data() else {
-                        continue;
+                loop {
+                    let data = match conn.body_chunk(body).await {
+                        Ok(Some(data)) => data,
+                        Ok(None) => break,
+                        Err(e) => return Err(client_body_status(&e, context)),
                     };
                     let before = held.len() as u64;
                     if plan.max_body > 0 && before + data.len() as u64 > plan.max_body {
@@ -669,10 +594,8 @@ impl Engine {
                 Ok(RequestBody::Held(held.freeze()))
             }
             rginx_core::plan::BodyPlan::None => Ok(RequestBody::Empty),
-            _ if hyper::body::Body::is_end_stream(&body) => Ok(RequestBody::Empty),
-            _ => Ok(RequestBody::Stream(Some(
-                TimedBody::new(body, body_timeout).watched(watch.clone()),
-            ))),
+            _ if body.done() => Ok(RequestBody::Empty),
+            _ => Ok(RequestBody::Stream { sent: false }),
         }
     }
 
@@ -824,31 +747,30 @@ impl Engine {
 
     async fn proxy(
         self: &Arc<Self>,
-        plan: &UpstreamPlan,
-        body: Incoming,
-        client_side: ClientSide,
+        request: ProxiedRequest<'_>,
+        client_body: &mut BodyReader,
+        conn_client: &mut ClientConn,
         log: &mut Option<LogRecord>,
-        context: &ErrorContext<'_>,
-        client: rginx_core::plan::ClientSettings,
-    ) -> Result<Response<Body>, u16> {
-        client_side.timers.body.reset();
-        let mut body = match self
-            .request_body(
-                plan,
-                body,
-                client.body_timeout,
-                context,
-                &client_side.timers.body,
-            )
-            .await
+    ) -> Result<Answer, u16> {
+        let ProxiedRequest {
+            plan,
+            context,
+            client,
+            expect_continue,
+        } = request;
+        // nginx answers `Expect: 100-continue` once it starts reading the
+        // body, also an empty one (ngx_http_read_client_request_body)
+        if expect_continue
+            && conn_client
+                .write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .await
+                .is_err()
         {
-            Ok(b) => b,
-            Err(status) => return Err(status),
-        };
-        if !matches!(body, RequestBody::Stream(_)) {
-            // nothing left to send once the head is
-            client_side.timers.body.mark_ended();
+            return Err(CLIENT_CLOSED);
         }
+        let mut body = self
+            .request_body(plan, client_body, conn_client, context)
+            .await?;
         let next = plan.next_upstream;
         let started = Instant::now();
         // nginx's peer.tries: every server of the group, or fewer
@@ -912,31 +834,31 @@ impl Engine {
                 let limit = usize::try_from(plan.buffer_size).unwrap_or(usize::MAX);
                 // proxy_read_timeout runs once the request is sent, its
                 // body included (nginx reads a body before it connects)
-                let answer = {
-                    let exchange = async {
-                        body.send(&mut conn, head).await.map_err(Exchange::Send)?;
-                        match tokio::time::timeout(plan.read_timeout, conn.read_head(limit)).await {
+                let answer = match body.send(&mut conn, head, client_body, conn_client).await {
+                    Err(e) => Err(Exchange::Send(e)),
+                    // the client may leave while the backend thinks: nginx
+                    // notices (its 499) and closes the upstream connection
+                    Ok(()) => tokio::select! {
+                        read = tokio::time::timeout(plan.read_timeout, conn.read_head(limit)) => match read {
                             Ok(read) => read.map_err(Exchange::Head),
                             Err(_) => Err(Exchange::TimedOut),
-                        }
-                    };
-                    tokio::select! {
-                        answer = exchange => answer,
-                        () = client_side.timers.gone() => Err(Exchange::ClientGone),
-                    }
+                        },
+                        () = conn_client.closed() => Err(Exchange::ClientGone),
+                    },
                 };
-                // the client's body stalled past client_body_timeout while
-                // it streamed: nginx's 408, whatever the upstream did
-                if client_side.timers.body.expired() {
-                    tracing::info!(
-                        log_set = context.log_set,
-                        "*{} client timed out (110: Connection timed out) while reading client request body{describe}",
-                        context.connection
-                    );
-                    return Err(REQUEST_TIME_OUT);
-                }
                 match answer {
                     Ok(head) => break Ok((head, conn)),
+                    Err(Exchange::Send(SendError::ClientTimedOut)) => {
+                        // the client's body stalled past client_body_timeout
+                        // while it streamed: nginx's 408, whatever the
+                        // upstream did
+                        tracing::info!(
+                            log_set = context.log_set,
+                            "*{} client timed out (110: Connection timed out) while reading client request body{describe}",
+                            context.connection
+                        );
+                        return Err(REQUEST_TIME_OUT);
+                    }
                     Err(Exchange::ClientGone | Exchange::Send(SendError::Client)) => {
                         // nginx's 499: the client closed its connection
                         // while the backend had yet to answer; the backend
@@ -1029,79 +951,71 @@ impl Engine {
         let switching = head.status == 101;
         let status = head.status;
         let client_send = client.send_timeout;
-        let raw = conn.head_bytes();
+        let raw = conn.take_head(&head);
         // nginx writes its own headers first, then the backend's, and the
         // backend's status line as it came (reason phrase included)
         let code = StatusCode::from_u16(status).map_err(|_| 502u16)?;
-        let mut out = Response::builder()
-            .status(code)
-            .header(hyper::header::SERVER, "rginx");
+        let mut out = Response::builder().status(code);
         let reason = &raw[head.reason.clone()];
         if code.canonical_reason().map(str::as_bytes) != Some(reason) {
-            if let Ok(reason) = hyper::ext::ReasonPhrase::try_from(reason.to_vec()) {
-                out = out.extension(reason);
-            }
+            out = out.extension(Reason(raw.slice(head.reason.clone())));
         }
-        for (name, value) in head.lines(raw) {
+        // the lines nginx writes in places of its own (Content-Type,
+        // Content-Length, Location) go with rginx's headers; the others
+        // pass as the backend sent them, in order
+        let mut passed = Vec::with_capacity(head.headers.len());
+        for span in &head.headers {
+            let name = &raw[span.name.clone()];
+            let value = &raw[span.value.clone()];
             let Ok(name) = std::str::from_utf8(name) else {
                 continue;
             };
-            if response_header_passes(name) {
+            let placed = ["content-type", "content-length", "location"]
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(name));
+            if placed {
+                // nginx writes the length it was given (also for HEAD,
+                // whose response has no body to measure)
                 if let (Ok(n), Ok(v)) = (
                     HeaderName::from_bytes(name.as_bytes()),
                     HeaderValue::from_bytes(value),
                 ) {
                     out = out.header(n, v);
                 }
+            } else if response_header_passes(name) {
+                passed.push(span.clone());
             }
         }
-        // nginx writes the length it was given (also for HEAD, whose
-        // response has no body to measure)
-        if let Some(length) = head.get(raw, "content-length") {
-            if let Ok(v) = HeaderValue::from_bytes(length) {
-                out = out.header(hyper::header::CONTENT_LENGTH, v);
-            }
-        }
-        let framing = head.body(raw, plan.method == "HEAD");
+        out = out.extension(RawLines {
+            head: raw.clone(),
+            lines: passed,
+        });
+        let framing = head.body(&raw, plan.method == "HEAD");
         // the connection may serve another request once this response is
         // read to its end (nginx: HTTP/1.1, and neither side said close)
         let request_close = plan.headers.iter().any(|(n, v)| {
             n.eq_ignore_ascii_case("connection") && v.to_ascii_lowercase().contains("close")
         });
         let reusable =
-            !switching && plan.version == "HTTP/1.1" && !request_close && head.keeps_alive(raw);
-        conn.consume_head(&head);
-        if let (true, Some(client)) = (switching, client_side.upgrade) {
-            let timers = client_side.timers.clone();
-            let idle = plan.read_timeout;
-            let upstream_send = plan.send_timeout;
-            // the tunnel's log line is written when it closes
-            let mut tunnel_log = log.take();
-            let slots = self.slots.clone();
-            let upstream = conn.into_tunnel();
-            tokio::spawn(async move {
-                if let Ok(client) = client.await {
-                    // the client connection leaves hyper's task (and its
-                    // slot) here: the tunnel holds both now, if it can
-                    let _slots = slots.try_acquire_many_owned(2).ok();
-                    // the client connection stays open, and its request
-                    // served, for stub_status until the tunnel closes
-                    let _timers = timers;
-                    let sent =
-                        crate::tunnel::run(client, upstream, idle, client_send, upstream_send)
-                            .await;
-                    if let Some(record) = tunnel_log.as_mut() {
-                        record.status = 101;
-                        record.bytes = sent;
-                        record.write();
-                    }
-                }
-            });
-            return out.body(empty_body()).map_err(|_| 502u16);
+            !switching && plan.version == "HTTP/1.1" && !request_close && head.keeps_alive(&raw);
+        if switching && plan.upgrade {
+            let (upstream, upstream_early) = conn.into_tunnel();
+            let tunnel = TunnelPlan {
+                upstream,
+                upstream_early,
+                idle: plan.read_timeout,
+                client_send,
+                upstream_send: plan.send_timeout,
+                // the tunnel's log line is written when it closes
+                log: log.take(),
+                slots: self.slots.clone(),
+            };
+            let response = out.body(empty_body()).map_err(|_| 502u16)?;
+            return Ok(Answer::Tunnel(response, Box::new(tunnel)));
         }
         let pool = self.pool_of(&picked).filter(|_| reusable).cloned();
         let upstream_body = UpstreamBody::new(conn, framing, pool);
-        let small = hyper::body::Body::size_hint(&upstream_body)
+        let small = http_body::Body::size_hint(&upstream_body)
             .exact()
             .is_some_and(|n| n <= SMALL_BODY);
         let mut timed = TimedBody::new(upstream_body, plan.read_timeout);
@@ -1148,7 +1062,7 @@ impl Engine {
                 .boxed()
             }
         };
-        out.body(body).map_err(|_| 502u16)
+        out.body(body).map(Answer::Response).map_err(|_| 502u16)
     }
 }
 
@@ -1168,8 +1082,75 @@ enum Exchange {
 enum SendError {
     /// Writing to the upstream.
     Upstream,
-    /// Reading the client's body (it left, or stalled: see `BodyWatch`).
+    /// Reading the client's body: it left, or sent one nginx cannot read.
     Client,
+    /// The client's body stalled past `client_body_timeout`.
+    ClientTimedOut,
+}
+
+/// What a proxied request needs besides its body: the plan, the error
+/// log's words for it, and the client settings that apply.
+struct ProxiedRequest<'a> {
+    plan: &'a UpstreamPlan,
+    context: &'a ErrorContext<'a>,
+    client: rginx_core::plan::ClientSettings,
+    /// The client asked for `100 Continue`.
+    expect_continue: bool,
+}
+
+/// A proxied request's answer: a response, or a `101` whose connection
+/// becomes a tunnel once the head is written.
+enum Answer {
+    Response(Response<Body>),
+    Tunnel(Response<Body>, Box<TunnelPlan>),
+}
+
+/// What becomes of a client connection after a request.
+pub(crate) enum Next {
+    /// It waits for the next request: `idle` (keepalive_timeout) for its
+    /// first byte, then `header` (client_header_timeout) for the head.
+    Keep { idle: Duration, header: Duration },
+    /// It closes.
+    Close,
+    /// It becomes a tunnel to the upstream.
+    Tunnel(Box<TunnelPlan>),
+}
+
+/// The upstream side of a tunnel, and what it needs to run.
+pub(crate) struct TunnelPlan {
+    upstream: TcpStream,
+    /// What the upstream sent after its 101 head.
+    upstream_early: Bytes,
+    /// proxy_read_timeout: the tunnel closes after this long idle.
+    idle: Duration,
+    client_send: Duration,
+    upstream_send: Duration,
+    /// Written when the tunnel closes, with the bytes sent to the client.
+    log: Option<LogRecord>,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl TunnelPlan {
+    /// Relays between `client` (and what it sent after its request) and
+    /// the upstream until either side closes or the tunnel idles out.
+    pub(crate) async fn run(mut self: Box<Self>, client: TcpStream, client_early: Bytes) {
+        // the upstream connection left its slot with the exchange: the
+        // tunnel holds one for it, if it can
+        let _slot = self.slots.clone().try_acquire_owned().ok();
+        let sent = crate::tunnel::run(
+            (client, client_early),
+            (self.upstream, self.upstream_early),
+            self.idle,
+            self.client_send,
+            self.upstream_send,
+        )
+        .await;
+        if let Some(record) = self.log.as_mut() {
+            record.status = 101;
+            record.bytes = sent;
+            record.write();
+        }
+    }
 }
 
 /// A body with nothing in it.
@@ -1199,7 +1180,7 @@ const SMALL_BODY: u64 = 64 * 1024;
 /// was sent to the client.
 async fn buffered<B>(body: &mut B) -> Result<Body, (Bytes, BoxError)>
 where
-    B: hyper::body::Body<Data = Bytes, Error = BoxError> + Unpin,
+    B: http_body::Body<Data = Bytes, Error = BoxError> + Unpin,
 {
     let mut held = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
@@ -1216,17 +1197,31 @@ where
         .boxed())
 }
 
-/// A response hyper never writes: its body fails at once, and hyper closes
-/// the connection without a byte.
-fn unanswered() -> Response<Body> {
-    let mut response = Response::new(
-        Truncated {
-            data: None,
-            flushed: true,
-            error: Some("closed without an answer".into()),
-        }
-        .boxed(),
+/// nginx's status for a request body that could not be read whole, with
+/// its info line: 408 for one that stalled, 400 otherwise.
+fn client_body_status(error: &BodyError, context: &ErrorContext<'_>) -> u16 {
+    let (status, what) = match error {
+        BodyError::TimedOut => (
+            REQUEST_TIME_OUT,
+            "client timed out (110: Connection timed out)",
+        ),
+        BodyError::Invalid => (400, "client sent invalid chunked body"),
+        BodyError::Closed | BodyError::Io(_) => (400, "client prematurely closed connection"),
+    };
+    tracing::info!(
+        log_set = context.log_set,
+        "*{} {what} while reading client request body{}",
+        context.connection,
+        context.describe(None)
     );
+    status
+}
+
+/// A request nginx closes without an answer (a stalled body, a client
+/// that left): nothing is written.
+fn unanswered() -> Response<Body> {
+    let mut response = Response::new(empty_body());
+    response.extensions_mut().insert(Unanswered);
     response.extensions_mut().insert(OwnPage);
     response
 }
@@ -1252,17 +1247,17 @@ impl Truncated {
     }
 }
 
-impl hyper::body::Body for Truncated {
+impl http_body::Body for Truncated {
     type Data = Bytes;
     type Error = BoxError;
 
     fn poll_frame(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BoxError>>> {
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         if let Some(data) = this.data.take() {
-            return std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(data))));
+            return std::task::Poll::Ready(Some(Ok(http_body::Frame::data(data))));
         }
         if !this.flushed {
             this.flushed = true;
@@ -1295,32 +1290,49 @@ fn timed_out(
 }
 
 /// The request body as it goes upstream: none, bytes held (which can be
-/// sent again to another server), or the client's stream (sent once).
+/// sent again to another server), or the client's body still on its
+/// connection (streamed once: `sent` after that).
 enum RequestBody {
     Empty,
     Held(Bytes),
-    Stream(Option<TimedBody<Incoming>>),
+    Stream { sent: bool },
 }
 
 impl RequestBody {
     /// Sends `head` and the body on `conn`: held bytes go with the head in
-    /// one write, a stream as it comes (once: it cannot be sent again).
-    async fn send(&mut self, conn: &mut Conn, mut head: Vec<u8>) -> Result<(), SendError> {
+    /// one write, a stream as it comes from the client (once: it cannot
+    /// be sent again).
+    async fn send(
+        &mut self,
+        conn: &mut Conn,
+        mut head: Vec<u8>,
+        body: &mut BodyReader,
+        client: &mut ClientConn,
+    ) -> Result<(), SendError> {
         match self {
             RequestBody::Empty => conn.write(&head).await.map_err(|_| SendError::Upstream),
             RequestBody::Held(bytes) => {
                 head.extend_from_slice(bytes);
                 conn.write(&head).await.map_err(|_| SendError::Upstream)
             }
-            RequestBody::Stream(stream) => {
-                let Some(mut stream) = stream.take() else {
+            RequestBody::Stream { sent } => {
+                if *sent {
                     return Err(SendError::Upstream);
-                };
+                }
+                *sent = true;
+                // what came with the head goes with it
+                if let Ok(Some(first)) = client.take_ready(body) {
+                    head.extend_from_slice(&first);
+                }
                 conn.write(&head).await.map_err(|_| SendError::Upstream)?;
-                while let Some(frame) = stream.frame().await {
-                    let frame = frame.map_err(|_| SendError::Client)?;
-                    if let Ok(data) = frame.into_data() {
-                        conn.write(&data).await.map_err(|_| SendError::Upstream)?;
+                loop {
+                    match client.body_chunk(body).await {
+                        Ok(Some(data)) => {
+                            conn.write(&data).await.map_err(|_| SendError::Upstream)?
+                        }
+                        Ok(None) => break,
+                        Err(BodyError::TimedOut) => return Err(SendError::ClientTimedOut),
+                        Err(_) => return Err(SendError::Client),
                     }
                 }
                 conn.flush().await.map_err(|_| SendError::Upstream)
@@ -1330,7 +1342,7 @@ impl RequestBody {
 
     /// Whether another attempt can send it again.
     fn resendable(&self) -> bool {
-        !matches!(self, RequestBody::Stream(None))
+        !matches!(self, RequestBody::Stream { sent: true })
     }
 
     /// The length of a held body (sent as `Content-Length`).
@@ -1465,21 +1477,6 @@ fn request_id() -> [u8; 16] {
     id
 }
 
-/// The reason phrases nginx 1.22 writes (`ngx_http_status_lines`) where
-/// they differ from today's standard ones.
-fn nginx_reason(code: StatusCode) -> &'static str {
-    match code.as_u16() {
-        302 => "Moved Temporarily",
-        405 => "Not Allowed",
-        408 => "Request Time-out",
-        413 => "Request Entity Too Large",
-        414 => "Request-URI Too Large",
-        416 => "Requested Range Not Satisfiable",
-        504 => "Gateway Time-out",
-        _ => code.canonical_reason().unwrap_or(""),
-    }
-}
-
 /// Whether the client's connection may stay open after this request, as
 /// nginx decides it: HTTP/1.1 unless `Connection: close`, HTTP/1.0 only
 /// with `Connection: keep-alive`.
@@ -1497,57 +1494,12 @@ fn client_keep_alive(head: &RequestHead<'_>) -> bool {
     }
 }
 
-/// Puts a response head in the order nginx's header filter writes it
-/// (`Server`, `Date`, `Content-Type`, `Content-Length`, `Location`,
-/// `Connection`, then the backend's other lines as they came) and adds
-/// nginx's `Connection` line: `upgrade` on a 101, `close` when the
-/// connection ends (the client asked, or rginx's own page for one of the
-/// errors after which nginx never keeps a connection: 400, 413, 414, 500,
-/// 501; a backend's 500 keeps it), otherwise
-/// `keep-alive`. hyper closes the connection when it sees `close`.
-fn in_nginx_order(response: &mut Response<Body>, keep_alive: bool, header: Option<Duration>) {
-    use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, SERVER};
-    let status = response.status().as_u16();
-    let own = response.extensions().get::<OwnPage>().is_some();
-    let connection = match status {
-        101 => "upgrade",
-        400 | 413 | 414 | 500 | 501 if own => "close",
-        _ if keep_alive => "keep-alive",
-        _ => "close",
-    };
-    let old = std::mem::take(response.headers_mut());
-    let headers = response.headers_mut();
-    for name in [SERVER, CONTENT_TYPE, CONTENT_LENGTH, LOCATION] {
-        for value in old.get_all(&name) {
-            headers.append(name.clone(), value.clone());
-        }
-    }
-    headers.insert(CONNECTION, HeaderValue::from_static(connection));
-    // keepalive_timeout's second value
-    if let (Some(t), "keep-alive") = (header, connection) {
-        if let Ok(v) = HeaderValue::from_str(&format!("timeout={}", t.as_secs())) {
-            headers.insert(HeaderName::from_static("keep-alive"), v);
-        }
-    }
-    for (name, value) in &old {
-        if ![SERVER, CONTENT_TYPE, CONTENT_LENGTH, LOCATION, CONNECTION].contains(name) {
-            headers.append(name.clone(), value.clone());
-        }
-    }
-}
-
-/// Marks a response rginx wrote itself (not the backend's).
-#[derive(Clone, Copy)]
-struct OwnPage;
-
 /// The body bytes an error page sends (none for HEAD), for the log.
 fn page_bytes(page: &Response<Body>, head_request: bool) -> u64 {
     if head_request {
         return 0;
     }
-    hyper::body::Body::size_hint(page.body())
-        .exact()
-        .unwrap_or(0)
+    http_body::Body::size_hint(page.body()).exact().unwrap_or(0)
 }
 
 /// The HTML of nginx's error page for a status; `detail` is the second
@@ -1594,7 +1546,6 @@ fn http_date(t: std::time::SystemTime) -> String {
 /// nginx's error page layout for a status.
 fn error_page(status: u16) -> Response<Body> {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let reason = nginx_reason(code);
     let page = page_html(status, None);
     let page_len = page.len();
     let mut resp = Response::new(
@@ -1603,17 +1554,14 @@ fn error_page(status: u16) -> Response<Body> {
             .boxed(),
     );
     *resp.status_mut() = code;
-    // nginx's own wording on the status line ("504 Gateway Time-out")
-    resp.extensions_mut()
-        .insert(hyper::ext::ReasonPhrase::from_static(reason.as_bytes()));
     resp.extensions_mut().insert(OwnPage);
     let headers = resp.headers_mut();
-    headers.insert(hyper::header::SERVER, HeaderValue::from_static("rginx"));
+    headers.insert(http::header::SERVER, HeaderValue::from_static("rginx"));
     headers.insert(
-        hyper::header::CONTENT_TYPE,
+        http::header::CONTENT_TYPE,
         HeaderValue::from_static("text/html"),
     );
-    headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(page_len));
+    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(page_len));
     resp
 }
 

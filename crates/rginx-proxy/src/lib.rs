@@ -13,11 +13,11 @@
 #![warn(missing_docs)]
 
 pub mod balance;
-pub mod client_io;
 pub mod date;
 pub mod echo;
 pub mod engine;
 pub mod errlog;
+pub mod http1;
 pub mod instance;
 pub mod pool;
 #[allow(unsafe_code)]

@@ -15,57 +15,41 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::client_io::ClientIo;
-
-/// What hyper hands over for the client: the connection as the engine
-/// accepted it.
-type ClientSide = TokioIo<ClientIo<TcpStream>>;
-
-/// How a tunnel ends: the bytes sent to the client. `upstream` is the
-/// upstream socket and what it sent after its 101 head.
+/// How a tunnel ends: the bytes sent to the client. Each side is its
+/// socket and what it sent that was read along with its head (the
+/// client's after its request, the upstream's after its 101).
 pub async fn run(
-    client: Upgraded,
+    client: (TcpStream, Bytes),
     upstream: (TcpStream, Bytes),
     idle: Duration,
     client_send: Duration,
     upstream_send: Duration,
 ) -> u64 {
+    let (client, client_early) = client;
     let (upstream, upstream_early) = upstream;
-    match client.downcast::<ClientSide>() {
-        Ok(c) => {
-            let (client, held) = c.io.into_inner().into_parts();
-            let sides = Sides {
-                client: &client,
-                upstream: &upstream,
-                client_send,
-                upstream_send,
-            };
-            // bytes read along with the upgrade go first (the client's:
-            // hyper's read buffer, then what the connection held back);
-            // then their buffers are let go, so an idle tunnel keeps none
-            let early = upstream_early.len() as u64;
-            let sent_early = sides.forward(&c.read_buf, Direction::Up).await.is_ok()
-                && sides.forward(&held, Direction::Up).await.is_ok()
-                && sides
-                    .forward(&upstream_early, Direction::Down)
-                    .await
-                    .is_ok();
-            drop((c.read_buf, held, upstream_early));
-            if !sent_early {
-                return 0;
-            }
-            early + relay(&client, &upstream, idle, client_send, upstream_send).await
-        }
-        // the engine hands over only the stream type above; anything else
-        // is a bug that closes the tunnel (the WebSocket tests see it)
-        Err(_) => 0,
+    let sides = Sides {
+        client: &client,
+        upstream: &upstream,
+        client_send,
+        upstream_send,
+    };
+    // bytes read along with the heads go first; then their buffers are
+    // let go, so an idle tunnel keeps none
+    let early = upstream_early.len() as u64;
+    let sent_early = sides.forward(&client_early, Direction::Up).await.is_ok()
+        && sides
+            .forward(&upstream_early, Direction::Down)
+            .await
+            .is_ok();
+    drop((client_early, upstream_early));
+    if !sent_early {
+        return 0;
     }
+    early + relay(&client, &upstream, idle, client_send, upstream_send).await
 }
 
 /// Copies between two sockets until either closes or `idle` passes with

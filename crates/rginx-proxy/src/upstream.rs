@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use hyper::body::{Frame, SizeHint};
+use http_body::{Frame, SizeHint};
 use rginx_http::chunked::{ChunkedDecoder, Step};
 use rginx_http::response::{ResponseBody, ResponseHead};
 use std::future::Future;
@@ -122,19 +122,15 @@ impl UpstreamConn {
         }
     }
 
-    /// The head's bytes (what [`ResponseHead`]'s spans point into), valid
-    /// until the head is consumed.
-    pub fn head_bytes(&self) -> &[u8] {
-        &self.buf
-    }
-
-    /// Drops the head from the buffer: what is left are body bytes.
-    pub fn consume_head(&mut self, head: &ResponseHead) {
-        let _ = self.buf.split_to(head.len.min(self.buf.len()));
+    /// Takes the head's bytes out of the buffer (what [`ResponseHead`]'s
+    /// spans point into): what is left are body bytes.
+    pub fn take_head(&mut self, head: &ResponseHead) -> Bytes {
+        let bytes = self.buf.split_to(head.len.min(self.buf.len())).freeze();
         if self.buf.is_empty() {
             // an idle connection holds no buffer
             self.buf = BytesMut::new();
         }
+        bytes
     }
 
     /// The socket and the bytes the upstream sent after the head, for a
@@ -250,7 +246,7 @@ impl UpstreamBody {
     }
 }
 
-impl hyper::body::Body for UpstreamBody {
+impl http_body::Body for UpstreamBody {
     type Data = Bytes;
     type Error = BoxError;
 

@@ -1,0 +1,234 @@
+//! A client's request head, once [`crate::head_scan`] found it whole and
+//! within nginx's limits, parsed in place: the request line with
+//! `httparse`, the header lines as nginx's `ngx_http_parse_header_line`
+//! reads them (in `src/http/ngx_http_parse.c`). Names keep the client's
+//! case, lines their order, values their raw bytes:
+//!
+//! - a line that starts with a space, a tab or a colon (obsolete line
+//!   folding included), or whose name holds a control byte or a space, is
+//!   a 400 ("client sent invalid header line");
+//! - a name with other characters nginx does not take (`@`, `.`, `_`)
+//!   passes here; whether it reaches the backend is the configuration's
+//!   (`ignore_invalid_headers`, `underscores_in_headers`);
+//! - a line without a colon is a name with an empty value;
+//! - only spaces around a value are not part of it (tabs and control
+//!   bytes other than NUL, CR and LF are);
+//! - NUL anywhere, or a CR not followed by LF, is a 400.
+
+/// Request lines up to this long are copied to the stack for `httparse`
+/// (which needs the head's empty line after them).
+const STACK_LINE: usize = 512;
+
+/// A parsed request head, borrowing the bytes it was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead<'a> {
+    /// The method.
+    pub method: &'a str,
+    /// The request target as sent.
+    pub target: &'a str,
+    /// `1` for HTTP/1.1, `0` for HTTP/1.0.
+    pub minor_version: u8,
+    /// The header lines: name as sent, value without the white space
+    /// around it.
+    pub headers: Vec<(&'a str, &'a [u8])>,
+}
+
+/// The head is not one nginx reads as a request (400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("client sent invalid request")]
+pub struct InvalidRequest;
+
+impl<'a> RequestHead<'a> {
+    /// Parses a complete head (through its empty line).
+    pub fn parse(head: &'a [u8]) -> Result<RequestHead<'a>, InvalidRequest> {
+        // the request line, after the empty lines nginx skips
+        let start = head
+            .iter()
+            .position(|&b| b != b'\r' && b != b'\n')
+            .ok_or(InvalidRequest)?;
+        let line_end = head[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|i| start + i + 1)
+            .ok_or(InvalidRequest)?;
+        let (method, target, minor_version) = request_line(&head[..line_end])?;
+        let headers = header_lines(&head[line_end..])?;
+        Ok(RequestHead {
+            method,
+            target,
+            minor_version,
+            headers,
+        })
+    }
+
+    /// The value of the first line named `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    }
+
+    /// Whether the request asks for `100 Continue` (HTTP/1.1 and
+    /// `Expect: 100-continue`, as `ngx_http_test_expect` checks).
+    pub fn expects_continue(&self) -> bool {
+        self.minor_version >= 1
+            && self
+                .header("expect")
+                .is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"))
+    }
+}
+
+/// Parses the request line (`line`, through its LF) with `httparse`,
+/// on a copy that ends the head right after it; the parts returned are
+/// `line`'s own bytes.
+fn request_line(line: &[u8]) -> Result<(&str, &str, u8), InvalidRequest> {
+    let mut stack = [0u8; STACK_LINE];
+    let mut heap = Vec::new();
+    let copy: &mut [u8] = if line.len() + 2 <= STACK_LINE {
+        &mut stack[..line.len() + 2]
+    } else {
+        heap.resize(line.len() + 2, 0);
+        &mut heap
+    };
+    copy[..line.len()].copy_from_slice(line);
+    copy[line.len()..].copy_from_slice(b"\r\n");
+    let copy: &[u8] = copy;
+    let mut none = [];
+    let mut request = httparse::Request::new(&mut none);
+    match request.parse(copy) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return Err(InvalidRequest),
+    }
+    let (Some(method), Some(path), Some(minor)) = (request.method, request.path, request.version)
+    else {
+        return Err(InvalidRequest);
+    };
+    // the same bytes in `line`, at the same offsets
+    let own = |part: &str| -> Result<&str, InvalidRequest> {
+        let at = part.as_ptr() as usize - copy.as_ptr() as usize;
+        std::str::from_utf8(&line[at..at + part.len()]).map_err(|_| InvalidRequest)
+    };
+    Ok((own(method)?, own(path)?, minor))
+}
+
+/// The header lines as nginx reads them (`bytes`: from the first header
+/// line through the head's empty line).
+fn header_lines(bytes: &[u8]) -> Result<Vec<(&str, &[u8])>, InvalidRequest> {
+    let mut headers = Vec::with_capacity(16);
+    let mut rest = bytes;
+    loop {
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or(InvalidRequest)?;
+        let (line, after) = (&rest[..end], &rest[end + 1..]);
+        rest = after;
+        // CRs before the LF end the line (nginx: `sw_almost_done` takes
+        // more than one); a CR anywhere else is invalid
+        let line = match line.iter().rposition(|&b| b != b'\r') {
+            None => return Ok(headers),
+            Some(last) => &line[..=last],
+        };
+        if line.iter().any(|&b| b == b'\r' || b == 0) {
+            return Err(InvalidRequest);
+        }
+        let first = line[0];
+        if first <= 0x20 || first == 0x7f || first == b':' {
+            return Err(InvalidRequest);
+        }
+        let colon = line.iter().position(|&b| b == b':');
+        let name = &line[..colon.unwrap_or(line.len())];
+        if name.iter().any(|&b| b <= 0x20 || b == 0x7f) {
+            return Err(InvalidRequest);
+        }
+        let value = match colon {
+            None => &line[line.len()..],
+            Some(c) => trim_spaces(&line[c + 1..]),
+        };
+        // a name that is not UTF-8 is one nginx never takes as valid: it
+        // goes where ignore_invalid_headers sends such lines
+        if let Ok(name) = std::str::from_utf8(name) {
+            headers.push((name, value));
+        }
+    }
+}
+
+/// A value without the spaces around it (tabs stay, as in nginx).
+pub(crate) fn trim_spaces(value: &[u8]) -> &[u8] {
+    let start = value.iter().position(|&b| b != b' ').unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|&b| b != b' ')
+        .map_or(start, |e| e + 1);
+    &value[start..end.max(start)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_keep_names_order_and_raw_values() {
+        let raw = b"GET /a?b HTTP/1.1\r\nHost: h\r\nx-Lower: 1\r\nX-Dup: a\r\nX-Dup: \xff\r\n\r\n";
+        let head = RequestHead::parse(raw).unwrap();
+        assert_eq!(
+            (head.method, head.target, head.minor_version),
+            ("GET", "/a?b", 1)
+        );
+        assert_eq!(
+            head.headers,
+            vec![
+                ("Host", &b"h"[..]),
+                ("x-Lower", b"1"),
+                ("X-Dup", b"a"),
+                ("X-Dup", b"\xff"),
+            ]
+        );
+    }
+
+    #[test]
+    fn header_lines_are_read_as_nginx_reads_them() {
+        let head = RequestHead::parse(
+            b"GET / HTTP/1.0\r\nX@At: 1\r\nNoColon\r\nT:\tv\x01 \r\nB:  2  \r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(
+            head.headers,
+            vec![
+                ("X@At", &b"1"[..]),
+                ("NoColon", b""),
+                ("T", b"\tv\x01"),
+                ("B", b"2")
+            ]
+        );
+        for bad in [
+            &b"GET / HTTP/1.1\r\nA: 1\r\n folded\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nA : 1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nA\t: 1\r\n\r\n",
+            b"GET / HTTP/1.1\r\n: 1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nA: a\rb\r\n\r\n",
+            b"GET / HTTP/1.1\r\nA: a\0b\r\n\r\n",
+        ] {
+            assert_eq!(RequestHead::parse(bad), Err(InvalidRequest), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn many_lines_fit() {
+        let mut raw = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..500 {
+            raw.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+        }
+        raw.extend_from_slice(b"\r\n");
+        assert_eq!(RequestHead::parse(&raw).unwrap().headers.len(), 500);
+        assert_eq!(RequestHead::parse(b"GET\r\n\r\n"), Err(InvalidRequest));
+    }
+
+    #[test]
+    fn expect_continue_is_http11_only() {
+        let h = |raw: &'static [u8]| RequestHead::parse(raw).unwrap().expects_continue();
+        assert!(h(b"POST / HTTP/1.1\r\nExpect: 100-Continue\r\n\r\n"));
+        assert!(!h(b"POST / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n"));
+    }
+}

@@ -1,0 +1,317 @@
+//! A client connection as rginx's HTTP/1 server reads it: request heads
+//! through nginx's checks and timers, request bodies by their framing,
+//! and what the client sends while its request is served.
+//!
+//! The read buffer exists only while there is something in it: an idle
+//! keep-alive connection waits for readiness with no buffer at all, as
+//! nginx frees its header buffer between requests
+//! (`ngx_http_set_keepalive`).
+
+use std::io;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use rginx_http::chunked::{ChunkedDecoder, Step};
+use rginx_http::head_scan::{BodyFraming, HeadRefusal, HeadScanner};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::status::ConnectionState;
+use crate::timed::TimedWrites;
+
+/// How much room a read makes at least (nginx's first header buffer is
+/// `client_header_buffer_size`, 1k; one page covers nearly every head).
+const READ_ROOM: usize = 4096;
+
+/// At most this much of what a client sends while its request is served
+/// is kept (for the next request); then it is not read until the answer.
+const HOLD_LIMIT: usize = 64 * 1024;
+
+/// nginx's `lingering_timeout` and `lingering_time` defaults: after a
+/// refusal, what the client still sends is read and dropped for up to 5 s
+/// between reads and 30 s in all, so that it reads the page rather than a
+/// reset (`ngx_http_set_lingering_close`).
+const LINGERING_TIMEOUT: Duration = Duration::from_secs(5);
+const LINGERING_TIME: Duration = Duration::from_secs(30);
+
+/// An accepted client connection.
+pub struct ClientConn {
+    /// The socket, with `send_timeout` on writes.
+    pub stream: TimedWrites<TcpStream>,
+    /// Bytes read and not used yet: the rest of a head, a body, the
+    /// requests a client pipelined.
+    pub buf: BytesMut,
+    /// Its place in `stub_status`'s counters.
+    pub state: ConnectionState,
+}
+
+/// What waiting for a request head gave.
+pub enum HeadRead {
+    /// A whole head (its bytes) and how its body is framed.
+    Head(Bytes, BodyFraming),
+    /// The connection ended before a head began (closed, idle too long,
+    /// or the process is quitting): closed without an answer.
+    Ended,
+    /// The client closed, or its time ran out, in the middle of a head:
+    /// nginx closes without an answer.
+    Cut,
+    /// nginx refuses the head: its page, then the connection closes.
+    Refused(HeadRefusal),
+}
+
+/// Why reading a request body failed.
+#[derive(Debug)]
+pub enum BodyError {
+    /// The client closed its connection before the end.
+    Closed,
+    /// No data for `client_body_timeout`.
+    TimedOut,
+    /// A chunked body nginx cannot read.
+    Invalid,
+    /// Reading failed.
+    Io(io::Error),
+}
+
+/// A request body still to be read from the connection.
+#[derive(Debug)]
+pub struct BodyReader {
+    left: Left,
+    timeout: Duration,
+}
+
+#[derive(Debug)]
+enum Left {
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    Done,
+}
+
+impl BodyReader {
+    /// The body of a head framed as `framing`, read with
+    /// `client_body_timeout` between reads.
+    pub fn new(framing: BodyFraming, timeout: Duration) -> BodyReader {
+        let left = match framing {
+            BodyFraming::None | BodyFraming::Length(0) => Left::Done,
+            BodyFraming::Length(n) => Left::Length(n),
+            BodyFraming::Chunked => Left::Chunked(ChunkedDecoder::new()),
+        };
+        BodyReader { left, timeout }
+    }
+
+    /// Whether all of it was read.
+    pub fn done(&self) -> bool {
+        matches!(self.left, Left::Done)
+    }
+
+    /// The body's length, when the head gave one.
+    pub fn length(&self) -> Option<u64> {
+        match self.left {
+            Left::Length(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// When the read timer of a head runs out.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadTimers {
+    /// The first request's head: its timer started at accept.
+    pub first_deadline: Option<Instant>,
+    /// Between requests: `keepalive_timeout` (zero: none).
+    pub idle: Duration,
+    /// From a head's first byte: `client_header_timeout`.
+    pub header: Duration,
+}
+
+impl ClientConn {
+    /// A connection just accepted.
+    pub fn new(stream: TcpStream, send_timeout: Duration) -> ClientConn {
+        ClientConn {
+            stream: TimedWrites::new(stream, send_timeout),
+            buf: BytesMut::new(),
+            state: ConnectionState::open(),
+        }
+    }
+
+    /// Reads the next request head through `scanner`'s checks. A head the
+    /// client pipelined is already (in part) in the buffer.
+    pub async fn read_head(
+        &mut self,
+        scanner: &mut HeadScanner,
+        timers: HeadTimers,
+        quit: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> HeadRead {
+        scanner.reset();
+        let mut scanned = 0;
+        let mut deadline = timers.first_deadline;
+        loop {
+            if scanned < self.buf.len() {
+                if deadline.is_none() {
+                    deadline = Some(Instant::now() + timers.header);
+                }
+                self.state.reading();
+                match scanner.feed(&self.buf[scanned..]) {
+                    Err(refusal) => return HeadRead::Refused(refusal),
+                    Ok(used) => scanned += used,
+                }
+                if let Some(framing) = scanner.body() {
+                    let head = self.buf.split_to(scanned).freeze();
+                    return HeadRead::Head(head, framing);
+                }
+            }
+            if self.buf.is_empty() && deadline.is_none() {
+                // idle between requests: no buffer, only readiness
+                self.buf = BytesMut::new();
+                let ready = self.stream.get_ref().readable();
+                let idle = async {
+                    if timers.idle.is_zero() {
+                        std::future::pending::<()>().await;
+                    }
+                    tokio::time::sleep(timers.idle).await;
+                };
+                tokio::select! {
+                    ready = ready => if ready.is_err() { return HeadRead::Ended },
+                    () = idle => return HeadRead::Ended,
+                    () = crate::engine::quitting(quit) => return HeadRead::Ended,
+                }
+            }
+            self.buf.reserve(READ_ROOM);
+            let read = self.stream.read_buf(&mut self.buf);
+            let read = match deadline {
+                None => read.await,
+                Some(at) => match tokio::time::timeout_at(at, read).await {
+                    Ok(read) => read,
+                    Err(_) => {
+                        return if scanned == 0 && scanner.untouched() {
+                            HeadRead::Ended
+                        } else {
+                            HeadRead::Cut
+                        }
+                    }
+                },
+            };
+            match read {
+                Ok(0) | Err(_) if self.buf.is_empty() && scanner.untouched() => {
+                    return HeadRead::Ended
+                }
+                Ok(0) | Err(_) => return HeadRead::Cut,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// The next piece of a request body (`None` at its end).
+    pub async fn body_chunk(&mut self, body: &mut BodyReader) -> Result<Option<Bytes>, BodyError> {
+        loop {
+            if let Some(data) = self.take_ready(body)? {
+                return Ok(Some(data));
+            }
+            if body.done() {
+                return Ok(None);
+            }
+            self.buf.reserve(READ_ROOM);
+            let read = self.stream.read_buf(&mut self.buf);
+            let read = if body.timeout.is_zero() {
+                read.await
+            } else {
+                tokio::time::timeout(body.timeout, read)
+                    .await
+                    .map_err(|_| BodyError::TimedOut)?
+            };
+            match read {
+                Ok(0) => return Err(BodyError::Closed),
+                Ok(_) => {}
+                Err(e) => return Err(BodyError::Io(e)),
+            }
+        }
+    }
+
+    /// Body data from the bytes read so far, if any (nothing is read).
+    pub fn take_ready(&mut self, body: &mut BodyReader) -> Result<Option<Bytes>, BodyError> {
+        loop {
+            if self.buf.is_empty() {
+                return Ok(None);
+            }
+            match &mut body.left {
+                Left::Done => return Ok(None),
+                Left::Length(left) => {
+                    let take = usize::try_from(*left)
+                        .unwrap_or(usize::MAX)
+                        .min(self.buf.len());
+                    *left -= take as u64;
+                    if *left == 0 {
+                        body.left = Left::Done;
+                    }
+                    return Ok(Some(self.buf.split_to(take).freeze()));
+                }
+                Left::Chunked(decoder) => {
+                    let Step {
+                        consumed,
+                        data,
+                        done,
+                    } = decoder.step(&self.buf).map_err(|_| BodyError::Invalid)?;
+                    let read = self.buf.split_to(consumed).freeze();
+                    if done {
+                        body.left = Left::Done;
+                        return Ok(None);
+                    }
+                    if !data.is_empty() {
+                        return Ok(Some(read.slice(data)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads and drops what is left of a body (nginx discards an unread
+    /// body to keep the connection: `ngx_http_discard_request_body`).
+    pub async fn discard(&mut self, body: &mut BodyReader) -> Result<(), BodyError> {
+        while self.body_chunk(body).await?.is_some() {}
+        Ok(())
+    }
+
+    /// Returns once the client has closed its connection; what it sends
+    /// meanwhile is kept for its next request (up to a bound, then it is
+    /// no longer read). Never returns while the client stays.
+    pub async fn closed(&mut self) {
+        loop {
+            if self.buf.len() >= HOLD_LIMIT {
+                std::future::pending::<()>().await;
+            }
+            self.buf.reserve(READ_ROOM);
+            match self.stream.read_buf(&mut self.buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Writes all of `bytes` (with `send_timeout`).
+    pub async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes).await
+    }
+
+    /// Writes a refusal page, then closes as nginx's lingering close does.
+    pub async fn refuse(&mut self, page: &[u8]) {
+        if self.write(page).await.is_err() {
+            return;
+        }
+        let _ = self.stream.shutdown().await;
+        let until = Instant::now() + LINGERING_TIME;
+        let mut sink = [0u8; 4096];
+        loop {
+            let next = (Instant::now() + LINGERING_TIMEOUT).min(until);
+            match tokio::time::timeout_at(next, self.stream.read(&mut sink)).await {
+                Ok(Ok(n)) if n > 0 => continue,
+                _ => return,
+            }
+        }
+    }
+
+    /// The socket and the bytes the client sent after the last request,
+    /// for a tunnel.
+    pub fn into_tunnel(self) -> (TcpStream, Bytes, ConnectionState) {
+        (self.stream.into_inner(), self.buf.freeze(), self.state)
+    }
+}

@@ -1,0 +1,102 @@
+//! rginx's own HTTP/1 server: one task per client connection reads each
+//! request head through nginx's checks and timers ([`conn`]), has the
+//! engine serve it, and writes the answer as nginx writes it ([`write`]);
+//! a `101` turns the connection into a tunnel.
+//!
+//! Requests are served one at a time, in order: bytes a client pipelines
+//! wait in the connection's buffer and go through the same checks when
+//! their turn comes, as nginx reads a pipelined request only once the one
+//! before it is finished.
+
+pub mod conn;
+pub mod write;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rginx_http::head_scan::HeadScanner;
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+
+use crate::engine::{Engine, EngineCell, Next};
+use conn::{ClientConn, HeadRead, HeadTimers};
+
+/// What a request knows of the client connection it came on.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientConnection {
+    /// Its number since start (nginx's `*N`).
+    pub number: u64,
+    /// The address it was accepted on.
+    pub local: SocketAddr,
+    /// The client's address.
+    pub remote: SocketAddr,
+    /// Requests on it so far, this one included.
+    pub served: u64,
+}
+
+/// Serves an accepted connection until it closes. Each request is served
+/// by the engine in `current` (the configuration now), or by `engine` (the
+/// one that accepted it) when the new configuration no longer listens
+/// where the connection came in. Once `quit` turns true the connection
+/// ends after the request it is serving, as nginx's graceful shutdown.
+pub async fn serve(
+    current: Arc<EngineCell>,
+    engine: Arc<Engine>,
+    stream: TcpStream,
+    mut connection: ClientConnection,
+    mut quit: tokio::sync::watch::Receiver<bool>,
+    slot: OwnedSemaphorePermit,
+) {
+    let _slot = slot;
+    // before a request names its server, the listening socket's default
+    // server decides
+    let client = engine.socket_client_settings(connection.local);
+    let mut conn = ClientConn::new(stream, client.send_timeout);
+    let mut scanner = HeadScanner::new(client.header_buffers, client.header_buffer);
+    let mut timers = HeadTimers {
+        first_deadline: Some(Instant::now() + client.header_timeout),
+        idle: client.keepalive_timeout,
+        header: client.header_timeout,
+    };
+    loop {
+        let (head, framing) = match conn.read_head(&mut scanner, timers, &mut quit).await {
+            HeadRead::Head(head, framing) => (head, framing),
+            HeadRead::Ended | HeadRead::Cut => return,
+            HeadRead::Refused(refusal) => {
+                conn.refuse(&crate::engine::refusal(refusal)).await;
+                return;
+            }
+        };
+        let now = current.get();
+        let engine = if Arc::ptr_eq(&now, &engine) || now.listens_on(connection.local) {
+            now
+        } else {
+            engine.clone()
+        };
+        connection.served += 1;
+        conn.state.writing();
+        match engine
+            .serve_request(&head, framing, &mut conn, connection)
+            .await
+        {
+            Next::Close => return,
+            Next::Tunnel(tunnel) => {
+                let (client, early, _state) = conn.into_tunnel();
+                tunnel.run(client, early).await;
+                return;
+            }
+            Next::Keep { idle, header } => {
+                conn.state.waiting();
+                if *quit.borrow() {
+                    return;
+                }
+                timers = HeadTimers {
+                    first_deadline: None,
+                    idle,
+                    header,
+                };
+            }
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! A response on the wire, as nginx's `ngx_http_header_filter` writes it:
+//! always an `HTTP/1.1` status line (with the backend's reason phrase when
+//! it came from one), then `Server`, `Date`, `Content-Type`,
+//! `Content-Length`, `Location`, `Transfer-Encoding` when rginx chunks,
+//! `Connection` and `Keep-Alive`, then the backend's other lines as they
+//! came (names in their case, in their order, repeats apart). A body of
+//! unknown length goes chunked to an HTTP/1.1 client (nginx's
+//! `chunked_transfer_encoding on`) and until close to an HTTP/1.0 one.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderName, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, SERVER};
+use http::{Response, StatusCode};
+use http_body_util::BodyExt;
+use rginx_http::response::HeaderSpan;
+
+use super::conn::ClientConn;
+use crate::pool::Body;
+
+/// The backend's header lines that pass to the client, kept as it sent
+/// them: the bytes of its head and the spans of the lines that pass.
+#[derive(Debug, Clone)]
+pub struct RawLines {
+    /// The backend's response head.
+    pub head: Bytes,
+    /// The lines written, in order.
+    pub lines: Vec<HeaderSpan>,
+}
+
+/// The backend's reason phrase, where it is not the standard one: nginx
+/// passes the backend's status line as it came.
+#[derive(Debug, Clone)]
+pub struct Reason(pub Bytes);
+
+/// Marks a response rginx wrote itself (not the backend's): after some
+/// of them nginx never keeps the connection.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnPage;
+
+/// Marks a request nginx closes without an answer (a timed-out body).
+#[derive(Debug, Clone, Copy)]
+pub struct Unanswered;
+
+/// How a response is written for the request it answers.
+#[derive(Debug, Clone, Copy)]
+pub struct Framing {
+    /// The request was `HEAD`: the head only.
+    pub head_request: bool,
+    /// The connection may stay open after the response.
+    pub keep_alive: bool,
+    /// `keepalive_timeout`'s second value (the `Keep-Alive` header).
+    pub keepalive_header: Option<Duration>,
+    /// The client's HTTP minor version.
+    pub client_minor: u8,
+}
+
+/// What became of a written response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// It was written whole and the connection may serve another request.
+    pub keep: bool,
+}
+
+/// nginx's reason phrases (`ngx_http_status_lines`, 1.22), where they
+/// differ from today's standard ones.
+pub fn nginx_reason(code: StatusCode) -> &'static str {
+    match code.as_u16() {
+        302 => "Moved Temporarily",
+        405 => "Not Allowed",
+        408 => "Request Time-out",
+        413 => "Request Entity Too Large",
+        414 => "Request-URI Too Large",
+        416 => "Requested Range Not Satisfiable",
+        504 => "Gateway Time-out",
+        _ => code.canonical_reason().unwrap_or(""),
+    }
+}
+
+/// Writes `response` on `conn`.
+pub async fn write_response(
+    conn: &mut ClientConn,
+    response: Response<Body>,
+    framing: Framing,
+) -> Written {
+    let refused = Written { keep: false };
+    if response.extensions().get::<Unanswered>().is_some() {
+        return refused;
+    }
+    let (parts, mut body) = response.into_parts();
+    let status = parts.status.as_u16();
+    let own = parts.extensions.get::<OwnPage>().is_some();
+    let has_body = !(framing.head_request || status < 200 || status == 204 || status == 304);
+    let length = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let chunked = has_body && length.is_none() && framing.client_minor >= 1;
+    // a body that ends only when the connection does cannot be followed
+    // by another request
+    let mut keep_alive = framing.keep_alive && !(has_body && length.is_none() && !chunked);
+    let connection = match status {
+        101 => "upgrade",
+        400 | 413 | 414 | 500 | 501 if own => "close",
+        _ if keep_alive => "keep-alive",
+        _ => "close",
+    };
+    keep_alive &= connection == "keep-alive";
+
+    let mut head = Vec::with_capacity(256);
+    head.extend_from_slice(b"HTTP/1.1 ");
+    head.extend_from_slice(status.to_string().as_bytes());
+    head.push(b' ');
+    match parts.extensions.get::<Reason>() {
+        Some(reason) => head.extend_from_slice(&reason.0),
+        None => head.extend_from_slice(nginx_reason(parts.status).as_bytes()),
+    }
+    head.extend_from_slice(b"\r\nServer: rginx\r\nDate: ");
+    head.extend_from_slice(crate::date::now().as_bytes());
+    head.extend_from_slice(b"\r\n");
+    for (name, written) in [
+        (CONTENT_TYPE, "Content-Type"),
+        (CONTENT_LENGTH, "Content-Length"),
+        (LOCATION, "Location"),
+    ] {
+        for value in parts.headers.get_all(&name) {
+            line(&mut head, written.as_bytes(), value.as_bytes());
+        }
+    }
+    if chunked {
+        head.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+    }
+    line(&mut head, b"Connection", connection.as_bytes());
+    if let (Some(t), "keep-alive") = (framing.keepalive_header, connection) {
+        line(
+            &mut head,
+            b"Keep-Alive",
+            format!("timeout={}", t.as_secs()).as_bytes(),
+        );
+    }
+    for (name, value) in &parts.headers {
+        if ![SERVER, CONTENT_TYPE, CONTENT_LENGTH, LOCATION, CONNECTION].contains(name)
+            && name.as_str() != "keep-alive"
+        {
+            line(&mut head, title_case(name).as_bytes(), value.as_bytes());
+        }
+    }
+    if let Some(raw) = parts.extensions.get::<RawLines>() {
+        for span in &raw.lines {
+            line(
+                &mut head,
+                &raw.head[span.name.clone()],
+                &raw.head[span.value.clone()],
+            );
+        }
+    }
+    head.extend_from_slice(b"\r\n");
+
+    if !has_body {
+        let written = conn.write(&head).await.is_ok();
+        return Written {
+            keep: written && keep_alive,
+        };
+    }
+    // a body known whole (a page, a small buffered answer) goes with the
+    // head in one write
+    if http_body::Body::size_hint(&body).exact().is_some() {
+        while let Some(frame) = body.frame().await {
+            match frame.map(|f| f.into_data()) {
+                Ok(Ok(data)) => head.extend_from_slice(&data),
+                Ok(Err(_)) => {}
+                Err(_) => {
+                    // the head and what came, then the connection closes
+                    let _ = conn.write(&head).await;
+                    return refused;
+                }
+            }
+        }
+        let written = conn.write(&head).await.is_ok();
+        return Written {
+            keep: written && keep_alive,
+        };
+    }
+    if conn.write(&head).await.is_err() {
+        return refused;
+    }
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let data = match frame.map(|f| f.into_data()) {
+            Ok(Ok(data)) => data,
+            Ok(Err(_)) => continue,
+            Err(_) => return refused,
+        };
+        if data.is_empty() {
+            continue;
+        }
+        let sent = if chunked {
+            out.clear();
+            out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+            out.extend_from_slice(&data);
+            out.extend_from_slice(b"\r\n");
+            conn.write(&out).await
+        } else {
+            conn.write(&data).await
+        };
+        if sent.is_err() {
+            return refused;
+        }
+    }
+    if chunked && conn.write(b"0\r\n\r\n").await.is_err() {
+        return refused;
+    }
+    Written { keep: keep_alive }
+}
+
+/// One header line.
+fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A header name rginx sets itself, written as nginx spells such names
+/// (`keep-alive` -> `Keep-Alive`).
+fn title_case(name: &HeaderName) -> String {
+    let mut out = String::with_capacity(name.as_str().len());
+    let mut upper = true;
+    for c in name.as_str().chars() {
+        out.push(if upper { c.to_ascii_uppercase() } else { c });
+        upper = c == '-';
+    }
+    out
+}
