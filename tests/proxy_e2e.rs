@@ -936,7 +936,16 @@ fn the_pid_file_is_written_and_root_gives_way_to_user() {
         port,
     );
     let pid = rginx.0.id();
-    let written = std::fs::read_to_string(&pid_file).unwrap_or_default();
+    // the sockets listen before the pid file is written (as in nginx): a
+    // connection can come first
+    let mut written = String::new();
+    for _ in 0..200 {
+        written = std::fs::read_to_string(&pid_file).unwrap_or_default();
+        if !written.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     assert_eq!(written, format!("{pid}\n"));
     if root {
         // the process no longer runs as root

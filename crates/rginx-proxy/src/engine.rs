@@ -415,7 +415,6 @@ impl Engine {
                 let request = ProxiedRequest {
                     plan: &plan,
                     context: &context,
-                    client,
                     expect_continue: parsed.expects_continue(),
                 };
                 match self.proxy(request, &mut body, conn, &mut log.0).await {
@@ -755,7 +754,6 @@ impl Engine {
         let ProxiedRequest {
             plan,
             context,
-            client,
             expect_continue,
         } = request;
         // nginx answers `Expect: 100-continue` once it starts reading the
@@ -950,7 +948,6 @@ impl Engine {
         // backend answered 101; otherwise a 101 is an ordinary response
         let switching = head.status == 101;
         let status = head.status;
-        let client_send = client.send_timeout;
         let raw = conn.take_head(&head);
         // nginx writes its own headers first, then the backend's, and the
         // backend's status line as it came (reason phrase included)
@@ -1004,8 +1001,6 @@ impl Engine {
                 upstream,
                 upstream_early,
                 idle: plan.read_timeout,
-                client_send,
-                upstream_send: plan.send_timeout,
                 // the tunnel's log line is written when it closes
                 log: log.take(),
                 slots: self.slots.clone(),
@@ -1088,12 +1083,11 @@ enum SendError {
     ClientTimedOut,
 }
 
-/// What a proxied request needs besides its body: the plan, the error
-/// log's words for it, and the client settings that apply.
+/// What a proxied request needs besides its body: the plan and the error
+/// log's words for it.
 struct ProxiedRequest<'a> {
     plan: &'a UpstreamPlan,
     context: &'a ErrorContext<'a>,
-    client: rginx_core::plan::ClientSettings,
     /// The client asked for `100 Continue`.
     expect_continue: bool,
 }
@@ -1118,13 +1112,12 @@ pub(crate) enum Next {
 
 /// The upstream side of a tunnel, and what it needs to run.
 pub(crate) struct TunnelPlan {
-    upstream: TcpStream,
+    /// The upstream stream, with `proxy_send_timeout` on writes.
+    upstream: TimedWrites<TcpStream>,
     /// What the upstream sent after its 101 head.
     upstream_early: Bytes,
     /// proxy_read_timeout: the tunnel closes after this long idle.
     idle: Duration,
-    client_send: Duration,
-    upstream_send: Duration,
     /// Written when the tunnel closes, with the bytes sent to the client.
     log: Option<LogRecord>,
     slots: Arc<tokio::sync::Semaphore>,
@@ -1133,7 +1126,11 @@ pub(crate) struct TunnelPlan {
 impl TunnelPlan {
     /// Relays between `client` (and what it sent after its request) and
     /// the upstream until either side closes or the tunnel idles out.
-    pub(crate) async fn run(mut self: Box<Self>, client: TcpStream, client_early: Bytes) {
+    pub(crate) async fn run(
+        mut self: Box<Self>,
+        client: TimedWrites<TcpStream>,
+        client_early: Bytes,
+    ) {
         // the upstream connection left its slot with the exchange: the
         // tunnel holds one for it, if it can
         let _slot = self.slots.clone().try_acquire_owned().ok();
@@ -1141,8 +1138,6 @@ impl TunnelPlan {
             (client, client_early),
             (self.upstream, self.upstream_early),
             self.idle,
-            self.client_send,
-            self.upstream_send,
         )
         .await;
         if let Some(record) = self.log.as_mut() {

@@ -1,182 +1,203 @@
 //! The WebSocket (and any other upgrade) tunnel: bytes copied both ways
-//! until either side closes (then both are closed: nginx propagates no
-//! half-close) or `proxy_read_timeout` passes with no traffic either way.
+//! until either side closes (then both are closed once what it sent is
+//! delivered: nginx propagates no half-close) or `proxy_read_timeout`
+//! passes with no traffic either way.
 //!
-//! An idle tunnel holds no buffer: it waits for readiness on the two
-//! sockets and reads into one buffer per worker thread, writing
-//! straight on; only bytes the other side cannot take at once
-//! are kept on the heap until it can (HAProxy allocates buffers on demand
-//! the same way).
+//! The two directions are polled independently: while one side cannot
+//! take what the other sends, the other direction still flows (a relay
+//! that waited for one would let two peers that both write before they
+//! read block each other until a send timeout).
+//!
+//! It works over any `AsyncRead + AsyncWrite` pair (a TLS stream drops
+//! in), and an idle tunnel holds no buffer: reads go into one buffer per
+//! worker thread and are written on at once; only bytes the receiving
+//! side cannot take at once are kept on the heap until it can (HAProxy
+//! allocates buffers on demand the same way).
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::io;
-use std::pin::pin;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-
-use tokio::io::Interest;
-use tokio::net::TcpStream;
-use tokio::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::time::{Instant, Sleep};
 
 /// How a tunnel ends: the bytes sent to the client. Each side is its
-/// socket and what it sent that was read along with its head (the
-/// client's after its request, the upstream's after its 101).
-pub async fn run(
-    client: (TcpStream, Bytes),
-    upstream: (TcpStream, Bytes),
-    idle: Duration,
-    client_send: Duration,
-    upstream_send: Duration,
-) -> u64 {
-    let (client, client_early) = client;
-    let (upstream, upstream_early) = upstream;
-    let sides = Sides {
-        client: &client,
-        upstream: &upstream,
-        client_send,
-        upstream_send,
-    };
+/// stream and what it sent that was read along with its head (the
+/// client's after its request, the upstream's after its 101). The
+/// streams' own write timeouts (`send_timeout`, `proxy_send_timeout`)
+/// bound each direction's writes.
+pub async fn run<C, U>(client: (C, Bytes), upstream: (U, Bytes), idle: Duration) -> u64
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut client, client_early) = client;
+    let (mut upstream, upstream_early) = upstream;
     // bytes read along with the heads go first; then their buffers are
     // let go, so an idle tunnel keeps none
     let early = upstream_early.len() as u64;
-    let sent_early = sides.forward(&client_early, Direction::Up).await.is_ok()
-        && sides
-            .forward(&upstream_early, Direction::Down)
-            .await
-            .is_ok();
+    let sent_early = upstream.write_all(&client_early).await.is_ok()
+        && client.write_all(&upstream_early).await.is_ok();
     drop((client_early, upstream_early));
     if !sent_early {
         return 0;
     }
-    early + relay(&client, &upstream, idle, client_send, upstream_send).await
+    early + relay(client, upstream, idle).await
 }
 
-/// Copies between two sockets until either closes or `idle` passes with
-/// no traffic either way; each side's writes wait at most its send
-/// timeout. Returns the bytes sent to `client`. Moving bytes allocates
-/// nothing unless the receiving side is slow (tests/tunnel_no_alloc.rs).
-pub async fn relay(
-    client: &TcpStream,
-    upstream: &TcpStream,
-    idle: Duration,
-    client_send: Duration,
-    upstream_send: Duration,
-) -> u64 {
-    Sides {
+/// Copies between `client` and `upstream` until either closes or fails,
+/// or `idle` passes with no traffic either way. Returns the bytes sent to
+/// `client`. Moving bytes allocates nothing unless the receiving side is
+/// slow (tests/tunnel_no_alloc.rs).
+pub async fn relay<C, U>(client: C, upstream: U, idle: Duration) -> u64
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+{
+    Relay {
         client,
         upstream,
-        client_send,
-        upstream_send,
+        up: Half::default(),
+        down: Half::default(),
+        idle,
+        last_traffic: Instant::now(),
+        timer: Box::pin(tokio::time::sleep(idle)),
     }
-    .copy(idle)
     .await
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Direction {
+/// One direction of a tunnel.
+#[derive(Default)]
+struct Half {
+    /// Bytes read that the receiving side has not taken yet.
+    pending: Vec<u8>,
+    /// How much of `pending` was written.
+    written: usize,
+    /// The sending side closed (or failed): the direction ends once
+    /// `pending` is delivered.
+    closed: bool,
+    /// Bytes moved.
+    moved: u64,
+}
+
+/// What polling one direction found.
+enum Progress {
+    /// Bytes moved.
+    Moved,
+    /// Nothing to do until a side is ready.
+    Waiting,
+    /// The direction ended: its sender closed and all it sent is out, or
+    /// a write failed.
+    Ended,
+}
+
+impl Half {
+    /// Moves what it can from `from` to `to`.
+    fn poll<R, W>(&mut self, cx: &mut Context<'_>, from: &mut R, to: &mut W) -> Progress
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let mut moved = false;
+        for _ in 0..READS_PER_TURN {
+            // the receiver first: what it has not taken yet
+            while self.written < self.pending.len() {
+                match Pin::new(&mut *to).poll_write(cx, &self.pending[self.written..]) {
+                    Poll::Ready(Ok(n)) if n > 0 => {
+                        self.written += n;
+                        moved = true;
+                    }
+                    Poll::Ready(_) => return Progress::Ended,
+                    Poll::Pending => {
+                        return if moved {
+                            Progress::Moved
+                        } else {
+                            Progress::Waiting
+                        }
+                    }
+                }
+            }
+            if !self.pending.is_empty() {
+                // all taken: let the heap buffer go
+                self.pending = Vec::new();
+                self.written = 0;
+                let _ = Pin::new(&mut *to).poll_flush(cx);
+            }
+            if self.closed {
+                return Progress::Ended;
+            }
+            match pump(cx, from, to, &mut self.pending) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                    self.closed = true;
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.moved += n as u64;
+                    moved = true;
+                }
+                Poll::Pending => {
+                    return if moved {
+                        Progress::Moved
+                    } else {
+                        Progress::Waiting
+                    }
+                }
+            }
+        }
+        // a busy direction yields, and is polled again at once
+        cx.waker().wake_by_ref();
+        Progress::Moved
+    }
+}
+
+/// The tunnel as one future: both directions and the idle timer.
+struct Relay<C, U> {
+    client: C,
+    upstream: U,
     /// Client to upstream.
-    Up,
+    up: Half,
     /// Upstream to client.
-    Down,
+    down: Half,
+    idle: Duration,
+    last_traffic: Instant,
+    /// Fires `idle` after the last traffic it knew of; traffic only notes
+    /// the time and the timer is moved when it fires (moving it for every
+    /// message would cost a timer-wheel update each).
+    timer: Pin<Box<Sleep>>,
 }
 
-struct Sides<'a> {
-    client: &'a TcpStream,
-    upstream: &'a TcpStream,
-    client_send: Duration,
-    upstream_send: Duration,
-}
+impl<C, U> Future for Relay<C, U>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+{
+    type Output = u64;
 
-impl Sides<'_> {
-    fn ends(&self, dir: Direction) -> (&TcpStream, &TcpStream, Duration) {
-        match dir {
-            Direction::Up => (self.client, self.upstream, self.upstream_send),
-            Direction::Down => (self.upstream, self.client, self.client_send),
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u64> {
+        let this = self.get_mut();
+        let up = this.up.poll(cx, &mut this.client, &mut this.upstream);
+        let down = this.down.poll(cx, &mut this.upstream, &mut this.client);
+        if matches!(up, Progress::Ended) || matches!(down, Progress::Ended) {
+            // either side closing ends both directions, once what it sent
+            // is delivered (a failed write ends at once)
+            let _ = Pin::new(&mut this.client).poll_flush(cx);
+            return Poll::Ready(this.down.moved);
         }
-    }
-
-    /// Writes all of `bytes` to the receiving side of `dir`, waiting for it
-    /// at most its send timeout between two writes.
-    async fn forward(&self, mut bytes: &[u8], dir: Direction) -> io::Result<()> {
-        let (_, to, send_timeout) = self.ends(dir);
-        while !bytes.is_empty() {
-            match to.try_write(bytes) {
-                Ok(n) => bytes = &bytes[n..],
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let ready = tokio::time::timeout(send_timeout, to.writable()).await;
-                    match ready {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => return Err(e),
-                        Err(_) => return Err(io::ErrorKind::TimedOut.into()),
-                    }
-                }
-                Err(e) => return Err(e),
-            }
+        if matches!(up, Progress::Moved) || matches!(down, Progress::Moved) {
+            this.last_traffic = Instant::now();
         }
-        Ok(())
-    }
-
-    /// Copies until a side closes, fails, or `idle` passes without traffic.
-    async fn copy(&self, idle: Duration) -> u64 {
-        let mut sent = 0u64;
-        let mut pending = Vec::new();
-        // traffic only notes the time; the timer is moved when it fires
-        // (moving it on every message would cost a timer-wheel update each)
-        let mut last_traffic = Instant::now();
-        let mut timer = pin!(tokio::time::sleep(idle));
-        loop {
-            let dir = tokio::select! {
-                r = self.client.readable() => match r {
-                    Ok(()) => Direction::Up,
-                    Err(_) => break,
-                },
-                r = self.upstream.readable() => match r {
-                    Ok(()) => Direction::Down,
-                    Err(_) => break,
-                },
-                () = &mut timer => {
-                    let due = last_traffic + idle;
-                    if due <= Instant::now() {
-                        break;
-                    }
-                    timer.as_mut().reset(due);
-                    continue;
-                }
-            };
-            let (from, to, _) = self.ends(dir);
-            match pump(from, to, &mut pending) {
-                Ok(Pumped::Idle) => continue,
-                Ok(Pumped::Closed) | Err(_) => break,
-                Ok(Pumped::Moved(n)) => {
-                    if dir == Direction::Down {
-                        sent += n as u64;
-                    }
-                    last_traffic = Instant::now();
-                }
+        while this.timer.as_mut().poll(cx).is_ready() {
+            let due = this.last_traffic + this.idle;
+            if due <= Instant::now() {
+                return Poll::Ready(this.down.moved);
             }
-            if !pending.is_empty() {
-                // the other side is slow: hold these bytes until it takes
-                // them, reading no more meanwhile
-                let held = std::mem::take(&mut pending);
-                if self.forward(&held, dir).await.is_err() {
-                    break;
-                }
-            }
+            this.timer.as_mut().reset(due);
         }
-        sent
+        Poll::Pending
     }
-}
-
-/// What one readiness event moved.
-enum Pumped {
-    /// Nothing was there after all.
-    Idle,
-    /// The sending side closed.
-    Closed,
-    /// This many bytes were read (those the other side did not take at
-    /// once are in `pending`).
-    Moved(usize),
 }
 
 /// Bytes being relayed are read into this buffer, one per worker thread:
@@ -188,51 +209,42 @@ thread_local! {
     static RELAY_BUF: RefCell<[u8; RELAY_BUF_SIZE]> = const { RefCell::new([0; RELAY_BUF_SIZE]) };
 }
 
-/// Reads what is there into this thread's relay buffer and writes it on
-/// at once; nothing stays allocated while the tunnel is idle.
-fn pump(from: &TcpStream, to: &TcpStream, pending: &mut Vec<u8>) -> io::Result<Pumped> {
+/// Reads one direction makes in a row before the other gets its turn.
+const READS_PER_TURN: usize = 8;
+
+/// Reads what `from` has into this thread's relay buffer and writes it on
+/// at once; what `to` does not take is kept in `pending`. Nothing stays
+/// borrowed or allocated while the tunnel waits.
+fn pump<R, W>(
+    cx: &mut Context<'_>,
+    from: &mut R,
+    to: &mut W,
+    pending: &mut Vec<u8>,
+) -> Poll<io::Result<usize>>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     // pump never awaits nor calls itself, so the buffer is never borrowed
     // twice
     RELAY_BUF.with_borrow_mut(|buf| {
-        let n = match read_draining(from, buf) {
-            Ok(0) => return Ok(Pumped::Closed),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pumped::Idle),
-            Err(e) => return Err(e),
-        };
+        let mut read = ReadBuf::new(buf);
+        match Pin::new(&mut *from).poll_read(cx, &mut read) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
+        let n = read.filled().len();
         let mut written = 0;
         while written < n {
-            match to.try_write(&buf[written..n]) {
-                Ok(w) => written += w,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            match Pin::new(&mut *to).poll_write(cx, &buf[written..n]) {
+                Poll::Ready(Ok(w)) if w > 0 => written += w,
+                Poll::Ready(Ok(_)) | Poll::Ready(Err(_)) | Poll::Pending => {
                     pending.extend_from_slice(&buf[written..n]);
                     break;
                 }
-                Err(e) => return Err(e),
             }
         }
-        Ok(Pumped::Moved(n))
+        Poll::Ready(Ok(n))
     })
-}
-
-/// Reads what `from` holds; when that fills less than `buf`, the socket is
-/// drained, so its readiness is cleared at once (as nginx does after a
-/// short `recv`) instead of being found out by one more `recv` that fails
-/// with `EAGAIN`: that saves one system call per message. Readiness that
-/// arrived after the read is kept (tokio compares the event's tick).
-fn read_draining(from: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    let drained = from.try_io(Interest::READABLE, || {
-        n = from.try_read(buf)?;
-        if n > 0 && n < buf.len() {
-            Err(io::ErrorKind::WouldBlock.into())
-        } else {
-            Ok(())
-        }
-    });
-    match drained {
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock && n == 0 => Err(e),
-        Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
-        _ => Ok(n),
-    }
 }

@@ -133,10 +133,10 @@ impl UpstreamConn {
         bytes
     }
 
-    /// The socket and the bytes the upstream sent after the head, for a
-    /// tunnel.
-    pub fn into_tunnel(self) -> (TcpStream, Bytes) {
-        (self.stream.into_inner(), self.buf.freeze())
+    /// The stream (with `proxy_send_timeout` on writes) and the bytes the
+    /// upstream sent after the head, for a tunnel.
+    pub fn into_tunnel(self) -> (TimedWrites<TcpStream>, Bytes) {
+        (self.stream, self.buf.freeze())
     }
 }
 

@@ -25,9 +25,10 @@ async fn relayed_frames_allocate_nothing() {
     let (mut client, client_side) = pair().await;
     let (upstream_side, mut backend) = pair().await;
     let long = Duration::from_secs(60);
-    let relay = tokio::spawn(async move {
-        rginx_proxy::tunnel::relay(&client_side, &upstream_side, long, long, long).await
-    });
+    let relay =
+        tokio::spawn(
+            async move { rginx_proxy::tunnel::relay(client_side, upstream_side, long).await },
+        );
     let message = [7u8; 64];
     let mut got = [0u8; 64];
     let mut round_trip = async |client: &mut TcpStream, backend: &mut TcpStream| {

@@ -309,9 +309,9 @@ impl ClientConn {
         }
     }
 
-    /// The socket and the bytes the client sent after the last request,
-    /// for a tunnel.
-    pub fn into_tunnel(self) -> (TcpStream, Bytes, ConnectionState) {
-        (self.stream.into_inner(), self.buf.freeze(), self.state)
+    /// The stream (with `send_timeout` on writes) and the bytes the client
+    /// sent after its last request, for a tunnel.
+    pub fn into_tunnel(self) -> (TimedWrites<TcpStream>, Bytes, ConnectionState) {
+        (self.stream, self.buf.freeze(), self.state)
     }
 }
