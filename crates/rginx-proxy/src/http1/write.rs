@@ -56,10 +56,14 @@ pub struct Framing {
 }
 
 /// What became of a written response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Written {
     /// It was written whole and the connection may serve another request.
     pub keep: bool,
+    /// Body bytes written (`$body_bytes_sent`).
+    pub body: u64,
+    /// Bytes written in all, the head's included (`$bytes_sent`).
+    pub total: u64,
 }
 
 /// nginx's reason phrases (`ngx_http_status_lines`, 1.22), where they
@@ -83,9 +87,8 @@ pub async fn write_response(
     response: Response<Body>,
     framing: Framing,
 ) -> Written {
-    let refused = Written { keep: false };
     if response.extensions().get::<Unanswered>().is_some() {
-        return refused;
+        return Written::default();
     }
     let (parts, mut body) = response.into_parts();
     let status = parts.status.as_u16();
@@ -157,40 +160,51 @@ pub async fn write_response(
     }
     head.extend_from_slice(b"\r\n");
 
+    let head_len = head.len() as u64;
+    let mut written = Written {
+        keep: false,
+        body: 0,
+        total: 0,
+    };
     if !has_body {
-        let written = conn.write(&head).await.is_ok();
-        return Written {
-            keep: written && keep_alive,
-        };
+        if conn.write(&head).await.is_ok() {
+            written.total = head_len;
+            written.keep = keep_alive;
+        }
+        return written;
     }
     // a body known whole (a page, a small buffered answer) goes with the
     // head in one write
     if http_body::Body::size_hint(&body).exact().is_some() {
+        let mut complete = true;
         while let Some(frame) = body.frame().await {
             match frame.map(|f| f.into_data()) {
                 Ok(Ok(data)) => head.extend_from_slice(&data),
                 Ok(Err(_)) => {}
                 Err(_) => {
                     // the head and what came, then the connection closes
-                    let _ = conn.write(&head).await;
-                    return refused;
+                    complete = false;
+                    break;
                 }
             }
         }
-        let written = conn.write(&head).await.is_ok();
-        return Written {
-            keep: written && keep_alive,
-        };
+        if conn.write(&head).await.is_ok() {
+            written.total = head.len() as u64;
+            written.body = written.total - head_len;
+            written.keep = complete && keep_alive;
+        }
+        return written;
     }
     if conn.write(&head).await.is_err() {
-        return refused;
+        return written;
     }
+    written.total = head_len;
     let mut out = Vec::new();
     while let Some(frame) = body.frame().await {
         let data = match frame.map(|f| f.into_data()) {
             Ok(Ok(data)) => data,
             Ok(Err(_)) => continue,
-            Err(_) => return refused,
+            Err(_) => return written,
         };
         if data.is_empty() {
             continue;
@@ -200,18 +214,26 @@ pub async fn write_response(
             out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
             out.extend_from_slice(&data);
             out.extend_from_slice(b"\r\n");
-            conn.write(&out).await
+            conn.write(&out).await.map(|()| out.len())
         } else {
-            conn.write(&data).await
+            conn.write(&data).await.map(|()| data.len())
         };
-        if sent.is_err() {
-            return refused;
+        match sent {
+            Ok(n) => {
+                written.body += data.len() as u64;
+                written.total += n as u64;
+            }
+            Err(_) => return written,
         }
     }
-    if chunked && conn.write(b"0\r\n\r\n").await.is_err() {
-        return refused;
+    if chunked {
+        if conn.write(b"0\r\n\r\n").await.is_err() {
+            return written;
+        }
+        written.total += 5;
     }
-    Written { keep: keep_alive }
+    written.keep = keep_alive;
+    written
 }
 
 /// One header line.

@@ -1,0 +1,279 @@
+//! The upstream phase: pick a server (the group's balancer), connect or
+//! take a kept connection, send the request, read the response head, and
+//! move on to the next server as `proxy_next_upstream` allows
+//! (`ngx_http_upstream_next`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rginx_core::plan::{NextUpstream, PlanTarget, UpstreamPlan};
+use rginx_http::response::ResponseHead;
+use tokio::net::TcpStream;
+
+use super::error::{Kind, ProxyError, Side};
+use super::proxy::{client_body_failure, RequestBody, SendFailure};
+use super::request::Session;
+use super::Engine;
+use crate::balance::{Pick, Tried};
+use crate::http1::conn::{BodyReader, ClientConn};
+use crate::pool::{Conn, Pool};
+use crate::timed::TimedWrites;
+use crate::upstream::HeadError;
+
+/// The server a try went to, when it came from a group: the group's key
+/// and the balancer's pick.
+pub(super) type Picked = Option<(String, Pick)>;
+
+/// A response head that will be passed on, and where it came from.
+pub(super) struct Reply {
+    pub head: ResponseHead,
+    pub conn: Conn,
+    pub picked: Picked,
+    pub addr: SocketAddr,
+}
+
+/// One exchange failed: how, and whether it was a kept connection the
+/// upstream had closed meanwhile (tried again at once, on a new one).
+struct Failed {
+    error: ProxyError,
+    stale: bool,
+}
+
+impl Engine {
+    /// Tries servers until one gives a response head to pass on.
+    pub(super) async fn attempts(
+        &self,
+        session: &Session<'_>,
+        plan: &UpstreamPlan,
+        body: &mut RequestBody,
+        client_body: &mut BodyReader,
+        client: &mut ClientConn,
+    ) -> Result<Reply, ProxyError> {
+        let next = plan.next_upstream;
+        let started = Instant::now();
+        // nginx's peer.tries: every server of the group, or fewer
+        let servers = self.server_count(plan);
+        let allowed = match next.tries {
+            0 => servers,
+            n => servers.min(usize::try_from(n).unwrap_or(usize::MAX)),
+        };
+        let mut tried = Tried::default();
+        let mut attempt = 0;
+        loop {
+            let (addr, picked) = match self.peer_for(plan, &mut tried, attempt) {
+                Ok(peer) => peer,
+                Err(error) => {
+                    if let Kind::NoLiveUpstreams(name) = &error.kind {
+                        let describe = session.context.describe(Some((name, &plan.uri)));
+                        error.log(&session.context, &describe);
+                    }
+                    return Err(error);
+                }
+            };
+            attempt += 1;
+            let attempt_started = Instant::now();
+            let more = attempt < allowed
+                && (next.time_limit.is_zero() || started.elapsed() < next.time_limit);
+            session.tried(addr);
+            let describe = session.context.describe(Some((&addr, &plan.uri)));
+            let outcome = self
+                .exchange(plan, addr, &picked, body, client_body, client)
+                .await;
+            let resend = |error_sent: bool, body: &RequestBody| {
+                !error_sent || (body.resendable() && next.may_resend(plan.method.as_str()))
+            };
+            match outcome {
+                Ok((head, conn)) => {
+                    // a status named in proxy_next_upstream moves on while
+                    // servers are left; the last one's answer goes through
+                    if next.on_status(head.status) && more && resend(true, body) {
+                        let failed = NextUpstream::status_is_failure(head.status);
+                        self.report(&picked, addr, attempt_started, failed);
+                        continue;
+                    }
+                    self.report(&picked, addr, attempt_started, false);
+                    return Ok(Reply {
+                        head,
+                        conn,
+                        picked,
+                        addr,
+                    });
+                }
+                Err(error) => {
+                    error.log(&session.context, &describe);
+                    if error.side() == Side::Client {
+                        return Err(error);
+                    }
+                    self.report(&picked, addr, attempt_started, true);
+                    if !(error.retryable(&next) && more && resend(error.sent, body)) {
+                        return Err(error);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One server: a kept connection or a new one, the request sent, the
+    /// response head read. A kept connection the upstream closed while it
+    /// was idle is replaced by a new one without counting a try, as nginx
+    /// does.
+    async fn exchange(
+        &self,
+        plan: &UpstreamPlan,
+        addr: SocketAddr,
+        picked: &Picked,
+        body: &mut RequestBody,
+        client_body: &mut BodyReader,
+        client: &mut ClientConn,
+    ) -> Result<(ResponseHead, Conn), ProxyError> {
+        let mut pooled = self.pool_of(picked).and_then(|pool| pool.take(addr));
+        loop {
+            let from_pool = pooled.is_some();
+            let mut conn = match pooled.take() {
+                Some(conn) => conn,
+                None => self.connect(plan, addr).await?,
+            };
+            conn.requests += 1;
+            // a stream already sent cannot be sent again
+            if !body.resendable() {
+                return Err(ProxyError::new(Kind::NoServer));
+            }
+            let mut head = Vec::with_capacity(512);
+            rginx_http::upstream_request::write_head(
+                &mut head,
+                &plan.method,
+                &plan.uri,
+                plan.version,
+                plan.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+                plan.length_at.zip(body.length()),
+            );
+            match self
+                .send_and_read(plan, &mut conn, head, body, client_body, client)
+                .await
+            {
+                Ok(head) => return Ok((head, conn)),
+                Err(Failed { stale: true, .. }) if from_pool && body.resendable() => continue,
+                Err(Failed { error, .. }) => return Err(error),
+            }
+        }
+    }
+
+    /// Sends the request on `conn` and reads the response head within
+    /// `proxy_read_timeout` (from the end of the body: nginx reads a body
+    /// before it connects), noticing meanwhile a client that leaves.
+    async fn send_and_read(
+        &self,
+        plan: &UpstreamPlan,
+        conn: &mut Conn,
+        head: Vec<u8>,
+        body: &mut RequestBody,
+        client_body: &mut BodyReader,
+        client: &mut ClientConn,
+    ) -> Result<ResponseHead, Failed> {
+        let failed = |kind, stale| Failed {
+            error: ProxyError::after_sending(kind),
+            stale,
+        };
+        match body.send(conn, head, client_body, client).await {
+            Ok(()) => {}
+            Err(SendFailure::Upstream) => return Err(failed(Kind::PrematureClose, true)),
+            Err(SendFailure::Client(e)) => return Err(failed(client_body_failure(&e), false)),
+        }
+        let limit = usize::try_from(plan.buffer_size).unwrap_or(usize::MAX);
+        tokio::select! {
+            read = tokio::time::timeout(plan.read_timeout, conn.read_head(limit)) => match read {
+                Ok(Ok(head)) => Ok(head),
+                Ok(Err(HeadError::Closed { early })) => Err(failed(Kind::PrematureClose, early)),
+                Ok(Err(HeadError::Io(_))) => Err(failed(Kind::PrematureClose, false)),
+                Ok(Err(HeadError::Invalid)) => Err(failed(Kind::InvalidHeader, false)),
+                Ok(Err(HeadError::TooBig)) => Err(failed(Kind::TooBigHeader, false)),
+                Err(_) => Err(failed(Kind::ReadTimeout, false)),
+            },
+            // nginx's 499: the client closed its connection while the
+            // backend had yet to answer; the backend connection is closed
+            () = client.closed() => Err(failed(Kind::ClientClosed, false)),
+        }
+    }
+
+    /// How many servers a request may try (nginx's `peer.tries`).
+    fn server_count(&self, plan: &UpstreamPlan) -> usize {
+        match &plan.target {
+            PlanTarget::Addrs(addrs) => addrs.len(),
+            PlanTarget::Upstream(name) => self
+                .groups
+                .get(&name.to_ascii_lowercase())
+                .and_then(|g| g.lock().ok().map(|rr| rr.len()))
+                .unwrap_or(1),
+        }
+    }
+
+    /// A new connection to `addr`, within `proxy_connect_timeout`.
+    async fn connect(&self, plan: &UpstreamPlan, addr: SocketAddr) -> Result<Conn, ProxyError> {
+        // an upstream connection takes a slot too (nginx: a 500 without)
+        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+            return Err(ProxyError::new(Kind::NoSlots(self.slot_count)));
+        };
+        let stream =
+            match tokio::time::timeout(plan.connect_timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => return Err(ProxyError::new(Kind::Connect(e))),
+                Err(_) => return Err(ProxyError::new(Kind::ConnectTimeout)),
+            };
+        let _ = stream.set_nodelay(true);
+        // proxy_send_timeout, of the request that opened the connection
+        let stream = TimedWrites::new(stream, plan.send_timeout);
+        Ok(Conn::new(addr, stream, slot))
+    }
+
+    /// The next peer for a request; `tried` holds the ones it already had.
+    fn peer_for(
+        &self,
+        plan: &UpstreamPlan,
+        tried: &mut Tried,
+        attempt: usize,
+    ) -> Result<(SocketAddr, Picked), ProxyError> {
+        let none = || ProxyError::new(Kind::NoServer);
+        match &plan.target {
+            PlanTarget::Addrs(addrs) => addrs.get(attempt).map(|a| (*a, None)).ok_or_else(none),
+            PlanTarget::Upstream(name) => {
+                let key = name.to_ascii_lowercase();
+                let group = self.groups.get(&key).ok_or_else(none)?;
+                let mut rr = group.lock().map_err(|_| none())?;
+                // none left: nginx's "no live upstreams"
+                let Some(pick) = rr.pick(Instant::now(), tried) else {
+                    return Err(ProxyError::new(Kind::NoLiveUpstreams(name.clone())));
+                };
+                let addr = rr.peer(pick).ok_or_else(none)?.addr;
+                Ok((addr, Some((key, pick))))
+            }
+        }
+    }
+
+    /// An attempt on `addr`, started at `started`, ended: the balancer
+    /// learns whether it failed, and the upstream figures count it.
+    fn report(&self, picked: &Picked, addr: SocketAddr, started: Instant, failed: bool) {
+        let now = Instant::now();
+        let took = now.saturating_duration_since(started);
+        match picked {
+            Some((key, pick)) => {
+                if let Some(Ok(mut rr)) = self.groups.get(key).map(|g| g.lock()) {
+                    rr.report(*pick, failed, now);
+                    if let Some(peer) = rr.peer(*pick) {
+                        peer.stats.observe(failed, took);
+                    }
+                }
+            }
+            // a proxy_pass to addresses: found by address (a lock and a
+            // lookup, where a group's peers hold theirs)
+            None => crate::status::UPSTREAMS
+                .peer("", addr)
+                .observe(failed, took),
+        }
+    }
+
+    /// The pool of the group a pick came from, if it keeps connections.
+    pub(super) fn pool_of(&self, picked: &Picked) -> Option<&Arc<Pool>> {
+        picked.as_ref().and_then(|(key, _)| self.pools.get(key))
+    }
+}

@@ -1,0 +1,94 @@
+//! What nginx's error log lines say about a request: the end of each line
+//! (`, client: ..., server: ..., request: "...", upstream: "...", host:
+//! "..."`), formatted only when a line is written.
+
+use std::net::SocketAddr;
+
+use rginx_core::plan::{LogScope, RequestHead};
+
+use super::Engine;
+
+/// What nginx's error log lines say about a request.
+pub(super) struct ErrorContext<'a> {
+    /// The connection's number (nginx's `*N`).
+    pub connection: u64,
+    /// The `error_log` list its lines go to (0: the main level's, N: the
+    /// runtime's list N-1).
+    pub log_set: u64,
+    client: SocketAddr,
+    server: &'a str,
+    method: &'a str,
+    target: &'a str,
+    minor_version: u8,
+    host: Option<&'a str>,
+}
+
+impl<'a> ErrorContext<'a> {
+    /// The context of `head`, served in `scope`.
+    pub fn new(
+        engine: &'a Engine,
+        head: &RequestHead<'a>,
+        scope: LogScope,
+        connection: u64,
+    ) -> Self {
+        ErrorContext {
+            connection,
+            log_set: engine
+                .runtime
+                .error_log_set(scope)
+                .map_or(0, |i| i as u64 + 1),
+            client: head.remote,
+            server: engine.runtime.server_name(scope.server),
+            method: head.method,
+            target: head.target,
+            minor_version: head.minor_version,
+            host: head
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+                .map(|(_, v)| *v),
+        }
+    }
+
+    /// The end of a line, with the upstream's address (or group name) and
+    /// URI once one was chosen.
+    pub fn describe<'d>(
+        &'d self,
+        upstream: Option<(&'d (dyn std::fmt::Display + Sync), &'d str)>,
+    ) -> Described<'d> {
+        Described {
+            context: self,
+            upstream,
+        }
+    }
+}
+
+/// [`ErrorContext::describe`]: formatted when an error line is written,
+/// not for every request.
+pub(super) struct Described<'a> {
+    context: &'a ErrorContext<'a>,
+    /// The upstream's address (or group name) and URI.
+    upstream: Option<(&'a (dyn std::fmt::Display + Sync), &'a str)>,
+}
+
+impl std::fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = self.context;
+        write!(
+            f,
+            ", client: {}, server: {}, request: \"{} {} HTTP/1.{}\"",
+            c.client.ip(),
+            c.server,
+            c.method,
+            c.target,
+            c.minor_version
+        )?;
+        if let Some((at, uri)) = self.upstream {
+            write!(f, ", upstream: \"http://{at}{uri}\"")?;
+        }
+        if let Some(host) = c.host {
+            write!(f, ", host: \"{host}\"")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,156 @@
+//! The log phase: one access log line per request, written once at its end
+//! from the request's context (nginx writes the time of the end), into the
+//! files of the location's `access_log`s, kept open.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rginx_core::plan::{LogScope, RequestHead, ResponseFacts};
+
+use super::Engine;
+
+/// What the log knows of a response once it is out.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Sent {
+    /// The status the client got (or 499/408 when it got nothing).
+    pub status: u16,
+    /// Body bytes written.
+    pub body: u64,
+    /// Bytes written in all, head included.
+    pub total: u64,
+    /// The last upstream server tried.
+    pub upstream: Option<SocketAddr>,
+}
+
+impl Engine {
+    /// Writes the access log lines of a request served in `scope`.
+    pub(super) fn log_access(
+        &self,
+        scope: LogScope,
+        head: &RequestHead<'_>,
+        started: Instant,
+        sent: Sent,
+    ) {
+        if !self.runtime.has_access_logs(scope) {
+            return;
+        }
+        let facts = ResponseFacts {
+            status: sent.status,
+            body_bytes_sent: sent.body,
+            bytes_sent: sent.total,
+            request_time: started.elapsed(),
+            upstream_addr: sent.upstream,
+        };
+        for (path, line) in self.runtime.access_log_lines(scope, head, &facts) {
+            self.append_log(&path, &line);
+        }
+    }
+
+    /// Appends a line to an access log, opening the file on first use.
+    fn append_log(&self, path: &str, line: &str) {
+        use std::io::Write as _;
+        let Ok(mut files) = self.log_files.lock() else {
+            return;
+        };
+        if !files.contains_key(path) {
+            // paths with variables can name many files: keep a bounded set
+            if files.len() >= 64 {
+                files.clear();
+            }
+            let opened = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path);
+            let Ok(file) = opened else { return };
+            files.insert(path.to_string(), file);
+        }
+        if let Some(file) = files.get_mut(path) {
+            let _ = file.write_all(line.as_bytes());
+        }
+    }
+}
+
+/// A request's head kept past its handler, for a line written later (a
+/// tunnel's, when it closes).
+pub(super) struct LogRecord {
+    engine: Arc<Engine>,
+    scope: LogScope,
+    method: String,
+    target: String,
+    minor_version: u8,
+    headers: Vec<(String, String)>,
+    local: SocketAddr,
+    remote: SocketAddr,
+    time: std::time::SystemTime,
+    request_id: [u8; 16],
+    started: Instant,
+}
+
+impl LogRecord {
+    /// A copy of `head`'s facts, when `scope` has access logs.
+    pub fn keep(
+        engine: &Arc<Engine>,
+        scope: LogScope,
+        head: &RequestHead<'_>,
+        started: Instant,
+    ) -> Option<LogRecord> {
+        if !engine.runtime.has_access_logs(scope) {
+            return None;
+        }
+        Some(LogRecord {
+            engine: engine.clone(),
+            scope,
+            method: head.method.to_string(),
+            target: head.target.to_string(),
+            minor_version: head.minor_version,
+            headers: head
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            local: head.local,
+            remote: head.remote,
+            time: head.time,
+            request_id: head.request_id,
+            started,
+        })
+    }
+
+    /// Writes the lines, with what was sent.
+    pub fn write(&self, sent: Sent) {
+        let refs: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let head = RequestHead {
+            method: &self.method,
+            target: &self.target,
+            minor_version: self.minor_version,
+            headers: &refs,
+            local: self.local,
+            remote: self.remote,
+            time: self.time,
+            request_id: self.request_id,
+        };
+        self.engine
+            .log_access(self.scope, &head, self.started, sent);
+    }
+}
+
+/// 16 bytes for `$request_id`, from the clock and a counter (unique per
+/// process, not secret).
+pub(super) fn request_id() -> [u8; 16] {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as u64;
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&t.to_be_bytes());
+    id[8..].copy_from_slice(&n.to_be_bytes());
+    id
+}

@@ -1,0 +1,269 @@
+//! The engine: one per worker thread (nginx's worker process), serving the
+//! requests its connections read ([`crate::http1`]) with the plans
+//! `rginx_core::plan::Runtime` computes.
+//!
+//! A request goes through phases around one context ([`request::Session`]),
+//! each in its own module, as nginx's phase engine and Pingora's
+//! `process_request` do:
+//!
+//! 1. read the head (nginx's checks and timers: [`crate::http1::conn`]);
+//! 2. find the server and the location ([`request`]: the runtime's
+//!    decision; an internal redirect will re-enter here);
+//! 3. access phases (none yet);
+//! 4. the content handler: rginx's own answers ([`own`]: error pages, the
+//!    slash redirect, `stub_status`) or the proxy ([`proxy`]);
+//! 5. upstream ([`attempt`]): pick a peer, connect or reuse a kept
+//!    connection, send, read the response head, retry as
+//!    `proxy_next_upstream` allows;
+//! 6. response filters ([`response`]): the backend's head as nginx passes
+//!    it, the body buffered when small;
+//! 7. the body, written by [`crate::http1::write`]; or a tunnel
+//!    ([`upgrade`]) after a `101`;
+//! 8. the log ([`log`]): one access log line per request, written once at
+//!    its end from the context.
+//!
+//! Every failure on the way is one [`error::ProxyError`]: it says which side
+//! failed and how, and alone decides the status, the error log line and
+//! whether another server may be tried.
+
+mod attempt;
+mod context;
+mod error;
+mod log;
+mod own;
+mod proxy;
+mod request;
+mod response;
+mod upgrade;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use rginx_core::model::Model;
+use rginx_core::plan::Runtime;
+use tokio::net::TcpStream;
+
+use crate::balance::RoundRobin;
+use crate::http1::ClientConnection;
+use crate::pool::Pool;
+
+pub(crate) use own::refusal;
+pub(crate) use request::Next;
+
+/// Everything a connection needs: the compiled configuration and the
+/// upstream groups' balancing state.
+pub struct Engine {
+    runtime: Runtime,
+    groups: HashMap<String, Mutex<RoundRobin>>,
+    /// Idle upstream connections of the groups with `keepalive N`.
+    pools: HashMap<String, Arc<Pool>>,
+    /// Access log files, opened once on first use and kept open.
+    log_files: Mutex<HashMap<String, std::fs::File>>,
+    /// Open connections allowed, clients and upstreams together:
+    /// `worker_connections` (512) for each runtime thread, as nginx counts
+    /// them per worker process.
+    slots: Arc<tokio::sync::Semaphore>,
+    /// Its size, for the alert.
+    slot_count: usize,
+}
+
+/// A worker's engine now: each request takes it from here, and a reload
+/// puts the new configuration's engine in its place.
+pub struct EngineCell(RwLock<Arc<Engine>>);
+
+impl EngineCell {
+    /// A cell holding `engine`.
+    pub fn new(engine: Arc<Engine>) -> EngineCell {
+        EngineCell(RwLock::new(engine))
+    }
+
+    /// The engine now.
+    pub fn get(&self) -> Arc<Engine> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Puts `engine` in place; the one it replaces comes back.
+    pub fn replace(&self, engine: Arc<Engine>) -> Arc<Engine> {
+        std::mem::replace(
+            &mut *self.0.write().unwrap_or_else(PoisonError::into_inner),
+            engine,
+        )
+    }
+}
+
+/// Returns once `quit` says true (never when its sender is gone).
+pub(crate) async fn quitting(quit: &mut tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if *quit.borrow_and_update() {
+            return;
+        }
+        if quit.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Connections accepted so far by all workers (nginx's `*N` in error log
+/// lines, counted across its workers too).
+static CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Engine {
+    /// Builds the engine for a validated model.
+    /// `workers` is the number of runtime threads (nginx's worker
+    /// processes), which `worker_connections` is multiplied by.
+    pub fn new(model: &Model, runtime: Runtime, workers: usize) -> Engine {
+        let per_worker = match model
+            .events
+            .as_ref()
+            .and_then(|e| e.get("worker_connections"))
+            .map(|s| &s.value)
+        {
+            Some(rginx_core::model::Value::Number(n)) => usize::try_from(*n).unwrap_or(usize::MAX),
+            _ => 512,
+        };
+        let slot_count = per_worker
+            .saturating_mul(workers.max(1))
+            .min(tokio::sync::Semaphore::MAX_PERMITS);
+        let groups = model
+            .http
+            .iter()
+            .flat_map(|h| &h.upstreams)
+            .map(|u| (u.name.to_ascii_lowercase(), Mutex::new(RoundRobin::new(u))))
+            .collect();
+        let pools = model
+            .http
+            .iter()
+            .flat_map(|h| &h.upstreams)
+            .filter_map(|u| Some((u.name.to_ascii_lowercase(), Arc::new(Pool::for_group(u)?))))
+            .collect();
+        Engine {
+            runtime,
+            groups,
+            pools,
+            log_files: Mutex::new(HashMap::new()),
+            slots: Arc::new(tokio::sync::Semaphore::new(slot_count)),
+            slot_count,
+        }
+    }
+
+    /// Opens the access log files named without variables, so that they
+    /// are open before the process gives up root; nginx's words on failure.
+    /// Files `previous` (the engine a reload replaces) has open are shared.
+    pub fn open_logs(&self, previous: Option<&Engine>) -> Result<(), String> {
+        let Ok(mut files) = self.log_files.lock() else {
+            return Ok(());
+        };
+        let kept = previous.and_then(|p| p.log_files.lock().ok());
+        for path in self.runtime.static_access_log_paths() {
+            if let Some(file) = kept.as_ref().and_then(|k| k.get(&path)) {
+                if let Ok(file) = file.try_clone() {
+                    files.insert(path, file);
+                    continue;
+                }
+            }
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| {
+                    format!(
+                        "open() \"{path}\" failed ({})",
+                        crate::process::os_error(&e)
+                    )
+                })?;
+            files.insert(path, file);
+        }
+        Ok(())
+    }
+
+    /// The access log files named without variables.
+    pub fn static_access_log_paths(&self) -> Vec<String> {
+        self.runtime.static_access_log_paths()
+    }
+
+    /// Opens the access log files again (`rginx -s reopen`, after
+    /// logrotate moved them); those named with variables are opened again
+    /// on their next line.
+    pub fn reopen_logs(&self) -> Result<(), String> {
+        if let Ok(mut files) = self.log_files.lock() {
+            files.clear();
+        }
+        self.open_logs(None)
+    }
+
+    /// Closes the idle upstream connections of an engine a reload
+    /// replaced (the requests it still serves keep theirs).
+    pub fn retire(&self) {
+        for pool in self.pools.values() {
+            pool.clear();
+        }
+    }
+
+    /// Whether this configuration listens where a connection was accepted.
+    pub fn listens_on(&self, local: SocketAddr) -> bool {
+        self.runtime.listens_on(local)
+    }
+
+    /// The error_log lists of the http, server and location levels.
+    pub fn error_log_sets(&self) -> &[Vec<rginx_core::model::ErrorLog>] {
+        self.runtime.error_log_sets()
+    }
+
+    /// The addresses this configuration listens on.
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.runtime.listen_addrs().collect()
+    }
+
+    /// Serves one accepted connection on this worker (rginx's own HTTP/1,
+    /// [`crate::http1`]). Each request on it is served by the engine in
+    /// `current` (the configuration now), or by this one when the new
+    /// configuration no longer listens where the connection came in. Once
+    /// `quit` turns true the connection ends after the request it is
+    /// serving, as nginx's graceful shutdown.
+    pub fn serve_connection(
+        self: Arc<Self>,
+        current: Arc<EngineCell>,
+        stream: TcpStream,
+        remote: SocketAddr,
+        quit: tokio::sync::watch::Receiver<bool>,
+    ) {
+        // every open connection takes a slot; without one nginx closes
+        // the new connection at once
+        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+            tracing::error!(
+                alert = true,
+                "{} worker_connections are not enough",
+                self.slot_count
+            );
+            drop(stream);
+            return;
+        };
+        crate::status::COUNTERS.handled();
+        let Ok(local) = stream.local_addr() else {
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        let number = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let connection = ClientConnection {
+            number,
+            local,
+            remote,
+            served: 0,
+        };
+        tokio::spawn(crate::http1::serve(
+            current, self, stream, connection, quit, slot,
+        ));
+    }
+
+    /// The client settings of the server a socket defaults to.
+    pub(crate) fn socket_client_settings(
+        &self,
+        local: SocketAddr,
+    ) -> rginx_core::plan::ClientSettings {
+        self.runtime.socket_client_settings(local)
+    }
+}

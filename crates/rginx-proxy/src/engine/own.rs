@@ -1,0 +1,125 @@
+//! The content handlers rginx answers itself: nginx's error pages (and the
+//! 301 to a location's name with its slash), the page for a head refused
+//! before it was parsed, and `stub_status`.
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use http::{Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use rginx_core::plan::StatusFormat;
+use rginx_http::head_scan::HeadRefusal;
+
+use crate::http1::write::{nginx_reason, OwnPage, Unanswered};
+use crate::pool::Body;
+
+/// A body of bytes known whole.
+pub(super) fn full_body(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// A body with nothing in it.
+pub(super) fn empty_body() -> Body {
+    full_body(Bytes::new())
+}
+
+/// nginx's page for `status`, with a `Location` for a redirect.
+pub(super) fn own_answer(status: u16, location: Option<&str>) -> Response<Body> {
+    let mut response = error_page(status);
+    if let Some(v) = location.and_then(|l| HeaderValue::from_str(l).ok()) {
+        response.headers_mut().insert(LOCATION, v);
+    }
+    response
+}
+
+/// A request nginx closes without an answer (a stalled body, a client
+/// that left): nothing is written.
+pub(super) fn unanswered() -> Response<Body> {
+    let mut response = Response::new(empty_body());
+    response.extensions_mut().insert(Unanswered);
+    response.extensions_mut().insert(OwnPage);
+    response
+}
+
+/// The status page (`stub_status`), in nginx's form or Prometheus'.
+pub(super) fn status_answer(format: StatusFormat) -> Response<Body> {
+    let snapshot = crate::status::COUNTERS.snapshot();
+    let (text, content_type) = match format {
+        StatusFormat::Nginx => (crate::status::stub_status_text(&snapshot), "text/plain"),
+        StatusFormat::Prometheus => (
+            crate::status::prometheus_text(&snapshot, &crate::status::UPSTREAMS),
+            "text/plain; version=0.0.4",
+        ),
+    };
+    let length = text.len();
+    let mut response = Response::new(full_body(text));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+    response
+}
+
+/// nginx's error page for a status.
+pub(super) fn error_page(status: u16) -> Response<Body> {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let page = page_html(status, None);
+    let page_len = page.len();
+    let mut response = Response::new(full_body(page));
+    *response.status_mut() = code;
+    response.extensions_mut().insert(OwnPage);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(page_len));
+    response
+}
+
+/// The HTML of nginx's error page for a status (`ngx_http_error_pages`);
+/// `detail` is the second line of its special pages ("Request Header Or
+/// Cookie Too Large").
+fn page_html(status: u16, detail: Option<&str>) -> String {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let heading = format!("{} {}", code.as_u16(), nginx_reason(code));
+    match detail {
+        None => format!(
+            "<html>\r\n<head><title>{heading}</title></head>\r\n<body>\r\n<center><h1>{heading}</h1></center>\r\n<hr><center>rginx</center>\r\n</body>\r\n</html>\r\n"
+        ),
+        Some(detail) => format!(
+            "<html>\r\n<head><title>{} {detail}</title></head>\r\n<body>\r\n<center><h1>{heading}</h1></center>\r\n<center>{detail}</center>\r\n<hr><center>rginx</center>\r\n</body>\r\n</html>\r\n",
+            code.as_u16()
+        ),
+    }
+}
+
+/// The whole response for a head nginx refuses before it is parsed:
+/// nginx's page, then the connection closes.
+pub(crate) fn refusal(limit: HeadRefusal) -> Vec<u8> {
+    let status = limit.status();
+    let page = match limit {
+        HeadRefusal::Headers => page_html(status, Some("Request Header Or Cookie Too Large")),
+        _ => page_html(status, None),
+    };
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    format!(
+        "HTTP/1.1 {status} {}\r\nServer: rginx\r\nDate: {}\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+        nginx_reason(code),
+        crate::date::now(),
+        page.len()
+    )
+    .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_are_nginx_s_with_rginx_s_signature() {
+        let page = page_html(504, None);
+        assert!(page.starts_with("<html>\r\n<head><title>504 Gateway Time-out</title>"));
+        assert!(page.ends_with("<hr><center>rginx</center>\r\n</body>\r\n</html>\r\n"));
+        let refused = String::from_utf8(refusal(HeadRefusal::Headers)).unwrap();
+        assert!(refused.starts_with("HTTP/1.1 400 Bad Request\r\nServer: rginx\r\nDate: "));
+        assert!(refused.contains("<title>400 Request Header Or Cookie Too Large</title>"));
+    }
+}

@@ -1,0 +1,246 @@
+//! A request from its parsed head to its log line: the context every
+//! phase works on ([`Session`]), finding the server and the location, the
+//! content handler, writing the answer, and what becomes of the
+//! connection.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use http::Response;
+use rginx_core::plan::{ClientSettings, Decision, LogScope, RequestHead};
+use rginx_http::head_scan::BodyFraming;
+
+use super::context::ErrorContext;
+use super::error::ProxyError;
+use super::log::{request_id, LogRecord, Sent};
+use super::own::{error_page, own_answer, status_answer, unanswered};
+use super::proxy::Answer;
+use super::upgrade::TunnelPlan;
+use super::Engine;
+use crate::http1::conn::{BodyReader, ClientConn};
+use crate::http1::write::{write_response, Framing};
+use crate::http1::ClientConnection;
+use crate::pool::Body;
+
+/// What becomes of a client connection after a request.
+pub(crate) enum Next {
+    /// It waits for the next request: `idle` (keepalive_timeout) for its
+    /// first byte, then `header` (client_header_timeout) for the head.
+    Keep { idle: Duration, header: Duration },
+    /// It closes.
+    Close,
+    /// It becomes a tunnel to the upstream.
+    Tunnel(Box<TunnelPlan>),
+}
+
+/// One request's context, shared by its phases.
+pub(super) struct Session<'a> {
+    /// The head as the evaluator reads it.
+    pub head: RequestHead<'a>,
+    /// The server and location that took it (whose logs and settings
+    /// apply).
+    pub scope: LogScope,
+    /// The client settings of its server and location.
+    pub client: ClientSettings,
+    /// What nginx's error lines say about it.
+    pub context: ErrorContext<'a>,
+    /// When its head was read.
+    pub started: Instant,
+    /// The last upstream server tried (`$upstream_addr`).
+    upstream: Mutex<Option<SocketAddr>>,
+}
+
+impl Session<'_> {
+    /// An upstream server is tried.
+    pub fn tried(&self, addr: SocketAddr) {
+        *self.upstream.lock().unwrap_or_else(PoisonError::into_inner) = Some(addr);
+    }
+
+    /// The last upstream server tried.
+    pub fn last_upstream(&self) -> Option<SocketAddr> {
+        *self.upstream.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Engine {
+    /// Serves one request whose head was read whole (`raw`, its body
+    /// framed as `framing` still on `conn`): decides it, answers it, logs
+    /// it, and says what becomes of the connection.
+    pub(crate) async fn serve_request(
+        self: &Arc<Self>,
+        raw: &[u8],
+        framing: BodyFraming,
+        conn: &mut ClientConn,
+        connection: ClientConnection,
+    ) -> Next {
+        let started = Instant::now();
+        let Ok(parsed) = rginx_http::request::RequestHead::parse(raw) else {
+            // a head nginx cannot read: its 400 page, and the connection
+            // closes
+            let framing = Framing {
+                head_request: false,
+                keep_alive: false,
+                keepalive_header: None,
+                client_minor: 1,
+            };
+            write_response(conn, error_page(400), framing).await;
+            return Next::Close;
+        };
+        // values as text for the evaluator (bytes that are not UTF-8
+        // become U+FFFD there)
+        let values: Vec<Cow<'_, str>> = parsed
+            .headers
+            .iter()
+            .map(|(_, v)| String::from_utf8_lossy(v))
+            .collect();
+        let header_refs: Vec<(&str, &str)> = parsed
+            .headers
+            .iter()
+            .zip(&values)
+            .map(|((n, _), v)| (*n, v.as_ref()))
+            .collect();
+        let head = RequestHead {
+            method: parsed.method,
+            target: parsed.target,
+            minor_version: parsed.minor_version,
+            headers: &header_refs,
+            local: connection.local,
+            remote: connection.remote,
+            time: std::time::SystemTime::now(),
+            request_id: request_id(),
+        };
+        // find the server and the location
+        let (decision, scope) = self.runtime.decide_scoped(&head);
+        let client = self.runtime.client_settings(scope);
+        // keepalive_timeout 0 turns keep-alive off; the connection's last
+        // request (keepalive_requests) is answered with Connection: close
+        let keep_alive = client_keep_alive(&head)
+            && !client.keepalive_timeout.is_zero()
+            && connection.served < client.keepalive_requests;
+        let session = Session {
+            context: ErrorContext::new(self, &head, scope, connection.number),
+            head,
+            scope,
+            client,
+            started,
+            upstream: Mutex::new(None),
+        };
+        let mut body = BodyReader::new(framing, session.client.body_timeout);
+        let answer = self
+            .content(
+                &session,
+                decision,
+                &mut body,
+                conn,
+                parsed.expects_continue(),
+            )
+            .await;
+        let (response, tunnel) = match answer {
+            Ok(Answer::Response(response)) => (response, None),
+            Ok(Answer::Tunnel(response, tunnel)) => (response, Some(tunnel)),
+            Err(error) => (error_response(&error), None),
+        };
+        let status = response.status().as_u16();
+        let framing = Framing {
+            head_request: session.head.method == "HEAD",
+            keep_alive: keep_alive && tunnel.is_none(),
+            keepalive_header: session.client.keepalive_header,
+            client_minor: parsed.minor_version,
+        };
+        let written = write_response(conn, response, framing).await;
+        if let Some(mut tunnel) = tunnel {
+            // the tunnel's line is written when it closes
+            tunnel.log = LogRecord::keep(self, session.scope, &session.head, session.started);
+            tunnel.upstream_addr = session.last_upstream();
+            return Next::Tunnel(tunnel);
+        }
+        let sent = Sent {
+            status,
+            body: written.body,
+            total: written.total,
+            upstream: session.last_upstream(),
+        };
+        self.log_access(session.scope, &session.head, session.started, sent);
+        // an unread body is read and dropped, so that the connection can
+        // serve the next request (nginx's discarded body)
+        if !written.keep || conn.discard(&mut body).await.is_err() {
+            return Next::Close;
+        }
+        Next::Keep {
+            idle: session.client.keepalive_timeout,
+            header: session.client.header_timeout,
+        }
+    }
+
+    /// The content handler the decision names: rginx's own answers, or the
+    /// proxy.
+    async fn content(
+        self: &Arc<Self>,
+        session: &Session<'_>,
+        decision: Decision,
+        body: &mut BodyReader,
+        conn: &mut ClientConn,
+        expect_continue: bool,
+    ) -> Result<Answer, ProxyError> {
+        let response = match decision {
+            Decision::Respond(status) => {
+                if status == 413 {
+                    let length = session
+                        .head
+                        .headers
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                        .map_or("", |(_, v)| *v);
+                    tracing::error!(
+                        log_set = session.context.log_set,
+                        "*{} client intended to send too large body: {length} bytes{}",
+                        session.context.connection,
+                        session.context.describe(None)
+                    );
+                }
+                own_answer(status, None)
+            }
+            Decision::Redirect(location) => own_answer(301, Some(&location)),
+            Decision::Status(format) => status_answer(format),
+            Decision::Proxy(plan) => {
+                return self
+                    .proxy(session, &plan, body, conn, expect_continue)
+                    .await
+            }
+        };
+        Ok(Answer::Response(response))
+    }
+}
+
+/// What the client gets for a failure: nginx's page, or nothing at all
+/// (then the connection closes).
+fn error_response(error: &ProxyError) -> Response<Body> {
+    let mut response = if error.unanswered() {
+        unanswered()
+    } else {
+        error_page(error.status())
+    };
+    // the status is the log's even when nothing is written
+    *response.status_mut() =
+        http::StatusCode::from_u16(error.status()).unwrap_or(http::StatusCode::BAD_GATEWAY);
+    response
+}
+
+/// Whether the client's connection may stay open after this request, as
+/// nginx decides it: HTTP/1.1 unless `Connection: close`, HTTP/1.0 only
+/// with `Connection: keep-alive`.
+fn client_keep_alive(head: &RequestHead<'_>) -> bool {
+    let has = |token: &str| {
+        head.headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case("connection")
+                && v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
+        })
+    };
+    if head.minor_version == 0 {
+        has("keep-alive")
+    } else {
+        !has("close")
+    }
+}

@@ -1,0 +1,196 @@
+//! The response filters: the backend's head turned into the client's as
+//! nginx's proxy module passes it (its status line and reason phrase, the
+//! lines nginx hides taken out, `Content-Type`, `Content-Length` and
+//! `Location` where nginx writes them, the others as they came), whether
+//! the upstream connection may be kept, and the body: read whole first
+//! when small (nginx's `proxy_buffering`), streamed otherwise.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::{Response, StatusCode};
+use http_body::Frame;
+use http_body_util::BodyExt;
+use rginx_core::plan::{response_header_passes, UpstreamPlan};
+
+use super::attempt::Reply;
+use super::error::{Kind, ProxyError};
+use super::own::{empty_body, full_body};
+use super::proxy::Answer;
+use super::request::Session;
+use super::upgrade::TunnelPlan;
+use super::Engine;
+use crate::http1::write::{RawLines, Reason};
+use crate::pool::{Body, BoxError};
+use crate::timed::TimedBody;
+use crate::upstream::UpstreamBody;
+
+/// Response bodies up to this size are read whole before the response
+/// goes out (nginx buffers responses by default, `proxy_buffering on`).
+const SMALL_BODY: u64 = 64 * 1024;
+
+/// The lines nginx writes in places of its own, with its own spelling.
+const PLACED: [&str; 3] = ["content-type", "content-length", "location"];
+
+impl Engine {
+    /// The client's answer for the backend's `reply`.
+    pub(super) async fn upstream_response(
+        &self,
+        session: &Session<'_>,
+        plan: &UpstreamPlan,
+        reply: Reply,
+    ) -> Result<Answer, ProxyError> {
+        let Reply {
+            head,
+            mut conn,
+            picked,
+            addr,
+        } = reply;
+        let raw = conn.take_head(&head);
+        let code = StatusCode::from_u16(head.status)
+            .map_err(|_| ProxyError::after_sending(Kind::InvalidHeader))?;
+        let mut out = Response::builder().status(code);
+        let reason = &raw[head.reason.clone()];
+        if code.canonical_reason().map(str::as_bytes) != Some(reason) {
+            out = out.extension(Reason(raw.slice(head.reason.clone())));
+        }
+        let mut passed = Vec::with_capacity(head.headers.len());
+        for span in &head.headers {
+            let Ok(name) = std::str::from_utf8(&raw[span.name.clone()]) else {
+                continue;
+            };
+            if PLACED.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                // nginx writes the length it was given (also for HEAD,
+                // whose response has no body to measure)
+                if let (Ok(n), Ok(v)) = (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_bytes(&raw[span.value.clone()]),
+                ) {
+                    out = out.header(n, v);
+                }
+            } else if response_header_passes(name) {
+                passed.push(span.clone());
+            }
+        }
+        out = out.extension(RawLines {
+            head: raw.clone(),
+            lines: passed,
+        });
+        let framing = head.body(&raw, plan.method == "HEAD");
+        // nginx tunnels only when the client asked for an upgrade and the
+        // backend answered 101; otherwise a 101 is an ordinary response
+        let switching = head.status == 101;
+        if switching && plan.upgrade {
+            let (upstream, upstream_early) = conn.into_tunnel();
+            let tunnel = TunnelPlan {
+                upstream,
+                upstream_early,
+                idle: plan.read_timeout,
+                log: None,
+                upstream_addr: Some(addr),
+                slots: self.slots.clone(),
+            };
+            let response = out.body(empty_body()).map_err(|_| internal())?;
+            return Ok(Answer::Tunnel(response, Box::new(tunnel)));
+        }
+        // the connection may serve another request once this response is
+        // read to its end (nginx: HTTP/1.1, and neither side said close)
+        let request_close = plan.headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case("connection") && v.to_ascii_lowercase().contains("close")
+        });
+        let reusable =
+            !switching && plan.version == "HTTP/1.1" && !request_close && head.keeps_alive(&raw);
+        let pool = self.pool_of(&picked).filter(|_| reusable).cloned();
+        let upstream_body = UpstreamBody::new(conn, framing, pool);
+        let small = http_body::Body::size_hint(&upstream_body)
+            .exact()
+            .is_some_and(|n| n <= SMALL_BODY);
+        let mut timed = TimedBody::new(upstream_body, plan.read_timeout);
+        // a small body is read whole first, as nginx's buffering does: the
+        // client then gets head and body in one write, and the upstream
+        // connection goes back to its pool at once
+        let body: Body = if small {
+            match buffered(&mut timed).await {
+                Ok(body) => body,
+                Err((partial, error)) => {
+                    // nginx has sent the head and what came by now; the
+                    // client gets the same, then the connection closes
+                    let what = if error.is::<crate::timed::TimedOut>() {
+                        "upstream timed out (110: Connection timed out)"
+                    } else {
+                        "upstream prematurely closed connection"
+                    };
+                    let describe = session.context.describe(Some((&addr, &plan.uri)));
+                    tracing::error!(
+                        log_set = session.context.log_set,
+                        "*{} {what} while reading upstream{describe}",
+                        session.context.connection
+                    );
+                    Truncated::new(partial, error).boxed()
+                }
+            }
+        } else {
+            timed.boxed()
+        };
+        out.body(body).map(Answer::Response).map_err(|_| internal())
+    }
+}
+
+/// A response that could not be built (a header the backend sent that
+/// passed every check but still is not one): nginx's 502.
+fn internal() -> ProxyError {
+    ProxyError::after_sending(Kind::InvalidHeader)
+}
+
+/// Reads a small body to its end: the bytes, as a body known whole. A
+/// backend that breaks off gives what came and its error.
+async fn buffered<B>(body: &mut B) -> Result<Body, (Bytes, BoxError)>
+where
+    B: http_body::Body<Data = Bytes, Error = BoxError> + Unpin,
+{
+    let mut held = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => return Err((held.freeze(), e)),
+        };
+        if let Ok(data) = frame.into_data() {
+            held.extend_from_slice(&data);
+        }
+    }
+    Ok(full_body(held.freeze()))
+}
+
+/// A body whose upstream failed part way: the bytes that came, then the
+/// error, which closes the client connection (the head promised more).
+struct Truncated {
+    data: Option<Bytes>,
+    error: Option<BoxError>,
+}
+
+impl Truncated {
+    fn new(data: Bytes, error: BoxError) -> Truncated {
+        Truncated {
+            data: (!data.is_empty()).then_some(data),
+            error: Some(error),
+        }
+    }
+}
+
+impl http_body::Body for Truncated {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if let Some(data) = this.data.take() {
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+        Poll::Ready(this.error.take().map(Err))
+    }
+}

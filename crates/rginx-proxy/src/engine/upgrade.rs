@@ -1,0 +1,53 @@
+//! After a `101` to a client that asked for an upgrade, the connection
+//! becomes a tunnel to the upstream ([`crate::tunnel`]) until either side
+//! closes or `proxy_read_timeout` passes idle; its access log line is
+//! written then, with the bytes sent to the client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::TcpStream;
+
+use super::log::{LogRecord, Sent};
+use crate::timed::TimedWrites;
+
+/// The upstream side of a tunnel, and what it needs to run.
+pub(crate) struct TunnelPlan {
+    /// The upstream stream, with `proxy_send_timeout` on writes.
+    pub(super) upstream: TimedWrites<TcpStream>,
+    /// What the upstream sent after its 101 head.
+    pub(super) upstream_early: Bytes,
+    /// `proxy_read_timeout`: the tunnel closes after this long idle.
+    pub(super) idle: Duration,
+    /// Written when the tunnel closes.
+    pub(super) log: Option<LogRecord>,
+    /// The upstream server (`$upstream_addr`).
+    pub(super) upstream_addr: Option<std::net::SocketAddr>,
+    /// The worker's `worker_connections` slots.
+    pub(super) slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl TunnelPlan {
+    /// Relays between `client` (and what it sent after its request) and
+    /// the upstream until either side closes or the tunnel idles out.
+    pub(crate) async fn run(self: Box<Self>, client: TimedWrites<TcpStream>, client_early: Bytes) {
+        // the upstream connection left its slot with the exchange: the
+        // tunnel holds one for it, if it can
+        let _slot = self.slots.clone().try_acquire_owned().ok();
+        let sent = crate::tunnel::run(
+            (client, client_early),
+            (self.upstream, self.upstream_early),
+            self.idle,
+        )
+        .await;
+        if let Some(record) = &self.log {
+            record.write(Sent {
+                status: 101,
+                body: sent,
+                total: sent,
+                upstream: self.upstream_addr,
+            });
+        }
+    }
+}
