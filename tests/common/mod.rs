@@ -307,24 +307,55 @@ pub fn seed_http(port: u16, backend: std::net::SocketAddr) -> String {
         .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))
 }
 
-/// Judges one case against a list of known differences from nginx
-/// (`(name, why)`): an unlisted case must match nginx, a listed one must
-/// still differ, so that the list stays true. `Err` says what is wrong;
-/// `difference` describes the mismatch of an unlisted case.
+/// A known difference from nginx: (case, why rginx answers otherwise,
+/// rginx's own answer in the test's summary form).
+pub type Listed<'a> = (&'a str, &'a str, &'a str);
+
+/// Judges one case against a list of known differences from nginx: an
+/// unlisted case must match nginx; a listed one must still differ, and
+/// rginx must still answer it as the list says (`ours` is its answer now),
+/// so that the list stays true and a change in rginx's answer is seen even
+/// where it still differs. `Err` says what is wrong; `difference` describes
+/// the mismatch of an unlisted case.
 pub fn against_listed(
     name: &str,
     matches: bool,
-    listed: &[(&str, &str)],
+    ours: &str,
+    listed: &[Listed],
     list_name: &str,
     difference: impl FnOnce() -> String,
 ) -> Result<(), String> {
-    match (matches, listed.iter().find(|(n, _)| *n == name)) {
-        (true, None) | (false, Some(_)) => Ok(()),
+    match (matches, listed.iter().find(|(n, _, _)| *n == name)) {
+        (true, None) => Ok(()),
         (false, None) => Err(difference()),
-        (true, Some((_, why))) => Err(format!(
+        (true, Some((_, why, _))) => Err(format!(
             "{name}: matches nginx now; take it off {list_name} ({why})"
         )),
+        (false, Some((_, _, pinned))) if *pinned != ours => Err(format!(
+            "rginx's own answer for {name} changed (it still differs from nginx; \
+             if the change is meant, update its entry in {list_name}):\n  was: {pinned}\n  now: {ours}"
+        )),
+        (false, Some(_)) => Ok(()),
     }
+}
+
+/// `text` with every port number after a colon (`:` and four or five
+/// digits) as `:PORT`, so that an answer that names the ports a test picked
+/// can be pinned in a list of known differences.
+pub fn mask_ports(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(':') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if (4..=5).contains(&digits) {
+            out.push_str("PORT");
+            rest = &rest[digits..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Reads a request head (through its empty line) a byte at a time, so
