@@ -1,4 +1,5 @@
-//! Command line (DESIGN.md, "CLI contract").
+//! Command line: nginx's switches `-c`, `-t`, `-T`, `-q` and `-s`
+//! (<https://nginx.org/en/docs/switches.html>), and the `check` subcommand.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,6 +1,7 @@
 //! Lints nginx does not have: warnings about proxy configurations that
-//! nginx accepts but that do not do what their authors meant (nginx-notes
-//! §12, the common WebSocket mistakes). Each comes with a one-line fix.
+//! nginx accepts but that do not do what their authors meant (the common
+//! mistakes in proxying WebSocket, <https://nginx.org/en/docs/http/websocket.html>).
+//! Each comes with a one-line fix.
 
 use rginx_config::Span;
 

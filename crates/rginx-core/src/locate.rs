@@ -4,7 +4,7 @@
 //! Per nesting level, exact (`=`) and prefix (plain and `^~`) locations
 //! live in a byte trie, so the longest prefix is found in one walk over the
 //! URI without allocating; regex locations are tried in configuration order.
-//! The rules (nginx-notes §2):
+//! The rules (<https://nginx.org/en/docs/http/ngx_http_core_module.html#location>):
 //! - an exact match of the whole URI stops the search;
 //! - a prefix location whose name is the URI plus `/` and that proxies
 //!   (`auto_redirect`) answers 301, before regexes are tried, unless an

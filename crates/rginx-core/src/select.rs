@@ -1,5 +1,6 @@
 //! Server selection, compiled once per load: which `server` handles a
-//! request, from the socket it arrived on and its host (nginx-notes §9,
+//! request, from the socket it arrived on and its host
+//! (<https://nginx.org/en/docs/http/request_processing.html>,
 //! `ngx_http_find_virtual_server`).
 
 use std::borrow::Cow;

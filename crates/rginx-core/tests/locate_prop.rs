@@ -1,5 +1,6 @@
 //! Property: the compiled location matcher agrees with the slow reference
-//! written straight from the documented algorithm (nginx-notes §2).
+//! written straight from the documented algorithm
+//! (<https://nginx.org/en/docs/http/ngx_http_core_module.html#location>).
 
 use proptest::prelude::*;
 use regex::Regex;

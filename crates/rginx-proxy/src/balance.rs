@@ -1,5 +1,5 @@
 //! Peer selection for an `upstream` group, as nginx's round-robin module
-//! does it (`ngx_http_upstream_round_robin.c`, nginx-notes §7):
+//! does it (`src/http/ngx_http_upstream_round_robin.c`):
 //! - smooth weighted round-robin: each pick adds every available peer's
 //!   effective weight to its current weight, takes the largest, and
 //!   subtracts the total from the winner;
