@@ -24,6 +24,7 @@ pub mod pool;
 pub mod process;
 pub mod status;
 pub mod timed;
+pub mod transport;
 pub mod tunnel;
 pub mod upstream;
 

@@ -21,11 +21,11 @@ use rginx_http::response::{ResponseBody, ResponseHead};
 use std::future::Future;
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::pool::{BoxError, Pool};
 use crate::timed::TimedWrites;
+use crate::transport::Stream;
 
 /// How much is read from an upstream at a time.
 const READ_SIZE: usize = 16 * 1024;
@@ -36,7 +36,7 @@ pub struct UpstreamConn {
     pub addr: SocketAddr,
     /// Requests sent on it so far.
     pub requests: u64,
-    stream: TimedWrites<TcpStream>,
+    stream: TimedWrites<Stream>,
     /// Bytes read and not yet used (a head being read, then body bytes).
     buf: BytesMut,
     /// Its `worker_connections` slot.
@@ -62,11 +62,7 @@ pub enum HeadError {
 
 impl UpstreamConn {
     /// A connection just opened, holding its slot.
-    pub fn new(
-        addr: SocketAddr,
-        stream: TimedWrites<TcpStream>,
-        slot: OwnedSemaphorePermit,
-    ) -> Self {
+    pub fn new(addr: SocketAddr, stream: TimedWrites<Stream>, slot: OwnedSemaphorePermit) -> Self {
         UpstreamConn {
             addr,
             requests: 0,
@@ -79,12 +75,7 @@ impl UpstreamConn {
     /// Whether an idle connection is still usable: the upstream has not
     /// closed it nor sent anything since its last response.
     pub fn idle_ok(&self) -> bool {
-        let mut probe = [0u8; 1];
-        self.buf.is_empty()
-            && matches!(
-                self.stream.get_ref().try_read(&mut probe),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock
-            )
+        self.buf.is_empty() && self.stream.quiet()
     }
 
     /// Writes `bytes` (with `proxy_send_timeout`).
@@ -135,7 +126,7 @@ impl UpstreamConn {
 
     /// The stream (with `proxy_send_timeout` on writes) and the bytes the
     /// upstream sent after the head, for a tunnel.
-    pub fn into_tunnel(self) -> (TimedWrites<TcpStream>, Bytes) {
+    pub fn into_tunnel(self) -> (TimedWrites<Stream>, Bytes) {
         (self.stream, self.buf.freeze())
     }
 }

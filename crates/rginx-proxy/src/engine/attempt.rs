@@ -222,8 +222,12 @@ impl Engine {
             };
         let _ = stream.set_nodelay(true);
         // proxy_send_timeout, of the request that opened the connection
-        let stream = TimedWrites::new(stream, plan.send_timeout);
-        Ok(Conn::new(addr, stream, slot))
+        let stream: crate::transport::Stream = Box::new(stream);
+        Ok(Conn::new(
+            addr,
+            TimedWrites::new(stream, plan.send_timeout),
+            slot,
+        ))
     }
 
     /// The next peer for a request; `tried` holds the ones it already had.

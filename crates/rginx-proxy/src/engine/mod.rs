@@ -255,7 +255,12 @@ impl Engine {
             served: 0,
         };
         tokio::spawn(crate::http1::serve(
-            current, self, stream, connection, quit, slot,
+            current,
+            self,
+            Box::new(stream),
+            connection,
+            quit,
+            slot,
         ));
     }
 

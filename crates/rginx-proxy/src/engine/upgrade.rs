@@ -7,15 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::net::TcpStream;
 
 use super::log::{LogRecord, Sent};
 use crate::timed::TimedWrites;
+use crate::transport::Stream;
 
 /// The upstream side of a tunnel, and what it needs to run.
 pub(crate) struct TunnelPlan {
     /// The upstream stream, with `proxy_send_timeout` on writes.
-    pub(super) upstream: TimedWrites<TcpStream>,
+    pub(super) upstream: TimedWrites<Stream>,
     /// What the upstream sent after its 101 head.
     pub(super) upstream_early: Bytes,
     /// `proxy_read_timeout`: the tunnel closes after this long idle.
@@ -31,7 +31,7 @@ pub(crate) struct TunnelPlan {
 impl TunnelPlan {
     /// Relays between `client` (and what it sent after its request) and
     /// the upstream until either side closes or the tunnel idles out.
-    pub(crate) async fn run(self: Box<Self>, client: TimedWrites<TcpStream>, client_early: Bytes) {
+    pub(crate) async fn run(self: Box<Self>, client: TimedWrites<Stream>, client_early: Bytes) {
         // the upstream connection left its slot with the exchange: the
         // tunnel holds one for it, if it can
         let _slot = self.slots.clone().try_acquire_owned().ok();

@@ -14,11 +14,11 @@ use bytes::{Bytes, BytesMut};
 use rginx_http::chunked::{ChunkedDecoder, Step};
 use rginx_http::head_scan::{BodyFraming, HeadRefusal, HeadScanner};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::status::ConnectionState;
 use crate::timed::TimedWrites;
+use crate::transport::Stream;
 
 /// How much room a read makes at least (nginx's first header buffer is
 /// `client_header_buffer_size`, 1k; one page covers nearly every head).
@@ -38,7 +38,7 @@ const LINGERING_TIME: Duration = Duration::from_secs(30);
 /// An accepted client connection.
 pub struct ClientConn {
     /// The socket, with `send_timeout` on writes.
-    pub stream: TimedWrites<TcpStream>,
+    pub stream: TimedWrites<Stream>,
     /// Bytes read and not used yet: the rest of a head, a body, the
     /// requests a client pipelined.
     pub buf: BytesMut,
@@ -126,7 +126,7 @@ pub struct HeadTimers {
 
 impl ClientConn {
     /// A connection just accepted.
-    pub fn new(stream: TcpStream, send_timeout: Duration) -> ClientConn {
+    pub fn new(stream: Stream, send_timeout: Duration) -> ClientConn {
         ClientConn {
             stream: TimedWrites::new(stream, send_timeout),
             buf: BytesMut::new(),
@@ -163,7 +163,7 @@ impl ClientConn {
             if self.buf.is_empty() && deadline.is_none() {
                 // idle between requests: no buffer, only readiness
                 self.buf = BytesMut::new();
-                let ready = self.stream.get_ref().readable();
+                let ready = self.stream.readable();
                 let idle = async {
                     if timers.idle.is_zero() {
                         std::future::pending::<()>().await;
@@ -311,7 +311,7 @@ impl ClientConn {
 
     /// The stream (with `send_timeout` on writes) and the bytes the client
     /// sent after its last request, for a tunnel.
-    pub fn into_tunnel(self) -> (TimedWrites<TcpStream>, Bytes, ConnectionState) {
+    pub fn into_tunnel(self) -> (TimedWrites<Stream>, Bytes, ConnectionState) {
         (self.stream, self.buf.freeze(), self.state)
     }
 }

@@ -15,11 +15,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rginx_http::head_scan::HeadScanner;
-use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use crate::engine::{Engine, EngineCell, Next};
+use crate::transport::Stream;
 use conn::{ClientConn, HeadRead, HeadTimers};
 
 /// What a request knows of the client connection it came on.
@@ -35,7 +35,8 @@ pub struct ClientConnection {
     pub served: u64,
 }
 
-/// Serves an accepted connection until it closes. Each request is served
+/// Serves an accepted connection (any [`crate::transport::Transport`]:
+/// a TCP socket, a TLS stream) until it closes. Each request is served
 /// by the engine in `current` (the configuration now), or by `engine` (the
 /// one that accepted it) when the new configuration no longer listens
 /// where the connection came in. Once `quit` turns true the connection
@@ -43,7 +44,7 @@ pub struct ClientConnection {
 pub async fn serve(
     current: Arc<EngineCell>,
     engine: Arc<Engine>,
-    stream: TcpStream,
+    stream: Stream,
     mut connection: ClientConnection,
     mut quit: tokio::sync::watch::Receiver<bool>,
     slot: OwnedSemaphorePermit,

@@ -1,0 +1,67 @@
+//! The byte streams requests travel on, on either side: anything that
+//! reads and writes asynchronously and can say when it has something to
+//! read without reading it. A plain TCP socket is one; a TLS stream over
+//! one drops in as another. Waiting for readiness instead of reading is
+//! what lets an idle keep-alive connection, or a kept upstream
+//! connection, hold no buffer at all.
+
+use std::io;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use crate::timed::TimedWrites;
+
+/// A stream rginx serves or proxies over.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static {
+    /// Ready once the stream has something to read (bytes, its end or an
+    /// error), without reading it.
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+
+    /// Whether the stream has nothing to read right now (for a kept
+    /// connection: the peer neither closed it nor sent anything while it
+    /// was idle, as `ngx_http_upstream_keepalive_close_handler` checks).
+    fn quiet(&self) -> bool {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        self.poll_read_ready(&mut cx).is_pending()
+    }
+}
+
+impl Transport for TcpStream {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        TcpStream::poll_read_ready(self, cx)
+    }
+
+    fn quiet(&self) -> bool {
+        // a read that does not wait: readiness left over from the last
+        // read would say "readable" where nothing is
+        let mut probe = [0u8; 1];
+        matches!(self.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+}
+
+/// A boxed stream: the engine handles every kind the same way.
+pub type Stream = Box<dyn Transport>;
+
+impl Transport for Stream {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        (**self).poll_read_ready(cx)
+    }
+
+    fn quiet(&self) -> bool {
+        (**self).quiet()
+    }
+}
+
+impl<S: Transport> TimedWrites<S> {
+    /// Waits until the stream has something to read, without reading.
+    pub async fn readable(&self) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.get_ref().poll_read_ready(cx)).await
+    }
+
+    /// Whether the stream has nothing to read right now.
+    pub fn quiet(&self) -> bool {
+        self.get_ref().quiet()
+    }
+}
