@@ -243,8 +243,8 @@ const DIFFERENCES: &[Listed] = &[
     ),
     (
         "HTTP versions/http09",
-        "HTTP/0.9 (no version, no headers) is not served: rginx takes the line for the start of a head and waits for the rest, then closes unanswered at client_header_timeout; nginx still serves it",
-        "([], [])",
+        "HTTP/0.9 (no version, no headers) is not served: the line is a whole head, answered with a 400 at once; nginx still serves it",
+        "([400], [])",
     ),
     (
         "encoded CR and LF into header templates/crlf",

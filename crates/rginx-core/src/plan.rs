@@ -1770,7 +1770,7 @@ impl Ctx<'_> {
         }
     }
 
-    /// A map's value, computed once per request (nginx-notes §6).
+    /// A map's value, computed once per request (<https://nginx.org/en/docs/http/ngx_http_map_module.html>: the value is evaluated when first used).
     fn map(&mut self, i: usize, out: &mut String) {
         if let Some(Some(v)) = self.map_values.get(i) {
             out.push_str(v);

@@ -113,6 +113,10 @@ pub struct HeadScanner {
     after_method: bool,
     /// The first byte of the request target.
     target_first: Option<u8>,
+    /// Words on the request line so far (method, target, version).
+    words: u8,
+    /// The last byte of the request line was a space.
+    in_space: bool,
     framing: Framing,
 }
 
@@ -133,6 +137,8 @@ impl HeadScanner {
             tail: [0; LINE_TAIL],
             after_method: false,
             target_first: None,
+            words: 0,
+            in_space: true,
             framing: Framing::default(),
         }
     }
@@ -146,6 +152,8 @@ impl HeadScanner {
         self.done = false;
         self.after_method = false;
         self.target_first = None;
+        self.words = 0;
+        self.in_space = true;
         self.framing = Framing::default();
     }
 
@@ -179,6 +187,13 @@ impl HeadScanner {
                 // does
                 if !self.blank {
                     self.line_ended()?;
+                    if self.request_line && self.words == 2 {
+                        // `GET /a` without a version: an HTTP/0.9 request,
+                        // which has no header lines
+                        self.done = true;
+                        self.framing.http10 = true;
+                        return Ok(i + 1);
+                    }
                     self.request_line = false;
                 }
                 self.line = 0;
@@ -193,6 +208,11 @@ impl HeadScanner {
                 } else if self.target_first.is_none() && b != b' ' {
                     self.target_first = Some(b);
                 }
+                let space = b == b' ' || b == b'\r';
+                if self.in_space && !space {
+                    self.words = self.words.saturating_add(1);
+                }
+                self.in_space = space;
             } else if let Some(slot) = self.prefix.get_mut(self.line) {
                 *slot = b;
             }
@@ -385,6 +405,13 @@ mod tests {
         );
         assert_eq!(HeadRefusal::UnknownCoding.status(), 501);
         assert_eq!(HeadRefusal::Version.status(), 505);
+    }
+
+    #[test]
+    fn an_http09_request_line_is_a_whole_head() {
+        let mut s = HeadScanner::new(4, 8192);
+        assert_eq!(s.feed(b"GET /a\r\nmore"), Ok(8));
+        assert_eq!(s.body(), Some(BodyFraming::None));
     }
 
     #[test]
