@@ -135,6 +135,8 @@ const FAMILIES: &[Family] = &[
             ("del-in-value", b"GET /a HTTP/1.1\r\nHost: h\r\nX-Del: a\x7fb\r\n\r\n"),
             ("nul-in-uri", b"GET /a\0b HTTP/1.1\r\nHost: h\r\n\r\n"),
             ("cr-in-value", b"GET /a HTTP/1.1\r\nHost: h\r\nX-Cr: a\rb\r\n\r\n"),
+            ("not-utf8-value", b"GET /a HTTP/1.1\r\nHost: h\r\nX-Bytes: \xff\xfe caf\xc3\xa9\r\n\r\n"),
+            ("latin1-cookie", b"GET /a HTTP/1.1\r\nHost: h\r\nCookie: n=\xe9t\xe9\r\n\r\n"),
         ],
     },
     Family {
@@ -258,12 +260,16 @@ const DIFFERENCES: &[Listed] = &[
     ),
 ];
 
-/// The backend's view of one request: its head's lines as they came
-/// (names in their case, in their order) and its body.
+/// The backend's view of one request: its head's bytes as they came
+/// (names in their case, lines in their order, bytes that are not text
+/// escaped) and its body.
 fn backend_view(m: &Message) -> String {
     format!(
         "{} | {}",
-        m.head.join(" | "),
+        m.raw_head
+            .escape_ascii()
+            .to_string()
+            .replace("\\r\\n", " | "),
         String::from_utf8_lossy(&m.body)
     )
 }

@@ -11,8 +11,11 @@ use std::time::Duration;
 /// they came (chunk framing kept).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Message {
-    /// The start line and header lines, CRLF removed.
+    /// The start line and header lines, CRLF removed (bytes that are not
+    /// UTF-8 shown as U+FFFD).
     pub head: Vec<String>,
+    /// The head's bytes exactly, without the empty line.
+    pub raw_head: Vec<u8>,
     /// The body, framing included.
     pub body: Vec<u8>,
 }
@@ -87,6 +90,7 @@ pub fn read_message(
         .collect();
     let mut message = Message {
         head,
+        raw_head: buf[..end].to_vec(),
         body: Vec::new(),
     };
     let mut pos = end + 4;

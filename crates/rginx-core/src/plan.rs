@@ -105,6 +105,12 @@ pub struct UpstreamPlan {
     pub version: &'static str,
     /// Header lines in the order nginx sends them.
     pub headers: Vec<(String, String)>,
+    /// For the lines passed on from the client's request (the last ones of
+    /// `headers`, from `headers.len() - passed.len()`): the index of each in
+    /// the request's header lines, so that its value can go out as the
+    /// client's raw bytes (text here has U+FFFD for bytes that are not
+    /// UTF-8; nginx passes the bytes untouched).
+    pub passed: Vec<usize>,
     /// The request body.
     pub body: BodyPlan,
     /// With [`BodyPlan::Dechunk`]: the index in `headers` where the
@@ -918,8 +924,9 @@ impl Runtime {
                 headers.push((rule.name.clone(), value));
             }
         }
+        let mut passed = Vec::new();
         if loc.pass_request_headers {
-            for (name, value) in req.headers {
+            for (i, (name, value)) in req.headers.iter().enumerate() {
                 if !header_name_ok(
                     name,
                     server.underscores_in_headers,
@@ -931,6 +938,7 @@ impl Runtime {
                     continue;
                 }
                 headers.push((name.to_string(), value.to_string()));
+                passed.push(i);
             }
         }
         let client_upgrade = req
@@ -946,6 +954,7 @@ impl Runtime {
             uri,
             version: loc.version,
             headers,
+            passed,
             body,
             length_at,
             max_body: loc.max_body,

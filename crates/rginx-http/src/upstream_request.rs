@@ -1,7 +1,8 @@
 //! The request head rginx sends upstream, written as nginx's
 //! `ngx_http_proxy_create_request` writes it: the request line, then each
 //! header line as `Name: value` with the name's case as configured or as
-//! the client sent it, in nginx's order, then the empty line.
+//! the client sent it, in nginx's order (a value passed on from the client
+//! as its raw bytes), then the empty line.
 
 /// Writes a request head into `out`. `headers` are the lines in order;
 /// `length`, when the body's length is known only now (a de-chunked
@@ -11,7 +12,7 @@ pub fn write_head<'a>(
     method: &str,
     uri: &str,
     version: &str,
-    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     length: Option<(usize, u64)>,
 ) {
     out.extend_from_slice(method.as_bytes());
@@ -27,7 +28,7 @@ pub fn write_head<'a>(
                 write_length(out, n);
             }
         }
-        line(out, name.as_bytes(), value.as_bytes());
+        line(out, name.as_bytes(), value);
         count = i + 1;
     }
     if let Some((at, n)) = length {
@@ -67,15 +68,26 @@ mod tests {
             "POST",
             "/x?y",
             "HTTP/1.0",
-            [("Host", "b"), ("x-lower", "v"), ("Connection", "close")],
+            [
+                ("Host", &b"b"[..]),
+                ("x-lower", b"v\xff"),
+                ("Connection", b"close"),
+            ],
             Some((2, 12)),
         );
         assert_eq!(
             out,
-            b"POST /x?y HTTP/1.0\r\nHost: b\r\nx-lower: v\r\nContent-Length: 12\r\nConnection: close\r\n\r\n"
+            b"POST /x?y HTTP/1.0\r\nHost: b\r\nx-lower: v\xff\r\nContent-Length: 12\r\nConnection: close\r\n\r\n"
         );
         let mut out = Vec::new();
-        write_head(&mut out, "GET", "/", "HTTP/1.1", [("A", "1")], Some((1, 0)));
+        write_head(
+            &mut out,
+            "GET",
+            "/",
+            "HTTP/1.1",
+            [("A", &b"1"[..])],
+            Some((1, 0)),
+        );
         assert_eq!(out, b"GET / HTTP/1.1\r\nA: 1\r\nContent-Length: 0\r\n\r\n");
     }
 
@@ -87,7 +99,7 @@ mod tests {
             "GET",
             "/",
             "HTTP/1.0",
-            [("X-Uri", "/a\r\nX-Injected: yes"), ("B", "2")],
+            [("X-Uri", &b"/a\r\nX-Injected: yes"[..]), ("B", b"2")],
             None,
         );
         assert_eq!(out, b"GET / HTTP/1.0\r\nB: 2\r\n\r\n");

@@ -78,7 +78,7 @@ impl Engine {
             session.tried(addr);
             let describe = session.context.describe(Some((&addr, &plan.uri)));
             let outcome = self
-                .exchange(plan, addr, &picked, body, client_body, client)
+                .exchange(session, plan, addr, &picked, body, client_body, client)
                 .await;
             let resend = |error_sent: bool, body: &RequestBody| {
                 !error_sent || (body.resendable() && next.may_resend(plan.method.as_str()))
@@ -118,8 +118,10 @@ impl Engine {
     /// response head read. A kept connection the upstream closed while it
     /// was idle is replaced by a new one without counting a try, as nginx
     /// does.
+    #[allow(clippy::too_many_arguments)]
     async fn exchange(
         &self,
+        session: &Session<'_>,
         plan: &UpstreamPlan,
         addr: SocketAddr,
         picked: &Picked,
@@ -145,7 +147,7 @@ impl Engine {
                 &plan.method,
                 &plan.uri,
                 plan.version,
-                plan.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+                upstream_lines(plan, session.raw_headers),
                 plan.length_at.zip(body.length()),
             );
             match self
@@ -280,4 +282,26 @@ impl Engine {
     pub(super) fn pool_of(&self, picked: &Picked) -> Option<&Arc<Pool>> {
         picked.as_ref().and_then(|(key, _)| self.pools.get(key))
     }
+}
+
+/// The plan's header lines as they go upstream: the lines passed on from
+/// the client with the client's raw bytes, the others as the plan says.
+fn upstream_lines<'a>(
+    plan: &'a UpstreamPlan,
+    raw: &'a [(&'a str, &'a [u8])],
+) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
+    let first_passed = plan.headers.len().saturating_sub(plan.passed.len());
+    plan.headers
+        .iter()
+        .enumerate()
+        .map(move |(j, (name, value))| {
+            let from_client = j
+                .checked_sub(first_passed)
+                .and_then(|k| plan.passed.get(k))
+                .and_then(|&i| raw.get(i));
+            match from_client {
+                Some((_, bytes)) => (name.as_str(), *bytes),
+                None => (name.as_str(), value.as_bytes()),
+            }
+        })
 }

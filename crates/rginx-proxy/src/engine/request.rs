@@ -39,6 +39,8 @@ pub(crate) enum Next {
 pub(super) struct Session<'a> {
     /// The head as the evaluator reads it.
     pub head: RequestHead<'a>,
+    /// Its header lines with their values as the client sent them.
+    pub raw_headers: &'a [(&'a str, &'a [u8])],
     /// The server and location that took it (whose logs and settings
     /// apply).
     pub scope: LogScope,
@@ -122,6 +124,7 @@ impl Engine {
         let session = Session {
             context: ErrorContext::new(self, &head, scope, connection.number),
             head,
+            raw_headers: &parsed.headers,
             scope,
             client,
             started,
