@@ -77,6 +77,23 @@ const FAMILIES: &[Family] = &[
         ],
     },
     Family {
+        name: "tabs around framing values",
+        cases: &[
+            ("te-tab-before", b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\tchunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+            ("te-tab-after", b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\t\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+            ("cl-tab-before", b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length:\t3\r\n\r\nabc"),
+            ("host-tab-before", b"GET /a HTTP/1.1\r\nHost:\th\r\n\r\n"),
+            ("host-tab-after", b"GET /a HTTP/1.1\r\nHost: h\t\r\n\r\n"),
+        ],
+    },
+    Family {
+        name: "connection tokens",
+        cases: &[
+            ("connection-keep-alive-close", b"GET /a HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, close\r\n\r\n"),
+            ("http10-keep-alive", b"GET /a HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\nHost: h\r\n\r\n"),
+        ],
+    },
+    Family {
         name: "obsolete line folding",
         cases: &[
             ("space-fold", b"GET /a HTTP/1.1\r\nHost: h\r\nX-Fold: a\r\n b\r\n\r\n"),
@@ -312,6 +329,27 @@ fn config(port: u16, backend: SocketAddr) -> String {
     )
 }
 
+/// Heads of many short lines, within nginx's buffers and past them (a
+/// count of lines is no limit of nginx's: only their bytes are).
+fn many_lines() -> (&'static str, Vec<(&'static str, Vec<u8>)>) {
+    let head = |lines: usize| {
+        let mut head = b"GET /a HTTP/1.1\r\nHost: h\r\n".to_vec();
+        for _ in 0..lines {
+            head.extend_from_slice(b"X: 1\r\n");
+        }
+        head.extend_from_slice(b"\r\n");
+        head
+    };
+    (
+        "many header lines",
+        vec![
+            ("1000-lines", head(1000)),
+            ("5000-lines", head(5000)),
+            ("6000-lines", head(6000)),
+        ],
+    )
+}
+
 /// Pipelined cases whose second head nginx refuses: it must never reach
 /// the backend, nginx or not.
 const REFUSED_SECOND: &[&str] = &[
@@ -334,8 +372,9 @@ fn all_cases() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         .iter()
         .flat_map(|f| f.cases.iter().map(|(n, r)| (f.name, *n, r.to_vec())))
         .collect();
-    let (family, generated) = oversized_pipelined();
-    cases.extend(generated.into_iter().map(|(n, r)| (family, n, r)));
+    for (family, generated) in [oversized_pipelined(), many_lines()] {
+        cases.extend(generated.into_iter().map(|(n, r)| (family, n, r)));
+    }
     cases
 }
 
@@ -344,7 +383,7 @@ fn hostile_requests_are_answered_as_nginx_does() {
     let backend = RecordingBackend::start();
     let cases = all_cases();
     let total = cases.len();
-    let families = FAMILIES.len() + 1;
+    let families = FAMILIES.len() + 2;
     let port = free_port();
     let _rginx = start_rginx(&config(port, backend.addr()), port);
     let rginx_addr = SocketAddr::from(([127, 0, 0, 1], port));

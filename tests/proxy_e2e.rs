@@ -1118,3 +1118,37 @@ fn a_client_that_stops_reading_is_dropped_after_send_timeout_like_nginx() {
     let _nginx = NginxServer::start(&nginx, &conf(nginx_port), nginx_port);
     assert_eq!(stalled(nginx_port), got);
 }
+
+#[test]
+fn max_headers_bounds_the_header_lines_as_nginx_does() {
+    let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let http = |port: u16| {
+        format!(
+            "max_headers 3;
+             server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://{}; }} }}",
+            backend.addr()
+        )
+    };
+    let requests = [
+        "GET /a HTTP/1.0\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n",
+        "GET /a HTTP/1.0\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n",
+        // a line nginx drops for its name does not count
+        "GET /a HTTP/1.0\r\nHost: h\r\nA: 1\r\nX@Y: 2\r\nB: 2\r\n\r\n",
+    ];
+    let port = free_port();
+    let _rginx = start_rginx(&http(port), port);
+    let got: Vec<String> = requests.iter().map(|r| exchange(port, r).0).collect();
+    assert_eq!(
+        got,
+        [
+            "HTTP/1.1 200 OK",
+            "HTTP/1.1 400 Bad Request",
+            "HTTP/1.1 200 OK"
+        ]
+    );
+    let Some(nginx) = nginx() else { return };
+    let nginx_port = free_port();
+    let _nginx = NginxServer::start(&nginx, &http(nginx_port), nginx_port);
+    let want: Vec<String> = requests.iter().map(|r| exchange(nginx_port, r).0).collect();
+    assert_eq!(got, want);
+}

@@ -260,6 +260,8 @@ pub struct ClientSettings {
     pub header_buffer: u64,
     /// How many of those buffers.
     pub header_buffers: u64,
+    /// `max_headers` (1000): the most header lines a request may have.
+    pub max_headers: u64,
 }
 
 impl ClientSettings {
@@ -289,6 +291,10 @@ impl ClientSettings {
             send_timeout: settings.time("send_timeout", sixty),
             header_buffer,
             header_buffers,
+            max_headers: match settings.get("max_headers").map(|s| &s.value) {
+                Some(crate::model::Value::Number(n)) => *n,
+                _ => 1000,
+            },
         }
     }
 }

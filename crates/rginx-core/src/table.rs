@@ -468,6 +468,13 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "Limits of the request line and of each header line (414/400).",
     ),
     spec(
+        "max_headers",
+        HS,
+        Arity::Exactly(1),
+        Kind::Number,
+        "Most header lines a request may have (1000; 400 beyond, as Debian's nginx 1.22).",
+    ),
+    spec(
         "underscores_in_headers",
         HS,
         Arity::Flag,

@@ -46,6 +46,9 @@ pub enum HeadRefusal {
     InvalidLength,
     /// A chunked body nginx cannot read (`ngx_http_parse_chunked`): 400.
     InvalidChunk,
+    /// More header lines than `max_headers`: 400, with the page for a
+    /// head too large.
+    TooManyLines,
 }
 
 impl HeadRefusal {
@@ -57,12 +60,18 @@ impl HeadRefusal {
             | HeadRefusal::Framing
             | HeadRefusal::Malformed
             | HeadRefusal::InvalidLength
-            | HeadRefusal::InvalidChunk => 400,
+            | HeadRefusal::InvalidChunk
+            | HeadRefusal::TooManyLines => 400,
             HeadRefusal::UnknownCoding => 501,
             HeadRefusal::Version => 505,
         }
     }
 }
+
+/// nginx's `max_headers` default (Debian's nginx 1.22 has the directive,
+/// backported from 1.27): more header lines than this is a 400 ("client
+/// sent too many header lines").
+pub const MAX_HEADERS: usize = 1000;
 
 /// How many bytes of a header line are kept to read its name and a short
 /// value (`Transfer-Encoding: chunked` needs 26, a `Content-Length` of
@@ -118,6 +127,9 @@ pub struct HeadScanner {
     /// The last byte of the request line was a space.
     in_space: bool,
     framing: Framing,
+    /// Header lines counted so far, and how many are allowed.
+    lines: usize,
+    max_lines: usize,
 }
 
 impl HeadScanner {
@@ -140,7 +152,15 @@ impl HeadScanner {
             words: 0,
             in_space: true,
             framing: Framing::default(),
+            lines: 0,
+            max_lines: MAX_HEADERS,
         }
+    }
+
+    /// At most `lines` header lines (nginx's `max_headers`).
+    pub fn with_max_headers(mut self, lines: u64) -> HeadScanner {
+        self.max_lines = usize::try_from(lines).unwrap_or(usize::MAX);
+        self
     }
 
     /// Starts over for the next request on the connection.
@@ -155,6 +175,7 @@ impl HeadScanner {
         self.words = 0;
         self.in_space = true;
         self.framing = Framing::default();
+        self.lines = 0;
     }
 
     /// Whether the head's empty line was seen.
@@ -241,10 +262,22 @@ impl HeadScanner {
             return self.request_line_ended();
         }
         let kept = &self.prefix[..self.line.min(LINE_PREFIX)];
-        let Some(colon) = kept.iter().position(|&c| c == b':') else {
+        let colon = kept.iter().position(|&c| c == b':');
+        let name = &kept[..colon.unwrap_or(kept.len())];
+        // nginx counts the lines it keeps: not those whose name it drops
+        // as invalid (ngx_http_process_request_headers)
+        if name
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        {
+            self.lines += 1;
+            if self.lines > self.max_lines {
+                return Err(HeadRefusal::TooManyLines);
+            }
+        }
+        let Some(colon) = colon else {
             return Ok(());
         };
-        let name = &kept[..colon];
         // a value cut off by the prefix is longer than any nginx takes
         let whole = self.line <= LINE_PREFIX;
         let value = nginx_value(&kept[colon + 1..]);
@@ -405,6 +438,19 @@ mod tests {
         );
         assert_eq!(HeadRefusal::UnknownCoding.status(), 501);
         assert_eq!(HeadRefusal::Version.status(), 505);
+    }
+
+    #[test]
+    fn more_than_max_headers_lines_are_refused() {
+        let mut head = b"GET / HTTP/1.1\r\n".to_vec();
+        for _ in 0..MAX_HEADERS {
+            head.extend_from_slice(b"X: 1\r\n");
+        }
+        let mut s = HeadScanner::new(4, 8192);
+        assert!(s.feed(&head).is_ok());
+        // lines nginx drops for their names are not counted
+        assert!(s.feed(b"X@: 1\r\n").is_ok());
+        assert_eq!(s.feed(b"Y: 1\r\n"), Err(HeadRefusal::TooManyLines));
     }
 
     #[test]

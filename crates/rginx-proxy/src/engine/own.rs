@@ -96,7 +96,9 @@ fn page_html(status: u16, detail: Option<&str>) -> String {
 pub(crate) fn refusal(limit: HeadRefusal) -> Vec<u8> {
     let status = limit.status();
     let page = match limit {
-        HeadRefusal::Headers => page_html(status, Some("Request Header Or Cookie Too Large")),
+        HeadRefusal::Headers | HeadRefusal::TooManyLines => {
+            page_html(status, Some("Request Header Or Cookie Too Large"))
+        }
         _ => page_html(status, None),
     };
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);

@@ -54,7 +54,8 @@ pub async fn serve(
     // server decides
     let client = engine.socket_client_settings(connection.local);
     let mut conn = ClientConn::new(stream, client.send_timeout);
-    let mut scanner = HeadScanner::new(client.header_buffers, client.header_buffer);
+    let mut scanner = HeadScanner::new(client.header_buffers, client.header_buffer)
+        .with_max_headers(client.max_headers);
     let mut timers = HeadTimers {
         first_deadline: Some(Instant::now() + client.header_timeout),
         idle: client.keepalive_timeout,
