@@ -1152,3 +1152,94 @@ fn max_headers_bounds_the_header_lines_as_nginx_does() {
     let want: Vec<String> = requests.iter().map(|r| exchange(nginx_port, r).0).collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn refused_heads_are_logged_as_nginx_logs_them() {
+    let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let dir = TempDir::new("refused-log");
+    let conf = |port: u16, log: &std::path::Path| {
+        format!(
+            "error_log {} info;
+             server {{ listen 127.0.0.1:{port}; server_name first.test;
+                       location / {{ proxy_pass http://{}; }} }}",
+            log.display(),
+            backend.addr()
+        )
+    };
+    let long_line = format!(
+        "GET /a HTTP/1.1\r\nHost: h\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(9000)
+    );
+    let long_uri = format!("GET /{} HTTP/1.1\r\nHost: h\r\n\r\n", "u".repeat(9000));
+    let requests: Vec<String> = vec![
+        "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab".into(),
+        "POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n".into(),
+        "POST /a HTTP/1.0\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n".into(),
+        "POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n".into(),
+        "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: x\r\n\r\n".into(),
+        "GET /a HTTP/2.0\r\nHost: h\r\n\r\n".into(),
+        "GET /a HTTP/1.1\r\nHost: h\r\nA : 1\r\n\r\n".into(),
+        long_line,
+        long_uri,
+        "GET /p1 HTTP/1.1\r\nHost: h\r\n\r\nGET /p2 HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n".into(),
+    ];
+    // what is compared: the message and its context, without the date,
+    // the process and the connection number
+    let lines = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.contains(" client sent "))
+            .filter_map(|l| l.split_once(": *"))
+            .map(|(_, rest)| rest.split_once(' ').map_or("", |(_, r)| r).to_string())
+            .collect()
+    };
+    let send_all = |port: u16| {
+        for r in &requests {
+            if let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) {
+                let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+                let _ = c.write_all(r.as_bytes());
+                let mut sink = Vec::new();
+                let _ = c.read_to_end(&mut sink);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log = dir.0.join("rginx.log");
+    let port = free_port();
+    let rginx = start_rginx(&conf(port, &log), port);
+    send_all(port);
+    drop(rginx);
+    let got = lines(&std::fs::read_to_string(&log).unwrap_or_default());
+    assert_eq!(got.len(), requests.len(), "{got:#?}");
+    let Some(nginx) = nginx() else { return };
+    let nginx_log = dir.0.join("nginx.log");
+    let nginx_port = free_port();
+    let _nginx = NginxServer::start(&nginx, &conf(nginx_port, &nginx_log), nginx_port);
+    send_all(nginx_port);
+    let want = lines(&std::fs::read_to_string(&nginx_log).unwrap_or_default());
+    let shown = |v: &[String]| {
+        v.iter()
+            .map(|l| {
+                if l.len() > 300 {
+                    format!("{}...({} bytes)", &l[..300], l.len())
+                } else {
+                    l.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{:#?}\n{:#?}",
+        shown(&got),
+        shown(&want)
+    );
+    for (g, w) in got.iter().zip(&want) {
+        assert!(
+            g == w,
+            "rginx: {}\nnginx: {}",
+            shown(std::slice::from_ref(g))[0],
+            shown(std::slice::from_ref(w))[0]
+        );
+    }
+}

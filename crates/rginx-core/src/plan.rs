@@ -609,11 +609,18 @@ impl Runtime {
     /// connection to `local` arrived on: what applies before a request
     /// says which server it is for.
     pub fn socket_client_settings(&self, local: SocketAddr) -> ClientSettings {
+        self.client_settings(self.socket_scope(local))
+    }
+
+    /// The default server of the socket a connection to `local` arrived
+    /// on, as a scope: whose logs take what happens before a request says
+    /// which server it is for.
+    pub fn socket_scope(&self, local: SocketAddr) -> LogScope {
         let socket = self.selector.socket_for(local).unwrap_or(0);
-        self.client_settings(LogScope {
+        LogScope {
             server: self.selector.default_server(socket),
             location: None,
-        })
+        }
     }
 
     /// The distinct `error_log` lists of the http, server and location

@@ -192,7 +192,7 @@ mod tests {
         let second = b"POST /2 HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
         assert_eq!(
             f.advance(second).err().map(|e| e.1),
-            Some(HeadRefusal::Framing)
+            Some(HeadRefusal::LengthAndChunked)
         );
         let mut f = framer();
         assert_eq!(

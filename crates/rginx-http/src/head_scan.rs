@@ -31,9 +31,13 @@ pub enum HeadRefusal {
     RequestLine,
     /// A header line, or the whole head, does not fit: 400.
     Headers,
-    /// The body's framing is ambiguous (duplicate or conflicting
-    /// `Content-Length` / `Transfer-Encoding`): 400.
-    Framing,
+    /// A second `Content-Length` or `Transfer-Encoding` line: 400 ("client
+    /// sent duplicate header line").
+    Duplicate,
+    /// `Transfer-Encoding: chunked` together with `Content-Length`: 400.
+    LengthAndChunked,
+    /// `Transfer-Encoding` on an HTTP/1.0 request: 400.
+    CodingOnHttp10,
     /// A transfer coding other than `chunked`: 501.
     UnknownCoding,
     /// HTTP/2 or later on an HTTP/1 connection: 505.
@@ -57,7 +61,9 @@ impl HeadRefusal {
         match self {
             HeadRefusal::RequestLine => 414,
             HeadRefusal::Headers
-            | HeadRefusal::Framing
+            | HeadRefusal::Duplicate
+            | HeadRefusal::LengthAndChunked
+            | HeadRefusal::CodingOnHttp10
             | HeadRefusal::Malformed
             | HeadRefusal::InvalidLength
             | HeadRefusal::InvalidChunk
@@ -283,13 +289,13 @@ impl HeadScanner {
         let value = nginx_value(&kept[colon + 1..]);
         if name.eq_ignore_ascii_case(b"content-length") {
             if self.framing.content_length.is_some() {
-                return Err(HeadRefusal::Framing);
+                return Err(HeadRefusal::Duplicate);
             }
             self.framing.content_length =
                 Some(crate::response::parse_length(value).filter(|_| whole));
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             if self.framing.transfer_encoding.is_some() {
-                return Err(HeadRefusal::Framing);
+                return Err(HeadRefusal::Duplicate);
             }
             self.framing.transfer_encoding = Some(whole && value.eq_ignore_ascii_case(b"chunked"));
         }
@@ -337,8 +343,8 @@ impl HeadScanner {
             return Err(HeadRefusal::InvalidLength);
         }
         match f.transfer_encoding {
-            Some(_) if f.http10 => Err(HeadRefusal::Framing),
-            Some(true) if f.content_length.is_some() => Err(HeadRefusal::Framing),
+            Some(_) if f.http10 => Err(HeadRefusal::CodingOnHttp10),
+            Some(true) if f.content_length.is_some() => Err(HeadRefusal::LengthAndChunked),
             Some(false) => Err(HeadRefusal::UnknownCoding),
             _ => Ok(()),
         }
@@ -418,11 +424,11 @@ mod tests {
         assert_eq!(refused(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"), None);
         assert_eq!(
             refused(b"POST / HTTP/1.1\r\nContent-Length: 1\r\ncontent-length: 1\r\n"),
-            Some(HeadRefusal::Framing)
+            Some(HeadRefusal::Duplicate)
         );
         assert_eq!(
             refused(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n"),
-            Some(HeadRefusal::Framing)
+            Some(HeadRefusal::LengthAndChunked)
         );
         assert_eq!(
             refused(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
@@ -430,7 +436,7 @@ mod tests {
         );
         assert_eq!(
             refused(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
-            Some(HeadRefusal::Framing)
+            Some(HeadRefusal::CodingOnHttp10)
         );
         assert_eq!(
             refused(b"POST / HTTP/1.1\r\nTransfer-Encoding:  CHUNKED \r\n\r\n"),

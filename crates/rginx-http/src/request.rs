@@ -35,8 +35,20 @@ pub struct RequestHead<'a> {
 
 /// The head is not one nginx reads as a request (400).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("client sent invalid request")]
-pub struct InvalidRequest;
+pub enum InvalidRequest {
+    /// The request line.
+    #[error("client sent invalid request")]
+    Line,
+    /// A header line: where it starts in the head, and where the byte
+    /// nginx stops at is (nginx logs the line up to it and the byte).
+    #[error("client sent invalid header line")]
+    Header {
+        /// The line's first byte.
+        start: usize,
+        /// The offending byte's place.
+        at: usize,
+    },
+}
 
 impl<'a> RequestHead<'a> {
     /// Parses a complete head (through its empty line).
@@ -45,14 +57,20 @@ impl<'a> RequestHead<'a> {
         let start = head
             .iter()
             .position(|&b| b != b'\r' && b != b'\n')
-            .ok_or(InvalidRequest)?;
+            .ok_or(InvalidRequest::Line)?;
         let line_end = head[start..]
             .iter()
             .position(|&b| b == b'\n')
             .map(|i| start + i + 1)
-            .ok_or(InvalidRequest)?;
+            .ok_or(InvalidRequest::Line)?;
         let (method, target, minor_version) = request_line(&head[..line_end])?;
-        let headers = header_lines(&head[line_end..])?;
+        let headers = header_lines(&head[line_end..]).map_err(|e| match e {
+            InvalidRequest::Header { start, at } => InvalidRequest::Header {
+                start: start + line_end,
+                at: at + line_end,
+            },
+            line => line,
+        })?;
         Ok(RequestHead {
             method,
             target,
@@ -98,16 +116,16 @@ fn request_line(line: &[u8]) -> Result<(&str, &str, u8), InvalidRequest> {
     let mut request = httparse::Request::new(&mut none);
     match request.parse(copy) {
         Ok(httparse::Status::Complete(_)) => {}
-        _ => return Err(InvalidRequest),
+        _ => return Err(InvalidRequest::Line),
     }
     let (Some(method), Some(path), Some(minor)) = (request.method, request.path, request.version)
     else {
-        return Err(InvalidRequest);
+        return Err(InvalidRequest::Line);
     };
     // the same bytes in `line`, at the same offsets
     let own = |part: &str| -> Result<&str, InvalidRequest> {
         let at = part.as_ptr() as usize - copy.as_ptr() as usize;
-        std::str::from_utf8(&line[at..at + part.len()]).map_err(|_| InvalidRequest)
+        std::str::from_utf8(&line[at..at + part.len()]).map_err(|_| InvalidRequest::Line)
     };
     Ok((own(method)?, own(path)?, minor))
 }
@@ -116,31 +134,37 @@ fn request_line(line: &[u8]) -> Result<(&str, &str, u8), InvalidRequest> {
 /// line through the head's empty line).
 fn header_lines(bytes: &[u8]) -> Result<Vec<(&str, &[u8])>, InvalidRequest> {
     let mut headers = Vec::with_capacity(16);
-    let mut rest = bytes;
+    let mut from = 0;
     loop {
+        let rest = &bytes[from..];
         let end = rest
             .iter()
             .position(|&b| b == b'\n')
-            .ok_or(InvalidRequest)?;
-        let (line, after) = (&rest[..end], &rest[end + 1..]);
-        rest = after;
+            .ok_or(InvalidRequest::Line)?;
+        let start = from;
+        let line = &rest[..end];
+        from += end + 1;
+        let bad = |at: usize| InvalidRequest::Header {
+            start,
+            at: start + at,
+        };
         // CRs before the LF end the line (nginx: `sw_almost_done` takes
         // more than one); a CR anywhere else is invalid
         let line = match line.iter().rposition(|&b| b != b'\r') {
             None => return Ok(headers),
             Some(last) => &line[..=last],
         };
-        if line.iter().any(|&b| b == b'\r' || b == 0) {
-            return Err(InvalidRequest);
+        if let Some(at) = line.iter().position(|&b| b == b'\r' || b == 0) {
+            return Err(bad(at));
         }
         let first = line[0];
         if first <= 0x20 || first == 0x7f || first == b':' {
-            return Err(InvalidRequest);
+            return Err(bad(0));
         }
         let colon = line.iter().position(|&b| b == b':');
         let name = &line[..colon.unwrap_or(line.len())];
-        if name.iter().any(|&b| b <= 0x20 || b == 0x7f) {
-            return Err(InvalidRequest);
+        if let Some(at) = name.iter().position(|&b| b <= 0x20 || b == 0x7f) {
+            return Err(bad(at));
         }
         let value = match colon {
             None => &line[line.len()..],
@@ -210,7 +234,10 @@ mod tests {
             b"GET / HTTP/1.1\r\nA: a\rb\r\n\r\n",
             b"GET / HTTP/1.1\r\nA: a\0b\r\n\r\n",
         ] {
-            assert_eq!(RequestHead::parse(bad), Err(InvalidRequest), "{bad:?}");
+            assert!(
+                matches!(RequestHead::parse(bad), Err(InvalidRequest::Header { .. })),
+                "{bad:?}"
+            );
         }
     }
 
@@ -222,7 +249,14 @@ mod tests {
         }
         raw.extend_from_slice(b"\r\n");
         assert_eq!(RequestHead::parse(&raw).unwrap().headers.len(), 500);
-        assert_eq!(RequestHead::parse(b"GET\r\n\r\n"), Err(InvalidRequest));
+        assert_eq!(
+            RequestHead::parse(b"GET\r\n\r\n"),
+            Err(InvalidRequest::Line)
+        );
+        assert_eq!(
+            RequestHead::parse(b"GET / HTTP/1.1\r\nA: 1\r\nB : 2\r\n\r\n"),
+            Err(InvalidRequest::Header { start: 22, at: 23 })
+        );
     }
 
     #[test]

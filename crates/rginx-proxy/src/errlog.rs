@@ -44,6 +44,9 @@ struct Targets {
 }
 
 /// nginx's name and rank of a `tracing` level.
+/// nginx's `NGX_MAX_ERROR_STR`: the longest error log line.
+const MAX_ERROR_STR: usize = 2048;
+
 fn nginx_level(level: &Level) -> LogLevel {
     match *level {
         Level::ERROR => LogLevel::Error,
@@ -279,10 +282,20 @@ impl Subscriber for ErrorLogSubscriber {
         );
         let pid = std::process::id();
         line.push_str(&format!(
-            " [{}] {pid}#{pid}: {}\n",
+            " [{}] {pid}#{pid}: {}",
             level_name(level),
             message.0
         ));
+        // nginx builds a line in NGX_MAX_ERROR_STR (2048) bytes, its line
+        // feed included, and cuts what does not fit (ngx_log_error_core)
+        if line.len() > MAX_ERROR_STR - 1 {
+            let mut cut = MAX_ERROR_STR - 1;
+            while !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            line.truncate(cut);
+        }
+        line.push('\n');
         let targets = self.targets();
         let list = targets.lists.get(message.1).or(targets.lists.first());
         for (index, min) in list.into_iter().flatten() {

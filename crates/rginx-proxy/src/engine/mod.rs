@@ -32,6 +32,7 @@ mod error;
 mod log;
 mod own;
 mod proxy;
+mod refused;
 mod request;
 mod response;
 mod upgrade;

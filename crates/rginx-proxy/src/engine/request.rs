@@ -76,22 +76,18 @@ impl Engine {
         framing: BodyFraming,
         conn: &mut ClientConn,
         connection: ClientConnection,
+        pipelined: bool,
     ) -> Next {
         let started = Instant::now();
-        let Ok(parsed) = rginx_http::request::RequestHead::parse(raw) else {
-            // a head nginx cannot read: its 400 page, and the connection
-            // closes
-            let framing = Framing {
-                head_request: false,
-                keep_alive: false,
-                keepalive_header: None,
-                client_minor: 1,
-            };
-            write_response(conn, error_page(400), framing).await;
-            return Next::Close;
+        let parsed = match rginx_http::request::RequestHead::parse(raw) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                self.log_unreadable(&connection, error, raw, pipelined);
+                return self.refuse_unreadable(conn).await;
+            }
         };
-        // values as text for the evaluator (bytes that are not UTF-8
-        // become U+FFFD there)
+        // values as text for the evaluator
+        // (bytes that are not UTF-8 become U+FFFD there)
         let values: Vec<Cow<'_, str>> = parsed
             .headers
             .iter()
@@ -175,6 +171,18 @@ impl Engine {
             idle: session.client.keepalive_timeout,
             header: session.client.header_timeout,
         }
+    }
+
+    /// A head nginx cannot read: its 400 page, and the connection closes.
+    async fn refuse_unreadable(&self, conn: &mut ClientConn) -> Next {
+        let framing = Framing {
+            head_request: false,
+            keep_alive: false,
+            keepalive_header: None,
+            client_minor: 1,
+        };
+        write_response(conn, error_page(400), framing).await;
+        Next::Close
     }
 
     /// The content handler the decision names: rginx's own answers, or the

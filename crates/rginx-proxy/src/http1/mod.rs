@@ -62,10 +62,14 @@ pub async fn serve(
         header: client.header_timeout,
     };
     loop {
+        // a head that starts in bytes read with the request before is
+        // pipelined (nginx says so in its error lines)
+        let pipelined = !conn.buf.is_empty();
         let (head, framing) = match conn.read_head(&mut scanner, timers, &mut quit).await {
             HeadRead::Head(head, framing) => (head, framing),
             HeadRead::Ended | HeadRead::Cut => return,
             HeadRead::Refused(refusal) => {
+                engine.log_refused(&connection, refusal, &conn.buf, pipelined);
                 conn.refuse(&crate::engine::refusal(refusal)).await;
                 return;
             }
@@ -79,7 +83,7 @@ pub async fn serve(
         connection.served += 1;
         conn.state.writing();
         match engine
-            .serve_request(&head, framing, &mut conn, connection)
+            .serve_request(&head, framing, &mut conn, connection, pipelined)
             .await
         {
             Next::Close => return,
