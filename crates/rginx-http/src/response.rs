@@ -67,9 +67,17 @@ impl ResponseHead {
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(_) => return Err(InvalidHead),
         };
+        // httparse's parts lie in `buf`, except an empty one it may give as
+        // a static "" (an empty reason phrase, an empty value): that is an
+        // empty span at the head's end
+        let base = buf.as_ptr() as usize;
         let span = |part: &[u8]| {
-            let start = part.as_ptr() as usize - buf.as_ptr() as usize;
-            start..start + part.len()
+            let start = (part.as_ptr() as usize).wrapping_sub(base);
+            if part.is_empty() || start > buf.len() || start + part.len() > buf.len() {
+                len..len
+            } else {
+                start..start + part.len()
+            }
         };
         let reason = response.reason.map_or(len..len, |r| span(r.as_bytes()));
         let headers = response
@@ -174,6 +182,17 @@ mod tests {
         assert_eq!(head.body(buf, false), ResponseBody::Length(5));
         assert_eq!(head.body(buf, true), ResponseBody::Empty);
         assert!(head.keeps_alive(buf));
+    }
+
+    #[test]
+    fn empty_parts_are_empty_spans() {
+        for raw in [&b"HTTP/1.1 200 \r\nA:\r\n\r\n"[..], b"HTTP/1.1 200\r\n\r\n"] {
+            let head = ResponseHead::parse(raw).unwrap().unwrap();
+            assert!(head.reason.is_empty() && head.reason.end <= head.len);
+            for span in &head.headers {
+                assert!(span.value.end <= head.len);
+            }
+        }
     }
 
     #[test]

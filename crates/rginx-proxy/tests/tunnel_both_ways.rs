@@ -10,14 +10,11 @@ use std::time::Duration;
 
 use rginx_proxy::timed::TimedWrites;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// A connected pair of sockets.
 async fn pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (a, b) = tokio::join!(TcpStream::connect(addr), listener.accept());
-    (a.unwrap(), b.unwrap().0)
+    rginx_testkit::net::tcp_pair().await.unwrap()
 }
 
 #[tokio::test(flavor = "current_thread")]

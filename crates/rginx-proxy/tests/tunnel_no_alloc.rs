@@ -6,17 +6,14 @@ use std::time::Duration;
 
 use rginx_testkit::alloc::{allocations, Counting};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
 /// A connected pair of sockets.
 async fn pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (a, b) = tokio::join!(TcpStream::connect(addr), listener.accept());
-    (a.unwrap(), b.unwrap().0)
+    rginx_testkit::net::tcp_pair().await.unwrap()
 }
 
 #[tokio::test(flavor = "current_thread")]

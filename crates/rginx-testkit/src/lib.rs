@@ -1,7 +1,8 @@
 //! Helpers shared by rginx's test binaries and benchmarks, so that they are
 //! not copied between crates: [`alloc`], an allocator that counts
 //! allocations (for the tests that a path allocates nothing), and
-//! [`config`], the model and runtime of a configuration given as text.
+//! [`config`], the model and runtime of a configuration given as text, and
+//! [`net`], loopback socket pairs.
 //!
 //! A dev-dependency only: nothing here is part of rginx itself.
 
@@ -10,3 +11,4 @@
 
 pub mod alloc;
 pub mod config;
+pub mod net;
