@@ -33,6 +33,25 @@ pub fn now() -> String {
     cached(SystemTime::now())
 }
 
+/// Appends the current HTTP date to `out`, from this thread's cache (no
+/// allocation within a second: what a response head needs).
+pub fn append_now(out: &mut Vec<u8>) {
+    let second = second_of(SystemTime::now());
+    let appended = CURRENT.try_with(|current| {
+        let mut current = current.borrow_mut();
+        if !matches!(&*current, Some((cached, _)) if *cached == second) {
+            *current = Some((second, format_second(second)));
+        }
+        if let Some((_, date)) = &*current {
+            out.extend_from_slice(date.as_bytes());
+        }
+    });
+    if appended.is_err() {
+        // the thread is exiting and its cache is gone
+        out.extend_from_slice(format_second(second).as_bytes());
+    }
+}
+
 /// [`format`] through this thread's cache of the last second.
 fn cached(time: SystemTime) -> String {
     let second = second_of(time);
@@ -68,6 +87,18 @@ fn format_second(second: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn appended_dates_are_the_cached_ones() {
+        let mut out = b"Date: ".to_vec();
+        append_now(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("Date: ") && text.ends_with(" GMT"),
+            "{text}"
+        );
+        assert_eq!(text.len(), "Date: Wed, 25 Nov 2026 22:27:17 GMT".len());
+    }
 
     fn at(secs: u64, millis: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(millis)

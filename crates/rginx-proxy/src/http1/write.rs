@@ -113,14 +113,14 @@ pub async fn write_response(
 
     let mut head = Vec::with_capacity(256);
     head.extend_from_slice(b"HTTP/1.1 ");
-    head.extend_from_slice(status.to_string().as_bytes());
+    head.extend_from_slice(parts.status.as_str().as_bytes());
     head.push(b' ');
     match parts.extensions.get::<Reason>() {
         Some(reason) => head.extend_from_slice(&reason.0),
         None => head.extend_from_slice(nginx_reason(parts.status).as_bytes()),
     }
     head.extend_from_slice(b"\r\nServer: rginx\r\nDate: ");
-    head.extend_from_slice(crate::date::now().as_bytes());
+    crate::date::append_now(&mut head);
     head.extend_from_slice(b"\r\n");
     for (name, written) in [
         (CONTENT_TYPE, "Content-Type"),
