@@ -4,6 +4,13 @@
 #
 #   bench/run.sh                 # 3 rounds of 3 s per figure
 #   ROUNDS=5 SECS=5 bench/run.sh
+#   ONLY=idle_http,burst bench/run.sh            # some figures only
+#   PROXIES=rginx RGINX_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 \
+#       RESULTS=bench/results/jemalloc bench/run.sh   # rginx on another malloc
+#
+# Figures (ONLY takes a comma-separated list of them; default all): start,
+# ws, http, idle, idle_http, burst, config. The other knobs are listed below
+# and in bench/README.md.
 #
 # Needs the Debian packages nginx, haproxy, caddy and wrk (installed with
 # apt-get when missing and running as root). Results: one JSON line per
@@ -13,10 +20,21 @@ set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-3}
-IDLE=${IDLE:-2000}
+IDLE=${IDLE:-2000}               # idle WebSocket tunnels
+IDLE_HTTP=${IDLE_HTTP:-3000}     # idle keep-alive client connections
+BURST=${BURST:-130000}           # at most this many new connections ...
+BURST_SECS=${BURST_SECS:-20}     # ... in at most this many seconds
+BURST_WAIT=${BURST_WAIT:-2}      # seconds between the burst and its RSS
 CONNS=${CONNS:-50}
+BURST_CONNS=${BURST_CONNS:-1000}  # connections at a time in the burst
+PROXIES=${PROXIES:-rginx nginx haproxy caddy}
+ONLY=${ONLY:-}
+RGINX_PRELOAD=${RGINX_PRELOAD:-} # LD_PRELOAD for rginx (another malloc)
+RGINX_ENV=${RGINX_ENV:-}         # more VAR=value words for rginx's environment
+RGINX_BIN=${RGINX_BIN:-}         # a prebuilt rginx instead of building one
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-OUT=$ROOT/bench/results
+OUT=${RESULTS:-$ROOT/bench/results}
+case $OUT in /*) ;; *) OUT=$PWD/$OUT ;; esac
 WORK=$(mktemp -d /tmp/rginx-bench.XXXXXX)
 BACKEND=127.0.0.1:19001
 PORT=18080
@@ -37,9 +55,59 @@ need() {
 need nginx haproxy caddy wrk
 PATH=$PATH:/usr/sbin
 
+FIGURES=" start ws http idle idle_http burst config "
+for f in ${ONLY//,/ }; do
+    case $FIGURES in *" $f "*) ;; *) echo "bench: no figure $f (one of:$FIGURES)" >&2; exit 2 ;; esac
+done
+want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
+# the library LD_PRELOAD gets for a proxy: RGINX_PRELOAD for rginx, the
+# system's libNAME.so for rginx+NAME (rginx+jemalloc, rginx+mimalloc)
+preload_of() {
+    case $1 in
+        rginx) echo "$RGINX_PRELOAD" ;;
+        # (awk reads to the end: an early exit would kill ldconfig with
+        # SIGPIPE, and pipefail the script)
+        rginx+*) ldconfig -p | awk -v lib="lib${1#rginx+}.so" \
+                     'index($1, lib) == 1 && !found {print $NF; found = 1}' ;;
+    esac
+}
+
+if [ -n "$RGINX_PRELOAD" ] && [ ! -e "$RGINX_PRELOAD" ]; then
+    echo "bench: RGINX_PRELOAD=$RGINX_PRELOAD does not exist" >&2
+    exit 2
+fi
+for proxy in $PROXIES; do
+    case $proxy in
+        rginx|nginx|haproxy|caddy) ;;
+        rginx+*) if [ -z "$(preload_of "$proxy")" ]; then
+                     echo "bench: no lib${proxy#rginx+}.so for $proxy (ldconfig -p)" >&2
+                     exit 2
+                 fi ;;
+        *) echo "bench: no proxy $proxy (rginx, rginx+MALLOC, nginx, haproxy, caddy)" >&2
+           exit 2 ;;
+    esac
+done
+
+# descriptors: the proxy holds two per tunnel and one per idle client (and
+# the load generator as many), which the default 1024 does not cover
+nofile=$(( 2 * (IDLE > IDLE_HTTP ? IDLE : IDLE_HTTP) + 1024 ))
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $nofile ]; then
+    ulimit -n $nofile 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $nofile ]; then
+        echo "bench: ulimit -n is $(ulimit -n), the idle figures want $nofile" >&2
+    fi
+fi
+
 cd "$ROOT"
-cargo build --release -p rginx -p rginx-loadgen >/dev/null 2>&1 || cargo build --release -p rginx -p rginx-loadgen
-RGINX=$ROOT/target/release/rginx
+if [ -n "${RGINX_BIN:-}" ]; then
+    # a binary built elsewhere (e.g. from a clean `git archive` while the
+    # working tree is being edited): only the load generator is built here
+    RGINX=$(readlink -f "$RGINX_BIN")
+    cargo build --release -p rginx-loadgen >/dev/null 2>&1 || cargo build --release -p rginx-loadgen
+else
+    cargo build --release -p rginx -p rginx-loadgen >/dev/null 2>&1 || cargo build --release -p rginx -p rginx-loadgen
+    RGINX=$ROOT/target/release/rginx
+fi
 LOADGEN=$ROOT/target/release/loadgen
 CORES=$(nproc)
 mkdir -p "$OUT" "$WORK/logs"
@@ -55,7 +123,12 @@ sed -e "s#@PORT@#$PORT#g" -e "s#@BACKEND@#$BACKEND#g" \
 
 start_proxy() {
     case $1 in
-        rginx) "$RGINX" -c "$WORK/nginx.conf" 2>"$WORK/logs/rginx.err" & ;;
+        # shellcheck disable=SC2086 # RGINX_ENV is a list of words
+        rginx|rginx+*)
+            local preload
+            preload=$(preload_of "$1")
+            env ${preload:+LD_PRELOAD=$preload} $RGINX_ENV \
+                "$RGINX" -c "$WORK/nginx.conf" 2>"$WORK/logs/rginx.err" & ;;
         nginx) nginx -p "$WORK/" -c "$WORK/nginx.conf" -e "$WORK/logs/error.log" \
                    -g "daemon off;" 2>"$WORK/logs/nginx.err" & ;;
         haproxy) haproxy -f "$WORK/haproxy.cfg" 2>"$WORK/logs/haproxy.err" & ;;
@@ -64,6 +137,38 @@ start_proxy() {
                    >"$WORK/logs/caddy.out" 2>&1 & ;;
     esac
     PROXY_PID=$!
+}
+
+# stops the proxy and its children (by process id) and waits until the
+# port is free for the next one
+stop_proxy() {
+    local kids
+    kids=$(pgrep -P $PROXY_PID || true)
+    kill $PROXY_PID 2>/dev/null || true
+    wait $PROXY_PID 2>/dev/null || true
+    # shellcheck disable=SC2086
+    [ -n "$kids" ] && kill $kids 2>/dev/null || true
+    for _ in $(seq 1 200); do
+        (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null || break
+        sleep 0.05
+    done
+    sleep 0.3
+}
+
+# for the figures that measure what memory the proxy keeps (idle_http,
+# burst): a proxy started afresh unless nothing ran on this one yet, then
+# warmed up with 100 connections (threads, allocator arenas, the upstream
+# pool), so that "before" is its RSS at rest
+fresh_proxy() { # proxy
+    if [ "$USED" = 1 ]; then
+        stop_proxy
+        start_proxy "$1"
+        wait_port >/dev/null
+        sleep 0.3
+    fi
+    "$LOADGEN" burst 127.0.0.1:$PORT 10 100 5 >/dev/null
+    sleep 0.5
+    USED=1
 }
 
 # milliseconds until the port accepts a connection
@@ -110,15 +215,54 @@ record() { # proxy metric value
     echo "{\"round\":$ROUND,\"proxy\":\"$1\",\"metric\":\"$2\",\"value\":$3}" >> "$OUT/raw.jsonl"
 }
 
+# the number after "KEY": in a JSON line
+json_field() { echo "$1" | sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p"; }
+
+# RSS of the proxy tree (KiB) before and while a `loadgen` holder (idle or
+# idle-http) keeps its connections open; prints "BEFORE AFTER", or nothing
+# when the holder did not open them all
+hold_rss() { # count loadgen-arguments...
+    local count=$1 before after ready
+    shift
+    before=$(rss_tree $PROXY_PID)
+    mkfifo "$WORK/hold"
+    "$LOADGEN" "$@" < "$WORK/hold" > "$WORK/hold.out" 2>"$WORK/hold.err" &
+    local holder=$!
+    exec 4>"$WORK/hold"
+    for _ in $(seq 1 1200); do
+        grep -q ready "$WORK/hold.out" 2>/dev/null && break
+        kill -0 $holder 2>/dev/null || break
+        sleep 0.05
+    done
+    sleep 0.5
+    after=$(rss_tree $PROXY_PID)
+    ready=$(awk '/^ready/ {print $2}' "$WORK/hold.out")
+    exec 4>&-
+    wait $holder 2>/dev/null || true
+    rm -f "$WORK/hold"
+    if [ "${ready:-0}" = "$count" ]; then
+        echo "$before $after"
+    else
+        echo "bench: loadgen $1 opened ${ready:-0} of $count: $(cat "$WORK/hold.err")" >&2
+    fi
+}
+
 "$LOADGEN" backend $BACKEND &
 sleep 0.3
 
 for ROUND in $(seq 1 "$ROUNDS"); do
-    for proxy in rginx nginx haproxy caddy; do
+    for proxy in $PROXIES; do
         start_proxy $proxy
-        record $proxy start_ms "$(wait_port)"
+        ms=$(wait_port)
+        want start && record $proxy start_ms "$ms"
+        lib=$(preload_of $proxy)
+        if [ -n "$lib" ] && ! grep -q "$(readlink -f "$lib")" /proc/$PROXY_PID/maps; then
+            echo "bench: $proxy runs without $lib" >&2
+            exit 1
+        fi
         sleep 0.3
-        for size in 64 4096; do
+        USED=0
+        want ws && USED=1 && for size in 64 4096; do
             cpu0=$(cpu_tree $PROXY_PID)
             line=$("$LOADGEN" ws 127.0.0.1:$PORT /ws/ "$CONNS" $size "$SECS")
             cpu1=$(cpu_tree $PROXY_PID)
@@ -131,7 +275,7 @@ for ROUND in $(seq 1 "$ROUNDS"); do
             record $proxy "ws${size}_p99_us" "$p99"
             record $proxy "ws${size}_cpu_ns" "$(cpu_per_op "$cpu0" "$cpu1" "$count")"
         done
-        for path in / /close/; do
+        want http && USED=1 && for path in / /close/; do
             cpu0=$(cpu_tree $PROXY_PID)
             out=$(wrk -c"$CONNS" -t2 -d"${SECS}s" "http://127.0.0.1:$PORT$path")
             cpu1=$(cpu_tree $PROXY_PID)
@@ -142,30 +286,50 @@ for ROUND in $(seq 1 "$ROUNDS"); do
             record $proxy ${name}_rps "${rps:-0}"
             record $proxy ${name}_cpu_ns "$(cpu_per_op "$cpu0" "$cpu1" "${count:-0}")"
         done
-        before=$(rss_tree $PROXY_PID)
-        mkfifo "$WORK/hold"
-        "$LOADGEN" idle 127.0.0.1:$PORT /ws/ "$IDLE" < "$WORK/hold" > "$WORK/idle.out" &
-        HOLDER=$!
-        exec 4>"$WORK/hold"
-        for _ in $(seq 1 600); do
-            grep -q ready "$WORK/idle.out" 2>/dev/null && break
-            sleep 0.05
-        done
-        sleep 0.5
-        after=$(rss_tree $PROXY_PID)
-        exec 4>&-
-        wait $HOLDER 2>/dev/null || true
-        rm -f "$WORK/hold"
-        record $proxy idle_tunnel_bytes $(( (after - before) * 1024 / IDLE ))
-        kill $PROXY_PID 2>/dev/null || true
-        wait $PROXY_PID 2>/dev/null || true
-        pkill -f "$WORK/" 2>/dev/null || true
-        # the next proxy needs the port: wait until nothing answers there
-        for _ in $(seq 1 200); do
-            (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null || break
-            sleep 0.05
-        done
-        sleep 0.3
+        if want idle; then
+            USED=1
+            read -r before after < <(hold_rss "$IDLE" idle 127.0.0.1:$PORT /ws/ "$IDLE") &&
+                record $proxy idle_tunnel_bytes $(( (after - before) * 1024 / IDLE ))
+        fi
+        # keep-alive clients: one GET / each, then idle
+        if want idle_http; then
+            fresh_proxy $proxy
+            read -r before after < <(hold_rss "$IDLE_HTTP" idle-http 127.0.0.1:$PORT "$IDLE_HTTP") &&
+                record $proxy idle_http_bytes $(( (after - before) * 1024 / IDLE_HTTP ))
+        fi
+        # churn: new connections with one request each, then the RSS the
+        # proxy keeps BURST_WAIT seconds later (does it give memory back?)
+        if want burst; then
+            fresh_proxy $proxy
+            before=$(rss_tree $PROXY_PID)
+            peak=$before
+            : > "$WORK/burst.out"
+            "$LOADGEN" burst 127.0.0.1:$PORT "$BURST_CONNS" "$BURST" "$BURST_SECS" \
+                > "$WORK/burst.out" &
+            burster=$!
+            while kill -0 $burster 2>/dev/null && [ ! -s "$WORK/burst.out" ]; do
+                now=$(rss_tree $PROXY_PID)
+                [ "$now" -gt "$peak" ] && peak=$now
+                sleep 0.2
+            done
+            wait $burster || true
+            now=$(rss_tree $PROXY_PID)
+            [ "$now" -gt "$peak" ] && peak=$now
+            sleep "$BURST_WAIT"
+            after=$(rss_tree $PROXY_PID)
+            line=$(cat "$WORK/burst.out")
+            if [ -z "$line" ]; then
+                echo "bench: loadgen burst through $proxy printed nothing" >&2
+                line='{"connections":0,"errors":0,"per_s":0}'
+            fi
+            record $proxy burst_conns "$(json_field "$line" connections)"
+            record $proxy burst_conn_per_s "$(json_field "$line" per_s)"
+            record $proxy burst_errors "$(json_field "$line" errors)"
+            record $proxy burst_rss_before_kb "$before"
+            record $proxy burst_rss_peak_kb "$peak"
+            record $proxy burst_rss_after_kb "$after"
+        fi
+        stop_proxy
     done
 done
 
@@ -182,7 +346,7 @@ for s in range(10):
 out.append("}")
 open(sys.argv[1], "w").write("\n".join(out) + "\n")
 PY
-for ROUND in $(seq 1 "$ROUNDS"); do
+want config && for ROUND in $(seq 1 "$ROUNDS"); do
     start=$(date +%s%N)
     "$RGINX" check -q --no-lint -c "$WORK/big.conf" 2>/dev/null || true
     record rginx config_load_10k_ms $(( ($(date +%s%N) - start) / 1000000 ))
@@ -191,7 +355,13 @@ for ROUND in $(seq 1 "$ROUNDS"); do
     record nginx config_load_10k_ms $(( ($(date +%s%N) - start) / 1000000 ))
 done
 
-python3 "$ROOT/bench/summarize.py" "$OUT/raw.jsonl" | tee "$OUT/summary.md"
+{
+    if [ -n "$RGINX_PRELOAD$RGINX_ENV" ]; then
+        echo "rginx ran with: ${RGINX_PRELOAD:+LD_PRELOAD=$RGINX_PRELOAD }$RGINX_ENV"
+        echo
+    fi
+    python3 "$ROOT/bench/summarize.py" "$OUT/raw.jsonl"
+} | tee "$OUT/summary.md"
 # the plot needs matplotlib (Debian: python3-matplotlib, for /usr/bin/python3)
 plotter=""
 for py in python3 /usr/bin/python3; do

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Medians per proxy and figure from bench/results/raw.jsonl, and rginx's
-ratio to each peer and to the best of them (bench/README.md)."""
+"""Medians per proxy and figure from bench/results/raw.jsonl, and the first
+proxy's (rginx's) ratio to the best of the others (bench/README.md). The
+columns are the proxies in the order the run measured them (PROXIES of
+bench/run.sh: rginx, nginx, haproxy, caddy, or rginx+jemalloc and the like)."""
 
 import json
 import statistics
 import sys
 
-PROXIES = ["rginx", "nginx", "haproxy", "caddy"]
 # (metric, label, higher is better, unit)
 METRICS = [
     ("ws64_rps", "WebSocket round trips/s, 64 B", True, ""),
@@ -20,6 +21,13 @@ METRICS = [
     ("http_keepalive_cpu_ns", "proxy CPU per HTTP request, keep-alive (ns)", False, ""),
     ("http_close_cpu_ns", "proxy CPU per HTTP request, new connection (ns)", False, ""),
     ("idle_tunnel_bytes", "RSS per idle tunnel (bytes)", False, ""),
+    ("idle_http_bytes", "RSS per idle keep-alive client connection (bytes)", False, ""),
+    ("burst_conn_per_s", "burst: new connections/s, one request each", True, ""),
+    ("burst_conns", "burst: connections served", True, ""),
+    ("burst_errors", "burst: failed connections", False, ""),
+    ("burst_rss_before_kb", "RSS before the burst (KiB)", False, ""),
+    ("burst_rss_peak_kb", "RSS peak during the burst (KiB)", False, ""),
+    ("burst_rss_after_kb", "RSS after the burst, settled (KiB)", False, ""),
     ("start_ms", "start-up to first accepted connection (ms)", False, ""),
     ("config_load_10k_ms", "check a 10,000-location config (ms)", False, ""),
 ]
@@ -28,22 +36,28 @@ METRICS = [
 def main(path):
     values = {}
     rounds = set()
+    proxies = []
     with open(path) as f:
         for line in f:
             row = json.loads(line)
             rounds.add(row["round"])
+            if row["proxy"] not in proxies:
+                proxies.append(row["proxy"])
             values.setdefault((row["proxy"], row["metric"]), []).append(row["value"])
     med = {k: statistics.median(v) for k, v in values.items()}
     print(f"Medians of {len(rounds)} rounds, all proxies in the same run.\n")
-    print("| figure | " + " | ".join(PROXIES) + " | rginx / best peer |")
-    print("|---|" + "---|" * (len(PROXIES) + 1))
+    first = proxies[0] if proxies else "rginx"
+    print("| figure | " + " | ".join(proxies) + f" | {first} / best other |")
+    print("|---|" + "---|" * (len(proxies) + 1))
     for metric, label, higher, unit in METRICS:
+        if not any((p, metric) in med for p in proxies):
+            continue
         cells = []
-        for p in PROXIES:
+        for p in proxies:
             v = med.get((p, metric))
             cells.append("-" if v is None else f"{v:,.0f}{unit}")
-        peers = [med[(p, metric)] for p in PROXIES[1:] if (p, metric) in med]
-        ours = med.get(("rginx", metric))
+        peers = [med[(p, metric)] for p in proxies[1:] if (p, metric) in med]
+        ours = med.get((first, metric))
         ratio = "-"
         if peers and ours:
             best = max(peers) if higher else min(peers)

@@ -7,7 +7,15 @@
 //!   its echo; prints one JSON line: round trips per second, p50 and p99;
 //! - `loadgen idle ADDR PATH CONNS`: opens CONNS WebSocket tunnels, prints
 //!   `ready`, and holds them until stdin closes; then sends one message on
-//!   each and prints `alive N`, the tunnels that echoed it.
+//!   each and prints `alive N`, the tunnels that echoed it;
+//! - `loadgen idle-http ADDR CONNS`: opens CONNS HTTP/1.1 connections, sends
+//!   one keep-alive `GET /` on each and reads the whole response, prints
+//!   `ready`, and holds them idle until stdin closes; then sends one more
+//!   request on each and prints `alive N`, the connections that answered it;
+//! - `loadgen burst ADDR CONNS COUNT SECS`: connection churn, CONNS at a time,
+//!   each a new connection with one `GET /` and `Connection: close`, read to
+//!   the end; stops after COUNT connections or SECS seconds, whichever comes
+//!   first, and prints one JSON line: connections, errors, seconds, per second.
 
 #![forbid(unsafe_code)]
 
@@ -21,7 +29,10 @@ const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
 fn usage() -> ! {
-    eprintln!("usage: loadgen backend ADDR | ws ADDR PATH CONNS SIZE SECS | idle ADDR PATH CONNS");
+    eprintln!(
+        "usage: loadgen backend ADDR | ws ADDR PATH CONNS SIZE SECS | idle ADDR PATH CONNS \
+         | idle-http ADDR CONNS | burst ADDR CONNS COUNT SECS"
+    );
     std::process::exit(2)
 }
 
@@ -54,6 +65,10 @@ fn main() {
                 .await
             }
             Some("idle") => idle(arg(&args, 1), arg(&args, 2), arg(&args, 3)).await,
+            Some("idle-http") => idle_http(arg(&args, 1), arg(&args, 2)).await,
+            Some("burst") => {
+                burst(arg(&args, 1), arg(&args, 2), arg(&args, 3), arg(&args, 4)).await
+            }
             _ => usage(),
         }
     });
@@ -253,14 +268,9 @@ async fn ws(addr: SocketAddr, path: String, conns: usize, size: usize, secs: f64
     Ok(())
 }
 
-async fn idle(addr: SocketAddr, path: String, conns: usize) -> Result<()> {
-    let mut held = Vec::with_capacity(conns);
-    for _ in 0..conns {
-        held.push(connect(addr, &path).await?);
-    }
-    println!("ready {}", held.len());
-    // hold until stdin closes (read on a plain thread: tokio's stdin is a
-    // feature the workspace does not enable)
+/// Returns when stdin closes (read on a plain thread: tokio's stdin is a
+/// feature the workspace does not enable).
+async fn until_stdin_closes() {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     std::thread::spawn(move || {
         let mut sink = Vec::new();
@@ -268,6 +278,15 @@ async fn idle(addr: SocketAddr, path: String, conns: usize) -> Result<()> {
         let _ = tx.send(());
     });
     let _ = rx.await;
+}
+
+async fn idle(addr: SocketAddr, path: String, conns: usize) -> Result<()> {
+    let mut held = Vec::with_capacity(conns);
+    for _ in 0..conns {
+        held.push(connect(addr, &path).await?);
+    }
+    println!("ready {}", held.len());
+    until_stdin_closes().await;
     // then every tunnel carries one message more: how many still do
     let mut out = Vec::new();
     frame(&mut out, 0x2, b"still there?", true);
@@ -288,5 +307,147 @@ async fn idle(addr: SocketAddr, path: String, conns: usize) -> Result<()> {
     }
     println!("alive {alive}");
     drop(held);
+    Ok(())
+}
+
+/// Reads one response (head and body: Content-Length, chunked, or up to
+/// the end when it has neither); returns its status and whether the
+/// connection stays open after it.
+async fn read_response<R>(r: &mut R) -> Result<(u16, bool)>
+where
+    R: tokio::io::AsyncBufRead + AsyncReadExt + Unpin,
+{
+    use tokio::io::AsyncBufReadExt;
+    let head = read_head(r).await?.ok_or("closed before a response")?;
+    let mut lines = head.lines();
+    let status_line = lines.next().unwrap_or_default();
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+    let mut length = None;
+    let mut chunked = false;
+    let mut close = status_line.starts_with("HTTP/1.0");
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim().to_ascii_lowercase();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "content-length" => length = value.parse::<u64>().ok(),
+            "transfer-encoding" => chunked = value.contains("chunked"),
+            "connection" if value.contains("close") => close = true,
+            "connection" if value.contains("keep-alive") => close = false,
+            _ => {}
+        }
+    }
+    let mut sink = Vec::new();
+    if chunked {
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).await?;
+            let size = line.trim().split(';').next().unwrap_or_default();
+            let size =
+                u64::from_str_radix(size, 16).map_err(|_| format!("bad chunk size {line:?}"))?;
+            if size == 0 {
+                // trailers up to the empty line
+                read_head(r).await?;
+                break;
+            }
+            sink.clear();
+            r.take(size + 2).read_to_end(&mut sink).await?;
+        }
+    } else if let Some(n) = length {
+        sink.clear();
+        if r.take(n).read_to_end(&mut sink).await? as u64 != n {
+            return Err("body cut short".into());
+        }
+    } else if status >= 200 && status != 204 && status != 304 {
+        r.read_to_end(&mut sink).await?;
+        close = true;
+    }
+    Ok((status, !close))
+}
+
+/// One keep-alive `GET /` on an open connection; Ok(true) when it got a
+/// 200 and the connection stays open.
+async fn get(stream: &mut BufReader<TcpStream>, request: &[u8]) -> Result<bool> {
+    stream.get_mut().write_all(request).await?;
+    let (status, open) = read_response(stream).await?;
+    Ok(status == 200 && open)
+}
+
+async fn idle_http(addr: SocketAddr, conns: usize) -> Result<()> {
+    let request = format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let mut held = Vec::with_capacity(conns);
+    for _ in 0..conns {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let mut stream = BufReader::new(stream);
+        if !get(&mut stream, request.as_bytes()).await? {
+            return Err("no keep-alive 200 on GET /".into());
+        }
+        held.push(stream);
+    }
+    println!("ready {}", held.len());
+    until_stdin_closes().await;
+    let mut alive = 0;
+    for stream in &mut held {
+        if matches!(
+            tokio::time::timeout(Duration::from_secs(2), get(stream, request.as_bytes())).await,
+            Ok(Ok(true))
+        ) {
+            alive += 1;
+        }
+    }
+    println!("alive {alive}");
+    drop(held);
+    Ok(())
+}
+
+async fn burst(addr: SocketAddr, conns: usize, count: usize, secs: f64) -> Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let request: Arc<[u8]> = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+        .into_bytes()
+        .into();
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(secs);
+    let claimed = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..conns.max(1) {
+        let claimed = Arc::clone(&claimed);
+        let request = Arc::clone(&request);
+        tasks.push(tokio::spawn(async move {
+            let (mut done, mut errors) = (0usize, 0usize);
+            while Instant::now() < deadline && claimed.fetch_add(1, Ordering::Relaxed) < count {
+                let one = async {
+                    let stream = TcpStream::connect(addr).await?;
+                    stream.set_nodelay(true)?;
+                    let mut stream = BufReader::new(stream);
+                    stream.get_mut().write_all(&request).await?;
+                    let (status, _) = read_response(&mut stream).await?;
+                    Ok::<_, Box<dyn std::error::Error + Send + Sync>>(status == 200)
+                };
+                match tokio::time::timeout(Duration::from_secs(5), one).await {
+                    Ok(Ok(true)) => done += 1,
+                    _ => errors += 1,
+                }
+            }
+            (done, errors)
+        }));
+    }
+    let (mut done, mut errors) = (0, 0);
+    for t in tasks {
+        let (d, e) = t.await?;
+        done += d;
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+    println!(
+        "{{\"connections\":{done},\"errors\":{errors},\"secs\":{elapsed:.1},\"per_s\":{:.0}}}",
+        done as f64 / elapsed
+    );
     Ok(())
 }
