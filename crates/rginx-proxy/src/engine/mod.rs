@@ -51,6 +51,7 @@ use crate::pool::Pool;
 
 pub(crate) use own::refusal;
 pub(crate) use request::Next;
+pub(crate) use upgrade::TunnelPlan;
 
 /// Everything a connection needs: the compiled configuration and the
 /// upstream groups' balancing state.

@@ -134,14 +134,35 @@ impl ClientConn {
         }
     }
 
-    /// Reads the next request head through `scanner`'s checks. A head the
-    /// client pipelined is already (in part) in the buffer.
-    pub async fn read_head(
+    /// Waits, between two requests, until the client sends something:
+    /// false when it closes, `idle` (keepalive_timeout) passes first, or
+    /// the process quits. The connection holds no buffer meanwhile, only
+    /// its readiness.
+    pub async fn wait_idle(
         &mut self,
-        scanner: &mut HeadScanner,
-        timers: HeadTimers,
+        idle: Duration,
         quit: &mut tokio::sync::watch::Receiver<bool>,
-    ) -> HeadRead {
+    ) -> bool {
+        self.buf = BytesMut::new();
+        let ready = self.stream.readable();
+        let idle = async {
+            if idle.is_zero() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(idle).await;
+        };
+        tokio::select! {
+            ready = ready => ready.is_ok(),
+            () = idle => false,
+            () = crate::engine::quitting(quit) => false,
+        }
+    }
+
+    /// Reads the next request head through `scanner`'s checks. A head the
+    /// client pipelined is already (in part) in the buffer; otherwise the
+    /// first request's timer started at accept, a later one's starts with
+    /// its first byte.
+    pub async fn read_head(&mut self, scanner: &mut HeadScanner, timers: HeadTimers) -> HeadRead {
         scanner.reset();
         let mut scanned = 0;
         let mut deadline = timers.first_deadline;
@@ -158,22 +179,6 @@ impl ClientConn {
                 if let Some(framing) = scanner.body() {
                     let head = self.buf.split_to(scanned).freeze();
                     return HeadRead::Head(head, framing);
-                }
-            }
-            if self.buf.is_empty() && deadline.is_none() {
-                // idle between requests: no buffer, only readiness
-                self.buf = BytesMut::new();
-                let ready = self.stream.readable();
-                let idle = async {
-                    if timers.idle.is_zero() {
-                        std::future::pending::<()>().await;
-                    }
-                    tokio::time::sleep(timers.idle).await;
-                };
-                tokio::select! {
-                    ready = ready => if ready.is_err() { return HeadRead::Ended },
-                    () = idle => return HeadRead::Ended,
-                    () = crate::engine::quitting(quit) => return HeadRead::Ended,
                 }
             }
             self.buf.reserve(READ_ROOM);
@@ -299,7 +304,9 @@ impl ClientConn {
         }
         let _ = self.stream.shutdown().await;
         let until = Instant::now() + LINGERING_TIME;
-        let mut sink = [0u8; 4096];
+        // on the heap: a buffer in the future would make every
+        // connection's task that much larger
+        let mut sink = vec![0u8; 4096];
         loop {
             let next = (Instant::now() + LINGERING_TIMEOUT).min(until);
             match tokio::time::timeout_at(next, self.stream.read(&mut sink)).await {

@@ -18,7 +18,7 @@ use rginx_http::head_scan::HeadScanner;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
-use crate::engine::{Engine, EngineCell, Next};
+use crate::engine::{Engine, EngineCell, Next, TunnelPlan};
 use crate::transport::Stream;
 use conn::{ClientConn, HeadRead, HeadTimers};
 
@@ -54,55 +54,108 @@ pub async fn serve(
     // server decides
     let client = engine.socket_client_settings(connection.local);
     let mut conn = ClientConn::new(stream, client.send_timeout);
-    let mut scanner = HeadScanner::new(client.header_buffers, client.header_buffer)
-        .with_max_headers(client.max_headers);
+    let limits = HeadLimits {
+        buffers: client.header_buffers,
+        buffer: client.header_buffer,
+        lines: client.max_headers,
+    };
     let mut timers = HeadTimers {
         first_deadline: Some(Instant::now() + client.header_timeout),
         idle: client.keepalive_timeout,
         header: client.header_timeout,
     };
     loop {
-        // a head that starts in bytes read with the request before is
-        // pipelined (nginx says so in its error lines)
-        let pipelined = !conn.buf.is_empty();
-        let (head, framing) = match conn.read_head(&mut scanner, timers, &mut quit).await {
-            HeadRead::Head(head, framing) => (head, framing),
-            HeadRead::Ended | HeadRead::Cut => return,
-            HeadRead::Refused(refusal) => {
-                engine.log_refused(&connection, refusal, &conn.buf, pipelined);
-                conn.refuse(&crate::engine::refusal(refusal)).await;
-                return;
-            }
-        };
-        let now = current.get();
-        let engine = if Arc::ptr_eq(&now, &engine) || now.listens_on(connection.local) {
-            now
-        } else {
-            engine.clone()
-        };
-        connection.served += 1;
-        conn.state.writing();
-        match engine
-            .serve_request(&head, framing, &mut conn, connection, pipelined)
-            .await
+        // between requests the task holds only this loop's state: reading
+        // and serving a request happen in a future of their own on the
+        // heap, so that an idle connection stays small, as nginx keeps it
+        if conn.buf.is_empty()
+            && timers.first_deadline.is_none()
+            && !conn.wait_idle(timers.idle, &mut quit).await
         {
-            Next::Close => return,
-            Next::Tunnel(tunnel) => {
+            return;
+        }
+        let one = Box::pin(serve_one(
+            &current,
+            &engine,
+            &mut conn,
+            &mut connection,
+            limits,
+            timers,
+        ));
+        match one.await {
+            Step::Next(next) if !*quit.borrow() => timers = next,
+            Step::Next(_) | Step::Close => return,
+            Step::Tunnel(tunnel) => {
                 let (client, early, _state) = conn.into_tunnel();
-                tunnel.run(client, early).await;
+                Box::pin(tunnel.run(client, early)).await;
                 return;
             }
-            Next::Keep { idle, header } => {
-                conn.state.waiting();
-                if *quit.borrow() {
-                    return;
-                }
-                timers = HeadTimers {
-                    first_deadline: None,
-                    idle,
-                    header,
-                };
-            }
+        }
+    }
+}
+
+/// What comes after one request.
+enum Step {
+    /// The next request, with these timers.
+    Next(HeadTimers),
+    /// The connection closes.
+    Close,
+    /// The connection becomes a tunnel.
+    Tunnel(Box<TunnelPlan>),
+}
+
+/// nginx's limits on a head, for its scanner.
+#[derive(Debug, Clone, Copy)]
+struct HeadLimits {
+    buffers: u64,
+    buffer: u64,
+    lines: u64,
+}
+
+/// Reads one request head and serves it.
+async fn serve_one(
+    current: &EngineCell,
+    accepted_by: &Arc<Engine>,
+    conn: &mut ClientConn,
+    connection: &mut ClientConnection,
+    limits: HeadLimits,
+    timers: HeadTimers,
+) -> Step {
+    // a head that starts in bytes read with the request before is
+    // pipelined (nginx says so in its error lines)
+    let pipelined = !conn.buf.is_empty();
+    let mut scanner =
+        HeadScanner::new(limits.buffers, limits.buffer).with_max_headers(limits.lines);
+    let (head, framing) = match conn.read_head(&mut scanner, timers).await {
+        HeadRead::Head(head, framing) => (head, framing),
+        HeadRead::Ended | HeadRead::Cut => return Step::Close,
+        HeadRead::Refused(refusal) => {
+            accepted_by.log_refused(connection, refusal, &conn.buf, pipelined);
+            conn.refuse(&crate::engine::refusal(refusal)).await;
+            return Step::Close;
+        }
+    };
+    let now = current.get();
+    let engine = if Arc::ptr_eq(&now, accepted_by) || now.listens_on(connection.local) {
+        now
+    } else {
+        accepted_by.clone()
+    };
+    connection.served += 1;
+    conn.state.writing();
+    match engine
+        .serve_request(&head, framing, conn, *connection, pipelined)
+        .await
+    {
+        Next::Close => Step::Close,
+        Next::Tunnel(tunnel) => Step::Tunnel(tunnel),
+        Next::Keep { idle, header } => {
+            conn.state.waiting();
+            Step::Next(HeadTimers {
+                first_deadline: None,
+                idle,
+                header,
+            })
         }
     }
 }
