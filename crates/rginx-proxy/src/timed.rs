@@ -54,6 +54,64 @@ impl Deadline {
     }
 }
 
+/// A timeout that is set again and again with the same length (a
+/// connection's `keepalive_timeout` between requests, a request's
+/// `proxy_read_timeout`): setting it only notes the deadline, and the
+/// timer entry is moved, always later, when it fires before that deadline,
+/// as the tunnel's idle timer does. A busy connection then costs the
+/// timer wheel one entry per period instead of one per request, and never
+/// moves a deadline earlier (which wakes the reactor's thread through its
+/// eventfd: a system call per request).
+#[derive(Debug, Default)]
+pub struct LazyTimer {
+    sleep: Option<Pin<Box<Sleep>>>,
+    due: Option<tokio::time::Instant>,
+}
+
+impl LazyTimer {
+    /// A timer that is not set.
+    pub fn new() -> LazyTimer {
+        LazyTimer::default()
+    }
+
+    /// Expires `after` from now (zero: never).
+    pub fn set(&mut self, after: Duration) {
+        if after.is_zero() {
+            self.due = None;
+            return;
+        }
+        let due = tokio::time::Instant::now() + after;
+        self.due = Some(due);
+        match &mut self.sleep {
+            // fires early, and is moved then
+            Some(sleep) if sleep.deadline() <= due => {}
+            Some(sleep) => sleep.as_mut().reset(due),
+            None => self.sleep = Some(Box::pin(tokio::time::sleep_until(due))),
+        }
+    }
+
+    /// Ready once the deadline set last has passed (never when unset).
+    pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let (Some(due), Some(sleep)) = (self.due, self.sleep.as_mut()) else {
+            return Poll::Pending;
+        };
+        loop {
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if tokio::time::Instant::now() >= due {
+                return Poll::Ready(());
+            }
+            sleep.as_mut().reset(due);
+        }
+    }
+
+    /// Returns once the deadline set last has passed.
+    pub async fn expired(&mut self) {
+        std::future::poll_fn(|cx| self.poll_expired(cx)).await;
+    }
+}
+
 /// A body that ends with [`TimedOut`] when no frame comes for a while.
 pub struct TimedBody<B> {
     inner: B,
@@ -288,6 +346,21 @@ mod tests {
         ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
             Poll::Pending
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lazy_timer_fires_at_its_last_deadline() {
+        let mut timer = LazyTimer::new();
+        timer.set(Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        // set again: the entry stays where it is and moves when it fires
+        timer.set(Duration::from_secs(10));
+        let started = tokio::time::Instant::now();
+        timer.expired().await;
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+        timer.set(Duration::ZERO);
+        let never = tokio::time::timeout(Duration::from_secs(60), timer.expired()).await;
+        assert!(never.is_err());
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ use super::proxy::{client_body_failure, RequestBody, SendFailure};
 use super::request::Session;
 use super::Engine;
 use crate::balance::{Pick, Tried};
-use crate::http1::conn::{BodyReader, ClientConn};
+use crate::http1::conn::{BodyReader, ClientConn, Waited};
 use crate::pool::{Conn, Pool};
 use crate::timed::TimedWrites;
 use crate::upstream::HeadError;
@@ -184,17 +184,20 @@ impl Engine {
         }
         let limit = usize::try_from(plan.buffer_size).unwrap_or(usize::MAX);
         tokio::select! {
-            read = tokio::time::timeout(plan.read_timeout, conn.read_head(limit)) => match read {
-                Ok(Ok(head)) => Ok(head),
-                Ok(Err(HeadError::Closed { early })) => Err(failed(Kind::PrematureClose, early)),
-                Ok(Err(HeadError::Io(_))) => Err(failed(Kind::PrematureClose, false)),
-                Ok(Err(HeadError::Invalid)) => Err(failed(Kind::InvalidHeader, false)),
-                Ok(Err(HeadError::TooBig)) => Err(failed(Kind::TooBigHeader, false)),
-                Err(_) => Err(failed(Kind::ReadTimeout, false)),
+            read = conn.read_head(limit) => match read {
+                Ok(head) => Ok(head),
+                Err(HeadError::Closed { early }) => Err(failed(Kind::PrematureClose, early)),
+                Err(HeadError::Io(_)) => Err(failed(Kind::PrematureClose, false)),
+                Err(HeadError::Invalid) => Err(failed(Kind::InvalidHeader, false)),
+                Err(HeadError::TooBig) => Err(failed(Kind::TooBigHeader, false)),
             },
-            // nginx's 499: the client closed its connection while the
-            // backend had yet to answer; the backend connection is closed
-            () = client.closed() => Err(failed(Kind::ClientClosed, false)),
+            waited = client.wait_upstream(plan.read_timeout) => match waited {
+                Waited::TimedOut => Err(failed(Kind::ReadTimeout, false)),
+                // nginx's 499: the client closed its connection while the
+                // backend had yet to answer; the backend connection is
+                // closed too
+                Waited::Closed => Err(failed(Kind::ClientClosed, false)),
+            },
         }
     }
 

@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use crate::status::ConnectionState;
-use crate::timed::TimedWrites;
+use crate::timed::{LazyTimer, TimedWrites};
 use crate::transport::Stream;
 
 /// How much room a read makes at least (nginx's first header buffer is
@@ -44,6 +44,18 @@ pub struct ClientConn {
     pub buf: BytesMut,
     /// Its place in `stub_status`'s counters.
     pub state: ConnectionState,
+    /// `keepalive_timeout` between requests.
+    idle_timer: LazyTimer,
+    /// `proxy_read_timeout` while a request waits for its upstream.
+    read_timer: LazyTimer,
+}
+
+/// What happened while a request waited for its upstream.
+pub enum Waited {
+    /// The client closed its connection.
+    Closed,
+    /// The read timer set with [`ClientConn::wait_upstream`] ran out.
+    TimedOut,
 }
 
 /// What waiting for a request head gave.
@@ -131,6 +143,8 @@ impl ClientConn {
             stream: TimedWrites::new(stream, send_timeout),
             buf: BytesMut::new(),
             state: ConnectionState::open(),
+            idle_timer: LazyTimer::new(),
+            read_timer: LazyTimer::new(),
         }
     }
 
@@ -144,16 +158,11 @@ impl ClientConn {
         quit: &mut tokio::sync::watch::Receiver<bool>,
     ) -> bool {
         self.buf = BytesMut::new();
+        self.idle_timer.set(idle);
         let ready = self.stream.readable();
-        let idle = async {
-            if idle.is_zero() {
-                std::future::pending::<()>().await;
-            }
-            tokio::time::sleep(idle).await;
-        };
         tokio::select! {
             ready = ready => ready.is_ok(),
-            () = idle => false,
+            () = self.idle_timer.expired() => false,
             () = crate::engine::quitting(quit) => false,
         }
     }
@@ -276,19 +285,16 @@ impl ClientConn {
         Ok(())
     }
 
-    /// Returns once the client has closed its connection; what it sends
-    /// meanwhile is kept for its next request (up to a bound, then it is
-    /// no longer read). Never returns while the client stays.
-    pub async fn closed(&mut self) {
-        loop {
-            if self.buf.len() >= HOLD_LIMIT {
-                std::future::pending::<()>().await;
-            }
-            self.buf.reserve(READ_ROOM);
-            match self.stream.read_buf(&mut self.buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
+    /// While a request waits for its upstream: returns once the client has
+    /// closed its connection, or `read_timeout` (`proxy_read_timeout`) has
+    /// passed. What the client sends meanwhile is kept for its next
+    /// request (up to a bound, then it is no longer read).
+    pub async fn wait_upstream(&mut self, read_timeout: Duration) -> Waited {
+        self.read_timer.set(read_timeout);
+        let (stream, buf) = (&mut self.stream, &mut self.buf);
+        tokio::select! {
+            () = closed(stream, buf) => Waited::Closed,
+            () = self.read_timer.expired() => Waited::TimedOut,
         }
     }
 
@@ -320,5 +326,20 @@ impl ClientConn {
     /// sent after its last request, for a tunnel.
     pub fn into_tunnel(self) -> (TimedWrites<Stream>, Bytes, ConnectionState) {
         (self.stream, self.buf.freeze(), self.state)
+    }
+}
+
+/// Returns once the client has closed its connection, keeping what it
+/// sends meanwhile in `buf` (up to a bound, then it is no longer read).
+async fn closed(stream: &mut TimedWrites<Stream>, buf: &mut BytesMut) {
+    loop {
+        if buf.len() >= HOLD_LIMIT {
+            std::future::pending::<()>().await;
+        }
+        buf.reserve(READ_ROOM);
+        match stream.read_buf(buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
     }
 }
