@@ -256,11 +256,6 @@ fn oversized_pipelined() -> (&'static str, Vec<(&'static str, Vec<u8>)>) {
 /// starts to match nginx or when rginx's own answer changes.
 const DIFFERENCES: &[Listed] = &[
     (
-        "HTTP versions/http12",
-        "the request line is httparse's, which knows HTTP/1.0 and 1.1 only: 400; nginx takes 1.2 as 1.1",
-        "([400], [])",
-    ),
-    (
         "HTTP versions/http09",
         "HTTP/0.9 (no version, no headers) is not served: the line is a whole head, answered with a 400 at once; nginx still serves it",
         "([400], [])",

@@ -101,16 +101,28 @@ impl<'a> RequestHead<'a> {
 /// on a copy that ends the head right after it; the parts returned are
 /// `line`'s own bytes.
 fn request_line(line: &[u8]) -> Result<(&str, &str, u8), InvalidRequest> {
+    let text = trim_line_end(line);
+    // nginx reads any HTTP/1 minor version up to 99 (`HTTP/1.2` is HTTP/1
+    // to it, served as 1.1); httparse knows 1.0 and 1.1 only, so a later
+    // minor is given to it as 1.1 and kept for the head
+    let later_minor = later_http1_minor(text);
+    let parsed_len = match later_minor {
+        Some((at, _)) => at + 1,
+        None => text.len(),
+    };
     let mut stack = [0u8; STACK_LINE];
     let mut heap = Vec::new();
-    let copy: &mut [u8] = if line.len() + 2 <= STACK_LINE {
-        &mut stack[..line.len() + 2]
+    let copy: &mut [u8] = if parsed_len + 4 <= STACK_LINE {
+        &mut stack[..parsed_len + 4]
     } else {
-        heap.resize(line.len() + 2, 0);
+        heap.resize(parsed_len + 4, 0);
         &mut heap
     };
-    copy[..line.len()].copy_from_slice(line);
-    copy[line.len()..].copy_from_slice(b"\r\n");
+    copy[..parsed_len].copy_from_slice(&text[..parsed_len]);
+    if let Some((at, _)) = later_minor {
+        copy[at] = b'1';
+    }
+    copy[parsed_len..].copy_from_slice(b"\r\n\r\n");
     let copy: &[u8] = copy;
     let mut none = [];
     let mut request = httparse::Request::new(&mut none);
@@ -127,7 +139,29 @@ fn request_line(line: &[u8]) -> Result<(&str, &str, u8), InvalidRequest> {
         let at = part.as_ptr() as usize - copy.as_ptr() as usize;
         std::str::from_utf8(&line[at..at + part.len()]).map_err(|_| InvalidRequest::Line)
     };
+    let minor = later_minor.map_or(minor, |(_, m)| m);
     Ok((own(method)?, own(path)?, minor))
+}
+
+/// A request line without its line end.
+fn trim_line_end(line: &[u8]) -> &[u8] {
+    let end = line
+        .iter()
+        .rposition(|&b| b != b'\r' && b != b'\n')
+        .map_or(0, |e| e + 1);
+    &line[..end]
+}
+
+/// For a request line ending in `HTTP/1.N` with N from 2 to 99: where N
+/// starts, and N.
+fn later_http1_minor(text: &[u8]) -> Option<(usize, u8)> {
+    let at = text.windows(7).rposition(|w| w == b"HTTP/1.")? + 7;
+    let digits = &text[at..];
+    if digits.is_empty() || digits.len() > 2 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let minor = digits.iter().fold(0u8, |n, d| n * 10 + (d - b'0'));
+    (minor >= 2 && text[..at - 7].ends_with(b" ")).then_some((at, minor))
 }
 
 /// The header lines as nginx reads them (`bytes`: from the first header
@@ -256,6 +290,24 @@ mod tests {
         assert_eq!(
             RequestHead::parse(b"GET / HTTP/1.1\r\nA: 1\r\nB : 2\r\n\r\n"),
             Err(InvalidRequest::Header { start: 22, at: 23 })
+        );
+    }
+
+    #[test]
+    fn later_http1_minors_are_read_as_nginx_reads_them() {
+        let head = RequestHead::parse(b"GET /a HTTP/1.2\r\nHost: h\r\n\r\n").unwrap();
+        assert_eq!((head.target, head.minor_version), ("/a", 2));
+        let head = RequestHead::parse(b"GET /a HTTP/1.10\r\n\r\n").unwrap();
+        assert_eq!(head.minor_version, 10);
+        assert_eq!(
+            RequestHead::parse(b"GET /a HTTP/1.100\r\n\r\n"),
+            Err(InvalidRequest::Line)
+        );
+        assert_eq!(
+            RequestHead::parse(b"GET /a HTTP/1.1\r\n\r\n")
+                .unwrap()
+                .minor_version,
+            1
         );
     }
 
