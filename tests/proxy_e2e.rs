@@ -948,20 +948,29 @@ fn the_pid_file_is_written_and_root_gives_way_to_user() {
     }
     assert_eq!(written, format!("{pid}\n"));
     if root {
-        // the process no longer runs as root
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let uid = status
-            .lines()
-            .find(|l| l.starts_with("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(2))
-            .unwrap_or("")
-            .to_string();
+        // the process no longer runs as root (it gives way right after it
+        // wrote the pid file)
         let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
         let www = passwd
             .lines()
             .find(|l| l.starts_with("www-data:"))
             .and_then(|l| l.split(':').nth(2))
             .unwrap_or("?");
+        let mut status = String::new();
+        let mut uid = String::new();
+        for _ in 0..200 {
+            status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+            uid = status
+                .lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2))
+                .unwrap_or("")
+                .to_string();
+            if uid == www {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert_eq!(uid, www, "{status}");
         // and still serves
         let (status_line, _) = exchange(
