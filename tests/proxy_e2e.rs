@@ -1252,3 +1252,53 @@ fn refused_heads_are_logged_as_nginx_logs_them() {
         );
     }
 }
+
+#[test]
+fn expect_100_continue_is_answered_as_nginx_answers_it() {
+    let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let http = |port: u16| {
+        format!(
+            "server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://{}; }} }}",
+            backend.addr()
+        )
+    };
+    // what the client reads before it sends its body: the interim
+    // response, also for an empty body (nginx sends it whenever it reads a
+    // body), and nothing for HTTP/1.0
+    let interim = |port: u16, head: &str| -> String {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        c.write_all(head.as_bytes()).unwrap();
+        let mut got = [0u8; 64];
+        let n = c.read(&mut got).unwrap_or(0);
+        String::from_utf8_lossy(&got[..n]).into_owned()
+    };
+    let heads = [
+        "POST /a HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+        "POST /a HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n",
+        "POST /a HTTP/1.0\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+    ];
+    let port = free_port();
+    let _rginx = start_rginx(&http(port), port);
+    let got: Vec<String> = heads
+        .iter()
+        .map(|h| interim(port, h).lines().next().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(got[0], "HTTP/1.1 100 Continue");
+    assert_eq!(got[1], "HTTP/1.1 100 Continue");
+    let Some(nginx) = nginx() else { return };
+    let nginx_port = free_port();
+    let _nginx = NginxServer::start(&nginx, &http(nginx_port), nginx_port);
+    let want: Vec<String> = heads
+        .iter()
+        .map(|h| {
+            interim(nginx_port, h)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(got, want);
+}
