@@ -572,6 +572,16 @@ impl Runtime {
         self.selector.socket_for(local).is_some()
     }
 
+    /// Whether `server` drops a request header line for its name
+    /// (`ignore_invalid_headers`, `underscores_in_headers`), as nginx's
+    /// header parser does, with an info line for each.
+    pub fn drops_header(&self, server: ServerId, name: &str) -> bool {
+        self.servers.get(server.0 as usize).is_some_and(|s| {
+            s.ignore_invalid_headers
+                && !header_name_ok(name, s.underscores_in_headers, s.ignore_invalid_headers)
+        })
+    }
+
     /// The primary `server_name` of a server (`$server_name`).
     pub fn server_name(&self, server: ServerId) -> &str {
         self.servers

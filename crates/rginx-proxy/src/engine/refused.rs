@@ -154,6 +154,52 @@ impl Engine {
         self.log_client_info(connection, &message, in_line, pipelined, request, host);
     }
 
+    /// nginx's info lines for the header lines of `raw` (a whole head,
+    /// served in `server`) that the configuration drops for their names
+    /// (`ignore_invalid_headers`): "client sent invalid header line".
+    pub(crate) fn log_dropped_headers(
+        &self,
+        connection: &ClientConnection,
+        raw: &[u8],
+        server: rginx_core::select::ServerId,
+    ) {
+        let head = HeadSoFar::read(raw);
+        let mut host = None;
+        for line in &head.lines {
+            let (name, value) = split_line(line);
+            let Ok(name) = std::str::from_utf8(name) else {
+                continue;
+            };
+            if !self.runtime.drops_header(server, name) {
+                if host.is_none() && name.eq_ignore_ascii_case("host") {
+                    host = Some(trim(value));
+                }
+                continue;
+            }
+            let message = format!(
+                "client sent invalid header line: \"{}\"",
+                text(line.trim_ascii_end())
+            );
+            // nginx's server is the request's once its Host line was read
+            let scope = match host {
+                Some(_) => rginx_core::plan::LogScope {
+                    server,
+                    location: None,
+                },
+                None => self.runtime.socket_scope(connection.local),
+            };
+            self.log_in_scope(
+                scope,
+                connection,
+                &message,
+                false,
+                false,
+                head.request_line,
+                host,
+            );
+        }
+    }
+
     /// nginx's info line for a whole head it cannot read.
     pub(crate) fn log_unreadable(
         &self,
@@ -203,6 +249,23 @@ impl Engine {
         host: Option<&[u8]>,
     ) {
         let scope = self.runtime.socket_scope(connection.local);
+        self.log_in_scope(
+            scope, connection, message, in_line, pipelined, request, host,
+        );
+    }
+
+    /// Writes an info line with nginx's context, to `scope`'s logs.
+    #[allow(clippy::too_many_arguments)]
+    fn log_in_scope(
+        &self,
+        scope: rginx_core::plan::LogScope,
+        connection: &ClientConnection,
+        message: &str,
+        in_line: bool,
+        pipelined: bool,
+        request: Option<&[u8]>,
+        host: Option<&[u8]>,
+    ) {
         let log_set = self
             .runtime
             .error_log_set(scope)

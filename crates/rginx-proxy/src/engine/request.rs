@@ -111,6 +111,9 @@ impl Engine {
         };
         // find the server and the location
         let (decision, scope) = self.runtime.decide_scoped(&head);
+        if tracing::enabled!(tracing::Level::INFO) {
+            self.log_dropped_headers(&connection, raw, scope.server);
+        }
         let client = self.runtime.client_settings(scope);
         // keepalive_timeout 0 turns keep-alive off; the connection's last
         // request (keepalive_requests) is answered with Connection: close
