@@ -151,7 +151,9 @@ impl Engine {
             _ => head.request_line,
         };
         let host = if in_line { None } else { head.host() };
-        self.log_client_info(connection, &message, in_line, pipelined, request, host);
+        self.log_info(
+            None, connection, &message, in_line, pipelined, request, host,
+        );
     }
 
     /// nginx's info lines for the header lines of `raw` (a whole head,
@@ -181,14 +183,11 @@ impl Engine {
                 text(line.trim_ascii_end())
             );
             // nginx's server is the request's once its Host line was read
-            let scope = match host {
-                Some(_) => rginx_core::plan::LogScope {
-                    server,
-                    location: None,
-                },
-                None => self.runtime.socket_scope(connection.local),
-            };
-            self.log_in_scope(
+            let scope = host.map(|_| rginx_core::plan::LogScope {
+                server,
+                location: None,
+            });
+            self.log_info(
                 scope,
                 connection,
                 &message,
@@ -210,7 +209,8 @@ impl Engine {
     ) {
         let head = HeadSoFar::read(raw);
         match error {
-            InvalidRequest::Line => self.log_client_info(
+            InvalidRequest::Line => self.log_info(
+                None,
                 connection,
                 "client sent invalid request",
                 true,
@@ -225,7 +225,8 @@ impl Engine {
                     "client sent invalid header line: \"{}\\x{byte:02X}...\"",
                     text(line)
                 );
-                self.log_client_info(
+                self.log_info(
+                    None,
                     connection,
                     &message,
                     false,
@@ -237,28 +238,12 @@ impl Engine {
         }
     }
 
-    /// Writes an info line with nginx's context for a client that has no
-    /// request yet: the socket's default server's logs take it.
-    fn log_client_info(
-        &self,
-        connection: &ClientConnection,
-        message: &str,
-        in_line: bool,
-        pipelined: bool,
-        request: Option<&[u8]>,
-        host: Option<&[u8]>,
-    ) {
-        let scope = self.runtime.socket_scope(connection.local);
-        self.log_in_scope(
-            scope, connection, message, in_line, pipelined, request, host,
-        );
-    }
-
-    /// Writes an info line with nginx's context, to `scope`'s logs.
+    /// Writes an info line with nginx's context, to `scope`'s logs (for a
+    /// client that has no request yet, the socket's default server's).
     #[allow(clippy::too_many_arguments)]
-    fn log_in_scope(
+    fn log_info(
         &self,
-        scope: rginx_core::plan::LogScope,
+        scope: Option<rginx_core::plan::LogScope>,
         connection: &ClientConnection,
         message: &str,
         in_line: bool,
@@ -266,6 +251,7 @@ impl Engine {
         request: Option<&[u8]>,
         host: Option<&[u8]>,
     ) {
+        let scope = scope.unwrap_or_else(|| self.runtime.socket_scope(connection.local));
         let log_set = self
             .runtime
             .error_log_set(scope)
