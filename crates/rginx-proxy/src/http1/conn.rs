@@ -44,10 +44,10 @@ pub struct ClientConn {
     pub buf: BytesMut,
     /// Its place in `stub_status`'s counters.
     pub state: ConnectionState,
-    /// `keepalive_timeout` between requests.
-    idle_timer: LazyTimer,
-    /// `proxy_read_timeout` while a request waits for its upstream.
-    read_timer: LazyTimer,
+    /// The connection's one timer: `keepalive_timeout` between requests,
+    /// `proxy_read_timeout` while a request waits for its upstream (never
+    /// both at once; one timer entry for the two, moved lazily).
+    timer: LazyTimer,
 }
 
 /// What happened while a request waited for its upstream.
@@ -143,8 +143,7 @@ impl ClientConn {
             stream: TimedWrites::new(stream, send_timeout),
             buf: BytesMut::new(),
             state: ConnectionState::open(),
-            idle_timer: LazyTimer::new(),
-            read_timer: LazyTimer::new(),
+            timer: LazyTimer::new(),
         }
     }
 
@@ -158,11 +157,11 @@ impl ClientConn {
         quit: &mut tokio::sync::watch::Receiver<bool>,
     ) -> bool {
         self.buf = BytesMut::new();
-        self.idle_timer.set(idle);
+        self.timer.set(idle);
         let ready = self.stream.readable();
         tokio::select! {
             ready = ready => ready.is_ok(),
-            () = self.idle_timer.expired() => false,
+            () = self.timer.expired() => false,
             () = crate::engine::quitting(quit) => false,
         }
     }
@@ -290,11 +289,11 @@ impl ClientConn {
     /// passed. What the client sends meanwhile is kept for its next
     /// request (up to a bound, then it is no longer read).
     pub async fn wait_upstream(&mut self, read_timeout: Duration) -> Waited {
-        self.read_timer.set(read_timeout);
+        self.timer.set(read_timeout);
         let (stream, buf) = (&mut self.stream, &mut self.buf);
         tokio::select! {
             () = closed(stream, buf) => Waited::Closed,
-            () = self.read_timer.expired() => Waited::TimedOut,
+            () = self.timer.expired() => Waited::TimedOut,
         }
     }
 
