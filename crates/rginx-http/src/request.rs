@@ -135,9 +135,15 @@ fn request_line(line: &[u8]) -> Result<(&str, &str, u8), InvalidRequest> {
         return Err(InvalidRequest::Line);
     };
     // the same bytes in `line`, at the same offsets
+    // (an empty part httparse may give as a static "", outside the copy:
+    // no method or target nginx would take)
     let own = |part: &str| -> Result<&str, InvalidRequest> {
-        let at = part.as_ptr() as usize - copy.as_ptr() as usize;
-        std::str::from_utf8(&line[at..at + part.len()]).map_err(|_| InvalidRequest::Line)
+        let at = (part.as_ptr() as usize)
+            .checked_sub(copy.as_ptr() as usize)
+            .filter(|_| !part.is_empty())
+            .ok_or(InvalidRequest::Line)?;
+        let bytes = line.get(at..at + part.len()).ok_or(InvalidRequest::Line)?;
+        std::str::from_utf8(bytes).map_err(|_| InvalidRequest::Line)
     };
     let minor = later_minor.map_or(minor, |(_, m)| m);
     Ok((own(method)?, own(path)?, minor))
