@@ -88,16 +88,28 @@ impl Engine {
         };
         // values as text for the evaluator
         // (bytes that are not UTF-8 become U+FFFD there)
-        let values: Vec<Cow<'_, str>> = parsed
+        // (the copies exist only when some value is not UTF-8)
+        let lossy: Vec<Cow<'_, str>> = if parsed
             .headers
             .iter()
-            .map(|(_, v)| String::from_utf8_lossy(v))
-            .collect();
+            .all(|(_, v)| std::str::from_utf8(v).is_ok())
+        {
+            Vec::new()
+        } else {
+            parsed
+                .headers
+                .iter()
+                .map(|(_, v)| String::from_utf8_lossy(v))
+                .collect()
+        };
         let header_refs: Vec<(&str, &str)> = parsed
             .headers
             .iter()
-            .zip(&values)
-            .map(|((n, _), v)| (*n, v.as_ref()))
+            .enumerate()
+            .map(|(i, (n, v))| match lossy.get(i) {
+                Some(text) => (*n, text.as_ref()),
+                None => (*n, std::str::from_utf8(v).unwrap_or_default()),
+            })
             .collect();
         let head = RequestHead {
             method: parsed.method,

@@ -150,7 +150,8 @@ async fn buffered<B>(body: &mut B) -> Result<Body, (Bytes, BoxError)>
 where
     B: http_body::Body<Data = Bytes, Error = BoxError> + Unpin,
 {
-    let mut held = bytes::BytesMut::new();
+    let size = http_body::Body::size_hint(body).exact().unwrap_or(0);
+    let mut held = bytes::BytesMut::with_capacity(usize::try_from(size).unwrap_or(0));
     while let Some(frame) = body.frame().await {
         let frame = match frame {
             Ok(frame) => frame,

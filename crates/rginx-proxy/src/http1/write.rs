@@ -175,7 +175,8 @@ pub async fn write_response(
     }
     // a body known whole (a page, a small buffered answer) goes with the
     // head in one write
-    if http_body::Body::size_hint(&body).exact().is_some() {
+    if let Some(size) = http_body::Body::size_hint(&body).exact() {
+        head.reserve(usize::try_from(size).unwrap_or(0));
         let mut complete = true;
         while let Some(frame) = body.frame().await {
             match frame.map(|f| f.into_data()) {
