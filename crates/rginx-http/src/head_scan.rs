@@ -22,7 +22,7 @@
 //!
 //! Once a head is complete, [`HeadScanner::body`] says how its body is
 //! framed, so that a connection can be followed from one request to the
-//! next ([`crate::framer`]).
+//! next.
 
 /// Why a head is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
