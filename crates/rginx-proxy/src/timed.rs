@@ -10,8 +10,6 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -116,59 +114,6 @@ impl LazyTimer {
 pub struct TimedBody<B> {
     inner: B,
     deadline: Deadline,
-    /// Told when the body ends or its time runs out (a client's request
-    /// body: the upstream's read timer starts once it is sent, and a stall
-    /// is nginx's 408).
-    watch: Option<Arc<BodyWatch>>,
-}
-
-/// What became of a request body being sent upstream.
-#[derive(Debug, Default)]
-pub struct BodyWatch {
-    expired: AtomicBool,
-    ended: AtomicBool,
-    changed: tokio::sync::Notify,
-}
-
-impl BodyWatch {
-    /// A new request: nothing happened yet.
-    pub fn reset(&self) {
-        self.expired.store(false, Ordering::Release);
-        self.ended.store(false, Ordering::Release);
-    }
-
-    /// The body is sent whole (or there was none to send).
-    pub fn mark_ended(&self) {
-        self.ended.store(true, Ordering::Release);
-        self.changed.notify_waiters();
-    }
-
-    /// The body stalled past its timeout.
-    pub fn expired(&self) -> bool {
-        self.expired.load(Ordering::Acquire)
-    }
-
-    /// Returns once the body ended or stalled.
-    pub async fn settled(&self) {
-        until(&self.changed, || {
-            self.ended.load(Ordering::Acquire) || self.expired()
-        })
-        .await;
-    }
-}
-
-/// Returns once `done` holds, checking it again each time `notify` tells
-/// waiters (registered before the first check, so no notice is missed).
-pub(crate) async fn until(notify: &tokio::sync::Notify, done: impl Fn() -> bool) {
-    loop {
-        let notified = notify.notified();
-        let mut notified = std::pin::pin!(notified);
-        notified.as_mut().enable();
-        if done() {
-            return;
-        }
-        notified.await;
-    }
 }
 
 impl<B> TimedBody<B> {
@@ -177,14 +122,7 @@ impl<B> TimedBody<B> {
         TimedBody {
             inner,
             deadline: Deadline::new(after),
-            watch: None,
         }
-    }
-
-    /// Also tells `watch` when the body ends or its time runs out.
-    pub fn watched(mut self, watch: Arc<BodyWatch>) -> TimedBody<B> {
-        self.watch = Some(watch);
-        self
     }
 }
 
@@ -204,19 +142,9 @@ where
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 this.deadline.progress();
-                if let Some(watch) = &this.watch {
-                    // a sized body may be done without a last `None`
-                    if frame.is_none() || this.inner.is_end_stream() {
-                        watch.mark_ended();
-                    }
-                }
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
             Poll::Pending if this.deadline.expired(cx) => {
-                if let Some(watch) = &this.watch {
-                    watch.expired.store(true, Ordering::Release);
-                    watch.changed.notify_waiters();
-                }
                 Poll::Ready(Some(Err(Box::new(TimedOut(this.deadline.after)))))
             }
             Poll::Pending => Poll::Pending,
@@ -224,11 +152,7 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        let end = self.inner.is_end_stream();
-        if let (true, Some(watch)) = (end, &self.watch) {
-            watch.mark_ended();
-        }
-        end
+        self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
