@@ -36,39 +36,35 @@ pub fn now() -> String {
 /// Appends the current HTTP date to `out`, from this thread's cache (no
 /// allocation within a second: what a response head needs).
 pub fn append_now(out: &mut Vec<u8>) {
-    let second = second_of(SystemTime::now());
-    let appended = CURRENT.try_with(|current| {
-        let mut current = current.borrow_mut();
-        if !matches!(&*current, Some((cached, _)) if *cached == second) {
-            *current = Some((second, format_second(second)));
-        }
-        if let Some((_, date)) = &*current {
-            out.extend_from_slice(date.as_bytes());
-        }
+    with_cached(SystemTime::now(), |date| {
+        out.extend_from_slice(date.as_bytes())
     });
-    if appended.is_err() {
-        // the thread is exiting and its cache is gone
-        out.extend_from_slice(format_second(second).as_bytes());
-    }
 }
 
 /// [`format`] through this thread's cache of the last second.
 fn cached(time: SystemTime) -> String {
+    with_cached(time, str::to_string)
+}
+
+/// Calls `f` with `time`'s date from this thread's cache of the last
+/// second, formatting it first when the second changed.
+fn with_cached<R>(time: SystemTime, mut f: impl FnMut(&str) -> R) -> R {
     let second = second_of(time);
     CURRENT
         .try_with(|current| {
             let mut current = current.borrow_mut();
-            match &*current {
-                Some((cached, date)) if *cached == second => date.clone(),
-                _ => {
-                    let date = format_second(second);
-                    *current = Some((second, date.clone()));
-                    date
+            if let Some((cached, date)) = &*current {
+                if *cached == second {
+                    return f(date);
                 }
             }
+            let date = format_second(second);
+            let out = f(&date);
+            *current = Some((second, date));
+            out
         })
         // the thread is exiting and its cache is gone
-        .unwrap_or_else(|_| format_second(second))
+        .unwrap_or_else(|_| f(&format_second(second)))
 }
 
 /// Whole seconds since the epoch, within the range the format can write.
