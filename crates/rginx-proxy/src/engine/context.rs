@@ -74,19 +74,49 @@ pub(super) struct Described<'a> {
 impl std::fmt::Display for Described<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let c = self.context;
-        write!(
-            f,
-            ", client: {}, server: {}, request: \"{} {} HTTP/1.{}\"",
-            c.client.ip(),
-            c.server,
-            c.method,
-            c.target,
-            c.minor_version
-        )?;
-        if let Some((at, uri)) = self.upstream {
-            write!(f, ", upstream: \"http://{at}{uri}\"")?;
+        let request = format_args!("{} {} HTTP/1.{}", c.method, c.target, c.minor_version);
+        let upstream = self.upstream.map(|(at, uri)| Upstream(at, uri));
+        Suffix {
+            client: c.client,
+            server: c.server,
+            request: Some(&request),
+            upstream: upstream.as_ref().map(|u| u as &dyn std::fmt::Display),
+            host: c.host.as_ref().map(|h| h as &dyn std::fmt::Display),
         }
-        if let Some(host) = c.host {
+        .fmt(f)
+    }
+}
+
+/// An upstream as nginx names it in error lines: `http://ADDRESS/URI`.
+struct Upstream<'a>(&'a (dyn std::fmt::Display + Sync), &'a str);
+
+impl std::fmt::Display for Upstream<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "http://{}{}", self.0, self.1)
+    }
+}
+
+/// The end of an error line as nginx's `ngx_http_log_error_handler` writes
+/// it: `, client: ..., server: ...`, then the request line, the upstream
+/// and the host when they are known.
+pub(super) struct Suffix<'a> {
+    pub client: SocketAddr,
+    pub server: &'a str,
+    pub request: Option<&'a dyn std::fmt::Display>,
+    pub upstream: Option<&'a dyn std::fmt::Display>,
+    pub host: Option<&'a dyn std::fmt::Display>,
+}
+
+impl std::fmt::Display for Suffix<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, ", client: {}, server: {}", self.client.ip(), self.server)?;
+        if let Some(request) = self.request {
+            write!(f, ", request: \"{request}\"")?;
+        }
+        if let Some(upstream) = self.upstream {
+            write!(f, ", upstream: \"{upstream}\"")?;
+        }
+        if let Some(host) = self.host {
             write!(f, ", host: \"{host}\"")?;
         }
         Ok(())

@@ -8,11 +8,11 @@
 //! once they were read.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
 use rginx_http::head_scan::HeadRefusal;
 use rginx_http::request::InvalidRequest;
 
+use super::context::Suffix;
 use super::Engine;
 use crate::http1::ClientConnection;
 
@@ -261,19 +261,19 @@ impl Engine {
             (true, false) => "reading client request line",
             (false, _) => "reading client request headers",
         };
-        let mut line = format!(
-            "*{} {message} while {during}, client: {}, server: {}",
-            connection.number,
-            connection.remote.ip(),
-            self.runtime.server_name(scope.server)
+        let (request, host) = (request.map(text), host.map(text));
+        let suffix = Suffix {
+            client: connection.remote,
+            server: self.runtime.server_name(scope.server),
+            request: request.as_ref().map(|r| r as &dyn std::fmt::Display),
+            upstream: None,
+            host: host.as_ref().map(|h| h as &dyn std::fmt::Display),
+        };
+        tracing::info!(
+            log_set,
+            "*{} {message} while {during}{suffix}",
+            connection.number
         );
-        if let Some(request) = request {
-            let _ = write!(line, ", request: \"{}\"", text(request));
-        }
-        if let Some(host) = host {
-            let _ = write!(line, ", host: \"{}\"", text(host));
-        }
-        tracing::info!(log_set, "{line}");
     }
 }
 
