@@ -200,36 +200,70 @@ impl HeadScanner {
     /// to its empty line (what follows, a body or the next request, is not
     /// looked at).
     pub fn feed(&mut self, bytes: &[u8]) -> Result<usize, HeadRefusal> {
-        for (i, &b) in bytes.iter().enumerate() {
-            if self.done {
-                return Ok(i);
+        if self.done {
+            return Ok(0);
+        }
+        // a line at a time: the bytes up to its `\n` in one step, then the
+        // `\n`
+        let mut at = 0;
+        while at < bytes.len() {
+            let rest = &bytes[at..];
+            let end = memchr::memchr(b'\n', rest);
+            let segment = &rest[..end.unwrap_or(rest.len())];
+            if !segment.is_empty() {
+                self.take_segment(segment)?;
             }
-            if b == b'\n' {
-                if self.blank && !self.request_line {
+            let Some(end) = end else {
+                break;
+            };
+            at += end + 1;
+            if self.blank && !self.request_line {
+                self.done = true;
+                self.head_ended()?;
+                return Ok(at);
+            }
+            // empty lines before the request line are skipped, as nginx
+            // does
+            if !self.blank {
+                self.line_ended()?;
+                if self.request_line && self.words == 2 {
+                    // `GET /a` without a version: an HTTP/0.9 request,
+                    // which has no header lines
                     self.done = true;
-                    self.head_ended()?;
-                    return Ok(i + 1);
+                    self.framing.http10 = true;
+                    return Ok(at);
                 }
-                // empty lines before the request line are skipped, as nginx
-                // does
-                if !self.blank {
-                    self.line_ended()?;
-                    if self.request_line && self.words == 2 {
-                        // `GET /a` without a version: an HTTP/0.9 request,
-                        // which has no header lines
-                        self.done = true;
-                        self.framing.http10 = true;
-                        return Ok(i + 1);
-                    }
-                    self.request_line = false;
-                }
-                self.line = 0;
-                self.blank = true;
-                continue;
+                self.request_line = false;
             }
-            if self.request_line {
-                self.tail.copy_within(1.., 0);
-                self.tail[LINE_TAIL - 1] = b;
+            self.line = 0;
+            self.blank = true;
+        }
+        Ok(bytes.len())
+    }
+
+    /// Bytes of the current line with no `\n` among them.
+    fn take_segment(&mut self, segment: &[u8]) -> Result<(), HeadRefusal> {
+        // the first byte past either limit refuses the head; the line's
+        // limit is checked first, as nginx finds a line too long before it
+        // looks for another buffer
+        let line_room = self.buffer.saturating_sub(self.line);
+        let total_room = self.total_limit.saturating_sub(self.total);
+        if segment.len() > line_room.min(total_room) {
+            return Err(if line_room <= total_room && self.request_line {
+                HeadRefusal::RequestLine
+            } else {
+                HeadRefusal::Headers
+            });
+        }
+        if self.request_line {
+            let n = segment.len();
+            if n >= LINE_TAIL {
+                self.tail.copy_from_slice(&segment[n - LINE_TAIL..]);
+            } else {
+                self.tail.copy_within(n.., 0);
+                self.tail[LINE_TAIL - n..].copy_from_slice(segment);
+            }
+            for &b in segment {
                 if !self.after_method {
                     self.after_method = b == b' ';
                 } else if self.target_first.is_none() && b != b' ' {
@@ -240,26 +274,17 @@ impl HeadScanner {
                     self.words = self.words.saturating_add(1);
                 }
                 self.in_space = space;
-            } else if let Some(slot) = self.prefix.get_mut(self.line) {
-                *slot = b;
             }
-            self.total += 1;
-            self.line += 1;
-            if b != b'\r' {
-                self.blank = false;
-            }
-            if self.line > self.buffer {
-                return Err(if self.request_line {
-                    HeadRefusal::RequestLine
-                } else {
-                    HeadRefusal::Headers
-                });
-            }
-            if self.total > self.total_limit {
-                return Err(HeadRefusal::Headers);
-            }
+        } else if let Some(free) = self.prefix.get_mut(self.line..) {
+            let n = free.len().min(segment.len());
+            free[..n].copy_from_slice(&segment[..n]);
         }
-        Ok(bytes.len())
+        self.total += segment.len();
+        self.line += segment.len();
+        if self.blank && segment.iter().any(|&b| b != b'\r') {
+            self.blank = false;
+        }
+        Ok(())
     }
 
     /// A request or header line ended (it is not empty).

@@ -58,9 +58,7 @@ impl<'a> RequestHead<'a> {
             .iter()
             .position(|&b| b != b'\r' && b != b'\n')
             .ok_or(InvalidRequest::Line)?;
-        let line_end = head[start..]
-            .iter()
-            .position(|&b| b == b'\n')
+        let line_end = memchr::memchr(b'\n', &head[start..])
             .map(|i| start + i + 1)
             .ok_or(InvalidRequest::Line)?;
         let (method, target, minor_version) = request_line(&head[..line_end])?;
@@ -177,10 +175,7 @@ fn header_lines(bytes: &[u8]) -> Result<Vec<(&str, &[u8])>, InvalidRequest> {
     let mut from = 0;
     loop {
         let rest = &bytes[from..];
-        let end = rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .ok_or(InvalidRequest::Line)?;
+        let end = memchr::memchr(b'\n', rest).ok_or(InvalidRequest::Line)?;
         let start = from;
         let line = &rest[..end];
         from += end + 1;
@@ -194,14 +189,14 @@ fn header_lines(bytes: &[u8]) -> Result<Vec<(&str, &[u8])>, InvalidRequest> {
             None => return Ok(headers),
             Some(last) => &line[..=last],
         };
-        if let Some(at) = line.iter().position(|&b| b == b'\r' || b == 0) {
+        if let Some(at) = memchr::memchr2(b'\r', 0, line) {
             return Err(bad(at));
         }
         let first = line[0];
         if first <= 0x20 || first == 0x7f || first == b':' {
             return Err(bad(0));
         }
-        let colon = line.iter().position(|&b| b == b':');
+        let colon = memchr::memchr(b':', line);
         let name = &line[..colon.unwrap_or(line.len())];
         if let Some(at) = name.iter().position(|&b| b <= 0x20 || b == 0x7f) {
             return Err(bad(at));

@@ -47,7 +47,7 @@ fn write_length(out: &mut Vec<u8>, n: u64) {
 /// let the rest pass as a header of its own (a request header injection):
 /// such a line is left out, where nginx would send the bytes.
 fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    if value.iter().any(|&c| c == b'\r' || c == b'\n') || name.is_empty() {
+    if memchr::memchr2(b'\r', b'\n', value).is_some() || name.is_empty() {
         return;
     }
     out.extend_from_slice(name);
