@@ -46,9 +46,9 @@ pub struct RequestHead<'a> {
 
 /// What to do with a request.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
+pub enum Decision<'a> {
     /// Send it upstream.
-    Proxy(Box<UpstreamPlan>),
+    Proxy(Box<UpstreamPlan<'a>>),
     /// Answer `301 Moved Permanently` with this `Location` (nginx's
     /// automatic redirect to a proxied location's name ending in `/`).
     Redirect(String),
@@ -90,21 +90,22 @@ pub enum BodyPlan {
 }
 /// The request nginx would send upstream.
 #[derive(Debug, Clone, PartialEq)]
-pub struct UpstreamPlan {
+pub struct UpstreamPlan<'a> {
     /// The server that handles the request.
     pub server: ServerId,
     /// The location that handles it.
     pub location: LocationId,
     /// Where to send it.
-    pub target: PlanTarget,
+    pub target: Cow<'a, PlanTarget>,
     /// The request line: method, URI and version (`GET /x HTTP/1.0`).
-    pub method: String,
+    pub method: &'a str,
     /// Request target sent upstream.
-    pub uri: String,
+    pub uri: Cow<'a, str>,
     /// `HTTP/1.0` or `HTTP/1.1`.
     pub version: &'static str,
-    /// Header lines in the order nginx sends them.
-    pub headers: Vec<(String, String)>,
+    /// Header lines in the order nginx sends them (borrowed from the
+    /// configuration and the request where they are not rendered).
+    pub headers: Vec<(&'a str, Cow<'a, str>)>,
     /// For the lines passed on from the client's request (the last ones of
     /// `headers`, from `headers.len() - passed.len()`): the index of each in
     /// the request's header lines, so that its value can go out as the
@@ -185,7 +186,7 @@ impl NextUpstream {
     }
 }
 
-impl UpstreamPlan {
+impl UpstreamPlan<'_> {
     /// The request head as it goes on the wire (CRLF line ends).
     /// `body_length` is the length of a de-chunked body, once known.
     pub fn head(&self, body_length: Option<u64>) -> String {
@@ -772,12 +773,12 @@ impl Runtime {
     }
 
     /// Decides what to do with a request.
-    pub fn decide(&self, req: &RequestHead<'_>) -> Decision {
+    pub fn decide<'a>(&'a self, req: &RequestHead<'a>) -> Decision<'a> {
         self.decide_scoped(req).0
     }
 
     /// [`Runtime::decide`], and whose `access_log` the request goes to.
-    pub fn decide_scoped(&self, req: &RequestHead<'_>) -> (Decision, LogScope) {
+    pub fn decide_scoped<'a>(&'a self, req: &RequestHead<'a>) -> (Decision<'a>, LogScope) {
         let socket = self.selector.socket_for(req.local).unwrap_or(0);
         let mut scope = LogScope {
             server: self.selector.default_server(socket),
@@ -788,12 +789,12 @@ impl Runtime {
         }
     }
 
-    fn decide_inner(
-        &self,
-        req: &RequestHead<'_>,
+    fn decide_inner<'a>(
+        &'a self,
+        req: &RequestHead<'a>,
         socket: usize,
         scope: &mut LogScope,
-    ) -> Result<Decision, Decision> {
+    ) -> Result<Decision<'a>, Decision<'a>> {
         let bad = Decision::Respond(400);
         check_head(req).map_err(Decision::Respond)?;
         let target = uri::parse_target(req.target).map_err(|_| bad.clone())?; // $host: the request line, then the Host header
@@ -883,7 +884,7 @@ impl Runtime {
                 uri: uri_part,
             } => {
                 let uri = match uri_part {
-                    None => target.request_uri.to_string(),
+                    None => Cow::Borrowed(target.request_uri),
                     Some((part, loc_len)) => {
                         let mut out = part.clone();
                         let rest = path_bytes
@@ -898,10 +899,10 @@ impl Runtime {
                             out.push('?');
                             out.push_str(a);
                         }
-                        out
+                        Cow::Owned(out)
                     }
                 };
-                (t.clone(), uri, Cow::Borrowed(ph.as_str()), *port)
+                (Cow::Borrowed(t), uri, Cow::Borrowed(ph.as_str()), *port)
             }
             ProxyKind::Variable(t) => {
                 let mut url = String::new();
@@ -914,7 +915,9 @@ impl Runtime {
                     {
                         return Err(Decision::Respond(502))
                     }
-                    Some((t, uri, host, port)) => (t, uri, Cow::Owned(host), port),
+                    Some((t, uri, host, port)) => {
+                        (Cow::Owned(t), Cow::Owned(uri), Cow::Owned(host), port)
+                    }
                     None => return Err(Decision::Respond(502)),
                 }
             }
@@ -922,32 +925,37 @@ impl Runtime {
         ctx.proxy_host = &proxy_host;
         ctx.proxy_port = proxy_port;
         let body = body_plan(req.headers);
-        let mut headers: Vec<(String, String)> = Vec::new();
+        let mut headers: Vec<(&'a str, Cow<'a, str>)> =
+            Vec::with_capacity(loc.headers.len() + req.headers.len());
         let mut length_at = None;
         for rule in &loc.headers {
-            let mut value = String::new();
-            match &rule.value {
-                HeaderValue::User(t) => t.render(&mut value, &mut |v, out| ctx.var(v, out)),
+            let value: Cow<'a, str> = match &rule.value {
+                HeaderValue::User(t) => {
+                    let mut value = String::new();
+                    t.render(&mut value, &mut |v, out| ctx.var(v, out));
+                    Cow::Owned(value)
+                }
                 HeaderValue::Default(d) => match d {
-                    DefaultValue::ProxyHost => value.push_str(&proxy_host),
-                    DefaultValue::Close => value.push_str("close"),
+                    DefaultValue::ProxyHost => proxy_host.clone(),
+                    DefaultValue::Close => Cow::Borrowed("close"),
                     DefaultValue::BodyLength => match body {
-                        BodyPlan::Length(n) => {
-                            let _ = write!(value, "{n}");
+                        BodyPlan::Length(n) => Cow::Owned(n.to_string()),
+                        BodyPlan::Dechunk => {
+                            length_at = Some(headers.len());
+                            Cow::Borrowed("")
                         }
-                        BodyPlan::Dechunk => length_at = Some(headers.len()),
-                        BodyPlan::None => {}
+                        BodyPlan::None => Cow::Borrowed(""),
                     },
                     // only for unbuffered bodies, which rginx does not do
-                    DefaultValue::Chunked => {}
-                    DefaultValue::Empty => {}
+                    DefaultValue::Chunked => Cow::Borrowed(""),
+                    DefaultValue::Empty => Cow::Borrowed(""),
                 },
-            }
+            };
             if !value.is_empty() {
-                headers.push((rule.name.clone(), value));
+                headers.push((rule.name.as_str(), value));
             }
         }
-        let mut passed = Vec::new();
+        let mut passed = Vec::with_capacity(req.headers.len());
         if loc.pass_request_headers {
             for (i, (name, value)) in req.headers.iter().enumerate() {
                 if !header_name_ok(
@@ -960,7 +968,7 @@ impl Runtime {
                 if loc.hidden.iter().any(|h| h.eq_ignore_ascii_case(name)) {
                     continue;
                 }
-                headers.push((name.to_string(), value.to_string()));
+                headers.push((name, Cow::Borrowed(value)));
                 passed.push(i);
             }
         }
@@ -973,7 +981,7 @@ impl Runtime {
             server: server_id,
             location: location_id,
             target: plan_target,
-            method: req.method.to_string(),
+            method: req.method,
             uri,
             version: loc.version,
             headers,
@@ -1090,7 +1098,7 @@ fn body_plan(headers: &[(&str, &str)]) -> BodyPlan {
 /// `ngx_http_process_request_header`): the status it answers with.
 /// The status page's answer: GET and HEAD only (nginx: 405 otherwise),
 /// in Prometheus' format when the arguments hold `format=prometheus`.
-fn status_page(method: &str, args: Option<&str>) -> Decision {
+fn status_page(method: &str, args: Option<&str>) -> Decision<'static> {
     if method != "GET" && method != "HEAD" {
         return Decision::Respond(405);
     }
@@ -1897,7 +1905,11 @@ mod tests {
         Runtime::new(&checked.model, "h").unwrap()
     }
 
-    fn decide(rt: &Runtime, target: &str, headers: &[(&str, &str)]) -> Decision {
+    fn decide<'a>(
+        rt: &'a Runtime,
+        target: &'a str,
+        headers: &'a [(&'a str, &'a str)],
+    ) -> Decision<'a> {
         rt.decide(&RequestHead {
             method: "GET",
             target,
@@ -1921,19 +1933,16 @@ mod tests {
         let Decision::Proxy(p) = decide(&rt, "/a?to=a", &host) else {
             panic!()
         };
-        assert_eq!(p.target, PlanTarget::Upstream("app".into()));
+        assert_eq!(*p.target, PlanTarget::Upstream("app".into()));
         assert_eq!(p.uri, "/a?to=a");
         let Decision::Proxy(p) = decide(&rt, "/a?to=b", &host) else {
             panic!()
         };
         assert_eq!(
-            p.target,
+            *p.target,
             PlanTarget::Addrs(vec!["127.0.0.1:9002".parse().unwrap()])
         );
-        assert_eq!(
-            p.headers[0],
-            ("Host".to_string(), "127.0.0.1:9002".to_string())
-        );
+        assert_eq!(p.headers[0], ("Host", "127.0.0.1:9002".into()));
         assert_eq!(decide(&rt, "/a?to=c", &host), Decision::Respond(502));
     }
 

@@ -3,6 +3,7 @@
 //! ones), each dropped after `keepalive_timeout` idle (60 s) or once it
 //! has carried `keepalive_requests` requests (1000).
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -31,7 +32,8 @@ pub struct Pool {
     max_idle: usize,
     idle_timeout: Duration,
     max_requests: u64,
-    idle: Mutex<Vec<Idle>>,
+    /// Oldest first: a connection is kept at the back.
+    idle: Mutex<VecDeque<Idle>>,
     /// Its configuration was replaced: keeps nothing any more.
     retired: std::sync::atomic::AtomicBool,
 }
@@ -50,7 +52,7 @@ impl Pool {
                 .settings
                 .time("keepalive_timeout", Duration::from_secs(60)),
             max_requests,
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::new(VecDeque::new()),
             retired: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -62,7 +64,7 @@ impl Pool {
             let Idle { conn, since } = {
                 let mut idle = self.idle.lock().ok()?;
                 let i = idle.iter().rposition(|e| e.conn.addr == addr)?;
-                idle.remove(i)
+                idle.remove(i)?
             };
             // one the upstream closed (or wrote to) while idle is dropped
             if since.elapsed() < self.idle_timeout && conn.idle_ok() {
@@ -94,14 +96,18 @@ impl Pool {
             return;
         };
         // expired ones go first: a pool nobody draws from must not hold
-        // connections the backend has long closed
-        idle.retain(|e| e.since.elapsed() < self.idle_timeout);
-        if idle.len() >= self.max_idle {
-            idle.remove(0);
+        // connections the backend has long closed (oldest first, so the
+        // expired ones are at the front; one clock read)
+        let now = Instant::now();
+        while idle
+            .front()
+            .is_some_and(|e| now.saturating_duration_since(e.since) >= self.idle_timeout)
+        {
+            idle.pop_front();
         }
-        idle.push(Idle {
-            conn,
-            since: Instant::now(),
-        });
+        if idle.len() >= self.max_idle {
+            idle.pop_front();
+        }
+        idle.push_back(Idle { conn, since: now });
     }
 }

@@ -21,9 +21,9 @@ use crate::pool::{Conn, Pool};
 use crate::timed::TimedWrites;
 use crate::upstream::HeadError;
 
-/// The server a try went to, when it came from a group: the group's key
-/// and the balancer's pick.
-pub(super) type Picked = Option<(String, Pick)>;
+/// The server a try went to, when it came from a group: the group's
+/// place in the engine and the balancer's pick.
+pub(super) type Picked = Option<(usize, Pick)>;
 
 /// A response head that will be passed on, and where it came from.
 pub(super) struct Reply {
@@ -45,15 +45,17 @@ impl Engine {
     pub(super) async fn attempts(
         &self,
         session: &Session<'_>,
-        plan: &UpstreamPlan,
+        plan: &UpstreamPlan<'_>,
         body: &mut RequestBody,
         client_body: &mut BodyReader,
         client: &mut ClientConn,
     ) -> Result<Reply, ProxyError> {
         let next = plan.next_upstream;
         let started = Instant::now();
+        // the group is found once for all of the request's tries
+        let group = self.group_of(plan);
         // nginx's peer.tries: every server of the group, or fewer
-        let servers = self.server_count(plan);
+        let servers = self.server_count(plan, group);
         let allowed = match next.tries {
             0 => servers,
             n => servers.min(usize::try_from(n).unwrap_or(usize::MAX)),
@@ -61,27 +63,34 @@ impl Engine {
         let mut tried = Tried::default();
         let mut attempt = 0;
         loop {
-            let (addr, picked) = match self.peer_for(plan, &mut tried, attempt) {
-                Ok(peer) => peer,
-                Err(error) => {
-                    if let Kind::NoLiveUpstreams(name) = &error.kind {
-                        let describe = session.context.describe(Some((name, &plan.uri)));
-                        error.log(&session.context, &describe);
-                    }
-                    return Err(error);
-                }
+            // one clock read serves the balancer and the attempt's timing
+            let attempt_started = if attempt == 0 {
+                started
+            } else {
+                Instant::now()
             };
+            let (addr, picked) =
+                match self.peer_for(plan, group, &mut tried, attempt, attempt_started) {
+                    Ok(peer) => peer,
+                    Err(error) => {
+                        if let Kind::NoLiveUpstreams(name) = &error.kind {
+                            let describe = session.context.describe(Some((name, &plan.uri)));
+                            error.log(&session.context, &describe);
+                        }
+                        return Err(error);
+                    }
+                };
             attempt += 1;
-            let attempt_started = Instant::now();
             let more = attempt < allowed
-                && (next.time_limit.is_zero() || started.elapsed() < next.time_limit);
+                && (next.time_limit.is_zero()
+                    || attempt_started.saturating_duration_since(started) < next.time_limit);
             session.tried(addr);
             let describe = session.context.describe(Some((&addr, &plan.uri)));
             let outcome = self
                 .exchange(session, plan, addr, &picked, body, client_body, client)
                 .await;
             let resend = |error_sent: bool, body: &RequestBody| {
-                !error_sent || (body.resendable() && next.may_resend(plan.method.as_str()))
+                !error_sent || (body.resendable() && next.may_resend(plan.method))
             };
             match outcome {
                 Ok((head, conn)) => {
@@ -122,7 +131,7 @@ impl Engine {
     async fn exchange(
         &self,
         session: &Session<'_>,
-        plan: &UpstreamPlan,
+        plan: &UpstreamPlan<'_>,
         addr: SocketAddr,
         picked: &Picked,
         body: &mut RequestBody,
@@ -144,7 +153,7 @@ impl Engine {
             let mut head = Vec::with_capacity(512);
             rginx_http::upstream_request::write_head(
                 &mut head,
-                &plan.method,
+                plan.method,
                 &plan.uri,
                 plan.version,
                 upstream_lines(plan, session.raw_headers),
@@ -166,7 +175,7 @@ impl Engine {
     /// before it connects), noticing meanwhile a client that leaves.
     async fn send_and_read(
         &self,
-        plan: &UpstreamPlan,
+        plan: &UpstreamPlan<'_>,
         conn: &mut Conn,
         head: Vec<u8>,
         body: &mut RequestBody,
@@ -202,19 +211,31 @@ impl Engine {
     }
 
     /// How many servers a request may try (nginx's `peer.tries`).
-    fn server_count(&self, plan: &UpstreamPlan) -> usize {
-        match &plan.target {
+    fn server_count(&self, plan: &UpstreamPlan<'_>, group: Option<usize>) -> usize {
+        match &*plan.target {
             PlanTarget::Addrs(addrs) => addrs.len(),
-            PlanTarget::Upstream(name) => self
-                .groups
-                .get(&name.to_ascii_lowercase())
-                .and_then(|g| g.lock().ok().map(|rr| rr.len()))
+            PlanTarget::Upstream(_) => group
+                .and_then(|g| self.groups.get(g))
+                .and_then(|g| g.balancer.lock().ok().map(|rr| rr.len()))
                 .unwrap_or(1),
         }
     }
 
+    /// Where the plan's upstream group is in the engine: found by its
+    /// name, case-insensitively as nginx compares them.
+    fn group_of(&self, plan: &UpstreamPlan<'_>) -> Option<usize> {
+        let PlanTarget::Upstream(name) = &*plan.target else {
+            return None;
+        };
+        // names are nearly always written in lower case: no copy then
+        match self.group_index.get(&**name) {
+            Some(&index) => Some(index),
+            None => self.group_index.get(&name.to_ascii_lowercase()).copied(),
+        }
+    }
+
     /// A new connection to `addr`, within `proxy_connect_timeout`.
-    async fn connect(&self, plan: &UpstreamPlan, addr: SocketAddr) -> Result<Conn, ProxyError> {
+    async fn connect(&self, plan: &UpstreamPlan<'_>, addr: SocketAddr) -> Result<Conn, ProxyError> {
         // an upstream connection takes a slot too (nginx: a 500 without)
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
             return Err(ProxyError::new(Kind::NoSlots(self.slot_count)));
@@ -238,23 +259,25 @@ impl Engine {
     /// The next peer for a request; `tried` holds the ones it already had.
     fn peer_for(
         &self,
-        plan: &UpstreamPlan,
+        plan: &UpstreamPlan<'_>,
+        group: Option<usize>,
         tried: &mut Tried,
         attempt: usize,
+        now: Instant,
     ) -> Result<(SocketAddr, Picked), ProxyError> {
         let none = || ProxyError::new(Kind::NoServer);
-        match &plan.target {
+        match &*plan.target {
             PlanTarget::Addrs(addrs) => addrs.get(attempt).map(|a| (*a, None)).ok_or_else(none),
             PlanTarget::Upstream(name) => {
-                let key = name.to_ascii_lowercase();
-                let group = self.groups.get(&key).ok_or_else(none)?;
-                let mut rr = group.lock().map_err(|_| none())?;
+                let index = group.ok_or_else(none)?;
+                let group = self.groups.get(index).ok_or_else(none)?;
+                let mut rr = group.balancer.lock().map_err(|_| none())?;
                 // none left: nginx's "no live upstreams"
-                let Some(pick) = rr.pick(Instant::now(), tried) else {
-                    return Err(ProxyError::new(Kind::NoLiveUpstreams(name.clone())));
+                let Some(pick) = rr.pick(now, tried) else {
+                    return Err(ProxyError::new(Kind::NoLiveUpstreams(name.to_string())));
                 };
                 let addr = rr.peer(pick).ok_or_else(none)?.addr;
-                Ok((addr, Some((key, pick))))
+                Ok((addr, Some((index, pick))))
             }
         }
     }
@@ -265,8 +288,8 @@ impl Engine {
         let now = Instant::now();
         let took = now.saturating_duration_since(started);
         match picked {
-            Some((key, pick)) => {
-                if let Some(Ok(mut rr)) = self.groups.get(key).map(|g| g.lock()) {
+            Some((index, pick)) => {
+                if let Some(Ok(mut rr)) = self.groups.get(*index).map(|g| g.balancer.lock()) {
                     rr.report(*pick, failed, now);
                     if let Some(peer) = rr.peer(*pick) {
                         peer.stats.observe(failed, took);
@@ -283,14 +306,16 @@ impl Engine {
 
     /// The pool of the group a pick came from, if it keeps connections.
     pub(super) fn pool_of(&self, picked: &Picked) -> Option<&Arc<Pool>> {
-        picked.as_ref().and_then(|(key, _)| self.pools.get(key))
+        picked
+            .as_ref()
+            .and_then(|(index, _)| self.groups.get(*index)?.pool.as_ref())
     }
 }
 
 /// The plan's header lines as they go upstream: the lines passed on from
 /// the client with the client's raw bytes, the others as the plan says.
 fn upstream_lines<'a>(
-    plan: &'a UpstreamPlan,
+    plan: &'a UpstreamPlan<'a>,
     raw: &'a [(&'a str, &'a [u8])],
 ) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
     let first_passed = plan.headers.len().saturating_sub(plan.passed.len());
@@ -303,8 +328,8 @@ fn upstream_lines<'a>(
                 .and_then(|k| plan.passed.get(k))
                 .and_then(|&i| raw.get(i));
             match from_client {
-                Some((_, bytes)) => (name.as_str(), *bytes),
-                None => (name.as_str(), value.as_bytes()),
+                Some((_, bytes)) => (*name, *bytes),
+                None => (*name, value.as_bytes()),
             }
         })
 }

@@ -141,11 +141,11 @@ impl LogRecord {
 
 /// 16 bytes for `$request_id`, from the clock and a counter (unique per
 /// process, not secret).
-pub(super) fn request_id() -> [u8; 16] {
+pub(super) fn request_id(time: std::time::SystemTime) -> [u8; 16] {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let t = std::time::SystemTime::now()
+    let t = time
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_nanos() as u64;

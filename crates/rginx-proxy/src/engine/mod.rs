@@ -57,9 +57,10 @@ pub(crate) use upgrade::TunnelPlan;
 /// upstream groups' balancing state.
 pub struct Engine {
     runtime: Runtime,
-    groups: HashMap<String, Mutex<RoundRobin>>,
-    /// Idle upstream connections of the groups with `keepalive N`.
-    pools: HashMap<String, Arc<Pool>>,
+    /// The upstream groups, in the configuration's order.
+    groups: Vec<Group>,
+    /// Where each group is in `groups`, by its name in lower case.
+    group_index: HashMap<String, usize>,
     /// Access log files, opened once on first use and kept open.
     log_files: Mutex<HashMap<String, std::fs::File>>,
     /// Open connections allowed, clients and upstreams together:
@@ -68,6 +69,14 @@ pub struct Engine {
     slots: Arc<tokio::sync::Semaphore>,
     /// Its size, for the alert.
     slot_count: usize,
+}
+
+/// An upstream group's state in an engine.
+struct Group {
+    /// Its balancer.
+    balancer: Mutex<RoundRobin>,
+    /// Its idle connections, with `keepalive N`.
+    pool: Option<Arc<Pool>>,
 }
 
 /// A worker's engine now: each request takes it from here, and a reload
@@ -130,22 +139,22 @@ impl Engine {
         let slot_count = per_worker
             .saturating_mul(workers.max(1))
             .min(tokio::sync::Semaphore::MAX_PERMITS);
-        let groups = model
-            .http
-            .iter()
-            .flat_map(|h| &h.upstreams)
-            .map(|u| (u.name.to_ascii_lowercase(), Mutex::new(RoundRobin::new(u))))
-            .collect();
-        let pools = model
-            .http
-            .iter()
-            .flat_map(|h| &h.upstreams)
-            .filter_map(|u| Some((u.name.to_ascii_lowercase(), Arc::new(Pool::for_group(u)?))))
-            .collect();
+        let mut groups = Vec::new();
+        let mut group_index = HashMap::new();
+        for u in model.http.iter().flat_map(|h| &h.upstreams) {
+            // a name defined twice is refused by the check; the first wins
+            group_index
+                .entry(u.name.to_ascii_lowercase())
+                .or_insert(groups.len());
+            groups.push(Group {
+                balancer: Mutex::new(RoundRobin::new(u)),
+                pool: Pool::for_group(u).map(Arc::new),
+            });
+        }
         Engine {
             runtime,
             groups,
-            pools,
+            group_index,
             log_files: Mutex::new(HashMap::new()),
             slots: Arc::new(tokio::sync::Semaphore::new(slot_count)),
             slot_count,
@@ -200,7 +209,7 @@ impl Engine {
     /// Closes the idle upstream connections of an engine a reload
     /// replaced (the requests it still serves keep theirs).
     pub fn retire(&self) {
-        for pool in self.pools.values() {
+        for pool in self.groups.iter().filter_map(|g| g.pool.as_ref()) {
             pool.clear();
         }
     }

@@ -37,7 +37,7 @@ impl Engine {
     pub(super) async fn proxy(
         self: &Arc<Self>,
         session: &Session<'_>,
-        plan: &UpstreamPlan,
+        plan: &UpstreamPlan<'_>,
         client_body: &mut BodyReader,
         client: &mut ClientConn,
         expect_continue: bool,
@@ -71,7 +71,7 @@ impl Engine {
 /// client_max_body_size is a 413 before any upstream is contacted); a
 /// sized one streams.
 async fn request_body(
-    plan: &UpstreamPlan,
+    plan: &UpstreamPlan<'_>,
     body: &mut BodyReader,
     conn: &mut ClientConn,
 ) -> Result<RequestBody, ProxyError> {

@@ -86,31 +86,31 @@ impl Engine {
                 return self.refuse_unreadable(conn).await;
             }
         };
-        // values as text for the evaluator
-        // (bytes that are not UTF-8 become U+FFFD there)
-        // (the copies exist only when some value is not UTF-8)
-        let lossy: Vec<Cow<'_, str>> = if parsed
-            .headers
-            .iter()
-            .all(|(_, v)| std::str::from_utf8(v).is_ok())
-        {
-            Vec::new()
-        } else {
-            parsed
+        // values as text for the evaluator (bytes that are not UTF-8
+        // become U+FFFD there; the copies exist only when some value is
+        // not UTF-8)
+        let lossy: Vec<Cow<'_, str>>;
+        let mut header_refs: Vec<(&str, &str)> = Vec::with_capacity(parsed.headers.len());
+        for (n, v) in &parsed.headers {
+            match std::str::from_utf8(v) {
+                Ok(text) => header_refs.push((*n, text)),
+                Err(_) => break,
+            }
+        }
+        if header_refs.len() < parsed.headers.len() {
+            lossy = parsed
                 .headers
                 .iter()
                 .map(|(_, v)| String::from_utf8_lossy(v))
-                .collect()
-        };
-        let header_refs: Vec<(&str, &str)> = parsed
-            .headers
-            .iter()
-            .enumerate()
-            .map(|(i, (n, v))| match lossy.get(i) {
-                Some(text) => (*n, text.as_ref()),
-                None => (*n, std::str::from_utf8(v).unwrap_or_default()),
-            })
-            .collect();
+                .collect();
+            header_refs = parsed
+                .headers
+                .iter()
+                .zip(&lossy)
+                .map(|((n, _), text)| (*n, text.as_ref()))
+                .collect();
+        }
+        let time = std::time::SystemTime::now();
         let head = RequestHead {
             method: parsed.method,
             target: parsed.target,
@@ -118,8 +118,8 @@ impl Engine {
             headers: &header_refs,
             local: connection.local,
             remote: connection.remote,
-            time: std::time::SystemTime::now(),
-            request_id: request_id(),
+            time,
+            request_id: request_id(time),
         };
         // find the server and the location
         let (decision, scope) = self.runtime.decide_scoped(&head);
@@ -205,7 +205,7 @@ impl Engine {
     async fn content(
         self: &Arc<Self>,
         session: &Session<'_>,
-        decision: Decision,
+        decision: Decision<'_>,
         body: &mut BodyReader,
         conn: &mut ClientConn,
         expect_continue: bool,

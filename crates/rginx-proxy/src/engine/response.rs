@@ -9,7 +9,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 use http_body::Frame;
 use http_body_util::BodyExt;
@@ -22,7 +21,7 @@ use super::proxy::Answer;
 use super::request::Session;
 use super::upgrade::TunnelPlan;
 use super::Engine;
-use crate::http1::write::{RawLines, Reason};
+use crate::http1::write::{Place, RawLines};
 use crate::pool::{Body, BoxError};
 use crate::timed::TimedBody;
 use crate::upstream::UpstreamBody;
@@ -39,7 +38,7 @@ impl Engine {
     pub(super) async fn upstream_response(
         &self,
         session: &Session<'_>,
-        plan: &UpstreamPlan,
+        plan: &UpstreamPlan<'_>,
         reply: Reply,
     ) -> Result<Answer, ProxyError> {
         let Reply {
@@ -53,30 +52,28 @@ impl Engine {
             .map_err(|_| ProxyError::after_sending(Kind::InvalidHeader))?;
         let mut out = Response::builder().status(code);
         let reason = &raw[head.reason.clone()];
-        if code.canonical_reason().map(str::as_bytes) != Some(reason) {
-            out = out.extension(Reason(raw.slice(head.reason.clone())));
-        }
-        let mut passed = Vec::with_capacity(head.headers.len());
+        let reason = (code.canonical_reason().map(str::as_bytes) != Some(reason))
+            .then(|| head.reason.clone());
+        let mut lines = Vec::with_capacity(head.headers.len());
         for span in &head.headers {
             let Ok(name) = std::str::from_utf8(&raw[span.name.clone()]) else {
                 continue;
             };
-            if PLACED.iter().any(|n| n.eq_ignore_ascii_case(name)) {
-                // nginx writes the length it was given (also for HEAD,
-                // whose response has no body to measure)
-                if let (Ok(n), Ok(v)) = (
-                    HeaderName::from_bytes(name.as_bytes()),
-                    HeaderValue::from_bytes(&raw[span.value.clone()]),
-                ) {
-                    out = out.header(n, v);
-                }
-            } else if response_header_passes(name) {
-                passed.push(span.clone());
-            }
+            // nginx writes the length it was given (also for HEAD, whose
+            // response has no body to measure)
+            let place = match PLACED.iter().position(|n| n.eq_ignore_ascii_case(name)) {
+                Some(0) => Place::ContentType,
+                Some(1) => Place::ContentLength,
+                Some(_) => Place::Location,
+                None if response_header_passes(name) => Place::AsIs,
+                None => continue,
+            };
+            lines.push((place, span.clone()));
         }
         out = out.extension(RawLines {
             head: raw.clone(),
-            lines: passed,
+            reason,
+            lines,
         });
         let framing = head.body(&raw, plan.method == "HEAD");
         // nginx tunnels only when the client asked for an upgrade and the
@@ -98,7 +95,10 @@ impl Engine {
         // the connection may serve another request once this response is
         // read to its end (nginx: HTTP/1.1, and neither side said close)
         let request_close = plan.headers.iter().any(|(n, v)| {
-            n.eq_ignore_ascii_case("connection") && v.to_ascii_lowercase().contains("close")
+            n.eq_ignore_ascii_case("connection")
+                && v.as_bytes()
+                    .windows(5)
+                    .any(|w| w.eq_ignore_ascii_case(b"close"))
         });
         let reusable =
             !switching && plan.version == "HTTP/1.1" && !request_close && head.keeps_alive(&raw);

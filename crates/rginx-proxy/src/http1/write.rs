@@ -18,20 +18,42 @@ use rginx_http::response::HeaderSpan;
 use super::conn::ClientConn;
 use crate::pool::Body;
 
-/// The backend's header lines that pass to the client, kept as it sent
-/// them: the bytes of its head and the spans of the lines that pass.
+/// The backend's head as it passes to the client, kept as it sent it:
+/// the bytes of its head, its reason phrase and the spans of the lines
+/// that pass (no copy of a name or value is made).
 #[derive(Debug, Clone)]
 pub struct RawLines {
     /// The backend's response head.
     pub head: Bytes,
-    /// The lines written, in order.
-    pub lines: Vec<HeaderSpan>,
+    /// The backend's reason phrase, where it is not the standard one:
+    /// nginx passes the backend's status line as it came.
+    pub reason: Option<std::ops::Range<usize>>,
+    /// The lines written, in order, with where each goes.
+    pub lines: Vec<(Place, HeaderSpan)>,
 }
 
-/// The backend's reason phrase, where it is not the standard one: nginx
-/// passes the backend's status line as it came.
-#[derive(Debug, Clone)]
-pub struct Reason(pub Bytes);
+/// Where a backend's header line is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// `Content-Type`, in nginx's place and spelling.
+    ContentType,
+    /// `Content-Length`, in nginx's place and spelling.
+    ContentLength,
+    /// `Location`, in nginx's place and spelling.
+    Location,
+    /// After nginx's own lines, as it came.
+    AsIs,
+}
+
+impl RawLines {
+    /// The values of the lines that go in `place`.
+    fn values(&self, place: Place) -> impl Iterator<Item = &[u8]> + '_ {
+        self.lines
+            .iter()
+            .filter(move |(p, _)| *p == place)
+            .map(|(_, span)| &self.head[span.value.clone()])
+    }
+}
 
 /// Marks a response rginx wrote itself (not the backend's): after some
 /// of them nginx never keeps the connection.
@@ -93,12 +115,19 @@ pub async fn write_response(
     let (parts, mut body) = response.into_parts();
     let status = parts.status.as_u16();
     let own = parts.extensions.get::<OwnPage>().is_some();
+    let raw = parts.extensions.get::<RawLines>();
     let has_body = !(framing.head_request || status < 200 || status == 204 || status == 304);
-    let length = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let parse_length = |v: &[u8]| std::str::from_utf8(v).ok()?.parse::<u64>().ok();
+    let length = match raw {
+        Some(raw) => raw
+            .values(Place::ContentLength)
+            .next()
+            .and_then(parse_length),
+        None => parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| parse_length(v.as_bytes())),
+    };
     let chunked = has_body && length.is_none() && framing.client_minor >= 1;
     // a body that ends only when the connection does cannot be followed
     // by another request
@@ -115,20 +144,23 @@ pub async fn write_response(
     head.extend_from_slice(b"HTTP/1.1 ");
     head.extend_from_slice(parts.status.as_str().as_bytes());
     head.push(b' ');
-    match parts.extensions.get::<Reason>() {
-        Some(reason) => head.extend_from_slice(&reason.0),
+    match raw.and_then(|raw| Some(&raw.head[raw.reason.clone()?])) {
+        Some(reason) => head.extend_from_slice(reason),
         None => head.extend_from_slice(nginx_reason(parts.status).as_bytes()),
     }
     head.extend_from_slice(b"\r\nServer: rginx\r\nDate: ");
     crate::date::append_now(&mut head);
     head.extend_from_slice(b"\r\n");
-    for (name, written) in [
-        (CONTENT_TYPE, "Content-Type"),
-        (CONTENT_LENGTH, "Content-Length"),
-        (LOCATION, "Location"),
+    for (name, place, written) in [
+        (CONTENT_TYPE, Place::ContentType, "Content-Type"),
+        (CONTENT_LENGTH, Place::ContentLength, "Content-Length"),
+        (LOCATION, Place::Location, "Location"),
     ] {
         for value in parts.headers.get_all(&name) {
             line(&mut head, written.as_bytes(), value.as_bytes());
+        }
+        for value in raw.into_iter().flat_map(|raw| raw.values(place)) {
+            line(&mut head, written.as_bytes(), value);
         }
     }
     if chunked {
@@ -149,8 +181,8 @@ pub async fn write_response(
             line(&mut head, title_case(name).as_bytes(), value.as_bytes());
         }
     }
-    if let Some(raw) = parts.extensions.get::<RawLines>() {
-        for span in &raw.lines {
+    if let Some(raw) = raw {
+        for (_, span) in raw.lines.iter().filter(|(p, _)| *p == Place::AsIs) {
             line(
                 &mut head,
                 &raw.head[span.name.clone()],
