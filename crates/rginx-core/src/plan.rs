@@ -724,7 +724,7 @@ impl Runtime {
             captures: Captures::default(),
             proxy_host: "",
             proxy_port: 80,
-            map_values: vec![None; self.maps.len()],
+            map_values: Vec::new(),
             facts: Some(facts),
         };
         let mut lines = Vec::new();
@@ -873,7 +873,7 @@ impl Runtime {
             captures,
             proxy_host: "",
             proxy_port: 80,
-            map_values: vec![None; self.maps.len()],
+            map_values: Vec::new(),
             facts: None,
         };
         let (plan_target, uri, proxy_host, proxy_port) = match proxy {
@@ -1635,6 +1635,7 @@ struct Ctx<'a> {
     captures: Captures,
     proxy_host: &'a str,
     proxy_port: u16,
+    /// Each map's value once computed (empty until a map is used).
     map_values: Vec<Option<String>>,
     /// What the response was, once there is one (for access logs).
     facts: Option<&'a ResponseFacts>,
@@ -1853,6 +1854,10 @@ impl Ctx<'_> {
             t.render(&mut value, &mut |v, o| self.var(v, o));
         }
         out.push_str(&value);
+        // the slots are made with the first map a request uses
+        if self.map_values.len() < self.rt.maps.len() {
+            self.map_values.resize(self.rt.maps.len(), None);
+        }
         if let Some(slot) = self.map_values.get_mut(i) {
             *slot = Some(value);
         }

@@ -14,13 +14,15 @@ use super::request::Session;
 use super::upgrade::TunnelPlan;
 use super::Engine;
 use crate::http1::conn::{BodyError, BodyReader, ClientConn};
+use crate::http1::write::RawLines;
 use crate::pool::{Body, Conn};
 
-/// A request's answer: a response, or a `101` whose connection becomes a
-/// tunnel once the head is written.
+/// A request's answer: a response (with the backend's lines when it
+/// came from one), or a `101` whose connection becomes a tunnel once the
+/// head is written.
 pub(super) enum Answer {
-    Response(Response<Body>),
-    Tunnel(Response<Body>, Box<TunnelPlan>),
+    Response(Response<Body>, Option<RawLines>),
+    Tunnel(Response<Body>, RawLines, Box<TunnelPlan>),
 }
 
 /// The request body as it goes upstream: none, bytes held (which can be

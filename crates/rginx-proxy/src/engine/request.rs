@@ -151,10 +151,10 @@ impl Engine {
                 parsed.expects_continue(),
             )
             .await;
-        let (response, tunnel) = match answer {
-            Ok(Answer::Response(response)) => (response, None),
-            Ok(Answer::Tunnel(response, tunnel)) => (response, Some(tunnel)),
-            Err(error) => (error_response(&error), None),
+        let (response, raw, tunnel) = match answer {
+            Ok(Answer::Response(response, raw)) => (response, raw, None),
+            Ok(Answer::Tunnel(response, raw, tunnel)) => (response, Some(raw), Some(tunnel)),
+            Err(error) => (error_response(&error), None, None),
         };
         let status = response.status().as_u16();
         let framing = Framing {
@@ -163,7 +163,7 @@ impl Engine {
             keepalive_header: session.client.keepalive_header,
             client_minor: parsed.minor_version,
         };
-        let written = write_response(conn, response, framing).await;
+        let written = write_response(conn, response, raw.as_ref(), framing).await;
         if let Some(mut tunnel) = tunnel {
             // the tunnel's line is written when it closes
             tunnel.log = LogRecord::keep(self, session.scope, &session.head, session.started);
@@ -196,7 +196,7 @@ impl Engine {
             keepalive_header: None,
             client_minor: 1,
         };
-        write_response(conn, error_page(400), framing).await;
+        write_response(conn, error_page(400), None, framing).await;
         Next::Close
     }
 
@@ -236,7 +236,7 @@ impl Engine {
                     .await
             }
         };
-        Ok(Answer::Response(response))
+        Ok(Answer::Response(response, None))
     }
 }
 

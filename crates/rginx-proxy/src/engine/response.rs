@@ -50,7 +50,7 @@ impl Engine {
         let raw = conn.take_head(&head);
         let code = StatusCode::from_u16(head.status)
             .map_err(|_| ProxyError::after_sending(Kind::InvalidHeader))?;
-        let mut out = Response::builder().status(code);
+        let out = Response::builder().status(code);
         let reason = &raw[head.reason.clone()];
         let reason = (code.canonical_reason().map(str::as_bytes) != Some(reason))
             .then(|| head.reason.clone());
@@ -70,11 +70,13 @@ impl Engine {
             };
             lines.push((place, span.clone()));
         }
-        out = out.extension(RawLines {
+        // the lines go beside the response, not in its extensions (which
+        // would cost three allocations)
+        let passed = RawLines {
             head: raw.clone(),
             reason,
             lines,
-        });
+        };
         let framing = head.body(&raw, plan.method == "HEAD");
         // nginx tunnels only when the client asked for an upgrade and the
         // backend answered 101; otherwise a 101 is an ordinary response
@@ -90,7 +92,7 @@ impl Engine {
                 slots: self.slots.clone(),
             };
             let response = out.body(empty_body()).map_err(|_| internal())?;
-            return Ok(Answer::Tunnel(response, Box::new(tunnel)));
+            return Ok(Answer::Tunnel(response, passed, Box::new(tunnel)));
         }
         // the connection may serve another request once this response is
         // read to its end (nginx: HTTP/1.1, and neither side said close)
@@ -134,7 +136,9 @@ impl Engine {
         } else {
             timed.boxed()
         };
-        out.body(body).map(Answer::Response).map_err(|_| internal())
+        out.body(body)
+            .map(|response| Answer::Response(response, Some(passed)))
+            .map_err(|_| internal())
     }
 }
 
@@ -151,17 +155,41 @@ where
     B: http_body::Body<Data = Bytes, Error = BoxError> + Unpin,
 {
     let size = http_body::Body::size_hint(body).exact().unwrap_or(0);
-    let mut held = bytes::BytesMut::with_capacity(usize::try_from(size).unwrap_or(0));
+    // a body that came in one piece (with its head, most often) is kept
+    // as it is; pieces are put together
+    let mut first: Option<Bytes> = None;
+    let mut held = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame = match frame {
             Ok(frame) => frame,
-            Err(e) => return Err((held.freeze(), e)),
+            Err(e) => {
+                let came = match first.take() {
+                    Some(data) if held.is_empty() => data,
+                    _ => held.freeze(),
+                };
+                return Err((came, e));
+            }
         };
-        if let Ok(data) = frame.into_data() {
-            held.extend_from_slice(&data);
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        match first.take() {
+            None if held.is_empty() => first = Some(data),
+            earlier => {
+                if held.is_empty() {
+                    held.reserve(usize::try_from(size).unwrap_or(0));
+                }
+                if let Some(earlier) = earlier {
+                    held.extend_from_slice(&earlier);
+                }
+                held.extend_from_slice(&data);
+            }
         }
     }
-    Ok(full_body(held.freeze()))
+    Ok(full_body(match first {
+        Some(data) => data,
+        None => held.freeze(),
+    }))
 }
 
 /// A body whose upstream failed part way: the bytes that came, then the

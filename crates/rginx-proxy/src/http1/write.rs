@@ -103,10 +103,12 @@ pub fn nginx_reason(code: StatusCode) -> &'static str {
     }
 }
 
-/// Writes `response` on `conn`.
+/// Writes `response` on `conn`, with the backend's lines `raw` when it
+/// came from one.
 pub async fn write_response(
     conn: &mut ClientConn,
     response: Response<Body>,
+    raw: Option<&RawLines>,
     framing: Framing,
 ) -> Written {
     if response.extensions().get::<Unanswered>().is_some() {
@@ -115,7 +117,6 @@ pub async fn write_response(
     let (parts, mut body) = response.into_parts();
     let status = parts.status.as_u16();
     let own = parts.extensions.get::<OwnPage>().is_some();
-    let raw = parts.extensions.get::<RawLines>();
     let has_body = !(framing.head_request || status < 200 || status == 204 || status == 304);
     let parse_length = |v: &[u8]| std::str::from_utf8(v).ok()?.parse::<u64>().ok();
     let length = match raw {
