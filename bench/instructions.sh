@@ -30,7 +30,7 @@ PATH=$PATH:/usr/sbin
 for tool in valgrind nginx python3; do
     command -v "$tool" >/dev/null || { echo "instructions: $tool is missing" >&2; exit 2; }
 done
-cargo build --release --manifest-path "$ROOT/Cargo.toml" -p rginx -p loadgen -q
+cargo build --release --manifest-path "$ROOT/Cargo.toml" -p rginx -p rginx-loadgen -q
 RGINX=$ROOT/target/release/rginx
 {
     [ "$(id -u)" = 0 ] && echo "user root;"
