@@ -210,8 +210,12 @@ impl HeadScanner {
             let rest = &bytes[at..];
             let end = memchr::memchr(b'\n', rest);
             let segment = &rest[..end.unwrap_or(rest.len())];
+            // a header line whose bytes are all here is read from them,
+            // not from a copy
+            let whole_line =
+                (end.is_some() && self.line == 0 && !self.request_line).then_some(segment);
             if !segment.is_empty() {
-                self.take_segment(segment)?;
+                self.take_segment(segment, whole_line.is_some())?;
             }
             let Some(end) = end else {
                 break;
@@ -225,7 +229,7 @@ impl HeadScanner {
             // empty lines before the request line are skipped, as nginx
             // does
             if !self.blank {
-                self.line_ended()?;
+                self.line_ended(whole_line)?;
                 if self.request_line && self.words == 2 {
                     // `GET /a` without a version: an HTTP/0.9 request,
                     // which has no header lines
@@ -242,7 +246,7 @@ impl HeadScanner {
     }
 
     /// Bytes of the current line with no `\n` among them.
-    fn take_segment(&mut self, segment: &[u8]) -> Result<(), HeadRefusal> {
+    fn take_segment(&mut self, segment: &[u8], whole_line: bool) -> Result<(), HeadRefusal> {
         // the first byte past either limit refuses the head; the line's
         // limit is checked first, as nginx finds a line too long before it
         // looks for another buffer
@@ -275,9 +279,11 @@ impl HeadScanner {
                 }
                 self.in_space = space;
             }
-        } else if let Some(free) = self.prefix.get_mut(self.line..) {
-            let n = free.len().min(segment.len());
-            free[..n].copy_from_slice(&segment[..n]);
+        } else if !whole_line {
+            if let Some(free) = self.prefix.get_mut(self.line..) {
+                let n = free.len().min(segment.len());
+                free[..n].copy_from_slice(&segment[..n]);
+            }
         }
         self.total += segment.len();
         self.line += segment.len();
@@ -287,13 +293,18 @@ impl HeadScanner {
         Ok(())
     }
 
-    /// A request or header line ended (it is not empty).
-    fn line_ended(&mut self) -> Result<(), HeadRefusal> {
+    /// A request or header line ended (it is not empty); `whole` is the
+    /// line when it came in one piece, else its first bytes are in the
+    /// prefix.
+    fn line_ended(&mut self, whole: Option<&[u8]>) -> Result<(), HeadRefusal> {
         if self.request_line {
             return self.request_line_ended();
         }
-        let kept = &self.prefix[..self.line.min(LINE_PREFIX)];
-        let colon = kept.iter().position(|&c| c == b':');
+        let kept = match whole {
+            Some(line) => &line[..line.len().min(LINE_PREFIX)],
+            None => &self.prefix[..self.line.min(LINE_PREFIX)],
+        };
+        let colon = memchr::memchr(b':', kept);
         let name = &kept[..colon.unwrap_or(kept.len())];
         // nginx counts the lines it keeps: not those whose name it drops
         // as invalid (ngx_http_process_request_headers)
