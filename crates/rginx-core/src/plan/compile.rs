@@ -1,0 +1,330 @@
+//! Compiling a validated model's servers, locations, logs and maps into
+//! the lookup structures a request is evaluated against (once per load).
+
+use super::*;
+
+pub(super) fn names_of(model: &Model) -> Names {
+    let mut names = Names::default();
+    let Some(http) = &model.http else {
+        return names;
+    };
+    for (i, map) in http.maps.iter().enumerate() {
+        // a later map of the same variable wins, as in nginx
+        names.maps.insert(map.variable.clone(), i as u32);
+    }
+    let mut patterns: Vec<&str> = Vec::new();
+    for server in &http.servers {
+        for name in &server.names {
+            if let ServerName::Regex(r) = name {
+                patterns.push(r);
+            }
+        }
+        fn walk<'a>(locs: &'a [LocationConf], out: &mut Vec<&'a str>) {
+            for l in locs {
+                if let LocationMatcher::Regex { pattern, .. } = &l.matcher {
+                    out.push(pattern);
+                }
+                walk(&l.nested, out);
+            }
+        }
+        walk(&server.locations, &mut patterns);
+    }
+    for map in &http.maps {
+        for e in &map.entries {
+            if let Some(p) = e.key.strip_prefix("~*").or_else(|| e.key.strip_prefix('~')) {
+                patterns.push(p);
+            }
+        }
+    }
+    for p in patterns {
+        names.captures.extend(crate::regex_error::capture_names(p));
+    }
+    names
+}
+
+pub(super) fn compile_location(
+    loc: &LocationConf,
+    names: &Names,
+    formats: &[(String, Template)],
+    specs: &mut Vec<LocationSpec>,
+    out: &mut Vec<CompiledLocation>,
+) -> Result<LocationId, RuntimeError> {
+    let id = LocationId(specs.len() as u32);
+    let kind = match &loc.matcher {
+        LocationMatcher::Exact(n) => SpecKind::Exact(n.clone()),
+        LocationMatcher::Prefix { path, no_regex } => SpecKind::Prefix {
+            name: path.clone(),
+            no_regex: *no_regex,
+        },
+        // `~*` as an inline flag, so the pattern text says it all (the
+        // location matcher also builds a set from the patterns)
+        LocationMatcher::Regex {
+            pattern,
+            case_insensitive,
+        } => SpecKind::Regex(if *case_insensitive {
+            Regex::new(&format!("(?i){pattern}"))?
+        } else {
+            Regex::new(pattern)?
+        }),
+        LocationMatcher::Named(n) => SpecKind::Named(n.clone()),
+    };
+    let name = loc.matcher.name().to_string();
+    let proxy = match &loc.proxy_pass {
+        None => None,
+        Some(pp) => Some(match &pp.target {
+            ProxyTarget::Variable => {
+                ProxyKind::Variable(Template::compile(pp.url.as_str(), names)?)
+            }
+            ProxyTarget::Upstream(u) => ProxyKind::Static {
+                target: PlanTarget::Upstream(u.clone()),
+                host: u.clone(),
+                port: 80,
+                uri: pp.uri.clone().map(|u| (u, name.len())),
+            },
+            ProxyTarget::Host { host, port, addrs } => ProxyKind::Static {
+                target: PlanTarget::Addrs(addrs.clone()),
+                host: if pp.explicit_port && *port != 80 {
+                    let shown = if host.contains(':') {
+                        format!("[{host}]")
+                    } else {
+                        host.clone()
+                    };
+                    format!("{shown}:{port}")
+                } else {
+                    host.clone()
+                },
+                port: *port,
+                uri: pp.uri.clone().map(|u| (u, name.len())),
+            },
+        }),
+    };
+    let auto_redirect = proxy.is_some()
+        && name.ends_with('/')
+        && matches!(
+            loc.matcher,
+            LocationMatcher::Exact(_) | LocationMatcher::Prefix { .. }
+        );
+    specs.push(LocationSpec {
+        kind,
+        nested: Vec::new(),
+        auto_redirect,
+    });
+    // nginx's content handler is the later of proxy_pass and stub_status
+    // (the automatic redirect stays with proxy_pass either way)
+    let status_page = match loc.settings.get("stub_status").map(|s| &s.value) {
+        Some(crate::model::Value::Number(seq)) => loc
+            .proxy_pass
+            .as_ref()
+            .is_none_or(|pp| *seq > u64::from(pp.seq)),
+        _ => false,
+    };
+    let proxy = if status_page { None } else { proxy };
+    let mut compiled = compile_settings(&name, proxy, &loc.settings, names, formats)?;
+    compiled.status_page = status_page;
+    out.push(compiled);
+    for nested in &loc.nested {
+        let child = compile_location(nested, names, formats, specs, out)?;
+        specs[id.0 as usize].nested.push(child);
+    }
+    Ok(id)
+}
+
+pub(super) fn compile_settings(
+    name: &str,
+    proxy: Option<ProxyKind>,
+    settings: &Settings,
+    names: &Names,
+    formats: &[(String, Template)],
+) -> Result<CompiledLocation, RuntimeError> {
+    let mut headers = Vec::new();
+    for h in settings.proxy_headers() {
+        headers.push(HeaderRule {
+            name: h.name.as_str().to_string(),
+            value: HeaderValue::User(Template::compile(h.value.as_str(), names)?),
+        });
+    }
+    for (default_name, value) in DEFAULT_HEADERS {
+        if !headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case(default_name))
+        {
+            headers.push(HeaderRule {
+                name: default_name.to_string(),
+                value: HeaderValue::Default(*value),
+            });
+        }
+    }
+    let hidden = headers
+        .iter()
+        .map(|h| h.name.to_ascii_lowercase())
+        .collect();
+    let version = if settings.proxy_http_version() == "1.1" {
+        "HTTP/1.1"
+    } else {
+        "HTTP/1.0"
+    };
+    let sixty = Duration::from_secs(60);
+    Ok(CompiledLocation {
+        name: name.to_string(),
+        status_page: false,
+        proxy,
+        version,
+        headers,
+        hidden,
+        pass_request_headers: settings.flag("proxy_pass_request_headers", true),
+        access_logs: compile_access_logs(settings, names, formats)?,
+        client: ClientSettings::compile(settings),
+        error_logs: error_logs_of(settings),
+        error_log_set: None,
+        max_body: match settings.get("client_max_body_size").map(|s| &s.value) {
+            Some(crate::model::Value::Size(n)) => *n,
+            _ => 1024 * 1024,
+        },
+        connect_timeout: settings.time("proxy_connect_timeout", sixty),
+        read_timeout: settings.time("proxy_read_timeout", sixty),
+        send_timeout: settings.time("proxy_send_timeout", sixty),
+        buffer_size: match settings.get("proxy_buffer_size").map(|s| &s.value) {
+            Some(crate::model::Value::Size(n)) => *n,
+            _ => 4096,
+        },
+        next_upstream: {
+            let words: &[String] = match settings.get("proxy_next_upstream").map(|s| &s.value) {
+                Some(crate::model::Value::Words(w)) => w,
+                _ => &[],
+            };
+            // nginx's default is `error timeout`; `off` clears everything
+            let off = words.iter().any(|x| x == "off");
+            let named = |w: &str| !off && words.iter().any(|x| x == w);
+            let by_default = |w: &str| words.is_empty() || named(w);
+            let mut statuses = 0u8;
+            for (i, status) in NextUpstream::STATUSES.iter().enumerate() {
+                if named(&format!("http_{status}")) {
+                    statuses |= 1 << i;
+                }
+            }
+            NextUpstream {
+                error: by_default("error"),
+                timeout: by_default("timeout"),
+                invalid_header: named("invalid_header"),
+                statuses,
+                non_idempotent: named("non_idempotent"),
+                tries: match settings.get("proxy_next_upstream_tries").map(|s| &s.value) {
+                    Some(crate::model::Value::Number(n)) => *n,
+                    _ => 0,
+                },
+                time_limit: settings.time("proxy_next_upstream_timeout", Duration::ZERO),
+            }
+        },
+    })
+}
+
+/// A level's `access_log` targets: path and index into the formats.
+/// A level's `error_log` list (inheritance already applied).
+pub(super) fn error_logs_of(settings: &Settings) -> Vec<crate::model::ErrorLog> {
+    match settings.get("error_log").map(|s| &s.value) {
+        Some(crate::model::Value::ErrorLogs(logs)) => logs.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// Gives every server and location the index of its `error_log` list in
+/// one shared list of distinct lists.
+pub(super) fn intern_error_logs(
+    servers: &mut [CompiledServer],
+) -> Vec<Vec<crate::model::ErrorLog>> {
+    let mut sets: Vec<Vec<crate::model::ErrorLog>> = Vec::new();
+    let mut intern = |logs: &Vec<crate::model::ErrorLog>| -> Option<usize> {
+        if logs.is_empty() {
+            return None;
+        }
+        Some(sets.iter().position(|s| s == logs).unwrap_or_else(|| {
+            sets.push(logs.clone());
+            sets.len() - 1
+        }))
+    };
+    for server in servers.iter_mut() {
+        server.error_log_set = intern(&server.error_logs);
+        for loc in server.locations.iter_mut() {
+            loc.error_log_set = intern(&loc.error_logs);
+        }
+    }
+    sets
+}
+
+pub(super) fn compile_access_logs(
+    settings: &Settings,
+    names: &Names,
+    formats: &[(String, Template)],
+) -> Result<Vec<(Template, usize)>, RuntimeError> {
+    let Some(crate::model::Value::AccessLogs(logs)) = settings.get("access_log").map(|s| &s.value)
+    else {
+        return Ok(Vec::new());
+    };
+    logs.iter()
+        .map(|l| {
+            let format = formats.iter().position(|(n, _)| *n == l.format);
+            // the path may hold variables, evaluated per request
+            Ok((Template::compile(&l.path, names)?, format.unwrap_or(0)))
+        })
+        .collect()
+}
+
+pub(super) fn compile_map(map: &MapConf, names: &Names) -> Result<CompiledMap, RuntimeError> {
+    let mut compiled = CompiledMap {
+        source: Template::compile(&map.source, names)?,
+        hostnames: map.hostnames,
+        exact: HashMap::new(),
+        leading: Vec::new(),
+        trailing: Vec::new(),
+        regexes: Vec::new(),
+        default: map
+            .default
+            .as_deref()
+            .map(|d| Template::compile(d, names))
+            .transpose()?,
+    };
+    for e in &map.entries {
+        let value = Template::compile(&e.value, names)?;
+        if let Some(p) = e.key.strip_prefix("~*") {
+            compiled.regexes.push((
+                regex::RegexBuilder::new(p).case_insensitive(true).build()?,
+                value,
+            ));
+        } else if let Some(p) = e.key.strip_prefix('~') {
+            compiled.regexes.push((Regex::new(p)?, value));
+        } else {
+            let key = e
+                .key
+                .strip_prefix('\\')
+                .unwrap_or(&e.key)
+                .to_ascii_lowercase();
+            if map.hostnames {
+                if let Some(s) = key.strip_prefix('*') {
+                    compiled.leading.push((s.to_string(), value));
+                    continue;
+                }
+                if let Some(bare) = key.strip_prefix('.') {
+                    compiled
+                        .exact
+                        .entry(bare.to_string())
+                        .or_insert(value.clone());
+                    compiled.leading.push((key.clone(), value));
+                    continue;
+                }
+                if let Some(p) = key.strip_suffix('*') {
+                    compiled.trailing.push((p.to_string(), value));
+                    continue;
+                }
+            }
+            compiled.exact.entry(key).or_insert(value);
+        }
+    }
+    // longest wildcard first, as nginx's wildcard hashes pick it
+    compiled
+        .leading
+        .sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
+    compiled
+        .trailing
+        .sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
+    Ok(compiled)
+}

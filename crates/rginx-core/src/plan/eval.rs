@@ -1,0 +1,359 @@
+//! The per-request evaluation state: variables (`$host`, `$uri`, `$http_*`,
+//! maps, captures, times) as nginx computes them.
+
+use super::*;
+
+/// How a time variable is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// `$time_local`: `25/Nov/2026:19:10:47 +0000`.
+    Local,
+    /// `$time_iso8601`: `2026-11-25T19:10:47+00:00`.
+    Iso8601,
+    /// The error log's timestamp: `2026/11/25 19:10:47`.
+    ErrorLog,
+    /// An HTTP date (`Date:`): `Wed, 25 Nov 2026 19:10:47 GMT`.
+    Http,
+}
+
+/// Writes a time as nginx's `$time_local` / `$time_iso8601` do. rginx
+/// writes UTC (nginx uses the machine's time zone, which is UTC on
+/// servers configured the usual way).
+pub fn format_time(time: SystemTime, format: TimeFormat, out: &mut String) {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (h, m, sec) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    // days since 1970-01-01 to a civil date (Howard Hinnant's algorithm)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let _ = match format {
+        TimeFormat::Local => write!(
+            out,
+            "{day:02}/{}/{year}:{h:02}:{m:02}:{sec:02} +0000",
+            MONTHS[(month - 1) as usize]
+        ),
+        TimeFormat::Iso8601 => write!(
+            out,
+            "{year}-{month:02}-{day:02}T{h:02}:{m:02}:{sec:02}+00:00"
+        ),
+        TimeFormat::ErrorLog => write!(out, "{year}/{month:02}/{day:02} {h:02}:{m:02}:{sec:02}"),
+        TimeFormat::Http => {
+            // 1970-01-01 was a Thursday
+            const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+            write!(
+                out,
+                "{}, {day:02} {} {year} {h:02}:{m:02}:{sec:02} GMT",
+                WEEKDAYS[days.rem_euclid(7) as usize],
+                MONTHS[(month - 1) as usize]
+            )
+        }
+    };
+}
+
+/// nginx's `escape=default` for a logged value: `"`, `\\` and bytes
+/// outside printable ASCII become `\xHH`; an empty value is `-`.
+pub(super) fn escape_log_value(value: &str, out: &mut String) {
+    if value.is_empty() {
+        out.push('-');
+        return;
+    }
+    for b in value.bytes() {
+        if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
+            let _ = write!(out, "\\x{b:02X}");
+        } else {
+            out.push(char::from(b));
+        }
+    }
+}
+
+/// Captures of the last regex that matched (a location's, a server
+/// name's or a map's), as nginx keeps them per request.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Captures {
+    pub(super) subject: String,
+    pub(super) spans: Vec<Option<(usize, usize)>>,
+    pub(super) names: Vec<Option<String>>,
+}
+
+impl Captures {
+    pub(super) fn record(&mut self, re: &Regex, subject: &str) {
+        let Some(caps) = re.captures(subject) else {
+            return;
+        };
+        self.subject = subject.to_string();
+        self.spans = caps
+            .iter()
+            .map(|m| m.map(|m| (m.start(), m.end())))
+            .collect();
+        self.names = re.capture_names().map(|n| n.map(str::to_string)).collect();
+    }
+
+    fn get(&self, i: usize) -> &str {
+        match self.spans.get(i) {
+            Some(Some((a, b))) => self.subject.get(*a..*b).unwrap_or(""),
+            _ => "",
+        }
+    }
+
+    fn named(&self, name: &str) -> &str {
+        match self.names.iter().position(|n| n.as_deref() == Some(name)) {
+            Some(i) => self.get(i),
+            None => "",
+        }
+    }
+}
+
+/// Per-request evaluation state.
+pub(super) struct Ctx<'a> {
+    pub(super) rt: &'a Runtime,
+    pub(super) req: &'a RequestHead<'a>,
+    pub(super) host: &'a str,
+    pub(super) server: &'a CompiledServer,
+    pub(super) uri: &'a str,
+    pub(super) args: &'a str,
+    pub(super) request_uri: &'a str,
+    pub(super) captures: Captures,
+    pub(super) proxy_host: &'a str,
+    pub(super) proxy_port: u16,
+    /// Each map's value once computed (empty until a map is used).
+    pub(super) map_values: Vec<Option<String>>,
+    /// What the response was, once there is one (for access logs).
+    pub(super) facts: Option<&'a ResponseFacts>,
+}
+
+impl Ctx<'_> {
+    /// The request headers nginx keeps (it drops invalid names while
+    /// reading the request).
+    fn kept_headers(&self) -> impl Iterator<Item = &(&str, &str)> + '_ {
+        let (u, i) = (
+            self.server.underscores_in_headers,
+            self.server.ignore_invalid_headers,
+        );
+        self.req
+            .headers
+            .iter()
+            .filter(move |(n, _)| header_name_ok(n, u, i))
+    }
+
+    /// All values of a header, joined the way nginx 1.22 joins them.
+    /// Returns whether the header was present (possibly empty).
+    fn header(&self, name: &str, out: &mut String) -> bool {
+        // $http_NAME: `-` in the header name matches `_` in NAME
+        let matches = |h: &str| {
+            h.len() == name.len()
+                && h.bytes().zip(name.bytes()).all(|(a, b)| {
+                    let a = a.to_ascii_lowercase();
+                    a == b || (a == b'-' && b == b'_')
+                })
+        };
+        let separator = match name {
+            "cookie" => Some("; "),
+            "x_forwarded_for" => Some(", "),
+            _ => None,
+        };
+        let mut first = true;
+        for (h, v) in self.kept_headers() {
+            if !matches(h) {
+                continue;
+            }
+            if !first {
+                match separator {
+                    Some(s) => out.push_str(s),
+                    None => return true,
+                }
+            }
+            out.push_str(v);
+            first = false;
+        }
+        !first
+    }
+    pub(super) fn var(&mut self, v: &Var, out: &mut String) {
+        match v {
+            Var::Host => {
+                if self.host.is_empty() {
+                    out.push_str(&self.server.primary_name);
+                } else {
+                    out.push_str(self.host);
+                }
+            }
+            Var::Http(name) => {
+                self.header(name, out);
+            }
+            Var::RemoteAddr => {
+                let _ = write!(out, "{}", self.req.remote.ip());
+            }
+            Var::RemotePort => {
+                let _ = write!(out, "{}", self.req.remote.port());
+            }
+            Var::ServerAddr => {
+                let _ = write!(out, "{}", self.req.local.ip());
+            }
+            Var::ServerPort => {
+                let _ = write!(out, "{}", self.req.local.port());
+            }
+            Var::ServerName => out.push_str(&self.server.primary_name),
+            Var::ServerProtocol => {
+                let _ = write!(out, "HTTP/1.{}", self.req.minor_version);
+            }
+            Var::Scheme => out.push_str("http"),
+            Var::Https => {}
+            Var::RequestMethod => out.push_str(self.req.method),
+            Var::Request => {
+                let _ = write!(
+                    out,
+                    "{} {} HTTP/1.{}",
+                    self.req.method, self.req.target, self.req.minor_version
+                );
+            }
+            Var::RequestUri => out.push_str(self.request_uri),
+            Var::Uri => out.push_str(self.uri),
+            Var::Args => out.push_str(self.args),
+            Var::IsArgs => {
+                if !self.args.is_empty() {
+                    out.push('?');
+                }
+            }
+            Var::Arg(name) => out.push_str(uri::arg(self.args, name).unwrap_or("")),
+            Var::Cookie(name) => {
+                // each Cookie header is searched in turn, as nginx does
+                let cookies = self
+                    .kept_headers()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+                    .map(|(_, v)| *v);
+                out.push_str(uri::cookie_in(cookies, name).unwrap_or(""));
+            }
+            Var::ContentLength => {
+                self.header("content_length", out);
+            }
+            Var::ContentType => {
+                self.header("content_type", out);
+            }
+            Var::ProxyHost => out.push_str(self.proxy_host),
+            Var::ProxyPort => {
+                let _ = write!(out, "{}", self.proxy_port);
+            }
+            Var::ProxyAddXForwardedFor => {
+                if self.header("x_forwarded_for", out) {
+                    out.push_str(", ");
+                }
+                let _ = write!(out, "{}", self.req.remote.ip());
+            }
+            Var::Hostname => out.push_str(&self.rt.hostname),
+            Var::Pid => {
+                let _ = write!(out, "{}", std::process::id());
+            }
+            Var::NginxVersion => out.push_str("1.22.1"),
+            Var::Msec => {
+                let d = self.req.time.duration_since(UNIX_EPOCH).unwrap_or_default();
+                let _ = write!(out, "{}.{:03}", d.as_secs(), d.subsec_millis());
+            }
+            Var::TimeLocal => format_time(self.req.time, TimeFormat::Local, out),
+            Var::TimeIso8601 => format_time(self.req.time, TimeFormat::Iso8601, out),
+            Var::RequestId => {
+                for b in self.req.request_id {
+                    let _ = write!(out, "{b:02x}");
+                }
+            }
+            Var::Response(name) => {
+                if let Some(f) = self.facts {
+                    match &**name {
+                        "status" => {
+                            let _ = write!(out, "{}", f.status);
+                        }
+                        "body_bytes_sent" => {
+                            let _ = write!(out, "{}", f.body_bytes_sent);
+                        }
+                        "bytes_sent" => {
+                            let _ = write!(out, "{}", f.bytes_sent);
+                        }
+                        "request_time" => {
+                            let t = f.request_time;
+                            let _ = write!(out, "{}.{:03}", t.as_secs(), t.subsec_millis());
+                        }
+                        "upstream_addr" => {
+                            if let Some(a) = f.upstream_addr {
+                                let _ = write!(out, "{a}");
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Var::Map(i) => self.map(*i as usize, out),
+            Var::Capture(n) => {
+                let s = self.captures.get(*n as usize).to_string();
+                out.push_str(&s);
+            }
+            Var::NamedCapture(name) => {
+                let s = self.captures.named(name).to_string();
+                out.push_str(&s);
+            }
+        }
+    }
+
+    /// A map's value, computed once per request (<https://nginx.org/en/docs/http/ngx_http_map_module.html>: the value is evaluated when first used).
+    fn map(&mut self, i: usize, out: &mut String) {
+        if let Some(Some(v)) = self.map_values.get(i) {
+            out.push_str(v);
+            return;
+        }
+        let Some(map) = self.rt.maps.get(i) else {
+            return;
+        };
+        let mut input = String::new();
+        map.source.render(&mut input, &mut |v, o| self.var(v, o));
+        let mut key = input.to_ascii_lowercase();
+        if map.hostnames && key.ends_with('.') {
+            key.pop();
+        }
+        let mut chosen: Option<&Template> = map.exact.get(&key);
+        if chosen.is_none() && map.hostnames {
+            chosen = map
+                .leading
+                .iter()
+                .find(|(suffix, _)| key.ends_with(suffix.as_str()) && key.len() > suffix.len())
+                .map(|(_, t)| t)
+                .or_else(|| {
+                    map.trailing
+                        .iter()
+                        .find(|(p, _)| key.starts_with(p.as_str()) && key.len() > p.len())
+                        .map(|(_, t)| t)
+                });
+        }
+        if chosen.is_none() && !input.is_empty() {
+            for (re, t) in &map.regexes {
+                if re.is_match(&input) {
+                    self.captures.record(re, &input);
+                    chosen = Some(t);
+                    break;
+                }
+            }
+        }
+        let mut value = String::new();
+        if let Some(t) = chosen.or(map.default.as_ref()) {
+            t.render(&mut value, &mut |v, o| self.var(v, o));
+        }
+        out.push_str(&value);
+        // the slots are made with the first map a request uses
+        if self.map_values.len() < self.rt.maps.len() {
+            self.map_values.resize(self.rt.maps.len(), None);
+        }
+        if let Some(slot) = self.map_values.get_mut(i) {
+            *slot = Some(value);
+        }
+    }
+}
