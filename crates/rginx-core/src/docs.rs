@@ -80,7 +80,7 @@ pub fn directives_markdown() -> String {
     out.push_str("`proxy_protocol` are unsupported (error).\n");
     out.push_str("\n## Variables\n\n");
     out.push_str(
-        "Computed per request from the compiled configuration (crates/rginx-core/src/plan.rs):\n",
+        "Computed per request from the compiled configuration (crates/rginx-core/src/plan/eval.rs):\n",
     );
     let vars: Vec<String> = crate::template::IMPLEMENTED
         .iter()
