@@ -818,7 +818,8 @@ impl Runtime {
         // nginx refuses a declared body over the location's limit before
         // doing anything else with the request (a chunked body is counted
         // while it is read, by the engine)
-        if let BodyPlan::Length(n) = body_plan(req.headers) {
+        let body = body_plan(req.headers);
+        if let BodyPlan::Length(n) = body {
             if loc.max_body > 0 && n > loc.max_body {
                 return Err(Decision::Respond(413));
             }
@@ -892,7 +893,6 @@ impl Runtime {
         };
         ctx.proxy_host = &proxy_host;
         ctx.proxy_port = proxy_port;
-        let body = body_plan(req.headers);
         let mut headers: Vec<(&'a str, Cow<'a, str>)> =
             Vec::with_capacity(loc.headers.len() + req.headers.len());
         let mut length_at = None;
