@@ -30,9 +30,6 @@ use crate::upstream::UpstreamBody;
 /// goes out (nginx buffers responses by default, `proxy_buffering on`).
 const SMALL_BODY: u64 = 64 * 1024;
 
-/// The lines nginx writes in places of its own, with its own spelling.
-const PLACED: [&str; 3] = ["content-type", "content-length", "location"];
-
 impl Engine {
     /// The client's answer for the backend's `reply`.
     pub(super) async fn upstream_response(
@@ -61,13 +58,10 @@ impl Engine {
             };
             // nginx writes the length it was given (also for HEAD, whose
             // response has no body to measure)
-            let place = match PLACED.iter().position(|n| n.eq_ignore_ascii_case(name)) {
-                Some(0) => Place::ContentType,
-                Some(1) => Place::ContentLength,
-                Some(_) => Place::Location,
-                None if response_header_passes(name) => Place::AsIs,
-                None => continue,
-            };
+            let place = Place::of(name);
+            if place == Place::AsIs && !response_header_passes(name) {
+                continue;
+            }
             lines.push((place, span.clone()));
         }
         // the lines go beside the response, not in its extensions (which
@@ -156,40 +150,30 @@ where
 {
     let size = http_body::Body::size_hint(body).exact().unwrap_or(0);
     // a body that came in one piece (with its head, most often) is kept
-    // as it is; pieces are put together
+    // as it is; only a second piece makes them be put together
     let mut first: Option<Bytes> = None;
-    let mut held = bytes::BytesMut::new();
+    let mut joined = bytes::BytesMut::new();
+    let came =
+        |first: Option<Bytes>, joined: bytes::BytesMut| first.unwrap_or_else(|| joined.freeze());
     while let Some(frame) = body.frame().await {
         let frame = match frame {
             Ok(frame) => frame,
-            Err(e) => {
-                let came = match first.take() {
-                    Some(data) if held.is_empty() => data,
-                    _ => held.freeze(),
-                };
-                return Err((came, e));
-            }
+            Err(e) => return Err((came(first, joined), e)),
         };
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        match first.take() {
-            None if held.is_empty() => first = Some(data),
-            earlier => {
-                if held.is_empty() {
-                    held.reserve(usize::try_from(size).unwrap_or(0));
-                }
-                if let Some(earlier) = earlier {
-                    held.extend_from_slice(&earlier);
-                }
-                held.extend_from_slice(&data);
-            }
+        if first.is_none() && joined.is_empty() {
+            first = Some(data);
+            continue;
         }
+        if let Some(first) = first.take() {
+            joined.reserve(usize::try_from(size).unwrap_or(0));
+            joined.extend_from_slice(&first);
+        }
+        joined.extend_from_slice(&data);
     }
-    Ok(full_body(match first {
-        Some(data) => data,
-        None => held.freeze(),
-    }))
+    Ok(full_body(came(first, joined)))
 }
 
 /// A body whose upstream failed part way: the bytes that came, then the

@@ -45,6 +45,24 @@ pub enum Place {
     AsIs,
 }
 
+impl Place {
+    /// The lines nginx writes in places of its own, in its order, with
+    /// its own spelling.
+    const OWN: [(Place, HeaderName, &'static str); 3] = [
+        (Place::ContentType, CONTENT_TYPE, "Content-Type"),
+        (Place::ContentLength, CONTENT_LENGTH, "Content-Length"),
+        (Place::Location, LOCATION, "Location"),
+    ];
+
+    /// Where a backend's line named `name` goes (any case).
+    pub fn of(name: &str) -> Place {
+        Place::OWN
+            .iter()
+            .find(|(_, _, spelled)| spelled.eq_ignore_ascii_case(name))
+            .map_or(Place::AsIs, |(place, _, _)| *place)
+    }
+}
+
 impl RawLines {
     /// The values of the lines that go in `place`.
     fn values(&self, place: Place) -> impl Iterator<Item = &[u8]> + '_ {
@@ -152,11 +170,7 @@ pub async fn write_response(
     head.extend_from_slice(b"\r\nServer: rginx\r\nDate: ");
     crate::date::append_now(&mut head);
     head.extend_from_slice(b"\r\n");
-    for (name, place, written) in [
-        (CONTENT_TYPE, Place::ContentType, "Content-Type"),
-        (CONTENT_LENGTH, Place::ContentLength, "Content-Length"),
-        (LOCATION, Place::Location, "Location"),
-    ] {
+    for (place, name, written) in Place::OWN {
         for value in parts.headers.get_all(&name) {
             line(&mut head, written.as_bytes(), value.as_bytes());
         }
