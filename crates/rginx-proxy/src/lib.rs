@@ -6,7 +6,8 @@
 //! ([`process`]), the echo backend of the demo and the tests ([`echo`]),
 //! and the system resolver configuration loading uses.
 
-// unsafe code only where the process talks to libc (process.rs)
+// unsafe code only where the process talks to libc (process.rs) and
+// where a worker's own epoll is registered with tokio (http1/park.rs)
 #![deny(unsafe_code)]
 // no panics on input: errors are values (clippy.toml allows both in tests)
 #![deny(clippy::unwrap_used, clippy::expect_used)]

@@ -113,6 +113,19 @@ pub fn signal_pid_file(path: &Path, signal: Signal) -> Result<(), String> {
     Ok(())
 }
 
+/// Gives the allocator's free memory back to the system: the pages of
+/// freed chunks inside the heap, not only its top, which glibc gives back
+/// by itself. What the tasks of a burst of connections used stays the
+/// process's otherwise, as free heap, after those connections went idle.
+pub fn give_back_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes a size and only works on the allocator's
+    // own structures, under its locks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Whether the process runs as root (only then does `user` apply).
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.

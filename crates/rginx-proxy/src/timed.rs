@@ -72,13 +72,19 @@ impl LazyTimer {
         LazyTimer::default()
     }
 
-    /// Expires `after` from now (zero: never).
-    pub fn set(&mut self, after: Duration) {
+    /// Expires `after` from now (zero: never); the deadline it set.
+    pub fn set(&mut self, after: Duration) -> Option<tokio::time::Instant> {
         if after.is_zero() {
             self.due = None;
-            return;
+            return None;
         }
         let due = tokio::time::Instant::now() + after;
+        self.set_until(due);
+        Some(due)
+    }
+
+    /// Expires at `due`.
+    pub fn set_until(&mut self, due: tokio::time::Instant) {
         self.due = Some(due);
         match &mut self.sleep {
             // fires early, and is moved then
@@ -174,6 +180,11 @@ impl<S> TimedWrites<S> {
             inner,
             deadline: Deadline::new(after),
         }
+    }
+
+    /// The time a write may wait (zero: no limit).
+    pub fn timeout(&self) -> Duration {
+        self.deadline.after
     }
 
     /// The stream inside, by reference.

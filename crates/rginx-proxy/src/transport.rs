@@ -19,6 +19,11 @@ pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static {
     /// error), without reading it.
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 
+    /// The TCP socket this stream is, if it is only that (an idle
+    /// keep-alive connection on one is parked as its bare socket); the
+    /// stream itself otherwise (a TLS stream keeps its session state).
+    fn into_tcp(self: Box<Self>) -> Result<TcpStream, Stream>;
+
     /// Whether the stream has nothing to read right now (for a kept
     /// connection: the peer neither closed it nor sent anything while it
     /// was idle, as `ngx_http_upstream_keepalive_close_handler` checks).
@@ -31,6 +36,10 @@ pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static {
 impl Transport for TcpStream {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         TcpStream::poll_read_ready(self, cx)
+    }
+
+    fn into_tcp(self: Box<Self>) -> Result<TcpStream, Stream> {
+        Ok(*self)
     }
 
     fn quiet(&self) -> bool {
@@ -47,6 +56,10 @@ pub type Stream = Box<dyn Transport>;
 impl Transport for Stream {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         (**self).poll_read_ready(cx)
+    }
+
+    fn into_tcp(self: Box<Self>) -> Result<TcpStream, Stream> {
+        (*self).into_tcp()
     }
 
     fn quiet(&self) -> bool {

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use rginx_core::plan::Runtime;
 use rginx_proxy::engine::{Engine, EngineCell};
 use rginx_proxy::http1::{serve, ClientConnection};
-use rginx_proxy::transport::Transport;
+use rginx_proxy::transport::{Stream, Transport};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 
 /// An in-memory stream; it has no readiness of its own, so it is always
@@ -48,6 +48,10 @@ impl AsyncWrite for Pipe {
 impl Transport for Pipe {
     fn poll_read_ready(&self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+
+    fn into_tcp(self: Box<Self>) -> Result<tokio::net::TcpStream, Stream> {
+        Err(self)
     }
 }
 

@@ -14,7 +14,9 @@
 //! ```
 //!
 //! The count is of the whole process (every thread), as it is the
-//! allocator's.
+//! allocator's; so are the bytes it holds ([`live_bytes`]: what is
+//! allocated and not freed, by the sizes asked for, without the
+//! allocator's own overhead).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,16 +27,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub struct Counting;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static LIVE: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: forwards to the system allocator, only counting calls.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        LIVE.fetch_add(layout.size(), Ordering::SeqCst);
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::SeqCst);
         // SAFETY: same contract as the caller's.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -44,6 +49,11 @@ unsafe impl GlobalAlloc for Counting {
 /// when the binary does not declare it as its global allocator).
 pub fn allocations() -> usize {
     ALLOCATIONS.load(Ordering::SeqCst)
+}
+
+/// Bytes allocated through [`Counting`] and not freed yet.
+pub fn live_bytes() -> usize {
+    LIVE.load(Ordering::SeqCst)
 }
 
 /// Runs `f`, returning what it returns and how many allocations were made

@@ -80,18 +80,32 @@ struct Group {
 }
 
 /// A worker's engine now: each request takes it from here, and a reload
-/// puts the new configuration's engine in its place.
-pub struct EngineCell(RwLock<Arc<Engine>>);
+/// puts the new configuration's engine in its place. The worker's parked
+/// connections live here too, since they outlive the engine.
+pub struct EngineCell {
+    engine: RwLock<Arc<Engine>>,
+    /// The worker's parked idle keep-alive connections (they outlive
+    /// reloads, as the cell does).
+    pub(crate) parked: crate::http1::park::ParkedSet,
+}
 
 impl EngineCell {
     /// A cell holding `engine`.
     pub fn new(engine: Arc<Engine>) -> EngineCell {
-        EngineCell(RwLock::new(engine))
+        EngineCell {
+            engine: RwLock::new(engine),
+            parked: Default::default(),
+        }
+    }
+
+    /// How many of the worker's connections are parked now.
+    pub fn parked(&self) -> usize {
+        self.parked.len()
     }
 
     /// The engine now.
     pub fn get(&self) -> Arc<Engine> {
-        self.0
+        self.engine
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -100,7 +114,7 @@ impl EngineCell {
     /// Puts `engine` in place; the one it replaces comes back.
     pub fn replace(&self, engine: Arc<Engine>) -> Arc<Engine> {
         std::mem::replace(
-            &mut *self.0.write().unwrap_or_else(PoisonError::into_inner),
+            &mut *self.engine.write().unwrap_or_else(PoisonError::into_inner),
             engine,
         )
     }

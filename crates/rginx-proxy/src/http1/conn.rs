@@ -50,6 +50,28 @@ pub struct ClientConn {
     timer: LazyTimer,
 }
 
+/// What waiting between two requests gave.
+pub enum Idle {
+    /// The client sent something (or closed: the read says which).
+    Ready,
+    /// The connection ends: the client closed it, `keepalive_timeout`
+    /// passed, or the process quits.
+    Ended,
+    /// Nothing came for the time given to park after; the connection may
+    /// wait on elsewhere until this deadline (`keepalive_timeout`).
+    Quiet(Instant),
+}
+
+/// What a connection leaves to be parked.
+pub struct ParkedParts {
+    /// Its socket.
+    pub stream: tokio::net::TcpStream,
+    /// Its place in the counters.
+    pub state: ConnectionState,
+    /// Its `send_timeout`.
+    pub send_timeout: Duration,
+}
+
 /// What happened while a request waited for its upstream.
 pub enum Waited {
     /// The client closed its connection.
@@ -147,22 +169,80 @@ impl ClientConn {
         }
     }
 
-    /// Waits, between two requests, until the client sends something:
-    /// false when it closes, `idle` (keepalive_timeout) passes first, or
-    /// the process quits. The connection holds no buffer meanwhile, only
-    /// its readiness.
+    /// A parked connection the client has sent something on, to serve
+    /// again.
+    pub fn resume(stream: Stream, send_timeout: Duration, state: ConnectionState) -> ClientConn {
+        ClientConn {
+            stream: TimedWrites::new(stream, send_timeout),
+            buf: BytesMut::new(),
+            state,
+            timer: LazyTimer::new(),
+        }
+    }
+
+    /// Waits, between two requests, until the client sends something, it
+    /// closes, `idle` (keepalive_timeout) passes or the process quits;
+    /// with `park_after`, only that long: then the connection is
+    /// [`Idle::Quiet`]. It holds no buffer meanwhile, only its readiness.
     pub async fn wait_idle(
         &mut self,
         idle: Duration,
+        park_after: Option<Duration>,
+        quit: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> Idle {
+        self.buf = BytesMut::new();
+        let first = match park_after {
+            Some(after) if after < idle => after,
+            _ => idle,
+        };
+        let set = self.timer.set(first);
+        match self.wait_readable(quit).await {
+            Some(true) => Idle::Ready,
+            Some(false) => Idle::Ended,
+            None => match set {
+                Some(at) if first < idle => Idle::Quiet(at - first + idle),
+                _ => Idle::Ended,
+            },
+        }
+    }
+
+    /// Waits on as [`ClientConn::wait_idle`] does, until `due`: true when
+    /// the client sent something.
+    pub async fn wait_idle_until(
+        &mut self,
+        due: Instant,
         quit: &mut tokio::sync::watch::Receiver<bool>,
     ) -> bool {
-        self.buf = BytesMut::new();
-        self.timer.set(idle);
+        self.timer.set_until(due);
+        self.wait_readable(quit).await == Some(true)
+    }
+
+    /// Readiness (`Some(true)`), the end (`Some(false)`: an error or the
+    /// process quits) or the timer (`None`), whichever comes first.
+    async fn wait_readable(
+        &mut self,
+        quit: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> Option<bool> {
         let ready = self.stream.readable();
         tokio::select! {
-            ready = ready => ready.is_ok(),
-            () = self.timer.expired() => false,
-            () = crate::engine::quitting(quit) => false,
+            ready = ready => Some(ready.is_ok()),
+            () = self.timer.expired() => None,
+            () = crate::engine::quitting(quit) => Some(false),
+        }
+    }
+
+    /// The socket and what else a parked connection keeps, when the
+    /// stream is a TCP socket; the connection as it was otherwise.
+    pub fn park(self) -> Result<ParkedParts, ClientConn> {
+        let ClientConn { stream, state, .. } = self;
+        let send_timeout = stream.timeout();
+        match stream.into_inner().into_tcp() {
+            Ok(stream) => Ok(ParkedParts {
+                stream,
+                state,
+                send_timeout,
+            }),
+            Err(stream) => Err(ClientConn::resume(stream, send_timeout, state)),
         }
     }
 

@@ -9,18 +9,19 @@
 //! before it is finished.
 
 pub mod conn;
+pub mod park;
 pub mod write;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rginx_http::head_scan::HeadScanner;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
 use crate::engine::{Engine, EngineCell, Next, TunnelPlan};
 use crate::transport::Stream;
-use conn::{ClientConn, HeadRead, HeadTimers};
+use conn::{ClientConn, HeadRead, HeadTimers, Idle};
 
 /// What a request knows of the client connection it came on.
 #[derive(Debug, Clone, Copy)]
@@ -41,49 +42,109 @@ pub struct ClientConnection {
 /// one that accepted it) when the new configuration no longer listens
 /// where the connection came in. Once `quit` turns true the connection
 /// ends after the request it is serving, as nginx's graceful shutdown.
+/// A TCP connection idle for [`park::PARK_AFTER`] between requests is
+/// parked with the worker's other idle ones until the client sends more.
 pub async fn serve(
     current: Arc<EngineCell>,
     engine: Arc<Engine>,
     stream: Stream,
-    mut connection: ClientConnection,
-    mut quit: tokio::sync::watch::Receiver<bool>,
+    connection: ClientConnection,
+    quit: watch::Receiver<bool>,
     slot: OwnedSemaphorePermit,
 ) {
-    let _slot = slot;
     // before a request names its server, the listening socket's default
     // server decides
     let client = engine.socket_client_settings(connection.local);
-    let mut conn = ClientConn::new(stream, client.send_timeout);
-    let limits = HeadLimits {
-        buffers: client.header_buffers,
-        buffer: client.header_buffer,
-        lines: client.max_headers,
+    let conn = ClientConn::new(stream, client.send_timeout);
+    let session = Session {
+        current,
+        accepted_by: engine,
+        connection,
+        limits: HeadLimits {
+            buffers: client.header_buffers,
+            buffer: client.header_buffer,
+            lines: client.max_headers,
+        },
+        quit,
+        slot,
     };
-    let mut timers = HeadTimers {
+    let timers = HeadTimers {
         first_deadline: Some(Instant::now() + client.header_timeout),
         idle: client.keepalive_timeout,
         header: client.header_timeout,
     };
+    run(session, conn, timers, false).await;
+}
+
+/// Serves a parked connection the client sent something on.
+pub(crate) async fn serve_woken(
+    session: Session,
+    conn: ClientConn,
+    idle: std::time::Duration,
+    header: std::time::Duration,
+) {
+    let timers = HeadTimers {
+        first_deadline: None,
+        idle,
+        header,
+    };
+    run(session, conn, timers, true).await;
+}
+
+/// A client connection's state between requests, apart from its stream.
+pub(crate) struct Session {
+    /// The worker's engine now, and its parked connections.
+    current: Arc<EngineCell>,
+    /// The engine that accepted the connection.
+    accepted_by: Arc<Engine>,
+    connection: ClientConnection,
+    limits: HeadLimits,
+    quit: watch::Receiver<bool>,
+    /// Its `worker_connections` slot, held while it is open.
+    slot: OwnedSemaphorePermit,
+}
+
+/// Serves requests on a connection until it closes (`woken`: it was
+/// parked and the client has sent something since).
+async fn run(mut session: Session, mut conn: ClientConn, mut timers: HeadTimers, mut woken: bool) {
     loop {
         // between requests the task holds only this loop's state: reading
         // and serving a request happen in a future of their own on the
         // heap, so that an idle connection stays small, as nginx keeps it
-        if conn.buf.is_empty()
-            && timers.first_deadline.is_none()
-            && !conn.wait_idle(timers.idle, &mut quit).await
-        {
-            return;
+        if conn.buf.is_empty() && timers.first_deadline.is_none() && !std::mem::take(&mut woken) {
+            let park_after = session
+                .current
+                .parked
+                .available()
+                .then_some(park::PARK_AFTER);
+            match conn
+                .wait_idle(timers.idle, park_after, &mut session.quit)
+                .await
+            {
+                Idle::Ready => {}
+                Idle::Ended => return,
+                Idle::Quiet(due) => match conn.park() {
+                    Ok(parts) => return park(session, parts, timers, due),
+                    // a stream that cannot be parked waits on in its task
+                    Err(back) => {
+                        conn = back;
+                        if !conn.wait_idle_until(due, &mut session.quit).await {
+                            return;
+                        }
+                    }
+                },
+            }
         }
         let one = Box::pin(serve_one(
-            &current,
-            &engine,
+            &session.current,
+            &session.accepted_by,
             &mut conn,
-            &mut connection,
-            limits,
+            &mut session.connection,
+            session.limits,
             timers,
         ));
         match one.await {
-            Step::Next(next) if !*quit.borrow() => timers = next,
+            Step::Next(next) if !*session.quit.borrow() => timers = next,
             Step::Next(_) | Step::Close => return,
             Step::Tunnel(tunnel) => {
                 let (client, early, _state) = conn.into_tunnel();
@@ -92,6 +153,29 @@ pub async fn serve(
             }
         }
     }
+}
+
+/// Hands an idle connection to the worker's parked set.
+fn park(session: Session, parts: conn::ParkedParts, timers: HeadTimers, due: Instant) {
+    // leaves tokio's epoll
+    let Ok(stream) = parts.stream.into_std() else {
+        return;
+    };
+    let parked = park::Parked {
+        stream: mio::net::TcpStream::from_std(stream),
+        engine: session.accepted_by,
+        connection: session.connection,
+        slot: session.slot,
+        state: parts.state,
+        limits: session.limits,
+        header_timeout: timers.header,
+        idle_timeout: timers.idle,
+        send_timeout: parts.send_timeout,
+    };
+    session
+        .current
+        .parked
+        .park(&session.current, &session.quit, parked, due);
 }
 
 /// What comes after one request.
@@ -106,7 +190,7 @@ enum Step {
 
 /// nginx's limits on a head, for its scanner.
 #[derive(Debug, Clone, Copy)]
-struct HeadLimits {
+pub(crate) struct HeadLimits {
     buffers: u64,
     buffer: u64,
     lines: u64,
