@@ -2,9 +2,10 @@
 //! through nginx's checks and timers, request bodies by their framing,
 //! and what the client sends while its request is served.
 //!
-//! The read buffer exists only while there is something in it: an idle
-//! keep-alive connection waits for readiness with no buffer at all, as
-//! nginx frees its header buffer between requests
+//! Between requests the read buffer is kept while the connection waits in
+//! its task (the next request reuses it instead of allocating one), unless
+//! a large head grew it; a connection idle for longer is parked with no
+//! buffer at all, as nginx frees its header buffer between requests
 //! (`ngx_http_set_keepalive`).
 
 use std::io;
@@ -23,6 +24,9 @@ use crate::transport::Stream;
 /// How much room a read makes at least (nginx's first header buffer is
 /// `client_header_buffer_size`, 1k; one page covers nearly every head).
 const READ_ROOM: usize = 4096;
+
+/// A read buffer up to this large is kept between requests.
+const KEEP_BUFFER: usize = 4 * READ_ROOM;
 
 /// At most this much of what a client sends while its request is served
 /// is kept (for the next request); then it is not read until the answer.
@@ -183,14 +187,16 @@ impl ClientConn {
     /// Waits, between two requests, until the client sends something, it
     /// closes, `idle` (keepalive_timeout) passes or the process quits;
     /// with `park_after`, only that long: then the connection is
-    /// [`Idle::Quiet`]. It holds no buffer meanwhile, only its readiness.
+    /// [`Idle::Quiet`]. It keeps a buffer of the usual size meanwhile.
     pub async fn wait_idle(
         &mut self,
         idle: Duration,
         park_after: Option<Duration>,
         quit: &mut tokio::sync::watch::Receiver<bool>,
     ) -> Idle {
-        self.buf = BytesMut::new();
+        if self.buf.capacity() > KEEP_BUFFER {
+            self.buf = BytesMut::new();
+        }
         let first = match park_after {
             Some(after) if after < idle => after,
             _ => idle,

@@ -108,9 +108,9 @@ pub(crate) struct Session {
 /// parked and the client has sent something since).
 async fn run(mut session: Session, mut conn: ClientConn, mut timers: HeadTimers, mut woken: bool) {
     loop {
-        // between requests the task holds only this loop's state: reading
-        // and serving a request happen in a future of their own on the
-        // heap, so that an idle connection stays small, as nginx keeps it
+        // the task's future is sized for serving a request (no allocation
+        // per request for it); a connection idle for long is parked, which
+        // ends the task, and a tunnel gets a task of its own
         if conn.buf.is_empty() && timers.first_deadline.is_none() && !std::mem::take(&mut woken) {
             let park_after = session
                 .current
@@ -135,20 +135,27 @@ async fn run(mut session: Session, mut conn: ClientConn, mut timers: HeadTimers,
                 },
             }
         }
-        let one = Box::pin(serve_one(
+        let step = serve_one(
             &session.current,
             &session.accepted_by,
             &mut conn,
             &mut session.connection,
             session.limits,
             timers,
-        ));
-        match one.await {
+        )
+        .await;
+        match step {
             Step::Next(next) if !*session.quit.borrow() => timers = next,
             Step::Next(_) | Step::Close => return,
             Step::Tunnel(tunnel) => {
-                let (client, early, _state) = conn.into_tunnel();
-                Box::pin(tunnel.run(client, early)).await;
+                // a task of its own, holding only the tunnel: this one's
+                // future is sized for serving a request
+                let (client, early, state) = conn.into_tunnel();
+                let slot = session.slot;
+                tokio::spawn(async move {
+                    let _held = (slot, state);
+                    tunnel.run(client, early).await;
+                });
                 return;
             }
         }
