@@ -4,9 +4,9 @@
 //! `ngx_http_find_virtual_server`).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
+use foldhash::{HashMap, HashMapExt};
 use regex::{Regex, RegexBuilder};
 
 use crate::model::{ServerConf, ServerName};

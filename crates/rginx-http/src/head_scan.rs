@@ -351,8 +351,7 @@ impl HeadScanner {
         };
         let mut parts = version.splitn(2, |&c| c == b'.');
         let number = |p: Option<&[u8]>| -> Option<u32> {
-            let p = p.filter(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit))?;
-            std::str::from_utf8(p).ok()?.parse().ok()
+            u32::try_from(crate::response::parse_length(p?)?).ok()
         };
         let (major, minor) = (number(parts.next()), number(parts.next()));
         // nginx reads the target before the version: one that is neither a

@@ -151,7 +151,7 @@ fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// `ngx_atoof`: decimal digits only, within `off_t`.
-pub(crate) fn parse_length(value: &[u8]) -> Option<u64> {
+pub fn parse_length(value: &[u8]) -> Option<u64> {
     if value.is_empty() {
         return None;
     }

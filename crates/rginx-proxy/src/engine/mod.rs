@@ -60,7 +60,7 @@ pub struct Engine {
     /// The upstream groups, in the configuration's order.
     groups: Vec<Group>,
     /// Where each group is in `groups`, by its name in lower case.
-    group_index: HashMap<String, usize>,
+    group_index: foldhash::HashMap<String, usize>,
     /// Access log files, opened once on first use and kept open.
     log_files: Mutex<HashMap<String, std::fs::File>>,
     /// Open connections allowed, clients and upstreams together:
@@ -154,7 +154,7 @@ impl Engine {
             .saturating_mul(workers.max(1))
             .min(tokio::sync::Semaphore::MAX_PERMITS);
         let mut groups = Vec::new();
-        let mut group_index = HashMap::new();
+        let mut group_index = foldhash::HashMap::default();
         for u in model.http.iter().flat_map(|h| &h.upstreams) {
             // a name defined twice is refused by the check; the first wins
             group_index

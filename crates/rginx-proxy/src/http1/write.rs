@@ -136,16 +136,15 @@ pub async fn write_response(
     let status = parts.status.as_u16();
     let own = parts.extensions.get::<OwnPage>().is_some();
     let has_body = !(framing.head_request || status < 200 || status == 204 || status == 304);
-    let parse_length = |v: &[u8]| std::str::from_utf8(v).ok()?.parse::<u64>().ok();
     let length = match raw {
         Some(raw) => raw
             .values(Place::ContentLength)
             .next()
-            .and_then(parse_length),
+            .and_then(rginx_http::response::parse_length),
         None => parts
             .headers
             .get(CONTENT_LENGTH)
-            .and_then(|v| parse_length(v.as_bytes())),
+            .and_then(|v| rginx_http::response::parse_length(v.as_bytes())),
     };
     let chunked = has_body && length.is_none() && framing.client_minor >= 1;
     // a body that ends only when the connection does cannot be followed
