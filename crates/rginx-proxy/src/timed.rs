@@ -5,7 +5,7 @@
 //! `proxy_send_timeout` to upstreams). The timer runs only while an
 //! operation waits, as nginx's does, so an idle keep-alive connection is
 //! not affected. A client connection's read timers are in
-//! [`crate::client_io`].
+//! [`crate::http1::conn`].
 
 use std::future::Future;
 use std::io;
