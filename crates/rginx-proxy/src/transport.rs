@@ -78,3 +78,32 @@ impl<S: Transport> TimedWrites<S> {
         self.get_ref().quiet()
     }
 }
+
+/// A connection's buffer for the heads it writes, kept from one request to
+/// the next so that writing a head allocates nothing (a parked connection
+/// drops it with the rest of its state).
+#[derive(Debug, Default)]
+pub struct HeadBuf(Vec<u8>);
+
+/// The size a head buffer starts at, and the most it keeps.
+const HEAD_BUF: usize = 512;
+const HEAD_BUF_KEPT: usize = 8 * 1024;
+
+impl HeadBuf {
+    /// The buffer, empty, to write a head into.
+    pub fn take(&mut self) -> Vec<u8> {
+        let mut buf = std::mem::take(&mut self.0);
+        buf.clear();
+        if buf.capacity() == 0 {
+            buf.reserve(HEAD_BUF);
+        }
+        buf
+    }
+
+    /// Takes a written buffer back (not one a large head or body grew).
+    pub fn give_back(&mut self, buf: Vec<u8>) {
+        if buf.capacity() <= HEAD_BUF_KEPT {
+            self.0 = buf;
+        }
+    }
+}

@@ -116,12 +116,10 @@ impl UpstreamConn {
     /// Takes the head's bytes out of the buffer (what [`ResponseHead`]'s
     /// spans point into): what is left are body bytes.
     pub fn take_head(&mut self, head: &ResponseHead) -> Bytes {
-        let bytes = self.buf.split_to(head.len.min(self.buf.len())).freeze();
-        if self.buf.is_empty() {
-            // an idle connection holds no buffer
-            self.buf = BytesMut::new();
-        }
-        bytes
+        // the buffer stays with the connection, also in the pool, so that
+        // the next response reuses it (at most `keepalive` connections per
+        // worker keep one)
+        self.buf.split_to(head.len.min(self.buf.len())).freeze()
     }
 
     /// The stream (with `proxy_send_timeout` on writes) and the bytes the

@@ -150,7 +150,8 @@ impl Engine {
             if !body.resendable() {
                 return Err(ProxyError::new(Kind::NoServer));
             }
-            let mut head = Vec::with_capacity(512);
+            // the client connection's head buffer: free until the answer
+            let mut head = client.heads.take();
             rginx_http::upstream_request::write_head(
                 &mut head,
                 plan.method,

@@ -125,7 +125,8 @@ pub(super) enum SendFailure {
 impl RequestBody {
     /// Sends `head` and the body on `conn`: held bytes go with the head in
     /// one write, a stream as it comes from the client (once: it cannot
-    /// be sent again).
+    /// be sent again). The head's buffer goes back to the client
+    /// connection it was taken from.
     pub(super) async fn send(
         &mut self,
         conn: &mut Conn,
@@ -134,10 +135,16 @@ impl RequestBody {
         client: &mut ClientConn,
     ) -> Result<(), SendFailure> {
         match self {
-            RequestBody::Empty => conn.write(&head).await.map_err(|_| SendFailure::Upstream),
+            RequestBody::Empty => {
+                let written = conn.write(&head).await;
+                client.heads.give_back(head);
+                written.map_err(|_| SendFailure::Upstream)
+            }
             RequestBody::Held(bytes) => {
                 head.extend_from_slice(bytes);
-                conn.write(&head).await.map_err(|_| SendFailure::Upstream)
+                let written = conn.write(&head).await;
+                client.heads.give_back(head);
+                written.map_err(|_| SendFailure::Upstream)
             }
             RequestBody::Stream { sent } => {
                 if *sent {
@@ -148,7 +155,9 @@ impl RequestBody {
                 if let Ok(Some(first)) = client.take_ready(body) {
                     head.extend_from_slice(&first);
                 }
-                conn.write(&head).await.map_err(|_| SendFailure::Upstream)?;
+                let written = conn.write(&head).await;
+                client.heads.give_back(head);
+                written.map_err(|_| SendFailure::Upstream)?;
                 loop {
                     match client.body_chunk(body).await {
                         Ok(Some(data)) => {

@@ -48,6 +48,8 @@ pub struct ClientConn {
     pub buf: BytesMut,
     /// Its place in `stub_status`'s counters.
     pub state: ConnectionState,
+    /// Where response heads are written.
+    pub heads: crate::transport::HeadBuf,
     /// The connection's one timer: `keepalive_timeout` between requests,
     /// `proxy_read_timeout` while a request waits for its upstream (never
     /// both at once; one timer entry for the two, moved lazily).
@@ -169,6 +171,7 @@ impl ClientConn {
             stream: TimedWrites::new(stream, send_timeout),
             buf: BytesMut::new(),
             state: ConnectionState::open(),
+            heads: Default::default(),
             timer: LazyTimer::new(),
         }
     }
@@ -180,6 +183,7 @@ impl ClientConn {
             stream: TimedWrites::new(stream, send_timeout),
             buf: BytesMut::new(),
             state,
+            heads: Default::default(),
             timer: LazyTimer::new(),
         }
     }
@@ -239,7 +243,7 @@ impl ClientConn {
 
     /// The socket and what else a parked connection keeps, when the
     /// stream is a TCP socket; the connection as it was otherwise.
-    pub fn park(self) -> Result<ParkedParts, ClientConn> {
+    pub fn park(self) -> Result<ParkedParts, Box<ClientConn>> {
         let ClientConn { stream, state, .. } = self;
         let send_timeout = stream.timeout();
         match stream.into_inner().into_tcp() {
@@ -248,7 +252,7 @@ impl ClientConn {
                 state,
                 send_timeout,
             }),
-            Err(stream) => Err(ClientConn::resume(stream, send_timeout, state)),
+            Err(stream) => Err(Box::new(ClientConn::resume(stream, send_timeout, state))),
         }
     }
 
@@ -388,6 +392,14 @@ impl ClientConn {
         self.stream.write_all(bytes).await
     }
 
+    /// Writes a head taken from [`ClientConn::heads`] (and what was added
+    /// to it), and keeps its buffer for the next.
+    pub async fn write_head(&mut self, head: Vec<u8>) -> io::Result<()> {
+        let written = self.stream.write_all(&head).await;
+        self.heads.give_back(head);
+        written
+    }
+
     /// Writes a refusal page, then closes as nginx's lingering close does.
     pub async fn refuse(&mut self, page: &[u8]) {
         if self.write(page).await.is_err() {
@@ -420,6 +432,12 @@ async fn closed(stream: &mut TimedWrites<Stream>, buf: &mut BytesMut) {
     loop {
         if buf.len() >= HOLD_LIMIT {
             std::future::pending::<()>().await;
+        }
+        // room is made only once there is something to read: the head
+        // being served still shares the buffer, and making room now would
+        // allocate a new one for nearly every request
+        if stream.readable().await.is_err() {
+            return;
         }
         buf.reserve(READ_ROOM);
         match stream.read_buf(buf).await {

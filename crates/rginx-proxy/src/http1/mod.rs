@@ -127,7 +127,7 @@ async fn run(mut session: Session, mut conn: ClientConn, mut timers: HeadTimers,
                     Ok(parts) => return park(session, parts, timers, due),
                     // a stream that cannot be parked waits on in its task
                     Err(back) => {
-                        conn = back;
+                        conn = *back;
                         if !conn.wait_idle_until(due, &mut session.quit).await {
                             return;
                         }

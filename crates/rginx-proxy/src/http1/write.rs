@@ -158,7 +158,7 @@ pub async fn write_response(
     };
     keep_alive &= connection == "keep-alive";
 
-    let mut head = Vec::with_capacity(256);
+    let mut head = conn.heads.take();
     head.extend_from_slice(b"HTTP/1.1 ");
     head.extend_from_slice(parts.status.as_str().as_bytes());
     head.push(b' ');
@@ -213,7 +213,7 @@ pub async fn write_response(
         total: 0,
     };
     if !has_body {
-        if conn.write(&head).await.is_ok() {
+        if conn.write_head(head).await.is_ok() {
             written.total = head_len;
             written.keep = keep_alive;
         }
@@ -235,14 +235,15 @@ pub async fn write_response(
                 }
             }
         }
-        if conn.write(&head).await.is_ok() {
-            written.total = head.len() as u64;
-            written.body = written.total - head_len;
+        let total = head.len() as u64;
+        if conn.write_head(head).await.is_ok() {
+            written.total = total;
+            written.body = total - head_len;
             written.keep = complete && keep_alive;
         }
         return written;
     }
-    if conn.write(&head).await.is_err() {
+    if conn.write_head(head).await.is_err() {
         return written;
     }
     written.total = head_len;
