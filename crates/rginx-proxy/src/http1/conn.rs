@@ -189,55 +189,69 @@ impl ClientConn {
     }
 
     /// Waits, between two requests, until the client sends something, it
-    /// closes, `idle` (keepalive_timeout) passes or the process quits;
-    /// with `park_after`, only that long: then the connection is
+    /// closes, `idle` (keepalive_timeout; zero: no limit) passes or the
+    /// process quits. The wait goes in steps of at most `step`, and `quit`
+    /// is read after each (no waiter is registered with it per request:
+    /// graceful shutdown closes an idle connection within a step). With
+    /// `park`, the first step that passes makes the connection
     /// [`Idle::Quiet`]. It keeps a buffer of the usual size meanwhile.
     pub async fn wait_idle(
         &mut self,
         idle: Duration,
-        park_after: Option<Duration>,
-        quit: &mut tokio::sync::watch::Receiver<bool>,
+        step: Duration,
+        park: bool,
+        quit: &tokio::sync::watch::Receiver<bool>,
     ) -> Idle {
         if self.buf.capacity() > KEEP_BUFFER {
             self.buf = BytesMut::new();
         }
-        let first = match park_after {
-            Some(after) if after < idle => after,
-            _ => idle,
+        let first = if idle.is_zero() { step } else { step.min(idle) };
+        let Some(step_end) = self.timer.set(first) else {
+            return Idle::Ended;
         };
-        let set = self.timer.set(first);
-        match self.wait_readable(quit).await {
-            Some(true) => Idle::Ready,
-            Some(false) => Idle::Ended,
-            None => match set {
-                Some(at) if first < idle => Idle::Quiet(at - first + idle),
-                _ => Idle::Ended,
-            },
-        }
+        let due = (!idle.is_zero()).then(|| step_end - first + idle);
+        self.wait_steps(due, step, park, quit).await
     }
 
-    /// Waits on as [`ClientConn::wait_idle`] does, until `due`: true when
-    /// the client sent something.
+    /// Waits on as [`ClientConn::wait_idle`] does, until `due`, without
+    /// parking: true when the client sent something.
     pub async fn wait_idle_until(
         &mut self,
         due: Instant,
-        quit: &mut tokio::sync::watch::Receiver<bool>,
+        step: Duration,
+        quit: &tokio::sync::watch::Receiver<bool>,
     ) -> bool {
-        self.timer.set_until(due);
-        self.wait_readable(quit).await == Some(true)
+        self.timer.set_until(due.min(Instant::now() + step));
+        matches!(
+            self.wait_steps(Some(due), step, false, quit).await,
+            Idle::Ready
+        )
     }
 
-    /// Readiness (`Some(true)`), the end (`Some(false)`: an error or the
-    /// process quits) or the timer (`None`), whichever comes first.
-    async fn wait_readable(
+    /// The steps of an idle wait, the timer set for the first.
+    async fn wait_steps(
         &mut self,
-        quit: &mut tokio::sync::watch::Receiver<bool>,
-    ) -> Option<bool> {
-        let ready = self.stream.readable();
-        tokio::select! {
-            ready = ready => Some(ready.is_ok()),
-            () = self.timer.expired() => None,
-            () = crate::engine::quitting(quit) => Some(false),
+        due: Option<Instant>,
+        step: Duration,
+        park: bool,
+        quit: &tokio::sync::watch::Receiver<bool>,
+    ) -> Idle {
+        loop {
+            let ready = self.stream.readable();
+            tokio::select! {
+                ready = ready => return if ready.is_ok() { Idle::Ready } else { Idle::Ended },
+                () = self.timer.expired() => {}
+            }
+            if *quit.borrow() {
+                return Idle::Ended;
+            }
+            let now = Instant::now();
+            match due {
+                Some(due) if now >= due => return Idle::Ended,
+                Some(due) if park => return Idle::Quiet(due),
+                Some(due) => self.timer.set_until(due.min(now + step)),
+                None => self.timer.set_until(now + step),
+            }
         }
     }
 

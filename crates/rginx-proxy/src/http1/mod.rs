@@ -112,13 +112,9 @@ async fn run(mut session: Session, mut conn: ClientConn, mut timers: HeadTimers,
         // per request for it); a connection idle for long is parked, which
         // ends the task, and a tunnel gets a task of its own
         if conn.buf.is_empty() && timers.first_deadline.is_none() && !std::mem::take(&mut woken) {
-            let park_after = session
-                .current
-                .parked
-                .available()
-                .then_some(park::PARK_AFTER);
+            let parkable = session.current.parked.available();
             match conn
-                .wait_idle(timers.idle, park_after, &mut session.quit)
+                .wait_idle(timers.idle, park::PARK_AFTER, parkable, &session.quit)
                 .await
             {
                 Idle::Ready => {}
@@ -128,7 +124,10 @@ async fn run(mut session: Session, mut conn: ClientConn, mut timers: HeadTimers,
                     // a stream that cannot be parked waits on in its task
                     Err(back) => {
                         conn = *back;
-                        if !conn.wait_idle_until(due, &mut session.quit).await {
+                        if !conn
+                            .wait_idle_until(due, park::PARK_AFTER, &session.quit)
+                            .await
+                        {
                             return;
                         }
                     }
