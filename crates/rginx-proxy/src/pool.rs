@@ -19,8 +19,11 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The body type requests and responses carry through rginx.
 pub type Body = http_body_util::combinators::BoxBody<Bytes, BoxError>;
 
-/// A connection to an upstream server.
-pub type Conn = UpstreamConn;
+/// A connection to an upstream server, boxed: it moves through the pool,
+/// the attempt and the response body, and a pointer moves cheaper than
+/// the connection's state (one allocation per connection, not per
+/// request).
+pub type Conn = Box<UpstreamConn>;
 
 struct Idle {
     conn: Conn,

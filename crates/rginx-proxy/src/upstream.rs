@@ -141,7 +141,7 @@ enum Framing {
 /// it; the connection goes back to `pool` when the body was read whole and
 /// the response keeps it alive.
 pub struct UpstreamBody {
-    conn: Option<UpstreamConn>,
+    conn: Option<crate::pool::Conn>,
     framing: Framing,
     /// Where the connection goes after the body, if it may be reused.
     pool: Option<Arc<Pool>>,
@@ -161,7 +161,7 @@ pub struct InvalidChunked;
 impl UpstreamBody {
     /// The body after `head` (already consumed from `conn`), framed as
     /// `framing` says; `pool` takes the connection back afterwards.
-    pub fn new(conn: UpstreamConn, framing: ResponseBody, pool: Option<Arc<Pool>>) -> Self {
+    pub fn new(conn: crate::pool::Conn, framing: ResponseBody, pool: Option<Arc<Pool>>) -> Self {
         let (framing, length) = match framing {
             ResponseBody::Empty => (Framing::Done, Some(0)),
             ResponseBody::Length(n) => (Framing::Length(n), Some(n)),

@@ -250,11 +250,11 @@ impl Engine {
         let _ = stream.set_nodelay(true);
         // proxy_send_timeout, of the request that opened the connection
         let stream: crate::transport::Stream = Box::new(stream);
-        Ok(Conn::new(
+        Ok(Box::new(crate::upstream::UpstreamConn::new(
             addr,
             TimedWrites::new(stream, plan.send_timeout),
             slot,
-        ))
+        )))
     }
 
     /// The next peer for a request; `tried` holds the ones it already had.
