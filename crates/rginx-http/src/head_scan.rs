@@ -267,18 +267,7 @@ impl HeadScanner {
                 self.tail.copy_within(n.., 0);
                 self.tail[LINE_TAIL - n..].copy_from_slice(segment);
             }
-            for &b in segment {
-                if !self.after_method {
-                    self.after_method = b == b' ';
-                } else if self.target_first.is_none() && b != b' ' {
-                    self.target_first = Some(b);
-                }
-                let space = b == b' ' || b == b'\r';
-                if self.in_space && !space {
-                    self.words = self.words.saturating_add(1);
-                }
-                self.in_space = space;
-            }
+            self.scan_request_line(segment);
         } else if !whole_line {
             if let Some(free) = self.prefix.get_mut(self.line..) {
                 let n = free.len().min(segment.len());
@@ -291,6 +280,38 @@ impl HeadScanner {
             self.blank = false;
         }
         Ok(())
+    }
+
+    /// Follows the request line's words through `segment`: where the
+    /// method ends, the target's first byte, and whether there are more
+    /// than two words (the one question asked of their count). Inside a
+    /// word nothing changes until a space or CR, so the scan jumps there.
+    fn scan_request_line(&mut self, segment: &[u8]) {
+        let mut at = 0;
+        while at < segment.len() {
+            if self.words >= 3 && self.target_first.is_some() {
+                // nothing left to learn from this line
+                return;
+            }
+            if !self.in_space {
+                match memchr::memchr2(b' ', b'\r', &segment[at..]) {
+                    Some(skip) => at += skip,
+                    None => return,
+                }
+            }
+            let b = segment[at];
+            if !self.after_method {
+                self.after_method = b == b' ';
+            } else if self.target_first.is_none() && b != b' ' {
+                self.target_first = Some(b);
+            }
+            let space = b == b' ' || b == b'\r';
+            if self.in_space && !space {
+                self.words = self.words.saturating_add(1);
+            }
+            self.in_space = space;
+            at += 1;
+        }
     }
 
     /// A request or header line ended (it is not empty); `whole` is the
@@ -413,6 +434,53 @@ fn nginx_value(raw: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the request line's scan learns, byte by byte, as it did before
+    /// it jumped over words: (method ended, target's first byte, words up
+    /// to 3).
+    fn request_line_by_bytes(line: &[u8]) -> (bool, Option<u8>, u8) {
+        let (mut after_method, mut target_first, mut words, mut in_space) =
+            (false, None, 0u8, true);
+        for &b in line {
+            if !after_method {
+                after_method = b == b' ';
+            } else if target_first.is_none() && b != b' ' {
+                target_first = Some(b);
+            }
+            let space = b == b' ' || b == b'\r';
+            if in_space && !space {
+                words = words.saturating_add(1);
+            }
+            in_space = space;
+        }
+        (after_method, target_first, words.min(3))
+    }
+
+    #[test]
+    fn the_request_line_scan_learns_what_a_byte_by_byte_scan_does() {
+        // lines of spaces, CRs and word bytes, fed whole and in two pieces
+        let alphabet = [b' ', b'\r', b'G', b'/', b'H'];
+        let mut seed = 0x2545_f491_u64;
+        for _ in 0..20_000 {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let len = (seed >> 59) as usize;
+            let line: Vec<u8> = (0..len)
+                .map(|i| alphabet[((seed >> (i * 3 % 56)) % 5) as usize])
+                .collect();
+            let cut = (seed >> 40) as usize % (len + 1);
+            let mut scanner = HeadScanner::new(4, 8192);
+            scanner.scan_request_line(&line[..cut]);
+            scanner.scan_request_line(&line[cut..]);
+            let got = (
+                scanner.after_method,
+                scanner.target_first,
+                scanner.words.min(3),
+            );
+            assert_eq!(got, request_line_by_bytes(&line), "{line:?} cut at {cut}");
+        }
+    }
 
     #[test]
     fn a_normal_head_passes_and_ends() {
