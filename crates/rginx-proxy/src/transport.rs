@@ -2,8 +2,8 @@
 //! reads and writes asynchronously and can say when it has something to
 //! read without reading it. A plain TCP socket is one; a TLS stream over
 //! one drops in as another. Waiting for readiness instead of reading is
-//! what lets an idle keep-alive connection, or a kept upstream
-//! connection, hold no buffer at all.
+//! what lets an idle tunnel hold no buffer, and an idle keep-alive
+//! connection be parked as its bare socket.
 
 use std::io;
 use std::task::{Context, Poll};
