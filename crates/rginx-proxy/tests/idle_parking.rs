@@ -94,6 +94,15 @@ fn get(stream: &mut TcpStream) -> String {
     }
 }
 
+/// A new connection that has had one request answered 200 (and is left
+/// idle).
+fn served_once(server: &Server) -> TcpStream {
+    let mut client = TcpStream::connect(server.addr).unwrap();
+    let answer = get(&mut client);
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    client
+}
+
 /// Waits (at most 5 s) until `n` connections are parked.
 fn wait_parked(server: &Server, n: usize) {
     let until = Instant::now() + Duration::from_secs(5);
@@ -131,17 +140,13 @@ fn an_idle_connection_is_parked_and_served_again() {
     // the first connections make what a worker keeps once (its table,
     // its epoll, tokio's per-thread state)
     for _ in 0..20 {
-        let mut client = TcpStream::connect(server.addr).unwrap();
-        assert!(get(&mut client).starts_with("HTTP/1.1 200 OK\r\n"));
-        clients.push(client);
+        clients.push(served_once(&server));
     }
     wait_parked(&server, 20);
     let before = live_bytes();
     const MORE: usize = 300;
     for _ in 0..MORE {
-        let mut client = TcpStream::connect(server.addr).unwrap();
-        assert!(get(&mut client).starts_with("HTTP/1.1 200 OK\r\n"));
-        clients.push(client);
+        clients.push(served_once(&server));
     }
     wait_parked(&server, 20 + MORE);
     let per_connection = live_bytes().saturating_sub(before) / MORE;
@@ -169,8 +174,7 @@ fn an_idle_connection_is_parked_and_served_again() {
 fn a_parked_connection_closes_when_keepalive_timeout_passes() {
     let _one = one_at_a_time();
     let server = start("keepalive_timeout 1s;");
-    let mut client = TcpStream::connect(server.addr).unwrap();
-    get(&mut client);
+    let mut client = served_once(&server);
     let idle_from = Instant::now();
     wait_parked(&server, 1);
     assert!(closed_within(&mut client, Duration::from_secs(5)));
@@ -187,8 +191,7 @@ fn a_short_keepalive_timeout_closes_in_the_task() {
     let _one = one_at_a_time();
     // shorter than the wait before parking: never parked
     let server = start("keepalive_timeout 50ms;");
-    let mut client = TcpStream::connect(server.addr).unwrap();
-    get(&mut client);
+    let mut client = served_once(&server);
     assert!(closed_within(&mut client, Duration::from_secs(5)));
     assert_eq!(server.cell.parked(), 0);
 }
@@ -197,13 +200,7 @@ fn a_short_keepalive_timeout_closes_in_the_task() {
 fn parked_connections_close_when_the_process_quits() {
     let _one = one_at_a_time();
     let server = start("");
-    let mut clients: Vec<TcpStream> = (0..3)
-        .map(|_| {
-            let mut client = TcpStream::connect(server.addr).unwrap();
-            get(&mut client);
-            client
-        })
-        .collect();
+    let mut clients: Vec<TcpStream> = (0..3).map(|_| served_once(&server)).collect();
     wait_parked(&server, 3);
     server.quit.send_replace(true);
     for client in &mut clients {

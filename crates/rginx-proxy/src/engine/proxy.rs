@@ -134,42 +134,33 @@ impl RequestBody {
         body: &mut BodyReader,
         client: &mut ClientConn,
     ) -> Result<(), SendFailure> {
+        // what goes with the head, in its one write
         match self {
-            RequestBody::Empty => {
-                let written = conn.write(&head).await;
-                client.heads.give_back(head);
-                written.map_err(|_| SendFailure::Upstream)
-            }
-            RequestBody::Held(bytes) => {
-                head.extend_from_slice(bytes);
-                let written = conn.write(&head).await;
-                client.heads.give_back(head);
-                written.map_err(|_| SendFailure::Upstream)
-            }
+            RequestBody::Empty => {}
+            RequestBody::Held(bytes) => head.extend_from_slice(bytes),
+            RequestBody::Stream { sent: true } => return Err(SendFailure::Upstream),
             RequestBody::Stream { sent } => {
-                if *sent {
-                    return Err(SendFailure::Upstream);
-                }
                 *sent = true;
-                // what came with the head goes with it
                 if let Ok(Some(first)) = client.take_ready(body) {
                     head.extend_from_slice(&first);
                 }
-                let written = conn.write(&head).await;
-                client.heads.give_back(head);
-                written.map_err(|_| SendFailure::Upstream)?;
-                loop {
-                    match client.body_chunk(body).await {
-                        Ok(Some(data)) => {
-                            conn.write(&data).await.map_err(|_| SendFailure::Upstream)?
-                        }
-                        Ok(None) => break,
-                        Err(e) => return Err(SendFailure::Client(e)),
-                    }
-                }
-                conn.flush().await.map_err(|_| SendFailure::Upstream)
             }
         }
+        let written = conn.write(&head).await;
+        client.heads.give_back(head);
+        written.map_err(|_| SendFailure::Upstream)?;
+        if !matches!(self, RequestBody::Stream { .. }) {
+            return Ok(());
+        }
+        // the rest of a stream, as it comes from the client
+        loop {
+            match client.body_chunk(body).await {
+                Ok(Some(data)) => conn.write(&data).await.map_err(|_| SendFailure::Upstream)?,
+                Ok(None) => break,
+                Err(e) => return Err(SendFailure::Client(e)),
+            }
+        }
+        conn.flush().await.map_err(|_| SendFailure::Upstream)
     }
 
     /// Whether another attempt can send it again.

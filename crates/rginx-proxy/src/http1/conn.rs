@@ -167,13 +167,7 @@ pub struct HeadTimers {
 impl ClientConn {
     /// A connection just accepted.
     pub fn new(stream: Stream, send_timeout: Duration) -> ClientConn {
-        ClientConn {
-            stream: TimedWrites::new(stream, send_timeout),
-            buf: BytesMut::new(),
-            state: ConnectionState::open(),
-            heads: Default::default(),
-            timer: LazyTimer::new(),
-        }
+        ClientConn::resume(stream, send_timeout, ConnectionState::open())
     }
 
     /// A parked connection the client has sent something on, to serve

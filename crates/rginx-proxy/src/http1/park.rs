@@ -150,6 +150,11 @@ impl<T> Table<T> {
         Some(index)
     }
 
+    /// The place the next [`Table::insert`] takes.
+    fn vacant(&self) -> usize {
+        self.free.last().copied().unwrap_or(self.slots.len())
+    }
+
     /// Takes what is in place `index` (if it is still the occupant of
     /// `generation`, when given).
     fn take(&mut self, index: usize, generation: Option<u64>) -> Option<T> {
@@ -209,7 +214,7 @@ impl ParkedSet {
         &self,
         current: &Arc<EngineCell>,
         quit: &watch::Receiver<bool>,
-        parked: Parked,
+        mut parked: Parked,
         due: Instant,
     ) {
         let Some(shared) = self
@@ -222,21 +227,22 @@ impl ParkedSet {
             return;
         }
         let mut table = shared.table.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(index) = table.insert(parked, due) else {
-            return;
-        };
-        let registered = match &mut table.slots[index] {
-            Slot::Used(_, parked) => {
-                shared
-                    .registry
-                    .register(&mut parked.stream, Token(index), Interest::READABLE)
-            }
-            Slot::Free => Ok(()),
-        };
-        if registered.is_err() {
-            drop(table.take(index, None));
+        // registered under the place it is about to take (no event is read
+        // before the lock is let go)
+        let token = Token(table.vacant());
+        if shared
+            .registry
+            .register(&mut parked.stream, token, Interest::READABLE)
+            .is_err()
+        {
             return;
         }
+        let Some(index) = table.insert(parked, due) else {
+            // closed meanwhile: the connection closes (its socket leaves
+            // the epoll with it)
+            return;
+        };
+        debug_assert_eq!(index, token.0);
         let tell = table.next_deadline() == Some(due) || table.untrimmed == TRIM_AFTER;
         drop(table);
         if tell {
@@ -417,9 +423,11 @@ mod tests {
     fn a_reused_place_is_not_closed_by_the_deadline_of_the_one_before() {
         let mut table = Table::default();
         let now = Instant::now();
+        assert_eq!(table.vacant(), 0);
         let first = table.insert("first", now).unwrap();
         // woken before its time: its place goes to the next one
         assert_eq!(table.take(first, None), Some("first"));
+        assert_eq!(table.vacant(), first);
         let second = table
             .insert("second", now + Duration::from_secs(10))
             .unwrap();
