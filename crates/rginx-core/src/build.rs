@@ -413,40 +413,14 @@ impl Builder<'_> {
             .push(Diagnostic::warning(message, Some(span), (d.seq, 0, 0)));
     }
 
-    /// Compiles a regex (locations, server names, map keys) to check it.
+    /// Compiles a regex (locations, server names, map keys) as serving
+    /// will, so that `check` refuses exactly what would fail at start.
     /// Named captures become known variables, as in nginx.
     pub fn compile_regex(&mut self, pattern: &str, case_insensitive: bool) -> Result<(), Msg> {
-        // Parsing to the engine's HIR rejects what compiling would, at a
-        // fraction of the cost; the matcher is compiled once at load time
-        // by the evaluator.
-        // Translating the syntax tree can only fail for Unicode properties
-        // (`\p{..}`) and for byte-oriented patterns (`(?-u)`); every other
-        // pattern that parses compiles, so those skip the (dearer) step.
-        let needs_translation =
-            pattern.contains("\\p") || pattern.contains("\\P") || pattern.contains("-u");
-        let parsed = if needs_translation {
-            regex_syntax::ParserBuilder::new()
-                .case_insensitive(case_insensitive)
-                .build()
-                .parse(pattern)
-                .map(drop)
-        } else {
-            regex_syntax::ast::parse::Parser::new()
-                .parse(pattern)
-                .map(drop)
-                .map_err(regex_syntax::Error::from)
-        };
-        match parsed {
-            Ok(()) => {
-                self.defined_vars
-                    .extend(crate::regex_error::capture_names(pattern));
-                Ok(())
-            }
-            Err(e) => Err(Msg::own(crate::regex_error::describe(
-                pattern,
-                &e.to_string(),
-            ))),
-        }
+        let re = crate::pcre::Pcre::compile(pattern, case_insensitive).map_err(Msg::own)?;
+        self.defined_vars
+            .extend(re.capture_names().iter().flatten().cloned());
+        Ok(())
     }
 
     /// Checks a value's variables; remembers them for the unknown-variable

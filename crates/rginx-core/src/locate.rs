@@ -14,7 +14,7 @@
 //!   level in order; a matching regex's nested locations are searched too;
 //! - named locations are never matched.
 
-use regex::Regex;
+use crate::pcre::{MatchError, Pcre};
 
 /// Index of a location in a [`LocationTable`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,7 +45,7 @@ pub enum SpecKind {
         no_regex: bool,
     },
     /// `~ re` / `~* re`, compiled.
-    Regex(Regex),
+    Regex(Pcre),
     /// `@name`: only reachable by name.
     Named(String),
 }
@@ -65,10 +65,6 @@ struct TrieNode {
 struct Level {
     nodes: Vec<TrieNode>,
     regexes: Vec<LocationId>,
-    /// All regexes of the level in one automaton: one pass tells whether
-    /// any matches, so a URI that matches none (most prefix hits) costs a
-    /// single scan instead of one per regex.
-    any_regex: Option<regex::RegexSet>,
 }
 
 /// The result of matching a URI.
@@ -80,6 +76,26 @@ pub enum LocationMatch {
     Redirect(LocationId),
     /// No location matches.
     None,
+    /// A regex location's match failed (PCRE2's match limit): nginx
+    /// answers 500 (`ngx_http_core_find_location` returns `NGX_ERROR`),
+    /// in the configuration of the longest prefix found before it.
+    Failed {
+        /// The longest matching prefix location, if any.
+        prefix: Option<LocationId>,
+        /// The regex location whose match failed.
+        regex: LocationId,
+        /// PCRE2's error.
+        error: MatchError,
+    },
+}
+
+/// Matches a regex of the configuration (which lives for `'p`) against a
+/// subject, and may keep its captures.
+pub type RegexRunner<'p, 'r> = dyn FnMut(&'p Pcre, &[u8]) -> Result<bool, MatchError> + 'r;
+
+/// A runner that only tells whether a regex matches.
+pub fn is_match(re: &Pcre, subject: &[u8]) -> Result<bool, MatchError> {
+    re.is_match(subject)
 }
 
 /// What one level's search found (nginx's return codes).
@@ -90,6 +106,8 @@ enum Step {
     Redirect(LocationId),
     /// `NGX_AGAIN` / `NGX_DECLINED`: the best location so far, if any.
     Partial(Option<LocationId>),
+    /// A regex's match failed: the best prefix so far, the regex.
+    Failed(Option<LocationId>, LocationId, MatchError),
 }
 
 /// All locations of one server, compiled.
@@ -118,29 +136,30 @@ impl LocationTable {
         &self.specs[id.0 as usize]
     }
 
-    /// Finds the location for a normalised URI (`$uri`). `on_regex` is
-    /// called with each regex location that matched, in order, so the
-    /// caller can keep its captures (the last call is the final match's).
-    pub fn find(&self, uri: &str, on_regex: &mut dyn FnMut(LocationId, &Regex)) -> LocationMatch {
+    /// Finds the location for a normalised URI (`$uri`, the decoded bytes).
+    /// `run` matches a regex location's pattern against the URI (the
+    /// caller keeps the captures of the one that matches); regexes are
+    /// tried in configuration order, as nginx does.
+    pub fn find<'p>(&'p self, uri: &[u8], run: &mut RegexRunner<'p, '_>) -> LocationMatch {
         let top = self.specs.len();
-        match self.search(top, uri, on_regex) {
+        match self.search(top, uri, run) {
             Step::Final(id) => LocationMatch::Found(id),
             Step::Redirect(id) => LocationMatch::Redirect(id),
             Step::Partial(Some(id)) => LocationMatch::Found(id),
             Step::Partial(None) => LocationMatch::None,
+            Step::Failed(prefix, regex, error) => LocationMatch::Failed {
+                prefix,
+                regex,
+                error,
+            },
         }
     }
 
-    fn search(
-        &self,
-        level: usize,
-        uri: &str,
-        on_regex: &mut dyn FnMut(LocationId, &Regex),
-    ) -> Step {
+    fn search<'p>(&'p self, level: usize, uri: &[u8], run: &mut RegexRunner<'p, '_>) -> Step {
         let lv = &self.levels[level];
         let mut best = None;
         let mut no_regex = false;
-        match static_search(lv, uri.as_bytes()) {
+        match static_search(lv, uri) {
             StaticResult::Exact(id) => return Step::Final(id),
             StaticResult::Redirect(id) => return Step::Redirect(id),
             StaticResult::Prefix(id) => {
@@ -148,7 +167,7 @@ impl LocationTable {
                 if let SpecKind::Prefix { no_regex: nr, .. } = self.spec(id).kind {
                     no_regex = nr;
                 }
-                match self.search(id.0 as usize, uri, on_regex) {
+                match self.search(id.0 as usize, uri, run) {
                     Step::Partial(Some(inner)) => best = Some(inner),
                     Step::Partial(None) => {}
                     done => return done,
@@ -157,31 +176,17 @@ impl LocationTable {
             StaticResult::None => {}
         }
         if !no_regex {
-            // the set finds the first matching regex in one pass; without
-            // a set, each regex is tried in order
-            let first = match &lv.any_regex {
-                Some(set) if !set.is_match(uri) => None,
-                Some(set) => set
-                    .matches(uri)
-                    .iter()
-                    .next()
-                    .and_then(|i| lv.regexes.get(i))
-                    .copied(),
-                None => lv
-                    .regexes
-                    .iter()
-                    .copied()
-                    .find(|id| match &self.spec(*id).kind {
-                        SpecKind::Regex(re) => re.is_match(uri),
-                        _ => false,
-                    }),
-            };
-            if let Some(id) = first {
-                if let SpecKind::Regex(re) = &self.spec(id).kind {
-                    on_regex(id, re);
+            for &id in &lv.regexes {
+                let SpecKind::Regex(re) = &self.spec(id).kind else {
+                    continue;
+                };
+                match run(re, uri) {
+                    Ok(false) => continue,
+                    Ok(true) => {}
+                    Err(e) => return Step::Failed(best, id, e),
                 }
                 // the regex location's own nested locations
-                return match self.search(id.0 as usize, uri, on_regex) {
+                return match self.search(id.0 as usize, uri, run) {
                     Step::Partial(None) => Step::Final(id),
                     Step::Partial(Some(inner)) => Step::Final(inner),
                     other => other,
@@ -233,7 +238,6 @@ fn build_level(specs: &[LocationSpec], members: &[LocationId]) -> Level {
     let mut level = Level {
         nodes: vec![TrieNode::default()],
         regexes: Vec::new(),
-        any_regex: None,
     };
     for &id in members {
         let spec = &specs[id.0 as usize];
@@ -271,22 +275,12 @@ fn build_level(specs: &[LocationSpec], members: &[LocationId]) -> Level {
             node.auto_redirect.get_or_insert(id);
         }
     }
-    let patterns = level
-        .regexes
-        .iter()
-        .filter_map(|id| match &specs[id.0 as usize].kind {
-            SpecKind::Regex(re) => Some(re.as_str().to_string()),
-            _ => None,
-        });
-    // the compiled regexes carry their case flag in the pattern (`(?i)`);
-    // when the set cannot be built, every regex is tried in turn
-    level.any_regex = regex::RegexSet::new(patterns).ok();
     level
 }
 
 /// A slow, direct transcription of the documented algorithm, for tests:
 /// compares every location by string operations.
-pub fn reference_find(table: &LocationTable, uri: &str) -> LocationMatch {
+pub fn reference_find(table: &LocationTable, uri: &[u8]) -> LocationMatch {
     fn level_members(table: &LocationTable, level: usize) -> Vec<LocationId> {
         if level == table.specs.len() {
             // server level: every location that is nobody's nested one
@@ -300,12 +294,12 @@ pub fn reference_find(table: &LocationTable, uri: &str) -> LocationMatch {
             table.specs[level].nested.clone()
         }
     }
-    fn go(table: &LocationTable, level: usize, uri: &str) -> Step {
+    fn go(table: &LocationTable, level: usize, uri: &[u8]) -> Step {
         let members = level_members(table, level);
         // 1. exact
         for &id in &members {
             if let SpecKind::Exact(n) = &table.spec(id).kind {
-                if n == uri {
+                if n.as_bytes() == uri {
                     return Step::Final(id);
                 }
             }
@@ -314,7 +308,8 @@ pub fn reference_find(table: &LocationTable, uri: &str) -> LocationMatch {
         let mut best: Option<(usize, LocationId)> = None;
         for &id in &members {
             if let SpecKind::Prefix { name, .. } = &table.spec(id).kind {
-                if uri.starts_with(name.as_str()) && best.is_none_or(|(len, _)| name.len() > len) {
+                if uri.starts_with(name.as_bytes()) && best.is_none_or(|(len, _)| name.len() > len)
+                {
                     best = Some((name.len(), id));
                 }
             }
@@ -330,7 +325,7 @@ pub fn reference_find(table: &LocationTable, uri: &str) -> LocationMatch {
                 };
                 if spec.auto_redirect
                     && name.len() == uri.len() + 1
-                    && name.starts_with(uri)
+                    && name.as_bytes().starts_with(uri)
                     && name.ends_with('/')
                 {
                     return Step::Redirect(id);
@@ -353,12 +348,16 @@ pub fn reference_find(table: &LocationTable, uri: &str) -> LocationMatch {
         if !no_regex {
             for &id in &members {
                 if let SpecKind::Regex(re) = &table.spec(id).kind {
-                    if re.is_match(uri) {
-                        return match go(table, id.0 as usize, uri) {
-                            Step::Partial(None) => Step::Final(id),
-                            Step::Partial(Some(inner)) => Step::Final(inner),
-                            other => other,
-                        };
+                    match re.is_match(uri) {
+                        Ok(false) => {}
+                        Ok(true) => {
+                            return match go(table, id.0 as usize, uri) {
+                                Step::Partial(None) => Step::Final(id),
+                                Step::Partial(Some(inner)) => Step::Final(inner),
+                                other => other,
+                            };
+                        }
+                        Err(e) => return Step::Failed(result, id, e),
                     }
                 }
             }
@@ -369,6 +368,11 @@ pub fn reference_find(table: &LocationTable, uri: &str) -> LocationMatch {
         Step::Final(id) | Step::Partial(Some(id)) => LocationMatch::Found(id),
         Step::Redirect(id) => LocationMatch::Redirect(id),
         Step::Partial(None) => LocationMatch::None,
+        Step::Failed(prefix, regex, error) => LocationMatch::Failed {
+            prefix,
+            regex,
+            error,
+        },
     }
 }
 
@@ -397,8 +401,8 @@ mod tests {
     }
 
     fn find(t: &LocationTable, uri: &str) -> LocationMatch {
-        let fast = t.find(uri, &mut |_, _| {});
-        assert_eq!(fast, reference_find(t, uri), "{uri}");
+        let fast = t.find(uri.as_bytes(), &mut is_match);
+        assert_eq!(fast, reference_find(t, uri.as_bytes()), "{uri}");
         fast
     }
 
@@ -418,7 +422,7 @@ mod tests {
     #[test]
     fn regexes_in_order_unless_no_regex() {
         let re = |p: &str| LocationSpec {
-            kind: SpecKind::Regex(Regex::new(p).unwrap()),
+            kind: SpecKind::Regex(Pcre::compile(p, false).unwrap()),
             nested: vec![],
             auto_redirect: false,
         };
@@ -440,12 +444,12 @@ mod tests {
         outer.nested = vec![LocationId(1), LocationId(2)];
         let inner = prefix("/a/b/");
         let inner_re = LocationSpec {
-            kind: SpecKind::Regex(Regex::new(r"\.jpg$").unwrap()),
+            kind: SpecKind::Regex(Pcre::compile(r"\.jpg$", false).unwrap()),
             nested: vec![],
             auto_redirect: false,
         };
         let outer_re = LocationSpec {
-            kind: SpecKind::Regex(Regex::new(r"\.(jpg|png)$").unwrap()),
+            kind: SpecKind::Regex(Pcre::compile(r"\.(jpg|png)$", false).unwrap()),
             nested: vec![],
             auto_redirect: false,
         };

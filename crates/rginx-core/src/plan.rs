@@ -13,12 +13,11 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use regex::Regex;
-
 use crate::locate::{LocationId, LocationMatch, LocationSpec, LocationTable, SpecKind};
 use crate::model::{
     LocationConf, LocationMatcher, MapConf, Model, ProxyTarget, ServerName, Settings,
 };
+use crate::pcre::{MatchError, Pcre, Spans};
 use crate::select::{normalize_host, ServerId, ServerSelector};
 use crate::template::{CompileError, Names, Template, Var};
 use crate::uri;
@@ -63,6 +62,15 @@ pub enum Decision<'a> {
     Respond(u16),
     /// Answer with the status page (`stub_status`).
     Status(StatusFormat),
+    /// A regex's match failed (PCRE2's match limit): nginx logs this
+    /// `[alert]` line and answers 500, or, for a `server_name` regex,
+    /// closes the connection without an answer (`answer` false).
+    RegexFailed {
+        /// `pcre2_match() failed: -47 on "SUBJECT" using "PATTERN"`.
+        alert: String,
+        /// Whether nginx sends its 500 page.
+        answer: bool,
+    },
 }
 
 /// How the status page is written.
@@ -98,6 +106,10 @@ pub enum BodyPlan {
 /// The request nginx would send upstream.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamPlan<'a> {
+    /// nginx's `[alert]` lines for regex matches that failed while the
+    /// request was evaluated (a `map` regex at PCRE2's match limit: the
+    /// map took its default).
+    pub alerts: Vec<String>,
     /// The server that handles the request.
     pub server: ServerId,
     /// The location that handles it.
@@ -412,7 +424,7 @@ struct CompiledMap {
     exact: HashMap<String, Template>,
     leading: Vec<(String, Template)>,
     trailing: Vec<(String, Template)>,
-    regexes: Vec<(Regex, Template)>,
+    regexes: Vec<(Pcre, Template)>,
     default: Option<Template>,
 }
 
@@ -443,12 +455,6 @@ impl From<CompileError> for RuntimeError {
     }
 }
 
-impl From<regex::Error> for RuntimeError {
-    fn from(e: regex::Error) -> Self {
-        RuntimeError(e.to_string())
-    }
-}
-
 impl Runtime {
     /// Compiles a validated model. `hostname` is the machine's name
     /// (`$hostname`).
@@ -465,7 +471,7 @@ impl Runtime {
                 error_log_sets: Vec::new(),
             });
         };
-        let selector = ServerSelector::new(&http.servers)?;
+        let selector = ServerSelector::new(&http.servers).map_err(RuntimeError)?;
         let mut formats = vec![("combined".to_string(), Template::compile(COMBINED, &names)?)];
         for f in &http.log_formats {
             formats.push((f.name.clone(), Template::compile(&f.format, &names)?));
@@ -647,12 +653,14 @@ impl Runtime {
 
     /// The access log lines for a finished request: `(path, line)` for
     /// each `access_log` of its scope, written as nginx does (values
-    /// escaped with `\xHH`, empty values as `-`).
+    /// escaped with `\xHH`, empty values as `-`). `alerts` gets nginx's
+    /// `[alert]` lines for regex matches that failed on the way.
     pub fn access_log_lines(
         &self,
         scope: LogScope,
         req: &RequestHead<'_>,
         facts: &ResponseFacts,
+        alerts: &mut Vec<String>,
     ) -> Vec<(String, String)> {
         let logs = self.access_logs(scope);
         let Some(srv) = self.servers.get(scope.server.0 as usize) else {
@@ -694,6 +702,7 @@ impl Runtime {
             proxy_port: 80,
             map_values: Vec::new(),
             facts: Some(facts),
+            alerts: Vec::new(),
         };
         let mut lines = Vec::new();
         for (path_template, format) in logs {
@@ -711,6 +720,7 @@ impl Runtime {
             line.push('\n');
             lines.push((path, line));
         }
+        alerts.append(&mut ctx.alerts);
         lines
     }
 
@@ -733,11 +743,16 @@ impl Runtime {
             normalize_host(raw_host)?
         };
         let socket = self.selector.socket_for(req.local).unwrap_or(0);
-        let server_id = self.selector.select(socket, &host, &mut |_| {});
+        let server_id = self
+            .selector
+            .select(socket, &host, &mut crate::locate::is_match)
+            .ok()?;
         let server = self.servers.get(server_id.0 as usize)?;
         let path = normalized(target.raw_path).ok()?;
-        let path = String::from_utf8_lossy(&path);
-        Some((server_id, server.table.find(&path, &mut |_, _| {})))
+        Some((
+            server_id,
+            server.table.find(&path, &mut crate::locate::is_match),
+        ))
     }
 
     /// Decides what to do with a request.
@@ -782,21 +797,40 @@ impl Runtime {
             (None, None) => Cow::Borrowed(""),
         };
         let mut captures = Captures::default();
-        let server_id = self.selector.select(socket, &host, &mut |re| {
-            captures.record(re, &host);
-        });
+        let server_id = self
+            .selector
+            .select(socket, &host, &mut |re, subject| captures.run(re, subject))
+            .map_err(|(e, re)| Decision::RegexFailed {
+                alert: e.message(host.as_bytes(), re.as_str()),
+                answer: false,
+            })?;
         scope.server = server_id;
         let Some(server) = self.servers.get(server_id.0 as usize) else {
             return Err(Decision::Respond(404));
         };
         let path_bytes = normalized(target.raw_path).map_err(|_| bad.clone())?;
-        // locations and variables work on text; a `$uri` that decodes to
-        // bytes that are not UTF-8 is matched in its lossy form
-        let path = String::from_utf8_lossy(&path_bytes);
+        // locations match the decoded bytes, as nginx's PCRE2 does;
+        // variables are text, where bytes that are not UTF-8 become U+FFFD
         let found = server
             .table
-            .find(&path, &mut |_, re| captures.record(re, &path));
+            .find(&path_bytes, &mut |re, subject| captures.run(re, subject));
+        let path = String::from_utf8_lossy(&path_bytes);
         let location_id = match found {
+            LocationMatch::Failed {
+                prefix,
+                regex,
+                error,
+            } => {
+                scope.location = prefix;
+                let pattern = match &server.table.spec(regex).kind {
+                    SpecKind::Regex(re) => re.as_str(),
+                    _ => "",
+                };
+                return Err(Decision::RegexFailed {
+                    alert: error.message(&path_bytes, pattern),
+                    answer: true,
+                });
+            }
             LocationMatch::None if server.status_page => {
                 return Err(status_page(req.method, target.args))
             }
@@ -844,6 +878,7 @@ impl Runtime {
             proxy_port: 80,
             map_values: Vec::new(),
             facts: None,
+            alerts: Vec::new(),
         };
         let (plan_target, uri, proxy_host, proxy_port) = match proxy {
             ProxyKind::Static {
@@ -963,6 +998,7 @@ impl Runtime {
             send_timeout: loc.send_timeout,
             buffer_size: loc.buffer_size,
             next_upstream: loc.next_upstream,
+            alerts: std::mem::take(&mut ctx.alerts),
         })))
     }
 }

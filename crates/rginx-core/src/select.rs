@@ -6,10 +6,10 @@
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
-use foldhash::{HashMap, HashMapExt};
-use regex::{Regex, RegexBuilder};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use crate::model::{ServerConf, ServerName};
+use crate::pcre::{MatchError, Pcre};
 
 /// Index of a server in the configuration's `http` block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,7 +28,10 @@ struct Socket {
     bare: HashMap<String, ServerId>,
     /// `mail.*` by prefix (`mail.`).
     trailing: HashMap<String, ServerId>,
-    regexes: Vec<(Regex, ServerId)>,
+    regexes: Vec<(Pcre, ServerId)>,
+    /// The servers whose names are in (a server listening twice on the
+    /// address adds them once).
+    members: HashSet<ServerId>,
 }
 
 /// Picks the server for a request.
@@ -40,7 +43,8 @@ pub struct ServerSelector {
 impl ServerSelector {
     /// Compiles the names of every server on every listening address. The
     /// first server to claim a name on an address keeps it, as in nginx.
-    pub fn new(servers: &[ServerConf]) -> Result<ServerSelector, regex::Error> {
+    /// The error is a regex's compile error, in nginx's words.
+    pub fn new(servers: &[ServerConf]) -> Result<ServerSelector, String> {
         let mut sockets: Vec<Socket> = Vec::new();
         for (index, server) in servers.iter().enumerate() {
             let id = ServerId(index as u32);
@@ -56,6 +60,7 @@ impl ServerSelector {
                             bare: HashMap::new(),
                             trailing: HashMap::new(),
                             regexes: Vec::new(),
+                            members: HashSet::new(),
                         });
                         sockets.len() - 1
                     }
@@ -64,14 +69,7 @@ impl ServerSelector {
                 if listen.default_server {
                     socket.default = id;
                 }
-                if socket
-                    .exact
-                    .values()
-                    .chain(socket.trailing.values())
-                    .any(|s| *s == id)
-                    || socket.leading.values().any(|s| *s == id)
-                    || socket.regexes.iter().any(|(_, s)| *s == id)
-                {
+                if !socket.members.insert(id) {
                     continue; // a second listen of the same server on this address
                 }
                 for name in &server.names {
@@ -90,8 +88,9 @@ impl ServerSelector {
                             socket.trailing.entry(p.clone()).or_insert(id);
                         }
                         ServerName::Regex(re) => {
-                            let compiled = RegexBuilder::new(re).build()?;
-                            socket.regexes.push((compiled, id));
+                            socket
+                                .regexes
+                                .push((Pcre::compile(re, caseless_name(re))?, id));
                         }
                     }
                 }
@@ -129,43 +128,57 @@ impl ServerSelector {
     /// The server for `host` (already normalised: lowercase, no port, no
     /// trailing dot; empty when the request has none) on a socket: exact
     /// name, longest leading wildcard, longest trailing wildcard, first
-    /// matching regex, else the default server. `on_regex` sees a matching
-    /// server-name regex (for its captures).
-    pub fn select(&self, socket: usize, host: &str, on_regex: &mut dyn FnMut(&Regex)) -> ServerId {
+    /// matching regex, else the default server. `run` matches a
+    /// server-name regex against the host (and may keep its captures); a
+    /// match that fails is the error, with its regex.
+    pub fn select<'s>(
+        &'s self,
+        socket: usize,
+        host: &str,
+        run: &mut crate::locate::RegexRunner<'s, '_>,
+    ) -> Result<ServerId, (MatchError, &'s Pcre)> {
         let Some(s) = self.sockets.get(socket) else {
-            return ServerId(0);
+            return Ok(ServerId(0));
         };
         if let Some(id) = s.exact.get(host) {
-            return *id;
+            return Ok(*id);
         }
         if !host.is_empty() {
             // `.example.com` also matches `example.com`
             if let Some(id) = s.bare.get(host) {
-                return *id;
+                return Ok(*id);
             }
             if !s.leading.is_empty() {
                 for (i, _) in host.match_indices('.') {
                     if let Some(id) = s.leading.get(&host[i..]) {
-                        return *id;
+                        return Ok(*id);
                     }
                 }
             }
             if !s.trailing.is_empty() {
                 for (i, _) in host.rmatch_indices('.') {
                     if let Some(id) = s.trailing.get(&host[..=i]) {
-                        return *id;
+                        return Ok(*id);
                     }
                 }
             }
             for (re, id) in &s.regexes {
-                if re.is_match(host) {
-                    on_regex(re);
-                    return *id;
+                match run(re, host.as_bytes()) {
+                    Ok(true) => return Ok(*id),
+                    Ok(false) => {}
+                    Err(e) => return Err((e, re)),
                 }
             }
         }
-        s.default
+        Ok(s.default)
     }
+}
+
+/// nginx compiles a `server_name` regex caseless when it has an upper-case
+/// letter (`ngx_http_server_names`), since the host it is matched against
+/// is lower-cased.
+pub fn caseless_name(pattern: &str) -> bool {
+    pattern.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 /// nginx's `ngx_http_validate_host`: checks a host (from the request line
@@ -289,7 +302,7 @@ mod tests {
         ];
         let sel = ServerSelector::new(&servers).unwrap();
         let s = sel.socket_for(a.parse().unwrap()).unwrap();
-        let pick = |h: &str| sel.select(s, h, &mut |_| {}).0;
+        let pick = |h: &str| sel.select(s, h, &mut crate::locate::is_match).unwrap().0;
         assert_eq!(pick("www.example.com"), 6);
         assert_eq!(pick("a.example.com"), 1);
         assert_eq!(pick("x.b.example.com"), 2);
@@ -300,6 +313,19 @@ mod tests {
         assert_eq!(pick("x.example.org"), 5);
         assert_eq!(pick("nomatch"), 4);
         assert_eq!(pick(""), 4);
+    }
+
+    #[test]
+    fn regex_names_with_capitals_are_caseless() {
+        let a = "127.0.0.1:80";
+        let servers = vec![
+            server(&[ServerName::Exact("first".into())], a, true),
+            server(&[ServerName::Regex("^WWW\\.".into())], a, false),
+        ];
+        let sel = ServerSelector::new(&servers).unwrap();
+        let pick = |h: &str| sel.select(0, h, &mut crate::locate::is_match).unwrap().0;
+        assert_eq!(pick("www.example.com"), 1);
+        assert!(caseless_name("^WWW") && !caseless_name("^www\\d"));
     }
 
     #[test]

@@ -316,7 +316,7 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         &[M],
         Arity::Flag,
         Kind::Flag,
-        "rginx's regex engine needs no JIT switch",
+        "rginx always JIT-compiles its PCRE2 regexes, as nginx with `pcre_jit on`",
     ),
     ignored(
         "timer_resolution",

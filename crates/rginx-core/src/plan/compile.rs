@@ -12,17 +12,21 @@ pub(super) fn names_of(model: &Model) -> Names {
         // a later map of the same variable wins, as in nginx
         names.maps.insert(map.variable.clone(), i as u32);
     }
-    let mut patterns: Vec<&str> = Vec::new();
+    let mut patterns: Vec<(&str, bool)> = Vec::new();
     for server in &http.servers {
         for name in &server.names {
             if let ServerName::Regex(r) = name {
-                patterns.push(r);
+                patterns.push((r, crate::select::caseless_name(r)));
             }
         }
-        fn walk<'a>(locs: &'a [LocationConf], out: &mut Vec<&'a str>) {
+        fn walk<'a>(locs: &'a [LocationConf], out: &mut Vec<(&'a str, bool)>) {
             for l in locs {
-                if let LocationMatcher::Regex { pattern, .. } = &l.matcher {
-                    out.push(pattern);
+                if let LocationMatcher::Regex {
+                    pattern,
+                    case_insensitive,
+                } = &l.matcher
+                {
+                    out.push((pattern, *case_insensitive));
                 }
                 walk(&l.nested, out);
             }
@@ -31,13 +35,20 @@ pub(super) fn names_of(model: &Model) -> Names {
     }
     for map in &http.maps {
         for e in &map.entries {
-            if let Some(p) = e.key.strip_prefix("~*").or_else(|| e.key.strip_prefix('~')) {
-                patterns.push(p);
+            if let Some(p) = e.key.strip_prefix("~*") {
+                patterns.push((p, true));
+            } else if let Some(p) = e.key.strip_prefix('~') {
+                patterns.push((p, false));
             }
         }
     }
-    for p in patterns {
-        names.captures.extend(crate::regex_error::capture_names(p));
+    for (p, caseless) in patterns {
+        // a pattern without `(?` has no named group: no second compile
+        if p.contains("(?") {
+            names
+                .captures
+                .extend(crate::pcre::capture_names(p, caseless));
+        }
     }
     names
 }
@@ -56,16 +67,10 @@ pub(super) fn compile_location(
             name: path.clone(),
             no_regex: *no_regex,
         },
-        // `~*` as an inline flag, so the pattern text says it all (the
-        // location matcher also builds a set from the patterns)
         LocationMatcher::Regex {
             pattern,
             case_insensitive,
-        } => SpecKind::Regex(if *case_insensitive {
-            Regex::new(&format!("(?i){pattern}"))?
-        } else {
-            Regex::new(pattern)?
-        }),
+        } => SpecKind::Regex(Pcre::compile(pattern, *case_insensitive).map_err(RuntimeError)?),
         LocationMatcher::Named(n) => SpecKind::Named(n.clone()),
     };
     let name = loc.matcher.name().to_string();
@@ -286,12 +291,13 @@ pub(super) fn compile_map(map: &MapConf, names: &Names) -> Result<CompiledMap, R
     for e in &map.entries {
         let value = Template::compile(&e.value, names)?;
         if let Some(p) = e.key.strip_prefix("~*") {
-            compiled.regexes.push((
-                regex::RegexBuilder::new(p).case_insensitive(true).build()?,
-                value,
-            ));
+            compiled
+                .regexes
+                .push((Pcre::compile(p, true).map_err(RuntimeError)?, value));
         } else if let Some(p) = e.key.strip_prefix('~') {
-            compiled.regexes.push((Regex::new(p)?, value));
+            compiled
+                .regexes
+                .push((Pcre::compile(p, false).map_err(RuntimeError)?, value));
         } else {
             let key = e
                 .key

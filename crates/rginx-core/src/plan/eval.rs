@@ -83,36 +83,50 @@ pub(super) fn escape_log_value(value: &str, out: &mut String) {
 /// Captures of the last regex that matched (a location's, a server
 /// name's or a map's), as nginx keeps them per request.
 #[derive(Debug, Default, Clone)]
-pub(super) struct Captures {
-    pub(super) subject: String,
-    pub(super) spans: Vec<Option<(usize, usize)>>,
-    pub(super) names: Vec<Option<String>>,
+pub(super) struct Captures<'a> {
+    /// The subject of the last match (bytes: PCRE2 matches bytes).
+    subject: Vec<u8>,
+    spans: Spans,
+    /// The spans of the match being tried.
+    trying: Spans,
+    /// The regex that set them, for the names of its groups.
+    names: Option<&'a Pcre>,
 }
 
-impl Captures {
-    pub(super) fn record(&mut self, re: &Regex, subject: &str) {
-        let Some(caps) = re.captures(subject) else {
-            return;
-        };
-        self.subject = subject.to_string();
-        self.spans = caps
-            .iter()
-            .map(|m| m.map(|m| (m.start(), m.end())))
-            .collect();
-        self.names = re.capture_names().map(|n| n.map(str::to_string)).collect();
+impl<'a> Captures<'a> {
+    /// Matches `re` against `subject`; a match replaces the captures, as
+    /// in nginx (`ngx_http_regex_exec`), a miss or a failure keeps them.
+    pub(super) fn run(&mut self, re: &'a Pcre, subject: &[u8]) -> Result<bool, MatchError> {
+        if !re.captures(subject, &mut self.trying)? {
+            return Ok(false);
+        }
+        std::mem::swap(&mut self.spans, &mut self.trying);
+        self.subject.clear();
+        self.subject.extend_from_slice(subject);
+        self.names = Some(re);
+        Ok(true)
     }
 
-    fn get(&self, i: usize) -> &str {
+    /// Group `i` of the last match (`$1`..`$9`; empty when unset). Bytes
+    /// that are not UTF-8 become U+FFFD, as every variable's text does.
+    fn get(&self, i: usize) -> Cow<'_, str> {
         match self.spans.get(i) {
-            Some(Some((a, b))) => self.subject.get(*a..*b).unwrap_or(""),
-            _ => "",
+            Some(Some((a, b))) => {
+                String::from_utf8_lossy(self.subject.get(*a..*b).unwrap_or_default())
+            }
+            _ => Cow::Borrowed(""),
         }
     }
 
-    fn named(&self, name: &str) -> &str {
-        match self.names.iter().position(|n| n.as_deref() == Some(name)) {
+    fn named(&self, name: &str) -> Cow<'_, str> {
+        let index = self.names.as_ref().and_then(|re| {
+            re.capture_names()
+                .iter()
+                .position(|n| n.as_deref() == Some(name))
+        });
+        match index {
             Some(i) => self.get(i),
-            None => "",
+            None => Cow::Borrowed(""),
         }
     }
 }
@@ -126,16 +140,19 @@ pub(super) struct Ctx<'a> {
     pub(super) uri: &'a str,
     pub(super) args: &'a str,
     pub(super) request_uri: &'a str,
-    pub(super) captures: Captures,
+    pub(super) captures: Captures<'a>,
     pub(super) proxy_host: &'a str,
     pub(super) proxy_port: u16,
     /// Each map's value once computed (empty until a map is used).
     pub(super) map_values: Vec<Option<String>>,
     /// What the response was, once there is one (for access logs).
     pub(super) facts: Option<&'a ResponseFacts>,
+    /// nginx's `[alert]` lines for regex matches that failed while
+    /// evaluating (a map's regex reaching PCRE2's match limit).
+    pub(super) alerts: Vec<String>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     /// The request headers nginx keeps (it drops invalid names while
     /// reading the request).
     fn kept_headers(&self) -> impl Iterator<Item = &(&str, &str)> + '_ {
@@ -294,14 +311,8 @@ impl Ctx<'_> {
                 }
             }
             Var::Map(i) => self.map(*i as usize, out),
-            Var::Capture(n) => {
-                let s = self.captures.get(*n as usize).to_string();
-                out.push_str(&s);
-            }
-            Var::NamedCapture(name) => {
-                let s = self.captures.named(name).to_string();
-                out.push_str(&s);
-            }
+            Var::Capture(n) => out.push_str(&self.captures.get(*n as usize)),
+            Var::NamedCapture(name) => out.push_str(&self.captures.named(name)),
         }
     }
 
@@ -336,11 +347,14 @@ impl Ctx<'_> {
         }
         if chosen.is_none() && !input.is_empty() {
             for (re, t) in &map.regexes {
-                if re.is_match(&input) {
-                    self.captures.record(re, &input);
-                    chosen = Some(t);
-                    break;
+                match self.captures.run(re, input.as_bytes()) {
+                    Ok(false) => continue,
+                    Ok(true) => chosen = Some(t),
+                    // nginx logs the failure and takes the default
+                    // (`ngx_http_map_find` returns no value)
+                    Err(e) => self.alerts.push(e.message(input.as_bytes(), re.as_str())),
                 }
+                break;
             }
         }
         let mut value = String::new();

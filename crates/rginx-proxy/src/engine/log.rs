@@ -42,8 +42,17 @@ impl Engine {
             request_time: started.elapsed(),
             upstream_addr: sent.upstream,
         };
-        for (path, line) in self.runtime.access_log_lines(scope, head, &facts) {
+        let mut alerts = Vec::new();
+        for (path, line) in self
+            .runtime
+            .access_log_lines(scope, head, &facts, &mut alerts)
+        {
             self.append_log(&path, &line);
+        }
+        // a map's regex that failed while the line was written (rginx
+        // has no request context here: the line has no `client:` suffix)
+        for alert in alerts {
+            tracing::error!(alert = true, "{alert}");
         }
     }
 

@@ -230,13 +230,42 @@ impl Engine {
             }
             Decision::Redirect(location) => own_answer(301, Some(&location)),
             Decision::Status(format) => status_answer(format),
+            Decision::RegexFailed { alert, answer } => {
+                self.log_alert(session, &alert);
+                if answer {
+                    own_answer(500, None)
+                } else {
+                    // nginx closes the request (`ngx_http_close_request`
+                    // with 500): the log's status, nothing written
+                    let mut response = unanswered();
+                    *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                    response
+                }
+            }
             Decision::Proxy(plan) => {
+                for alert in &plan.alerts {
+                    self.log_alert(session, alert);
+                }
                 return self
                     .proxy(session, &plan, body, conn, expect_continue)
-                    .await
+                    .await;
             }
         };
         Ok(Answer::Response(response, None))
+    }
+}
+
+impl Engine {
+    /// An `[alert]` line about this request (a regex match that failed),
+    /// with nginx's `client: ..., server: ...` suffix.
+    fn log_alert(&self, session: &Session<'_>, alert: &str) {
+        tracing::error!(
+            alert = true,
+            log_set = session.context.log_set,
+            "*{} {alert}{}",
+            session.context.connection,
+            session.context.describe(None)
+        );
     }
 }
 
