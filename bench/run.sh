@@ -333,9 +333,10 @@ for ROUND in $(seq 1 "$ROUNDS"); do
     done
 done
 
-# config load: 10,000 locations, read by `rginx check` and `nginx -t` (the
-# two that read nginx.conf), wall time of the whole command
-python3 - "$WORK/big.conf" <<'PY'
+# config load: 10,000 locations, a 100,000-entry map and 10,000 servers,
+# read by `rginx check` and `nginx -t` (the two that read nginx.conf), wall
+# time of the whole command
+python3 - "$WORK/big.conf" "$WORK/map.conf" "$WORK/names.conf" <<'PY'
 import sys
 out = ["events {}", "http {", "  upstream u { server 127.0.0.1:19001; }"]
 for s in range(10):
@@ -345,14 +346,31 @@ for s in range(10):
     out.append("  }")
 out.append("}")
 open(sys.argv[1], "w").write("\n".join(out) + "\n")
+# a map of 100,000 host names, and 10,000 servers with two names each
+out = ["events {}", "http {", "  map $host $m {", "    default 0;"]
+out += [f"    host{i}.example.com {i};" for i in range(100000)]
+out += ["  }", "  server { listen 127.0.0.1:20100; location / { proxy_pass http://127.0.0.1:19001; proxy_set_header X-M $m; } }", "}"]
+open(sys.argv[2], "w").write("\n".join(out) + "\n")
+out = ["events {}", "http {", "  server_names_hash_max_size 65536;", "  server_names_hash_bucket_size 128;"]
+out += [f"  server {{ listen 127.0.0.1:20101; server_name s{i}.example.com www.s{i}.example.com; location / {{ proxy_pass http://127.0.0.1:19001; }} }}" for i in range(10000)]
+out += ["}"]
+open(sys.argv[3], "w").write("\n".join(out) + "\n")
 PY
+# milliseconds `rginx check` and `nginx -t` take on a configuration
+load_ms() { # proxy conf
+    local start=$(date +%s%N)
+    case $1 in
+        rginx) "$RGINX" check -q --no-lint -c "$2" 2>/dev/null || true ;;
+        nginx) nginx -t -q -p "$WORK/" -c "$2" -e "$WORK/logs/t.log" 2>/dev/null || true ;;
+    esac
+    echo $(( ($(date +%s%N) - start) / 1000000 ))
+}
 want config && for ROUND in $(seq 1 "$ROUNDS"); do
-    start=$(date +%s%N)
-    "$RGINX" check -q --no-lint -c "$WORK/big.conf" 2>/dev/null || true
-    record rginx config_load_10k_ms $(( ($(date +%s%N) - start) / 1000000 ))
-    start=$(date +%s%N)
-    nginx -t -q -p "$WORK/" -c "$WORK/big.conf" -e "$WORK/logs/t.log" 2>/dev/null || true
-    record nginx config_load_10k_ms $(( ($(date +%s%N) - start) / 1000000 ))
+    for proxy in rginx nginx; do
+        record $proxy config_load_10k_ms "$(load_ms $proxy "$WORK/big.conf")"
+        record $proxy config_load_map100k_ms "$(load_ms $proxy "$WORK/map.conf")"
+        record $proxy config_load_names10k_ms "$(load_ms $proxy "$WORK/names.conf")"
+    done
 done
 
 {

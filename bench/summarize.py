@@ -30,6 +30,8 @@ METRICS = [
     ("burst_rss_after_kb", "RSS after the burst, settled (KiB)", False, ""),
     ("start_ms", "start-up to first accepted connection (ms)", False, ""),
     ("config_load_10k_ms", "check a 10,000-location config (ms)", False, ""),
+    ("config_load_map100k_ms", "check a config with a 100,000-entry map (ms)", False, ""),
+    ("config_load_names10k_ms", "check a config of 10,000 servers, 20,000 names (ms)", False, ""),
 ]
 
 

@@ -161,18 +161,25 @@ impl<'a> Lexer<'a> {
             .as_bytes()
             .get(last..offset)
             .unwrap_or_default();
-        let (line, column) = if offset >= last && !between.contains(&b'\n') {
-            let width = if between.is_ascii() {
-                between.len()
+        let width = |bytes: &[u8]| {
+            let n = if bytes.is_ascii() {
+                bytes.len()
             } else {
-                String::from_utf8_lossy(between).chars().count()
+                String::from_utf8_lossy(bytes).chars().count()
             };
+            u32::try_from(n).unwrap_or(u32::MAX)
+        };
+        // counted forward from the last position: linear in the file
+        let (line, column) = if offset < last {
+            self.file.position(offset)
+        } else if let Some(nl) = memchr::memrchr(b'\n', between) {
+            let lines = memchr::memchr_iter(b'\n', between).count();
             (
-                last_line,
-                last_column + u32::try_from(width).unwrap_or(u32::MAX),
+                last_line.saturating_add(u32::try_from(lines).unwrap_or(u32::MAX)),
+                1 + width(&between[nl + 1..]),
             )
         } else {
-            self.file.position(offset)
+            (last_line, last_column.saturating_add(width(between)))
         };
         self.cursor.set((offset, line, column));
         Span {

@@ -772,8 +772,10 @@ pub fn map(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), 
         span: d.name.span,
         ..MapConf::default()
     };
-    // a set: a map of 100,000 keys loads in linear time
-    let mut seen_keys = foldhash::HashSet::default();
+    // a set: a map of 100,000 keys loads in linear time (keys borrowed
+    // from the syntax tree unless they need lower-casing)
+    let mut seen_keys: foldhash::HashSet<std::borrow::Cow<'_, str>> = foldhash::HashSet::default();
+    map.entries.reserve(d.children().len());
     for entry in d.children() {
         if entry.block.is_some() {
             b.error_at_end(entry, "unexpected \"{\"");
@@ -816,7 +818,12 @@ pub fn map(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), 
                 return Ok(());
             }
         } else {
-            let folded = key.strip_prefix('\\').unwrap_or(key).to_ascii_lowercase();
+            let bare = key.strip_prefix('\\').unwrap_or(key);
+            let folded = if bare.bytes().any(|b| b.is_ascii_uppercase()) {
+                std::borrow::Cow::Owned(bare.to_ascii_lowercase())
+            } else {
+                std::borrow::Cow::Borrowed(bare)
+            };
             if !seen_keys.insert(folded) {
                 b.error_at_end(entry, format!("conflicting parameter \"{key}\""));
                 return Ok(());

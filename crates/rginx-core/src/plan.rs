@@ -8,7 +8,6 @@
 //! upstream request line and headers.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -421,7 +420,9 @@ struct CompiledServer {
 struct CompiledMap {
     source: Template,
     hostnames: bool,
-    exact: HashMap<String, Template>,
+    /// Exact keys (foldhash: a map of 100,000 keys loads in a few ms),
+    /// shared by the workers' copies of the runtime.
+    exact: std::sync::Arc<foldhash::HashMap<String, Template>>,
     leading: Vec<(String, Template)>,
     trailing: Vec<(String, Template)>,
     regexes: Vec<(Pcre, Template)>,

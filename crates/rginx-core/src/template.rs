@@ -245,6 +245,15 @@ pub fn is_implemented(name: &str) -> bool {
 impl Template {
     /// Compiles `text`, resolving every variable.
     pub fn compile(text: &str, names: &Names) -> Result<Template, CompileError> {
+        // plain text (most `map` values): one part, sized exactly
+        if !text.contains('$') {
+            let parts = if text.is_empty() {
+                Vec::new()
+            } else {
+                vec![Part::Literal(text.into())]
+            };
+            return Ok(Template { parts });
+        }
         let mut parts = Vec::new();
         let mut unresolved = None;
         scan(text, |piece| match piece {

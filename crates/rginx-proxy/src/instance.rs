@@ -47,16 +47,15 @@ pub struct Generation {
 }
 
 impl Generation {
-    /// Builds `workers` engines for a validated model (host names are
-    /// resolved here, once per engine).
+    /// Builds `workers` engines for a validated model: the model is
+    /// compiled once, and each further worker gets a copy (its own regex
+    /// match data, so that workers never share a regex's scratch space).
     pub fn build(model: &Model, hostname: &str, workers: usize) -> Result<Generation, String> {
-        let engines = (0..workers.max(1))
-            .map(|_| {
-                Runtime::new(model, hostname)
-                    .map(|runtime| Arc::new(Engine::new(model, runtime, 1)))
-                    .map_err(|e| e.to_string())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let runtime = Runtime::new(model, hostname).map_err(|e| e.to_string())?;
+        let mut engines: Vec<Arc<Engine>> = (1..workers.max(1))
+            .map(|_| Arc::new(Engine::new(model, runtime.clone(), 1)))
+            .collect();
+        engines.insert(0, Arc::new(Engine::new(model, runtime, 1)));
         let error_log = match model.main.get("error_log").map(|s| &s.value) {
             Some(Value::ErrorLogs(logs)) => logs.clone(),
             _ => Vec::new(),

@@ -275,10 +275,12 @@ pub(super) fn compile_access_logs(
 }
 
 pub(super) fn compile_map(map: &MapConf, names: &Names) -> Result<CompiledMap, RuntimeError> {
+    let mut exact =
+        foldhash::HashMap::with_capacity_and_hasher(map.entries.len(), Default::default());
     let mut compiled = CompiledMap {
         source: Template::compile(&map.source, names)?,
         hostnames: map.hostnames,
-        exact: HashMap::new(),
+        exact: std::sync::Arc::default(),
         leading: Vec::new(),
         trailing: Vec::new(),
         regexes: Vec::new(),
@@ -310,10 +312,7 @@ pub(super) fn compile_map(map: &MapConf, names: &Names) -> Result<CompiledMap, R
                     continue;
                 }
                 if let Some(bare) = key.strip_prefix('.') {
-                    compiled
-                        .exact
-                        .entry(bare.to_string())
-                        .or_insert(value.clone());
+                    exact.entry(bare.to_string()).or_insert(value.clone());
                     compiled.leading.push((key.clone(), value));
                     continue;
                 }
@@ -322,9 +321,10 @@ pub(super) fn compile_map(map: &MapConf, names: &Names) -> Result<CompiledMap, R
                     continue;
                 }
             }
-            compiled.exact.entry(key).or_insert(value);
+            exact.entry(key).or_insert(value);
         }
     }
+    compiled.exact = std::sync::Arc::new(exact);
     // longest wildcard first, as nginx's wildcard hashes pick it
     compiled
         .leading
