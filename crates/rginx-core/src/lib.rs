@@ -19,7 +19,8 @@ pub mod lint;
 pub mod locate;
 pub mod model;
 pub mod names;
-pub mod pcre;
+/// Regexes as nginx compiles and runs them (the `rginx-pcre` crate).
+pub use rginx_pcre as pcre;
 pub mod plan;
 pub mod report;
 pub mod resolve;

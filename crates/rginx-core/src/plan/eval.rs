@@ -97,7 +97,9 @@ impl<'a> Captures<'a> {
     /// Matches `re` against `subject`; a match replaces the captures, as
     /// in nginx (`ngx_http_regex_exec`), a miss or a failure keeps them.
     pub(super) fn run(&mut self, re: &'a Pcre, subject: &[u8]) -> Result<bool, MatchError> {
-        if !re.captures(subject, &mut self.trying)? {
+        // most regexes tried do not match: a plain match first, without
+        // capture data; the one that matches runs again for its groups
+        if !re.is_match(subject)? || !re.captures(subject, &mut self.trying)? {
             return Ok(false);
         }
         std::mem::swap(&mut self.spans, &mut self.trying);
