@@ -121,12 +121,15 @@ pub struct Builder<'a> {
     /// http-level `proxy_set_header` values, checked at the end of http
     /// only if a server inherits them.
     pub(crate) http_headers: Vec<(rginx_config::Word, u32)>,
-    /// Variables used, with the order of their first use.
-    used_vars: Vec<(String, u32)>,
+    /// Variables used, with the order of their first use and where (for
+    /// rginx's own errors; nginx names no line for an unknown variable).
+    used_vars: Vec<(String, u32, Option<Span>)>,
     used_var_names: std::collections::HashSet<String>,
     log_formats: Vec<String>,
     listens: HashMap<SocketAddr, Vec<(usize, bool)>>,
     current_seq: u32,
+    /// Where the directive being read is reported.
+    current_span: Option<Span>,
 }
 
 /// The outcome of [`build`]: the model (partial when there are errors) and
@@ -169,6 +172,7 @@ pub fn build(
         log_formats: Vec::new(),
         listens: HashMap::new(),
         current_seq: 0,
+        current_span: None,
     };
     let mut model = Model::default();
     b.walk(
@@ -216,6 +220,18 @@ fn merge_location(loc: &mut LocationConf, parent: &Settings) {
 
 /// Where nginx reports a directive's problem: the line of its `;` or `{`.
 /// The column points at `word` (or the name) when it is on that line.
+/// The variable an nginx directive rginx does not support would define
+/// (`set $x ...`, `geo [$address] $x { }`, `split_clients $s $x { }`,
+/// `perl_set $x ...`, `js_set $x ...`, `auth_request_set $x ...`).
+fn variable_defined_by(d: &Directive) -> Option<&str> {
+    let word = match d.name() {
+        "set" | "perl_set" | "js_set" | "auth_request_set" => d.args.first(),
+        "geo" | "geoip2" | "split_clients" => d.args.last(),
+        _ => None,
+    }?;
+    word.as_str().strip_prefix('$')
+}
+
 fn directive_span(d: &Directive, word: Option<usize>) -> Span {
     let w = word.and_then(|i| d.args.get(i)).unwrap_or(&d.name);
     if w.span.file == d.end.file && w.span.line == d.end.line {
@@ -230,6 +246,7 @@ impl Builder<'_> {
     pub fn walk(&mut self, directives: &[Directive], ctx: Context, frame: &mut Frame<'_>) {
         for d in directives {
             self.current_seq = d.seq;
+            self.current_span = Some(directive_span(d, None));
             let Some(spec) = self.check_shape(d, ctx) else {
                 continue;
             };
@@ -255,6 +272,11 @@ impl Builder<'_> {
         let mut rows = lookup(name).peekable();
         if rows.peek().is_none() {
             let message = if is_nginx_directive(name) {
+                // the variable it would define is known all the same, so
+                // its uses are not reported as unknown as well
+                if let Some(var) = variable_defined_by(d) {
+                    self.define_variable(var);
+                }
                 format!("directive \"{name}\" is not supported by rginx")
             } else {
                 format!("unknown directive \"{name}\"")
@@ -426,14 +448,14 @@ impl Builder<'_> {
     /// Checks a value's variables; remembers them for the unknown-variable
     /// check at the end of http. Returns whether it has any variables.
     pub fn use_template(&mut self, value: &str) -> Result<bool, Msg> {
-        let seq = self.current_seq;
+        let (seq, span) = (self.current_seq, self.current_span);
         let mut any = false;
         let (names, used) = (&mut self.used_var_names, &mut self.used_vars);
         for_each_variable(value, |n| {
             any = true;
             if !names.contains(n) {
                 names.insert(n.to_string());
-                used.push((n.to_string(), seq));
+                used.push((n.to_string(), seq, span));
             }
         })
         .map_err(|e| Msg::own(e.message()))?;
@@ -443,13 +465,19 @@ impl Builder<'_> {
     /// Checks a `proxy_set_header` value the way nginx's merge compiles it:
     /// syntax errors are reported at the end of http, variables with the
     /// others.
-    pub(crate) fn check_header_value(&mut self, value: &str, seq: u32) {
-        let saved = self.current_seq;
+    pub(crate) fn check_header_value(&mut self, value: &rginx_config::Word, seq: u32) {
+        let saved = (self.current_seq, self.current_span);
         self.current_seq = seq;
-        if let Err(Msg::Own(message)) = self.use_template(value) {
+        self.current_span = Some(value.span);
+        if let Err(Msg::Own(message)) = self.use_template(value.as_str()) {
             self.merge_errors.push((message, seq));
         }
-        self.current_seq = saved;
+        (self.current_seq, self.current_span) = saved;
+    }
+
+    /// How many errors have been reported so far.
+    pub fn error_count(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
     }
 
     /// Defines a variable (a map's result).
@@ -531,7 +559,7 @@ impl Builder<'_> {
             .any(|s| !s.settings.contains("proxy_set_header"));
         for (value, seq) in std::mem::take(&mut self.http_headers) {
             if inherited {
-                self.check_header_value(value.as_str(), seq);
+                self.check_header_value(&value, seq);
             }
         }
         merge_http(http);
@@ -706,7 +734,7 @@ impl Builder<'_> {
 
     fn check_variables(&mut self, close_seq: u32) {
         let mut reported: Vec<&str> = Vec::new();
-        for (name, seq) in &self.used_vars {
+        for (name, seq, span) in &self.used_vars {
             let defined = self.defined_vars.iter().any(|v| v == name);
             let message = if defined || (is_builtin(name) && crate::template::is_implemented(name))
             {
@@ -721,8 +749,10 @@ impl Builder<'_> {
                 continue;
             }
             reported.push(name);
-            let mut diagnostic =
-                Diagnostic::error(message, None, (close_seq, PHASE_VARIABLES, *seq));
+            // nginx's "unknown variable" names no line; rginx's own
+            // refusal of a variable it cannot compute does
+            let at = if is_builtin(name) { *span } else { None };
+            let mut diagnostic = Diagnostic::error(message, at, (close_seq, PHASE_VARIABLES, *seq));
             if !is_builtin(name) {
                 // often a snippet lifted out of a config whose map it needs
                 let recipe = if name == "connection_upgrade" {

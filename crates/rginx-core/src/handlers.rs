@@ -240,7 +240,9 @@ pub fn server(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(
         Context::Server,
         &mut Frame::Server(&mut server),
     );
-    if server.listens.is_empty() {
+    // a server whose `listen` was refused (`listen 443 ssl`) gets no
+    // default listen: that would only add false conflicts to the refusal
+    if server.listens.is_empty() && count(d, "listen") == 0 {
         // nginx: *:80 when started as root, *:8000 otherwise
         let port = b.options.default_listen_port;
         let listen = Listen {
@@ -617,7 +619,7 @@ pub fn proxy_set_header(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -
     if matches!(f, Frame::Http(_)) {
         b.http_headers.push((d.args[1].clone(), d.seq));
     } else {
-        b.check_header_value(arg(d, 1), d.seq);
+        b.check_header_value(&d.args[1], d.seq);
     }
     let header = HeaderSetting {
         name: d.args[0].clone(),
@@ -661,12 +663,15 @@ pub fn upstream(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result
         span: d.name.span,
         ..UpstreamConf::default()
     };
+    let errors = b.error_count();
     b.walk(
         d.children(),
         Context::Upstream,
         &mut Frame::Upstream(&mut up),
     );
-    if up.servers.is_empty() {
+    // a `server` refused inside (a unix: socket) is still a server: nginx
+    // stops at that refusal and never finds the block empty
+    if up.servers.is_empty() && b.error_count() == errors {
         // checked when the block ends, so nginx names the line of its `}`
         // an unclosed block stopped nginx at the syntax error instead
         if let Some((blk, close)) = d.block.as_ref().and_then(|blk| blk.close.map(|c| (blk, c))) {
