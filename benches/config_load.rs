@@ -1,5 +1,7 @@
 //! Parse and validate a generated configuration with 10,000 locations and
-//! 100 upstreams (goal: under 50 ms). `cargo bench --bench config_load`.
+//! 100 upstreams (goal: under 50 ms); load (parse, validate and compile for
+//! serving) a `map` of 100,000 keys and 10,000 servers with 20,000 names,
+//! which must stay linear. `cargo bench --bench config_load`.
 
 use std::path::Path;
 
@@ -65,6 +67,48 @@ fn generate_plain() -> String {
     c
 }
 
+/// A `map` of `n` host names.
+fn generate_map(n: usize) -> String {
+    let mut c = String::from("events {}\nhttp {\n    map $host $m {\n        default 0;\n");
+    for i in 0..n {
+        c.push_str(&format!("        host{i}.example.com {i};\n"));
+    }
+    c.push_str("    }\n    server { listen 127.0.0.1:8080; location / { proxy_pass http://127.0.0.1:9000; proxy_set_header X-M $m; } }\n}\n");
+    c
+}
+
+/// `n` servers on one address, two names each.
+fn generate_names(n: usize) -> String {
+    let mut c = String::from("events {}\nhttp {\n");
+    for i in 0..n {
+        c.push_str(&format!("    server {{ listen 127.0.0.1:8080; server_name s{i}.example.com www.s{i}.example.com; location / {{ proxy_pass http://127.0.0.1:9000; }} }}\n"));
+    }
+    c.push_str("}\n");
+    c
+}
+
+/// Parse, validate and compile for serving.
+fn load(name: &str, text: &str) -> rginx_core::plan::Runtime {
+    let parsed = rginx_config::parse_str(Path::new(name), text);
+    let checked = build(&parsed, &LiteralResolver, BuildOptions::default());
+    assert!(!checked.has_errors());
+    rginx_core::plan::Runtime::new(&checked.model, "bench").expect("compiles")
+}
+
+fn bench_large(c: &mut Criterion) {
+    let mut group = c.benchmark_group("load");
+    group.sample_size(10);
+    let map = generate_map(100_000);
+    group.bench_function("a map of 100,000 keys", |b| {
+        b.iter(|| load("map.conf", &map))
+    });
+    let names = generate_names(10_000);
+    group.bench_function("10,000 servers, 20,000 names", |b| {
+        b.iter(|| load("names.conf", &names))
+    });
+    group.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let plain = generate_plain();
     c.bench_function("parse+validate 10k plain locations, 100 upstreams", |b| {
@@ -93,5 +137,5 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, bench_large);
 criterion_main!(benches);
