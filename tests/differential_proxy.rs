@@ -10,7 +10,7 @@ mod common;
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
-use common::wire::{send, Message};
+use common::wire::{scripted_backend, send, Message};
 use common::*;
 use rginx_proxy::echo::EchoBackend;
 
@@ -29,25 +29,6 @@ struct Backends {
     hangup: SocketAddr,
     /// Answers `/N` with a response head holding an `N`-byte header.
     big_head: SocketAddr,
-}
-
-/// A backend that reads each request and answers what `answer` makes of
-/// it (nothing: it closes the connection).
-fn scripted_backend(answer: fn(&Message) -> Option<String>) -> SocketAddr {
-    use std::io::Write;
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for mut conn in listener.incoming().flatten() {
-            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut leftover = Vec::new();
-            let request = common::wire::read_message(&mut conn, &mut leftover, false, false);
-            if let Some(response) = request.as_ref().and_then(answer) {
-                let _ = conn.write_all(response.as_bytes());
-            }
-        }
-    });
-    addr
 }
 
 /// A response head that grows with the number at the end of the path.

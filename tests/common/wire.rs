@@ -209,3 +209,21 @@ impl RecordingBackend {
             .unwrap_or_default()
     }
 }
+
+/// A backend that reads each request and answers what `answer` makes of
+/// it (nothing: it closes the connection).
+pub fn scripted_backend(answer: fn(&Message) -> Option<String>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut leftover = Vec::new();
+            let request = read_message(&mut conn, &mut leftover, false, false);
+            if let Some(response) = request.as_ref().and_then(answer) {
+                let _ = conn.write_all(response.as_bytes());
+            }
+        }
+    });
+    addr
+}

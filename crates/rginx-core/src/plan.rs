@@ -105,6 +105,10 @@ pub enum BodyPlan {
 /// The request nginx would send upstream.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamPlan<'a> {
+    /// nginx's implicit `proxy_redirect default` (pattern, replacement): a
+    /// backend's `Location` (and `Refresh`'s `url=`) that starts with the
+    /// pattern gets the replacement instead.
+    pub redirect: Option<(&'a str, &'a str)>,
     /// nginx's `[alert]` lines for regex matches that failed while the
     /// request was evaluated (a `map` regex at PCRE2's match limit: the
     /// map took its default).
@@ -394,6 +398,8 @@ struct CompiledLocation {
     error_logs: Vec<crate::model::ErrorLog>,
     /// Its index in `Runtime::error_log_sets`, once interned.
     error_log_set: Option<usize>,
+    /// nginx's implicit `proxy_redirect default`: (pattern, replacement).
+    redirect: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -999,6 +1005,7 @@ impl Runtime {
             send_timeout: loc.send_timeout,
             buffer_size: loc.buffer_size,
             next_upstream: loc.next_upstream,
+            redirect: loc.redirect.as_ref().map(|(p, r)| (p.as_str(), r.as_str())),
             alerts: std::mem::take(&mut ctx.alerts),
         })))
     }
@@ -1216,6 +1223,25 @@ fn header_name_ok(name: &str, underscores: bool, ignore_invalid: bool) -> bool {
     };
     let allowed = if underscores { 3 } else { 1 };
     name.bytes().all(|b| CLASS[b as usize] & allowed != 0)
+}
+
+/// A relative `Location` made absolute as nginx's header filter does
+/// (`absolute_redirect on`, `port_in_redirect on`): the request's host
+/// (from the request line, else `Host`), else the local address, and the
+/// local port unless it is 80.
+pub fn absolute_location(req: &RequestHead<'_>, path: &str) -> String {
+    let target = uri::parse_target(req.target).ok();
+    let header = req
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+        .map(|(_, v)| *v);
+    let host = target
+        .and_then(|t| t.host)
+        .or(header)
+        .and_then(normalize_host)
+        .unwrap_or_default();
+    redirect_location(req, &host, path, None)
 }
 
 fn redirect_location(req: &RequestHead<'_>, host: &str, name: &str, args: Option<&str>) -> String {

@@ -126,6 +126,17 @@ pub(super) fn compile_location(
     let proxy = if status_page { None } else { proxy };
     let mut compiled = compile_settings(&name, proxy, &loc.settings, names, formats)?;
     compiled.status_page = status_page;
+    // `proxy_redirect default`, on unless turned off (rginx has no
+    // `proxy_redirect` directive yet): the proxy_pass URL as written to
+    // the location's name, or, without a URI part, the URL and `/` to `/`
+    // (`ngx_http_proxy_merge_loc_conf`)
+    compiled.redirect = match (&compiled.proxy, &loc.proxy_pass) {
+        (Some(_), Some(pp)) => Some(match (&pp.target, &pp.uri) {
+            (ProxyTarget::Variable, _) | (_, None) => (format!("{}/", pp.url.as_str()), "/".into()),
+            (_, Some(_)) => (pp.url.as_str().to_string(), name.clone()),
+        }),
+        _ => None,
+    };
     out.push(compiled);
     for nested in &loc.nested {
         let child = compile_location(nested, names, formats, specs, out)?;
@@ -181,6 +192,7 @@ pub(super) fn compile_settings(
         client: ClientSettings::compile(settings),
         error_logs: error_logs_of(settings),
         error_log_set: None,
+        redirect: None,
         max_body: match settings.get("client_max_body_size").map(|s| &s.value) {
             Some(crate::model::Value::Size(n)) => *n,
             _ => 1024 * 1024,

@@ -21,7 +21,7 @@ use super::proxy::Answer;
 use super::request::Session;
 use super::upgrade::TunnelPlan;
 use super::Engine;
-use crate::http1::write::{Place, RawLines};
+use crate::http1::write::{nginx_reason, Place, RawLines};
 use crate::pool::{Body, BoxError};
 use crate::timed::TimedBody;
 use crate::upstream::UpstreamBody;
@@ -47,22 +47,63 @@ impl Engine {
         let raw = conn.take_head(&head);
         let code = StatusCode::from_u16(head.status)
             .map_err(|_| ProxyError::after_sending(Kind::InvalidHeader))?;
-        let out = Response::builder().status(code);
+        let mut out = Response::builder().status(code);
+        // nginx passes the backend's status line as it came ("302 Found",
+        // where its own page would say "Moved Temporarily")
         let reason = &raw[head.reason.clone()];
-        let reason = (code.canonical_reason().map(str::as_bytes) != Some(reason))
-            .then(|| head.reason.clone());
+        let reason = (nginx_reason(code).as_bytes() != reason).then(|| head.reason.clone());
         let mut lines = Vec::with_capacity(head.headers.len());
+        let mut rewritten = Vec::new();
+        let mut location = None;
         for span in &head.headers {
             let Ok(name) = std::str::from_utf8(&raw[span.name.clone()]) else {
                 continue;
             };
             // nginx writes the length it was given (also for HEAD, whose
             // response has no body to measure)
-            let place = Place::of(name);
+            let mut place = Place::of(name);
             if place == Place::AsIs && !response_header_passes(name) {
                 continue;
             }
+            let value = &raw[span.value.clone()];
+            if place == Place::Location {
+                // a Location proxy_redirect leaves alone stays where the
+                // backend put it (`ngx_http_upstream_rewrite_location`)
+                place = Place::AsIs;
+                if let Some(new) = plan.redirect.and_then(|r| redirected(value, 0, r)) {
+                    // the last rewritten one is the response's Location
+                    if let Some((earlier, value)) = location.replace((lines.len(), new)) {
+                        rewritten.push((earlier, value));
+                    }
+                }
+            } else if name.eq_ignore_ascii_case("refresh") {
+                // `Refresh: 5; url=...`: the URL after `url=` (any case)
+                let at = value
+                    .windows(4)
+                    .position(|w| w.eq_ignore_ascii_case(b"url="))
+                    .map(|i| i + 4);
+                if let Some(new) = at
+                    .zip(plan.redirect)
+                    .and_then(|(at, r)| redirected(value, at, r))
+                {
+                    rewritten.push((lines.len(), new));
+                }
+            }
             lines.push((place, span.clone()));
+        }
+        let mut response_location = None;
+        match location {
+            // one that starts with `/` moves to nginx's place, made
+            // absolute by the header filter (`absolute_redirect on`)
+            Some((index, value)) if value.first() == Some(&b'/') => {
+                if let Some(line) = lines.get_mut(index) {
+                    line.0 = Place::Removed;
+                }
+                let path = String::from_utf8_lossy(&value);
+                response_location = Some(rginx_core::plan::absolute_location(&session.head, &path));
+            }
+            Some(other) => rewritten.push(other),
+            None => {}
         }
         // the lines go beside the response, not in its extensions (which
         // would cost three allocations)
@@ -70,7 +111,14 @@ impl Engine {
             head: raw.clone(),
             reason,
             lines,
+            rewritten,
         };
+        if let Some(value) = response_location
+            .as_deref()
+            .and_then(|v| http::HeaderValue::from_bytes(v.as_bytes()).ok())
+        {
+            out = out.header(http::header::LOCATION, value);
+        }
         let framing = head.body(&raw, plan.method == "HEAD");
         // nginx tunnels only when the client asked for an upgrade and the
         // backend answered 101; otherwise a 101 is an ordinary response
@@ -134,6 +182,18 @@ impl Engine {
             .map(|response| Answer::Response(response, Some(passed)))
             .map_err(|_| internal())
     }
+}
+
+/// `value` with the bytes from `at` rewritten by nginx's `proxy_redirect`
+/// rule (pattern, replacement) when they start with the pattern
+/// (`ngx_http_proxy_rewrite_complex_handler`: a case-sensitive prefix).
+fn redirected(value: &[u8], at: usize, (pattern, replacement): (&str, &str)) -> Option<Vec<u8>> {
+    let rest = value.get(at..)?.strip_prefix(pattern.as_bytes())?;
+    let mut out = Vec::with_capacity(value.len() + replacement.len());
+    out.extend_from_slice(&value[..at]);
+    out.extend_from_slice(replacement.as_bytes());
+    out.extend_from_slice(rest);
+    Some(out)
 }
 
 /// A response that could not be built (a header the backend sent that

@@ -1,7 +1,8 @@
 //! A response on the wire, as nginx's `ngx_http_header_filter` writes it:
 //! always an `HTTP/1.1` status line (with the backend's reason phrase when
 //! it came from one), then `Server`, `Date`, `Content-Type`,
-//! `Content-Length`, `Location`, `Transfer-Encoding` when rginx chunks,
+//! `Content-Length`, `Location` (rginx's own, or a backend's that
+//! `proxy_redirect` rewrote), `Transfer-Encoding` when rginx chunks,
 //! `Connection` and `Keep-Alive`, then the backend's other lines as they
 //! came (names in their case, in their order, repeats apart). A body of
 //! unknown length goes chunked to an HTTP/1.1 client (nginx's
@@ -30,6 +31,9 @@ pub struct RawLines {
     pub reason: Option<std::ops::Range<usize>>,
     /// The lines written, in order, with where each goes.
     pub lines: Vec<(Place, HeaderSpan)>,
+    /// New values for some of `lines` (by index): a `Refresh` or an
+    /// earlier `Location` that `proxy_redirect` rewrote. Usually empty.
+    pub rewritten: Vec<(usize, Vec<u8>)>,
 }
 
 /// Where a backend's header line is written.
@@ -43,6 +47,9 @@ pub enum Place {
     Location,
     /// After nginx's own lines, as it came.
     AsIs,
+    /// Not written (a rewritten `Location` that went in the response's
+    /// own headers).
+    Removed,
 }
 
 impl Place {
@@ -196,12 +203,15 @@ pub async fn write_response(
         }
     }
     if let Some(raw) = raw {
-        for (_, span) in raw.lines.iter().filter(|(p, _)| *p == Place::AsIs) {
-            line(
-                &mut head,
-                &raw.head[span.name.clone()],
-                &raw.head[span.value.clone()],
-            );
+        for (i, (place, span)) in raw.lines.iter().enumerate() {
+            if *place != Place::AsIs {
+                continue;
+            }
+            let value = match raw.rewritten.iter().find(|(at, _)| *at == i) {
+                Some((_, value)) => value.as_slice(),
+                None => &raw.head[span.value.clone()],
+            };
+            line(&mut head, &raw.head[span.name.clone()], value);
         }
     }
     head.extend_from_slice(b"\r\n");
