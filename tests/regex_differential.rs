@@ -12,8 +12,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use common::*;
@@ -124,17 +122,17 @@ fn targets() -> Vec<String> {
 /// What a request got: the status line and the header lines the backend
 /// reported receiving that the locations set.
 fn ask(port: u16, target: &str, host: &str) -> String {
-    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let request = format!("GET {target} HTTP/1.0\r\nHost: {host}\r\n\r\n");
-    c.write_all(request.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    let _ = c.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out);
-    let status = text.lines().next().unwrap_or("(nothing)").to_string();
+    let (status, body) = exchange(
+        port,
+        &format!("GET {target} HTTP/1.0\r\nHost: {host}\r\n\r\n"),
+    );
+    let status = if status.is_empty() {
+        "(nothing)".into()
+    } else {
+        status
+    };
     // the echo backend's JSON view: each header line as [name, value]
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    let view: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let view: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
     let lines = view["headers"].as_array().cloned().unwrap_or_default();
     let mut seen: Vec<String> = lines
         .iter()
@@ -147,6 +145,51 @@ fn ask(port: u16, target: &str, host: &str) -> String {
         .collect();
     seen.insert(0, status);
     seen.join(" ; ")
+}
+
+/// nginx and rginx serving the same configuration, made for each's port.
+struct Pair {
+    nginx_port: u16,
+    rginx_port: u16,
+    nginx: NginxServer,
+    rginx: Rginx,
+}
+
+impl Pair {
+    fn start(nginx: &std::path::Path, config: impl Fn(u16) -> String) -> Pair {
+        let (nginx_port, rginx_port) = (free_port(), free_port());
+        Pair {
+            nginx_port,
+            rginx_port,
+            nginx: NginxServer::start(nginx, &config(nginx_port), nginx_port),
+            rginx: start_rginx(&config(rginx_port), rginx_port),
+        }
+    }
+
+    /// Asks both and judges the answers against a list of known
+    /// differences (`listed`, named `list`); a wrong answer is pushed to
+    /// `out`.
+    fn compare(
+        &self,
+        out: &mut Vec<String>,
+        case: &str,
+        target: &str,
+        host: &str,
+        (listed, list): (&[Listed], &str),
+    ) {
+        let (a, b) = (
+            ask(self.nginx_port, target, host),
+            ask(self.rginx_port, target, host),
+        );
+        if std::env::var_os("RGINX_DEBUG").is_some() {
+            eprintln!("{case}: {b}");
+        }
+        if let Err(e) = against_listed(case, a == b, &b, listed, list, || {
+            format!("{case}:\n  nginx: {a}\n  rginx: {b}")
+        }) {
+            out.push(e);
+        }
+    }
 }
 
 /// Known differences: (case, why, rginx's own answer).
@@ -162,9 +205,7 @@ const LISTED: &[Listed] = &[(
 fn regexes_match_as_nginx_matches_them() {
     let Some(nginx) = nginx() else { return };
     let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
-    let (nginx_port, rginx_port) = (free_port(), free_port());
-    let theirs = NginxServer::start(&nginx, &http_body(nginx_port, backend.addr()), nginx_port);
-    let ours = start_rginx(&http_body(rginx_port, backend.addr()), rginx_port);
+    let pair = Pair::start(&nginx, |port| http_body(port, backend.addr()));
     let mut differences = Vec::new();
     let mut asked = 0;
     let hosts = ["abc.example", "ABC.example", "x.other", "abc.exampl%C5%BF"];
@@ -175,13 +216,15 @@ fn regexes_match_as_nginx_matches_them() {
             &hosts[..1]
         } {
             asked += 1;
-            compare(&mut differences, nginx_port, rginx_port, &target, host);
+            let case = format!("{target} (Host {host})");
+            pair.compare(&mut differences, &case, &target, host, (LISTED, "LISTED"));
         }
     }
     for target in ["/h/", "/h/x"] {
         for host in hosts {
             asked += 1;
-            compare(&mut differences, nginx_port, rginx_port, target, host);
+            let case = format!("{target} (Host {host})");
+            pair.compare(&mut differences, &case, target, host, (LISTED, "LISTED"));
         }
     }
     assert!(
@@ -190,22 +233,6 @@ fn regexes_match_as_nginx_matches_them() {
         differences.len(),
         differences.join("\n")
     );
-    drop(theirs);
-    drop(ours);
-}
-
-/// Asks both and judges the answers against [`LISTED`].
-fn compare(out: &mut Vec<String>, nginx_port: u16, rginx_port: u16, target: &str, host: &str) {
-    let (a, b) = (ask(nginx_port, target, host), ask(rginx_port, target, host));
-    let case = format!("{target} (Host {host})");
-    if std::env::var_os("RGINX_DEBUG").is_some() {
-        eprintln!("{case}: {b}");
-    }
-    if let Err(e) = against_listed(&case, a == b, &b, LISTED, "LISTED", || {
-        format!("{case}:\n  nginx: {a}\n  rginx: {b}")
-    }) {
-        out.push(e);
-    }
 }
 
 /// Every regex location of the fixture corpus (fixtures/realworld, the
@@ -306,9 +333,7 @@ fn the_corpus_regexes_match_as_in_nginx() {
         }
         out
     };
-    let (nginx_port, rginx_port) = (free_port(), free_port());
-    let theirs = NginxServer::start(&nginx, &config(nginx_port), nginx_port);
-    let ours = start_rginx(&config(rginx_port), rginx_port);
+    let pair = Pair::start(&nginx, config);
     let paths = [
         "/",
         "/index.php",
@@ -373,14 +398,14 @@ fn the_corpus_regexes_match_as_in_nginx() {
     for (i, regex) in regexes.iter().enumerate() {
         let host = format!("r{i}");
         for path in paths {
-            let (a, b) = (ask(nginx_port, path, &host), ask(rginx_port, path, &host));
             let case = format!("{regex} on {path}");
-            let judged = against_listed(&case, a == b, &b, CORPUS_LISTED, "CORPUS_LISTED", || {
-                format!("{case}:\n  nginx: {a}\n  rginx: {b}")
-            });
-            if let Err(e) = judged {
-                differences.push(e);
-            }
+            pair.compare(
+                &mut differences,
+                &case,
+                path,
+                &host,
+                (CORPUS_LISTED, "CORPUS_LISTED"),
+            );
         }
     }
     assert!(
@@ -390,8 +415,6 @@ fn the_corpus_regexes_match_as_in_nginx() {
         regexes.len() * paths.len(),
         differences.join("\n")
     );
-    drop(theirs);
-    drop(ours);
 }
 
 /// A pattern that backtracks past PCRE2's match limit: nginx answers 500
@@ -400,22 +423,20 @@ fn the_corpus_regexes_match_as_in_nginx() {
 fn a_match_at_the_limit_is_a_500_with_nginx_alert() {
     let Some(nginx) = nginx() else { return };
     let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
-    let (nginx_port, rginx_port) = (free_port(), free_port());
-    let theirs = NginxServer::start(&nginx, &http_body(nginx_port, backend.addr()), nginx_port);
-    let ours = start_rginx(&http_body(rginx_port, backend.addr()), rginx_port);
+    let pair = Pair::start(&nginx, |port| http_body(port, backend.addr()));
     let target = format!("/r1/{}!", "a".repeat(40));
     let (a, b) = (
-        ask(nginx_port, &target, "abc.example"),
-        ask(rginx_port, &target, "abc.example"),
+        ask(pair.nginx_port, &target, "abc.example"),
+        ask(pair.rginx_port, &target, "abc.example"),
     );
     assert_eq!(a, b);
     assert!(a.starts_with("HTTP/1.1 500"), "{a}");
     let alert = format!("pcre2_match() failed: -47 on \"{target}\" using \"^/r1/(a+)+$\"");
-    let nginx_log = std::fs::read_to_string(theirs.error_log()).unwrap_or_default();
+    let nginx_log = std::fs::read_to_string(pair.nginx.error_log()).unwrap_or_default();
     assert!(nginx_log.contains(&alert), "nginx: {nginx_log}");
     let mut rginx_log = String::new();
     for _ in 0..50 {
-        rginx_log = std::fs::read_to_string(ours.1 .0.join("stderr.log")).unwrap_or_default();
+        rginx_log = std::fs::read_to_string(pair.rginx.1 .0.join("stderr.log")).unwrap_or_default();
         if rginx_log.contains(&alert) {
             break;
         }

@@ -218,8 +218,6 @@ fn merge_location(loc: &mut LocationConf, parent: &Settings) {
     }
 }
 
-/// Where nginx reports a directive's problem: the line of its `;` or `{`.
-/// The column points at `word` (or the name) when it is on that line.
 /// The variable an nginx directive rginx does not support would define
 /// (`set $x ...`, `geo [$address] $x { }`, `split_clients $s $x { }`,
 /// `perl_set $x ...`, `js_set $x ...`, `auth_request_set $x ...`).
@@ -232,6 +230,8 @@ fn variable_defined_by(d: &Directive) -> Option<&str> {
     word.as_str().strip_prefix('$')
 }
 
+/// Where nginx reports a directive's problem: the line of its `;` or `{`.
+/// The column points at `word` (or the name) when it is on that line.
 fn directive_span(d: &Directive, word: Option<usize>) -> Span {
     let w = word.and_then(|i| d.args.get(i)).unwrap_or(&d.name);
     if w.span.file == d.end.file && w.span.line == d.end.line {
@@ -436,12 +436,12 @@ impl Builder<'_> {
     }
 
     /// Compiles a regex (locations, server names, map keys) as serving
-    /// will, so that `check` refuses exactly what would fail at start.
+    /// will (all but the JIT step, which never refuses a pattern), so that
+    /// `check` refuses exactly what would fail at start.
     /// Named captures become known variables, as in nginx.
     pub fn compile_regex(&mut self, pattern: &str, case_insensitive: bool) -> Result<(), Msg> {
-        let re = crate::pcre::Pcre::compile(pattern, case_insensitive).map_err(Msg::own)?;
-        self.defined_vars
-            .extend(re.capture_names().iter().flatten().cloned());
+        let names = crate::pcre::Pcre::check(pattern, case_insensitive).map_err(Msg::own)?;
+        self.defined_vars.extend(names);
         Ok(())
     }
 

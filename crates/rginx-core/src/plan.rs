@@ -685,15 +685,7 @@ impl Runtime {
             request_uri: req.target,
             empty_path: false,
         });
-        let host_header = req
-            .headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
-            .map(|(_, v)| *v);
-        let host: Cow<'_, str> = match target.host.or(host_header) {
-            Some(h) => normalize_host(h).unwrap_or(Cow::Borrowed("")),
-            None => Cow::Borrowed(""),
-        };
+        let host = request_host(req, target.host);
         let path = normalized(target.raw_path).unwrap_or(Cow::Borrowed(target.raw_path.as_bytes()));
         let path = String::from_utf8_lossy(&path);
         let mut ctx = Ctx {
@@ -752,14 +744,11 @@ impl Runtime {
         let socket = self.selector.socket_for(req.local).unwrap_or(0);
         let server_id = self
             .selector
-            .select(socket, &host, &mut crate::locate::is_match)
+            .select(socket, &host, &mut Pcre::is_match)
             .ok()?;
         let server = self.servers.get(server_id.0 as usize)?;
         let path = normalized(target.raw_path).ok()?;
-        Some((
-            server_id,
-            server.table.find(&path, &mut crate::locate::is_match),
-        ))
+        Some((server_id, server.table.find(&path, &mut Pcre::is_match)))
     }
 
     /// Decides what to do with a request.
@@ -1230,18 +1219,23 @@ fn header_name_ok(name: &str, underscores: bool, ignore_invalid: bool) -> bool {
 /// (from the request line, else `Host`), else the local address, and the
 /// local port unless it is 80.
 pub fn absolute_location(req: &RequestHead<'_>, path: &str) -> String {
-    let target = uri::parse_target(req.target).ok();
+    let target_host = uri::parse_target(req.target).ok().and_then(|t| t.host);
+    redirect_location(req, &request_host(req, target_host), path, None)
+}
+
+/// `$host` of a request already answered: the request line's host
+/// (`target_host`), else the `Host` header, normalised; empty when neither
+/// is there or valid.
+fn request_host<'r>(req: &RequestHead<'r>, target_host: Option<&'r str>) -> Cow<'r, str> {
     let header = req
         .headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("host"))
         .map(|(_, v)| *v);
-    let host = target
-        .and_then(|t| t.host)
+    target_host
         .or(header)
         .and_then(normalize_host)
-        .unwrap_or_default();
-    redirect_location(req, &host, path, None)
+        .unwrap_or_default()
 }
 
 fn redirect_location(req: &RequestHead<'_>, host: &str, name: &str, args: Option<&str>) -> String {

@@ -302,7 +302,7 @@ mod tests {
         ];
         let sel = ServerSelector::new(&servers).unwrap();
         let s = sel.socket_for(a.parse().unwrap()).unwrap();
-        let pick = |h: &str| sel.select(s, h, &mut crate::locate::is_match).unwrap().0;
+        let pick = |h: &str| sel.select(s, h, &mut Pcre::is_match).unwrap().0;
         assert_eq!(pick("www.example.com"), 6);
         assert_eq!(pick("a.example.com"), 1);
         assert_eq!(pick("x.b.example.com"), 2);
@@ -323,7 +323,7 @@ mod tests {
             server(&[ServerName::Regex("^WWW\\.".into())], a, false),
         ];
         let sel = ServerSelector::new(&servers).unwrap();
-        let pick = |h: &str| sel.select(0, h, &mut crate::locate::is_match).unwrap().0;
+        let pick = |h: &str| sel.select(0, h, &mut Pcre::is_match).unwrap().0;
         assert_eq!(pick("www.example.com"), 1);
         assert!(caseless_name("^WWW") && !caseless_name("^www\\d"));
     }

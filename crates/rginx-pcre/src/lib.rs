@@ -47,6 +47,35 @@ unsafe impl Send for Code {}
 // SAFETY: as above: shared references only ever match.
 unsafe impl Sync for Code {}
 
+impl Code {
+    /// `pcre2_compile` with nginx's options (`ngx_regex_compile`).
+    fn compile(pattern: &str, caseless: bool) -> Result<Code, String> {
+        let options = if caseless { PCRE2_CASELESS } else { 0 };
+        let (mut error, mut offset) = (0, 0usize);
+        let start = if pattern.is_empty() {
+            EMPTY.as_ptr()
+        } else {
+            pattern.as_ptr()
+        };
+        // SAFETY: `start` points at `pattern.len()` readable bytes; the
+        // error outputs are valid; a null compile context is the default.
+        let raw = unsafe {
+            pcre2_compile_8(
+                start,
+                pattern.len(),
+                options,
+                &mut error,
+                &mut offset,
+                ptr::null_mut(),
+            )
+        };
+        if raw.is_null() {
+            return Err(compile_message(pattern, error, offset));
+        }
+        Ok(Code(raw))
+    }
+}
+
 impl Drop for Code {
     fn drop(&mut self) {
         // SAFETY: the pointer came from pcre2_compile_8, is not null, and
@@ -110,29 +139,7 @@ impl Pcre {
     /// Compiles `pattern`; the error is nginx's message
     /// (`pcre2_compile() failed: MESSAGE in "PATTERN" at "REST"`).
     pub fn compile(pattern: &str, caseless: bool) -> Result<Pcre, String> {
-        let options = if caseless { PCRE2_CASELESS } else { 0 };
-        let (mut error, mut offset) = (0, 0usize);
-        let start = if pattern.is_empty() {
-            EMPTY.as_ptr()
-        } else {
-            pattern.as_ptr()
-        };
-        // SAFETY: `start` points at `pattern.len()` readable bytes; the
-        // error outputs are valid; a null compile context is the default.
-        let raw = unsafe {
-            pcre2_compile_8(
-                start,
-                pattern.len(),
-                options,
-                &mut error,
-                &mut offset,
-                ptr::null_mut(),
-            )
-        };
-        if raw.is_null() {
-            return Err(compile_message(pattern, error, offset));
-        }
-        let code = Code(raw);
+        let code = Code::compile(pattern, caseless)?;
         // SAFETY: a valid compiled pattern that nothing else uses yet. A
         // failure (no JIT in the library, no memory) leaves the pattern
         // to the interpreter, as nginx does.
@@ -148,6 +155,15 @@ impl Pcre {
             names: names.into(),
             prefix: anchored_literal(pattern).into(),
         })
+    }
+
+    /// Checks that `pattern` compiles, as [`Pcre::compile`] would, without
+    /// the JIT step (a JIT failure never refuses a pattern): the names of
+    /// its named groups, which nginx makes variables, or nginx's message.
+    pub fn check(pattern: &str, caseless: bool) -> Result<Vec<String>, String> {
+        let code = Code::compile(pattern, caseless)?;
+        let groups = info_u32(&code, PCRE2_INFO_CAPTURECOUNT).saturating_add(1);
+        Ok(group_names(&code, groups).into_iter().flatten().collect())
     }
 
     /// The pattern as written.
@@ -373,10 +389,7 @@ fn group_names(code: &Code, groups: u32) -> Vec<Option<String>> {
 /// The names of a pattern's named groups (`(?<n>..)`, `(?P<n>..)`,
 /// `(?'n'..)`), which nginx makes variables; none when it does not compile.
 pub fn capture_names(pattern: &str, caseless: bool) -> Vec<String> {
-    Pcre::compile(pattern, caseless).map_or_else(
-        |_| Vec::new(),
-        |re| re.capture_names().iter().flatten().cloned().collect(),
-    )
+    Pcre::check(pattern, caseless).unwrap_or_default()
 }
 
 /// nginx's words for a compile error: PCRE2's message, the pattern, and

@@ -48,8 +48,9 @@ pub struct Generation {
 
 impl Generation {
     /// Builds `workers` engines for a validated model: the model is
-    /// compiled once, and each further worker gets a copy (its own regex
-    /// match data, so that workers never share a regex's scratch space).
+    /// compiled once, and each further worker gets a copy (compiled
+    /// regexes and a map's key table are shared by the copies; each
+    /// thread has its own regex match data).
     pub fn build(model: &Model, hostname: &str, workers: usize) -> Result<Generation, String> {
         let runtime = Runtime::new(model, hostname).map_err(|e| e.to_string())?;
         let mut engines: Vec<Arc<Engine>> = (1..workers.max(1))
