@@ -1,0 +1,399 @@
+//! The decision for one request: server, location and the request sent
+//! upstream, or the answer nginx gives itself.
+
+use super::*;
+
+impl Runtime {
+    /// Selects the server and matches the location only (no plan): what
+    /// routing costs. `None` when the request is one nginx rejects.
+    pub fn match_location(&self, req: &RequestHead<'_>) -> Option<(ServerId, LocationMatch)> {
+        let target = uri::parse_target(req.target).ok()?;
+        let raw_host = target
+            .host
+            .or_else(|| {
+                req.headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+                    .map(|(_, v)| *v)
+            })
+            .unwrap_or("");
+        let host = if raw_host.is_empty() {
+            Cow::Borrowed("")
+        } else {
+            normalize_host(raw_host)?
+        };
+        let socket = self.selector.socket_for(req.local).unwrap_or(0);
+        let server_id = self
+            .selector
+            .select(socket, &host, &mut Pcre::is_match)
+            .ok()?;
+        let server = self.servers.get(server_id.0 as usize)?;
+        let path = normalized(target.raw_path).ok()?;
+        Some((server_id, server.table.find(&path, &mut Pcre::is_match)))
+    }
+
+    /// Decides what to do with a request.
+    pub fn decide<'a>(&'a self, req: &RequestHead<'a>) -> Decision<'a> {
+        self.decide_scoped(req).0
+    }
+
+    /// [`Runtime::decide`], and whose `access_log` the request goes to.
+    pub fn decide_scoped<'a>(&'a self, req: &RequestHead<'a>) -> (Decision<'a>, LogScope) {
+        let socket = self.selector.socket_for(req.local).unwrap_or(0);
+        let mut scope = LogScope {
+            server: self.selector.default_server(socket),
+            location: None,
+        };
+        match self.decide_inner(req, socket, &mut scope) {
+            Ok(d) | Err(d) => (d, scope),
+        }
+    }
+
+    fn decide_inner<'a>(
+        &'a self,
+        req: &RequestHead<'a>,
+        socket: usize,
+        scope: &mut LogScope,
+    ) -> Result<Decision<'a>, Decision<'a>> {
+        let bad = Decision::Respond(400);
+        check_head(req).map_err(Decision::Respond)?;
+        let target = uri::parse_target(req.target).map_err(|_| bad.clone())?; // $host: the request line, then the Host header
+        let mut host_headers = req
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("host"));
+        let host_header = host_headers.next().map(|(_, v)| *v);
+        if host_headers.next().is_some() {
+            return Err(bad);
+        }
+        if req.minor_version >= 1 && host_header.is_none() && target.host.is_none() {
+            return Err(bad);
+        }
+        let host: Cow<'_, str> = match (target.host, host_header) {
+            (Some(h), _) | (None, Some(h)) => normalize_host(h).ok_or(bad.clone())?,
+            (None, None) => Cow::Borrowed(""),
+        };
+        let mut captures = Captures::default();
+        let server_id = self
+            .selector
+            .select(socket, &host, &mut |re, subject| captures.run(re, subject))
+            .map_err(|(e, re)| Decision::RegexFailed {
+                alert: e.message(host.as_bytes(), re.as_str()),
+                answer: false,
+            })?;
+        scope.server = server_id;
+        let Some(server) = self.servers.get(server_id.0 as usize) else {
+            return Err(Decision::Respond(404));
+        };
+        let path_bytes = normalized(target.raw_path).map_err(|_| bad.clone())?;
+        // locations match the decoded bytes, as nginx's PCRE2 does;
+        // variables are text, where bytes that are not UTF-8 become U+FFFD
+        let found = server
+            .table
+            .find(&path_bytes, &mut |re, subject| captures.run(re, subject));
+        let path = String::from_utf8_lossy(&path_bytes);
+        let location_id = match found {
+            LocationMatch::Failed {
+                prefix,
+                regex,
+                error,
+            } => {
+                scope.location = prefix;
+                let pattern = match &server.table.spec(regex).kind {
+                    SpecKind::Regex(re) => re.as_str(),
+                    _ => "",
+                };
+                return Err(Decision::RegexFailed {
+                    alert: error.message(&path_bytes, pattern),
+                    answer: true,
+                });
+            }
+            LocationMatch::None if server.status_page => {
+                return Err(status_page(req.method, target.args))
+            }
+            LocationMatch::None => return Err(Decision::Respond(404)),
+            LocationMatch::Redirect(id) => {
+                scope.location = Some(id);
+                let loc = &server.locations[id.0 as usize];
+                return Err(Decision::Redirect(redirect_location(
+                    req,
+                    &host,
+                    &loc.name,
+                    target.args,
+                )));
+            }
+            LocationMatch::Found(id) => id,
+        };
+        scope.location = Some(location_id);
+        let loc = &server.locations[location_id.0 as usize];
+        // nginx refuses a declared body over the location's limit before
+        // doing anything else with the request (a chunked body is counted
+        // while it is read, by the engine)
+        let body = body_plan(req.headers);
+        if let BodyPlan::Length(n) = body {
+            if loc.max_body > 0 && n > loc.max_body {
+                return Err(Decision::Respond(413));
+            }
+        }
+        if loc.status_page {
+            return Err(status_page(req.method, target.args));
+        }
+        let Some(proxy) = &loc.proxy else {
+            // rginx serves no files: nginx would look in its root here
+            return Err(Decision::Respond(404));
+        };
+        let mut ctx = Ctx {
+            rt: self,
+            req,
+            host: &host,
+            server,
+            uri: &path,
+            args: target.args.unwrap_or(""),
+            request_uri: target.request_uri,
+            captures,
+            proxy_host: "",
+            proxy_port: 80,
+            map_values: Vec::new(),
+            facts: None,
+            alerts: Vec::new(),
+        };
+        let (plan_target, uri, proxy_host, proxy_port) = match proxy {
+            ProxyKind::Static {
+                target: t,
+                host: ph,
+                port,
+                uri: uri_part,
+            } => {
+                let uri = match uri_part {
+                    None => Cow::Borrowed(target.request_uri),
+                    Some((part, loc_len)) => {
+                        let mut out = part.clone();
+                        let rest = path_bytes
+                            .get((*loc_len).min(path_bytes.len())..)
+                            .unwrap_or_default();
+                        if target.raw_path.contains('%') {
+                            uri::escape_path(rest, &mut out);
+                        } else {
+                            out.push_str(&String::from_utf8_lossy(rest));
+                        }
+                        if let Some(a) = target.args.filter(|a| !a.is_empty()) {
+                            out.push('?');
+                            out.push_str(a);
+                        }
+                        Cow::Owned(out)
+                    }
+                };
+                (Cow::Borrowed(t), uri, Cow::Borrowed(ph.as_str()), *port)
+            }
+            ProxyKind::Variable(t) => {
+                let mut url = String::new();
+                t.render(&mut url, &mut |v, out| ctx.var(v, out));
+                match dynamic_target(&url, target.request_uri) {
+                    // a host that names no upstream block would need the
+                    // `resolver` nginx lacks by default, so 502 there too
+                    Some((PlanTarget::Upstream(name), ..))
+                        if !self.upstreams.contains(&name.to_ascii_lowercase()) =>
+                    {
+                        return Err(Decision::Respond(502))
+                    }
+                    Some((t, uri, host, port)) => {
+                        (Cow::Owned(t), Cow::Owned(uri), Cow::Owned(host), port)
+                    }
+                    None => return Err(Decision::Respond(502)),
+                }
+            }
+        };
+        ctx.proxy_host = &proxy_host;
+        ctx.proxy_port = proxy_port;
+        let mut headers: Vec<(&'a str, Cow<'a, str>)> =
+            Vec::with_capacity(loc.headers.len() + req.headers.len());
+        let mut length_at = None;
+        for rule in &loc.headers {
+            let value: Cow<'a, str> = match &rule.value {
+                HeaderValue::User(t) => {
+                    let mut value = String::new();
+                    t.render(&mut value, &mut |v, out| ctx.var(v, out));
+                    Cow::Owned(value)
+                }
+                HeaderValue::Default(d) => match d {
+                    DefaultValue::ProxyHost => proxy_host.clone(),
+                    DefaultValue::Close => Cow::Borrowed("close"),
+                    DefaultValue::BodyLength => match body {
+                        BodyPlan::Length(n) => Cow::Owned(n.to_string()),
+                        BodyPlan::Dechunk => {
+                            length_at = Some(headers.len());
+                            Cow::Borrowed("")
+                        }
+                        BodyPlan::None => Cow::Borrowed(""),
+                    },
+                    // only for unbuffered bodies, which rginx does not do
+                    DefaultValue::Chunked => Cow::Borrowed(""),
+                    DefaultValue::Empty => Cow::Borrowed(""),
+                },
+            };
+            if !value.is_empty() {
+                headers.push((rule.name.as_str(), value));
+            }
+        }
+        let mut passed = Vec::with_capacity(req.headers.len());
+        if loc.pass_request_headers {
+            for (i, (name, value)) in req.headers.iter().enumerate() {
+                if !header_name_ok(
+                    name,
+                    server.underscores_in_headers,
+                    server.ignore_invalid_headers,
+                ) {
+                    continue;
+                }
+                if loc.hidden.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+                    continue;
+                }
+                headers.push((name, Cow::Borrowed(value)));
+                passed.push(i);
+            }
+        }
+        let client_upgrade = req
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("upgrade"));
+
+        Ok(Decision::Proxy(Box::new(UpstreamPlan {
+            server: server_id,
+            location: location_id,
+            target: plan_target,
+            method: req.method,
+            uri,
+            version: loc.version,
+            headers,
+            passed,
+            body,
+            length_at,
+            max_body: loc.max_body,
+            upgrade: client_upgrade,
+            connect_timeout: loc.connect_timeout,
+            read_timeout: loc.read_timeout,
+            send_timeout: loc.send_timeout,
+            buffer_size: loc.buffer_size,
+            next_upstream: loc.next_upstream,
+            redirect: loc.redirect.as_ref().map(|(p, r)| (p.as_str(), r.as_str())),
+            alerts: std::mem::take(&mut ctx.alerts),
+        })))
+    }
+}
+
+/// Target of a `proxy_pass` with variables: an upstream block of that
+/// name, or an IP literal. A name needing DNS would need `resolver`, which
+/// rginx does not support (nginx answers 502 without one too).
+pub(super) fn dynamic_target(
+    url: &str,
+    request_uri: &str,
+) -> Option<(PlanTarget, String, String, u16)> {
+    {
+        let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+        let rest = if lower.starts_with("http://") {
+            &url[7..]
+        } else {
+            return None;
+        };
+        let (authority, uri) = match rest.find('/') {
+            Some(i) => (&rest[..i], Some(&rest[i..])),
+            None => (rest, None),
+        };
+        // the same address rules as a literal proxy_pass (ngx_parse_url)
+        let (host, port) = crate::handlers::split_host_port(authority);
+        let port = match port {
+            Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0)?,
+            None => 80,
+        };
+        if host.is_empty() {
+            return None;
+        }
+        let uri = uri.map_or_else(|| request_uri.to_string(), str::to_string);
+        if let Some(ip) = crate::resolve::parse_ip(host) {
+            return Some((
+                PlanTarget::Addrs(vec![SocketAddr::new(ip, port)]),
+                uri,
+                authority.to_string(),
+                port,
+            ));
+        }
+        Some((
+            PlanTarget::Upstream(host.to_string()),
+            uri,
+            authority.to_string(),
+            port,
+        ))
+    }
+}
+
+/// `$uri` for a raw path: most paths need no decoding or resolving, and
+/// are used as they are without copying.
+pub(super) fn normalized(raw_path: &str) -> Result<Cow<'_, [u8]>, uri::UriError> {
+    let b = raw_path.as_bytes();
+    let plain = !b.contains(&b'%') && !b.windows(2).any(|w| w == b"//" || w == b"/.");
+    if plain {
+        return Ok(Cow::Borrowed(b));
+    }
+    uri::normalize_path(raw_path, true).map(Cow::Owned)
+}
+
+/// Whether a header of the backend's response is passed to the client.
+/// nginx writes its own `Connection`, `Keep-Alive`, `Transfer-Encoding` and
+/// `Content-Length`, and hides by default (`proxy_hide_header`) `Date`,
+/// `Server`, `X-Pad` and the `X-Accel-*` controls.
+pub fn response_header_passes(name: &str) -> bool {
+    const NEVER: &[&str] = &[
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "date",
+        "server",
+        "x-pad",
+        "x-accel-expires",
+        "x-accel-redirect",
+        "x-accel-limit-rate",
+        "x-accel-buffering",
+        "x-accel-charset",
+    ];
+    !NEVER.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
+/// The body, from headers already checked by [`check_head`].
+pub(super) fn body_plan(headers: &[(&str, &str)]) -> BodyPlan {
+    if let Some((_, v)) = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+    {
+        if let Ok(n) = v.parse::<u64>() {
+            return BodyPlan::Length(n);
+        }
+    }
+    if headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("transfer-encoding"))
+    {
+        return BodyPlan::Dechunk;
+    }
+    BodyPlan::None
+}
+
+/// The checks nginx makes on a request head before choosing a server
+/// (`ngx_http_parse_request_line`, `ngx_http_process_request_headers`,
+/// `ngx_http_process_request_header`): the status it answers with.
+/// The status page's answer: GET and HEAD only (nginx: 405 otherwise),
+/// in Prometheus' format when the arguments hold `format=prometheus`.
+pub(super) fn status_page(method: &str, args: Option<&str>) -> Decision<'static> {
+    if method != "GET" && method != "HEAD" {
+        return Decision::Respond(405);
+    }
+    let prometheus = args
+        .unwrap_or("")
+        .split('&')
+        .any(|a| a == "format=prometheus");
+    Decision::Status(if prometheus {
+        StatusFormat::Prometheus
+    } else {
+        StatusFormat::Nginx
+    })
+}

@@ -1,0 +1,266 @@
+//! The compiled runtime's construction and the lookups the engine makes
+//! outside a request's decision: listeners, scopes, logs.
+
+use super::*;
+
+impl Runtime {
+    /// Compiles a validated model. `hostname` is the machine's name
+    /// (`$hostname`).
+    pub fn new(model: &Model, hostname: &str) -> Result<Runtime, RuntimeError> {
+        let names = names_of(model);
+        let Some(http) = &model.http else {
+            return Ok(Runtime {
+                selector: ServerSelector::default(),
+                servers: Vec::new(),
+                maps: Vec::new(),
+                upstreams: Vec::new(),
+                formats: Vec::new(),
+                hostname: hostname.to_string(),
+                error_log_sets: Vec::new(),
+            });
+        };
+        let selector = ServerSelector::new(&http.servers).map_err(RuntimeError)?;
+        let mut formats = vec![("combined".to_string(), Template::compile(COMBINED, &names)?)];
+        for f in &http.log_formats {
+            formats.push((f.name.clone(), Template::compile(&f.format, &names)?));
+        }
+        let mut maps = Vec::new();
+        for map in &http.maps {
+            maps.push(compile_map(map, &names)?);
+        }
+        let mut servers = Vec::new();
+        for server in &http.servers {
+            let mut specs = Vec::new();
+            let mut locations = Vec::new();
+            let mut top = Vec::new();
+            for loc in &server.locations {
+                top.push(compile_location(
+                    loc,
+                    &names,
+                    &formats,
+                    &mut specs,
+                    &mut locations,
+                )?);
+            }
+            let primary_name = match server.names.first() {
+                Some(ServerName::Exact(n)) => n.clone(),
+                Some(ServerName::LeadingWildcard { suffix, also_bare }) => {
+                    if *also_bare {
+                        suffix.trim_start_matches('.').to_string()
+                    } else {
+                        format!("*{suffix}")
+                    }
+                }
+                Some(ServerName::TrailingWildcard(p)) => format!("{p}*"),
+                Some(ServerName::Regex(r)) => format!("~{r}"),
+                None => String::new(),
+            };
+            servers.push(CompiledServer {
+                primary_name,
+                status_page: server.settings.contains("stub_status"),
+                table: LocationTable::new(specs, &top),
+                locations,
+                underscores_in_headers: server.settings.flag("underscores_in_headers", false),
+                ignore_invalid_headers: server.settings.flag("ignore_invalid_headers", true),
+                access_logs: compile_access_logs(&server.settings, &names, &formats)?,
+                client: ClientSettings::compile(&server.settings),
+                error_logs: error_logs_of(&server.settings),
+                error_log_set: None,
+            });
+        }
+        let error_log_sets = intern_error_logs(&mut servers);
+        Ok(Runtime {
+            selector,
+            error_log_sets,
+            servers,
+            maps,
+            upstreams: http
+                .upstreams
+                .iter()
+                .map(|u| u.name.to_ascii_lowercase())
+                .collect(),
+            formats,
+            hostname: hostname.to_string(),
+        })
+    }
+
+    /// Addresses to listen on.
+    pub fn listen_addrs(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.selector.listen_addrs()
+    }
+
+    /// Whether a listening socket of this configuration takes connections
+    /// to `local` (the address a connection was accepted on).
+    pub fn listens_on(&self, local: SocketAddr) -> bool {
+        self.selector.socket_for(local).is_some()
+    }
+
+    /// Whether `server` drops a request header line for its name
+    /// (`ignore_invalid_headers`, `underscores_in_headers`), as nginx's
+    /// header parser does, with an info line for each.
+    pub fn drops_header(&self, server: ServerId, name: &str) -> bool {
+        self.servers.get(server.0 as usize).is_some_and(|s| {
+            s.ignore_invalid_headers
+                && !header_name_ok(name, s.underscores_in_headers, s.ignore_invalid_headers)
+        })
+    }
+
+    /// The primary `server_name` of a server (`$server_name`).
+    pub fn server_name(&self, server: ServerId) -> &str {
+        self.servers
+            .get(server.0 as usize)
+            .map_or("", |s| s.primary_name.as_str())
+    }
+
+    /// The `access_log` targets a request in `scope` is logged to.
+    fn access_logs(&self, scope: LogScope) -> &[(Template, usize)] {
+        let Some(srv) = self.servers.get(scope.server.0 as usize) else {
+            return &[];
+        };
+        match scope.location {
+            Some(id) => srv
+                .locations
+                .get(id.0 as usize)
+                .map_or(&[], |l| l.access_logs.as_slice()),
+            None => &srv.access_logs,
+        }
+    }
+
+    /// The client settings for a request in `scope` (its location's, else
+    /// its server's).
+    pub fn client_settings(&self, scope: LogScope) -> ClientSettings {
+        let Some(srv) = self.servers.get(scope.server.0 as usize) else {
+            return ClientSettings::compile(&Settings::default());
+        };
+        scope
+            .location
+            .and_then(|id| srv.locations.get(id.0 as usize))
+            .map_or(srv.client, |l| l.client)
+    }
+
+    /// The client settings of the default server of the socket a
+    /// connection to `local` arrived on: what applies before a request
+    /// says which server it is for.
+    pub fn socket_client_settings(&self, local: SocketAddr) -> ClientSettings {
+        self.client_settings(self.socket_scope(local))
+    }
+
+    /// The default server of the socket a connection to `local` arrived
+    /// on, as a scope: whose logs take what happens before a request says
+    /// which server it is for.
+    pub fn socket_scope(&self, local: SocketAddr) -> LogScope {
+        let socket = self.selector.socket_for(local).unwrap_or(0);
+        LogScope {
+            server: self.selector.default_server(socket),
+            location: None,
+        }
+    }
+
+    /// The distinct `error_log` lists of the http, server and location
+    /// levels (the main level's is the model's own).
+    pub fn error_log_sets(&self) -> &[Vec<crate::model::ErrorLog>] {
+        &self.error_log_sets
+    }
+
+    /// The index in [`Runtime::error_log_sets`] of the list errors of a
+    /// request in `scope` go to; `None`: the main level's.
+    pub fn error_log_set(&self, scope: LogScope) -> Option<usize> {
+        let srv = self.servers.get(scope.server.0 as usize)?;
+        match scope
+            .location
+            .and_then(|id| srv.locations.get(id.0 as usize))
+        {
+            Some(loc) => loc.error_log_set,
+            None => srv.error_log_set,
+        }
+    }
+
+    /// The access log files named without variables: opened at start,
+    /// before the process gives up root (`user`), as nginx's master does.
+    pub fn static_access_log_paths(&self) -> Vec<String> {
+        let mut paths: Vec<String> = Vec::new();
+        let levels = self.servers.iter().flat_map(|s| {
+            std::iter::once(&s.access_logs).chain(s.locations.iter().map(|l| &l.access_logs))
+        });
+        for (template, _) in levels.flatten() {
+            if template.is_literal() {
+                let mut path = String::new();
+                template.render(&mut path, &mut |_, _| {});
+                if !paths.contains(&path) {
+                    paths.push(path);
+                }
+            }
+        }
+        paths
+    }
+
+    /// Whether a request in `scope` writes any access log.
+    pub fn has_access_logs(&self, scope: LogScope) -> bool {
+        !self.access_logs(scope).is_empty()
+    }
+
+    /// The access log lines for a finished request: `(path, line)` for
+    /// each `access_log` of its scope, written as nginx does (values
+    /// escaped with `\xHH`, empty values as `-`). `alerts` gets nginx's
+    /// `[alert]` lines for regex matches that failed on the way.
+    pub fn access_log_lines(
+        &self,
+        scope: LogScope,
+        req: &RequestHead<'_>,
+        facts: &ResponseFacts,
+        alerts: &mut Vec<String>,
+    ) -> Vec<(String, String)> {
+        let logs = self.access_logs(scope);
+        let Some(srv) = self.servers.get(scope.server.0 as usize) else {
+            return Vec::new();
+        };
+        if logs.is_empty() {
+            return Vec::new();
+        }
+        // a request refused for its target is still logged, with what
+        // could be read of it
+        let target = uri::parse_target(req.target).unwrap_or(uri::RequestTarget {
+            host: None,
+            raw_path: "",
+            args: None,
+            request_uri: req.target,
+            empty_path: false,
+        });
+        let host = request_host(req, target.host);
+        let path = normalized(target.raw_path).unwrap_or(Cow::Borrowed(target.raw_path.as_bytes()));
+        let path = String::from_utf8_lossy(&path);
+        let mut ctx = Ctx {
+            rt: self,
+            req,
+            host: &host,
+            server: srv,
+            uri: &path,
+            args: target.args.unwrap_or(""),
+            request_uri: target.request_uri,
+            captures: Captures::default(),
+            proxy_host: "",
+            proxy_port: 80,
+            map_values: Vec::new(),
+            facts: Some(facts),
+            alerts: Vec::new(),
+        };
+        let mut lines = Vec::new();
+        for (path_template, format) in logs {
+            let Some((_, template)) = self.formats.get(*format) else {
+                continue;
+            };
+            let mut path = String::new();
+            path_template.render(&mut path, &mut |v, out| ctx.var(v, out));
+            let mut line = String::new();
+            template.render(&mut line, &mut |v, out| {
+                let mut value = String::new();
+                ctx.var(v, &mut value);
+                escape_log_value(&value, out);
+            });
+            line.push('\n');
+            lines.push((path, line));
+        }
+        alerts.append(&mut ctx.alerts);
+        lines
+    }
+}
