@@ -3,8 +3,11 @@
 //! `Refresh`) that starts with the `proxy_pass` URL, and its header filter
 //! makes the rewritten one absolute and moves it to its own place; the
 //! others pass where the backend put them. The backend's status line
-//! passes as it came. The client's head (but Date and Server, ports
-//! masked) must be nginx's for every case.
+//! passes as it came. Explicit `proxy_redirect` rules (prefixes with
+//! variables, `~`/`~*` regexes with groups, `default`, `off`, rules
+//! inherited from the server or from an enclosing location) are then
+//! tried on Locations the client names. The client's head (but Date and
+//! Server, ports masked) must be nginx's for every case.
 
 mod common;
 
@@ -134,6 +137,123 @@ fn backend_redirects_are_rewritten_as_nginx_does() {
             }
         }
     }
+    assert!(
+        differences.is_empty(),
+        "{} of {asked} differ:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
+
+/// The backend for the explicit rules: it answers with the `Location`
+/// and `Refresh` the client asked for in `X-Location` and `X-Refresh`
+/// (both proxies pass those headers on as they came).
+fn echo_location(request: &Message) -> Option<String> {
+    let mut out = String::from("HTTP/1.1 302 Found\r\nX-Before: 1\r\n");
+    if let Some(l) = request.header("x-location") {
+        out.push_str(&format!("Location: {l}\r\n"));
+    }
+    if let Some(r) = request.header("x-refresh") {
+        out.push_str(&format!("Refresh: {r}\r\n"));
+    }
+    out.push_str("Content-Length: 2\r\nConnection: close\r\n\r\nok");
+    Some(out)
+}
+
+fn rules_body(port: u16, backend: std::net::SocketAddr) -> String {
+    format!(
+        r#"server {{
+    listen 127.0.0.1:{port};
+    proxy_redirect http://srv.example/ /from-server/;
+    location /inherit/ {{ proxy_pass http://{backend}/; }}
+    location /own/ {{
+        proxy_pass http://{backend}/deep/;
+        proxy_redirect ~*^http://(?<h>[a-z.]+):(\d+)/(.*)$ https://$h/$3?p=$2;
+        proxy_redirect default;
+        proxy_redirect http://$host/ /same-host/;
+        proxy_redirect http://$proxy_host/ $scheme://$http_host/;
+    }}
+    location /off/ {{ proxy_pass http://{backend}; proxy_redirect off; }}
+    location ~ ^/re/([a-z]+)/ {{
+        proxy_pass http://{backend};
+        proxy_redirect ~^http://x/(.*) /$1/$1;
+        proxy_redirect http://y/ /$1/;
+    }}
+}}
+server {{
+    listen 127.0.0.1:{port};
+    server_name nested.example;
+    location /outer/ {{
+        proxy_pass http://{backend}/o/;
+        location /outer/inner/ {{ proxy_pass http://{backend}/i/; }}
+        location /outer/own/ {{ proxy_pass http://{backend}/w/; proxy_redirect default; }}
+    }}
+    location /plain/ {{ proxy_pass http://{backend}; proxy_redirect http://a.example/ http://b.example/; }}
+}}"#
+    )
+}
+
+#[test]
+fn explicit_rules_rewrite_as_nginx_does() {
+    let Some(nginx) = nginx() else { return };
+    let backend = scripted_backend(echo_location);
+    let (nginx_port, rginx_port) = (free_port(), free_port());
+    let _theirs = NginxServer::start(&nginx, &rules_body(nginx_port, backend), nginx_port);
+    let _ours = start_rginx(&rules_body(rginx_port, backend), rginx_port);
+    let values = [
+        "http://srv.example/a".to_string(),
+        format!("http://{backend}/deep/z"),
+        format!("http://{backend}/z"),
+        format!("http://{backend}/o/z"),
+        format!("http://{backend}/w/z"),
+        format!("http://{backend}/i/z"),
+        "HTTP://back.example:81/p/q".into(),
+        "http://site.example/k".into(),
+        "http://x/abc".into(),
+        "http://y/abc".into(),
+        "http://a.example/q?x=1".into(),
+        "/relative".into(),
+        "".into(),
+    ];
+    let targets = [
+        ("site.example", "/inherit/a"),
+        ("site.example", "/own/a"),
+        ("site.example", "/off/a"),
+        ("site.example", "/re/abc/x"),
+        ("nested.example", "/outer/a"),
+        ("nested.example", "/outer/inner/a"),
+        ("nested.example", "/outer/own/a"),
+        ("nested.example", "/plain/a"),
+    ];
+    let mut differences = Vec::new();
+    let mut asked = 0;
+    let mut changed = 0;
+    for (host, target) in targets {
+        for value in &values {
+            for header in ["X-Location", "X-Refresh"] {
+                let value = if header == "X-Refresh" {
+                    format!("3; url={value}")
+                } else {
+                    value.clone()
+                };
+                let request = format!(
+                    "GET {target} HTTP/1.1\r\nHost: {host}\r\n{header}: {value}\r\nConnection: close\r\n\r\n"
+                );
+                let (a, b) = (ask(nginx_port, &request), ask(rginx_port, &request));
+                asked += 1;
+                // the rules change a good share of them (ports masked)
+                if !value.is_empty() && !a.contains(&mask_ports(&value)) {
+                    changed += 1;
+                }
+                if a != b {
+                    differences.push(format!(
+                        "{host}{target} {header}: {value}:\n  nginx: {a}\n  rginx: {b}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(changed >= 25, "only {changed} of {asked} were rewritten");
     assert!(
         differences.is_empty(),
         "{} of {asked} differ:\n{}",

@@ -10,8 +10,8 @@ use rginx_config::Directive;
 use crate::build::{Builder, Frame, Msg};
 use crate::model::{
     AccessLog, ErrorLog, HeaderSetting, HttpConf, Listen, LocationConf, LocationMatcher, LogFormat,
-    LogLevel, MapConf, MapEntry, ProxyPass, ProxyTarget, ServerConf, ServerName, Setting, Settings,
-    UpstreamConf, UpstreamServer, Value,
+    LogLevel, MapConf, MapEntry, ProxyPass, ProxyTarget, RedirectPattern, RedirectRule, ServerConf,
+    ServerName, Setting, Settings, UpstreamConf, UpstreamServer, Value,
 };
 use crate::resolve::parse_ip;
 use crate::table::Context;
@@ -633,6 +633,88 @@ pub fn proxy_set_header(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -
         ListItem::Header(header),
     );
     Ok(())
+}
+
+/// `proxy_redirect off | default | [~|~*]PATTERN REPLACEMENT`, with
+/// nginx's checks and messages (`ngx_http_proxy_redirect`).
+pub fn proxy_redirect(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let here = match f.settings().get("proxy_redirect").map(|s| &s.value) {
+        Some(Value::Redirects(None)) => return Err(Msg::directive("is duplicate")),
+        Some(Value::Redirects(Some(rules))) => rules.len(),
+        _ => 0,
+    };
+    let first = arg(d, 0);
+    let rule = if d.args.len() == 1 {
+        match first {
+            "off" if here > 0 => return Err(Msg::directive("is duplicate")),
+            "off" => {
+                f.settings()
+                    .insert("proxy_redirect", setting(d, Value::Redirects(None)));
+                return Ok(());
+            }
+            "default" => default_redirect(f)?,
+            other => return Err(Msg::own(format!("invalid parameter \"{other}\""))),
+        }
+    } else {
+        let pattern = if let Some(re) = first.strip_prefix('~') {
+            let (pattern, caseless) = match re.strip_prefix('*') {
+                Some(p) => (p, true),
+                None => (re, false),
+            };
+            b.compile_regex(pattern, caseless)?;
+            RedirectPattern::Regex {
+                pattern: pattern.to_string(),
+                caseless,
+            }
+        } else {
+            b.use_template(first)?;
+            RedirectPattern::Prefix(first.to_string())
+        };
+        let replacement = arg(d, 1);
+        b.use_template(replacement)?;
+        RedirectRule {
+            pattern,
+            replacement: replacement.to_string(),
+            literal: false,
+        }
+    };
+    let settings = f.settings();
+    match settings.get_mut("proxy_redirect").map(|s| &mut s.value) {
+        Some(Value::Redirects(Some(rules))) => rules.push(rule),
+        _ => {
+            settings.insert(
+                "proxy_redirect",
+                setting(d, Value::Redirects(Some(vec![rule]))),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `proxy_redirect default`: the `proxy_pass` URL given before it in the
+/// same location, to the location's name (or the URL and `/` to `/`
+/// when it has no URI part).
+fn default_redirect(f: &mut Frame<'_>) -> Result<RedirectRule, Msg> {
+    let pass = match f {
+        Frame::Location(loc) => loc.proxy_pass.as_ref().map(|pp| (pp, loc.matcher.name())),
+        _ => None,
+    };
+    if pass.is_some_and(|(pp, _)| pp.target == ProxyTarget::Variable) {
+        return Err(Msg::own(
+            "\"proxy_redirect default\" cannot be used with \"proxy_pass\" directive with variables",
+        ));
+    }
+    let Some((pp, name)) = pass else {
+        return Err(Msg::own(
+            "\"proxy_redirect default\" should be placed after the \"proxy_pass\" directive",
+        ));
+    };
+    let (pattern, replacement) = pp.default_redirect(name);
+    Ok(RedirectRule {
+        pattern: RedirectPattern::Prefix(pattern),
+        replacement,
+        literal: true,
+    })
 }
 
 /// `keepalive_timeout timeout [header_timeout]`

@@ -71,6 +71,8 @@ pub enum Value {
     AccessLogs(Vec<AccessLog>),
     /// `error_log` entries of one level.
     ErrorLogs(Vec<ErrorLog>),
+    /// `proxy_redirect` at one level: `off`, or its rules in order.
+    Redirects(Option<Vec<RedirectRule>>),
 }
 
 impl Settings {
@@ -159,6 +161,44 @@ pub struct HeaderSetting {
     pub value: Word,
     /// Where the directive is.
     pub span: Span,
+}
+
+/// One `proxy_redirect` rule, as nginx's `ngx_http_proxy_redirect`
+/// reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedirectRule {
+    /// What a backend's `Location` must start with, or match.
+    pub pattern: RedirectPattern,
+    /// What replaces the matched part (a template, unless `literal`).
+    pub replacement: String,
+    /// `default`'s rule: pattern and replacement are text as they are
+    /// (the `proxy_pass` URL and the location's name), not templates.
+    pub literal: bool,
+}
+
+/// The first argument of a `proxy_redirect` rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RedirectPattern {
+    /// A prefix (a template), compared case-sensitively.
+    Prefix(String),
+    /// `~re` or `~*re` (`caseless`), matched against the whole value.
+    Regex {
+        /// The pattern after `~` or `~*`.
+        pattern: String,
+        /// `~*`.
+        caseless: bool,
+    },
+}
+
+impl Settings {
+    /// The effective `proxy_redirect` of this level: `None` when nothing
+    /// is set here or inherited, `Some(None)` for `off`.
+    pub fn redirects(&self) -> Option<Option<&[RedirectRule]>> {
+        match self.get("proxy_redirect").map(|s| &s.value) {
+            Some(Value::Redirects(r)) => Some(r.as_deref()),
+            _ => None,
+        }
+    }
 }
 
 /// One `access_log` target.
@@ -346,6 +386,19 @@ pub struct ProxyPass {
     pub end: Span,
     /// Its order in the configuration.
     pub seq: u32,
+}
+
+impl ProxyPass {
+    /// `proxy_redirect default`'s rule for this URL in the location
+    /// `location` (pattern, replacement): the URL as written to the
+    /// location's name, or, without a URI part, the URL and `/` to `/`
+    /// (`ngx_http_proxy_redirect`, `ngx_http_proxy_merge_loc_conf`).
+    pub fn default_redirect(&self, location: &str) -> (String, String) {
+        match &self.uri {
+            Some(_) => (self.url.as_str().to_string(), location.to_string()),
+            None => (format!("{}/", self.url.as_str()), "/".to_string()),
+        }
+    }
 }
 
 /// Where a `proxy_pass` sends requests.

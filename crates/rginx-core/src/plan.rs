@@ -14,11 +14,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::locate::{LocationId, LocationMatch, LocationSpec, LocationTable, SpecKind};
 use crate::model::{
-    LocationConf, LocationMatcher, MapConf, Model, ProxyTarget, ServerName, Settings,
+    LocationConf, LocationMatcher, MapConf, Model, ProxyTarget, RedirectPattern, ServerName,
+    Settings,
 };
 use crate::pcre::{MatchError, Pcre, Spans};
 use crate::select::{normalize_host, ServerId, ServerSelector};
-use crate::template::{CompileError, Names, Template, Var};
+use crate::template::{CompileError, Names, Part, Template, Var};
 use crate::uri;
 
 mod compile;
@@ -35,8 +36,8 @@ use eval::*;
 pub use eval::{format_time, TimeFormat};
 pub use head::parse_request_line;
 use head::*;
-pub use redirect::absolute_location;
 use redirect::*;
+pub use redirect::{absolute_location, Redirects};
 
 /// A request head as the engine received it.
 #[derive(Debug, Clone)]
@@ -115,10 +116,9 @@ pub enum BodyPlan {
 /// The request nginx would send upstream.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamPlan<'a> {
-    /// nginx's implicit `proxy_redirect default` (pattern, replacement): a
-    /// backend's `Location` (and `Refresh`'s `url=`) that starts with the
-    /// pattern gets the replacement instead.
-    pub redirect: Option<(&'a str, &'a str)>,
+    /// The location's `proxy_redirect` rules (nginx's implicit `default`
+    /// unless set): how a backend's `Location` and `Refresh` are rewritten.
+    pub redirects: Redirects<'a>,
     /// nginx's `[alert]` lines for regex matches that failed while the
     /// request was evaluated (a `map` regex at PCRE2's match limit: the
     /// map took its default).
@@ -408,8 +408,10 @@ struct CompiledLocation {
     error_logs: Vec<crate::model::ErrorLog>,
     /// Its index in `Runtime::error_log_sets`, once interned.
     error_log_set: Option<usize>,
-    /// nginx's implicit `proxy_redirect default`: (pattern, replacement).
-    redirect: Option<(String, String)>,
+    /// The effective `proxy_redirect` rules (empty: none apply).
+    redirects: Vec<CompiledRedirect>,
+    /// Whether some rule needs the request's variables.
+    redirects_vary: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -533,6 +535,82 @@ mod tests {
             time: UNIX_EPOCH,
             request_id: [0xab; 16],
         })
+    }
+
+    /// The `Location` a backend's `value` becomes for a request to `target`
+    /// (`None`: no rule applies).
+    fn rewritten(rt: &Runtime, target: &str, value: &str) -> Option<String> {
+        let host = [("Host", "site.example")];
+        let Decision::Proxy(plan) = decide(rt, target, &host) else {
+            panic!("{target} is not proxied")
+        };
+        let out = plan.redirects.rewrite(value.as_bytes(), 0)?;
+        Some(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn proxy_redirect_rules_apply_in_order_as_nginx_s() {
+        let rt = runtime(
+            r#"server { listen 127.0.0.1:8081;
+                proxy_redirect http://srv/ /from-server/;
+                location /inherit/ { proxy_pass http://127.0.0.1:9001/; }
+                location /own/ {
+                    proxy_pass http://127.0.0.1:9001/deep/;
+                    proxy_redirect ~*^http://(?<h>[a-z.]+):(\d+)/(.*)$ https://$h/$3?p=$2;
+                    proxy_redirect default;
+                    proxy_redirect http://$host/ /same-host/;
+                }
+                location /off/ { proxy_pass http://127.0.0.1:9001; proxy_redirect off; }
+                location ~ ^/re/(.*) { proxy_pass http://127.0.0.1:9001; proxy_redirect http://x/ /$1/; }
+            }"#,
+        );
+        // the server's rule replaces the implicit default
+        assert_eq!(
+            rewritten(&rt, "/inherit/a", "http://srv/x").as_deref(),
+            Some("/from-server/x")
+        );
+        assert_eq!(
+            rewritten(&rt, "/inherit/a", "http://127.0.0.1:9001/x"),
+            None
+        );
+        // the regex is tried first, is caseless, and replaces the whole value
+        assert_eq!(
+            rewritten(&rt, "/own/a", "HTTP://back.example:81/p/q").as_deref(),
+            Some("https://back.example/p/q?p=81")
+        );
+        // then `default` (the URL to the location's name)
+        assert_eq!(
+            rewritten(&rt, "/own/a", "http://127.0.0.1:9001/deep/z").as_deref(),
+            Some("/own/z")
+        );
+        // then a rule with the request's variables
+        assert_eq!(
+            rewritten(&rt, "/own/a", "http://site.example/k").as_deref(),
+            Some("/same-host/k")
+        );
+        assert_eq!(rewritten(&rt, "/off/a", "http://127.0.0.1:9001/z"), None);
+        // a prefix rule may use the location's captures
+        assert_eq!(
+            rewritten(&rt, "/re/cap", "http://x/y").as_deref(),
+            Some("/cap/y")
+        );
+        // the nested location inherits the enclosing one's implicit default
+        let rt = runtime(
+            "server { listen 127.0.0.1:8081;
+                location /outer/ {
+                    proxy_pass http://127.0.0.1:9001/o/;
+                    location /outer/inner/ { proxy_pass http://127.0.0.1:9002/i/; }
+                }
+            }",
+        );
+        assert_eq!(
+            rewritten(&rt, "/outer/inner/a", "http://127.0.0.1:9001/o/z").as_deref(),
+            Some("/outer/z")
+        );
+        assert_eq!(
+            rewritten(&rt, "/outer/inner/a", "http://127.0.0.1:9002/i/z"),
+            None
+        );
     }
 
     #[test]

@@ -539,6 +539,13 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "Request header to upstreams; a level's list replaces the inherited one.",
     ),
     spec(
+        "proxy_redirect",
+        HSL,
+        Arity::Range(1, 2),
+        Kind::Custom(handlers::proxy_redirect),
+        "Rewrites a backend's `Location` and `Refresh` (`default`, `off`, prefix or `~`/`~*` regex rules, variables); implicit `default` as nginx.",
+    ),
+    spec(
         "proxy_connect_timeout",
         HSL,
         Arity::Exactly(1),

@@ -283,6 +283,26 @@ impl Template {
         self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
     }
 
+    /// Text as it is, not scanned for variables.
+    pub fn literal(text: &str) -> Template {
+        let parts = if text.is_empty() {
+            Vec::new()
+        } else {
+            vec![Part::Literal(text.into())]
+        };
+        Template { parts }
+    }
+
+    /// The text of a template without variables (`None` when it has
+    /// some, or several parts).
+    pub fn as_literal(&self) -> Option<&str> {
+        match self.parts.as_slice() {
+            [] => Some(""),
+            [Part::Literal(s)] => Some(s),
+            _ => None,
+        }
+    }
+
     /// Evaluates the template with `lookup` giving each variable's value.
     pub fn render(&self, out: &mut String, lookup: &mut dyn FnMut(&Var, &mut String)) {
         for part in &self.parts {

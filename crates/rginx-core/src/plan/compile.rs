@@ -19,8 +19,17 @@ pub(super) fn names_of(model: &Model) -> Names {
                 patterns.push((r, crate::select::caseless_name(r)));
             }
         }
+        fn redirect_regexes<'a>(settings: &'a Settings, out: &mut Vec<(&'a str, bool)>) {
+            for rule in settings.redirects().flatten().unwrap_or_default() {
+                if let RedirectPattern::Regex { pattern, caseless } = &rule.pattern {
+                    out.push((pattern, *caseless));
+                }
+            }
+        }
+        redirect_regexes(&server.settings, &mut patterns);
         fn walk<'a>(locs: &'a [LocationConf], out: &mut Vec<(&'a str, bool)>) {
             for l in locs {
+                redirect_regexes(&l.settings, out);
                 if let LocationMatcher::Regex {
                     pattern,
                     case_insensitive,
@@ -59,6 +68,7 @@ pub(super) fn compile_location(
     formats: &[(String, Template)],
     specs: &mut Vec<LocationSpec>,
     out: &mut Vec<CompiledLocation>,
+    parent: Option<&RedirectParent<'_>>,
 ) -> Result<LocationId, RuntimeError> {
     let id = LocationId(specs.len() as u32);
     let kind = match &loc.matcher {
@@ -126,23 +136,89 @@ pub(super) fn compile_location(
     let proxy = if status_page { None } else { proxy };
     let mut compiled = compile_settings(&name, proxy, &loc.settings, names, formats)?;
     compiled.status_page = status_page;
-    // `proxy_redirect default`, on unless turned off (rginx has no
-    // `proxy_redirect` directive yet): the proxy_pass URL as written to
-    // the location's name, or, without a URI part, the URL and `/` to `/`
-    // (`ngx_http_proxy_merge_loc_conf`)
-    compiled.redirect = match (&compiled.proxy, &loc.proxy_pass) {
-        (Some(_), Some(pp)) => Some(match (&pp.target, &pp.uri) {
-            (ProxyTarget::Variable, _) | (_, None) => (format!("{}/", pp.url.as_str()), "/".into()),
-            (_, Some(_)) => (pp.url.as_str().to_string(), name.clone()),
-        }),
-        _ => None,
-    };
+    let effective = effective_redirects(loc, parent, names)?;
+    if compiled.proxy.is_some() {
+        if let RedirectState::Rules(rules) = &effective {
+            compiled.redirects_vary = rules.iter().any(CompiledRedirect::varies);
+            compiled.redirects = rules.clone();
+        }
+    }
     out.push(compiled);
     for nested in &loc.nested {
-        let child = compile_location(nested, names, formats, specs, out)?;
+        let inherited = RedirectParent {
+            setting: loc.settings.get("proxy_redirect"),
+            state: effective.clone(),
+        };
+        let child = compile_location(nested, names, formats, specs, out, Some(&inherited))?;
         specs[id.0 as usize].nested.push(child);
     }
     Ok(id)
+}
+
+/// A location's `proxy_redirect` after nginx's merge.
+#[derive(Debug, Clone)]
+pub(super) enum RedirectState {
+    /// Nothing set at any level, and no `proxy_pass` URL to default to.
+    Unset,
+    /// `proxy_redirect off`.
+    Off,
+    /// The rules in order (`default`'s among them, or the implicit one).
+    Rules(Vec<CompiledRedirect>),
+}
+
+/// What a nested location inherits of `proxy_redirect` from the one
+/// around it: nginx merges the enclosing location first, so its implicit
+/// `default` (for its own `proxy_pass`) is what the nested one inherits.
+pub(super) struct RedirectParent<'a> {
+    /// The enclosing location's setting (to tell an inherited one from a
+    /// nested location's own).
+    pub(super) setting: Option<&'a crate::model::Setting>,
+    /// Its effective rules.
+    pub(super) state: RedirectState,
+}
+
+/// `ngx_http_proxy_merge_loc_conf` for `proxy_redirect`: the level's own
+/// rules, else the inherited ones, else, with a `proxy_pass` URL without
+/// variables, `default`: the URL as written to the location's name, or,
+/// without a URI part, the URL and `/` to `/`.
+fn effective_redirects(
+    loc: &LocationConf,
+    parent: Option<&RedirectParent<'_>>,
+    names: &Names,
+) -> Result<RedirectState, RuntimeError> {
+    let setting = loc.settings.get("proxy_redirect");
+    let inherited = match (setting, parent.and_then(|p| p.setting)) {
+        (Some(own), Some(theirs)) => std::ptr::eq(own, theirs),
+        _ => setting.is_none(),
+    };
+    let state = match (inherited, parent) {
+        (true, Some(parent)) => parent.state.clone(),
+        _ => match loc.settings.redirects() {
+            None => RedirectState::Unset,
+            Some(None) => RedirectState::Off,
+            Some(Some(rules)) => RedirectState::Rules(
+                rules
+                    .iter()
+                    .map(|r| CompiledRedirect::compile(r, names))
+                    .collect::<Result<_, _>>()?,
+            ),
+        },
+    };
+    if !matches!(state, RedirectState::Unset) {
+        return Ok(state);
+    }
+    let Some(pp) = loc
+        .proxy_pass
+        .as_ref()
+        .filter(|pp| pp.target != ProxyTarget::Variable)
+    else {
+        return Ok(state);
+    };
+    let (pattern, replacement) = pp.default_redirect(loc.matcher.name());
+    Ok(RedirectState::Rules(vec![CompiledRedirect::Prefix {
+        pattern: Template::literal(&pattern),
+        replacement: Template::literal(&replacement),
+    }]))
 }
 
 pub(super) fn compile_settings(
@@ -192,7 +268,8 @@ pub(super) fn compile_settings(
         client: ClientSettings::compile(settings),
         error_logs: error_logs_of(settings),
         error_log_set: None,
-        redirect: None,
+        redirects: Vec::new(),
+        redirects_vary: false,
         max_body: match settings.get("client_max_body_size").map(|s| &s.value) {
             Some(crate::model::Value::Size(n)) => *n,
             _ => 1024 * 1024,

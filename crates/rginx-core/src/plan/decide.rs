@@ -275,7 +275,9 @@ impl Runtime {
             send_timeout: loc.send_timeout,
             buffer_size: loc.buffer_size,
             next_upstream: loc.next_upstream,
-            redirect: loc.redirect.as_ref().map(|(p, r)| (p.as_str(), r.as_str())),
+            redirects: Redirects::for_request(&loc.redirects, loc.redirects_vary, &mut |v, out| {
+                ctx.var(v, out)
+            }),
             alerts: std::mem::take(&mut ctx.alerts),
         })))
     }

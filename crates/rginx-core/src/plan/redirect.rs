@@ -59,3 +59,224 @@ pub(super) fn redirect_location(
     }
     out
 }
+
+/// A compiled `proxy_redirect` rule.
+#[derive(Debug, Clone)]
+pub(super) enum CompiledRedirect {
+    /// A value that starts with `pattern` (case-sensitive) gets
+    /// `replacement` in its place (`ngx_http_proxy_rewrite_complex_handler`).
+    Prefix {
+        pattern: Template,
+        replacement: Template,
+    },
+    /// A value `regex` matches becomes `replacement`, whole, with the
+    /// match's groups (`ngx_http_proxy_rewrite_regex_handler`).
+    Regex { regex: Pcre, replacement: Template },
+}
+
+impl CompiledRedirect {
+    /// Compiles a rule of the model.
+    pub(super) fn compile(
+        rule: &crate::model::RedirectRule,
+        names: &Names,
+    ) -> Result<CompiledRedirect, RuntimeError> {
+        let template = |text: &str| {
+            if rule.literal {
+                Ok(Template::literal(text))
+            } else {
+                Template::compile(text, names)
+            }
+        };
+        let replacement = template(&rule.replacement)?;
+        Ok(match &rule.pattern {
+            RedirectPattern::Prefix(p) => CompiledRedirect::Prefix {
+                pattern: template(p)?,
+                replacement,
+            },
+            RedirectPattern::Regex { pattern, caseless } => CompiledRedirect::Regex {
+                regex: Pcre::compile(pattern, *caseless).map_err(RuntimeError)?,
+                replacement,
+            },
+        })
+    }
+
+    /// Whether the rule needs the request's variables (more than a
+    /// regex's own groups).
+    pub(super) fn varies(&self) -> bool {
+        match self {
+            CompiledRedirect::Prefix {
+                pattern,
+                replacement,
+            } => pattern.as_literal().is_none() || replacement.as_literal().is_none(),
+            CompiledRedirect::Regex { regex, replacement } => replacement
+                .parts()
+                .iter()
+                .any(|p| matches!(p, Part::Var(v) if !is_group_of(regex, v))),
+        }
+    }
+}
+
+/// Whether `var` is a group of `regex` (`$1`..`$9`, or one of its names).
+fn is_group_of(regex: &Pcre, var: &Var) -> bool {
+    match var {
+        Var::Capture(_) => true,
+        Var::NamedCapture(name) => regex
+            .capture_names()
+            .iter()
+            .any(|n| n.as_deref() == Some(&**name)),
+        _ => false,
+    }
+}
+
+/// A location's `proxy_redirect` rules for one request: what nginx's
+/// `ngx_http_proxy_rewrite_redirect` applies to a backend's `Location`
+/// and to the URL of its `Refresh`.
+#[derive(Debug, Clone, Default)]
+pub struct Redirects<'a> {
+    rules: &'a [CompiledRedirect],
+    /// The rules' values rendered for this request, by rule; empty when
+    /// no rule has variables (the implicit `default`: nothing to render).
+    rendered: Vec<Rendered<'a>>,
+}
+
+impl PartialEq for Redirects<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.rules, other.rules) && self.rendered == other.rendered
+    }
+}
+
+/// One rule's values with the request's variables filled in.
+#[derive(Debug, Clone, PartialEq)]
+enum Rendered<'a> {
+    /// A prefix rule's pattern and replacement.
+    Prefix(String, String),
+    /// A regex rule's replacement: text, and the groups to fill in from
+    /// the match.
+    Regex(Vec<Piece<'a>>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Piece<'a> {
+    Text(String),
+    Group(&'a Var),
+}
+
+impl<'a> Redirects<'a> {
+    /// The rules for a request; `lookup` gives its variables' values.
+    pub(super) fn for_request(
+        rules: &'a [CompiledRedirect],
+        varies: bool,
+        lookup: &mut dyn FnMut(&Var, &mut String),
+    ) -> Redirects<'a> {
+        if !varies {
+            return Redirects {
+                rules,
+                rendered: Vec::new(),
+            };
+        }
+        let render = |t: &Template, lookup: &mut dyn FnMut(&Var, &mut String)| {
+            let mut out = String::new();
+            t.render(&mut out, lookup);
+            out
+        };
+        let rendered = rules
+            .iter()
+            .map(|rule| match rule {
+                CompiledRedirect::Prefix {
+                    pattern,
+                    replacement,
+                } => Rendered::Prefix(render(pattern, lookup), render(replacement, lookup)),
+                CompiledRedirect::Regex { regex, replacement } => Rendered::Regex(
+                    replacement
+                        .parts()
+                        .iter()
+                        .map(|part| match part {
+                            Part::Literal(s) => Piece::Text(s.to_string()),
+                            Part::Var(v) if is_group_of(regex, v) => Piece::Group(v),
+                            Part::Var(v) => {
+                                let mut out = String::new();
+                                lookup(v, &mut out);
+                                Piece::Text(out)
+                            }
+                        })
+                        .collect(),
+                ),
+            })
+            .collect();
+        Redirects { rules, rendered }
+    }
+
+    /// Whether no rule applies to anything (`proxy_redirect off`, or a
+    /// location that does not proxy).
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// `value` with its bytes from `at` rewritten by the first rule that
+    /// applies, or `None` when none does: a prefix rule replaces the
+    /// prefix, a regex rule the whole rest (`ngx_http_proxy_rewrite`).
+    pub fn rewrite(&self, value: &[u8], at: usize) -> Option<Vec<u8>> {
+        let rest = value.get(at..)?;
+        let splice = |replacement: &[u8], tail: &[u8]| {
+            let mut out = Vec::with_capacity(at + replacement.len() + tail.len());
+            out.extend_from_slice(&value[..at]);
+            out.extend_from_slice(replacement);
+            out.extend_from_slice(tail);
+            out
+        };
+        for (i, rule) in self.rules.iter().enumerate() {
+            let rendered = self.rendered.get(i);
+            match rule {
+                CompiledRedirect::Prefix {
+                    pattern,
+                    replacement,
+                } => {
+                    let (pattern, replacement) = match rendered {
+                        Some(Rendered::Prefix(p, r)) => (p.as_str(), r.as_str()),
+                        _ => (
+                            pattern.as_literal().unwrap_or_default(),
+                            replacement.as_literal().unwrap_or_default(),
+                        ),
+                    };
+                    if let Some(tail) = rest.strip_prefix(pattern.as_bytes()) {
+                        return Some(splice(replacement.as_bytes(), tail));
+                    }
+                }
+                CompiledRedirect::Regex { regex, replacement } => {
+                    let mut spans = Spans::new();
+                    // a failed match (PCRE2's limits) declines, as in nginx
+                    if !matches!(regex.captures(rest, &mut spans), Ok(true)) {
+                        continue;
+                    }
+                    let mut out = String::new();
+                    let mut group = |v: &Var, out: &mut String| {
+                        let index = match v {
+                            Var::Capture(n) => Some(usize::from(*n)),
+                            Var::NamedCapture(name) => regex
+                                .capture_names()
+                                .iter()
+                                .position(|n| n.as_deref() == Some(&**name)),
+                            _ => None,
+                        };
+                        if let Some(Some((a, b))) = index.and_then(|i| spans.get(i)) {
+                            out.push_str(&String::from_utf8_lossy(&rest[*a..*b]));
+                        }
+                    };
+                    match rendered {
+                        Some(Rendered::Regex(pieces)) => {
+                            for piece in pieces {
+                                match piece {
+                                    Piece::Text(t) => out.push_str(t),
+                                    Piece::Group(v) => group(v, &mut out),
+                                }
+                            }
+                        }
+                        _ => replacement.render(&mut out, &mut group),
+                    }
+                    return Some(splice(out.as_bytes(), &[]));
+                }
+            }
+        }
+        None
+    }
+}

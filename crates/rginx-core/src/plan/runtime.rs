@@ -40,6 +40,7 @@ impl Runtime {
                     &formats,
                     &mut specs,
                     &mut locations,
+                    None,
                 )?);
             }
             let primary_name = match server.names.first() {

@@ -70,7 +70,7 @@ impl Engine {
                 // a Location proxy_redirect leaves alone stays where the
                 // backend put it (`ngx_http_upstream_rewrite_location`)
                 place = Place::AsIs;
-                if let Some(new) = plan.redirect.and_then(|r| redirected(value, 0, r)) {
+                if let Some(new) = plan.redirects.rewrite(value, 0) {
                     // the last rewritten one is the response's Location
                     if let Some((earlier, value)) = location.replace((lines.len(), new)) {
                         rewritten.push((earlier, value));
@@ -82,10 +82,7 @@ impl Engine {
                     .windows(4)
                     .position(|w| w.eq_ignore_ascii_case(b"url="))
                     .map(|i| i + 4);
-                if let Some(new) = at
-                    .zip(plan.redirect)
-                    .and_then(|(at, r)| redirected(value, at, r))
-                {
+                if let Some(new) = at.and_then(|at| plan.redirects.rewrite(value, at)) {
                     rewritten.push((lines.len(), new));
                 }
             }
@@ -182,18 +179,6 @@ impl Engine {
             .map(|response| Answer::Response(response, Some(passed)))
             .map_err(|_| internal())
     }
-}
-
-/// `value` with the bytes from `at` rewritten by nginx's `proxy_redirect`
-/// rule (pattern, replacement) when they start with the pattern
-/// (`ngx_http_proxy_rewrite_complex_handler`: a case-sensitive prefix).
-fn redirected(value: &[u8], at: usize, (pattern, replacement): (&str, &str)) -> Option<Vec<u8>> {
-    let rest = value.get(at..)?.strip_prefix(pattern.as_bytes())?;
-    let mut out = Vec::with_capacity(value.len() + replacement.len());
-    out.extend_from_slice(&value[..at]);
-    out.extend_from_slice(replacement.as_bytes());
-    out.extend_from_slice(rest);
-    Some(out)
 }
 
 /// A response that could not be built (a header the backend sent that
