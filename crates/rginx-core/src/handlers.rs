@@ -9,9 +9,10 @@ use rginx_config::Directive;
 
 use crate::build::{Builder, Frame, Msg};
 use crate::model::{
-    AccessLog, ErrorLog, HeaderSetting, HttpConf, Listen, LocationConf, LocationMatcher, LogFormat,
-    LogLevel, MapConf, MapEntry, ProxyPass, ProxyTarget, RedirectPattern, RedirectRule, ServerConf,
-    ServerName, Setting, Settings, UpstreamConf, UpstreamServer, Value,
+    AccessLog, AddHeader, ErrorLog, Expires, ExpiresTime, HeaderSetting, HttpConf, Listen,
+    LocationConf, LocationMatcher, LogFormat, LogLevel, MapConf, MapEntry, ProxyPass, ProxyTarget,
+    RedirectPattern, RedirectRule, ServerConf, ServerName, Setting, Settings, UpstreamConf,
+    UpstreamServer, Value,
 };
 use crate::resolve::parse_ip;
 use crate::table::Context;
@@ -715,6 +716,54 @@ fn default_redirect(f: &mut Frame<'_>) -> Result<RedirectRule, Msg> {
         replacement,
         literal: true,
     })
+}
+
+/// `add_header NAME VALUE [always]` (`ngx_http_headers_add`).
+pub fn add_header(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let value = arg(d, 1);
+    if !value.is_empty() {
+        b.use_template(value)?;
+    }
+    let always = match d.args.get(2).map(|w| w.as_str()) {
+        None => false,
+        Some("always") => true,
+        Some(other) => return Err(Msg::own(format!("invalid parameter \"{other}\""))),
+    };
+    let header = AddHeader {
+        name: arg(d, 0).to_string(),
+        value: value.to_string(),
+        always,
+    };
+    let settings = f.settings();
+    match settings.get_mut("add_header").map(|s| &mut s.value) {
+        Some(Value::AddHeaders(list)) => list.push(header),
+        _ => {
+            settings.insert("add_header", setting(d, Value::AddHeaders(vec![header])));
+        }
+    }
+    Ok(())
+}
+
+/// `expires [modified] TIME | epoch | max | off | @TIME`
+/// (`ngx_http_headers_expires`).
+pub fn expires(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    duplicate_check(f.settings(), "expires")?;
+    let (modified, value) = match d.args.len() {
+        1 => (false, arg(d, 0)),
+        _ if arg(d, 0) == "modified" => (true, arg(d, 1)),
+        _ => return Err(Msg::directive("invalid value")),
+    };
+    let expires = if b.use_template(value)? {
+        Expires::Variable {
+            value: value.to_string(),
+            modified,
+        }
+    } else {
+        Expires::Fixed(ExpiresTime::parse(value, modified).map_err(Msg::directive)?)
+    };
+    f.settings()
+        .insert("expires", setting(d, Value::Expires(expires)));
+    Ok(())
 }
 
 /// `keepalive_timeout timeout [header_timeout]`

@@ -13,6 +13,17 @@ pub fn lint(model: &Model) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let Some(http) = &model.http else { return out };
     for server in &http.servers {
+        let name = match server.names.first() {
+            Some(crate::model::ServerName::Exact(n)) if !n.is_empty() => format!("server \"{n}\""),
+            _ => "the server".to_string(),
+        };
+        check_added_headers(
+            &name,
+            &server.settings,
+            &http.settings,
+            server.span,
+            &mut out,
+        );
         for loc in &server.locations {
             lint_location(loc, &server.settings, &server.locations, &mut out);
         }
@@ -50,9 +61,50 @@ fn lint_location(
     if loc.proxy_pass.is_some() {
         check_proxy(loc, parent, siblings, out);
     }
+    let name = format!("location \"{}\"", loc.matcher.name());
+    check_added_headers(&name, &loc.settings, parent, loc.span, out);
     for nested in &loc.nested {
         lint_location(nested, &loc.settings, &loc.nested, out);
     }
+}
+
+/// A level with its own `add_header` list drops every inherited one (a
+/// whole-list merge): the enclosing level's security headers silently
+/// stop being sent there.
+fn check_added_headers(
+    what: &str,
+    settings: &Settings,
+    parent: &Settings,
+    span: Span,
+    out: &mut Vec<Diagnostic>,
+) {
+    let list = |s: &Settings| match s.get("add_header").map(|v| (&v.value, v.span)) {
+        Some((crate::model::Value::AddHeaders(l), at)) => Some((l.clone(), at)),
+        _ => None,
+    };
+    let (Some((mine, at)), Some((theirs, their_at))) = (list(settings), list(parent)) else {
+        return;
+    };
+    if at == their_at {
+        return;
+    }
+    let dropped: Vec<&str> = theirs
+        .iter()
+        .filter(|h| !mine.iter().any(|m| m.name.eq_ignore_ascii_case(&h.name)))
+        .map(|h| h.name.as_str())
+        .collect();
+    if dropped.is_empty() {
+        return;
+    }
+    warn(
+        out,
+        span,
+        format!(
+            "{what} sets its own add_header list, so the inherited headers {} are not sent",
+            dropped.join(", ")
+        ),
+        "repeat them here (an include shared by both levels keeps them in one place)",
+    );
 }
 
 fn check_proxy(

@@ -73,6 +73,10 @@ pub enum Value {
     ErrorLogs(Vec<ErrorLog>),
     /// `proxy_redirect` at one level: `off`, or its rules in order.
     Redirects(Option<Vec<RedirectRule>>),
+    /// `add_header` entries of one level, in order.
+    AddHeaders(Vec<AddHeader>),
+    /// `expires`.
+    Expires(Expires),
 }
 
 impl Settings {
@@ -161,6 +165,92 @@ pub struct HeaderSetting {
     pub value: Word,
     /// Where the directive is.
     pub span: Span,
+}
+
+/// One `add_header NAME VALUE [always]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddHeader {
+    /// The header's name as written.
+    pub name: String,
+    /// Its value (a template; empty adds nothing).
+    pub value: String,
+    /// `always`: also for statuses other than nginx's list of safe ones.
+    pub always: bool,
+}
+
+/// `expires [modified] TIME | epoch | max | off | @TIME`, or a value with
+/// variables parsed per response (`ngx_http_headers_expires`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expires {
+    /// A value known at load.
+    Fixed(ExpiresTime),
+    /// A template, parsed per response as nginx's `ngx_http_parse_expires`
+    /// does (`modified` when given as the first argument).
+    Variable {
+        /// The value as written.
+        value: String,
+        /// `expires modified $var`.
+        modified: bool,
+    },
+}
+
+/// A parsed `expires` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiresTime {
+    /// `off`: no `Expires` or `Cache-Control` change.
+    Off,
+    /// `epoch`.
+    Epoch,
+    /// `max`.
+    Max,
+    /// Seconds from the response's time (may be negative).
+    Access(i64),
+    /// Seconds from the response's `Last-Modified` (`modified`).
+    Modified(i64),
+    /// `@TIME`: the next time of day, seconds after midnight.
+    Daily(i64),
+}
+
+impl ExpiresTime {
+    /// `ngx_http_parse_expires`: `modified` says whether the directive
+    /// had that first argument; the error is nginx's text.
+    pub fn parse(value: &str, modified: bool) -> Result<ExpiresTime, &'static str> {
+        if !modified {
+            match value {
+                "epoch" => return Ok(ExpiresTime::Epoch),
+                "max" => return Ok(ExpiresTime::Max),
+                "off" => return Ok(ExpiresTime::Off),
+                _ => {}
+            }
+        }
+        let (daily, minus, rest) = if let Some(rest) = value.strip_prefix('@') {
+            if modified {
+                return Err("daily time cannot be used with \"modified\" parameter");
+            }
+            (true, false, rest)
+        } else if let Some(rest) = value.strip_prefix('+') {
+            (false, false, rest)
+        } else if let Some(rest) = value.strip_prefix('-') {
+            (false, true, rest)
+        } else {
+            (false, false, value)
+        };
+        let seconds = crate::values::parse_time(rest, true)
+            .and_then(|d| i64::try_from(d.as_secs()).ok())
+            .ok_or("invalid value")?;
+        if daily {
+            if seconds > 24 * 60 * 60 {
+                return Err("daily time value must be less than 24 hours");
+            }
+            return Ok(ExpiresTime::Daily(seconds));
+        }
+        let seconds = if minus { -seconds } else { seconds };
+        Ok(if modified {
+            ExpiresTime::Modified(seconds)
+        } else {
+            ExpiresTime::Access(seconds)
+        })
+    }
 }
 
 /// One `proxy_redirect` rule, as nginx's `ngx_http_proxy_redirect`

@@ -26,6 +26,7 @@ mod compile;
 mod decide;
 mod eval;
 mod head;
+mod headers;
 mod redirect;
 mod runtime;
 
@@ -36,6 +37,8 @@ use eval::*;
 pub use eval::{format_time, TimeFormat};
 pub use head::parse_request_line;
 use head::*;
+pub use headers::HeaderEdit;
+use headers::*;
 use redirect::*;
 pub use redirect::{absolute_location, Redirects};
 
@@ -81,6 +84,19 @@ pub enum Decision<'a> {
         /// Whether nginx sends its 500 page.
         answer: bool,
     },
+}
+
+/// The regex groups a request's decision left (the last `server_name`
+/// or location regex that matched), for what is evaluated later: the
+/// headers filter, the access log.
+#[derive(Debug, Clone, Default)]
+pub struct Matched(Captures);
+
+/// A response's own header lines, as the headers filter reads them
+/// (`$sent_http_*`, `Last-Modified` for `expires modified`).
+pub trait SentHeaders {
+    /// The first value of the response's header `name` (any case).
+    fn sent(&self, name: &str) -> Option<Cow<'_, str>>;
 }
 
 /// How the status page is written.
@@ -412,6 +428,8 @@ struct CompiledLocation {
     redirects: Vec<CompiledRedirect>,
     /// Whether some rule needs the request's variables.
     redirects_vary: bool,
+    /// `add_header` and `expires` (`None`: neither applies).
+    header_filter: Option<HeaderFilter>,
 }
 
 #[derive(Debug, Clone)]
@@ -432,6 +450,9 @@ struct CompiledServer {
     /// The server level's `error_log` list and its interned index.
     error_logs: Vec<crate::model::ErrorLog>,
     error_log_set: Option<usize>,
+    /// The server level's `add_header` and `expires` (for requests no
+    /// location took).
+    header_filter: Option<HeaderFilter>,
 }
 
 #[derive(Debug, Clone)]

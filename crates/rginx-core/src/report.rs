@@ -86,7 +86,7 @@ pub fn advice(name: &str) -> &'static str {
             "no rewrite module yet: do the redirect or the rewrite in the backend",
         ),
         (
-            &["add_header", "add_trailer", "expires", "more_set_headers"],
+            &["add_trailer", "more_set_headers"],
             "set the header in the backend's responses",
         ),
         (

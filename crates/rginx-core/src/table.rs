@@ -546,6 +546,20 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "Rewrites a backend's `Location` and `Refresh` (`default`, `off`, prefix or `~`/`~*` regex rules, variables); implicit `default` as nginx.",
     ),
     spec(
+        "add_header",
+        HSL,
+        Arity::Range(2, 3),
+        Kind::Custom(handlers::add_header),
+        "Response header for 200, 201, 204, 206, 301, 302, 303, 304, 307, 308 (any status with `always`); a level's list replaces the inherited one.",
+    ),
+    spec(
+        "expires",
+        HSL,
+        Arity::Range(1, 2),
+        Kind::Custom(handlers::expires),
+        "`Expires` and `Cache-Control` for the same statuses: a time, `modified`, `@time`, `epoch`, `max`, `off`, or a value with variables.",
+    ),
+    spec(
         "proxy_connect_timeout",
         HSL,
         Arity::Exactly(1),

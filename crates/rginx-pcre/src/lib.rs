@@ -182,6 +182,12 @@ impl Pcre {
         &self.names
     }
 
+    /// The group names, shared (kept by a match's captures past the
+    /// pattern's borrow).
+    pub fn shared_names(&self) -> Arc<[Option<String>]> {
+        Arc::clone(&self.names)
+    }
+
     /// Whether `subject` matches.
     pub fn is_match(&self, subject: &[u8]) -> Result<bool, MatchError> {
         self.exec(subject, None)

@@ -36,9 +36,13 @@ pub fn now() -> String {
 /// Appends the current HTTP date to `out`, from this thread's cache (no
 /// allocation within a second: what a response head needs).
 pub fn append_now(out: &mut Vec<u8>) {
-    with_cached(SystemTime::now(), |date| {
-        out.extend_from_slice(date.as_bytes())
-    });
+    append(SystemTime::now(), out);
+}
+
+/// Appends `time`'s HTTP date to `out`, through this thread's cache of
+/// the last second.
+pub fn append(time: SystemTime, out: &mut Vec<u8>) {
+    with_cached(time, |date| out.extend_from_slice(date.as_bytes()));
 }
 
 /// [`format`] through this thread's cache of the last second.

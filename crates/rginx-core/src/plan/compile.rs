@@ -270,6 +270,7 @@ pub(super) fn compile_settings(
         error_log_set: None,
         redirects: Vec::new(),
         redirects_vary: false,
+        header_filter: HeaderFilter::compile(settings, names)?,
         max_body: match settings.get("client_max_body_size").map(|s| &s.value) {
             Some(crate::model::Value::Size(n)) => *n,
             _ => 1024 * 1024,

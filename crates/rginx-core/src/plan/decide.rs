@@ -39,13 +39,24 @@ impl Runtime {
 
     /// [`Runtime::decide`], and whose `access_log` the request goes to.
     pub fn decide_scoped<'a>(&'a self, req: &RequestHead<'a>) -> (Decision<'a>, LogScope) {
+        let (decision, scope, _) = self.decide_matched(req);
+        (decision, scope)
+    }
+
+    /// [`Runtime::decide_scoped`], and the regex groups the decision left
+    /// (for the headers filter and the access log).
+    pub fn decide_matched<'a>(
+        &'a self,
+        req: &RequestHead<'a>,
+    ) -> (Decision<'a>, LogScope, Matched) {
         let socket = self.selector.socket_for(req.local).unwrap_or(0);
         let mut scope = LogScope {
             server: self.selector.default_server(socket),
             location: None,
         };
-        match self.decide_inner(req, socket, &mut scope) {
-            Ok(d) | Err(d) => (d, scope),
+        let mut captures = Captures::default();
+        match self.decide_inner(req, socket, &mut scope, &mut captures) {
+            Ok(d) | Err(d) => (d, scope, Matched(captures)),
         }
     }
 
@@ -54,6 +65,7 @@ impl Runtime {
         req: &RequestHead<'a>,
         socket: usize,
         scope: &mut LogScope,
+        captures: &mut Captures,
     ) -> Result<Decision<'a>, Decision<'a>> {
         let bad = Decision::Respond(400);
         check_head(req).map_err(Decision::Respond)?;
@@ -73,7 +85,6 @@ impl Runtime {
             (Some(h), _) | (None, Some(h)) => normalize_host(h).ok_or(bad.clone())?,
             (None, None) => Cow::Borrowed(""),
         };
-        let mut captures = Captures::default();
         let server_id = self
             .selector
             .select(socket, &host, &mut |re, subject| captures.run(re, subject))
@@ -150,11 +161,12 @@ impl Runtime {
             uri: &path,
             args: target.args.unwrap_or(""),
             request_uri: target.request_uri,
-            captures,
+            captures: std::mem::take(captures),
             proxy_host: "",
             proxy_port: 80,
             map_values: Vec::new(),
             facts: None,
+            sent: None,
             alerts: Vec::new(),
         };
         let (plan_target, uri, proxy_host, proxy_port) = match proxy {
@@ -194,12 +206,16 @@ impl Runtime {
                     Some((PlanTarget::Upstream(name), ..))
                         if !self.upstreams.contains(&name.to_ascii_lowercase()) =>
                     {
-                        return Err(Decision::Respond(502))
+                        *captures = std::mem::take(&mut ctx.captures);
+                        return Err(Decision::Respond(502));
                     }
                     Some((t, uri, host, port)) => {
                         (Cow::Owned(t), Cow::Owned(uri), Cow::Owned(host), port)
                     }
-                    None => return Err(Decision::Respond(502)),
+                    None => {
+                        *captures = std::mem::take(&mut ctx.captures);
+                        return Err(Decision::Respond(502));
+                    }
                 }
             }
         };
@@ -257,6 +273,12 @@ impl Runtime {
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case("upgrade"));
 
+        let redirects =
+            Redirects::for_request(&loc.redirects, loc.redirects_vary, &mut |v, out| {
+                ctx.var(v, out)
+            });
+        let alerts = std::mem::take(&mut ctx.alerts);
+        *captures = std::mem::take(&mut ctx.captures);
         Ok(Decision::Proxy(Box::new(UpstreamPlan {
             server: server_id,
             location: location_id,
@@ -275,10 +297,8 @@ impl Runtime {
             send_timeout: loc.send_timeout,
             buffer_size: loc.buffer_size,
             next_upstream: loc.next_upstream,
-            redirects: Redirects::for_request(&loc.redirects, loc.redirects_vary, &mut |v, out| {
-                ctx.var(v, out)
-            }),
-            alerts: std::mem::take(&mut ctx.alerts),
+            redirects,
+            alerts,
         })))
     }
 }

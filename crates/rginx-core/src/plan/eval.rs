@@ -83,20 +83,20 @@ pub(super) fn escape_log_value(value: &str, out: &mut String) {
 /// Captures of the last regex that matched (a location's, a server
 /// name's or a map's), as nginx keeps them per request.
 #[derive(Debug, Default, Clone)]
-pub(super) struct Captures<'a> {
+pub(super) struct Captures {
     /// The subject of the last match (bytes: PCRE2 matches bytes).
     subject: Vec<u8>,
     spans: Spans,
     /// The spans of the match being tried.
     trying: Spans,
-    /// The regex that set them, for the names of its groups.
-    names: Option<&'a Pcre>,
+    /// The names of the groups of the regex that set them.
+    names: Option<std::sync::Arc<[Option<String>]>>,
 }
 
-impl<'a> Captures<'a> {
+impl Captures {
     /// Matches `re` against `subject`; a match replaces the captures, as
     /// in nginx (`ngx_http_regex_exec`), a miss or a failure keeps them.
-    pub(super) fn run(&mut self, re: &'a Pcre, subject: &[u8]) -> Result<bool, MatchError> {
+    pub(super) fn run(&mut self, re: &Pcre, subject: &[u8]) -> Result<bool, MatchError> {
         // most regexes tried do not match: a plain match first, without
         // capture data; the one that matches runs again for its groups
         if !re.is_match(subject)? || !re.captures(subject, &mut self.trying)? {
@@ -105,7 +105,7 @@ impl<'a> Captures<'a> {
         std::mem::swap(&mut self.spans, &mut self.trying);
         self.subject.clear();
         self.subject.extend_from_slice(subject);
-        self.names = Some(re);
+        self.names = Some(re.shared_names());
         Ok(true)
     }
 
@@ -121,11 +121,10 @@ impl<'a> Captures<'a> {
     }
 
     fn named(&self, name: &str) -> Cow<'_, str> {
-        let index = self.names.as_ref().and_then(|re| {
-            re.capture_names()
-                .iter()
-                .position(|n| n.as_deref() == Some(name))
-        });
+        let index = self
+            .names
+            .as_ref()
+            .and_then(|names| names.iter().position(|n| n.as_deref() == Some(name)));
         match index {
             Some(i) => self.get(i),
             None => Cow::Borrowed(""),
@@ -142,13 +141,16 @@ pub(super) struct Ctx<'a> {
     pub(super) uri: &'a str,
     pub(super) args: &'a str,
     pub(super) request_uri: &'a str,
-    pub(super) captures: Captures<'a>,
+    pub(super) captures: Captures,
     pub(super) proxy_host: &'a str,
     pub(super) proxy_port: u16,
     /// Each map's value once computed (empty until a map is used).
     pub(super) map_values: Vec<Option<String>>,
     /// What the response was, once there is one (for access logs).
     pub(super) facts: Option<&'a ResponseFacts>,
+    /// The response's header lines, once there is a response (the
+    /// headers filter's `$sent_http_*`).
+    pub(super) sent: Option<&'a dyn SentHeaders>,
     /// nginx's `[alert]` lines for regex matches that failed while
     /// evaluating (a map's regex reaching PCRE2's match limit).
     pub(super) alerts: Vec<String>,
@@ -285,6 +287,12 @@ impl<'a> Ctx<'a> {
             Var::RequestId => {
                 for b in self.req.request_id {
                     let _ = write!(out, "{b:02x}");
+                }
+            }
+            Var::Response(name) if name.starts_with("sent_http_") => {
+                let header = name["sent_http_".len()..].replace('_', "-");
+                if let Some(value) = self.sent.and_then(|s| s.sent(&header)) {
+                    out.push_str(&value);
                 }
             }
             Var::Response(name) => {

@@ -67,6 +67,7 @@ impl Runtime {
                 client: ClientSettings::compile(&server.settings),
                 error_logs: error_logs_of(&server.settings),
                 error_log_set: None,
+                header_filter: HeaderFilter::compile(&server.settings, &names)?,
             });
         }
         let error_log_sets = intern_error_logs(&mut servers);
@@ -208,18 +209,92 @@ impl Runtime {
         &self,
         scope: LogScope,
         req: &RequestHead<'_>,
+        matched: &Matched,
         facts: &ResponseFacts,
         alerts: &mut Vec<String>,
     ) -> Vec<(String, String)> {
         let logs = self.access_logs(scope);
-        let Some(srv) = self.servers.get(scope.server.0 as usize) else {
-            return Vec::new();
-        };
         if logs.is_empty() {
             return Vec::new();
         }
-        // a request refused for its target is still logged, with what
-        // could be read of it
+        self.with_request_ctx(scope, req, matched, Some(facts), None, |ctx| {
+            let mut lines = Vec::new();
+            for (path_template, format) in logs {
+                let Some((_, template)) = self.formats.get(*format) else {
+                    continue;
+                };
+                let mut path = String::new();
+                path_template.render(&mut path, &mut |v, out| ctx.var(v, out));
+                let mut line = String::new();
+                template.render(&mut line, &mut |v, out| {
+                    let mut value = String::new();
+                    ctx.var(v, &mut value);
+                    escape_log_value(&value, out);
+                });
+                line.push('\n');
+                lines.push((path, line));
+            }
+            alerts.append(&mut ctx.alerts);
+            lines
+        })
+        .unwrap_or_default()
+    }
+
+    /// What nginx's headers filter (`add_header`, `expires`) does to the
+    /// response of `status` a request in `scope` gets at `now`; `sent`
+    /// reads the response's own lines. Empty (no allocation) where neither applies.
+    pub fn header_edits(
+        &self,
+        scope: LogScope,
+        req: &RequestHead<'_>,
+        matched: &Matched,
+        status: u16,
+        now: SystemTime,
+        sent: &dyn SentHeaders,
+    ) -> Vec<HeaderEdit<'_>> {
+        let Some(srv) = self.servers.get(scope.server.0 as usize) else {
+            return Vec::new();
+        };
+        let filter = match scope.location {
+            Some(id) => srv
+                .locations
+                .get(id.0 as usize)
+                .and_then(|l| l.header_filter.as_ref()),
+            None => srv.header_filter.as_ref(),
+        };
+        let Some(filter) = filter else {
+            return Vec::new();
+        };
+        let last_modified = sent
+            .sent("last-modified")
+            .and_then(|v| httpdate::parse_http_date(v.trim()).ok());
+        let facts = ResponseFacts {
+            status,
+            body_bytes_sent: 0,
+            bytes_sent: 0,
+            request_time: Duration::ZERO,
+            upstream_addr: None,
+        };
+        self.with_request_ctx(scope, req, matched, Some(&facts), Some(sent), |ctx| {
+            filter.edits(status, now, last_modified, ctx)
+        })
+        .unwrap_or_default()
+    }
+
+    /// Runs `f` with the evaluation state of a request already decided
+    /// (its variables, the groups of its last regex match, what is known
+    /// of its response). A request refused for its target gets what could
+    /// be read of it.
+    fn with_request_ctx<R>(
+        &self,
+        scope: LogScope,
+        req: &RequestHead<'_>,
+        matched: &Matched,
+        facts: Option<&ResponseFacts>,
+        sent: Option<&dyn SentHeaders>,
+        f: impl FnOnce(&mut Ctx<'_>) -> R,
+    ) -> Option<R> {
+        let srv = self.servers.get(scope.server.0 as usize)?;
         let target = uri::parse_target(req.target).unwrap_or(uri::RequestTarget {
             host: None,
             raw_path: "",
@@ -238,30 +313,14 @@ impl Runtime {
             uri: &path,
             args: target.args.unwrap_or(""),
             request_uri: target.request_uri,
-            captures: Captures::default(),
+            captures: matched.0.clone(),
             proxy_host: "",
             proxy_port: 80,
             map_values: Vec::new(),
-            facts: Some(facts),
+            facts,
+            sent,
             alerts: Vec::new(),
         };
-        let mut lines = Vec::new();
-        for (path_template, format) in logs {
-            let Some((_, template)) = self.formats.get(*format) else {
-                continue;
-            };
-            let mut path = String::new();
-            path_template.render(&mut path, &mut |v, out| ctx.var(v, out));
-            let mut line = String::new();
-            template.render(&mut line, &mut |v, out| {
-                let mut value = String::new();
-                ctx.var(v, &mut value);
-                escape_log_value(&value, out);
-            });
-            line.push('\n');
-            lines.push((path, line));
-        }
-        alerts.append(&mut ctx.alerts);
-        lines
+        Some(f(&mut ctx))
     }
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use rginx_core::plan::{LogScope, RequestHead, ResponseFacts};
+use rginx_core::plan::{LogScope, Matched, RequestHead, ResponseFacts};
 
 use super::Engine;
 
@@ -29,6 +29,7 @@ impl Engine {
         &self,
         scope: LogScope,
         head: &RequestHead<'_>,
+        matched: &Matched,
         started: Instant,
         sent: Sent,
     ) {
@@ -45,7 +46,7 @@ impl Engine {
         let mut alerts = Vec::new();
         for (path, line) in self
             .runtime
-            .access_log_lines(scope, head, &facts, &mut alerts)
+            .access_log_lines(scope, head, matched, &facts, &mut alerts)
         {
             self.append_log(&path, &line);
         }
@@ -93,6 +94,7 @@ pub(super) struct LogRecord {
     remote: SocketAddr,
     time: std::time::SystemTime,
     request_id: [u8; 16],
+    matched: Matched,
     started: Instant,
 }
 
@@ -102,6 +104,7 @@ impl LogRecord {
         engine: &Arc<Engine>,
         scope: LogScope,
         head: &RequestHead<'_>,
+        matched: &Matched,
         started: Instant,
     ) -> Option<LogRecord> {
         if !engine.runtime.has_access_logs(scope) {
@@ -122,6 +125,7 @@ impl LogRecord {
             remote: head.remote,
             time: head.time,
             request_id: head.request_id,
+            matched: matched.clone(),
             started,
         })
     }
@@ -144,7 +148,7 @@ impl LogRecord {
             request_id: self.request_id,
         };
         self.engine
-            .log_access(self.scope, &head, self.started, sent);
+            .log_access(self.scope, &head, &self.matched, self.started, sent);
     }
 }
 

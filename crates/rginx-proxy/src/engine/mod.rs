@@ -29,6 +29,7 @@
 mod attempt;
 mod context;
 mod error;
+mod filter;
 mod log;
 mod own;
 mod proxy;

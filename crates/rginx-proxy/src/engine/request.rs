@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use http::Response;
-use rginx_core::plan::{ClientSettings, Decision, LogScope, RequestHead};
+use rginx_core::plan::{ClientSettings, Decision, LogScope, Matched, RequestHead};
+
+use super::filter::filter_headers;
 use rginx_http::head_scan::BodyFraming;
 
 use super::context::ErrorContext;
@@ -44,6 +46,8 @@ pub(super) struct Session<'a> {
     /// The server and location that took it (whose logs and settings
     /// apply).
     pub scope: LogScope,
+    /// The groups of the last regex its decision matched.
+    pub matched: Matched,
     /// The client settings of its server and location.
     pub client: ClientSettings,
     /// What nginx's error lines say about it.
@@ -122,7 +126,7 @@ impl Engine {
             request_id: request_id(time),
         };
         // find the server and the location
-        let (decision, scope) = self.runtime.decide_scoped(&head);
+        let (decision, scope, matched) = self.runtime.decide_matched(&head);
         if tracing::enabled!(tracing::Level::INFO) {
             self.log_dropped_headers(&connection, raw, scope.server);
         }
@@ -137,6 +141,7 @@ impl Engine {
             head,
             raw_headers: &parsed.headers,
             scope,
+            matched,
             client,
             started,
             upstream: Mutex::new(None),
@@ -151,22 +156,32 @@ impl Engine {
                 parsed.expects_continue(),
             )
             .await;
-        let (response, raw, tunnel) = match answer {
+        let (response, mut raw, tunnel) = match answer {
             Ok(Answer::Response(response, raw)) => (response, raw, None),
             Ok(Answer::Tunnel(response, raw, tunnel)) => (response, Some(raw), Some(tunnel)),
             Err(error) => (error_response(&error), None, None),
         };
+        // the headers filter: add_header, expires
+        let now = std::time::SystemTime::now();
+        let added = filter_headers(&self.runtime, &session, &response, raw.as_mut(), now);
         let status = response.status().as_u16();
         let framing = Framing {
             head_request: session.head.method == "HEAD",
             keep_alive: keep_alive && tunnel.is_none(),
             keepalive_header: session.client.keepalive_header,
             client_minor: parsed.minor_version,
+            now,
         };
-        let written = write_response(conn, response, raw.as_ref(), framing).await;
+        let written = write_response(conn, response, raw.as_ref(), &added, framing).await;
         if let Some(mut tunnel) = tunnel {
             // the tunnel's line is written when it closes
-            tunnel.log = LogRecord::keep(self, session.scope, &session.head, session.started);
+            tunnel.log = LogRecord::keep(
+                self,
+                session.scope,
+                &session.head,
+                &session.matched,
+                session.started,
+            );
             tunnel.upstream_addr = session.last_upstream();
             return Next::Tunnel(tunnel);
         }
@@ -176,7 +191,13 @@ impl Engine {
             total: written.total,
             upstream: session.last_upstream(),
         };
-        self.log_access(session.scope, &session.head, session.started, sent);
+        self.log_access(
+            session.scope,
+            &session.head,
+            &session.matched,
+            session.started,
+            sent,
+        );
         // an unread body is read and dropped, so that the connection can
         // serve the next request (nginx's discarded body)
         if !written.keep || conn.discard(&mut body).await.is_err() {
@@ -195,8 +216,9 @@ impl Engine {
             keep_alive: false,
             keepalive_header: None,
             client_minor: 1,
+            now: std::time::SystemTime::now(),
         };
-        write_response(conn, error_page(400), None, framing).await;
+        write_response(conn, error_page(400), None, &[], framing).await;
         Next::Close
     }
 

@@ -71,6 +71,32 @@ impl Place {
 }
 
 impl RawLines {
+    /// The value line `i` is written with (rewritten, or as it came).
+    pub fn value(&self, i: usize) -> &[u8] {
+        match self.rewritten.iter().find(|(at, _)| *at == i) {
+            Some((_, value)) => value,
+            None => self
+                .lines
+                .get(i)
+                .map_or(&[][..], |(_, span)| &self.head[span.value.clone()]),
+        }
+    }
+
+    /// Line `i` is written with `value`.
+    pub fn rewrite(&mut self, i: usize, value: Vec<u8>) {
+        match self.rewritten.iter_mut().find(|(at, _)| *at == i) {
+            Some(line) => line.1 = value,
+            None => self.rewritten.push((i, value)),
+        }
+    }
+
+    /// Line `i` is not written.
+    pub fn remove(&mut self, i: usize) {
+        if let Some(line) = self.lines.get_mut(i) {
+            line.0 = Place::Removed;
+        }
+    }
+
     /// The values of the lines that go in `place`.
     fn values(&self, place: Place) -> impl Iterator<Item = &[u8]> + '_ {
         self.lines
@@ -100,6 +126,9 @@ pub struct Framing {
     pub keepalive_header: Option<Duration>,
     /// The client's HTTP minor version.
     pub client_minor: u8,
+    /// The time the head is written for (its `Date`; the headers filter's
+    /// `Expires` counts from the same second, as nginx's cached time).
+    pub now: std::time::SystemTime,
 }
 
 /// What became of a written response.
@@ -129,11 +158,12 @@ pub fn nginx_reason(code: StatusCode) -> &'static str {
 }
 
 /// Writes `response` on `conn`, with the backend's lines `raw` when it
-/// came from one.
+/// came from one, and the headers filter's `added` lines last.
 pub async fn write_response(
     conn: &mut ClientConn,
     response: Response<Body>,
     raw: Option<&RawLines>,
+    added: &[(String, String)],
     framing: Framing,
 ) -> Written {
     if response.extensions().get::<Unanswered>().is_some() {
@@ -174,7 +204,7 @@ pub async fn write_response(
         None => head.extend_from_slice(nginx_reason(parts.status).as_bytes()),
     }
     head.extend_from_slice(b"\r\nServer: rginx\r\nDate: ");
-    crate::date::append_now(&mut head);
+    crate::date::append(framing.now, &mut head);
     head.extend_from_slice(b"\r\n");
     for (place, name, written) in Place::OWN {
         for value in parts.headers.get_all(&name) {
@@ -204,15 +234,13 @@ pub async fn write_response(
     }
     if let Some(raw) = raw {
         for (i, (place, span)) in raw.lines.iter().enumerate() {
-            if *place != Place::AsIs {
-                continue;
+            if *place == Place::AsIs {
+                line(&mut head, &raw.head[span.name.clone()], raw.value(i));
             }
-            let value = match raw.rewritten.iter().find(|(at, _)| *at == i) {
-                Some((_, value)) => value.as_slice(),
-                None => &raw.head[span.value.clone()],
-            };
-            line(&mut head, &raw.head[span.name.clone()], value);
         }
+    }
+    for (name, value) in added {
+        line(&mut head, name.as_bytes(), value.as_bytes());
     }
     head.extend_from_slice(b"\r\n");
 
