@@ -89,12 +89,13 @@ fn run(case: &Case) -> Result<(), String> {
             }
             Ok(())
         }
-        (Decision::Redirect(location), Some("(none)")) => {
+        (Decision::Moved { status, location }, Some("(none)")) => {
+            let location = &location.value;
             let want_location = case
                 .response
                 .iter()
                 .find_map(|l| l.strip_prefix("Location: "));
-            if expected_status != "301" || want_location != Some(location.as_str()) {
+            if expected_status != status.to_string() || want_location != Some(location.as_str()) {
                 return Err(format!(
                     "redirect differs: nginx {:?}, rginx 301 {location}",
                     case.response

@@ -718,6 +718,44 @@ fn default_redirect(f: &mut Frame<'_>) -> Result<RedirectRule, Msg> {
     })
 }
 
+/// `return CODE [TEXT] | URL` (`ngx_http_rewrite_return`). Only a
+/// level's first one can run: the rewrite module stops at it.
+pub fn return_(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let first = arg(d, 0);
+    let invalid = || Msg::own(format!("invalid return code \"{first}\""));
+    // ngx_atoi: digits only
+    let number = first
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| first.parse::<u32>().ok())
+        .flatten();
+    let (code, text) = match number.ok_or(()) {
+        Ok(code) if code > 999 => return Err(invalid()),
+        Ok(code) => (code as u16, d.args.get(1).map(|w| w.as_str())),
+        Err(_)
+            if d.args.len() == 1
+                && ["http://", "https://", "$scheme"]
+                    .iter()
+                    .any(|p| first.starts_with(p)) =>
+        {
+            (302, Some(first))
+        }
+        Err(_) => return Err(invalid()),
+    };
+    if let Some(text) = text {
+        b.use_template(text)?;
+    }
+    let settings = f.settings();
+    if !settings.contains("return") {
+        let value = Value::Return {
+            code,
+            text: text.map(str::to_string),
+        };
+        settings.insert("return", setting(d, value));
+    }
+    Ok(())
+}
+
 /// `add_header NAME VALUE [always]` (`ngx_http_headers_add`).
 pub fn add_header(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
     let value = arg(d, 1);
@@ -976,13 +1014,31 @@ pub fn map(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), 
 }
 
 /// `types { type ext ...; }`: accepted, checked for shape, ignored.
-pub fn types(b: &mut Builder<'_>, d: &Directive, _: &mut Frame<'_>) -> Result<(), Msg> {
+pub fn types(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let mut types: Vec<(String, String)> = Vec::new();
     for entry in d.children() {
         if entry.block.is_some() {
             b.error_at_end(entry, "unexpected \"{\"");
             return Ok(());
         }
+        // `ngx_http_core_type`: a repeated extension takes the later type
+        for ext in &entry.args {
+            let ext = ext.as_str().to_ascii_lowercase();
+            if let Some(previous) = types.iter_mut().find(|(e, _)| *e == ext) {
+                let message = format!(
+                    "duplicate extension \"{ext}\", content type: \"{}\", previous content type: \"{}\"",
+                    entry.name(),
+                    previous.1
+                );
+                b.warn_at(entry, message);
+                previous.1 = entry.name().to_string();
+            } else {
+                types.push((ext, entry.name().to_string()));
+            }
+        }
     }
+    f.settings()
+        .insert("types", setting(d, Value::Types(types)));
     Ok(())
 }
 

@@ -28,7 +28,7 @@ pub struct Settings {
 
 /// Directives that hold for their own level only: content handlers
 /// (nginx's `clcf->handler` is not merged).
-const NOT_INHERITED: &[&str] = &["stub_status"];
+const NOT_INHERITED: &[&str] = &["stub_status", "return"];
 
 /// One directive's value and where it was set.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +77,15 @@ pub enum Value {
     AddHeaders(Vec<AddHeader>),
     /// `expires`.
     Expires(Expires),
+    /// A `types` block: (extension, lowercased; MIME type), in order.
+    Types(Vec<(String, String)>),
+    /// The level's first `return` (the rewrite module stops there).
+    Return {
+        /// The status (302 for a bare URL; 444 closes).
+        code: u16,
+        /// The text or URL, a template.
+        text: Option<String>,
+    },
 }
 
 impl Settings {

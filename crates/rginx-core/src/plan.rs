@@ -28,6 +28,7 @@ mod eval;
 mod head;
 mod headers;
 mod redirect;
+mod ret;
 mod runtime;
 
 use compile::*;
@@ -40,7 +41,8 @@ use head::*;
 pub use headers::HeaderEdit;
 use headers::*;
 use redirect::*;
-pub use redirect::{absolute_location, Redirects};
+pub use redirect::{OwnLocation, Redirects};
+use ret::*;
 
 /// A request head as the engine received it.
 #[derive(Debug, Clone)]
@@ -68,9 +70,27 @@ pub struct RequestHead<'a> {
 pub enum Decision<'a> {
     /// Send it upstream.
     Proxy(Box<UpstreamPlan<'a>>),
-    /// Answer `301 Moved Permanently` with this `Location` (nginx's
-    /// automatic redirect to a proxied location's name ending in `/`).
-    Redirect(String),
+    /// Answer with nginx's page for a redirect `status` and this
+    /// `Location` (the automatic 301 to a proxied location's name ending
+    /// in `/`, or `return`).
+    Moved {
+        /// 301, 302, 303, 307 or 308.
+        status: u16,
+        /// The `Location`.
+        location: OwnLocation,
+    },
+    /// Answer `return`'s text.
+    Text {
+        /// The status.
+        status: u16,
+        /// `types` by the URI's extension, else `default_type`.
+        content_type: String,
+        /// The text.
+        body: String,
+    },
+    /// Close the connection without an answer, logging this status
+    /// (`return 444`, also 408 and 499: `ngx_http_terminate_request`).
+    Close(u16),
     /// Answer with this status and nginx's error page.
     Respond(u16),
     /// Answer with the status page (`stub_status`).
@@ -430,6 +450,12 @@ struct CompiledLocation {
     redirects_vary: bool,
     /// `add_header` and `expires` (`None`: neither applies).
     header_filter: Option<HeaderFilter>,
+    /// The location's `return`.
+    ret: Option<CompiledReturn>,
+    /// `types` and `default_type`.
+    types: ContentTypes,
+    /// How its relative redirects are made absolute.
+    style: RedirectStyle,
 }
 
 #[derive(Debug, Clone)]
@@ -453,6 +479,12 @@ struct CompiledServer {
     /// The server level's `add_header` and `expires` (for requests no
     /// location took).
     header_filter: Option<HeaderFilter>,
+    /// The server level's `return` (before any location is looked for).
+    ret: Option<CompiledReturn>,
+    /// The server level's `types` and `default_type`.
+    types: ContentTypes,
+    /// How the server level's relative redirects are made absolute.
+    style: RedirectStyle,
 }
 
 #[derive(Debug, Clone)]

@@ -82,7 +82,7 @@ pub fn advice(name: &str) -> &'static str {
             "rginx serves no files yet: serve them from a static file server behind rginx, or keep nginx for them",
         ),
         (
-            &["return", "rewrite", "if", "set", "break", "rewrite_log"],
+            &["rewrite", "if", "set", "break", "rewrite_log"],
             "no rewrite module yet: do the redirect or the rewrite in the backend",
         ),
         (
@@ -174,7 +174,7 @@ mod tests {
                 ("events".to_string(), 1, "supported"),
                 ("http".to_string(), 2, "supported"),
                 ("sendfile".to_string(), 3, "ignored"),
-                ("types".to_string(), 4, "ignored"),
+                ("types".to_string(), 4, "supported"),
                 ("server".to_string(), 5, "supported"),
                 ("listen".to_string(), 6, "supported"),
                 ("root".to_string(), 7, "unsupported"),

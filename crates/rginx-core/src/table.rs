@@ -546,6 +546,34 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "Rewrites a backend's `Location` and `Refresh` (`default`, `off`, prefix or `~`/`~*` regex rules, variables); implicit `default` as nginx.",
     ),
     spec(
+        "return",
+        &[S, L],
+        Arity::Range(1, 2),
+        Kind::Custom(handlers::return_),
+        "Answers at once: a code with text or a URL (made absolute as nginx does), a URL alone (302), 444 to close.",
+    ),
+    spec(
+        "absolute_redirect",
+        HSL,
+        Arity::Flag,
+        Kind::Flag,
+        "Whether rginx makes a relative `Location` it writes absolute (default on).",
+    ),
+    spec(
+        "port_in_redirect",
+        HSL,
+        Arity::Flag,
+        Kind::Flag,
+        "Whether such an absolute `Location` names the port (default on; never 80).",
+    ),
+    spec(
+        "server_name_in_redirect",
+        HSL,
+        Arity::Flag,
+        Kind::Flag,
+        "Whether it names the server's first `server_name` instead of the request's host (default off).",
+    ),
+    spec(
         "add_header",
         HSL,
         Arity::Range(2, 3),
@@ -632,17 +660,24 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         Kind::Flag,
         "rginx always sets TCP_NODELAY (nginx's default)",
     ),
-    // validated like nginx, then ignored: MIME types only matter for files
+    // MIME types: the Content-Type of rginx's own `return` text (and of
+    // files, once rginx serves them)
     DirectiveSpec {
         name: "types",
         contexts: HSL,
         arity: Arity::Exactly(0),
         body: Body::Entries,
-        status: Status::Ignored(STATIC),
+        status: Status::Supported,
         kind: Kind::Custom(handlers::types),
-        summary: STATIC,
+        summary: "Extensions to MIME types; a level's block replaces the inherited one (nginx's three defaults without any).",
     },
-    ignored("default_type", HSL, Arity::Exactly(1), Kind::Text, STATIC),
+    spec(
+        "default_type",
+        HSL,
+        Arity::Exactly(1),
+        Kind::Text,
+        "The Content-Type for extensions no `types` entry names (default `text/plain`).",
+    ),
     ignored(
         "types_hash_max_size",
         HSL,

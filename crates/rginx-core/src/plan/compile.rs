@@ -69,6 +69,7 @@ pub(super) fn compile_location(
     specs: &mut Vec<LocationSpec>,
     out: &mut Vec<CompiledLocation>,
     parent: Option<&RedirectParent<'_>>,
+    types: &mut TypesCache,
 ) -> Result<LocationId, RuntimeError> {
     let id = LocationId(specs.len() as u32);
     let kind = match &loc.matcher {
@@ -134,7 +135,7 @@ pub(super) fn compile_location(
         _ => false,
     };
     let proxy = if status_page { None } else { proxy };
-    let mut compiled = compile_settings(&name, proxy, &loc.settings, names, formats)?;
+    let mut compiled = compile_settings(&name, proxy, &loc.settings, names, formats, types)?;
     compiled.status_page = status_page;
     let effective = effective_redirects(loc, parent, names)?;
     if compiled.proxy.is_some() {
@@ -149,7 +150,7 @@ pub(super) fn compile_location(
             setting: loc.settings.get("proxy_redirect"),
             state: effective.clone(),
         };
-        let child = compile_location(nested, names, formats, specs, out, Some(&inherited))?;
+        let child = compile_location(nested, names, formats, specs, out, Some(&inherited), types)?;
         specs[id.0 as usize].nested.push(child);
     }
     Ok(id)
@@ -227,6 +228,7 @@ pub(super) fn compile_settings(
     settings: &Settings,
     names: &Names,
     formats: &[(String, Template)],
+    types: &mut TypesCache,
 ) -> Result<CompiledLocation, RuntimeError> {
     let mut headers = Vec::new();
     for h in settings.proxy_headers() {
@@ -271,6 +273,9 @@ pub(super) fn compile_settings(
         redirects: Vec::new(),
         redirects_vary: false,
         header_filter: HeaderFilter::compile(settings, names)?,
+        ret: CompiledReturn::compile(settings, names)?,
+        types: ContentTypes::compile(settings, types),
+        style: RedirectStyle::compile(settings),
         max_body: match settings.get("client_max_body_size").map(|s| &s.value) {
             Some(crate::model::Value::Size(n)) => *n,
             _ => 1024 * 1024,

@@ -97,12 +97,29 @@ impl Runtime {
             return Err(Decision::Respond(404));
         };
         let path_bytes = normalized(target.raw_path).map_err(|_| bad.clone())?;
+        let path = String::from_utf8_lossy(&path_bytes);
+        // the server rewrite phase: its `return`, before any location
+        if let Some(ret) = &server.ret {
+            let level = Level {
+                types: &server.types,
+                style: server.style,
+                server_name: &server.primary_name,
+            };
+            return Err(self.with_decided_ctx(
+                req,
+                &host,
+                server,
+                &path,
+                &target,
+                captures,
+                |ctx| ret.answer(&level, ctx),
+            ));
+        }
         // locations match the decoded bytes, as nginx's PCRE2 does;
         // variables are text, where bytes that are not UTF-8 become U+FFFD
         let found = server
             .table
             .find(&path_bytes, &mut |re, subject| captures.run(re, subject));
-        let path = String::from_utf8_lossy(&path_bytes);
         let location_id = match found {
             LocationMatch::Failed {
                 prefix,
@@ -126,12 +143,16 @@ impl Runtime {
             LocationMatch::Redirect(id) => {
                 scope.location = Some(id);
                 let loc = &server.locations[id.0 as usize];
-                return Err(Decision::Redirect(redirect_location(
-                    req,
-                    &host,
-                    &loc.name,
-                    target.args,
-                )));
+                let mut name = loc.name.clone();
+                if let Some(a) = target.args.filter(|a| !a.is_empty()) {
+                    name.push('?');
+                    name.push_str(a);
+                }
+                let location = own_location(req, &host, &server.primary_name, loc.style, name);
+                return Err(Decision::Moved {
+                    status: 301,
+                    location,
+                });
             }
             LocationMatch::Found(id) => id,
         };
@@ -145,6 +166,24 @@ impl Runtime {
             if loc.max_body > 0 && n > loc.max_body {
                 return Err(Decision::Respond(413));
             }
+        }
+        // the location rewrite phase: its `return`, before the content
+        // handler
+        if let Some(ret) = &loc.ret {
+            let level = Level {
+                types: &loc.types,
+                style: loc.style,
+                server_name: &server.primary_name,
+            };
+            return Err(self.with_decided_ctx(
+                req,
+                &host,
+                server,
+                &path,
+                &target,
+                captures,
+                |ctx| ret.answer(&level, ctx),
+            ));
         }
         if loc.status_page {
             return Err(status_page(req.method, target.args));
@@ -300,6 +339,42 @@ impl Runtime {
             redirects,
             alerts,
         })))
+    }
+}
+
+impl Runtime {
+    /// Runs `f` with the evaluation state of a request being decided
+    /// (the groups matched so far go in and come back out).
+    #[allow(clippy::too_many_arguments)]
+    fn with_decided_ctx<R>(
+        &self,
+        req: &RequestHead<'_>,
+        host: &str,
+        server: &CompiledServer,
+        path: &str,
+        target: &uri::RequestTarget<'_>,
+        captures: &mut Captures,
+        f: impl FnOnce(&mut Ctx<'_>) -> R,
+    ) -> R {
+        let mut ctx = Ctx {
+            rt: self,
+            req,
+            host,
+            server,
+            uri: path,
+            args: target.args.unwrap_or(""),
+            request_uri: target.request_uri,
+            captures: std::mem::take(captures),
+            proxy_host: "",
+            proxy_port: 80,
+            map_values: Vec::new(),
+            facts: None,
+            sent: None,
+            alerts: Vec::new(),
+        };
+        let out = f(&mut ctx);
+        *captures = std::mem::take(&mut ctx.captures);
+        out
     }
 }
 

@@ -2,15 +2,6 @@
 
 use super::*;
 
-/// A relative `Location` made absolute as nginx's header filter does
-/// (`absolute_redirect on`, `port_in_redirect on`): the request's host
-/// (from the request line, else `Host`), else the local address, and the
-/// local port unless it is 80.
-pub fn absolute_location(req: &RequestHead<'_>, path: &str) -> String {
-    let target_host = uri::parse_target(req.target).ok().and_then(|t| t.host);
-    redirect_location(req, &request_host(req, target_host), path, None)
-}
-
 /// `$host` of a request already answered: the request line's host
 /// (`target_host`), else the `Host` header, normalised; empty when neither
 /// is there or valid.
@@ -29,14 +20,56 @@ pub(super) fn request_host<'r>(
         .unwrap_or_default()
 }
 
-pub(super) fn redirect_location(
+/// How a relative `Location` rginx writes is made absolute by nginx's
+/// header filter: `absolute_redirect`, `port_in_redirect`,
+/// `server_name_in_redirect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RedirectStyle {
+    pub(super) absolute: bool,
+    pub(super) port: bool,
+    pub(super) server_name: bool,
+}
+
+impl RedirectStyle {
+    pub(super) fn compile(settings: &Settings) -> RedirectStyle {
+        RedirectStyle {
+            absolute: settings.flag("absolute_redirect", true),
+            port: settings.flag("port_in_redirect", true),
+            server_name: settings.flag("server_name_in_redirect", false),
+        }
+    }
+}
+
+/// A `Location` rginx writes itself (or rewrote with `proxy_redirect`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnLocation {
+    /// The value as written.
+    pub value: String,
+    /// A relative one made absolute goes in nginx's own place, after
+    /// `Content-Length`; any other is a plain line after rginx's own.
+    pub own_place: bool,
+}
+
+/// `value` as nginx's header filter writes a `Location` that starts with
+/// `/`: the host (the server's name with `server_name_in_redirect`, else
+/// the request's, else the local address), then the local port unless
+/// it is 80 or `port_in_redirect` is off. Others stay as they are.
+pub(super) fn own_location(
     req: &RequestHead<'_>,
     host: &str,
-    name: &str,
-    args: Option<&str>,
-) -> String {
-    // nginx's header filter: the request's host, else the local address
-    let mut out = String::from("http://");
+    server_name: &str,
+    style: RedirectStyle,
+    value: String,
+) -> OwnLocation {
+    if !style.absolute || !value.starts_with('/') {
+        return OwnLocation {
+            value,
+            own_place: false,
+        };
+    }
+    let host = if style.server_name { server_name } else { host };
+    let mut out = String::with_capacity(value.len() + 32);
+    out.push_str("http://");
     if host.is_empty() {
         match req.local.ip() {
             IpAddr::V4(ip) => {
@@ -49,15 +82,14 @@ pub(super) fn redirect_location(
     } else {
         out.push_str(host);
     }
-    if req.local.port() != 80 {
+    if style.port && req.local.port() != 80 {
         let _ = write!(out, ":{}", req.local.port());
     }
-    out.push_str(name);
-    if let Some(a) = args.filter(|a| !a.is_empty()) {
-        out.push('?');
-        out.push_str(a);
+    out.push_str(&value);
+    OwnLocation {
+        value: out,
+        own_place: true,
     }
-    out
 }
 
 /// A compiled `proxy_redirect` rule.

@@ -29,6 +29,7 @@ impl Runtime {
             maps.push(compile_map(map, &names)?);
         }
         let mut servers = Vec::new();
+        let mut types = TypesCache::new();
         for server in &http.servers {
             let mut specs = Vec::new();
             let mut locations = Vec::new();
@@ -41,6 +42,7 @@ impl Runtime {
                     &mut specs,
                     &mut locations,
                     None,
+                    &mut types,
                 )?);
             }
             let primary_name = match server.names.first() {
@@ -68,6 +70,9 @@ impl Runtime {
                 error_logs: error_logs_of(&server.settings),
                 error_log_set: None,
                 header_filter: HeaderFilter::compile(&server.settings, &names)?,
+                ret: CompiledReturn::compile(&server.settings, &names)?,
+                types: ContentTypes::compile(&server.settings, &mut types),
+                style: RedirectStyle::compile(&server.settings),
             });
         }
         let error_log_sets = intern_error_logs(&mut servers);
@@ -238,6 +243,31 @@ impl Runtime {
             lines
         })
         .unwrap_or_default()
+    }
+
+    /// A `Location` a backend sent (after `proxy_redirect`) as nginx's
+    /// header filter writes it for a request in `scope`: one that starts
+    /// with `/` made absolute (`absolute_redirect`, `port_in_redirect`,
+    /// `server_name_in_redirect`), others as they are.
+    pub fn own_location(
+        &self,
+        scope: LogScope,
+        req: &RequestHead<'_>,
+        value: String,
+    ) -> OwnLocation {
+        let Some(srv) = self.servers.get(scope.server.0 as usize) else {
+            return OwnLocation {
+                value,
+                own_place: false,
+            };
+        };
+        let style = scope
+            .location
+            .and_then(|id| srv.locations.get(id.0 as usize))
+            .map_or(srv.style, |l| l.style);
+        let target_host = uri::parse_target(req.target).ok().and_then(|t| t.host);
+        let host = request_host(req, target_host);
+        own_location(req, &host, &srv.primary_name, style, value)
     }
 
     /// What nginx's headers filter (`add_header`, `expires`) does to the

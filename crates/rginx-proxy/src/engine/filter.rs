@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use http::Response;
 use rginx_core::plan::{HeaderEdit, Runtime, SentHeaders};
 
+use super::own::PlainLocation;
 use super::request::Session;
 use crate::http1::write::{Place, RawLines};
 use crate::pool::Body;
@@ -38,6 +39,11 @@ pub(super) fn filter_headers(
         )
     };
     let mut added: Vec<(String, String)> = Vec::new();
+    // a Location nginx did not make absolute is a line of the list,
+    // before those the filter adds
+    if let Some(PlainLocation(value)) = response.extensions().get::<PlainLocation>() {
+        added.push(("Location".into(), value.clone()));
+    }
     for edit in edits {
         match edit {
             HeaderEdit::Expires(value) => {

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use rginx_core::plan::StatusFormat;
+use rginx_core::plan::{OwnLocation, StatusFormat};
 use rginx_http::head_scan::HeadRefusal;
 
 use crate::http1::write::{nginx_reason, OwnPage, Unanswered};
@@ -25,10 +25,42 @@ pub(super) fn empty_body() -> Body {
 }
 
 /// nginx's page for `status`, with a `Location` for a redirect.
-pub(super) fn own_answer(status: u16, location: Option<&str>) -> Response<Body> {
+pub(super) fn own_answer(status: u16, location: Option<&OwnLocation>) -> Response<Body> {
     let mut response = error_page(status);
-    if let Some(v) = location.and_then(|l| HeaderValue::from_str(l).ok()) {
-        response.headers_mut().insert(LOCATION, v);
+    match location {
+        Some(l) if l.own_place => {
+            if let Ok(v) = HeaderValue::from_str(&l.value) {
+                response.headers_mut().insert(LOCATION, v);
+            }
+        }
+        Some(l) => {
+            response
+                .extensions_mut()
+                .insert(PlainLocation(l.value.clone()));
+        }
+        None => {}
+    }
+    response
+}
+
+/// A `Location` nginx writes as a plain line, after its own ones (one it
+/// did not make absolute).
+#[derive(Debug, Clone)]
+pub(super) struct PlainLocation(pub String);
+
+/// `return`'s text: its status, type and length, not a page.
+pub(super) fn text_answer(status: u16, content_type: &str, body: String) -> Response<Body> {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let length = body.len();
+    let mut response = Response::new(full_body(body));
+    *response.status_mut() = code;
+    // a 204 has neither (`ngx_http_header_filter`)
+    if status != 204 {
+        let headers = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(content_type) {
+            headers.insert(CONTENT_TYPE, v);
+        }
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
     }
     response
 }
@@ -60,18 +92,37 @@ pub(super) fn status_answer(format: StatusFormat) -> Response<Body> {
     response
 }
 
-/// nginx's error page for a status.
+/// nginx's error page for a status (an empty body for the codes it has
+/// no page for, `ngx_http_error_pages`).
 pub(super) fn error_page(status: u16) -> Response<Body> {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let page = page_html(status, None);
+    let page = if has_page(status) {
+        page_html(status, None)
+    } else {
+        String::new()
+    };
     let page_len = page.len();
+    let with_page = page_len > 0;
     let mut response = Response::new(full_body(page));
     *response.status_mut() = code;
     response.extensions_mut().insert(OwnPage);
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(page_len));
+    if with_page {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    }
+    // a 204 has no length either (`ngx_http_header_filter`)
+    if status != 204 {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(page_len));
+    }
     response
+}
+
+/// Whether nginx 1.22 has a page for `status` (`ngx_http_error_pages`).
+fn has_page(status: u16) -> bool {
+    matches!(
+        status,
+        301..=303 | 307 | 308 | 400..=406 | 408..=416 | 421 | 429 | 494..=498 | 500..=505 | 507
+    )
 }
 
 /// The HTML of nginx's error page for a status (`ngx_http_error_pages`);
@@ -79,7 +130,12 @@ pub(super) fn error_page(status: u16) -> Response<Body> {
 /// Cookie Too Large").
 fn page_html(status: u16, detail: Option<&str>) -> String {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let heading = format!("{} {}", code.as_u16(), nginx_reason(code));
+    // two pages' titles are not their status lines
+    let heading = match status {
+        302 => "302 Found".to_string(),
+        401 => "401 Authorization Required".to_string(),
+        _ => format!("{} {}", code.as_u16(), nginx_reason(code)),
+    };
     match detail {
         None => format!(
             "<html>\r\n<head><title>{heading}</title></head>\r\n<body>\r\n<center><h1>{heading}</h1></center>\r\n<hr><center>rginx</center>\r\n</body>\r\n</html>\r\n"

@@ -17,7 +17,7 @@ use rginx_http::head_scan::BodyFraming;
 use super::context::ErrorContext;
 use super::error::ProxyError;
 use super::log::{request_id, LogRecord, Sent};
-use super::own::{error_page, own_answer, status_answer, unanswered};
+use super::own::{error_page, own_answer, status_answer, text_answer, unanswered};
 use super::proxy::Answer;
 use super::upgrade::TunnelPlan;
 use super::Engine;
@@ -250,7 +250,19 @@ impl Engine {
                 }
                 own_answer(status, None)
             }
-            Decision::Redirect(location) => own_answer(301, Some(&location)),
+            Decision::Moved { status, location } => own_answer(status, Some(&location)),
+            Decision::Text {
+                status,
+                content_type,
+                body,
+            } => text_answer(status, &content_type, body),
+            Decision::Close(status) => {
+                // `return 444`: nothing is written, the status is logged
+                let mut response = unanswered();
+                *response.status_mut() =
+                    http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST);
+                response
+            }
             Decision::Status(format) => status_answer(format),
             Decision::RegexFailed { alert, answer } => {
                 self.log_alert(session, &alert);

@@ -93,11 +93,18 @@ impl Engine {
             // one that starts with `/` moves to nginx's place, made
             // absolute by the header filter (`absolute_redirect on`)
             Some((index, value)) if value.first() == Some(&b'/') => {
-                if let Some(line) = lines.get_mut(index) {
-                    line.0 = Place::Removed;
+                let path = String::from_utf8_lossy(&value).into_owned();
+                let own = self
+                    .runtime
+                    .own_location(session.scope, &session.head, path);
+                if own.own_place {
+                    if let Some(line) = lines.get_mut(index) {
+                        line.0 = Place::Removed;
+                    }
+                    response_location = Some(own.value);
+                } else {
+                    rewritten.push((index, value));
                 }
-                let path = String::from_utf8_lossy(&value);
-                response_location = Some(rginx_core::plan::absolute_location(&session.head, &path));
             }
             Some(other) => rewritten.push(other),
             None => {}

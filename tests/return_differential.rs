@@ -1,0 +1,180 @@
+//! `return` through nginx and rginx: at server level (before any
+//! location) and in locations, every form (a code alone, with text, with
+//! a URL, a URL alone, 444), codes with and without nginx pages, the
+//! text's `Content-Type` from `types` and `default_type` by the URI's
+//! extension, and relative redirects made absolute per
+//! `absolute_redirect`, `port_in_redirect` and `server_name_in_redirect`.
+//! The whole answer (but Date and Server, ports masked, the length of a
+//! page and its signature masked) must be nginx's for every case.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::*;
+
+fn http_body(port: u16) -> String {
+    format!(
+        r#"server {{ listen 127.0.0.1:{port}; server_name redirect.example; return 301 https://$host$request_uri; }}
+server {{ listen 127.0.0.1:{port}; server_name bare.example; return https://example.org/x; }}
+server {{
+    listen 127.0.0.1:{port};
+    server_name rel.example www.rel.example;
+    server_name_in_redirect on;
+    return 302 /moved$is_args$args;
+}}
+server {{ listen 127.0.0.1:{port}; server_name noport.example; port_in_redirect off; return 307 /p; }}
+server {{ listen 127.0.0.1:{port}; server_name norel.example; absolute_redirect off; return 308 /relative; }}
+server {{ listen 127.0.0.1:{port}; server_name close.example; return 444; }}
+server {{
+    listen 127.0.0.1:{port} default_server;
+    default_type application/octet-stream;
+    location /text {{ return 200 "hello $uri$is_args$args\n"; }}
+    location /ext/ {{ return 200 "x"; }}
+    location /typed/ {{
+        types {{ text/css css; application/json json; }}
+        default_type text/x-default;
+        return 200 '{{"a":1}}';
+    }}
+    location /notypes/ {{ types {{ }} return 200 "none"; }}
+    location /codes/ {{
+        location /codes/404 {{ return 404; }}
+        location /codes/418 {{ return 418; }}
+        location /codes/499 {{ return 499; }}
+        location /codes/500text {{ return 500 "oops"; }}
+        location /codes/204 {{ return 204; }}
+        location /codes/204text {{ return 204 "x"; }}
+        location /codes/200 {{ return 200; }}
+        location /codes/301 {{ return 301; }}
+        location /codes/301text {{ return 301 /elsewhere; }}
+        location /codes/302abs {{ return 302 http://other.example/y; }}
+        location /codes/303 {{ return 303 "$scheme://$host/see"; }}
+        location /codes/299 {{ return 299 "odd"; }}
+        location /codes/304 {{ return 304 "x"; }}
+        location /codes/503 {{ return 503; }}
+        location /codes/empty {{ return 404 ""; }}
+        location /codes/444 {{ return 444; }}
+        location /codes/first {{ return 410; return 200 "second"; }}
+    }}
+    location /proxied/ {{ proxy_pass http://127.0.0.1:1; return 403; }}
+    location ~ ^/cap/(\w+) {{ return 200 "got $1"; }}
+    location /slash/ {{ proxy_pass http://127.0.0.1:1; absolute_redirect off; }}
+    location /noport/ {{ proxy_pass http://127.0.0.1:1; port_in_redirect off; }}
+}}"#
+    )
+}
+
+/// The whole answer: every head line but Date and Server, then the body;
+/// ports masked, a page's length and signature masked.
+fn ask(port: u16, request: &str) -> String {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).replace("nginx/1.22.1", "rginx");
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    // a page: nginx's own text/html answer to a code from 300 up
+    let page = head.contains("Content-Type: text/html")
+        && head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse::<u16>().ok())
+            .is_some_and(|c| c >= 300);
+    let kept: Vec<String> = head
+        .split("\r\n")
+        .filter(|l| !l.starts_with("Date:") && !l.starts_with("Server:"))
+        .map(|l| {
+            if l.starts_with("Content-Length: ") && page {
+                "Content-Length: PAGE".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    mask_ports(&format!("{} || {body}", kept.join(" | ")))
+}
+
+#[test]
+fn return_answers_as_nginx_does() {
+    let Some(nginx) = nginx() else { return };
+    let (nginx_port, rginx_port) = (free_port(), free_port());
+    let _theirs = NginxServer::start(&nginx, &http_body(nginx_port), nginx_port);
+    let _ours = start_rginx(&http_body(rginx_port), rginx_port);
+    let mut cases: Vec<(String, &str)> = Vec::new();
+    for host in [
+        "redirect.example",
+        "bare.example",
+        "rel.example",
+        "noport.example",
+        "norel.example",
+        "close.example",
+    ] {
+        cases.push(("/a/b?x=1".into(), host));
+    }
+    for target in [
+        "/text",
+        "/text?q=%20",
+        "/ext/a.html",
+        "/ext/a.JPG",
+        "/ext/a.gif",
+        "/ext/a.css",
+        "/ext/noext",
+        "/ext/a.b/c",
+        "/ext/trailing.",
+        "/typed/x.json",
+        "/typed/x.CSS",
+        "/typed/x.html",
+        "/notypes/x.html",
+        "/codes/404",
+        "/codes/418",
+        "/codes/499",
+        "/codes/500text",
+        "/codes/204",
+        "/codes/204text",
+        "/codes/200",
+        "/codes/301",
+        "/codes/301text",
+        "/codes/302abs",
+        "/codes/303",
+        "/codes/299",
+        "/codes/304",
+        "/codes/503",
+        "/codes/empty",
+        "/codes/444",
+        "/codes/first",
+        "/proxied/x",
+        "/cap/word",
+        "/slash",
+        "/noport",
+    ] {
+        cases.push((target.into(), "site.example"));
+    }
+    let mut differences = Vec::new();
+    let mut asked = 0;
+    for (target, host) in &cases {
+        for form in ["GET", "HEAD", "GET10"] {
+            let request = match form {
+                "GET10" => format!("GET {target} HTTP/1.0\r\n\r\n"),
+                method => format!(
+                    "{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+                ),
+            };
+            let (a, b) = (ask(nginx_port, &request), ask(rginx_port, &request));
+            asked += 1;
+            if a != b {
+                differences.push(format!(
+                    "{form} {host}{target}:\n  nginx: {a}\n  rginx: {b}"
+                ));
+            }
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "{} of {asked} differ:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
