@@ -261,6 +261,18 @@ fn response_heads(port: u16, b: &Backends) -> String {
     )
 }
 
+fn methods(port: u16, b: &Backends) -> String {
+    format!(
+        "server {{
+             listen 127.0.0.1:{port};
+             location /get/ {{ proxy_pass http://{e}; proxy_method GET; }}
+             location /var/ {{ proxy_pass http://{e}; proxy_method $arg_m; }}
+             location /plain/ {{ proxy_pass http://{e}; }}
+         }}",
+        e = b.echo
+    )
+}
+
 fn maps(port: u16, b: &Backends) -> String {
     format!(
         "map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
@@ -442,6 +454,16 @@ const SCENARIOS: &[Scenario] = &[
             "GET /8k/5000 HTTP/1.1\r\nHost: r.test\r\n\r\n",
             "GET /8k/8200 HTTP/1.1\r\nHost: r.test\r\n\r\n",
             "GET /retry/9000 HTTP/1.1\r\nHost: r.test\r\n\r\n",
+        ],
+    },
+    Scenario {
+        name: "proxy_method",
+        config: methods,
+        requests: &[
+            "POST /get/a HTTP/1.1\r\nHost: m.test\r\nContent-Length: 3\r\n\r\nabc",
+            "GET /var/a?m=PUT HTTP/1.1\r\nHost: m.test\r\n\r\n",
+            "DELETE /var/a?m=OPTIONS HTTP/1.1\r\nHost: m.test\r\n\r\n",
+            "PATCH /plain/a HTTP/1.1\r\nHost: m.test\r\nContent-Length: 1\r\n\r\nz",
         ],
     },
     Scenario {

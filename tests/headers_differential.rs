@@ -208,3 +208,84 @@ fn add_header_and_expires_are_applied_as_nginx_does() {
         differences.join("\n")
     );
 }
+
+/// A backend that sends the headers nginx hides by default beside
+/// ordinary ones, one of each, with a relative `Location`.
+fn chatty(request: &Message) -> Option<String> {
+    let charset = if request.header("x-charset").is_some() {
+        "X-Accel-Charset: koi8-r\r\n"
+    } else {
+        ""
+    };
+    Some(format!(
+        "HTTP/1.1 200 OK\r\nServer: backend/1.0\r\nDate: Thu, 01 Jan 2015 00:00:00 GMT\r\nContent-Type: text/plain\r\nX-Powered-By: PHP/8\r\nX-Pad: avoid browser bug\r\nX-Accel-Buffering: no\r\n{charset}Set-Cookie: a=1\r\nX-Accel-Expires: 10\r\nLocation: /next\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+    ))
+}
+
+fn hiding_body(port: u16, backend: std::net::SocketAddr) -> String {
+    format!(
+        r#"proxy_hide_header X-Powered-By;
+server {{
+    listen 127.0.0.1:{port};
+    location /inherit/ {{ proxy_pass http://{backend}; }}
+    location /pass/ {{ proxy_pass http://{backend}; proxy_pass_header X-Accel-Buffering; proxy_pass_header X-Pad; }}
+    location /own/ {{ proxy_pass http://{backend}; proxy_hide_header Set-Cookie; proxy_hide_header location; }}
+    location /type/ {{ proxy_pass http://{backend}; proxy_hide_header Content-Type; }}
+    location /length/ {{ proxy_pass http://{backend}; proxy_hide_header Content-Length; }}
+    location /server/ {{ proxy_pass http://{backend}; proxy_pass_header Server; proxy_pass_header Date; }}
+    location /default/ {{ proxy_pass http://{backend}; proxy_pass_header X-Nothing; }}
+}}"#
+    )
+}
+
+#[test]
+fn hidden_and_passed_headers_are_nginx_s() {
+    let Some(nginx) = nginx() else { return };
+    let backend = scripted_backend(chatty);
+    let (nginx_port, rginx_port) = (free_port(), free_port());
+    let _theirs = NginxServer::start(&nginx, &hiding_body(nginx_port, backend), nginx_port);
+    let _ours = start_rginx(&hiding_body(rginx_port, backend), rginx_port);
+    // the whole head, Server and Date included (the backend's may pass)
+    let head = |port: u16, request: &str| {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(request.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        let _ = c.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let lines: Vec<&str> = text
+            .split("\r\n")
+            .map(|l| {
+                if l.starts_with("Server: nginx") || l.starts_with("Server: rginx") {
+                    "Server: OWN"
+                } else if l.starts_with("Date: ") && !l.contains("2015") {
+                    "Date: NOW"
+                } else {
+                    l
+                }
+            })
+            .collect();
+        mask_ports(&lines.join(" | "))
+    };
+    let mut differences = Vec::new();
+    for target in [
+        "/inherit/a",
+        "/pass/a",
+        "/own/a",
+        "/type/a",
+        "/length/a",
+        "/server/a",
+        "/default/a",
+    ] {
+        for extra in ["", "X-Charset: 1\r\n"] {
+            let request = format!(
+                "GET {target} HTTP/1.1\r\nHost: site.example\r\n{extra}Connection: close\r\n\r\n"
+            );
+            let (a, b) = (head(nginx_port, &request), head(rginx_port, &request));
+            if a != b {
+                differences.push(format!("{target} {extra}:\n  nginx: {a}\n  rginx: {b}"));
+            }
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}

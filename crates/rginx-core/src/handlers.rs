@@ -756,6 +756,37 @@ pub fn return_(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<
     Ok(())
 }
 
+/// `proxy_method METHOD` (a value with variables,
+/// `ngx_http_set_complex_value_slot`).
+pub fn proxy_method(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    duplicate_check(f.settings(), "proxy_method")?;
+    b.use_template(arg(d, 0))?;
+    f.settings().insert(
+        "proxy_method",
+        setting(d, Value::Text(arg(d, 0).to_string())),
+    );
+    Ok(())
+}
+
+/// `proxy_hide_header NAME` and `proxy_pass_header NAME`: a level's
+/// names, in order (each list inherited whole when a level has none).
+pub fn header_names(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let name = arg(d, 0).to_string();
+    let key: &'static str = if d.name() == "proxy_hide_header" {
+        "proxy_hide_header"
+    } else {
+        "proxy_pass_header"
+    };
+    let settings = f.settings();
+    match settings.get_mut(key).map(|s| &mut s.value) {
+        Some(Value::Words(names)) => names.push(name),
+        _ => {
+            settings.insert(key, setting(d, Value::Words(vec![name])));
+        }
+    }
+    Ok(())
+}
+
 /// `add_header NAME VALUE [always]` (`ngx_http_headers_add`).
 pub fn add_header(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
     let value = arg(d, 1);

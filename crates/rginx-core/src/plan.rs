@@ -155,6 +155,10 @@ pub struct UpstreamPlan<'a> {
     /// The location's `proxy_redirect` rules (nginx's implicit `default`
     /// unless set): how a backend's `Location` and `Refresh` are rewritten.
     pub redirects: Redirects<'a>,
+    /// The backend response headers hidden from the client, lowercase
+    /// (`proxy_hide_header`, `proxy_pass_header`; `None`: nginx's
+    /// defaults).
+    pub response_hidden: Option<&'a [String]>,
     /// nginx's `[alert]` lines for regex matches that failed while the
     /// request was evaluated (a `map` regex at PCRE2's match limit: the
     /// map took its default).
@@ -165,8 +169,12 @@ pub struct UpstreamPlan<'a> {
     pub location: LocationId,
     /// Where to send it.
     pub target: Cow<'a, PlanTarget>,
-    /// The request line: method, URI and version (`GET /x HTTP/1.0`).
+    /// The client's method (what decides whether a request may be sent
+    /// again, `non_idempotent`).
     pub method: &'a str,
+    /// The method of the request line sent upstream: the client's, or
+    /// `proxy_method`'s.
+    pub sent_method: Cow<'a, str>,
     /// Request target sent upstream.
     pub uri: Cow<'a, str>,
     /// `HTTP/1.0` or `HTTP/1.1`.
@@ -255,10 +263,16 @@ impl NextUpstream {
 }
 
 impl UpstreamPlan<'_> {
+    /// Whether the backend's response header `name` is passed to the
+    /// client (`ngx_http_upstream_hide_headers_hash`).
+    pub fn passes_response_header(&self, name: &str) -> bool {
+        header_passes(name, self.response_hidden)
+    }
+
     /// The request head as it goes on the wire (CRLF line ends).
     /// `body_length` is the length of a de-chunked body, once known.
     pub fn head(&self, body_length: Option<u64>) -> String {
-        let mut out = format!("{} {} {}\r\n", self.method, self.uri, self.version);
+        let mut out = format!("{} {} {}\r\n", self.sent_method, self.uri, self.version);
         for (i, (name, value)) in self.headers.iter().enumerate() {
             if let (Some(at), Some(n)) = (self.length_at, body_length) {
                 if at == i {
@@ -452,6 +466,12 @@ struct CompiledLocation {
     header_filter: Option<HeaderFilter>,
     /// The location's `return`.
     ret: Option<CompiledReturn>,
+    /// `proxy_method`.
+    method: Option<Template>,
+    /// nginx's default hidden response headers with its
+    /// `proxy_hide_header` names, less its `proxy_pass_header` ones
+    /// (`None`: neither directive applies).
+    response_hidden: Option<Vec<String>>,
     /// `types` and `default_type`.
     types: ContentTypes,
     /// How its relative redirects are made absolute.

@@ -588,6 +588,27 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "`Expires` and `Cache-Control` for the same statuses: a time, `modified`, `@time`, `epoch`, `max`, `off`, or a value with variables.",
     ),
     spec(
+        "proxy_method",
+        HSL,
+        Arity::Exactly(1),
+        Kind::Custom(handlers::proxy_method),
+        "The method sent upstream instead of the client's (variables allowed).",
+    ),
+    spec(
+        "proxy_hide_header",
+        HSL,
+        Arity::Exactly(1),
+        Kind::Custom(handlers::header_names),
+        "A backend response header not passed to the client, beside nginx's defaults (`Date`, `Server`, `X-Pad`, `X-Accel-*`).",
+    ),
+    spec(
+        "proxy_pass_header",
+        HSL,
+        Arity::Exactly(1),
+        Kind::Custom(handlers::header_names),
+        "A header nginx hides by default that is passed after all (`Server`, `Date`, `X-Accel-*`).",
+    ),
+    spec(
         "proxy_connect_timeout",
         HSL,
         Arity::Exactly(1),

@@ -156,6 +156,29 @@ pub(super) fn compile_location(
     Ok(id)
 }
 
+/// `ngx_http_upstream_hide_headers_hash`: the defaults and the level's
+/// `proxy_hide_header` names, less its `proxy_pass_header` ones.
+fn response_hidden(settings: &Settings) -> Option<Vec<String>> {
+    let words = |name: &str| match settings.get(name).map(|s| &s.value) {
+        Some(crate::model::Value::Words(w)) => Some(w.as_slice()),
+        _ => None,
+    };
+    let (hide, pass) = (words("proxy_hide_header"), words("proxy_pass_header"));
+    if hide.is_none() && pass.is_none() {
+        return None;
+    }
+    let mut hidden: Vec<String> = HIDDEN_BY_DEFAULT.iter().map(|s| s.to_string()).collect();
+    for name in hide.unwrap_or_default() {
+        let name = name.to_ascii_lowercase();
+        if !hidden.contains(&name) {
+            hidden.push(name);
+        }
+    }
+    let pass = pass.unwrap_or_default();
+    hidden.retain(|h| !pass.iter().any(|p| p.eq_ignore_ascii_case(h)));
+    Some(hidden)
+}
+
 /// A location's `proxy_redirect` after nginx's merge.
 #[derive(Debug, Clone)]
 pub(super) enum RedirectState {
@@ -274,6 +297,11 @@ pub(super) fn compile_settings(
         redirects_vary: false,
         header_filter: HeaderFilter::compile(settings, names)?,
         ret: CompiledReturn::compile(settings, names)?,
+        response_hidden: response_hidden(settings),
+        method: match settings.text("proxy_method") {
+            Some(m) => Some(Template::compile(m, names)?),
+            None => None,
+        },
         types: ContentTypes::compile(settings, types),
         style: RedirectStyle::compile(settings),
         max_body: match settings.get("client_max_body_size").map(|s| &s.value) {

@@ -316,6 +316,14 @@ impl Runtime {
             Redirects::for_request(&loc.redirects, loc.redirects_vary, &mut |v, out| {
                 ctx.var(v, out)
             });
+        let sent_method = match &loc.method {
+            Some(t) => {
+                let mut m = String::new();
+                t.render(&mut m, &mut |v, out| ctx.var(v, out));
+                Cow::Owned(m)
+            }
+            None => Cow::Borrowed(req.method),
+        };
         let alerts = std::mem::take(&mut ctx.alerts);
         *captures = std::mem::take(&mut ctx.captures);
         Ok(Decision::Proxy(Box::new(UpstreamPlan {
@@ -323,6 +331,7 @@ impl Runtime {
             location: location_id,
             target: plan_target,
             method: req.method,
+            sent_method,
             uri,
             version: loc.version,
             headers,
@@ -337,6 +346,7 @@ impl Runtime {
             buffer_size: loc.buffer_size,
             next_upstream: loc.next_upstream,
             redirects,
+            response_hidden: loc.response_hidden.as_deref(),
             alerts,
         })))
     }
@@ -434,26 +444,45 @@ pub(super) fn normalized(raw_path: &str) -> Result<Cow<'_, [u8]>, uri::UriError>
     uri::normalize_path(raw_path, true).map(Cow::Owned)
 }
 
-/// Whether a header of the backend's response is passed to the client.
-/// nginx writes its own `Connection`, `Keep-Alive`, `Transfer-Encoding` and
-/// `Content-Length`, and hides by default (`proxy_hide_header`) `Date`,
-/// `Server`, `X-Pad` and the `X-Accel-*` controls.
+/// The backend response headers nginx's proxy module hides by default
+/// (`ngx_http_proxy_hide_headers`).
+pub(super) const HIDDEN_BY_DEFAULT: &[&str] = &[
+    "date",
+    "server",
+    "x-pad",
+    "x-accel-expires",
+    "x-accel-redirect",
+    "x-accel-limit-rate",
+    "x-accel-buffering",
+    "x-accel-charset",
+];
+
+/// Whether a header of the backend's response is passed to the client
+/// under nginx's default `proxy_hide_header` list.
 pub fn response_header_passes(name: &str) -> bool {
-    const NEVER: &[&str] = &[
+    header_passes(name, None)
+}
+
+/// Whether a backend's header `name` is passed when `hidden` is the
+/// location's hide list (`None`: nginx's default one): nginx writes its
+/// own `Connection`,
+/// `Keep-Alive`, `Transfer-Encoding` and `Content-Length`
+/// (`ngx_http_upstream_headers_in`), whatever the lists say.
+pub(super) fn header_passes(name: &str, hidden: Option<&[String]>) -> bool {
+    const OWN: &[&str] = &[
         "connection",
         "keep-alive",
         "transfer-encoding",
         "content-length",
-        "date",
-        "server",
-        "x-pad",
-        "x-accel-expires",
-        "x-accel-redirect",
-        "x-accel-limit-rate",
-        "x-accel-buffering",
-        "x-accel-charset",
     ];
-    !NEVER.iter().any(|n| n.eq_ignore_ascii_case(name))
+    let listed = |list: &[&str]| list.iter().any(|n| n.eq_ignore_ascii_case(name));
+    if listed(OWN) {
+        return false;
+    }
+    match hidden {
+        None => !listed(HIDDEN_BY_DEFAULT),
+        Some(hidden) => !hidden.iter().any(|n| n.eq_ignore_ascii_case(name)),
+    }
 }
 
 /// The body, from headers already checked by [`check_head`].

@@ -154,7 +154,7 @@ impl Engine {
             let mut head = client.heads.take();
             rginx_http::upstream_request::write_head(
                 &mut head,
-                plan.method,
+                &plan.sent_method,
                 &plan.uri,
                 plan.version,
                 upstream_lines(plan, session.raw_headers),

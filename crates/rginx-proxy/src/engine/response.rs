@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body::Frame;
 use http_body_util::BodyExt;
-use rginx_core::plan::{response_header_passes, UpstreamPlan};
+use rginx_core::plan::UpstreamPlan;
 
 use super::attempt::Reply;
 use super::error::{Kind, ProxyError};
@@ -55,6 +55,7 @@ impl Engine {
         let mut lines = Vec::with_capacity(head.headers.len());
         let mut rewritten = Vec::new();
         let mut location = None;
+        let mut passes_own = (false, false);
         for span in &head.headers {
             let Ok(name) = std::str::from_utf8(&raw[span.name.clone()]) else {
                 continue;
@@ -62,8 +63,15 @@ impl Engine {
             // nginx writes the length it was given (also for HEAD, whose
             // response has no body to measure)
             let mut place = Place::of(name);
-            if place == Place::AsIs && !response_header_passes(name) {
+            // Content-Length is nginx's own (its length was read with the
+            // head, whatever the hide list says); the others pass unless
+            // hidden
+            if place != Place::ContentLength && !plan.passes_response_header(name) {
                 continue;
+            }
+            if plan.response_hidden.is_some() {
+                passes_own.0 |= name.eq_ignore_ascii_case("server");
+                passes_own.1 |= name.eq_ignore_ascii_case("date");
             }
             let value = &raw[span.value.clone()];
             if place == Place::Location {
@@ -116,6 +124,7 @@ impl Engine {
             reason,
             lines,
             rewritten,
+            passes_own,
         };
         if let Some(value) = response_location
             .as_deref()
@@ -123,7 +132,8 @@ impl Engine {
         {
             out = out.header(http::header::LOCATION, value);
         }
-        let framing = head.body(&raw, plan.method == "HEAD");
+        // nginx reads no body for the HEAD it sent (`ctx->head`)
+        let framing = head.body(&raw, plan.sent_method.eq_ignore_ascii_case("HEAD"));
         // nginx tunnels only when the client asked for an upgrade and the
         // backend answered 101; otherwise a 101 is an ordinary response
         let switching = head.status == 101;

@@ -34,6 +34,9 @@ pub struct RawLines {
     /// New values for some of `lines` (by index): a `Refresh` or an
     /// earlier `Location` that `proxy_redirect` rewrote. Usually empty.
     pub rewritten: Vec<(usize, Vec<u8>)>,
+    /// Whether the backend's `Server` and `Date` pass (`proxy_pass_header`),
+    /// in place of nginx's own.
+    pub passes_own: (bool, bool),
 }
 
 /// Where a backend's header line is written.
@@ -232,9 +235,18 @@ pub async fn write_response(
         Some(reason) => head.extend_from_slice(reason),
         None => head.extend_from_slice(nginx_reason(parts.status).as_bytes()),
     }
-    head.extend_from_slice(b"\r\nServer: rginx\r\nDate: ");
-    crate::date::append(framing.now, &mut head);
     head.extend_from_slice(b"\r\n");
+    // a backend's Server or Date passed on (`proxy_pass_header`) replaces
+    // nginx's own, where the backend put it
+    let (server, date) = raw.map_or((false, false), |r| r.passes_own);
+    if !server {
+        head.extend_from_slice(b"Server: rginx\r\n");
+    }
+    if !date {
+        head.extend_from_slice(b"Date: ");
+        crate::date::append(framing.now, &mut head);
+        head.extend_from_slice(b"\r\n");
+    }
     for (place, name, written) in Place::OWN {
         for value in parts.headers.get_all(&name) {
             line(&mut head, written.as_bytes(), value.as_bytes());
