@@ -15,8 +15,24 @@ use crate::cli::Format;
 /// Whether a diagnostic only restates a row of the table (a directive
 /// rginx ignores or does not support).
 fn restates_a_row(d: &Diagnostic) -> bool {
-    d.message.ends_with("is not supported by rginx")
+    (d.message.starts_with("directive \"") && d.message.ends_with("is not supported by rginx"))
         || d.message.contains(" directive is ignored by rginx: ")
+}
+
+/// A row's status and note: the table's, or, for a directive rginx knows
+/// whose use here it refuses (a `listen` parameter, a variable, a unix
+/// socket), unsupported with the refusal.
+fn row<'d>(u: &'d DirectiveUse, diagnostics: &'d [Diagnostic]) -> (&'static str, &'d str) {
+    let refusal = diagnostics.iter().find(|d| {
+        d.is_error()
+            && d.message.contains("not supported by rginx")
+            && d.span
+                .is_some_and(|s| s.file == u.span.file && s.line == u.span.line)
+    });
+    match (u.status, refusal) {
+        (UseStatus::Supported, Some(d)) => ("unsupported", d.message.as_str()),
+        (status, _) => (status.label(), status.note()),
+    }
 }
 
 /// Prints the report; the findings are the diagnostics (with the lints,
@@ -44,7 +60,8 @@ pub fn print(
         Vec::new()
     };
     findings.extend(lints.iter());
-    let count = |label: &str| uses.iter().filter(|u| u.status.label() == label).count();
+    let rows: Vec<(&str, &str)> = uses.iter().map(|u| row(u, &checked.diagnostics)).collect();
+    let count = |label: &str| rows.iter().filter(|(l, _)| *l == label).count();
     let (supported, ignored, unsupported) =
         (count("supported"), count("ignored"), count("unsupported"));
     let location = |u: &DirectiveUse| {
@@ -70,13 +87,13 @@ pub fn print(
             );
             let width = uses.iter().map(|u| location(u).len()).max().unwrap_or(0);
             let name_width = uses.iter().map(|u| u.name.len()).max().unwrap_or(0);
-            for u in &uses {
+            for (u, (label, note)) in uses.iter().zip(&rows) {
                 let line = format!(
                     "{:width$}  {:name_width$}  {:11}  {}",
                     location(u),
                     u.name,
-                    u.status.label(),
-                    u.status.note()
+                    label,
+                    note
                 );
                 let _ = writeln!(out, "{}", line.trim_end());
             }
@@ -95,20 +112,18 @@ pub fn print(
         Format::Json => {
             let directives: Vec<serde_json::Value> = uses
                 .iter()
-                .map(|u| {
+                .zip(&rows)
+                .map(|(u, (label, note))| {
                     let path = config
                         .file(u.span.file)
                         .map(|f| f.path.display().to_string())
                         .unwrap_or_default();
-                    let note = match u.status {
-                        UseStatus::Supported => None,
-                        _ => Some(u.status.note()),
-                    };
+                    let note = (!note.is_empty()).then_some(*note);
                     json!({
                         "file": path,
                         "line": u.span.line,
                         "directive": u.name,
-                        "status": u.status.label(),
+                        "status": label,
                         "note": note,
                     })
                 })

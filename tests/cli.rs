@@ -233,3 +233,39 @@ fn the_websocket_example_is_clean_for_rginx_and_nginx() {
         assert!(ok, "nginx -t rejects the example: {emerg:?}");
     }
 }
+
+/// `check --report` marks a directive rginx knows as unsupported where
+/// this use of it is refused (a `listen` parameter, a variable), and lists
+/// every refusal `check` reports.
+#[test]
+fn the_report_lists_every_refusal_check_reports() {
+    let conf = root().join("fixtures/report/refused-uses.conf");
+    let output = rginx()
+        .args(["check", "--report"])
+        .arg(&conf)
+        .output()
+        .expect("run rginx");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("# 7 directives: 5 supported, 0 ignored, 2 unsupported"),
+        "{text}"
+    );
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!(" {name} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        row("listen").contains(
+            "unsupported  listen parameters \"ssl\", \"http2\" are not supported by rginx"
+        ),
+        "{text}"
+    );
+    assert!(
+        row("proxy_set_header")
+            .contains("unsupported  variable \"$upstream_http_x_up\" is not supported by rginx"),
+        "{text}"
+    );
+    assert!(text.contains("# 2 other findings"), "{text}");
+}

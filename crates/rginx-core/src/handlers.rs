@@ -341,14 +341,14 @@ pub fn listen(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(
         }
     };
     let mut default_server = false;
+    let mut unsupported: Vec<&str> = Vec::new();
     for w in &d.args[1..] {
         let p = w.as_str();
         if p == "default_server" || p == "default" {
             default_server = true;
         } else if LISTEN_UNSUPPORTED.contains(&p) {
-            return Err(Msg::own(format!(
-                "listen parameter \"{p}\" is not supported by rginx"
-            )));
+            // every one is named, not only the first (`ssl http2`)
+            unsupported.push(p);
         } else if LISTEN_TUNING.iter().any(|t| {
             if t.ends_with('=') {
                 p.starts_with(t)
@@ -362,6 +362,21 @@ pub fn listen(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(
             );
         } else {
             return Err(Msg::own(format!("invalid parameter \"{p}\"")));
+        }
+    }
+    match unsupported.as_slice() {
+        [] => {}
+        [one] => {
+            return Err(Msg::own(format!(
+                "listen parameter \"{one}\" is not supported by rginx"
+            )))
+        }
+        several => {
+            let names: Vec<String> = several.iter().map(|p| format!("\"{p}\"")).collect();
+            return Err(Msg::own(format!(
+                "listen parameters {} are not supported by rginx",
+                names.join(", ")
+            )));
         }
     }
     let server_index = b.current_server;

@@ -117,8 +117,13 @@ fn check_proxy(
     let headers = loc.settings.proxy_headers();
     let upgrade = find(headers, "Upgrade").filter(|h| !h.value.as_str().is_empty());
     let connection = find(headers, "Connection");
-    let connection_upgrades =
-        connection.is_some_and(|c| c.value.as_str().to_ascii_lowercase().contains("upgrade"));
+    // `$http_connection` passes the client's own header, which carries
+    // the client's `Upgrade` token when it asks for one (nginx 1.22
+    // forwards it as it came)
+    let connection_upgrades = connection.is_some_and(|c| {
+        let value = c.value.as_str().to_ascii_lowercase();
+        value.contains("upgrade") || value.contains("$http_connection")
+    });
     let websocket = upgrade.is_some();
 
     if websocket && loc.settings.proxy_http_version() == "1.0" {

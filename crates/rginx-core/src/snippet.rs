@@ -61,7 +61,39 @@ pub fn detect(directives: &[Directive]) -> SnippetContext {
         .filter(|d| d.name() != "include" && lookup(d.name()).next().is_some())
         .collect();
     if telling.is_empty() {
-        return SnippetContext::Main;
+        // only directives of modules rginx does not implement (h5bp's
+        // gzip include): those are http-level ones, unless one of the
+        // main level is there
+        let blocks_of_main = [
+            "events",
+            "http",
+            "stream",
+            "mail",
+            "load_module",
+            "env",
+            "thread_pool",
+            "ssl_engine",
+            "lock_file",
+            "working_directory",
+            "worker_rlimit_core",
+            "worker_rlimit_nofile",
+            "worker_priority",
+            "worker_cpu_affinity",
+            "timer_resolution",
+            "pcre_jit",
+        ];
+        let http_only = !directives.is_empty()
+            && directives.iter().all(|d| {
+                d.name() == "include"
+                    || (crate::names::is_nginx_directive(d.name())
+                        && !blocks_of_main.contains(&d.name()))
+            })
+            && directives.iter().any(|d| d.name() != "include");
+        return if http_only {
+            SnippetContext::Http
+        } else {
+            SnippetContext::Main
+        };
     }
     contexts
         .into_iter()

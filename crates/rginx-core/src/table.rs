@@ -826,6 +826,19 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         Kind::Flag,
         NO_TLS,
     ),
+    // the rest of a TLS policy include (certbot's options-ssl-nginx.conf,
+    // Mozilla's generator): alike, until rginx terminates TLS
+    ignored("ssl_ciphers", &[H, S], Arity::Exactly(1), Kind::Text, NO_TLS),
+    ignored("ssl_ecdh_curve", &[H, S], Arity::Exactly(1), Kind::Text, NO_TLS),
+    ignored("ssl_session_cache", &[H, S], Arity::Range(1, 2), Kind::Text, NO_TLS),
+    ignored("ssl_session_timeout", &[H, S], Arity::Exactly(1), Kind::Time, NO_TLS),
+    ignored("ssl_session_tickets", &[H, S], Arity::Flag, Kind::Flag, NO_TLS),
+    ignored("ssl_dhparam", &[H, S], Arity::Exactly(1), Kind::Text, NO_TLS),
+    ignored("ssl_stapling", &[H, S], Arity::Flag, Kind::Flag, NO_TLS),
+    ignored("ssl_stapling_verify", &[H, S], Arity::Flag, Kind::Flag, NO_TLS),
+    ignored("ssl_trusted_certificate", &[H, S], Arity::Exactly(1), Kind::Text, NO_TLS),
+    ignored("ssl_buffer_size", &[H, S], Arity::Exactly(1), Kind::Size, NO_TLS),
+    ignored("ssl_early_data", &[H, S], Arity::Flag, Kind::Flag, NO_TLS),
 ];
 
 /// The table rows for a directive name (some names have one row per
