@@ -332,6 +332,9 @@ pub struct ClientSettings {
     pub keepalive_header: Option<Duration>,
     /// `keepalive_requests` (1000): the last request of a connection.
     pub keepalive_requests: u64,
+    /// `keepalive_time` (1 h): a connection older than this serves no
+    /// further request.
+    pub keepalive_time: Duration,
     /// `client_header_timeout` (60 s).
     pub header_timeout: Duration,
     /// `client_body_timeout` (60 s), between two reads of a body.
@@ -369,6 +372,7 @@ impl ClientSettings {
                 Some(crate::model::Value::Number(n)) => *n,
                 _ => 1000,
             },
+            keepalive_time: settings.time("keepalive_time", Duration::from_secs(3600)),
             header_timeout: settings.time("client_header_timeout", sixty),
             body_timeout: settings.time("client_body_timeout", sixty),
             send_timeout: settings.time("send_timeout", sixty),

@@ -440,6 +440,27 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "Idle time of a cached upstream connection.",
     ),
     spec(
+        "keepalive_time",
+        HSL,
+        Arity::Exactly(1),
+        Kind::Time,
+        "The longest life of a client keep-alive connection (1 h): no request is started on it after.",
+    ),
+    spec(
+        "keepalive_time",
+        &[U],
+        Arity::Exactly(1),
+        Kind::Time,
+        "The longest life of a cached upstream connection (1 h).",
+    ),
+    ignored(
+        "zone",
+        &[U],
+        Arity::Range(1, 2),
+        Kind::Text,
+        "shares a group's balancing state between nginx's worker processes; rginx's workers keep their own, as nginx's do without it",
+    ),
+    spec(
         "keepalive_requests",
         HSL,
         Arity::Exactly(1),

@@ -1,7 +1,8 @@
 //! Kept upstream connections (nginx's `keepalive N` in an `upstream`
 //! block): at most N idle connections per group (not a limit on open
-//! ones), each dropped after `keepalive_timeout` idle (60 s) or once it
-//! has carried `keepalive_requests` requests (1000).
+//! ones), each dropped after `keepalive_timeout` idle (60 s), once it
+//! has carried `keepalive_requests` requests (1000), or once it is older
+//! than `keepalive_time` (1 h).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -35,6 +36,8 @@ pub struct Pool {
     max_idle: usize,
     idle_timeout: Duration,
     max_requests: u64,
+    /// `keepalive_time`: the longest life of a kept connection.
+    max_age: Duration,
     /// Oldest first: a connection is kept at the back.
     idle: Mutex<VecDeque<Idle>>,
     /// Its configuration was replaced: keeps nothing any more.
@@ -55,6 +58,9 @@ impl Pool {
                 .settings
                 .time("keepalive_timeout", Duration::from_secs(60)),
             max_requests,
+            max_age: group
+                .settings
+                .time("keepalive_time", Duration::from_secs(3600)),
             idle: Mutex::new(VecDeque::new()),
             retired: std::sync::atomic::AtomicBool::new(false),
         })
@@ -91,6 +97,9 @@ impl Pool {
     pub fn put(&self, conn: Conn) {
         if self.max_idle == 0
             || conn.requests >= self.max_requests
+            // `ngx_http_upstream_free_keepalive_peer`: older than
+            // keepalive_time, it is closed after its response
+            || conn.opened.elapsed() > self.max_age
             || self.retired.load(std::sync::atomic::Ordering::Acquire)
         {
             return;

@@ -36,6 +36,8 @@ pub struct UpstreamConn {
     pub addr: SocketAddr,
     /// Requests sent on it so far.
     pub requests: u64,
+    /// When it was opened (`keepalive_time` counts from then).
+    pub opened: std::time::Instant,
     stream: TimedWrites<Stream>,
     /// Bytes read and not yet used (a head being read, then body bytes).
     buf: BytesMut,
@@ -66,6 +68,7 @@ impl UpstreamConn {
         UpstreamConn {
             addr,
             requests: 0,
+            opened: std::time::Instant::now(),
             stream,
             buf: BytesMut::new(),
             _slot: slot,

@@ -279,6 +279,7 @@ impl Engine {
             local,
             remote,
             served: 0,
+            opened: std::time::Instant::now(),
         };
         tokio::spawn(crate::http1::serve(
             current,

@@ -132,10 +132,12 @@ impl Engine {
         }
         let client = self.runtime.client_settings(scope);
         // keepalive_timeout 0 turns keep-alive off; the connection's last
-        // request (keepalive_requests) is answered with Connection: close
+        // request (keepalive_requests, or past keepalive_time) is answered
+        // with Connection: close (`ngx_http_update_location_config`)
         let keep_alive = client_keep_alive(&head)
             && !client.keepalive_timeout.is_zero()
-            && connection.served < client.keepalive_requests;
+            && connection.served < client.keepalive_requests
+            && connection.opened.elapsed() <= client.keepalive_time;
         let session = Session {
             context: ErrorContext::new(self, &head, scope, connection.number),
             head,

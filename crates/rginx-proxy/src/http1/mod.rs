@@ -34,6 +34,8 @@ pub struct ClientConnection {
     pub remote: SocketAddr,
     /// Requests on it so far, this one included.
     pub served: u64,
+    /// When it was accepted (`keepalive_time` counts from then).
+    pub opened: std::time::Instant,
 }
 
 /// Serves an accepted connection (any [`crate::transport::Transport`]:
