@@ -9,10 +9,10 @@ use rginx_config::Directive;
 
 use crate::build::{Builder, Frame, Msg};
 use crate::model::{
-    AccessLog, AddHeader, ErrorLog, Expires, ExpiresTime, HeaderSetting, HttpConf, Listen,
-    LocationConf, LocationMatcher, LogFormat, LogLevel, MapConf, MapEntry, ProxyPass, ProxyTarget,
-    RedirectPattern, RedirectRule, ServerConf, ServerName, Setting, Settings, UpstreamConf,
-    UpstreamServer, Value,
+    AccessLog, AddHeader, ErrorLog, ErrorPageConf, Expires, ExpiresTime, HeaderSetting, HttpConf,
+    Listen, LocationConf, LocationMatcher, LogFormat, LogLevel, MapConf, MapEntry, ProxyPass,
+    ProxyTarget, RedirectPattern, RedirectRule, ServerConf, ServerName, Setting, Settings,
+    UpstreamConf, UpstreamServer, Value,
 };
 use crate::resolve::parse_ip;
 use crate::table::Context;
@@ -799,6 +799,61 @@ pub fn header_names(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Re
             settings.insert(key, setting(d, Value::Words(vec![name])));
         }
     }
+    Ok(())
+}
+
+/// `error_page CODE ... [=[RESPONSE]] URI` (`ngx_http_core_error_page`).
+pub fn error_page(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let n = d.args.len();
+    let invalid = |w: &str| Msg::own(format!("invalid value \"{w}\""));
+    let digits = |w: &str| w.bytes().all(|c| c.is_ascii_digit()) && !w.is_empty();
+    let second_last = arg(d, n - 2);
+    let (overwrite, codes_end) = match second_last.strip_prefix('=') {
+        Some(_) if n - 2 == 0 => return Err(invalid(second_last)),
+        Some("") => (Some(0), n - 2),
+        Some(code) if digits(code) => (
+            Some(code.parse::<u16>().map_err(|_| invalid(second_last))?),
+            n - 2,
+        ),
+        Some(_) => return Err(invalid(second_last)),
+        None => (None, n - 1),
+    };
+    let target = arg(d, n - 1);
+    b.use_template(target)?;
+    let mut codes = Vec::new();
+    for w in &d.args[..codes_end] {
+        let w = w.as_str();
+        let code = digits(w)
+            .then(|| w.parse::<u32>().ok())
+            .flatten()
+            .filter(|c| *c != 499)
+            .ok_or_else(|| invalid(w))?;
+        if !(300..=599).contains(&code) {
+            return Err(Msg::own(format!(
+                "value \"{w}\" must be between 300 and 599"
+            )));
+        }
+        codes.push(code as u16);
+    }
+    let entry = ErrorPageConf {
+        codes,
+        overwrite,
+        target: target.to_string(),
+    };
+    let settings = f.settings();
+    match settings.get_mut("error_page").map(|s| &mut s.value) {
+        Some(Value::ErrorPages(list)) => list.push(entry),
+        _ => {
+            settings.insert("error_page", setting(d, Value::ErrorPages(vec![entry])));
+        }
+    }
+    Ok(())
+}
+
+/// `internal`: the location answers internal redirects only.
+pub fn internal(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    f.settings()
+        .insert("internal", setting(d, Value::Flag(true)));
     Ok(())
 }
 

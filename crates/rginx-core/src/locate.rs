@@ -131,6 +131,14 @@ impl LocationTable {
         &self.specs[id.0 as usize]
     }
 
+    /// The named location `@name` (`name` with its `@`).
+    pub fn named(&self, name: &str) -> Option<LocationId> {
+        self.specs
+            .iter()
+            .position(|s| matches!(&s.kind, SpecKind::Named(n) if n == name))
+            .map(|i| LocationId(i as u32))
+    }
+
     /// Finds the location for a normalised URI (`$uri`, the decoded bytes).
     /// `run` matches a regex location's pattern against the URI (the
     /// caller keeps the captures of the one that matches); regexes are

@@ -28,7 +28,7 @@ pub struct Settings {
 
 /// Directives that hold for their own level only: content handlers
 /// (nginx's `clcf->handler` is not merged).
-const NOT_INHERITED: &[&str] = &["stub_status", "return"];
+const NOT_INHERITED: &[&str] = &["stub_status", "return", "internal"];
 
 /// One directive's value and where it was set.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +79,8 @@ pub enum Value {
     Expires(Expires),
     /// A `types` block: (extension, lowercased; MIME type), in order.
     Types(Vec<(String, String)>),
+    /// `error_page` entries of one level, in order.
+    ErrorPages(Vec<ErrorPageConf>),
     /// The level's first `return` (the rewrite module stops there).
     Return {
         /// The status (302 for a bare URL; 444 closes).
@@ -174,6 +176,19 @@ pub struct HeaderSetting {
     pub value: Word,
     /// Where the directive is.
     pub span: Span,
+}
+
+/// One `error_page CODE ... [=[RESPONSE]] URI` (`ngx_http_core_error_page`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorPageConf {
+    /// The codes it answers for.
+    pub codes: Vec<u16>,
+    /// What the answer's status becomes: `None` the code itself (nginx's
+    /// -1), `Some(0)` the target's (`=`), `Some(n)` that code (`=n`).
+    pub overwrite: Option<u16>,
+    /// The target: a URI (`/...`), a named location (`@...`) or a URL; a
+    /// template.
+    pub target: String,
 }
 
 /// One `add_header NAME VALUE [always]`.

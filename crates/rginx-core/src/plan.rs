@@ -24,6 +24,7 @@ use crate::uri;
 
 mod compile;
 mod decide;
+mod errors;
 mod eval;
 mod head;
 mod headers;
@@ -32,8 +33,10 @@ mod ret;
 mod runtime;
 
 use compile::*;
-pub use decide::response_header_passes;
 use decide::*;
+pub use decide::{response_header_passes, Internal};
+use errors::*;
+pub use errors::{ErrorPageHit, ErrorTarget};
 use eval::*;
 pub use eval::{format_time, TimeFormat};
 pub use head::parse_request_line;
@@ -470,6 +473,12 @@ struct CompiledLocation {
     header_filter: Option<HeaderFilter>,
     /// The location's `return`.
     ret: Option<CompiledReturn>,
+    /// Its `error_page` entries.
+    error_pages: Option<ErrorPages>,
+    /// `internal`: reached by internal redirects only.
+    internal: bool,
+    /// `proxy_intercept_errors`.
+    intercept_errors: bool,
     /// `proxy_method`.
     method: Option<Template>,
     /// nginx's default hidden response headers with its
@@ -505,6 +514,9 @@ struct CompiledServer {
     header_filter: Option<HeaderFilter>,
     /// The server level's `return` (before any location is looked for).
     ret: Option<CompiledReturn>,
+    /// The server level's `error_page` entries (for requests no location
+    /// took).
+    error_pages: Option<ErrorPages>,
     /// The server level's `types` and `default_type`.
     types: ContentTypes,
     /// How the server level's relative redirects are made absolute.

@@ -106,10 +106,6 @@ pub fn advice(name: &str) -> &'static str {
             "rginx has no dynamic modules: remove the line (and the module's directives)",
         ),
         (
-            &["error_page"],
-            "rginx answers with nginx's default error pages; custom pages belong to the backend",
-        ),
-        (
             &["stream", "mail"],
             "rginx proxies HTTP only: keep nginx for TCP/UDP and mail proxying",
         ),

@@ -595,6 +595,27 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "Whether it names the server's first `server_name` instead of the request's host (default off).",
     ),
     spec(
+        "error_page",
+        HSL,
+        Arity::AtLeast(2),
+        Kind::Custom(handlers::error_page),
+        "For rginx's own error answers (and a backend's, with `proxy_intercept_errors`): an internal redirect to a URI or a named location, or a redirect to a URL; `=code` and `=`.",
+    ),
+    spec(
+        "internal",
+        &[L],
+        Arity::Exactly(0),
+        Kind::Custom(handlers::internal),
+        "The location answers internal redirects only (`error_page`); a request for it is a 404.",
+    ),
+    spec(
+        "proxy_intercept_errors",
+        HSL,
+        Arity::Flag,
+        Kind::Flag,
+        "A backend answer of 300 or more with an `error_page` for its code gets that page instead.",
+    ),
+    spec(
         "add_header",
         HSL,
         Arity::Range(2, 3),

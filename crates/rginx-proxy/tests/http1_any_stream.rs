@@ -79,7 +79,7 @@ async fn requests_are_served_over_an_in_memory_stream() {
         local: "127.0.0.1:8080".parse().unwrap(),
         remote: "127.0.0.1:5555".parse().unwrap(),
         served: 0,
-        opened: std::time::Instant::now(),
+        opened: rginx_proxy::http1::uptime_ms(),
     };
     let served = tokio::spawn(serve(
         current,

@@ -297,6 +297,9 @@ pub(super) fn compile_settings(
         redirects_vary: false,
         header_filter: HeaderFilter::compile(settings, names)?,
         ret: CompiledReturn::compile(settings, names)?,
+        error_pages: ErrorPages::compile(settings, names)?,
+        internal: settings.flag("internal", false),
+        intercept_errors: settings.flag("proxy_intercept_errors", false),
         response_hidden: response_hidden(settings),
         method: match settings.text("proxy_method") {
             Some(m) => Some(Template::compile(m, names)?),

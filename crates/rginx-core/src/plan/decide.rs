@@ -55,7 +55,28 @@ impl Runtime {
             location: None,
         };
         let mut captures = Captures::default();
-        match self.decide_inner(req, socket, &mut scope, &mut captures) {
+        match self.decide_inner(req, socket, &mut scope, &mut captures, None) {
+            Ok(d) | Err(d) => (d, scope, Matched(captures)),
+        }
+    }
+
+    /// The decision for a request an `error_page` sends on
+    /// (`ngx_http_internal_redirect`, `ngx_http_named_location`): in the
+    /// same server, with the new `$uri` and `$args` (or straight to the
+    /// named location), `internal` locations allowed, no request body.
+    /// `req` carries the method the redirect uses.
+    pub fn decide_redirected<'a>(
+        &'a self,
+        req: &RequestHead<'a>,
+        internal: &Internal<'a>,
+    ) -> (Decision<'a>, LogScope, Matched) {
+        let socket = self.selector.socket_for(req.local).unwrap_or(0);
+        let mut scope = LogScope {
+            server: internal.server,
+            location: None,
+        };
+        let mut captures = Captures::default();
+        match self.decide_inner(req, socket, &mut scope, &mut captures, Some(internal)) {
             Ok(d) | Err(d) => (d, scope, Matched(captures)),
         }
     }
@@ -66,10 +87,15 @@ impl Runtime {
         socket: usize,
         scope: &mut LogScope,
         captures: &mut Captures,
+        internal: Option<&Internal<'a>>,
     ) -> Result<Decision<'a>, Decision<'a>> {
         let bad = Decision::Respond(400);
         check_head(req).map_err(Decision::Respond)?;
-        let target = uri::parse_target(req.target).map_err(|_| bad.clone())?; // $host: the request line, then the Host header
+        let mut target = uri::parse_target(req.target).map_err(|_| bad.clone())?;
+        if let Some(i) = internal {
+            target.args = i.args;
+        }
+        // $host: the request line, then the Host header
         let mut host_headers = req
             .headers
             .iter()
@@ -85,21 +111,31 @@ impl Runtime {
             (Some(h), _) | (None, Some(h)) => normalize_host(h).ok_or(bad.clone())?,
             (None, None) => Cow::Borrowed(""),
         };
-        let server_id = self
-            .selector
-            .select(socket, &host, &mut |re, subject| captures.run(re, subject))
-            .map_err(|(e, re)| Decision::RegexFailed {
-                alert: e.message(host.as_bytes(), re.as_str()),
-                answer: false,
-            })?;
+        let server_id = match internal {
+            // an internal redirect stays in its server
+            Some(i) => i.server,
+            None => self
+                .selector
+                .select(socket, &host, &mut |re, subject| captures.run(re, subject))
+                .map_err(|(e, re)| Decision::RegexFailed {
+                    alert: e.message(host.as_bytes(), re.as_str()),
+                    answer: false,
+                })?,
+        };
         scope.server = server_id;
         let Some(server) = self.servers.get(server_id.0 as usize) else {
             return Err(Decision::Respond(404));
         };
-        let path_bytes = normalized(target.raw_path).map_err(|_| bad.clone())?;
+        let path_bytes = match internal {
+            // the new $uri is used as it is given
+            Some(i) if !i.named => Cow::Borrowed(i.uri.as_bytes()),
+            _ => normalized(target.raw_path).map_err(|_| bad.clone())?,
+        };
         let path = String::from_utf8_lossy(&path_bytes);
-        // the server rewrite phase: its `return`, before any location
-        if let Some(ret) = &server.ret {
+        let named = internal.filter(|i| i.named);
+        // the server rewrite phase: its `return`, before any location (a
+        // named location skips it)
+        if let (Some(ret), None) = (&server.ret, named) {
             let level = Level {
                 types: &server.types,
                 style: server.style,
@@ -117,9 +153,16 @@ impl Runtime {
         }
         // locations match the decoded bytes, as nginx's PCRE2 does;
         // variables are text, where bytes that are not UTF-8 become U+FFFD
-        let found = server
-            .table
-            .find(&path_bytes, &mut |re, subject| captures.run(re, subject));
+        let found = match named {
+            Some(i) => match server.table.named(i.uri) {
+                Some(id) => LocationMatch::Found(id),
+                // ngx_http_named_location: "could not find named location"
+                None => return Err(Decision::Respond(500)),
+            },
+            None => server
+                .table
+                .find(&path_bytes, &mut |re, subject| captures.run(re, subject)),
+        };
         let location_id = match found {
             LocationMatch::Failed {
                 prefix,
@@ -139,7 +182,7 @@ impl Runtime {
             LocationMatch::None if server.status_page => {
                 return Err(status_page(req.method, target.args))
             }
-            LocationMatch::None => return Err(Decision::Respond(404)),
+            LocationMatch::None => return Err(no_content_handler(req.method)),
             LocationMatch::Redirect(id) => {
                 scope.location = Some(id);
                 let loc = &server.locations[id.0 as usize];
@@ -158,14 +201,24 @@ impl Runtime {
         };
         scope.location = Some(location_id);
         let loc = &server.locations[location_id.0 as usize];
+        // ngx_http_core_find_config_phase: an internal location is a 404
+        // to a client's request
+        if loc.internal && internal.is_none() {
+            return Err(Decision::Respond(404));
+        }
         // nginx refuses a declared body over the location's limit before
         // doing anything else with the request (a chunked body is counted
         // while it is read, by the engine)
-        let body = body_plan(req.headers);
+        let mut body = body_plan(req.headers);
         if let BodyPlan::Length(n) = body {
             if loc.max_body > 0 && n > loc.max_body {
                 return Err(Decision::Respond(413));
             }
+        }
+        // rginx sends no body on a redirected request (nginx resends the
+        // one it buffered)
+        if internal.is_some() {
+            body = BodyPlan::None;
         }
         // the location rewrite phase: its `return`, before the content
         // handler
@@ -190,7 +243,7 @@ impl Runtime {
         }
         let Some(proxy) = &loc.proxy else {
             // rginx serves no files: nginx would look in its root here
-            return Err(Decision::Respond(404));
+            return Err(no_content_handler(req.method));
         };
         let mut ctx = Ctx {
             rt: self,
@@ -216,13 +269,25 @@ impl Runtime {
                 uri: uri_part,
             } => {
                 let uri = match uri_part {
+                    // an internally redirected request has no unparsed
+                    // URI: its $uri, escaped, and $args (a named location
+                    // keeps the request's)
+                    None if internal.is_some_and(|i| !i.named) => {
+                        let mut out = String::new();
+                        uri::escape_path(&path_bytes, &mut out);
+                        if let Some(a) = target.args.filter(|a| !a.is_empty()) {
+                            out.push('?');
+                            out.push_str(a);
+                        }
+                        Cow::Owned(out)
+                    }
                     None => Cow::Borrowed(target.request_uri),
                     Some((part, loc_len)) => {
                         let mut out = part.clone();
                         let rest = path_bytes
                             .get((*loc_len).min(path_bytes.len())..)
                             .unwrap_or_default();
-                        if target.raw_path.contains('%') {
+                        if internal.is_some_and(|i| !i.named) || target.raw_path.contains('%') {
                             uri::escape_path(rest, &mut out);
                         } else {
                             out.push_str(&String::from_utf8_lossy(rest));
@@ -350,6 +415,19 @@ impl Runtime {
             alerts,
         })))
     }
+}
+
+/// Where an `error_page` sends a request ([`Runtime::decide_redirected`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Internal<'a> {
+    /// The server the request is in.
+    pub server: ServerId,
+    /// The new `$uri`, or the named location's name (with its `@`).
+    pub uri: &'a str,
+    /// The new `$args`.
+    pub args: Option<&'a str>,
+    /// `uri` names a named location.
+    pub named: bool,
 }
 
 impl Runtime {
@@ -509,6 +587,16 @@ pub(super) fn body_plan(headers: &[(&str, &str)]) -> BodyPlan {
 /// `ngx_http_process_request_header`): the status it answers with.
 /// The status page's answer: GET and HEAD only (nginx: 405 otherwise),
 /// in Prometheus' format when the arguments hold `format=prometheus`.
+/// nginx's answer where no content handler is set: its static module
+/// refuses methods other than GET, HEAD and POST (405) before it looks
+/// for the file, which rginx never finds (404).
+fn no_content_handler(method: &str) -> Decision<'static> {
+    match method {
+        "GET" | "HEAD" | "POST" => Decision::Respond(404),
+        _ => Decision::Respond(405),
+    }
+}
+
 pub(super) fn status_page(method: &str, args: Option<&str>) -> Decision<'static> {
     if method != "GET" && method != "HEAD" {
         return Decision::Respond(405);

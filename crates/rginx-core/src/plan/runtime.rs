@@ -71,6 +71,7 @@ impl Runtime {
                 error_log_set: None,
                 header_filter: HeaderFilter::compile(&server.settings, &names)?,
                 ret: CompiledReturn::compile(&server.settings, &names)?,
+                error_pages: ErrorPages::compile(&server.settings, &names)?,
                 types: ContentTypes::compile(&server.settings, &mut types),
                 style: RedirectStyle::compile(&server.settings),
             });
@@ -243,6 +244,38 @@ impl Runtime {
             lines
         })
         .unwrap_or_default()
+    }
+
+    /// The `error_page` that answers `status` for a request in `scope`
+    /// (`None`: nginx's own page stands). A backend's answer
+    /// (`from_backend`) is intercepted only where `proxy_intercept_errors`
+    /// is on (`ngx_http_upstream_intercept_errors`).
+    pub fn error_page(
+        &self,
+        scope: LogScope,
+        req: &RequestHead<'_>,
+        matched: &Matched,
+        status: u16,
+        from_backend: bool,
+    ) -> Option<ErrorPageHit> {
+        let srv = self.servers.get(scope.server.0 as usize)?;
+        let loc = scope
+            .location
+            .and_then(|id| srv.locations.get(id.0 as usize));
+        if from_backend && !loc.is_some_and(|l| l.intercept_errors) {
+            return None;
+        }
+        let pages = match loc {
+            Some(l) => l.error_pages.as_ref(),
+            None => srv.error_pages.as_ref(),
+        }?;
+        if !pages.covers(status) {
+            return None;
+        }
+        self.with_request_ctx(scope, req, matched, None, None, |ctx| {
+            pages.hit(status, ctx)
+        })
+        .flatten()
     }
 
     /// A `Location` a backend sent (after `proxy_redirect`) as nginx's

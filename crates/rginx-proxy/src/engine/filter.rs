@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use http::Response;
 use rginx_core::plan::{HeaderEdit, Runtime, SentHeaders};
 
-use super::own::PlainLocation;
+use super::own::PlainLines;
 use super::request::Session;
 use crate::http1::write::{Place, RawLines};
 use crate::pool::Body;
@@ -41,8 +41,8 @@ pub(super) fn filter_headers(
     let mut added: Vec<(String, String)> = Vec::new();
     // a Location nginx did not make absolute is a line of the list,
     // before those the filter adds
-    if let Some(PlainLocation(value)) = response.extensions().get::<PlainLocation>() {
-        added.push(("Location".into(), value.clone()));
+    if let Some(PlainLines(lines)) = response.extensions().get::<PlainLines>() {
+        added.extend(lines.iter().cloned());
     }
     for edit in edits {
         match edit {

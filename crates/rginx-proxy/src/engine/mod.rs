@@ -29,6 +29,7 @@
 mod attempt;
 mod context;
 mod error;
+mod error_page;
 mod filter;
 mod log;
 mod own;
@@ -279,7 +280,7 @@ impl Engine {
             local,
             remote,
             served: 0,
-            opened: std::time::Instant::now(),
+            opened: crate::http1::uptime_ms(),
         };
         tokio::spawn(crate::http1::serve(
             current,

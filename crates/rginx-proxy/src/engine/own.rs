@@ -36,17 +36,18 @@ pub(super) fn own_answer(status: u16, location: Option<&OwnLocation>) -> Respons
         Some(l) => {
             response
                 .extensions_mut()
-                .insert(PlainLocation(l.value.clone()));
+                .insert(PlainLines(vec![("Location".into(), l.value.clone())]));
         }
         None => {}
     }
     response
 }
 
-/// A `Location` nginx writes as a plain line, after its own ones (one it
-/// did not make absolute).
-#[derive(Debug, Clone)]
-pub(super) struct PlainLocation(pub String);
+/// Lines nginx writes after its own ones, before those the headers filter
+/// adds: a `Location` it did not make absolute, a backend's
+/// `WWW-Authenticate` kept by an intercepted 401.
+#[derive(Debug, Clone, Default)]
+pub(super) struct PlainLines(pub Vec<(String, String)>);
 
 /// `return`'s text: its status, type and length, not a page.
 pub(super) fn text_answer(status: u16, content_type: &str, body: String) -> Response<Body> {

@@ -136,9 +136,10 @@ impl Engine {
         // with Connection: close (`ngx_http_update_location_config`)
         let keep_alive = client_keep_alive(&head)
             && !client.keepalive_timeout.is_zero()
-            && connection.served < client.keepalive_requests
-            && connection.opened.elapsed() <= client.keepalive_time;
-        let session = Session {
+            && u64::from(connection.served) < client.keepalive_requests
+            && u128::from(crate::http1::uptime_ms().wrapping_sub(connection.opened))
+                <= client.keepalive_time.as_millis();
+        let mut session = Session {
             context: ErrorContext::new(self, &head, scope, connection.number),
             head,
             raw_headers: &parsed.headers,
@@ -157,6 +158,10 @@ impl Engine {
                 conn,
                 parsed.expects_continue(),
             )
+            .await;
+        // error_page: an error answer replaced by its page's target
+        let answer = self
+            .error_page_phase(&mut session, answer, &mut body, conn)
             .await;
         let (response, mut raw, tunnel) = match answer {
             Ok(Answer::Response(response, raw)) => (response, raw, None),
@@ -226,7 +231,7 @@ impl Engine {
 
     /// The content handler the decision names: rginx's own answers, or the
     /// proxy.
-    async fn content(
+    pub(super) async fn content(
         self: &Arc<Self>,
         session: &Session<'_>,
         decision: Decision<'_>,

@@ -33,9 +33,20 @@ pub struct ClientConnection {
     /// The client's address.
     pub remote: SocketAddr,
     /// Requests on it so far, this one included.
-    pub served: u64,
-    /// When it was accepted (`keepalive_time` counts from then).
-    pub opened: std::time::Instant,
+    pub served: u32,
+    /// When it was accepted, in [`uptime_ms`] (`keepalive_time` counts
+    /// from then; 4 bytes, as a parked connection keeps it).
+    pub opened: u32,
+}
+
+/// Milliseconds since this process first asked, wrapping after 49 days
+/// (ages are taken with `wrapping_sub`, as nginx's `ngx_current_msec`).
+pub fn uptime_ms() -> u32 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u32
 }
 
 /// Serves an accepted connection (any [`crate::transport::Transport`]:
@@ -233,7 +244,7 @@ async fn serve_one(
     } else {
         accepted_by.clone()
     };
-    connection.served += 1;
+    connection.served = connection.served.saturating_add(1);
     conn.state.writing();
     match engine
         .serve_request(&head, framing, conn, *connection, pipelined)

@@ -1,0 +1,158 @@
+//! `error_page`, `internal` and named locations through nginx and rginx:
+//! rginx's own error answers (a `return`, no location, a dead backend) and,
+//! with `proxy_intercept_errors`, a backend's, sent to a URI (an internal
+//! redirect through the location search, a GET), a named location, or a
+//! URL; the answer's status as nginx settles it (the error's, `=code`,
+//! `=`, or a page of the target's own); one `error_page` per request. The
+//! whole answer (but Date and Server, ports masked, page lengths and
+//! signatures masked), the backend's view of the request included, must
+//! be nginx's for every case.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::wire::{scripted_backend, Message};
+use common::*;
+
+/// The backend answers with the status asked for in `X-Status` (200 by
+/// default) and, as its body, the request it got (first line, then the
+/// header names in order).
+fn answer(request: &Message) -> Option<String> {
+    let status = request.header("x-status").unwrap_or("200");
+    let mut body = request.head[0].clone();
+    for line in &request.head[1..] {
+        body.push_str(" | ");
+        body.push_str(line.split(':').next().unwrap_or(""));
+    }
+    let challenge = if status == "401" {
+        "WWW-Authenticate: Basic realm=\"x\"\r\n"
+    } else {
+        ""
+    };
+    Some(format!(
+        "HTTP/1.1 {status} From Backend\r\nContent-Type: text/plain\r\nX-Backend: yes\r\n{challenge}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ))
+}
+
+fn http_body(port: u16, backend: std::net::SocketAddr) -> String {
+    format!(
+        r#"server {{
+    listen 127.0.0.1:{port};
+    error_page 404 /not-found;
+    location /not-found {{ internal; return 200 "custom 404 for $uri ($request_uri, $args)\n"; }}
+    location /keep/ {{ return 404; }}
+    location /own/ {{ error_page 404 =200 /found; return 404; }}
+    location /found {{ return 200 "found $uri $args\n"; }}
+    location /eq/ {{ error_page 404 = /created; return 404; }}
+    location /created {{ return 201 "created\n"; }}
+    location /url/ {{ error_page 403 http://example.org/denied; return 403; }}
+    location /url301/ {{ error_page 403 =301 https://example.org/moved; return 403; }}
+    location /named/ {{ error_page 404 = @fallback; return 404; }}
+    location /named-keep/ {{ error_page 404 @fallback; return 404; }}
+    location @fallback {{ proxy_pass http://{backend}; }}
+    location /proxied/ {{
+        proxy_pass http://{backend};
+        proxy_intercept_errors on;
+        error_page 404 500 401 /oops?from=backend;
+    }}
+    location /notintercepted/ {{ proxy_pass http://{backend}; error_page 404 /oops; }}
+    location /oops {{ return 200 "oops $args\n"; }}
+    location /dead/ {{ proxy_pass http://127.0.0.1:1; error_page 502 /gateway; }}
+    location /gateway {{ return 503; }}
+    location /twice/ {{ error_page 404 /missing-too; return 404; }}
+    location /int {{ internal; return 200 "secret\n"; }}
+    location /var/ {{ error_page 404 /found?was=$uri; return 404; }}
+    location /to-proxy/ {{ error_page 404 /backend/path%20x?a=1; return 404; }}
+    location /backend/ {{ proxy_pass http://{backend}; }}
+    location /moved/ {{ error_page 301 /found; return 301 /elsewhere; }}
+}}"#
+    )
+}
+
+/// The whole answer: head lines but Date and Server, then the body;
+/// ports masked, a page's length and signature masked.
+fn ask(port: u16, request: &str) -> String {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).replace("nginx/1.22.1", "rginx");
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let page = head.contains("Content-Type: text/html");
+    let kept: Vec<String> = head
+        .split("\r\n")
+        .filter(|l| !l.starts_with("Date:") && !l.starts_with("Server:"))
+        .map(|l| {
+            if l.starts_with("Content-Length: ") && page {
+                "Content-Length: PAGE".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    mask_ports(&format!("{} || {body}", kept.join(" | ")))
+}
+
+#[test]
+fn error_pages_answer_as_nginx_s() {
+    let Some(nginx) = nginx() else { return };
+    let backend = scripted_backend(answer);
+    let (nginx_port, rginx_port) = (free_port(), free_port());
+    let _theirs = NginxServer::start(&nginx, &http_body(nginx_port, backend), nginx_port);
+    let _ours = start_rginx(&http_body(rginx_port, backend), rginx_port);
+    let mut cases: Vec<(&str, &str)> = vec![
+        ("/keep/a?x=1", ""),
+        ("/own/a", ""),
+        ("/eq/a", ""),
+        ("/url/a", ""),
+        ("/url301/a", ""),
+        ("/named/a?q=2", ""),
+        ("/named-keep/a", ""),
+        ("/notintercepted/a", "X-Status: 404\r\n"),
+        ("/dead/a", ""),
+        ("/twice/a", ""),
+        ("/int", ""),
+        ("/not-found", ""),
+        ("/nowhere", ""),
+        ("/nowhere/", ""),
+        ("/var/a", ""),
+        ("/to-proxy/a", ""),
+        ("/moved/a", ""),
+    ];
+    for status in ["200", "404", "500", "401", "302", "503"] {
+        cases.push(("/proxied/a", status));
+    }
+    let mut differences = Vec::new();
+    let mut asked = 0;
+    for (target, extra) in cases {
+        let extra = if extra.len() == 3 {
+            format!("X-Status: {extra}\r\n")
+        } else {
+            extra.to_string()
+        };
+        for method in ["GET", "HEAD", "DELETE"] {
+            let request = format!(
+                "{method} {target} HTTP/1.1\r\nHost: e.test\r\n{extra}Connection: close\r\n\r\n"
+            );
+            let (a, b) = (ask(nginx_port, &request), ask(rginx_port, &request));
+            asked += 1;
+            if a != b {
+                differences.push(format!(
+                    "{method} {target} {}:\n  nginx: {a}\n  rginx: {b}",
+                    extra.trim()
+                ));
+            }
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "{} of {asked} differ:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
