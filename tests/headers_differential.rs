@@ -289,3 +289,66 @@ fn hidden_and_passed_headers_are_nginx_s() {
     }
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
+
+/// A backend that sets cookies in the forms browsers meet.
+fn cookies(_: &Message) -> Option<String> {
+    Some(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\
+         Set-Cookie: a=1; Domain=backend.local; Path=/app/x\r\n\
+         Set-Cookie: b=2;domain=.BACKEND.local ;  path = /app ; HttpOnly\r\n\
+         Set-Cookie: c=3; Path=/other\r\n\
+         Set-Cookie: d=4\r\n\
+         Set-Cookie: =5; path=/app\r\n\
+         Set-Cookie: noequals; path=/app\r\n\
+         Set-Cookie: e=6; Domain=sub.backend.local; Secure; Path=/APP/y\r\n\
+         Content-Length: 2\r\nConnection: close\r\n\r\nok"
+            .to_string(),
+    )
+}
+
+fn cookie_body(port: u16, backend: std::net::SocketAddr) -> String {
+    format!(
+        r#"proxy_cookie_path /app /inherited;
+server {{
+    listen 127.0.0.1:{port};
+    location /inherit/ {{ proxy_pass http://{backend}; }}
+    location /dom/ {{ proxy_pass http://{backend}; proxy_cookie_domain backend.local example.org; }}
+    location /domre/ {{ proxy_pass http://{backend}; proxy_cookie_domain ~\.?([a-z]+)\.backend\.local$ $1.example.org; }}
+    location /path/ {{ proxy_pass http://{backend}; proxy_cookie_path /app/ /; }}
+    location /pathre/ {{ proxy_pass http://{backend}; proxy_cookie_path ~*^/APP(.*)$ /new$1; }}
+    location /both/ {{
+        proxy_pass http://{backend};
+        proxy_cookie_domain backend.local $host;
+        proxy_cookie_path /app /$host/app;
+    }}
+    location /off/ {{ proxy_pass http://{backend}; proxy_cookie_path off; }}
+}}"#
+    )
+}
+
+#[test]
+fn cookies_are_rewritten_as_nginx_does() {
+    let Some(nginx) = nginx() else { return };
+    let backend = scripted_backend(cookies);
+    let (nginx_port, rginx_port) = (free_port(), free_port());
+    let _theirs = NginxServer::start(&nginx, &cookie_body(nginx_port, backend), nginx_port);
+    let _ours = start_rginx(&cookie_body(rginx_port, backend), rginx_port);
+    let mut differences = Vec::new();
+    for target in [
+        "/inherit/a",
+        "/dom/a",
+        "/domre/a",
+        "/path/a",
+        "/pathre/a",
+        "/both/a",
+        "/off/a",
+    ] {
+        let request =
+            format!("GET {target} HTTP/1.1\r\nHost: site.example\r\nConnection: close\r\n\r\n");
+        let (a, b) = (ask(nginx_port, &request), ask(rginx_port, &request));
+        if a != b {
+            differences.push(format!("{target}:\n  nginx: {a}\n  rginx: {b}"));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}

@@ -654,7 +654,48 @@ pub fn proxy_set_header(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -
 /// `proxy_redirect off | default | [~|~*]PATTERN REPLACEMENT`, with
 /// nginx's checks and messages (`ngx_http_proxy_redirect`).
 pub fn proxy_redirect(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
-    let here = match f.settings().get("proxy_redirect").map(|s| &s.value) {
+    rewrite_rules(b, d, f, "proxy_redirect", RuleSyntax::Redirect)
+}
+
+/// `proxy_cookie_domain off | DOMAIN REPLACEMENT | ~REGEX REPLACEMENT`
+/// (`ngx_http_proxy_cookie_domain`: a regex is always caseless).
+pub fn proxy_cookie_domain(
+    b: &mut Builder<'_>,
+    d: &Directive,
+    f: &mut Frame<'_>,
+) -> Result<(), Msg> {
+    rewrite_rules(b, d, f, "proxy_cookie_domain", RuleSyntax::Domain)
+}
+
+/// `proxy_cookie_path off | PATH REPLACEMENT | ~REGEX | ~*REGEX ...`
+/// (`ngx_http_proxy_cookie_path`).
+pub fn proxy_cookie_path(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    rewrite_rules(b, d, f, "proxy_cookie_path", RuleSyntax::Path)
+}
+
+/// How a rewrite directive's first argument is read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RuleSyntax {
+    /// `proxy_redirect`: `default` too; `~` and `~*`.
+    Redirect,
+    /// `proxy_cookie_domain`: `~` only, caseless.
+    Domain,
+    /// `proxy_cookie_path`: `~` and `~*`.
+    Path,
+}
+
+/// The rule lists of `proxy_redirect`, `proxy_cookie_domain` and
+/// `proxy_cookie_path`, with nginx's checks: nothing after `off` at a
+/// level, no `off` after a rule, one argument only for `off` (and
+/// `default`).
+fn rewrite_rules(
+    b: &mut Builder<'_>,
+    d: &Directive,
+    f: &mut Frame<'_>,
+    key: &'static str,
+    syntax: RuleSyntax,
+) -> Result<(), Msg> {
+    let here = match f.settings().get(key).map(|s| &s.value) {
         Some(Value::Redirects(None)) => return Err(Msg::directive("is duplicate")),
         Some(Value::Redirects(Some(rules))) => rules.len(),
         _ => 0,
@@ -664,18 +705,18 @@ pub fn proxy_redirect(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> 
         match first {
             "off" if here > 0 => return Err(Msg::directive("is duplicate")),
             "off" => {
-                f.settings()
-                    .insert("proxy_redirect", setting(d, Value::Redirects(None)));
+                f.settings().insert(key, setting(d, Value::Redirects(None)));
                 return Ok(());
             }
-            "default" => default_redirect(f)?,
+            "default" if syntax == RuleSyntax::Redirect => default_redirect(f)?,
             other => return Err(Msg::own(format!("invalid parameter \"{other}\""))),
         }
     } else {
         let pattern = if let Some(re) = first.strip_prefix('~') {
-            let (pattern, caseless) = match re.strip_prefix('*') {
-                Some(p) => (p, true),
-                None => (re, false),
+            let (pattern, caseless) = match (syntax, re.strip_prefix('*')) {
+                (RuleSyntax::Domain, _) => (re, true),
+                (_, Some(p)) => (p, true),
+                (_, None) => (re, false),
             };
             b.compile_regex(pattern, caseless)?;
             RedirectPattern::Regex {
@@ -695,13 +736,10 @@ pub fn proxy_redirect(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> 
         }
     };
     let settings = f.settings();
-    match settings.get_mut("proxy_redirect").map(|s| &mut s.value) {
+    match settings.get_mut(key).map(|s| &mut s.value) {
         Some(Value::Redirects(Some(rules))) => rules.push(rule),
         _ => {
-            settings.insert(
-                "proxy_redirect",
-                setting(d, Value::Redirects(Some(vec![rule]))),
-            );
+            settings.insert(key, setting(d, Value::Redirects(Some(vec![rule]))));
         }
     }
     Ok(())

@@ -44,7 +44,7 @@ use head::*;
 pub use headers::HeaderEdit;
 use headers::*;
 use redirect::*;
-pub use redirect::{OwnLocation, Redirects};
+pub use redirect::{rewrite_cookie, OwnLocation, Redirects};
 use ret::*;
 
 /// A request head as the engine received it.
@@ -158,6 +158,10 @@ pub struct UpstreamPlan<'a> {
     /// The location's `proxy_redirect` rules (nginx's implicit `default`
     /// unless set): how a backend's `Location` and `Refresh` are rewritten.
     pub redirects: Redirects<'a>,
+    /// `proxy_cookie_domain` rules for a backend's `Set-Cookie`.
+    pub cookie_domains: Redirects<'a>,
+    /// `proxy_cookie_path` rules for a backend's `Set-Cookie`.
+    pub cookie_paths: Redirects<'a>,
     /// The backend response headers hidden from the client, lowercase
     /// (`proxy_hide_header`, `proxy_pass_header`; `None`: nginx's
     /// defaults).
@@ -469,6 +473,9 @@ struct CompiledLocation {
     redirects: Vec<CompiledRedirect>,
     /// Whether some rule needs the request's variables.
     redirects_vary: bool,
+    /// `proxy_cookie_domain` and `proxy_cookie_path` rules, and whether
+    /// some need the request's variables.
+    cookie_rules: (Vec<CompiledRedirect>, Vec<CompiledRedirect>, bool),
     /// `add_header` and `expires` (`None`: neither applies).
     header_filter: Option<HeaderFilter>,
     /// The location's `return`.

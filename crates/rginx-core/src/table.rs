@@ -637,6 +637,20 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "The method sent upstream instead of the client's (variables allowed).",
     ),
     spec(
+        "proxy_cookie_domain",
+        HSL,
+        Arity::Range(1, 2),
+        Kind::Custom(handlers::proxy_cookie_domain),
+        "Rewrites the `domain` of a backend's `Set-Cookie` (whole, any case, after a leading `.`; or a caseless `~` regex).",
+    ),
+    spec(
+        "proxy_cookie_path",
+        HSL,
+        Arity::Range(1, 2),
+        Kind::Custom(handlers::proxy_cookie_path),
+        "Rewrites the `path` of a backend's `Set-Cookie` (a prefix, or a `~`/`~*` regex).",
+    ),
+    spec(
         "proxy_hide_header",
         HSL,
         Arity::Exactly(1),

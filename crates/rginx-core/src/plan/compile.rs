@@ -156,6 +156,28 @@ pub(super) fn compile_location(
     Ok(id)
 }
 
+/// A level's `proxy_cookie_domain` and `proxy_cookie_path` rules (`off`
+/// and none alike: no rewriting).
+fn cookie_rules(
+    settings: &Settings,
+    names: &Names,
+) -> Result<(Vec<CompiledRedirect>, Vec<CompiledRedirect>, bool), RuntimeError> {
+    let rules = |name: &str| match settings.get(name).map(|s| &s.value) {
+        Some(crate::model::Value::Redirects(Some(rules))) => rules.as_slice(),
+        _ => &[],
+    };
+    let domains = rules("proxy_cookie_domain")
+        .iter()
+        .map(|r| CompiledRedirect::compile_domain(r, names))
+        .collect::<Result<Vec<_>, _>>()?;
+    let paths = rules("proxy_cookie_path")
+        .iter()
+        .map(|r| CompiledRedirect::compile(r, names))
+        .collect::<Result<Vec<_>, _>>()?;
+    let vary = domains.iter().chain(&paths).any(CompiledRedirect::varies);
+    Ok((domains, paths, vary))
+}
+
 /// `ngx_http_upstream_hide_headers_hash`: the defaults and the level's
 /// `proxy_hide_header` names, less its `proxy_pass_header` ones.
 fn response_hidden(settings: &Settings) -> Option<Vec<String>> {
@@ -295,6 +317,7 @@ pub(super) fn compile_settings(
         error_log_set: None,
         redirects: Vec::new(),
         redirects_vary: false,
+        cookie_rules: cookie_rules(settings, names)?,
         header_filter: HeaderFilter::compile(settings, names)?,
         ret: CompiledReturn::compile(settings, names)?,
         error_pages: ErrorPages::compile(settings, names)?,

@@ -389,6 +389,11 @@ impl Runtime {
             }
             None => Cow::Borrowed(req.method),
         };
+        let (domains, paths, cookies_vary) = &loc.cookie_rules;
+        let cookie_domains =
+            Redirects::for_request(domains, *cookies_vary, &mut |v, out| ctx.var(v, out));
+        let cookie_paths =
+            Redirects::for_request(paths, *cookies_vary, &mut |v, out| ctx.var(v, out));
         let alerts = std::mem::take(&mut ctx.alerts);
         *captures = std::mem::take(&mut ctx.captures);
         Ok(Decision::Proxy(Box::new(UpstreamPlan {
@@ -411,6 +416,8 @@ impl Runtime {
             buffer_size: loc.buffer_size,
             next_upstream: loc.next_upstream,
             redirects,
+            cookie_domains,
+            cookie_paths,
             response_hidden: loc.response_hidden.as_deref(),
             alerts,
         })))

@@ -104,6 +104,13 @@ pub(super) enum CompiledRedirect {
     /// A value `regex` matches becomes `replacement`, whole, with the
     /// match's groups (`ngx_http_proxy_rewrite_regex_handler`).
     Regex { regex: Pcre, replacement: Template },
+    /// A cookie domain equal to `pattern` (any case, after a leading `.`,
+    /// which stays) becomes `replacement`
+    /// (`ngx_http_proxy_rewrite_domain_handler`).
+    Domain {
+        pattern: Template,
+        replacement: Template,
+    },
 }
 
 impl CompiledRedirect {
@@ -132,11 +139,33 @@ impl CompiledRedirect {
         })
     }
 
+    /// A `proxy_cookie_domain` rule: a plain pattern matches the whole
+    /// domain.
+    pub(super) fn compile_domain(
+        rule: &crate::model::RedirectRule,
+        names: &Names,
+    ) -> Result<CompiledRedirect, RuntimeError> {
+        Ok(match CompiledRedirect::compile(rule, names)? {
+            CompiledRedirect::Prefix {
+                pattern,
+                replacement,
+            } => CompiledRedirect::Domain {
+                pattern,
+                replacement,
+            },
+            other => other,
+        })
+    }
+
     /// Whether the rule needs the request's variables (more than a
     /// regex's own groups).
     pub(super) fn varies(&self) -> bool {
         match self {
             CompiledRedirect::Prefix {
+                pattern,
+                replacement,
+            }
+            | CompiledRedirect::Domain {
                 pattern,
                 replacement,
             } => pattern.as_literal().is_none() || replacement.as_literal().is_none(),
@@ -217,6 +246,10 @@ impl<'a> Redirects<'a> {
                 CompiledRedirect::Prefix {
                     pattern,
                     replacement,
+                }
+                | CompiledRedirect::Domain {
+                    pattern,
+                    replacement,
                 } => Rendered::Prefix(render(pattern, lookup), render(replacement, lookup)),
                 CompiledRedirect::Regex { regex, replacement } => Rendered::Regex(
                     replacement
@@ -274,6 +307,25 @@ impl<'a> Redirects<'a> {
                         return Some(splice(replacement.as_bytes(), tail));
                     }
                 }
+                CompiledRedirect::Domain {
+                    pattern,
+                    replacement,
+                } => {
+                    let (pattern, replacement) = match rendered {
+                        Some(Rendered::Prefix(p, r)) => (p.as_str(), r.as_str()),
+                        _ => (
+                            pattern.as_literal().unwrap_or_default(),
+                            replacement.as_literal().unwrap_or_default(),
+                        ),
+                    };
+                    // a leading `.` is skipped, and kept
+                    let dot = usize::from(rest.first() == Some(&b'.'));
+                    if rest[dot..].eq_ignore_ascii_case(pattern.as_bytes()) {
+                        let mut out = value[..at + dot].to_vec();
+                        out.extend_from_slice(replacement.as_bytes());
+                        return Some(out);
+                    }
+                }
                 CompiledRedirect::Regex { regex, replacement } => {
                     let mut spans = Spans::new();
                     // a failed match (PCRE2's limits) declines, as in nginx
@@ -311,4 +363,69 @@ impl<'a> Redirects<'a> {
         }
         None
     }
+}
+
+/// One `name[=value]` of a cookie, spaces around both taken off.
+type CookieAttr<'v> = (&'v [u8], Option<Cow<'v, [u8]>>);
+
+/// A backend's `Set-Cookie` value with its `domain` and `path` attributes
+/// rewritten by `proxy_cookie_domain` and `proxy_cookie_path`, re-written
+/// as nginx writes it when a rule applied (attributes joined by `; `,
+/// spaces around names and values dropped: `ngx_http_proxy_rewrite_cookie`);
+/// `None` when none did.
+pub fn rewrite_cookie(
+    value: &[u8],
+    domains: &Redirects<'_>,
+    paths: &Redirects<'_>,
+) -> Option<Vec<u8>> {
+    // ngx_http_proxy_parse_cookie
+    let mut attrs: Vec<CookieAttr<'_>> = value
+        .split(|b| *b == b';')
+        .map(|part| match part.iter().position(|b| *b == b'=') {
+            Some(i) => (trim(&part[..i]), Some(Cow::Borrowed(trim(&part[i + 1..])))),
+            None => (trim(part), None),
+        })
+        .collect();
+    attrs.first()?.1.as_ref()?;
+    let mut changed = false;
+    for (name, attr) in attrs.iter_mut().skip(1) {
+        let Some(v) = attr.as_ref() else { continue };
+        let rules = if name.eq_ignore_ascii_case(b"domain") {
+            domains
+        } else if name.eq_ignore_ascii_case(b"path") {
+            paths
+        } else {
+            continue;
+        };
+        if let Some(new) = rules.rewrite(v, 0) {
+            *attr = Some(Cow::Owned(new));
+            changed = true;
+        }
+    }
+    if !changed {
+        return None;
+    }
+    let mut out = Vec::with_capacity(value.len() + 16);
+    for (i, (name, attr)) in attrs.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"; ");
+        }
+        out.extend_from_slice(name);
+        if let Some(v) = attr {
+            out.push(b'=');
+            out.extend_from_slice(v);
+        }
+    }
+    Some(out)
+}
+
+/// `s` without its leading and trailing spaces.
+fn trim(mut s: &[u8]) -> &[u8] {
+    while let [b' ', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' '] = s {
+        s = rest;
+    }
+    s
 }

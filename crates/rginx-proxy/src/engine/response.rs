@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body::Frame;
 use http_body_util::BodyExt;
-use rginx_core::plan::UpstreamPlan;
+use rginx_core::plan::{rewrite_cookie, UpstreamPlan};
 
 use super::attempt::Reply;
 use super::error::{Kind, ProxyError};
@@ -56,6 +56,7 @@ impl Engine {
         let mut rewritten = Vec::new();
         let mut location = None;
         let mut passes_own = (false, false);
+        let cookies = !plan.cookie_domains.is_empty() || !plan.cookie_paths.is_empty();
         for span in &head.headers {
             let Ok(name) = std::str::from_utf8(&raw[span.name.clone()]) else {
                 continue;
@@ -83,6 +84,11 @@ impl Engine {
                     if let Some((earlier, value)) = location.replace((lines.len(), new)) {
                         rewritten.push((earlier, value));
                     }
+                }
+            } else if cookies && name.eq_ignore_ascii_case("set-cookie") {
+                // `ngx_http_upstream_rewrite_set_cookie`
+                if let Some(new) = rewrite_cookie(value, &plan.cookie_domains, &plan.cookie_paths) {
+                    rewritten.push((lines.len(), new));
                 }
             } else if name.eq_ignore_ascii_case("refresh") {
                 // `Refresh: 5; url=...`: the URL after `url=` (any case)
