@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use rginx_config::Directive;
 
 use crate::build::{Builder, Frame, Msg};
+use crate::model::Balancing;
 use crate::model::{
     AccessLog, AddHeader, ErrorLog, ErrorPageConf, Expires, ExpiresTime, HeaderSetting, HttpConf,
     Listen, LocationConf, LocationMatcher, LogFormat, LogLevel, MapConf, MapEntry, ProxyPass,
@@ -1027,6 +1028,11 @@ pub fn upstream_server(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) ->
                 "server parameter \"max_conns\" is not supported by rginx",
             ));
         } else if p == "backup" {
+            if up.method == Balancing::IpHash {
+                return Err(Msg::own(format!(
+                    "balancing method does not support parameter \"{p}\""
+                )));
+            }
             server.backup = true;
         } else if p == "down" {
             server.down = true;
@@ -1051,6 +1057,26 @@ pub fn upstream_server(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) ->
         .map_err(|e| Msg::own(format!("{e} in upstream \"{text}\"")))?;
     server.host = host.to_string();
     up.servers.push(server);
+    Ok(())
+}
+
+/// `ip_hash` and `least_conn` (`ngx_http_upstream_ip_hash`,
+/// `ngx_http_upstream_least_conn`): the method replaces any set before,
+/// with nginx's warning; a `keepalive` before it is lost with it (nginx's
+/// keepalive wraps the method it finds, so it must come after).
+pub fn balancing(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let Frame::Upstream(up) = f else {
+        return Ok(());
+    };
+    if up.method != Balancing::RoundRobin || up.keepalive.is_some() {
+        b.warn_at(d, "load balancing method redefined");
+        up.keepalive = None;
+    }
+    up.method = if d.name() == "ip_hash" {
+        Balancing::IpHash
+    } else {
+        Balancing::LeastConn
+    };
     Ok(())
 }
 

@@ -542,10 +542,25 @@ pub struct UpstreamConf {
     pub servers: Vec<UpstreamServer>,
     /// `keepalive N`: idle connections cached per worker.
     pub keepalive: Option<u64>,
+    /// The balancing method (`ip_hash`, `least_conn`; round-robin by
+    /// default).
+    pub method: Balancing,
     /// Other settings (`keepalive_timeout`, `keepalive_requests`).
     pub settings: Settings,
     /// The `upstream` directive.
     pub span: Span,
+}
+
+/// How an upstream group chooses its server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Balancing {
+    /// nginx's weighted round-robin.
+    #[default]
+    RoundRobin,
+    /// `ip_hash`: by the client address (IPv4: its first three bytes).
+    IpHash,
+    /// `least_conn`: the fewest active requests for the weight.
+    LeastConn,
 }
 
 /// One `server` of an upstream.

@@ -447,6 +447,20 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "The longest life of a client keep-alive connection (1 h): no request is started on it after.",
     ),
     spec(
+        "ip_hash",
+        &[U],
+        Arity::Exactly(0),
+        Kind::Custom(handlers::balancing),
+        "Chooses the server by the client's address (IPv4: its first three bytes), as nginx's hash.",
+    ),
+    spec(
+        "least_conn",
+        &[U],
+        Arity::Exactly(0),
+        Kind::Custom(handlers::balancing),
+        "Chooses the server with the fewest active requests for its weight (round-robin among equals).",
+    ),
+    spec(
         "keepalive_time",
         &[U],
         Arity::Exactly(1),

@@ -8,16 +8,22 @@
 //!   lowers its effective weight, which recovers by one per pick;
 //! - `down` peers are never used; `backup` peers only when no primary is;
 //! - a group of a single peer ignores failures (only `down` blocks it);
-//! - a peer already tried for this request is not tried again.
+//! - a peer already tried for this request is not tried again;
+//! - `ip_hash` (`ngx_http_upstream_ip_hash_module.c`) hashes the client's
+//!   address (IPv4: its first three bytes) over the weights, up to 20
+//!   tries, then falls back to round-robin;
+//! - `least_conn` (`ngx_http_upstream_least_conn_module.c`) takes the
+//!   peer with the fewest active requests for its weight, round-robin
+//!   among equals, then the backups.
 //!
 //! Time is passed in, so the logic is deterministic and tested without
 //! sleeping.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rginx_core::model::UpstreamConf;
+use rginx_core::model::{Balancing, UpstreamConf};
 
 use crate::status::PeerStats;
 
@@ -33,6 +39,8 @@ pub struct Peer {
     fail_timeout: Duration,
     down: bool,
     fails: u64,
+    /// Requests on it now (`peer->conns`).
+    conns: i64,
     /// When the last failure happened.
     accessed: Option<Instant>,
     /// When the peer was last checked (failure, or a probe after the
@@ -63,11 +71,13 @@ impl Peer {
             fail_timeout,
             down,
             fails: 0,
+            conns: 0,
             accessed: None,
             checked: None,
         }
     }
 
+    /// Not down, and not failed within `fail_timeout`.
     fn available(&self, now: Instant) -> bool {
         if self.down {
             return false;
@@ -99,11 +109,16 @@ pub struct Pick {
     pub index: usize,
 }
 
-/// The peers that one request has already tried (nginx's `tried` bitmap).
+/// The peers that one request has already tried (nginx's `tried` bitmap),
+/// and where its `ip_hash` stands.
 #[derive(Debug, Clone, Default)]
 pub struct Tried {
     primary: Vec<usize>,
     backup: Vec<usize>,
+    /// The hash so far (`iphp->hash`; `None`: 89, nginx's start).
+    hash: Option<u32>,
+    /// Hash steps taken (`iphp->tries`): past 20, round-robin.
+    hash_tries: u32,
 }
 
 impl Tried {
@@ -127,6 +142,7 @@ impl Tried {
 pub struct RoundRobin {
     primary: Vec<Peer>,
     backup: Vec<Peer>,
+    method: Balancing,
 }
 
 impl RoundRobin {
@@ -153,7 +169,11 @@ impl RoundRobin {
                 ));
             }
         }
-        RoundRobin { primary, backup }
+        RoundRobin {
+            primary,
+            backup,
+            method: conf.method,
+        }
     }
 
     /// A group of fixed addresses (a `proxy_pass` host that resolved to
@@ -167,6 +187,7 @@ impl RoundRobin {
         RoundRobin {
             primary,
             backup: Vec::new(),
+            method: Balancing::RoundRobin,
         }
     }
 
@@ -188,9 +209,168 @@ impl RoundRobin {
         self.len() == 0
     }
 
-    /// Chooses the next peer for a request, skipping those in `tried`;
-    /// `None` is nginx's "no live upstreams" (502).
-    pub fn pick(&mut self, now: Instant, tried: &mut Tried) -> Option<Pick> {
+    /// Chooses the next peer for a request from `client`, by the group's
+    /// method, skipping those in `tried`; `None` is nginx's "no live
+    /// upstreams" (502).
+    pub fn pick(&mut self, now: Instant, tried: &mut Tried, client: IpAddr) -> Option<Pick> {
+        let pick = match self.method {
+            Balancing::IpHash if !self.single() => self.pick_ip_hash(now, tried, client),
+            Balancing::LeastConn if !self.single() => self.pick_least_conn(now, tried),
+            _ => self.pick_round_robin(now, tried),
+        }?;
+        if let Some(peer) = self.peer_mut(pick) {
+            peer.conns += 1;
+        }
+        Some(pick)
+    }
+
+    fn peer_mut(&mut self, pick: Pick) -> Option<&mut Peer> {
+        match pick.tier {
+            Tier::Primary => self.primary.get_mut(pick.index),
+            Tier::Backup => self.backup.get_mut(pick.index),
+        }
+    }
+
+    /// `ngx_http_upstream_get_ip_hash_peer`.
+    fn pick_ip_hash(&mut self, now: Instant, tried: &mut Tried, client: IpAddr) -> Option<Pick> {
+        if tried.hash_tries > 20 {
+            return self.pick_round_robin(now, tried);
+        }
+        let v4;
+        let v6;
+        let bytes: &[u8] = match client {
+            IpAddr::V4(ip) => {
+                v4 = ip.octets();
+                &v4[..3]
+            }
+            IpAddr::V6(ip) => {
+                v6 = ip.octets();
+                &v6
+            }
+        };
+        // every primary's weight, down ones too (`peers->total_weight`)
+        let total: i64 = self.primary.iter().map(|p| p.weight).sum();
+        if total <= 0 {
+            return self.pick_round_robin(now, tried);
+        }
+        let mut hash = tried.hash.unwrap_or(89);
+        let index = loop {
+            for b in bytes {
+                hash = (hash * 113 + u32::from(*b)) % 6271;
+            }
+            let mut w = i64::from(hash) % total;
+            let mut index = 0;
+            while index < self.primary.len() && w >= self.primary[index].weight {
+                w -= self.primary[index].weight;
+                index += 1;
+            }
+            let pick = Pick {
+                tier: Tier::Primary,
+                index,
+            };
+            if index < self.primary.len()
+                && !tried.contains(pick)
+                && self.primary[index].available(now)
+            {
+                break index;
+            }
+            tried.hash_tries += 1;
+            if tried.hash_tries > 20 {
+                tried.hash = Some(hash);
+                return self.pick_round_robin(now, tried);
+            }
+        };
+        let peer = &mut self.primary[index];
+        if peer
+            .checked
+            .is_none_or(|c| now.saturating_duration_since(c) > peer.fail_timeout)
+        {
+            peer.checked = Some(now);
+        }
+        let pick = Pick {
+            tier: Tier::Primary,
+            index,
+        };
+        tried.insert(pick);
+        tried.hash = Some(hash);
+        Some(pick)
+    }
+
+    /// `ngx_http_upstream_get_least_conn_peer`: the primaries, then the
+    /// backups.
+    fn pick_least_conn(&mut self, now: Instant, tried: &mut Tried) -> Option<Pick> {
+        for tier in [Tier::Primary, Tier::Backup] {
+            if let Some(pick) = self.least_conn_in(tier, now, tried) {
+                tried.insert(pick);
+                return Some(pick);
+            }
+        }
+        None
+    }
+
+    fn least_conn_in(&mut self, tier: Tier, now: Instant, tried: &Tried) -> Option<Pick> {
+        let peers = match tier {
+            Tier::Primary => &mut self.primary,
+            Tier::Backup => &mut self.backup,
+        };
+        let usable =
+            |i: usize, p: &Peer| !tried.contains(Pick { tier, index: i }) && p.available(now);
+        // fewest requests for the weight (conns / weight, compared
+        // crosswise); `many`: more than one peer has that many
+        let mut best: Option<usize> = None;
+        let mut many = false;
+        for (i, peer) in peers.iter().enumerate() {
+            if !usable(i, peer) {
+                continue;
+            }
+            match best {
+                None => best = Some(i),
+                Some(b) => {
+                    let (lhs, rhs) = (peer.conns * peers[b].weight, peers[b].conns * peer.weight);
+                    if lhs < rhs {
+                        best = Some(i);
+                        many = false;
+                    } else if lhs == rhs {
+                        many = true;
+                    }
+                }
+            }
+        }
+        let mut best = best?;
+        if many {
+            // smooth round-robin among the equals, from the first of them
+            let first = best;
+            let mut total = 0;
+            for i in first..peers.len() {
+                let equal =
+                    peers[i].conns * peers[first].weight == peers[first].conns * peers[i].weight;
+                if !usable(i, &peers[i]) || !equal {
+                    continue;
+                }
+                let peer = &mut peers[i];
+                peer.current_weight += peer.effective_weight;
+                total += peer.effective_weight;
+                if peer.effective_weight < peer.weight {
+                    peer.effective_weight += 1;
+                }
+                if peers[i].current_weight > peers[best].current_weight {
+                    best = i;
+                }
+            }
+            peers[best].current_weight -= total;
+        }
+        let peer = &mut peers[best];
+        if peer
+            .checked
+            .is_none_or(|c| now.saturating_duration_since(c) > peer.fail_timeout)
+        {
+            peer.checked = Some(now);
+        }
+        Some(Pick { tier, index: best })
+    }
+
+    /// nginx's weighted round-robin (`ngx_http_upstream_get_round_robin_peer`).
+    fn pick_round_robin(&mut self, now: Instant, tried: &mut Tried) -> Option<Pick> {
         // a lone server is always used unless it is down, and a failure is
         // never retried elsewhere
         if self.single() {
@@ -268,6 +448,7 @@ impl RoundRobin {
             Tier::Backup => self.backup.get_mut(pick.index),
         };
         let Some(peer) = peer else { return };
+        peer.conns = (peer.conns - 1).max(0);
         if single {
             return;
         }
@@ -289,6 +470,8 @@ impl RoundRobin {
 mod tests {
     use super::*;
     use rginx_core::model::UpstreamServer;
+
+    const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
     fn server(port: u16, weight: u64, backup: bool, down: bool) -> UpstreamServer {
         UpstreamServer {
@@ -315,7 +498,9 @@ mod tests {
     fn sequence(rr: &mut RoundRobin, n: usize, now: Instant) -> Vec<u16> {
         (0..n)
             .map(|_| {
-                let pick = rr.pick(now, &mut Tried::default()).expect("a peer");
+                let pick = rr
+                    .pick(now, &mut Tried::default(), IpAddr::from([127, 0, 0, 1]))
+                    .expect("a peer");
                 rr.peer(pick).expect("peer").addr.port()
             })
             .collect()
@@ -343,18 +528,18 @@ mod tests {
         ]);
         assert_eq!(sequence(&mut rr, 3, now), [2, 2, 2]);
         let mut tried = Tried::default();
-        let first = rr.pick(now, &mut tried).unwrap();
+        let first = rr.pick(now, &mut tried, LOCAL).unwrap();
         rr.report(first, true, now);
-        let second = rr.pick(now, &mut tried).unwrap();
+        let second = rr.pick(now, &mut tried, LOCAL).unwrap();
         assert_eq!(second.tier, Tier::Backup);
-        assert_eq!(rr.pick(now, &mut tried), None);
+        assert_eq!(rr.pick(now, &mut tried, LOCAL), None);
     }
 
     #[test]
     fn failed_peers_rest_for_fail_timeout_then_get_one_probe() {
         let t0 = Instant::now();
         let mut rr = group(vec![server(1, 1, false, false), server(2, 1, false, false)]);
-        let pick = rr.pick(t0, &mut Tried::default()).unwrap();
+        let pick = rr.pick(t0, &mut Tried::default(), LOCAL).unwrap();
         assert_eq!(rr.peer(pick).unwrap().addr.port(), 1);
         rr.report(pick, true, t0);
         // within fail_timeout only port 2 is used
@@ -374,7 +559,7 @@ mod tests {
         let mut s = server(1, 1, false, false);
         s.max_fails = 3;
         let mut rr = group(vec![s, server(2, 1, false, false)]);
-        let first = rr.pick(t0, &mut Tried::default()).unwrap();
+        let first = rr.pick(t0, &mut Tried::default(), LOCAL).unwrap();
         rr.report(first, true, t0);
         assert_eq!(rr.peer(first).unwrap().fails, 1);
         // a success before the next check keeps the count
@@ -383,7 +568,7 @@ mod tests {
         // after fail_timeout a pick checks the peer; a success then clears it
         let later = t0 + Duration::from_secs(11);
         let again = (0..2)
-            .map(|_| rr.pick(later, &mut Tried::default()).unwrap())
+            .map(|_| rr.pick(later, &mut Tried::default(), LOCAL).unwrap())
             .find(|p| *p == first)
             .expect("picked again");
         rr.report(again, false, later);
@@ -396,11 +581,14 @@ mod tests {
         let mut rr = group(vec![server(1, 1, false, false), server(2, 1, true, false)]);
         assert_eq!(sequence(&mut rr, 3, now), [1, 1, 1]);
         let mut tried = Tried::default();
-        let pick = rr.pick(now, &mut tried).unwrap();
+        let pick = rr.pick(now, &mut tried, LOCAL).unwrap();
         rr.report(pick, true, now);
         // with a backup the group is not "single": a failed request moves
         // on to the backup (observed with nginx 1.22, differential_proxy.rs)
-        assert_eq!(rr.pick(now, &mut tried).map(|p| p.tier), Some(Tier::Backup));
+        assert_eq!(
+            rr.pick(now, &mut tried, LOCAL).map(|p| p.tier),
+            Some(Tier::Backup)
+        );
         let mut rr = group(vec![server(1, 1, false, true), server(2, 1, true, false)]);
         assert_eq!(sequence(&mut rr, 2, now), [2, 2]);
     }
@@ -410,13 +598,13 @@ mod tests {
         let now = Instant::now();
         let mut rr = group(vec![server(1, 1, false, false)]);
         for _ in 0..5 {
-            let pick = rr.pick(now, &mut Tried::default()).unwrap();
+            let pick = rr.pick(now, &mut Tried::default(), LOCAL).unwrap();
             rr.report(pick, true, now);
         }
-        assert!(rr.pick(now, &mut Tried::default()).is_some());
+        assert!(rr.pick(now, &mut Tried::default(), LOCAL).is_some());
         // but one request does not try it twice
         let mut tried = Tried::default();
-        assert!(rr.pick(now, &mut tried).is_some());
-        assert!(rr.pick(now, &mut tried).is_none());
+        assert!(rr.pick(now, &mut tried, LOCAL).is_some());
+        assert!(rr.pick(now, &mut tried, LOCAL).is_none());
     }
 }

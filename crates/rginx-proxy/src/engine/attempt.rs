@@ -69,17 +69,23 @@ impl Engine {
             } else {
                 Instant::now()
             };
-            let (addr, picked) =
-                match self.peer_for(plan, group, &mut tried, attempt, attempt_started) {
-                    Ok(peer) => peer,
-                    Err(error) => {
-                        if let Kind::NoLiveUpstreams(name) = &error.kind {
-                            let describe = session.context.describe(Some((name, &plan.uri)));
-                            error.log(&session.context, &describe);
-                        }
-                        return Err(error);
+            let (addr, picked) = match self.peer_for(
+                plan,
+                group,
+                &mut tried,
+                attempt,
+                attempt_started,
+                session.head.remote.ip(),
+            ) {
+                Ok(peer) => peer,
+                Err(error) => {
+                    if let Kind::NoLiveUpstreams(name) = &error.kind {
+                        let describe = session.context.describe(Some((name, &plan.uri)));
+                        error.log(&session.context, &describe);
                     }
-                };
+                    return Err(error);
+                }
+            };
             attempt += 1;
             let more = attempt < allowed
                 && (next.time_limit.is_zero()
@@ -112,6 +118,9 @@ impl Engine {
                 Err(error) => {
                     error.log(&session.context, &describe);
                     if error.side() == Side::Client {
+                        // the peer is free again, not failed (`free_peer`
+                        // with state 0)
+                        self.report(&picked, addr, attempt_started, false);
                         return Err(error);
                     }
                     self.report(&picked, addr, attempt_started, true);
@@ -265,6 +274,7 @@ impl Engine {
         tried: &mut Tried,
         attempt: usize,
         now: Instant,
+        client: std::net::IpAddr,
     ) -> Result<(SocketAddr, Picked), ProxyError> {
         let none = || ProxyError::new(Kind::NoServer);
         match &*plan.target {
@@ -274,7 +284,7 @@ impl Engine {
                 let group = self.groups.get(index).ok_or_else(none)?;
                 let mut rr = group.balancer.lock().map_err(|_| none())?;
                 // none left: nginx's "no live upstreams"
-                let Some(pick) = rr.pick(now, tried) else {
+                let Some(pick) = rr.pick(now, tried, client) else {
                     return Err(ProxyError::new(Kind::NoLiveUpstreams(name.to_string())));
                 };
                 let addr = rr.peer(pick).ok_or_else(none)?.addr;
