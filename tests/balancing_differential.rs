@@ -1,7 +1,7 @@
-//! `ip_hash` through nginx and rginx: clients from many addresses (bound
-//! on 127.0.N.1, the loopback network) are sent to the same backend by
-//! both, over weights and a `down` server; and `least_conn` keeps to the
-//! idle backend while another is busy.
+//! `ip_hash` and `hash` through nginx and rginx: clients from many
+//! addresses (bound on 127.0.N.1, the loopback network) and requests with
+//! many keys are sent to the same backend by both, over weights and a
+//! `down` server, `consistent` (ketama) too.
 
 mod common;
 
@@ -30,10 +30,18 @@ fn http_body(port: u16, [a, b, c]: [SocketAddr; 3]) -> String {
     format!(
         "upstream hashed {{ ip_hash; server {a}; server {b} weight=2; server {c}; }}
 upstream hashed_down {{ ip_hash; server {a} down; server {b}; server {c}; }}
+upstream keyed {{ hash $arg_k; server {a}; server {b} weight=2; server {c}; }}
+upstream keyed_down {{ hash $arg_k; server {a}; server {b} down; server {c}; }}
+upstream ketama {{ hash $arg_k consistent; server {a}; server {b} weight=2; server {c}; }}
+upstream ketama_down {{ hash $arg_k consistent; server {a}; server {b}; server {c} down; }}
 server {{
     listen 127.0.0.1:{port};
     location /h/ {{ proxy_pass http://hashed; }}
     location /d/ {{ proxy_pass http://hashed_down; }}
+    location /k/ {{ proxy_pass http://keyed; }}
+    location /kd/ {{ proxy_pass http://keyed_down; }}
+    location /c/ {{ proxy_pass http://ketama; }}
+    location /cd/ {{ proxy_pass http://ketama_down; }}
 }}"
     )
 }
@@ -95,5 +103,36 @@ fn ip_hash_sends_each_client_where_nginx_does() {
         }
     }
     assert!(seen.len() >= 3, "the hash reached only {seen:?}");
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+#[test]
+fn hash_sends_each_key_where_nginx_does() {
+    let Some(nginx) = nginx() else { return };
+    let backends = [
+        scripted_backend(backend_a),
+        scripted_backend(backend_b),
+        scripted_backend(backend_c),
+    ];
+    let (nginx_port, rginx_port) = (free_port(), free_port());
+    let _theirs = NginxServer::start(&nginx, &http_body(nginx_port, backends), nginx_port);
+    let _ours = start_rginx(&http_body(rginx_port, backends), rginx_port);
+    let mut differences = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for k in 0..80 {
+        for prefix in ["/k/", "/kd/", "/c/", "/cd/"] {
+            let target = format!("{prefix}x?k=key{k}");
+            let from = [127, 0, 0, 1];
+            let (a, b) = (
+                answered_by(nginx_port, from, &target),
+                answered_by(rginx_port, from, &target),
+            );
+            seen.insert((prefix, a.clone()));
+            if a != b {
+                differences.push(format!("{target}: nginx {a}, rginx {b}"));
+            }
+        }
+    }
+    assert!(seen.len() >= 8, "the keys reached only {seen:?}");
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }

@@ -1003,6 +1003,7 @@ pub fn upstream_server(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) ->
         ));
     }
     let mut server = UpstreamServer {
+        name: text.to_string(),
         host: String::new(),
         port: 80,
         addrs: Vec::new(),
@@ -1011,6 +1012,7 @@ pub fn upstream_server(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) ->
         fail_timeout: std::time::Duration::from_secs(10),
         backup: false,
         down: false,
+        max_conns: 0,
         span: d.name.span,
     };
     for w in &d.args[1..] {
@@ -1023,12 +1025,9 @@ pub fn upstream_server(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) ->
         } else if let Some(v) = p.strip_prefix("fail_timeout=") {
             server.fail_timeout = parse_time(v, true).ok_or_else(invalid)?;
         } else if let Some(v) = p.strip_prefix("max_conns=") {
-            parse_number(v).ok_or_else(invalid)?;
-            return Err(Msg::own(
-                "server parameter \"max_conns\" is not supported by rginx",
-            ));
+            server.max_conns = parse_number(v).ok_or_else(invalid)?;
         } else if p == "backup" {
-            if up.method == Balancing::IpHash {
+            if matches!(up.method, Balancing::IpHash | Balancing::Hash { .. }) {
                 return Err(Msg::own(format!(
                     "balancing method does not support parameter \"{p}\""
                 )));
@@ -1060,8 +1059,9 @@ pub fn upstream_server(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) ->
     Ok(())
 }
 
-/// `ip_hash` and `least_conn` (`ngx_http_upstream_ip_hash`,
-/// `ngx_http_upstream_least_conn`): the method replaces any set before,
+/// `ip_hash`, `least_conn` and `hash KEY [consistent]`
+/// (`ngx_http_upstream_ip_hash`, `ngx_http_upstream_least_conn`,
+/// `ngx_http_upstream_hash`): the method replaces any set before,
 /// with nginx's warning; a `keepalive` before it is lost with it (nginx's
 /// keepalive wraps the method it finds, so it must come after).
 pub fn balancing(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
@@ -1072,10 +1072,22 @@ pub fn balancing(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resul
         b.warn_at(d, "load balancing method redefined");
         up.keepalive = None;
     }
-    up.method = if d.name() == "ip_hash" {
-        Balancing::IpHash
-    } else {
-        Balancing::LeastConn
+    up.method = match d.name() {
+        "ip_hash" => Balancing::IpHash,
+        "least_conn" => Balancing::LeastConn,
+        _ => {
+            let key = arg(d, 0);
+            b.use_template(key)?;
+            let consistent = match d.args.get(1).map(|w| w.as_str()) {
+                None => false,
+                Some("consistent") => true,
+                Some(other) => return Err(Msg::own(format!("invalid parameter \"{other}\""))),
+            };
+            Balancing::Hash {
+                key: key.to_string(),
+                consistent,
+            }
+        }
     };
     Ok(())
 }

@@ -552,7 +552,7 @@ pub struct UpstreamConf {
 }
 
 /// How an upstream group chooses its server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Balancing {
     /// nginx's weighted round-robin.
     #[default]
@@ -561,11 +561,20 @@ pub enum Balancing {
     IpHash,
     /// `least_conn`: the fewest active requests for the weight.
     LeastConn,
+    /// `hash KEY [consistent]`: by a value of the request.
+    Hash {
+        /// The key, a template.
+        key: String,
+        /// `consistent`: ketama points (160 per weight unit).
+        consistent: bool,
+    },
 }
 
 /// One `server` of an upstream.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamServer {
+    /// The address as written (`host[:port]`), nginx's `peer->server`.
+    pub name: String,
     /// Host or address as written.
     pub host: String,
     /// Port (80 by default).
@@ -582,6 +591,8 @@ pub struct UpstreamServer {
     pub backup: bool,
     /// `down`.
     pub down: bool,
+    /// `max_conns=` (0: no limit): requests in progress per worker.
+    pub max_conns: u64,
     /// The directive.
     pub span: Span,
 }

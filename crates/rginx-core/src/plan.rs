@@ -162,6 +162,8 @@ pub struct UpstreamPlan<'a> {
     pub cookie_domains: Redirects<'a>,
     /// `proxy_cookie_path` rules for a backend's `Set-Cookie`.
     pub cookie_paths: Redirects<'a>,
+    /// The `hash` key of the upstream group, evaluated for this request.
+    pub balance_key: Option<String>,
     /// The backend response headers hidden from the client, lowercase
     /// (`proxy_hide_header`, `proxy_pass_header`; `None`: nginx's
     /// defaults).
@@ -552,6 +554,8 @@ pub struct Runtime {
     /// Names of the `upstream` blocks, lowercased (a `proxy_pass` with
     /// variables may name one).
     upstreams: Vec<String>,
+    /// Each of those groups' `hash` key, if it balances by one.
+    upstream_keys: Vec<Option<Template>>,
     /// `log_format`s by name, `combined` first.
     formats: Vec<(String, Template)>,
     hostname: String,

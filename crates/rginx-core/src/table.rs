@@ -454,6 +454,13 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "Chooses the server by the client's address (IPv4: its first three bytes), as nginx's hash.",
     ),
     spec(
+        "hash",
+        &[U],
+        Arity::Range(1, 2),
+        Kind::Custom(handlers::balancing),
+        "Chooses the server by a value of the request (`consistent`: ketama, as nginx's).",
+    ),
+    spec(
         "least_conn",
         &[U],
         Arity::Exactly(0),

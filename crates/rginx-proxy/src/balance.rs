@@ -14,7 +14,11 @@
 //!   tries, then falls back to round-robin;
 //! - `least_conn` (`ngx_http_upstream_least_conn_module.c`) takes the
 //!   peer with the fewest active requests for its weight, round-robin
-//!   among equals, then the backups.
+//!   among equals, then the backups;
+//! - `hash KEY` (`ngx_http_upstream_hash_module.c`) adds
+//!   `(crc32([REHASH] KEY) >> 16) & 0x7fff` per step over the weights;
+//!   `consistent` walks ketama points (160 per weight unit, crc32 of
+//!   `HOST \0 PORT PREV_HASH`), 20 steps, then round-robin.
 //!
 //! Time is passed in, so the logic is deterministic and tested without
 //! sleeping.
@@ -32,6 +36,9 @@ use crate::status::PeerStats;
 pub struct Peer {
     /// Where to connect.
     pub addr: SocketAddr,
+    /// Its `server` as written (`peer->server`: what `consistent` points
+    /// name).
+    server: Arc<str>,
     weight: i64,
     effective_weight: i64,
     current_weight: i64,
@@ -41,6 +48,8 @@ pub struct Peer {
     fails: u64,
     /// Requests on it now (`peer->conns`).
     conns: i64,
+    /// `max_conns` (0: none).
+    max_conns: i64,
     /// When the last failure happened.
     accessed: Option<Instant>,
     /// When the peer was last checked (failure, or a probe after the
@@ -52,6 +61,11 @@ pub struct Peer {
 }
 
 impl Peer {
+    /// At its `max_conns`.
+    fn full(&self) -> bool {
+        self.max_conns > 0 && self.conns >= self.max_conns
+    }
+
     fn new(
         group: &str,
         addr: SocketAddr,
@@ -64,6 +78,7 @@ impl Peer {
         Peer {
             stats: crate::status::UPSTREAMS.peer(group, addr),
             addr,
+            server: Arc::from(""),
             weight,
             effective_weight: weight,
             current_weight: 0,
@@ -72,14 +87,15 @@ impl Peer {
             down,
             fails: 0,
             conns: 0,
+            max_conns: 0,
             accessed: None,
             checked: None,
         }
     }
 
-    /// Not down, and not failed within `fail_timeout`.
+    /// Not down, not failed within `fail_timeout`, not at `max_conns`.
     fn available(&self, now: Instant) -> bool {
-        if self.down {
+        if self.down || self.full() {
             return false;
         }
         if self.max_fails > 0 && self.fails >= self.max_fails {
@@ -119,6 +135,17 @@ pub struct Tried {
     hash: Option<u32>,
     /// Hash steps taken (`iphp->tries`): past 20, round-robin.
     hash_tries: u32,
+    /// `hash`'s rehash count (`hp->rehash`).
+    rehash: u32,
+}
+
+/// What a pick knows of the request.
+#[derive(Debug, Clone, Copy)]
+pub struct Client<'a> {
+    /// The client's address (`ip_hash`).
+    pub ip: IpAddr,
+    /// The group's `hash` key for the request.
+    pub key: Option<&'a str>,
 }
 
 impl Tried {
@@ -143,6 +170,8 @@ pub struct RoundRobin {
     primary: Vec<Peer>,
     backup: Vec<Peer>,
     method: Balancing,
+    /// `hash ... consistent`'s points: (hash, server), sorted, distinct.
+    points: Vec<(u32, Arc<str>)>,
 }
 
 impl RoundRobin {
@@ -159,20 +188,30 @@ impl RoundRobin {
                 &mut primary
             };
             for addr in &server.addrs {
-                list.push(Peer::new(
+                let mut peer = Peer::new(
                     &group,
                     *addr,
                     server.weight,
                     server.max_fails,
                     server.fail_timeout,
                     server.down,
-                ));
+                );
+                peer.max_conns = i64::try_from(server.max_conns).unwrap_or(i64::MAX);
+                peer.server = Arc::from(server.name.as_str());
+                list.push(peer);
             }
         }
+        let points = match conf.method {
+            Balancing::Hash {
+                consistent: true, ..
+            } => chash_points(&primary),
+            _ => Vec::new(),
+        };
         RoundRobin {
             primary,
             backup,
-            method: conf.method,
+            method: conf.method.clone(),
+            points,
         }
     }
 
@@ -188,6 +227,7 @@ impl RoundRobin {
             primary,
             backup: Vec::new(),
             method: Balancing::RoundRobin,
+            points: Vec::new(),
         }
     }
 
@@ -212,16 +252,33 @@ impl RoundRobin {
     /// Chooses the next peer for a request from `client`, by the group's
     /// method, skipping those in `tried`; `None` is nginx's "no live
     /// upstreams" (502).
-    pub fn pick(&mut self, now: Instant, tried: &mut Tried, client: IpAddr) -> Option<Pick> {
-        let pick = match self.method {
-            Balancing::IpHash if !self.single() => self.pick_ip_hash(now, tried, client),
-            Balancing::LeastConn if !self.single() => self.pick_least_conn(now, tried),
+    pub fn pick(&mut self, now: Instant, tried: &mut Tried, client: Client<'_>) -> Option<Pick> {
+        let key = client.key.filter(|k| !k.is_empty());
+        let pick = match (&self.method, key) {
+            _ if self.single() => self.pick_round_robin(now, tried),
+            (Balancing::IpHash, _) => self.pick_ip_hash(now, tried, client.ip),
+            (Balancing::LeastConn, _) => self.pick_least_conn(now, tried),
+            (Balancing::Hash { consistent, .. }, Some(key)) if tried.hash_tries <= 20 => {
+                if *consistent {
+                    self.pick_chash(now, tried, key)
+                } else {
+                    self.pick_hash(now, tried, key)
+                }
+            }
             _ => self.pick_round_robin(now, tried),
         }?;
         if let Some(peer) = self.peer_mut(pick) {
             peer.conns += 1;
         }
         Some(pick)
+    }
+
+    /// A request on the pick's peer ended (its response read through, its
+    /// tunnel closed, or its attempt failed): one request fewer in progress.
+    fn release(&mut self, pick: Pick) {
+        if let Some(peer) = self.peer_mut(pick) {
+            peer.conns = (peer.conns - 1).max(0);
+        }
     }
 
     fn peer_mut(&mut self, pick: Pick) -> Option<&mut Peer> {
@@ -280,6 +337,111 @@ impl RoundRobin {
                 return self.pick_round_robin(now, tried);
             }
         };
+        tried.hash = Some(hash);
+        Some(self.take_primary(index, now, tried))
+    }
+
+    /// `ngx_http_upstream_get_hash_peer`.
+    fn pick_hash(&mut self, now: Instant, tried: &mut Tried, key: &str) -> Option<Pick> {
+        let total: u64 = self
+            .primary
+            .iter()
+            .map(|p| u64::try_from(p.weight).unwrap_or(1))
+            .sum();
+        let mut hash = tried.hash.unwrap_or(0);
+        let index = loop {
+            // ((crc32([REHASH] KEY) >> 16) & 0x7fff) + PREV_HASH
+            let mut crc = crc32fast::Hasher::new();
+            if tried.rehash > 0 {
+                crc.update(tried.rehash.to_string().as_bytes());
+            }
+            crc.update(key.as_bytes());
+            hash = hash.wrapping_add((crc.finalize() >> 16) & 0x7fff);
+            tried.rehash += 1;
+            let mut w = u64::from(hash) % total.max(1);
+            let mut index = 0;
+            while index < self.primary.len()
+                && w >= u64::try_from(self.primary[index].weight).unwrap_or(1)
+            {
+                w -= u64::try_from(self.primary[index].weight).unwrap_or(1);
+                index += 1;
+            }
+            let pick = Pick {
+                tier: Tier::Primary,
+                index,
+            };
+            if index < self.primary.len()
+                && !tried.contains(pick)
+                && self.primary[index].available(now)
+            {
+                break index;
+            }
+            tried.hash_tries += 1;
+            if tried.hash_tries > 20 {
+                tried.hash = Some(hash);
+                return self.pick_round_robin(now, tried);
+            }
+        };
+        tried.hash = Some(hash);
+        Some(self.take_primary(index, now, tried))
+    }
+
+    /// `ngx_http_upstream_get_chash_peer`: from the first point at or
+    /// after the key's crc32, the next point whose server has a usable
+    /// peer (round-robin among that server's addresses).
+    fn pick_chash(&mut self, now: Instant, tried: &mut Tried, key: &str) -> Option<Pick> {
+        if self.points.is_empty() {
+            return self.pick_round_robin(now, tried);
+        }
+        let mut at = match tried.hash {
+            Some(at) => at,
+            None => {
+                let hash = crc32fast::hash(key.as_bytes());
+                self.points.partition_point(|(h, _)| *h < hash) as u32
+            }
+        };
+        loop {
+            let server = Arc::clone(&self.points[at as usize % self.points.len()].1);
+            let mut best: Option<usize> = None;
+            let mut total = 0;
+            for i in 0..self.primary.len() {
+                let pick = Pick {
+                    tier: Tier::Primary,
+                    index: i,
+                };
+                let peer = &self.primary[i];
+                if tried.contains(pick) || !peer.available(now) || peer.server != server {
+                    continue;
+                }
+                let peer = &mut self.primary[i];
+                peer.current_weight += peer.effective_weight;
+                total += peer.effective_weight;
+                if peer.effective_weight < peer.weight {
+                    peer.effective_weight += 1;
+                }
+                if best
+                    .is_none_or(|b| self.primary[i].current_weight > self.primary[b].current_weight)
+                {
+                    best = Some(i);
+                }
+            }
+            if let Some(best) = best {
+                self.primary[best].current_weight -= total;
+                tried.hash = Some(at);
+                return Some(self.take_primary(best, now, tried));
+            }
+            at = at.wrapping_add(1);
+            tried.hash_tries += 1;
+            if tried.hash_tries > 20 {
+                tried.hash = Some(at);
+                return self.pick_round_robin(now, tried);
+            }
+        }
+    }
+
+    /// A primary peer chosen by a hash: checked once per `fail_timeout`,
+    /// and tried.
+    fn take_primary(&mut self, index: usize, now: Instant, tried: &mut Tried) -> Pick {
         let peer = &mut self.primary[index];
         if peer
             .checked
@@ -292,8 +454,7 @@ impl RoundRobin {
             index,
         };
         tried.insert(pick);
-        tried.hash = Some(hash);
-        Some(pick)
+        pick
     }
 
     /// `ngx_http_upstream_get_least_conn_peer`: the primaries, then the
@@ -381,7 +542,7 @@ impl RoundRobin {
             if tried.contains(pick) {
                 return None;
             }
-            if self.primary[0].down {
+            if self.primary[0].down || self.primary[0].full() {
                 return None;
             }
             tried.insert(pick);
@@ -448,7 +609,6 @@ impl RoundRobin {
             Tier::Backup => self.backup.get_mut(pick.index),
         };
         let Some(peer) = peer else { return };
-        peer.conns = (peer.conns - 1).max(0);
         if single {
             return;
         }
@@ -466,15 +626,79 @@ impl RoundRobin {
     }
 }
 
+/// A request in progress on a peer (nginx's `peer->conns` between
+/// `get` and `free`): dropped when the request is done with the peer, its
+/// response read to the end or its tunnel closed, which `least_conn` and
+/// `max_conns` count on.
+pub struct PeerLease {
+    balancer: Arc<std::sync::Mutex<RoundRobin>>,
+    pick: Pick,
+}
+
+impl PeerLease {
+    /// The lease of a pick `balancer` just made.
+    pub fn new(balancer: Arc<std::sync::Mutex<RoundRobin>>, pick: Pick) -> PeerLease {
+        PeerLease { balancer, pick }
+    }
+}
+
+impl Drop for PeerLease {
+    fn drop(&mut self) {
+        if let Ok(mut rr) = self.balancer.lock() {
+            rr.release(self.pick);
+        }
+    }
+}
+
+impl std::fmt::Debug for PeerLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PeerLease({:?})", self.pick)
+    }
+}
+
+/// `ngx_http_upstream_init_chash`: 160 points per weight unit of each
+/// primary peer, crc32 of `HOST \0 PORT` then the previous point's hash
+/// (little-endian), sorted, equal hashes kept once.
+fn chash_points(peers: &[Peer]) -> Vec<(u32, Arc<str>)> {
+    let mut points = Vec::new();
+    for peer in peers {
+        let server = &*peer.server;
+        // the port is the digits after the last `:`
+        let (host, port) = match server.rsplit_once(':') {
+            Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => (h, p),
+            _ => (server, ""),
+        };
+        let mut base = crc32fast::Hasher::new();
+        base.update(host.as_bytes());
+        base.update(b"\0");
+        base.update(port.as_bytes());
+        let mut prev: u32 = 0;
+        for _ in 0..peer.weight * 160 {
+            let mut crc = base.clone();
+            crc.update(&prev.to_le_bytes());
+            let hash = crc.finalize();
+            points.push((hash, Arc::clone(&peer.server)));
+            prev = hash;
+        }
+    }
+    points.sort_by_key(|(hash, _)| *hash);
+    points.dedup_by_key(|(hash, _)| *hash);
+    points
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rginx_core::model::UpstreamServer;
 
-    const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    const LOCAL: Client<'static> = Client {
+        ip: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        key: None,
+    };
 
     fn server(port: u16, weight: u64, backup: bool, down: bool) -> UpstreamServer {
         UpstreamServer {
+            name: format!("127.0.0.1:{port}"),
             host: "127.0.0.1".into(),
             port,
             addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
@@ -483,6 +707,7 @@ mod tests {
             fail_timeout: Duration::from_secs(10),
             backup,
             down,
+            max_conns: 0,
             span: Default::default(),
         }
     }
@@ -498,9 +723,7 @@ mod tests {
     fn sequence(rr: &mut RoundRobin, n: usize, now: Instant) -> Vec<u16> {
         (0..n)
             .map(|_| {
-                let pick = rr
-                    .pick(now, &mut Tried::default(), IpAddr::from([127, 0, 0, 1]))
-                    .expect("a peer");
+                let pick = rr.pick(now, &mut Tried::default(), LOCAL).expect("a peer");
                 rr.peer(pick).expect("peer").addr.port()
             })
             .collect()
@@ -606,5 +829,30 @@ mod tests {
         let mut tried = Tried::default();
         assert!(rr.pick(now, &mut tried, LOCAL).is_some());
         assert!(rr.pick(now, &mut tried, LOCAL).is_none());
+    }
+
+    #[test]
+    fn a_peer_at_max_conns_is_skipped_until_one_ends() {
+        let mut first = server(8001, 1, false, false);
+        first.max_conns = 1;
+        let mut rr = group(vec![first, server(8002, 1, false, false)]);
+        let now = Instant::now();
+        let busy = rr.pick(now, &mut Tried::default(), LOCAL).unwrap();
+        assert_eq!(rr.peer(busy).unwrap().addr.port(), 8001);
+        // 8001 is full: every pick goes to 8002
+        for _ in 0..3 {
+            let pick = rr.pick(now, &mut Tried::default(), LOCAL).unwrap();
+            assert_eq!(rr.peer(pick).unwrap().addr.port(), 8002);
+            rr.release(pick);
+        }
+        rr.release(busy);
+        let ports: Vec<u16> = (0..2)
+            .map(|_| {
+                let pick = rr.pick(now, &mut Tried::default(), LOCAL).unwrap();
+                rr.release(pick);
+                rr.peer(pick).unwrap().addr.port()
+            })
+            .collect();
+        assert!(ports.contains(&8001), "{ports:?}");
     }
 }

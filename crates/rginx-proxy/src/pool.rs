@@ -94,7 +94,9 @@ impl Pool {
 
     /// Keeps a connection for reuse, dropping the oldest beyond the limit
     /// and any that carried its last request.
-    pub fn put(&self, conn: Conn) {
+    pub fn put(&self, mut conn: Conn) {
+        // the request is done with the peer
+        conn.lease = None;
         if self.max_idle == 0
             || conn.requests >= self.max_requests
             // `ngx_http_upstream_free_keepalive_peer`: older than

@@ -36,6 +36,8 @@ pub struct UpstreamConn {
     pub addr: SocketAddr,
     /// Requests sent on it so far.
     pub requests: u64,
+    /// The peer's request in progress, while the connection carries one.
+    pub lease: Option<crate::balance::PeerLease>,
     /// When it was opened (`keepalive_time` counts from then).
     pub opened: std::time::Instant,
     stream: TimedWrites<Stream>,
@@ -68,6 +70,7 @@ impl UpstreamConn {
         UpstreamConn {
             addr,
             requests: 0,
+            lease: None,
             opened: std::time::Instant::now(),
             stream,
             buf: BytesMut::new(),
@@ -127,8 +130,14 @@ impl UpstreamConn {
 
     /// The stream (with `proxy_send_timeout` on writes) and the bytes the
     /// upstream sent after the head, for a tunnel.
-    pub fn into_tunnel(self) -> (TimedWrites<Stream>, Bytes) {
-        (self.stream, self.buf.freeze())
+    pub fn into_tunnel(
+        self,
+    ) -> (
+        TimedWrites<Stream>,
+        Bytes,
+        Option<crate::balance::PeerLease>,
+    ) {
+        (self.stream, self.buf.freeze(), self.lease)
     }
 }
 

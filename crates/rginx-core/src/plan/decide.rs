@@ -389,6 +389,20 @@ impl Runtime {
             }
             None => Cow::Borrowed(req.method),
         };
+        // `hash KEY`: the key of the group the request goes to
+        let balance_key = match &*plan_target {
+            PlanTarget::Upstream(name) => self
+                .upstreams
+                .iter()
+                .position(|u| u.eq_ignore_ascii_case(name))
+                .and_then(|i| self.upstream_keys.get(i)?.as_ref())
+                .map(|t| {
+                    let mut key = String::new();
+                    t.render(&mut key, &mut |v, out| ctx.var(v, out));
+                    key
+                }),
+            PlanTarget::Addrs(_) => None,
+        };
         let (domains, paths, cookies_vary) = &loc.cookie_rules;
         let cookie_domains =
             Redirects::for_request(domains, *cookies_vary, &mut |v, out| ctx.var(v, out));
@@ -418,6 +432,7 @@ impl Runtime {
             redirects,
             cookie_domains,
             cookie_paths,
+            balance_key,
             response_hidden: loc.response_hidden.as_deref(),
             alerts,
         })))

@@ -14,6 +14,7 @@ impl Runtime {
                 servers: Vec::new(),
                 maps: Vec::new(),
                 upstreams: Vec::new(),
+                upstream_keys: Vec::new(),
                 formats: Vec::new(),
                 hostname: hostname.to_string(),
                 error_log_sets: Vec::new(),
@@ -82,6 +83,16 @@ impl Runtime {
             error_log_sets,
             servers,
             maps,
+            upstream_keys: http
+                .upstreams
+                .iter()
+                .map(|u| match &u.method {
+                    crate::model::Balancing::Hash { key, .. } => {
+                        Template::compile(key, &names).map(Some)
+                    }
+                    _ => Ok(None),
+                })
+                .collect::<Result<_, _>>()?,
             upstreams: http
                 .upstreams
                 .iter()

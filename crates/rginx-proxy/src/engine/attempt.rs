@@ -15,7 +15,7 @@ use super::error::{Kind, ProxyError, Side};
 use super::proxy::{client_body_failure, RequestBody, SendFailure};
 use super::request::Session;
 use super::Engine;
-use crate::balance::{Pick, Tried};
+use crate::balance::{PeerLease, Pick, Tried};
 use crate::http1::conn::{BodyReader, ClientConn, Waited};
 use crate::pool::{Conn, Pool};
 use crate::timed::TimedWrites;
@@ -69,13 +69,16 @@ impl Engine {
             } else {
                 Instant::now()
             };
-            let (addr, picked) = match self.peer_for(
+            let (addr, picked, lease) = match self.peer_for(
                 plan,
                 group,
                 &mut tried,
                 attempt,
                 attempt_started,
-                session.head.remote.ip(),
+                crate::balance::Client {
+                    ip: session.head.remote.ip(),
+                    key: plan.balance_key.as_deref(),
+                },
             ) {
                 Ok(peer) => peer,
                 Err(error) => {
@@ -99,7 +102,7 @@ impl Engine {
                 !error_sent || (body.resendable() && next.may_resend(plan.method))
             };
             match outcome {
-                Ok((head, conn)) => {
+                Ok((head, mut conn)) => {
                     // a status named in proxy_next_upstream moves on while
                     // servers are left; the last one's answer goes through
                     if next.on_status(head.status) && more && resend(true, body) {
@@ -108,6 +111,8 @@ impl Engine {
                         continue;
                     }
                     self.report(&picked, addr, attempt_started, false);
+                    // the peer's request lasts as long as its response
+                    conn.lease = lease;
                     return Ok(Reply {
                         head,
                         conn,
@@ -274,11 +279,14 @@ impl Engine {
         tried: &mut Tried,
         attempt: usize,
         now: Instant,
-        client: std::net::IpAddr,
-    ) -> Result<(SocketAddr, Picked), ProxyError> {
+        client: crate::balance::Client<'_>,
+    ) -> Result<(SocketAddr, Picked, Option<PeerLease>), ProxyError> {
         let none = || ProxyError::new(Kind::NoServer);
         match &*plan.target {
-            PlanTarget::Addrs(addrs) => addrs.get(attempt).map(|a| (*a, None)).ok_or_else(none),
+            PlanTarget::Addrs(addrs) => addrs
+                .get(attempt)
+                .map(|a| (*a, None, None))
+                .ok_or_else(none),
             PlanTarget::Upstream(name) => {
                 let index = group.ok_or_else(none)?;
                 let group = self.groups.get(index).ok_or_else(none)?;
@@ -288,7 +296,8 @@ impl Engine {
                     return Err(ProxyError::new(Kind::NoLiveUpstreams(name.to_string())));
                 };
                 let addr = rr.peer(pick).ok_or_else(none)?.addr;
-                Ok((addr, Some((index, pick))))
+                let lease = PeerLease::new(Arc::clone(&group.balancer), pick);
+                Ok((addr, Some((index, pick)), Some(lease)))
             }
         }
     }

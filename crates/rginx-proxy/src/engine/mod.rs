@@ -75,8 +75,8 @@ pub struct Engine {
 
 /// An upstream group's state in an engine.
 struct Group {
-    /// Its balancer.
-    balancer: Mutex<RoundRobin>,
+    /// Its balancer (shared with the leases of requests in progress).
+    balancer: Arc<Mutex<RoundRobin>>,
     /// Its idle connections, with `keepalive N`.
     pool: Option<Arc<Pool>>,
 }
@@ -163,7 +163,7 @@ impl Engine {
                 .entry(u.name.to_ascii_lowercase())
                 .or_insert(groups.len());
             groups.push(Group {
-                balancer: Mutex::new(RoundRobin::new(u)),
+                balancer: Arc::new(Mutex::new(RoundRobin::new(u))),
                 pool: Pool::for_group(u).map(Arc::new),
             });
         }

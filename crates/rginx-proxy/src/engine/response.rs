@@ -144,7 +144,7 @@ impl Engine {
         // backend answered 101; otherwise a 101 is an ordinary response
         let switching = head.status == 101;
         if switching && plan.upgrade {
-            let (upstream, upstream_early) = conn.into_tunnel();
+            let (upstream, upstream_early, lease) = conn.into_tunnel();
             let tunnel = TunnelPlan {
                 upstream,
                 upstream_early,
@@ -152,6 +152,7 @@ impl Engine {
                 log: None,
                 upstream_addr: Some(addr),
                 slots: self.slots.clone(),
+                lease,
             };
             let response = out.body(empty_body()).map_err(|_| internal())?;
             return Ok(Answer::Tunnel(response, passed, Box::new(tunnel)));

@@ -26,6 +26,8 @@ pub(crate) struct TunnelPlan {
     pub(super) upstream_addr: Option<std::net::SocketAddr>,
     /// The worker's `worker_connections` slots.
     pub(super) slots: Arc<tokio::sync::Semaphore>,
+    /// The peer's request in progress, for as long as the tunnel lasts.
+    pub(super) lease: Option<crate::balance::PeerLease>,
 }
 
 impl TunnelPlan {
@@ -49,5 +51,7 @@ impl TunnelPlan {
                 upstream: self.upstream_addr,
             });
         }
+        // the peer's request in progress ends with the tunnel
+        drop(self.lease);
     }
 }
