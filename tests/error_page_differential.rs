@@ -10,10 +10,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
-
 use common::wire::{scripted_backend, Message};
 use common::*;
 
@@ -76,12 +72,7 @@ fn http_body(port: u16, backend: std::net::SocketAddr) -> String {
 /// The whole answer: head lines but Date and Server, then the body;
 /// ports masked, a page's length and signature masked.
 fn ask(port: u16, request: &str) -> String {
-    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    c.write_all(request.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    let _ = c.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).replace("nginx/1.22.1", "rginx");
+    let text = answer_text(port, request).replace("nginx/1.22.1", "rginx");
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let page = head.contains("Content-Type: text/html");
     let kept: Vec<String> = head
@@ -149,10 +140,5 @@ fn error_pages_answer_as_nginx_s() {
             }
         }
     }
-    assert!(
-        differences.is_empty(),
-        "{} of {asked} differ:\n{}",
-        differences.len(),
-        differences.join("\n")
-    );
+    assert_no_differences(&differences, asked);
 }

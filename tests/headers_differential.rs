@@ -107,12 +107,7 @@ server {{
 /// `Expires` within a day of `Date` written as the distance from it, the
 /// length of an error page masked.
 fn ask(port: u16, request: &str) -> String {
-    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    c.write_all(request.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    let _ = c.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out);
+    let text = answer_text(port, request);
     let head = text.split("\r\n\r\n").next().unwrap_or("");
     let date = head
         .split("\r\n")
@@ -201,12 +196,7 @@ fn add_header_and_expires_are_applied_as_nginx_does() {
             }
         }
     }
-    assert!(
-        differences.is_empty(),
-        "{} of {asked} differ:\n{}",
-        differences.len(),
-        differences.join("\n")
-    );
+    assert_no_differences(&differences, asked);
 }
 
 /// A backend that sends the headers nginx hides by default beside

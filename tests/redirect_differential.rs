@@ -11,10 +11,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
-
 use common::wire::{scripted_backend, Message};
 use common::*;
 
@@ -82,12 +78,7 @@ server {{
 
 /// The client's head: every line but Date and Server, ports masked.
 fn ask(port: u16, request: &str) -> String {
-    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    c.write_all(request.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    let _ = c.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out);
+    let text = answer_text(port, request);
     let head = text.split("\r\n\r\n").next().unwrap_or("");
     let kept: Vec<&str> = head
         .split("\r\n")
@@ -137,12 +128,7 @@ fn backend_redirects_are_rewritten_as_nginx_does() {
             }
         }
     }
-    assert!(
-        differences.is_empty(),
-        "{} of {asked} differ:\n{}",
-        differences.len(),
-        differences.join("\n")
-    );
+    assert_no_differences(&differences, asked);
 }
 
 /// The backend for the explicit rules: it answers with the `Location`
@@ -254,10 +240,5 @@ fn explicit_rules_rewrite_as_nginx_does() {
         }
     }
     assert!(changed >= 25, "only {changed} of {asked} were rewritten");
-    assert!(
-        differences.is_empty(),
-        "{} of {asked} differ:\n{}",
-        differences.len(),
-        differences.join("\n")
-    );
+    assert_no_differences(&differences, asked);
 }

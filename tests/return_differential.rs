@@ -9,10 +9,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
-
 use common::*;
 
 fn http_body(port: u16) -> String {
@@ -69,12 +65,7 @@ server {{
 /// The whole answer: every head line but Date and Server, then the body;
 /// ports masked, a page's length and signature masked.
 fn ask(port: u16, request: &str) -> String {
-    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    c.write_all(request.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    let _ = c.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).replace("nginx/1.22.1", "rginx");
+    let text = answer_text(port, request).replace("nginx/1.22.1", "rginx");
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     // a page: nginx's own text/html answer to a code from 300 up
     let page = head.contains("Content-Type: text/html")
@@ -171,10 +162,5 @@ fn return_answers_as_nginx_does() {
             }
         }
     }
-    assert!(
-        differences.is_empty(),
-        "{} of {asked} differ:\n{}",
-        differences.len(),
-        differences.join("\n")
-    );
+    assert_no_differences(&differences, asked);
 }

@@ -278,14 +278,31 @@ pub fn start_rginx_full(main: &str, events: &str, http_body: &str, port: u16) ->
     Rginx(child, dir)
 }
 
-/// Sends raw bytes and returns (status line, body).
-pub fn exchange(port: u16, request: &str) -> (String, String) {
+/// Sends raw bytes on a new connection to 127.0.0.1:`port` and reads
+/// until the server closes (or 5 s pass): the whole answer as text.
+pub fn answer_text(port: u16, request: &str) -> String {
     let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     c.write_all(request.as_bytes()).unwrap();
     let mut out = Vec::new();
     let _ = c.read_to_end(&mut out);
-    let out = String::from_utf8_lossy(&out).into_owned();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Every difference a differential test listed, or none: the count of
+/// `asked` cases with each difference.
+pub fn assert_no_differences(differences: &[String], asked: usize) {
+    assert!(
+        differences.is_empty(),
+        "{} of {asked} differ:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
+
+/// Sends raw bytes and returns (status line, body).
+pub fn exchange(port: u16, request: &str) -> (String, String) {
+    let out = answer_text(port, request);
     let status = out.lines().next().unwrap_or("").to_string();
     let body = out
         .split_once("\r\n\r\n")

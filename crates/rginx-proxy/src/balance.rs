@@ -305,9 +305,8 @@ impl RoundRobin {
                 &v6
             }
         };
-        // every primary's weight, down ones too (`peers->total_weight`)
-        let total: i64 = self.primary.iter().map(|p| p.weight).sum();
-        if total <= 0 {
+        let total = self.total_weight();
+        if total == 0 {
             return self.pick_round_robin(now, tried);
         }
         let mut hash = tried.hash.unwrap_or(89);
@@ -315,20 +314,8 @@ impl RoundRobin {
             for b in bytes {
                 hash = (hash * 113 + u32::from(*b)) % 6271;
             }
-            let mut w = i64::from(hash) % total;
-            let mut index = 0;
-            while index < self.primary.len() && w >= self.primary[index].weight {
-                w -= self.primary[index].weight;
-                index += 1;
-            }
-            let pick = Pick {
-                tier: Tier::Primary,
-                index,
-            };
-            if index < self.primary.len()
-                && !tried.contains(pick)
-                && self.primary[index].available(now)
-            {
+            let index = self.weighted_index(u64::from(hash) % total);
+            if self.usable_primary(index, now, tried) {
                 break index;
             }
             tried.hash_tries += 1;
@@ -343,11 +330,7 @@ impl RoundRobin {
 
     /// `ngx_http_upstream_get_hash_peer`.
     fn pick_hash(&mut self, now: Instant, tried: &mut Tried, key: &str) -> Option<Pick> {
-        let total: u64 = self
-            .primary
-            .iter()
-            .map(|p| u64::try_from(p.weight).unwrap_or(1))
-            .sum();
+        let total = self.total_weight().max(1);
         let mut hash = tried.hash.unwrap_or(0);
         let index = loop {
             // ((crc32([REHASH] KEY) >> 16) & 0x7fff) + PREV_HASH
@@ -358,22 +341,8 @@ impl RoundRobin {
             crc.update(key.as_bytes());
             hash = hash.wrapping_add((crc.finalize() >> 16) & 0x7fff);
             tried.rehash += 1;
-            let mut w = u64::from(hash) % total.max(1);
-            let mut index = 0;
-            while index < self.primary.len()
-                && w >= u64::try_from(self.primary[index].weight).unwrap_or(1)
-            {
-                w -= u64::try_from(self.primary[index].weight).unwrap_or(1);
-                index += 1;
-            }
-            let pick = Pick {
-                tier: Tier::Primary,
-                index,
-            };
-            if index < self.primary.len()
-                && !tried.contains(pick)
-                && self.primary[index].available(now)
-            {
+            let index = self.weighted_index(u64::from(hash) % total);
+            if self.usable_primary(index, now, tried) {
                 break index;
             }
             tried.hash_tries += 1;
@@ -437,6 +406,41 @@ impl RoundRobin {
                 return self.pick_round_robin(now, tried);
             }
         }
+    }
+
+    /// Every primary's weight, down ones too (`peers->total_weight`).
+    fn total_weight(&self) -> u64 {
+        self.primary
+            .iter()
+            .map(|p| u64::try_from(p.weight).unwrap_or(1))
+            .sum()
+    }
+
+    /// The primary a hash's share `w` of the total weight falls on (past
+    /// the end when the weights do not cover it).
+    fn weighted_index(&self, mut w: u64) -> usize {
+        let mut index = 0;
+        while let Some(peer) = self.primary.get(index) {
+            let weight = u64::try_from(peer.weight).unwrap_or(1);
+            if w < weight {
+                break;
+            }
+            w -= weight;
+            index += 1;
+        }
+        index
+    }
+
+    /// Whether a hash may take primary `index`: there, not tried for this
+    /// request, and available.
+    fn usable_primary(&self, index: usize, now: Instant, tried: &Tried) -> bool {
+        let pick = Pick {
+            tier: Tier::Primary,
+            index,
+        };
+        self.primary
+            .get(index)
+            .is_some_and(|p| !tried.contains(pick) && p.available(now))
     }
 
     /// A primary peer chosen by a hash: checked once per `fail_timeout`,

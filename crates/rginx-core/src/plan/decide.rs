@@ -135,21 +135,22 @@ impl Runtime {
         let named = internal.filter(|i| i.named);
         // the server rewrite phase: its `return`, before any location (a
         // named location skips it)
-        if let (Some(ret), None) = (&server.ret, named) {
+        // a level's `return`, answered with the request's state so far
+        let answer = |ret: &CompiledReturn,
+                      types: &ContentTypes,
+                      style: RedirectStyle,
+                      captures: &mut Captures| {
             let level = Level {
-                types: &server.types,
-                style: server.style,
+                types,
+                style,
                 server_name: &server.primary_name,
             };
-            return Err(self.with_decided_ctx(
-                req,
-                &host,
-                server,
-                &path,
-                &target,
-                captures,
-                |ctx| ret.answer(&level, ctx),
-            ));
+            self.with_decided_ctx(req, &host, server, &path, &target, captures, |ctx| {
+                ret.answer(&level, ctx)
+            })
+        };
+        if let (Some(ret), None) = (&server.ret, named) {
+            return Err(answer(ret, &server.types, server.style, captures));
         }
         // locations match the decoded bytes, as nginx's PCRE2 does;
         // variables are text, where bytes that are not UTF-8 become U+FFFD
@@ -223,20 +224,7 @@ impl Runtime {
         // the location rewrite phase: its `return`, before the content
         // handler
         if let Some(ret) = &loc.ret {
-            let level = Level {
-                types: &loc.types,
-                style: loc.style,
-                server_name: &server.primary_name,
-            };
-            return Err(self.with_decided_ctx(
-                req,
-                &host,
-                server,
-                &path,
-                &target,
-                captures,
-                |ctx| ret.answer(&level, ctx),
-            ));
+            return Err(answer(ret, &loc.types, loc.style, captures));
         }
         if loc.status_page {
             return Err(status_page(req.method, target.args));
