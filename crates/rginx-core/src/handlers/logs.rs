@@ -1,0 +1,117 @@
+//! `error_log`, `log_format` and `access_log`.
+
+use rginx_config::Directive;
+
+use crate::build::{Builder, Frame, Msg};
+use crate::model::{AccessLog, ErrorLog, LogFormat, LogLevel};
+
+use super::{arg, push_list, ListItem};
+
+/// Log targets nginx has and rginx does not: refused rather than taken
+/// for a file name.
+fn unsupported_log_target(path: &str) -> Result<(), Msg> {
+    for (prefix, what) in [("syslog:", "syslog"), ("memory:", "a memory buffer")] {
+        if path.starts_with(prefix) {
+            return Err(Msg::own(format!(
+                "logging to {what} (\"{prefix}\") is not supported by rginx"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `error_log path [level]`
+pub fn error_log(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let level = match d.args.get(1) {
+        None => LogLevel::Error,
+        Some(w) => LogLevel::parse(w.as_str())
+            .ok_or_else(|| Msg::own(format!("invalid log level \"{}\"", w.as_str())))?,
+    };
+    if d.args.len() > 2 {
+        // nginx takes several levels only for debug_* masks
+        let extra = arg(d, 2);
+        return Err(Msg::own(format!("invalid log level \"{extra}\"")));
+    }
+    unsupported_log_target(arg(d, 0))?;
+    let entry = ErrorLog {
+        path: arg(d, 0).to_string(),
+        level,
+    };
+    push_list(f.settings(), "error_log", d, ListItem::Error(entry));
+    Ok(())
+}
+
+/// `log_format name [escape=default|json|none] string ...`
+pub fn log_format(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let Frame::Http(http) = f else { return Ok(()) };
+    let name = arg(d, 0);
+    if name == "combined" || http.log_formats.iter().any(|l| l.name == name) {
+        return Err(Msg::own(format!(
+            "duplicate \"log_format\" name \"{name}\""
+        )));
+    }
+    let mut rest = &d.args[1..];
+    let mut escape = "default".to_string();
+    if let Some(mode) = rest
+        .first()
+        .and_then(|w| w.as_str().strip_prefix("escape="))
+    {
+        if !matches!(mode, "default" | "json" | "none") {
+            return Err(Msg::own(format!("unknown log format escaping \"{mode}\"")));
+        }
+        escape = mode.to_string();
+        rest = &rest[1..];
+    }
+    let format: String = rest.iter().map(|w| w.as_str()).collect();
+    b.use_template(&format)?;
+    b.define_log_format(name);
+    http.log_formats.push(LogFormat {
+        name: name.to_string(),
+        escape,
+        format,
+        span: d.name.span,
+    });
+    Ok(())
+}
+
+/// `access_log path [format [buffer=size] [gzip[=level]] [flush=time] [if=condition]] | off`
+pub fn access_log(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let path = arg(d, 0);
+    if path == "off" {
+        if let Some(extra) = d.args.get(1) {
+            return Err(Msg::own(format!(
+                "invalid parameter \"{}\"",
+                extra.as_str()
+            )));
+        }
+        push_list(f.settings(), "access_log", d, ListItem::Access(None));
+        return Ok(());
+    }
+    unsupported_log_target(path)?;
+    b.use_template(path)?;
+    let format = d.args.get(1).map_or("combined", |w| w.as_str());
+    if !b.log_format_known(format) {
+        return Err(Msg::own(format!("unknown log format \"{format}\"")));
+    }
+    for w in d.args.iter().skip(2) {
+        let p = w.as_str();
+        if p.starts_with("if=") {
+            return Err(Msg::own(
+                "access_log parameter \"if=\" is not supported by rginx",
+            ));
+        }
+        let ok = p.starts_with("buffer=")
+            || p.starts_with("flush=")
+            || p == "gzip"
+            || p.starts_with("gzip=");
+        if !ok {
+            return Err(Msg::own(format!("invalid parameter \"{p}\"")));
+        }
+    }
+    let entry = AccessLog {
+        path: path.to_string(),
+        format: format.to_string(),
+    };
+    push_list(f.settings(), "access_log", d, ListItem::Access(Some(entry)));
+    Ok(())
+}
