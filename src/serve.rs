@@ -126,6 +126,12 @@ fn serve(model: rginx_core::Model, mode: Mode, reload: Option<&crate::check::Sou
             Some(Value::Words(w)) if !w.is_empty() => (w[0].clone(), w.get(1).cloned()),
             _ => ("nobody".to_string(), Some("nogroup".to_string())),
         };
+        let owner = rginx_proxy::process::user_id(&user).zip(rginx_proxy::process::group_id(
+            group.as_deref().unwrap_or(&user),
+        ));
+        if let Some(code) = temp_dirs(&generation, owner, mode) {
+            return code;
+        }
         let mut own = generation.log_paths();
         own.extend(pid.clone());
         let own: Vec<&std::path::Path> = own.iter().map(PathBuf::as_path).collect();
@@ -141,6 +147,11 @@ fn serve(model: rginx_core::Model, mode: Mode, reload: Option<&crate::check::Sou
             }
         }
     }
+    if !rginx_proxy::process::is_root() {
+        if let Some(code) = temp_dirs(&generation, None, mode) {
+            return code;
+        }
+    }
     let started = Signals::take().and_then(|signals| {
         Instance::start(generation, listeners, Some(error_log)).map(|i| (i, signals))
     });
@@ -154,7 +165,13 @@ fn serve(model: rginx_core::Model, mode: Mode, reload: Option<&crate::check::Sou
     instance.control(signals, |workers| match reload {
         Some(source) => {
             let model = crate::check::load_for_reload(source)?;
-            Generation::build(&model, &hostname, workers).map_err(|e| vec![e])
+            let generation = Generation::build(&model, &hostname, workers).map_err(|e| vec![e])?;
+            let failed = generation.create_temp_dirs(None);
+            if failed.is_empty() {
+                Ok(generation)
+            } else {
+                Err(failed)
+            }
         }
         None => Err(vec![
             "the built-in demo configuration cannot be reloaded".to_string()
@@ -172,4 +189,18 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_default()
+}
+
+/// Creates the temp directories (given to `owner` when root), as nginx
+/// does before its workers start: a failure stops a configuration's
+/// start with nginx's `[emerg]` and is only a warning for the demo.
+fn temp_dirs(generation: &Generation, owner: Option<(u32, u32)>, mode: Mode) -> Option<ExitCode> {
+    let failed = generation.create_temp_dirs(owner);
+    for line in &failed {
+        match mode {
+            Mode::Config => eprintln!("rginx: [emerg] {line}"),
+            Mode::Demo => eprintln!("rginx: [warn] {line}: large request bodies will fail"),
+        }
+    }
+    (mode == Mode::Config && !failed.is_empty()).then(|| ExitCode::from(1))
 }

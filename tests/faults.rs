@@ -255,16 +255,6 @@ const DIFFERENCES: &[Listed] = &[
         "a backend answer that is not HTTP is a 502; nginx takes it for an HTTP/0.9 answer and passes the bytes on, logged as status 009",
         r#"client "HTTP/1.1 502 Bad Gateway" ended=true | backend closed | logged ["502"]"#,
     ),
-    (
-        "client-leaves-mid-body",
-        "a request body with Content-Length streams to the backend, so a client leaving mid-body ends an upstream request (whose connection rginx closes); both log 400, but nginx reads the body first and never contacts the backend",
-        r#"client "" ended=true | backend closed | logged ["400"]"#,
-    ),
-    (
-        "client-stalls-mid-body",
-        "both log 408 and close the client's connection unanswered, but rginx had streamed the body's start to the backend (whose connection it closes); nginx reads the body first and never contacts it",
-        r#"client "" ended=true | backend closed | logged ["408"]"#,
-    ),
 ];
 
 /// Runs every case through one proxy: (case, client's view, backend

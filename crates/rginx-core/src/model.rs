@@ -81,6 +81,8 @@ pub enum Value {
     Types(Vec<(String, String)>),
     /// `error_page` entries of one level, in order.
     ErrorPages(Vec<ErrorPageConf>),
+    /// `client_body_temp_path` or `proxy_temp_path`.
+    TempPath(TempPath),
     /// The level's first `return` (the rewrite module stops there).
     Return {
         /// The status (302 for a bare URL; 444 closes).
@@ -130,6 +132,14 @@ impl Settings {
     pub fn time(&self, name: &str, default: Duration) -> Duration {
         match self.get(name).map(|s| &s.value) {
             Some(Value::Time(t)) => *t,
+            _ => default,
+        }
+    }
+
+    /// A size setting, or `default`.
+    pub fn size(&self, name: &str, default: u64) -> u64 {
+        match self.get(name).map(|s| &s.value) {
+            Some(Value::Size(n)) => *n,
             _ => default,
         }
     }
@@ -200,6 +210,50 @@ pub struct AddHeader {
     pub value: String,
     /// `always`: also for statuses other than nginx's list of safe ones.
     pub always: bool,
+}
+
+/// `client_body_temp_path` and `proxy_temp_path` (`ngx_conf_set_path_slot`):
+/// a directory, and the lengths of the hashed subdirectory levels a temp
+/// file's name goes under (`1 2`: `DIR/7/45/0000000457`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TempPath {
+    /// The directory.
+    pub dir: String,
+    /// Up to three levels, each 1 or 2 digits long.
+    pub levels: Vec<u8>,
+}
+
+impl TempPath {
+    /// Debian's nginx's compiled-in `client_body_temp_path`
+    /// (`--http-client-body-temp-path`).
+    pub const CLIENT_BODY: &'static str = "/var/lib/nginx/body";
+    /// Debian's nginx's compiled-in `proxy_temp_path`.
+    pub const PROXY: &'static str = "/var/lib/nginx/proxy";
+
+    /// A directory with no levels.
+    pub fn plain(dir: &str) -> TempPath {
+        TempPath {
+            dir: dir.to_string(),
+            levels: Vec::new(),
+        }
+    }
+
+    /// Where the temp file numbered `n` goes: `DIR/L1/L2/NNNNNNNNNN`, each
+    /// level the name's next digits from its end (`ngx_create_hashed_filename`).
+    pub fn file_name(&self, n: u32) -> String {
+        let name = format!("{n:010}");
+        let mut out = self.dir.trim_end_matches('/').to_string();
+        let mut end = name.len();
+        for level in &self.levels {
+            let start = end - usize::from(*level);
+            out.push('/');
+            out.push_str(&name[start..end]);
+            end = start;
+        }
+        out.push('/');
+        out.push_str(&name);
+        out
+    }
 }
 
 /// `expires [modified] TIME | epoch | max | off | @TIME`, or a value with

@@ -152,6 +152,53 @@ pub enum BodyPlan {
     /// buffering. The header goes at `UpstreamPlan::length_at`.
     Dechunk,
 }
+/// How a request body is read before it goes upstream
+/// (`proxy_request_buffering` and the `client_body_*` directives).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyBuffering {
+    /// The whole body is read before a server is chosen
+    /// (`proxy_request_buffering on`, nginx's default); a chunked body is
+    /// read whole either way.
+    pub whole: bool,
+    /// `client_body_buffer_size` (16k, two memory pages): what stays in
+    /// memory; a longer body goes to a temp file.
+    pub memory: u64,
+    /// `client_body_temp_path`.
+    pub temp_path: crate::model::TempPath,
+    /// `client_body_in_file_only`.
+    pub in_file: InFileOnly,
+}
+
+/// `client_body_in_file_only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InFileOnly {
+    /// Only a body longer than the memory buffer goes to a file, removed
+    /// when the request ends.
+    Off,
+    /// Every body goes to a file, removed when the request ends.
+    Clean,
+    /// Every body goes to a file, which stays.
+    Keep,
+}
+
+impl BodyBuffering {
+    fn compile(settings: &Settings) -> BodyBuffering {
+        BodyBuffering {
+            whole: settings.flag("proxy_request_buffering", true),
+            memory: settings.size("client_body_buffer_size", 16 * 1024),
+            temp_path: match settings.get("client_body_temp_path").map(|s| &s.value) {
+                Some(crate::model::Value::TempPath(p)) => p.clone(),
+                _ => crate::model::TempPath::plain(crate::model::TempPath::CLIENT_BODY),
+            },
+            in_file: match settings.text("client_body_in_file_only") {
+                Some("on") => InFileOnly::Keep,
+                Some("clean") => InFileOnly::Clean,
+                _ => InFileOnly::Off,
+            },
+        }
+    }
+}
+
 /// The request nginx would send upstream.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamPlan<'a> {
@@ -204,6 +251,8 @@ pub struct UpstreamPlan<'a> {
     pub length_at: Option<usize>,
     /// `client_max_body_size` (0: no limit), for bodies counted as read.
     pub max_body: u64,
+    /// How the body is read before it is sent.
+    pub body_buffering: &'a BodyBuffering,
     /// The client's request carried `Upgrade`: a `101` from the backend
     /// then starts a tunnel (nginx's only condition; without it a `101` is
     /// an ordinary response).
@@ -458,6 +507,8 @@ struct CompiledLocation {
     pass_request_headers: bool,
     /// `client_max_body_size` in bytes (0: no limit).
     max_body: u64,
+    /// How a request body is read.
+    body_buffering: BodyBuffering,
     /// `access_log` targets: path and index into `Runtime::formats`.
     access_logs: Vec<(Template, usize)>,
     connect_timeout: Duration,

@@ -208,8 +208,8 @@ impl ErrorLogHandle {
 }
 
 /// An event's text, the list it goes to, and the nginx level `tracing`
-/// does not have, if it is one: errors with `alert = true` or `emerg =
-/// true`, information with `notice = true`.
+/// does not have, if it is one: errors with `crit = true`, `alert = true` or
+/// `emerg = true`, information with `notice = true`.
 struct Message(String, usize, Option<LogLevel>);
 
 impl Visit for Message {
@@ -222,6 +222,7 @@ impl Visit for Message {
     fn record_bool(&mut self, field: &Field, value: bool) {
         let level = match field.name() {
             "alert" => LogLevel::Alert,
+            "crit" => LogLevel::Crit,
             "emerg" => LogLevel::Emerg,
             "notice" => LogLevel::Notice,
             _ => return,

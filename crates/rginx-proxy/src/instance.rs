@@ -116,6 +116,18 @@ impl Generation {
     }
 }
 
+impl Generation {
+    /// Creates the temp directories bodies may be written to, given to
+    /// the workers' `owner` (uid, gid) when running as root, as nginx's
+    /// `ngx_create_paths` does before its workers start: what failed.
+    pub fn create_temp_dirs(&self, owner: Option<(u32, u32)>) -> Vec<String> {
+        match self.engines.first() {
+            Some(engine) => crate::spool::create_dirs(&engine.temp_paths(), owner),
+            None => Vec::new(),
+        }
+    }
+}
+
 /// The number of worker threads a model asks for (`worker_processes`;
 /// `auto`, or none given: one per core).
 pub fn worker_count(model: &Model) -> usize {

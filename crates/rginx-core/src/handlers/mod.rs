@@ -10,6 +10,7 @@ use crate::model::{AccessLog, ErrorLog, HeaderSetting, Setting, Settings, Value}
 use crate::values::parse_number;
 
 mod blocks;
+mod buffers;
 mod logs;
 mod map;
 mod process;
@@ -18,6 +19,7 @@ mod response;
 mod upstream;
 
 pub use blocks::*;
+pub use buffers::*;
 pub use logs::*;
 pub use map::*;
 pub use process::*;

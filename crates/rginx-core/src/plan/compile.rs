@@ -334,6 +334,7 @@ pub(super) fn compile_settings(
             Some(crate::model::Value::Size(n)) => *n,
             _ => 1024 * 1024,
         },
+        body_buffering: BodyBuffering::compile(settings),
         connect_timeout: settings.time("proxy_connect_timeout", sixty),
         read_timeout: settings.time("proxy_read_timeout", sixty),
         send_timeout: settings.time("proxy_send_timeout", sixty),

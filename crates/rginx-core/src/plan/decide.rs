@@ -411,6 +411,7 @@ impl Runtime {
             body,
             length_at,
             max_body: loc.max_body,
+            body_buffering: &loc.body_buffering,
             upgrade: client_upgrade,
             connect_timeout: loc.connect_timeout,
             read_timeout: loc.read_timeout,

@@ -52,6 +52,8 @@ pub(super) enum Kind {
     ClientBodyTooLarge(u64, u64),
     /// `worker_connections` are all taken (500).
     NoSlots(usize),
+    /// A temp file for a body could not be made or written (500).
+    TempFile(crate::spool::TempError),
     /// A stream body was sent already and cannot be sent again, or there
     /// is no server to try (502).
     NoServer,
@@ -85,7 +87,7 @@ impl ProxyError {
             | Kind::ClientBodyInvalid
             | Kind::ClientBodyClosed
             | Kind::ClientBodyTooLarge(..) => Side::Client,
-            Kind::NoSlots(_) | Kind::NoServer => Side::Internal,
+            Kind::NoSlots(_) | Kind::NoServer | Kind::TempFile(_) => Side::Internal,
             _ => Side::Upstream,
         }
     }
@@ -98,7 +100,7 @@ impl ProxyError {
             Kind::ClientBodyTimeout => 408,
             Kind::ClientBodyInvalid | Kind::ClientBodyClosed => 400,
             Kind::ClientBodyTooLarge(..) => 413,
-            Kind::NoSlots(_) => 500,
+            Kind::NoSlots(_) | Kind::TempFile(_) => 500,
             _ => 502,
         }
     }
@@ -179,6 +181,12 @@ impl ProxyError {
                 log_set = set,
                 alert = true,
                 "*{n} {count} worker_connections are not enough while connecting to upstream{describe}"
+            ),
+            // ngx_create_temp_file and ngx_write_file: critical
+            Kind::TempFile(e) => tracing::error!(
+                log_set = set,
+                crit = true,
+                "*{n} {e}{describe}"
             ),
             Kind::NoServer => {}
         }

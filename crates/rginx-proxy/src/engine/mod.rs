@@ -212,6 +212,11 @@ impl Engine {
         self.runtime.static_access_log_paths()
     }
 
+    /// The temp directories request bodies may be written to.
+    pub fn temp_paths(&self) -> Vec<&rginx_core::model::TempPath> {
+        self.runtime.temp_paths()
+    }
+
     /// Opens the access log files again (`rginx -s reopen`, after
     /// logrotate moved them); those named with variables are opened again
     /// on their next line.

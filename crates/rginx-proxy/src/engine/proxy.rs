@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::Response;
-use rginx_core::plan::{BodyPlan, UpstreamPlan};
+use rginx_core::plan::{BodyBuffering, BodyPlan, InFileOnly, UpstreamPlan};
 
 use super::error::{Kind, ProxyError};
 use super::request::Session;
@@ -16,6 +16,7 @@ use super::Engine;
 use crate::http1::conn::{BodyError, BodyReader, ClientConn};
 use crate::http1::write::RawLines;
 use crate::pool::{Body, Conn};
+use crate::spool::{Lifetime, TempError, TempFile};
 
 /// A request's answer: a response (with the backend's lines when it
 /// came from one), or a `101` whose connection becomes a tunnel once the
@@ -25,12 +26,13 @@ pub(super) enum Answer {
     Tunnel(Response<Body>, RawLines, Box<TunnelPlan>),
 }
 
-/// The request body as it goes upstream: none, bytes held (which can be
-/// sent again to another server), or the client's body still on its
-/// connection (streamed once: `sent` after that).
+/// The request body as it goes upstream: none, bytes held or a temp file
+/// (both can be sent again to another server), or the client's body
+/// still on its connection (streamed once: `sent` after that).
 pub(super) enum RequestBody {
     Empty,
     Held(Bytes),
+    InFile(TempFile),
     Stream { sent: bool },
 }
 
@@ -54,7 +56,7 @@ impl Engine {
         {
             return Err(ProxyError::new(Kind::ClientClosed));
         }
-        let mut body = match request_body(plan, client_body, client).await {
+        let mut body = match request_body(session, plan, client_body, client).await {
             Ok(body) => body,
             Err(error) => {
                 error.log(&session.context, &session.context.describe(None));
@@ -68,41 +70,177 @@ impl Engine {
     }
 }
 
-/// The request body: a chunked one is read whole first, as nginx's
-/// request buffering does (it is sent with a Content-Length, and one over
-/// client_max_body_size is a 413 before any upstream is contacted); a
-/// sized one streams.
+/// The request body as nginx's `ngx_http_read_client_request_body`
+/// reads it: with `proxy_request_buffering on` (and always when chunked)
+/// whole, before any server is chosen; otherwise a sized body streams.
 async fn request_body(
+    session: &Session<'_>,
     plan: &UpstreamPlan<'_>,
     body: &mut BodyReader,
     conn: &mut ClientConn,
 ) -> Result<RequestBody, ProxyError> {
+    let in_file = plan.body_buffering.in_file != InFileOnly::Off;
     match plan.body {
-        BodyPlan::Dechunk => {
-            let mut held = bytes::BytesMut::new();
-            loop {
-                let data = match conn.body_chunk(body).await {
-                    Ok(Some(data)) => data,
-                    Ok(None) => break,
-                    Err(e) => return Err(ProxyError::new(client_body_failure(&e))),
-                };
-                let before = held.len() as u64;
-                if plan.max_body > 0 && before + data.len() as u64 > plan.max_body {
-                    // nginx's words: what came so far + the chunk that does
-                    // not fit
-                    return Err(ProxyError::new(Kind::ClientBodyTooLarge(
-                        before,
-                        data.len() as u64,
-                    )));
-                }
-                held.extend_from_slice(&data);
-            }
-            Ok(RequestBody::Held(held.freeze()))
-        }
         BodyPlan::None => Ok(RequestBody::Empty),
-        _ if body.done() => Ok(RequestBody::Empty),
-        _ => Ok(RequestBody::Stream { sent: false }),
+        BodyPlan::Length(_) if !plan.body_buffering.whole => {
+            if body.done() {
+                Ok(RequestBody::Empty)
+            } else {
+                Ok(RequestBody::Stream { sent: false })
+            }
+        }
+        BodyPlan::Length(_) if body.done() && !in_file => Ok(RequestBody::Empty),
+        _ => read_whole(session, plan, body, conn).await,
     }
+}
+
+/// Reads a whole body: in memory up to `client_body_buffer_size`, the
+/// rest in a temp file. As nginx sizes its buffer: the part read with the
+/// head stays apart; a sized body whose rest is under 1.25 buffers gets a
+/// buffer of its rest and never goes to a file; a longer one, or a chunked
+/// one, goes to a file once the buffer is full
+/// (`ngx_http_read_client_request_body`,
+/// `ngx_http_request_body_save_filter`).
+async fn read_whole(
+    session: &Session<'_>,
+    plan: &UpstreamPlan<'_>,
+    body: &mut BodyReader,
+    conn: &mut ClientConn,
+) -> Result<RequestBody, ProxyError> {
+    let buffering = plan.body_buffering;
+    let chunked = matches!(plan.body, BodyPlan::Dechunk);
+    let failure = |e: BodyError| ProxyError::new(client_body_failure(&e));
+    let mut spool = Spool::new(session, buffering);
+    // the part read with the head
+    while let Some(data) = conn.take_ready(body).map_err(failure)? {
+        spool.check_limit(plan, chunked, &data)?;
+        spool.memory.extend_from_slice(&data);
+    }
+    let preread = spool.memory.len();
+    let buffer = usize::try_from(buffering.memory).unwrap_or(usize::MAX);
+    let spills = chunked || {
+        let rest = body.length().unwrap_or(0);
+        rest >= buffering.memory + buffering.memory / 4
+    };
+    if !chunked {
+        let rest = usize::try_from(body.length().unwrap_or(0)).unwrap_or(0);
+        spool.memory.reserve(rest.min(buffer));
+    }
+    loop {
+        let data = match conn.body_chunk(body).await {
+            Ok(Some(data)) => data,
+            Ok(None) => break,
+            Err(e) => return Err(failure(e)),
+        };
+        spool.check_limit(plan, chunked, &data)?;
+        spool.push(&data)?;
+        // nginx reads into a buffer of `client_body_buffer_size`: once it
+        // is full with more to come, everything goes to the file
+        let buffered = spool.memory.len() - preread;
+        if spool.file.is_none()
+            && spills
+            && (buffered > buffer || (buffered == buffer && !body.done()))
+        {
+            spool.spill()?;
+        }
+    }
+    spool.finish()
+}
+
+/// A body being read whole.
+struct Spool<'s, 'a> {
+    session: &'s Session<'a>,
+    buffering: &'s BodyBuffering,
+    memory: BytesMut,
+    file: Option<TempFile>,
+    /// Bytes so far (for `client_max_body_size` on a chunked body).
+    read: u64,
+}
+
+impl<'s, 'a> Spool<'s, 'a> {
+    fn new(session: &'s Session<'a>, buffering: &'s BodyBuffering) -> Self {
+        Spool {
+            session,
+            buffering,
+            memory: BytesMut::new(),
+            file: None,
+            read: 0,
+        }
+    }
+
+    /// A chunked body is counted against `client_max_body_size` as it
+    /// is read (a sized one was checked on its head).
+    fn check_limit(
+        &mut self,
+        plan: &UpstreamPlan<'_>,
+        chunked: bool,
+        data: &[u8],
+    ) -> Result<(), ProxyError> {
+        let before = self.read;
+        self.read += data.len() as u64;
+        if chunked && plan.max_body > 0 && self.read > plan.max_body {
+            // nginx's words: what came so far + the chunk that does not fit
+            return Err(ProxyError::new(Kind::ClientBodyTooLarge(
+                before,
+                data.len() as u64,
+            )));
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, data: &[u8]) -> Result<(), ProxyError> {
+        match &mut self.file {
+            Some(file) => file.append(data).map_err(temp_failure),
+            None => {
+                self.memory.extend_from_slice(data);
+                Ok(())
+            }
+        }
+    }
+
+    /// Moves what is in memory to a new temp file, with nginx's log line
+    /// (`a client request body is buffered to a temporary file`: a
+    /// warning, a notice with `client_body_in_file_only`).
+    fn spill(&mut self) -> Result<(), ProxyError> {
+        let lifetime = match self.buffering.in_file {
+            InFileOnly::Off => Lifetime::Anonymous,
+            InFileOnly::Clean => Lifetime::Clean,
+            InFileOnly::Keep => Lifetime::Persistent,
+        };
+        let mut file =
+            TempFile::create(&self.buffering.temp_path, lifetime).map_err(temp_failure)?;
+        let context = &self.session.context;
+        let line = format_args!(
+            "*{} a client request body is buffered to a temporary file {}{}",
+            context.connection,
+            file.path,
+            context.describe(None)
+        );
+        if self.buffering.in_file == InFileOnly::Off {
+            tracing::warn!(log_set = context.log_set, "{line}");
+        } else {
+            tracing::info!(log_set = context.log_set, notice = true, "{line}");
+        }
+        file.append(&self.memory).map_err(temp_failure)?;
+        // the memory goes back now, not at the request's end
+        self.memory = BytesMut::new();
+        self.file = Some(file);
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<RequestBody, ProxyError> {
+        if self.file.is_none() && self.buffering.in_file != InFileOnly::Off {
+            self.spill()?;
+        }
+        Ok(match self.file {
+            Some(file) => RequestBody::InFile(file),
+            None => RequestBody::Held(self.memory.freeze()),
+        })
+    }
+}
+
+fn temp_failure(error: TempError) -> ProxyError {
+    ProxyError::new(Kind::TempFile(error))
 }
 
 /// What a failure reading the client's body is.
@@ -136,7 +274,7 @@ impl RequestBody {
     ) -> Result<(), SendFailure> {
         // what goes with the head, in its one write
         match self {
-            RequestBody::Empty => {}
+            RequestBody::Empty | RequestBody::InFile(_) => {}
             RequestBody::Held(bytes) => head.extend_from_slice(bytes),
             RequestBody::Stream { sent: true } => return Err(SendFailure::Upstream),
             RequestBody::Stream { sent } => {
@@ -149,18 +287,23 @@ impl RequestBody {
         let written = conn.write(&head).await;
         client.heads.give_back(head);
         written.map_err(|_| SendFailure::Upstream)?;
-        if !matches!(self, RequestBody::Stream { .. }) {
-            return Ok(());
-        }
-        // the rest of a stream, as it comes from the client
-        loop {
-            match client.body_chunk(body).await {
-                Ok(Some(data)) => conn.write(&data).await.map_err(|_| SendFailure::Upstream)?,
-                Ok(None) => break,
-                Err(e) => return Err(SendFailure::Client(e)),
+        match self {
+            RequestBody::InFile(file) => send_file(file, conn).await,
+            RequestBody::Stream { .. } => {
+                // the rest of a stream, as it comes from the client
+                loop {
+                    match client.body_chunk(body).await {
+                        Ok(Some(data)) => {
+                            conn.write(&data).await.map_err(|_| SendFailure::Upstream)?
+                        }
+                        Ok(None) => break,
+                        Err(e) => return Err(SendFailure::Client(e)),
+                    }
+                }
+                conn.flush().await.map_err(|_| SendFailure::Upstream)
             }
+            _ => Ok(()),
         }
-        conn.flush().await.map_err(|_| SendFailure::Upstream)
     }
 
     /// Whether another attempt can send it again.
@@ -172,7 +315,28 @@ impl RequestBody {
     pub(super) fn length(&self) -> Option<u64> {
         match self {
             RequestBody::Held(bytes) => Some(bytes.len() as u64),
+            RequestBody::InFile(file) => Some(file.len),
             _ => None,
         }
     }
 }
+
+/// A body from its temp file, a piece at a time.
+async fn send_file(file: &TempFile, conn: &mut Conn) -> Result<(), SendFailure> {
+    let mut piece = vec![0u8; FILE_PIECE];
+    let mut offset = 0;
+    while offset < file.len {
+        let n = match file.read_at(&mut piece, offset) {
+            Ok(0) | Err(_) => return Err(SendFailure::Upstream),
+            Ok(n) => n,
+        };
+        conn.write(&piece[..n])
+            .await
+            .map_err(|_| SendFailure::Upstream)?;
+        offset += n as u64;
+    }
+    conn.flush().await.map_err(|_| SendFailure::Upstream)
+}
+
+/// How much of a temp file is read for each write upstream.
+const FILE_PIECE: usize = 32 * 1024;
