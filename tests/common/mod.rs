@@ -207,6 +207,11 @@ impl NginxServer {
 }
 
 impl NginxServer {
+    /// Its process id (one process: `master_process off`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Its error log (nginx was started with `-e` pointing there).
     pub fn error_log(&self) -> PathBuf {
         self._prefix.0.join("logs/error.log")
@@ -387,4 +392,26 @@ pub fn read_request_head(stream: &mut impl Read) -> Option<Vec<u8>> {
         }
     }
     Some(head)
+}
+
+/// The lines of `dir/error.log` about temp files (and failed calls on
+/// them) as `[level] text`, without time, pid and connection number, the
+/// directory as `DIR` and ports masked.
+pub fn temp_file_log_lines(dir: &Path) -> Vec<String> {
+    let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+    let dir = dir.display().to_string();
+    log.lines()
+        .filter(|l| l.contains("temporary file") || l.contains("failed ("))
+        .filter_map(|l| {
+            // "TIME [warn] 12#12: *3 text"
+            let (_, rest) = l.split_once(" [")?;
+            let (level, rest) = rest.split_once("] ")?;
+            let (_, rest) = rest.split_once(": *")?;
+            let (_, text) = rest.split_once(' ')?;
+            Some(format!(
+                "[{level}] {}",
+                mask_ports(&text.replace(&dir, "DIR"))
+            ))
+        })
+        .collect()
 }

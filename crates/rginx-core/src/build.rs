@@ -640,6 +640,13 @@ impl Builder<'_> {
             if busy > (count - 1) * one {
                 return Some("\"proxy_busy_buffers_size\" must be less than the size of all \"proxy_buffers\" minus one buffer");
             }
+            if size_of("proxy_temp_file_write_size").unwrap_or(2 * size) < size {
+                return Some("\"proxy_temp_file_write_size\" must be equal to or greater than the maximum of the value of \"proxy_buffer_size\" and one of the \"proxy_buffers\"");
+            }
+            let max_file = size_of("proxy_max_temp_file_size").unwrap_or(1024 * 1024 * 1024);
+            if max_file != 0 && max_file < size {
+                return Some("\"proxy_max_temp_file_size\" must be equal to zero to disable temporary files usage or must be equal to or greater than the maximum of the value of \"proxy_buffer_size\" and one of the \"proxy_buffers\"");
+            }
             None
         }
         fn walk<'a>(locations: &'a [LocationConf], out: &mut Vec<&'a Settings>) {

@@ -169,6 +169,37 @@ pub struct BodyBuffering {
     pub in_file: InFileOnly,
 }
 
+/// How a backend's response is read ahead of the client
+/// (`proxy_buffering` and its buffers and temp files).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseBuffering {
+    /// `proxy_buffering` (on).
+    pub on: bool,
+    /// `proxy_buffers`: count times size (8 4k).
+    pub memory: u64,
+    /// `proxy_max_temp_file_size` (1024m; 0: no file).
+    pub max_file: u64,
+    /// `proxy_temp_path`.
+    pub temp_path: crate::model::TempPath,
+}
+
+impl ResponseBuffering {
+    fn compile(settings: &Settings) -> ResponseBuffering {
+        ResponseBuffering {
+            on: settings.flag("proxy_buffering", true),
+            memory: match settings.get("proxy_buffers").map(|s| &s.value) {
+                Some(crate::model::Value::Buffers { count, size }) => count * size,
+                _ => 8 * 4096,
+            },
+            max_file: settings.size("proxy_max_temp_file_size", 1024 * 1024 * 1024),
+            temp_path: match settings.get("proxy_temp_path").map(|s| &s.value) {
+                Some(crate::model::Value::TempPath(p)) => p.clone(),
+                _ => crate::model::TempPath::plain(crate::model::TempPath::PROXY),
+            },
+        }
+    }
+}
+
 /// `client_body_in_file_only`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InFileOnly {
@@ -253,6 +284,8 @@ pub struct UpstreamPlan<'a> {
     pub max_body: u64,
     /// How the body is read before it is sent.
     pub body_buffering: &'a BodyBuffering,
+    /// How the response is read ahead of the client.
+    pub response_buffering: &'a ResponseBuffering,
     /// The client's request carried `Upgrade`: a `101` from the backend
     /// then starts a tunnel (nginx's only condition; without it a `101` is
     /// an ordinary response).
@@ -509,6 +542,8 @@ struct CompiledLocation {
     max_body: u64,
     /// How a request body is read.
     body_buffering: BodyBuffering,
+    /// How a response is read ahead of the client.
+    response_buffering: ResponseBuffering,
     /// `access_log` targets: path and index into `Runtime::formats`.
     access_logs: Vec<(Template, usize)>,
     connect_timeout: Duration,

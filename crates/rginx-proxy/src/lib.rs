@@ -23,6 +23,7 @@ pub mod instance;
 pub mod pool;
 #[allow(unsafe_code)]
 pub mod process;
+pub mod read_ahead;
 pub mod spool;
 pub mod status;
 pub mod timed;

@@ -52,6 +52,12 @@ impl std::fmt::Display for TempError {
     }
 }
 
+impl std::error::Error for TempError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
 /// An open temp file and how much was written to it.
 #[derive(Debug)]
 pub struct TempFile {

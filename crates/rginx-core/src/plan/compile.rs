@@ -335,6 +335,7 @@ pub(super) fn compile_settings(
             _ => 1024 * 1024,
         },
         body_buffering: BodyBuffering::compile(settings),
+        response_buffering: ResponseBuffering::compile(settings),
         connect_timeout: settings.time("proxy_connect_timeout", sixty),
         read_timeout: settings.time("proxy_read_timeout", sixty),
         send_timeout: settings.time("proxy_send_timeout", sixty),

@@ -412,6 +412,7 @@ impl Runtime {
             length_at,
             max_body: loc.max_body,
             body_buffering: &loc.body_buffering,
+            response_buffering: &loc.response_buffering,
             upgrade: client_upgrade,
             connect_timeout: loc.connect_timeout,
             read_timeout: loc.read_timeout,

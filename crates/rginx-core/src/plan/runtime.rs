@@ -213,17 +213,22 @@ impl Runtime {
         paths
     }
 
-    /// The temp directories request bodies may be written to
-    /// (`client_body_temp_path` of the proxying locations), each once:
+    /// The temp directories bodies may be written to
+    /// (`client_body_temp_path` and `proxy_temp_path` of the proxying
+    /// locations), each once:
     /// created at start and given to `user`, as nginx's
     /// `ngx_create_paths` does.
     pub fn temp_paths(&self) -> Vec<&crate::model::TempPath> {
         let mut paths: Vec<&crate::model::TempPath> = Vec::new();
         let locations = self.servers.iter().flat_map(|s| s.locations.iter());
         for loc in locations.filter(|l| l.proxy.is_some()) {
-            let path = &loc.body_buffering.temp_path;
-            if !paths.contains(&path) {
-                paths.push(path);
+            for path in [
+                &loc.body_buffering.temp_path,
+                &loc.response_buffering.temp_path,
+            ] {
+                if !paths.contains(&path) {
+                    paths.push(path);
+                }
             }
         }
         paths

@@ -116,17 +116,34 @@ async fn read_whole(
         spool.check_limit(plan, chunked, &data)?;
         spool.memory.extend_from_slice(&data);
     }
-    let preread = spool.memory.len();
-    let buffer = usize::try_from(buffering.memory).unwrap_or(usize::MAX);
-    let spills = chunked || {
-        let rest = body.length().unwrap_or(0);
-        rest >= buffering.memory + buffering.memory / 4
+    // nginx's pre-read part is what its header buffer held past the head:
+    // `client_header_buffer_size` (1k; rginx accepts and ignores the
+    // directive), or a large header buffer for a longer head; the rest
+    // of what rginx read with the head counts as read after it
+    let header_room = if session.head_len <= CLIENT_HEADER_BUFFER {
+        CLIENT_HEADER_BUFFER - session.head_len
+    } else {
+        LARGE_HEADER_BUFFER.saturating_sub(session.head_len - CLIENT_HEADER_BUFFER)
     };
+    let taken = spool.memory.len();
+    let preread = taken.min(header_room);
+    let buffer = usize::try_from(buffering.memory).unwrap_or(usize::MAX);
+    let rest = body.length().unwrap_or(0) + (taken - preread) as u64;
+    let spills = chunked || rest >= buffering.memory + buffering.memory / 4;
     if !chunked {
-        let rest = usize::try_from(body.length().unwrap_or(0)).unwrap_or(0);
-        spool.memory.reserve(rest.min(buffer));
+        spool
+            .memory
+            .reserve(usize::try_from(rest).unwrap_or(0).min(buffer));
     }
     loop {
+        // nginx reads into a buffer of `client_body_buffer_size`: once it
+        // is full with more to come, everything goes to the file
+        if spool.file.is_none() && spills {
+            let buffered = spool.memory.len().saturating_sub(preread);
+            if buffered > buffer || (buffered == buffer && !body.done()) {
+                spool.spill()?;
+            }
+        }
         let data = match conn.body_chunk(body).await {
             Ok(Some(data)) => data,
             Ok(None) => break,
@@ -134,18 +151,16 @@ async fn read_whole(
         };
         spool.check_limit(plan, chunked, &data)?;
         spool.push(&data)?;
-        // nginx reads into a buffer of `client_body_buffer_size`: once it
-        // is full with more to come, everything goes to the file
-        let buffered = spool.memory.len() - preread;
-        if spool.file.is_none()
-            && spills
-            && (buffered > buffer || (buffered == buffer && !body.done()))
-        {
-            spool.spill()?;
-        }
     }
     spool.finish()
 }
+
+/// nginx's `client_header_buffer_size` default, where a head and the
+/// start of its body are read first.
+const CLIENT_HEADER_BUFFER: usize = 1024;
+
+/// Its `large_client_header_buffers` size, for longer heads.
+const LARGE_HEADER_BUFFER: usize = 8 * 1024;
 
 /// A body being read whole.
 struct Spool<'s, 'a> {

@@ -54,6 +54,8 @@ pub(super) struct Session<'a> {
     pub context: ErrorContext<'a>,
     /// When its head was read.
     pub started: Instant,
+    /// The length of its head in bytes.
+    pub head_len: usize,
     /// The last upstream server tried (`$upstream_addr`).
     upstream: Mutex<Option<SocketAddr>>,
 }
@@ -147,6 +149,7 @@ impl Engine {
             matched,
             client,
             started,
+            head_len: raw.len(),
             upstream: Mutex::new(None),
         };
         let mut body = BodyReader::new(framing, session.client.body_timeout);

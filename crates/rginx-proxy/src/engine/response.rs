@@ -13,6 +13,7 @@ use http::{Response, StatusCode};
 use http_body::Frame;
 use http_body_util::BodyExt;
 use rginx_core::plan::{rewrite_cookie, UpstreamPlan};
+use rginx_http::response::ResponseHead;
 
 use super::attempt::Reply;
 use super::error::{Kind, ProxyError};
@@ -26,8 +27,9 @@ use crate::pool::{Body, BoxError};
 use crate::timed::TimedBody;
 use crate::upstream::UpstreamBody;
 
-/// Response bodies up to this size are read whole before the response
-/// goes out (nginx buffers responses by default, `proxy_buffering on`).
+/// With `proxy_buffering off`, response bodies up to this size are still
+/// read whole before the response goes out (one write for head and body);
+/// with it on, those that fit in `proxy_buffers` are.
 const SMALL_BODY: u64 = 64 * 1024;
 
 impl Engine {
@@ -169,9 +171,18 @@ impl Engine {
             !switching && plan.version == "HTTP/1.1" && !request_close && head.keeps_alive(&raw);
         let pool = self.pool_of(&picked).filter(|_| reusable).cloned();
         let upstream_body = UpstreamBody::new(conn, framing, pool);
+        let buffering = &plan.response_buffering;
+        // `X-Accel-Buffering: yes|no` overrides proxy_buffering
+        // (`ngx_http_upstream_process_buffering`)
+        let read_ahead = x_accel_buffering(&raw, &head).unwrap_or(buffering.on);
+        let whole_up_to = if read_ahead {
+            buffering.memory
+        } else {
+            SMALL_BODY
+        };
         let small = http_body::Body::size_hint(&upstream_body)
             .exact()
-            .is_some_and(|n| n <= SMALL_BODY);
+            .is_some_and(|n| n <= whole_up_to);
         let mut timed = TimedBody::new(upstream_body, plan.read_timeout);
         // a small body is read whole first, as nginx's buffering does: the
         // client then gets head and body in one write, and the upstream
@@ -196,12 +207,47 @@ impl Engine {
                     Truncated::new(partial, error).boxed()
                 }
             }
+        } else if read_ahead {
+            let limits = crate::read_ahead::Limits {
+                memory: usize::try_from(buffering.memory).unwrap_or(usize::MAX),
+                max_file: buffering.max_file,
+                temp_path: buffering.temp_path.clone(),
+            };
+            let log = crate::read_ahead::LogContext {
+                connection: session.context.connection,
+                log_set: session.context.log_set,
+                suffix: session
+                    .context
+                    .describe(Some((&addr, &plan.uri)))
+                    .to_string(),
+            };
+            crate::read_ahead::read_ahead(timed, limits, log).boxed()
         } else {
             timed.boxed()
         };
         out.body(body)
             .map(|response| Answer::Response(response, Some(passed)))
             .map_err(|_| internal())
+    }
+}
+
+/// The backend's `X-Accel-Buffering`: `yes` or `no` (compared as nginx
+/// does, by their first letters, without case), if it sent one.
+fn x_accel_buffering(raw: &[u8], head: &ResponseHead) -> Option<bool> {
+    let span = head
+        .headers
+        .iter()
+        .rev()
+        .find(|span| raw[span.name.clone()].eq_ignore_ascii_case(b"x-accel-buffering"))?;
+    let value = &raw[span.value.clone()];
+    let starts =
+        |word: &[u8]| value.len() >= word.len() && value[..word.len()].eq_ignore_ascii_case(word);
+    if starts(b"yes") {
+        Some(true)
+    } else if starts(b"no") {
+        Some(false)
+    } else {
+        None
     }
 }
 

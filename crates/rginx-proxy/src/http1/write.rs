@@ -300,7 +300,10 @@ pub async fn write_response(
     }
     // a body known whole (a page, a small buffered answer) goes with the
     // head in one write
-    if let Some(size) = http_body::Body::size_hint(&body).exact() {
+    if let Some(size) = http_body::Body::size_hint(&body)
+        .exact()
+        .filter(|n| *n <= WHOLE_WRITE)
+    {
         head.reserve(usize::try_from(size).unwrap_or(0));
         let mut complete = true;
         while let Some(frame) = body.frame().await {
@@ -362,6 +365,11 @@ pub async fn write_response(
     written.keep = keep_alive;
     written
 }
+
+/// The longest body of known length gathered with its head for one
+/// write; a longer one streams (so a large backend body is never held
+/// whole).
+const WHOLE_WRITE: u64 = 64 * 1024;
 
 /// One header line.
 fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
