@@ -120,7 +120,8 @@ fn serve(model: rginx_core::Model, mode: Mode, reload: Option<&crate::check::Sou
             eprintln!("rginx: [warn] {e}: the demo runs without a pid file");
         }
     }
-    if rginx_proxy::process::is_root() {
+    let as_root = rginx_proxy::process::is_root();
+    if as_root {
         // nginx's workers run as nobody:nogroup unless `user` says otherwise
         let (user, group) = match model.main.get("user").map(|s| &s.value) {
             Some(Value::Words(w)) if !w.is_empty() => (w[0].clone(), w.get(1).cloned()),
@@ -147,7 +148,8 @@ fn serve(model: rginx_core::Model, mode: Mode, reload: Option<&crate::check::Sou
             }
         }
     }
-    if !rginx_proxy::process::is_root() {
+    // as root they were made before the process became `user`
+    if !as_root {
         if let Some(code) = temp_dirs(&generation, None, mode) {
             return code;
         }
