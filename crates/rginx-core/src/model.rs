@@ -615,6 +615,12 @@ pub enum Balancing {
     IpHash,
     /// `least_conn`: the fewest active requests for the weight.
     LeastConn,
+    /// `random [two [least_conn]]`: a server drawn by weight; with `two`,
+    /// the less loaded of two drawn.
+    Random {
+        /// `two`.
+        two: bool,
+    },
     /// `hash KEY [consistent]`: by a value of the request.
     Hash {
         /// The key, a template.

@@ -454,6 +454,13 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "Chooses the server by the client's address (IPv4: its first three bytes), as nginx's hash.",
     ),
     spec(
+        "random",
+        &[U],
+        Arity::Range(0, 2),
+        Kind::Custom(handlers::balancing),
+        "Draws the server by weight (`two [least_conn]`: the less loaded of two drawn), as nginx's; draws are per worker.",
+    ),
+    spec(
         "hash",
         &[U],
         Arity::Range(1, 2),

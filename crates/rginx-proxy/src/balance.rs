@@ -172,6 +172,8 @@ pub struct RoundRobin {
     method: Balancing,
     /// `hash ... consistent`'s points: (hash, server), sorted, distinct.
     points: Vec<(u32, Arc<str>)>,
+    /// `random`'s generator state (per worker, as nginx's `ngx_random`).
+    draws: u64,
 }
 
 impl RoundRobin {
@@ -212,6 +214,7 @@ impl RoundRobin {
             backup,
             method: conf.method.clone(),
             points,
+            draws: seed(),
         }
     }
 
@@ -228,6 +231,7 @@ impl RoundRobin {
             backup: Vec::new(),
             method: Balancing::RoundRobin,
             points: Vec::new(),
+            draws: 0,
         }
     }
 
@@ -258,6 +262,10 @@ impl RoundRobin {
             _ if self.single() => self.pick_round_robin(now, tried),
             (Balancing::IpHash, _) => self.pick_ip_hash(now, tried, client.ip),
             (Balancing::LeastConn, _) => self.pick_least_conn(now, tried),
+            (Balancing::Random { two }, _) if tried.hash_tries <= 20 => {
+                let two = *two;
+                self.pick_random(now, tried, two)
+            }
             (Balancing::Hash { consistent, .. }, Some(key)) if tried.hash_tries <= 20 => {
                 if *consistent {
                     self.pick_chash(now, tried, key)
@@ -459,6 +467,51 @@ impl RoundRobin {
         };
         tried.insert(pick);
         pick
+    }
+
+    /// `ngx_http_upstream_get_random_peer` and `_random2_peer`: primaries
+    /// drawn by weight until one is usable (with `two`, until two are, and
+    /// the one with fewer requests for its weight wins); after 20 draws
+    /// for the request, round-robin.
+    fn pick_random(&mut self, now: Instant, tried: &mut Tried, two: bool) -> Option<Pick> {
+        let total = self.total_weight();
+        let mut first: Option<usize> = None;
+        loop {
+            let draw = self.draw() % total.max(1);
+            let index = self.weighted_index(draw);
+            let usable = Some(index) != first && self.usable_primary(index, now, tried);
+            if usable {
+                match first {
+                    _ if !two => return Some(self.take_primary(index, now, tried)),
+                    None => first = Some(index),
+                    Some(prev) => {
+                        let (a, b) = (&self.primary[index], &self.primary[prev]);
+                        let chosen = if a.conns * b.weight > b.conns * a.weight {
+                            prev
+                        } else {
+                            index
+                        };
+                        return Some(self.take_primary(chosen, now, tried));
+                    }
+                }
+            }
+            // `rp->tries`: kept for the request's later attempts
+            tried.hash_tries += 1;
+            if tried.hash_tries > 20 {
+                return self.pick_round_robin(now, tried);
+            }
+        }
+    }
+
+    /// The next draw (xorshift64*: what `random()` is for nginx here, a
+    /// cheap generator, not a secret).
+    fn draw(&mut self) -> u64 {
+        let mut x = self.draws;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.draws = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32
     }
 
     /// `ngx_http_upstream_get_least_conn_peer`: the primaries, then the
@@ -663,6 +716,15 @@ impl std::fmt::Debug for PeerLease {
 /// `ngx_http_upstream_init_chash`: 160 points per weight unit of each
 /// primary peer, crc32 of `HOST \0 PORT` then the previous point's hash
 /// (little-endian), sorted, equal hashes kept once.
+/// A generator seed per balancer, as nginx seeds `random()` from its pid
+/// and the time (never zero: xorshift would stay there).
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish() | 1
+}
+
 fn chash_points(peers: &[Peer]) -> Vec<(u32, Arc<str>)> {
     let mut points = Vec::new();
     for peer in peers {
@@ -858,5 +920,59 @@ mod tests {
             })
             .collect();
         assert!(ports.contains(&8001), "{ports:?}");
+    }
+
+    fn random_group(two: bool, servers: Vec<UpstreamServer>) -> RoundRobin {
+        RoundRobin::new(&UpstreamConf {
+            name: "r".into(),
+            servers,
+            method: Balancing::Random { two },
+            ..UpstreamConf::default()
+        })
+    }
+
+    #[test]
+    fn random_draws_by_weight_and_skips_what_cannot_serve() {
+        let mut rr = random_group(
+            false,
+            vec![
+                server(8001, 3, false, false),
+                server(8002, 1, false, false),
+                server(8003, 5, false, true),
+            ],
+        );
+        let now = Instant::now();
+        let mut counts = [0u32; 3];
+        for _ in 0..4000 {
+            let pick = rr.pick(now, &mut Tried::default(), LOCAL).unwrap();
+            counts[usize::from(rr.peer(pick).unwrap().addr.port() - 8001)] += 1;
+            rr.release(pick);
+        }
+        // 3:1, and never the down one
+        assert_eq!(counts[2], 0);
+        assert!((2600..3400).contains(&counts[0]), "{counts:?}");
+    }
+
+    #[test]
+    fn random_two_takes_the_less_loaded_of_two() {
+        let mut rr = random_group(
+            true,
+            vec![server(8001, 1, false, false), server(8002, 1, false, false)],
+        );
+        let now = Instant::now();
+        // 8001 holds a request: of the two drawn, 8002 always wins
+        let held = loop {
+            let pick = rr.pick(now, &mut Tried::default(), LOCAL).unwrap();
+            if rr.peer(pick).unwrap().addr.port() == 8001 {
+                break pick;
+            }
+            rr.release(pick);
+        };
+        for _ in 0..20 {
+            let pick = rr.pick(now, &mut Tried::default(), LOCAL).unwrap();
+            assert_eq!(rr.peer(pick).unwrap().addr.port(), 8002);
+            rr.release(pick);
+        }
+        rr.release(held);
     }
 }

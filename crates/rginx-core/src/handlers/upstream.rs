@@ -75,7 +75,10 @@ pub fn upstream_server(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) ->
         } else if let Some(v) = p.strip_prefix("max_conns=") {
             server.max_conns = parse_number(v).ok_or_else(invalid)?;
         } else if p == "backup" {
-            if matches!(up.method, Balancing::IpHash | Balancing::Hash { .. }) {
+            if matches!(
+                up.method,
+                Balancing::IpHash | Balancing::Hash { .. } | Balancing::Random { .. }
+            ) {
                 return Err(Msg::own(format!(
                     "balancing method does not support parameter \"{p}\""
                 )));
@@ -123,6 +126,19 @@ pub fn balancing(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resul
     up.method = match d.name() {
         "ip_hash" => Balancing::IpHash,
         "least_conn" => Balancing::LeastConn,
+        // `ngx_http_upstream_random`: `two`, then only `least_conn`
+        "random" => {
+            let invalid = |w: &str| Msg::own(format!("invalid parameter \"{w}\""));
+            match (
+                d.args.first().map(|w| w.as_str()),
+                d.args.get(1).map(|w| w.as_str()),
+            ) {
+                (None, _) => Balancing::Random { two: false },
+                (Some("two"), None | Some("least_conn")) => Balancing::Random { two: true },
+                (Some("two"), Some(other)) => return Err(invalid(other)),
+                (Some(other), _) => return Err(invalid(other)),
+            }
+        }
         _ => {
             let key = arg(d, 0);
             b.use_template(key)?;
