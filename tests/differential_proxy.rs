@@ -487,7 +487,7 @@ const SCENARIOS: &[Scenario] = &[
 /// written as `PORT`. The body holds the backend's view of the request, so
 /// what each proxy sent upstream is compared byte for byte too.
 const NGINX_SIGNATURE: &str = "<hr><center>nginx/1.22.1</center>";
-const RGINX_SIGNATURE: &str = "<hr><center>rginx</center>";
+const RGINX_SIGNATURE: &str = concat!("<hr><center>rginx/", env!("CARGO_PKG_VERSION"), "</center>");
 
 fn client_view(m: &Message, port: u16, nginx: bool) -> Vec<String> {
     let mut out = vec![m.head.first().cloned().unwrap_or_default()];

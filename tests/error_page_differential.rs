@@ -72,7 +72,7 @@ fn http_body(port: u16, backend: std::net::SocketAddr) -> String {
 /// The whole answer: head lines but Date and Server, then the body;
 /// ports masked, a page's length and signature masked.
 fn ask(port: u16, request: &str) -> String {
-    let text = answer_text(port, request).replace("nginx/1.22.1", "rginx");
+    let text = answer_text(port, request).replace(NGINX_TOKEN, RGINX_TOKEN);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let page = head.contains("Content-Type: text/html");
     let kept: Vec<String> = head

@@ -124,7 +124,7 @@ fn ask(port: u16, request: &str) -> String {
             _ => l.to_string(),
         })
         .collect();
-    // nginx's pages are signed `nginx/1.22.1`, rginx's `rginx`
+    // nginx's pages are signed `nginx/1.22.1`, rginx's `rginx/VERSION`
     let kept = kept.join(" | ");
     let kept = match kept.find("Content-Type: text/html | Content-Length: ") {
         Some(at) => {

@@ -731,7 +731,7 @@ fn oversized_heads_are_refused_like_nginx() {
                     })
                     .map(|l| l.to_ascii_lowercase())
                     .collect();
-                let body = String::from_utf8_lossy(&m.body).replace("nginx/1.22.1", "rginx");
+                let body = String::from_utf8_lossy(&m.body).replace(NGINX_TOKEN, RGINX_TOKEN);
                 if m.status() != 200 {
                     lines.push(body);
                 }

@@ -65,7 +65,7 @@ server {{
 /// The whole answer: every head line but Date and Server, then the body;
 /// ports masked, a page's length and signature masked.
 fn ask(port: u16, request: &str) -> String {
-    let text = answer_text(port, request).replace("nginx/1.22.1", "rginx");
+    let text = answer_text(port, request).replace(NGINX_TOKEN, RGINX_TOKEN);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     // a page: nginx's own text/html answer to a code from 300 up
     let page = head.contains("Content-Type: text/html")

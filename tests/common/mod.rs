@@ -283,6 +283,13 @@ pub fn start_rginx_full(main: &str, events: &str, http_body: &str, port: u16) ->
     Rginx(child, dir)
 }
 
+/// What nginx 1.22 signs its `Server` header and pages with
+/// (`server_tokens on`, the default).
+pub const NGINX_TOKEN: &str = "nginx/1.22.1";
+
+/// What rginx signs them with.
+pub const RGINX_TOKEN: &str = concat!("rginx/", env!("CARGO_PKG_VERSION"));
+
 /// Sends raw bytes on a new connection to 127.0.0.1:`port` and reads
 /// until the server closes (or 5 s pass): the whole answer as text.
 pub fn answer_text(port: u16, request: &str) -> String {

@@ -439,6 +439,10 @@ pub struct ClientSettings {
     pub header_buffers: u64,
     /// `max_headers` (1000): the most header lines a request may have.
     pub max_headers: u64,
+    /// `server_tokens` (on; `build` is `on` for a build without a name):
+    /// whether the `Server` header and the error pages' signature carry
+    /// the version.
+    pub server_tokens: bool,
 }
 
 impl ClientSettings {
@@ -473,6 +477,7 @@ impl ClientSettings {
                 Some(crate::model::Value::Number(n)) => *n,
                 _ => 1000,
             },
+            server_tokens: settings.text("server_tokens") != Some("off"),
         }
     }
 }

@@ -923,12 +923,12 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         Kind::Number,
         HASH,
     ),
-    ignored(
+    spec(
         "server_tokens",
         HSL,
         Arity::Exactly(1),
         Kind::Enum(&["on", "off", "build"]),
-        "rginx's Server header never carries a version",
+        "`on` (default) and `build`: `Server: rginx/VERSION` and pages signed with it; `off`: `rginx` alone (where nginx says `nginx/1.22.1` and `nginx`).",
     ),
     ignored(
         "client_header_buffer_size",

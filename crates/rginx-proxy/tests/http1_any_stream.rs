@@ -100,7 +100,11 @@ async fn requests_are_served_over_an_in_memory_stream() {
     client.read_to_end(&mut answer).await.unwrap();
     let answer = String::from_utf8(answer).unwrap();
     assert!(
-        answer.starts_with("HTTP/1.1 200 OK\r\nServer: rginx\r\nDate: "),
+        answer.starts_with(concat!(
+            "HTTP/1.1 200 OK\r\nServer: rginx/",
+            env!("CARGO_PKG_VERSION"),
+            "\r\nDate: "
+        )),
         "{answer}"
     );
     assert!(answer.contains("\r\n\r\nActive connections: "), "{answer}");
@@ -108,6 +112,10 @@ async fn requests_are_served_over_an_in_memory_stream() {
     // an HTTP/1.1 status line as nginx writes it
     let second = &answer[answer.find("HTTP/1.1 404").expect("the second answer")..];
     assert!(second.contains("Connection: close\r\n"), "{second}");
-    assert!(second.ends_with("<hr><center>rginx</center>\r\n</body>\r\n</html>\r\n"));
+    assert!(second.ends_with(concat!(
+        "<hr><center>rginx/",
+        env!("CARGO_PKG_VERSION"),
+        "</center>\r\n</body>\r\n</html>\r\n"
+    )));
     served.await.unwrap();
 }

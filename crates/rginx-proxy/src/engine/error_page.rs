@@ -105,7 +105,11 @@ impl Engine {
                     own_place: false,
                 };
                 return Ok(Answer::Response(
-                    own_answer(hit.url_status(), Some(&location)),
+                    own_answer(
+                        hit.url_status(),
+                        Some(&location),
+                        session.client.server_tokens,
+                    ),
                     None,
                 ));
             }

@@ -51,7 +51,7 @@ use crate::balance::RoundRobin;
 use crate::http1::ClientConnection;
 use crate::pool::Pool;
 
-pub(crate) use own::refusal;
+pub(crate) use own::{refusal, signature};
 pub(crate) use request::Next;
 pub(crate) use upgrade::TunnelPlan;
 
@@ -212,7 +212,13 @@ impl Engine {
         self.runtime.static_access_log_paths()
     }
 
-    /// The temp directories request bodies may be written to.
+    /// `server_tokens` of the default server on `local`, for answers
+    /// given before a request's server is known.
+    pub fn server_tokens(&self, local: SocketAddr) -> bool {
+        self.runtime.socket_client_settings(local).server_tokens
+    }
+
+    /// The temp directories bodies may be written to.
     pub fn temp_paths(&self) -> Vec<&rginx_core::model::TempPath> {
         self.runtime.temp_paths()
     }

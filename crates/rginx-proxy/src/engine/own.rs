@@ -25,8 +25,12 @@ pub(super) fn empty_body() -> Body {
 }
 
 /// nginx's page for `status`, with a `Location` for a redirect.
-pub(super) fn own_answer(status: u16, location: Option<&OwnLocation>) -> Response<Body> {
-    let mut response = error_page(status);
+pub(super) fn own_answer(
+    status: u16,
+    location: Option<&OwnLocation>,
+    tokens: bool,
+) -> Response<Body> {
+    let mut response = error_page(status, tokens);
     match location {
         Some(l) if l.own_place => {
             if let Ok(v) = HeaderValue::from_str(&l.value) {
@@ -95,10 +99,10 @@ pub(super) fn status_answer(format: StatusFormat) -> Response<Body> {
 
 /// nginx's error page for a status (an empty body for the codes it has
 /// no page for, `ngx_http_error_pages`).
-pub(super) fn error_page(status: u16) -> Response<Body> {
+pub(super) fn error_page(status: u16, tokens: bool) -> Response<Body> {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let page = if has_page(status) {
-        page_html(status, None)
+        page_html(status, None, tokens)
     } else {
         String::new()
     };
@@ -118,6 +122,17 @@ pub(super) fn error_page(status: u16) -> Response<Body> {
     response
 }
 
+/// What rginx signs its `Server` header and pages with: its name and
+/// version (`server_tokens on`, as nginx's `nginx/1.22.1`), or its name
+/// alone (`off`).
+pub(crate) fn signature(tokens: bool) -> &'static str {
+    if tokens {
+        concat!("rginx/", env!("CARGO_PKG_VERSION"))
+    } else {
+        "rginx"
+    }
+}
+
 /// Whether nginx 1.22 has a page for `status` (`ngx_http_error_pages`).
 fn has_page(status: u16) -> bool {
     matches!(
@@ -129,7 +144,8 @@ fn has_page(status: u16) -> bool {
 /// The HTML of nginx's error page for a status (`ngx_http_error_pages`);
 /// `detail` is the second line of its special pages ("Request Header Or
 /// Cookie Too Large").
-fn page_html(status: u16, detail: Option<&str>) -> String {
+fn page_html(status: u16, detail: Option<&str>, tokens: bool) -> String {
+    let signature = signature(tokens);
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     // two pages' titles are not their status lines
     let heading = match status {
@@ -139,10 +155,10 @@ fn page_html(status: u16, detail: Option<&str>) -> String {
     };
     match detail {
         None => format!(
-            "<html>\r\n<head><title>{heading}</title></head>\r\n<body>\r\n<center><h1>{heading}</h1></center>\r\n<hr><center>rginx</center>\r\n</body>\r\n</html>\r\n"
+            "<html>\r\n<head><title>{heading}</title></head>\r\n<body>\r\n<center><h1>{heading}</h1></center>\r\n<hr><center>{signature}</center>\r\n</body>\r\n</html>\r\n"
         ),
         Some(detail) => format!(
-            "<html>\r\n<head><title>{} {detail}</title></head>\r\n<body>\r\n<center><h1>{heading}</h1></center>\r\n<center>{detail}</center>\r\n<hr><center>rginx</center>\r\n</body>\r\n</html>\r\n",
+            "<html>\r\n<head><title>{} {detail}</title></head>\r\n<body>\r\n<center><h1>{heading}</h1></center>\r\n<center>{detail}</center>\r\n<hr><center>{signature}</center>\r\n</body>\r\n</html>\r\n",
             code.as_u16()
         ),
     }
@@ -150,18 +166,19 @@ fn page_html(status: u16, detail: Option<&str>) -> String {
 
 /// The whole response for a head nginx refuses before it is parsed:
 /// nginx's page, then the connection closes.
-pub(crate) fn refusal(limit: HeadRefusal) -> Vec<u8> {
+pub(crate) fn refusal(limit: HeadRefusal, tokens: bool) -> Vec<u8> {
     let status = limit.status();
     let page = match limit {
         HeadRefusal::Headers | HeadRefusal::TooManyLines => {
-            page_html(status, Some("Request Header Or Cookie Too Large"))
+            page_html(status, Some("Request Header Or Cookie Too Large"), tokens)
         }
-        _ => page_html(status, None),
+        _ => page_html(status, None, tokens),
     };
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     format!(
-        "HTTP/1.1 {status} {}\r\nServer: rginx\r\nDate: {}\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+        "HTTP/1.1 {status} {}\r\nServer: {}\r\nDate: {}\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
         nginx_reason(code),
+        signature(tokens),
         crate::date::now(),
         page.len()
     )
@@ -174,10 +191,10 @@ mod tests {
 
     #[test]
     fn pages_are_nginx_s_with_rginx_s_signature() {
-        let page = page_html(504, None);
+        let page = page_html(504, None, false);
         assert!(page.starts_with("<html>\r\n<head><title>504 Gateway Time-out</title>"));
         assert!(page.ends_with("<hr><center>rginx</center>\r\n</body>\r\n</html>\r\n"));
-        let refused = String::from_utf8(refusal(HeadRefusal::Headers)).unwrap();
+        let refused = String::from_utf8(refusal(HeadRefusal::Headers, false)).unwrap();
         assert!(refused.starts_with("HTTP/1.1 400 Bad Request\r\nServer: rginx\r\nDate: "));
         assert!(refused.contains("<title>400 Request Header Or Cookie Too Large</title>"));
     }

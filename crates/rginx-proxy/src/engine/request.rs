@@ -89,7 +89,7 @@ impl Engine {
             Ok(parsed) => parsed,
             Err(error) => {
                 self.log_unreadable(&connection, error, raw, pipelined);
-                return self.refuse_unreadable(conn).await;
+                return self.refuse_unreadable(conn, connection.local).await;
             }
         };
         // values as text for the evaluator (bytes that are not UTF-8
@@ -169,7 +169,11 @@ impl Engine {
         let (response, mut raw, tunnel) = match answer {
             Ok(Answer::Response(response, raw)) => (response, raw, None),
             Ok(Answer::Tunnel(response, raw, tunnel)) => (response, Some(raw), Some(tunnel)),
-            Err(error) => (error_response(&error), None, None),
+            Err(error) => (
+                error_response(&error, session.client.server_tokens),
+                None,
+                None,
+            ),
         };
         // the headers filter: add_header, expires
         let now = std::time::SystemTime::now();
@@ -181,6 +185,7 @@ impl Engine {
             keepalive_header: session.client.keepalive_header,
             client_minor: parsed.minor_version,
             now,
+            tokens: session.client.server_tokens,
         };
         let written = write_response(conn, response, raw.as_ref(), &added, framing).await;
         if let Some(mut tunnel) = tunnel {
@@ -220,15 +225,17 @@ impl Engine {
     }
 
     /// A head nginx cannot read: its 400 page, and the connection closes.
-    async fn refuse_unreadable(&self, conn: &mut ClientConn) -> Next {
+    async fn refuse_unreadable(&self, conn: &mut ClientConn, local: std::net::SocketAddr) -> Next {
+        let tokens = self.server_tokens(local);
         let framing = Framing {
             head_request: false,
             keep_alive: false,
             keepalive_header: None,
             client_minor: 1,
             now: std::time::SystemTime::now(),
+            tokens,
         };
-        write_response(conn, error_page(400), None, &[], framing).await;
+        write_response(conn, error_page(400, tokens), None, &[], framing).await;
         Next::Close
     }
 
@@ -258,9 +265,11 @@ impl Engine {
                         session.context.describe(None)
                     );
                 }
-                own_answer(status, None)
+                own_answer(status, None, session.client.server_tokens)
             }
-            Decision::Moved { status, location } => own_answer(status, Some(&location)),
+            Decision::Moved { status, location } => {
+                own_answer(status, Some(&location), session.client.server_tokens)
+            }
             Decision::Text {
                 status,
                 content_type,
@@ -277,7 +286,7 @@ impl Engine {
             Decision::RegexFailed { alert, answer } => {
                 self.log_alert(session, &alert);
                 if answer {
-                    own_answer(500, None)
+                    own_answer(500, None, session.client.server_tokens)
                 } else {
                     // nginx closes the request (`ngx_http_close_request`
                     // with 500): the log's status, nothing written
@@ -315,11 +324,11 @@ impl Engine {
 
 /// What the client gets for a failure: nginx's page, or nothing at all
 /// (then the connection closes).
-fn error_response(error: &ProxyError) -> Response<Body> {
+fn error_response(error: &ProxyError, tokens: bool) -> Response<Body> {
     let mut response = if error.unanswered() {
         unanswered()
     } else {
-        error_page(error.status())
+        error_page(error.status(), tokens)
     };
     // the status is the log's even when nothing is written
     *response.status_mut() =

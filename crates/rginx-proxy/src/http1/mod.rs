@@ -234,7 +234,8 @@ async fn serve_one(
         HeadRead::Ended | HeadRead::Cut => return Step::Close,
         HeadRead::Refused(refusal) => {
             accepted_by.log_refused(connection, refusal, &conn.buf, pipelined);
-            conn.refuse(&crate::engine::refusal(refusal)).await;
+            let tokens = accepted_by.server_tokens(connection.local);
+            conn.refuse(&crate::engine::refusal(refusal, tokens)).await;
             return Step::Close;
         }
     };

@@ -132,6 +132,8 @@ pub struct Framing {
     /// The time the head is written for (its `Date`; the headers filter's
     /// `Expires` counts from the same second, as nginx's cached time).
     pub now: std::time::SystemTime,
+    /// `server_tokens`: the version in `Server`.
+    pub tokens: bool,
 }
 
 /// What became of a written response.
@@ -240,7 +242,9 @@ pub async fn write_response(
     // nginx's own, where the backend put it
     let (server, date) = raw.map_or((false, false), |r| r.passes_own);
     if !server {
-        head.extend_from_slice(b"Server: rginx\r\n");
+        head.extend_from_slice(b"Server: ");
+        head.extend_from_slice(crate::engine::signature(framing.tokens).as_bytes());
+        head.extend_from_slice(b"\r\n");
     }
     if !date {
         head.extend_from_slice(b"Date: ");
