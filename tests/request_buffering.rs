@@ -328,3 +328,63 @@ fn a_temp_file_that_cannot_be_made_is_a_500_with_nginx_s_line() {
     );
     assert_eq!(seen[0], seen[1]);
 }
+
+#[test]
+fn bodies_withheld_or_set_reach_the_backend_as_through_nginx() {
+    let Some(nginx) = nginx() else { return };
+    let backend = RecordingBackend::start();
+    let config = |port: u16| {
+        format!(
+            "server {{
+    listen 127.0.0.1:{port};
+    location /off/ {{ proxy_pass http://{b}; proxy_pass_request_body off; }}
+    location /off-nolength/ {{
+        proxy_pass http://{b};
+        proxy_pass_request_body off;
+        proxy_set_header Content-Length \"\";
+    }}
+    location /set/ {{ proxy_pass http://{b}; proxy_set_body \"a=$arg_a&m=$request_method\"; }}
+    location /set-empty/ {{ proxy_pass http://{b}; proxy_set_body \"\"; }}
+}}",
+            b = backend.addr()
+        )
+    };
+    let (nginx_port, rginx_port) = (free_port(), free_port());
+    let _theirs = NginxServer::start(&nginx, &config(nginx_port), nginx_port);
+    let _ours = start_rginx(&config(rginx_port), rginx_port);
+    let mut differences = Vec::new();
+    let mut asked = 0;
+    for path in ["/off/", "/off-nolength/", "/set/?a=1", "/set-empty/"] {
+        let get = format!("GET {path} HTTP/1.1\r\nHost: rb.test\r\nConnection: close\r\n\r\n");
+        for bytes in [
+            get.into_bytes(),
+            request(path, 300, false),
+            request(path, 3000, true),
+        ] {
+            asked += 1;
+            let mut seen = Vec::new();
+            for port in [nginx_port, rginx_port] {
+                backend.take();
+                let status = ask(port, &bytes);
+                let received: Vec<String> = backend
+                    .take()
+                    .iter()
+                    .map(|m| {
+                        let head = mask_ports(&m.head.join("\n"));
+                        format!("{head}\n{}", String::from_utf8_lossy(&m.body))
+                    })
+                    .collect();
+                seen.push(format!("{status}\n{}", received.join("\n---\n")));
+            }
+            if seen[0] != seen[1] {
+                differences.push(format!(
+                    "{path} {}:\n nginx: {}\n rginx: {}",
+                    bytes.len(),
+                    seen[0],
+                    seen[1]
+                ));
+            }
+        }
+    }
+    assert_no_differences(&differences, asked);
+}

@@ -169,6 +169,19 @@ pub struct BodyBuffering {
     pub in_file: InFileOnly,
 }
 
+/// What goes upstream as a request's body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SentBody {
+    /// The client's (`proxy_pass_request_body on`, the default).
+    Client,
+    /// Nothing: the client's is read and dropped
+    /// (`proxy_pass_request_body off`).
+    Withheld,
+    /// `proxy_set_body`'s value, evaluated for the request (the client's
+    /// is read and dropped).
+    Set(String),
+}
+
 /// How a backend's response is read ahead of the client
 /// (`proxy_buffering` and its buffers and temp files).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -284,6 +297,8 @@ pub struct UpstreamPlan<'a> {
     pub max_body: u64,
     /// How the body is read before it is sent.
     pub body_buffering: &'a BodyBuffering,
+    /// What goes upstream as the body.
+    pub sent_body: SentBody,
     /// How the response is read ahead of the client.
     pub response_buffering: &'a ResponseBuffering,
     /// The client's request carried `Upgrade`: a `101` from the backend
@@ -547,6 +562,10 @@ struct CompiledLocation {
     max_body: u64,
     /// How a request body is read.
     body_buffering: BodyBuffering,
+    /// `proxy_pass_request_body`.
+    pass_request_body: bool,
+    /// `proxy_set_body`.
+    set_body: Option<Template>,
     /// How a response is read ahead of the client.
     response_buffering: ResponseBuffering,
     /// `access_log` targets: path and index into `Runtime::formats`.

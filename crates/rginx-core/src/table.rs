@@ -658,6 +658,20 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "`Expires` and `Cache-Control` for the same statuses: a time, `modified`, `@time`, `epoch`, `max`, `off`, or a value with variables.",
     ),
     spec(
+        "proxy_pass_request_body",
+        HSL,
+        Arity::Flag,
+        Kind::Flag,
+        "`off`: the client's body is read but not sent (its `Content-Length` still is, as nginx sends it).",
+    ),
+    spec(
+        "proxy_set_body",
+        HSL,
+        Arity::Exactly(1),
+        Kind::Custom(handlers::proxy_set_body),
+        "The body sent instead of the client's (variables allowed), with its `Content-Length`.",
+    ),
+    spec(
         "proxy_method",
         HSL,
         Arity::Exactly(1),

@@ -248,12 +248,26 @@ fn default_redirect(f: &mut Frame<'_>) -> Result<RedirectRule, Msg> {
 /// `proxy_method METHOD` (a value with variables,
 /// `ngx_http_set_complex_value_slot`).
 pub fn proxy_method(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
-    duplicate_check(f.settings(), "proxy_method")?;
+    complex_value(b, d, f, "proxy_method")
+}
+
+/// `proxy_set_body VALUE`: the body sent instead of the client's (a value
+/// with variables, `ngx_conf_set_str_slot` compiled at merge).
+pub fn proxy_set_body(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    complex_value(b, d, f, "proxy_set_body")
+}
+
+/// A one-argument value with variables, checked now and kept as text.
+fn complex_value(
+    b: &mut Builder<'_>,
+    d: &Directive,
+    f: &mut Frame<'_>,
+    key: &'static str,
+) -> Result<(), Msg> {
+    duplicate_check(f.settings(), key)?;
     b.use_template(arg(d, 0))?;
-    f.settings().insert(
-        "proxy_method",
-        setting(d, Value::Text(arg(d, 0).to_string())),
-    );
+    f.settings()
+        .insert(key, setting(d, Value::Text(arg(d, 0).to_string())));
     Ok(())
 }
 

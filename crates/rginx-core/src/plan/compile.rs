@@ -335,6 +335,11 @@ pub(super) fn compile_settings(
             _ => 1024 * 1024,
         },
         body_buffering: BodyBuffering::compile(settings),
+        pass_request_body: settings.flag("proxy_pass_request_body", true),
+        set_body: match settings.text("proxy_set_body") {
+            Some(b) => Some(Template::compile(b, names)?),
+            None => None,
+        },
         response_buffering: ResponseBuffering::compile(settings),
         connect_timeout: settings.time("proxy_connect_timeout", sixty),
         read_timeout: settings.time("proxy_read_timeout", sixty),

@@ -313,6 +313,17 @@ impl Runtime {
         };
         ctx.proxy_host = &proxy_host;
         ctx.proxy_port = proxy_port;
+        // the body first, as `ngx_http_proxy_create_request` measures it
+        // before the headers
+        let sent_body = match (&loc.set_body, loc.pass_request_body) {
+            (Some(t), _) => {
+                let mut value = String::new();
+                t.render(&mut value, &mut |v, out| ctx.var(v, out));
+                SentBody::Set(value)
+            }
+            (None, true) => SentBody::Client,
+            (None, false) => SentBody::Withheld,
+        };
         let mut headers: Vec<(&'a str, Cow<'a, str>)> =
             Vec::with_capacity(loc.headers.len() + req.headers.len());
         let mut length_at = None;
@@ -326,13 +337,14 @@ impl Runtime {
                 HeaderValue::Default(d) => match d {
                     DefaultValue::ProxyHost => proxy_host.clone(),
                     DefaultValue::Close => Cow::Borrowed("close"),
-                    DefaultValue::BodyLength => match body {
-                        BodyPlan::Length(n) => Cow::Owned(n.to_string()),
-                        BodyPlan::Dechunk => {
+                    DefaultValue::BodyLength => match (&sent_body, body) {
+                        (SentBody::Set(value), _) => Cow::Owned(value.len().to_string()),
+                        (_, BodyPlan::Length(n)) => Cow::Owned(n.to_string()),
+                        (_, BodyPlan::Dechunk) => {
                             length_at = Some(headers.len());
                             Cow::Borrowed("")
                         }
-                        BodyPlan::None => Cow::Borrowed(""),
+                        (_, BodyPlan::None) => Cow::Borrowed(""),
                     },
                     // only for unbuffered bodies, which rginx does not do
                     DefaultValue::Chunked => Cow::Borrowed(""),
@@ -412,6 +424,7 @@ impl Runtime {
             length_at,
             max_body: loc.max_body,
             body_buffering: &loc.body_buffering,
+            sent_body,
             response_buffering: &loc.response_buffering,
             upgrade: client_upgrade,
             connect_timeout: loc.connect_timeout,

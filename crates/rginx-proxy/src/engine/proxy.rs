@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use http::Response;
-use rginx_core::plan::{BodyBuffering, BodyPlan, InFileOnly, UpstreamPlan};
+use rginx_core::plan::{BodyBuffering, BodyPlan, InFileOnly, SentBody, UpstreamPlan};
 
 use super::error::{Kind, ProxyError};
 use super::request::Session;
@@ -33,7 +33,11 @@ pub(super) enum RequestBody {
     Empty,
     Held(Bytes),
     InFile(TempFile),
-    Stream { sent: bool },
+    Stream {
+        sent: bool,
+    },
+    /// Read and not sent (`proxy_pass_request_body off`): its length.
+    Withheld(u64),
 }
 
 impl Engine {
@@ -80,6 +84,29 @@ async fn request_body(
     conn: &mut ClientConn,
 ) -> Result<RequestBody, ProxyError> {
     let in_file = plan.body_buffering.in_file != InFileOnly::Off;
+    // a body that is not the client's: the client's is read whole (nginx
+    // buffers it then) and dropped
+    let nothing_to_read = |b: &BodyReader| matches!(plan.body, BodyPlan::None) || b.done();
+    match &plan.sent_body {
+        SentBody::Client => {}
+        SentBody::Set(value) => {
+            if !nothing_to_read(body) {
+                read_whole(session, plan, body, conn).await?;
+            }
+            return Ok(RequestBody::Held(Bytes::from(value.clone().into_bytes())));
+        }
+        SentBody::Withheld => {
+            let read = if nothing_to_read(body) {
+                0
+            } else {
+                read_whole(session, plan, body, conn)
+                    .await?
+                    .length()
+                    .unwrap_or(0)
+            };
+            return Ok(RequestBody::Withheld(read));
+        }
+    }
     match plan.body {
         BodyPlan::None => Ok(RequestBody::Empty),
         BodyPlan::Length(_) if !plan.body_buffering.whole => {
@@ -289,7 +316,7 @@ impl RequestBody {
     ) -> Result<(), SendFailure> {
         // what goes with the head, in its one write
         match self {
-            RequestBody::Empty | RequestBody::InFile(_) => {}
+            RequestBody::Empty | RequestBody::InFile(_) | RequestBody::Withheld(_) => {}
             RequestBody::Held(bytes) => head.extend_from_slice(bytes),
             RequestBody::Stream { sent: true } => return Err(SendFailure::Upstream),
             RequestBody::Stream { sent } => {
@@ -331,6 +358,7 @@ impl RequestBody {
         match self {
             RequestBody::Held(bytes) => Some(bytes.len() as u64),
             RequestBody::InFile(file) => Some(file.len),
+            RequestBody::Withheld(n) => Some(*n),
             _ => None,
         }
     }
