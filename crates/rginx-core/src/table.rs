@@ -363,7 +363,7 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         &[S],
         Arity::AtLeast(1),
         Kind::Custom(handlers::listen),
-        "Address and port (`default_server`).",
+        "Address and port, or a port range (`8000-8005`: each port), and `default_server`.",
     ),
     spec(
         "server_name",

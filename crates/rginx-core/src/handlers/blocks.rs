@@ -12,7 +12,7 @@ use crate::model::{
 };
 use crate::resolve::parse_ip;
 use crate::table::Context;
-use crate::values::{parse_number, parse_time};
+use crate::values::parse_time;
 
 use super::{arg, count, duplicate_check, parse_port, setting, split_host_port};
 
@@ -130,33 +130,35 @@ pub fn listen(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(
             "listening on a unix socket is not supported by rginx",
         ));
     }
-    let addrs: Vec<SocketAddr> = if let Some(port) = parse_number(text).map(|_| text) {
-        let port = parse_port(port).ok_or_else(|| {
-            Msg::own(format!(
-                "invalid port in \"{text}\" of the \"listen\" directive"
-            ))
-        })?;
-        vec![SocketAddr::from(([0, 0, 0, 0], port))]
+    // `ngx_parse_inet_url` with `u->listen`: a port may be a range,
+    // `8000-8005`, which listens on each
+    let bad = |what: &str| Msg::own(format!("{what} in \"{text}\" of the \"listen\" directive"));
+    let port_only = text.bytes().all(|c| c.is_ascii_digit() || c == b'-')
+        && text.bytes().next().is_some_and(|c| c.is_ascii_digit());
+    let (host, ports) = if port_only {
+        ("*", listen_ports(text).map_err(bad)?)
     } else {
         let (host, port) = split_host_port(text);
-        let port = match port {
-            None => 80,
-            Some(p) => parse_port(p).ok_or_else(|| {
-                Msg::own(format!(
-                    "invalid port in \"{text}\" of the \"listen\" directive"
-                ))
-            })?,
+        let ports = match port {
+            None => (80, 80),
+            Some(p) => listen_ports(p).map_err(bad)?,
         };
-        if host == "*" {
-            vec![SocketAddr::from(([0, 0, 0, 0], port))]
-        } else if let Some(ip) = parse_ip(host) {
-            vec![SocketAddr::new(ip, port)]
-        } else {
-            b.resolver
-                .resolve(host, port)
-                .map_err(|e| Msg::own(format!("{e} in \"{text}\" of the \"listen\" directive")))?
-        }
+        (host, ports)
     };
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    for port in ports.0..=ports.1 {
+        if host == "*" {
+            addrs.push(SocketAddr::from(([0, 0, 0, 0], port)));
+        } else if let Some(ip) = parse_ip(host) {
+            addrs.push(SocketAddr::new(ip, port));
+        } else {
+            addrs.extend(
+                b.resolver.resolve(host, port).map_err(|e| {
+                    Msg::own(format!("{e} in \"{text}\" of the \"listen\" directive"))
+                })?,
+            );
+        }
+    }
     let mut default_server = false;
     let mut unsupported: Vec<&str> = Vec::new();
     for w in &d.args[1..] {
@@ -216,6 +218,25 @@ pub fn listen(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(
         server.listens.push(listen);
     }
     Ok(())
+}
+
+/// A `listen` port or port range (`8000-8005`), with nginx's words for
+/// a bad one.
+fn listen_ports(text: &str) -> Result<(u16, u16), &'static str> {
+    let (first, last) = match text.split_once('-') {
+        Some((first, last)) => (first, Some(last)),
+        None => (text, None),
+    };
+    let last = match last {
+        Some(l) => Some(parse_port(l).ok_or("invalid port")?),
+        None => None,
+    };
+    let first = parse_port(first).ok_or("invalid port")?;
+    match last {
+        Some(last) if first > last => Err("invalid port range"),
+        Some(last) => Ok((first, last)),
+        None => Ok((first, first)),
+    }
 }
 
 /// `0.0.0.0:80` / `[::1]:80` as nginx prints addresses.
