@@ -606,7 +606,7 @@ impl Builder<'_> {
                 continue;
             }
             match self.resolver.resolve(host, *port) {
-                Ok(resolved) => *addrs = resolved,
+                Ok(resolved) => *addrs = resolved.into_iter().map(Into::into).collect(),
                 Err(e) => self.diagnostics.push(Diagnostic::error(
                     format!("{e} in upstream \"{host}\""),
                     Some(pp.end),

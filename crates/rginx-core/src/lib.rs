@@ -19,6 +19,7 @@ pub mod lint;
 pub mod locate;
 pub mod model;
 pub mod names;
+pub mod peer;
 /// Regexes as nginx compiles and runs them (the `rginx-pcre` crate).
 pub use rginx_pcre as pcre;
 pub mod plan;

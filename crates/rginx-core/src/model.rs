@@ -581,8 +581,10 @@ pub enum ProxyTarget {
         /// Port (80/443 by default).
         port: u16,
         /// Addresses the host resolved to.
-        addrs: Vec<SocketAddr>,
+        addrs: Vec<crate::peer::PeerAddr>,
     },
+    /// A unix socket (`http://unix:/run/app.sock:/uri`), by its path.
+    Unix(std::sync::Arc<str>),
     /// The URL contains variables: resolved per request.
     Variable,
 }
@@ -640,7 +642,7 @@ pub struct UpstreamServer {
     /// Port (80 by default).
     pub port: u16,
     /// Addresses it resolved to.
-    pub addrs: Vec<SocketAddr>,
+    pub addrs: Vec<crate::peer::PeerAddr>,
     /// `weight=` (default 1).
     pub weight: u64,
     /// `max_fails=` (default 1).

@@ -137,7 +137,7 @@ pub enum PlanTarget {
     /// An `upstream` block, by name.
     Upstream(String),
     /// Addresses resolved at load time.
-    Addrs(Vec<SocketAddr>),
+    Addrs(Vec<crate::peer::PeerAddr>),
 }
 
 /// How the request body is sent upstream.
@@ -413,7 +413,7 @@ pub struct ResponseFacts {
     /// Time from the first request byte to the last response byte.
     pub request_time: Duration,
     /// The upstream server used.
-    pub upstream_addr: Option<SocketAddr>,
+    pub upstream_addr: Option<crate::peer::PeerAddr>,
 }
 
 /// Whose `access_log` settings a request is logged with: its location's
@@ -841,7 +841,7 @@ mod tests {
         };
         assert_eq!(
             *p.target,
-            PlanTarget::Addrs(vec!["127.0.0.1:9002".parse().unwrap()])
+            PlanTarget::Addrs(vec!["127.0.0.1:9002".parse::<SocketAddr>().unwrap().into()])
         );
         assert_eq!(p.headers[0], ("Host", "127.0.0.1:9002".into()));
         assert_eq!(decide(&rt, "/a?to=c", &host), Decision::Respond(502));

@@ -393,7 +393,7 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         &[U],
         Arity::AtLeast(1),
         Kind::Custom(handlers::upstream_server),
-        "A backend: `weight=`, `max_fails=`, `fail_timeout=`, `backup`, `down`.",
+        "A backend (`host:port` or `unix:PATH`): `weight=`, `max_fails=`, `fail_timeout=`, `max_conns=`, `backup`, `down`.",
     ),
     spec(
         "keepalive",
@@ -571,7 +571,7 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         &[L],
         Arity::Exactly(1),
         Kind::Custom(handlers::proxy_pass),
-        "Backend URL: upstream name or host, optional URI part, variables.",
+        "Backend URL: upstream name, host or `unix:PATH:` socket, optional URI part, variables.",
     ),
     spec(
         "proxy_http_version",

@@ -23,7 +23,9 @@
 //! Time is passed in, so the logic is deterministic and tested without
 //! sleeping.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
+
+use rginx_core::peer::PeerAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,7 +37,7 @@ use crate::status::PeerStats;
 #[derive(Debug, Clone)]
 pub struct Peer {
     /// Where to connect.
-    pub addr: SocketAddr,
+    pub addr: PeerAddr,
     /// Its `server` as written (`peer->server`: what `consistent` points
     /// name).
     server: Arc<str>,
@@ -68,7 +70,7 @@ impl Peer {
 
     fn new(
         group: &str,
-        addr: SocketAddr,
+        addr: PeerAddr,
         weight: u64,
         max_fails: u64,
         fail_timeout: Duration,
@@ -76,7 +78,7 @@ impl Peer {
     ) -> Peer {
         let weight = i64::try_from(weight).unwrap_or(i64::MAX).max(1);
         Peer {
-            stats: crate::status::UPSTREAMS.peer(group, addr),
+            stats: crate::status::UPSTREAMS.peer(group, &addr),
             addr,
             server: Arc::from(""),
             weight,
@@ -192,7 +194,7 @@ impl RoundRobin {
             for addr in &server.addrs {
                 let mut peer = Peer::new(
                     &group,
-                    *addr,
+                    addr.clone(),
                     server.weight,
                     server.max_fails,
                     server.fail_timeout,
@@ -221,10 +223,10 @@ impl RoundRobin {
     /// A group of fixed addresses (a `proxy_pass` host that resolved to
     /// them), with nginx's defaults: weight 1, `max_fails=1`,
     /// `fail_timeout=10s`.
-    pub fn from_addrs(addrs: &[SocketAddr]) -> RoundRobin {
+    pub fn from_addrs(addrs: &[PeerAddr]) -> RoundRobin {
         let primary = addrs
             .iter()
-            .map(|a| Peer::new("", *a, 1, 1, Duration::from_secs(10), false))
+            .map(|a| Peer::new("", a.clone(), 1, 1, Duration::from_secs(10), false))
             .collect();
         RoundRobin {
             primary,
@@ -756,6 +758,7 @@ fn chash_points(peers: &[Peer]) -> Vec<(u32, Arc<str>)> {
 mod tests {
     use super::*;
     use rginx_core::model::UpstreamServer;
+    use std::net::SocketAddr;
 
     const LOCAL: Client<'static> = Client {
         ip: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
@@ -767,7 +770,7 @@ mod tests {
             name: format!("127.0.0.1:{port}"),
             host: "127.0.0.1".into(),
             port,
-            addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
+            addrs: vec![SocketAddr::from(([127, 0, 0, 1], port)).into()],
             weight,
             max_fails: 1,
             fail_timeout: Duration::from_secs(10),
@@ -790,7 +793,11 @@ mod tests {
         (0..n)
             .map(|_| {
                 let pick = rr.pick(now, &mut Tried::default(), LOCAL).expect("a peer");
-                rr.peer(pick).expect("peer").addr.port()
+                rr.peer(pick)
+                    .expect("peer")
+                    .addr
+                    .inet()
+                    .map_or(0, |a| a.port())
             })
             .collect()
     }
@@ -829,7 +836,10 @@ mod tests {
         let t0 = Instant::now();
         let mut rr = group(vec![server(1, 1, false, false), server(2, 1, false, false)]);
         let pick = rr.pick(t0, &mut Tried::default(), LOCAL).unwrap();
-        assert_eq!(rr.peer(pick).unwrap().addr.port(), 1);
+        assert_eq!(
+            rr.peer(pick).unwrap().addr.inet().map_or(0, |a| a.port()),
+            1
+        );
         rr.report(pick, true, t0);
         // within fail_timeout only port 2 is used
         assert_eq!(
@@ -904,11 +914,17 @@ mod tests {
         let mut rr = group(vec![first, server(8002, 1, false, false)]);
         let now = Instant::now();
         let busy = rr.pick(now, &mut Tried::default(), LOCAL).unwrap();
-        assert_eq!(rr.peer(busy).unwrap().addr.port(), 8001);
+        assert_eq!(
+            rr.peer(busy).unwrap().addr.inet().map_or(0, |a| a.port()),
+            8001
+        );
         // 8001 is full: every pick goes to 8002
         for _ in 0..3 {
             let pick = rr.pick(now, &mut Tried::default(), LOCAL).unwrap();
-            assert_eq!(rr.peer(pick).unwrap().addr.port(), 8002);
+            assert_eq!(
+                rr.peer(pick).unwrap().addr.inet().map_or(0, |a| a.port()),
+                8002
+            );
             rr.release(pick);
         }
         rr.release(busy);
@@ -916,7 +932,7 @@ mod tests {
             .map(|_| {
                 let pick = rr.pick(now, &mut Tried::default(), LOCAL).unwrap();
                 rr.release(pick);
-                rr.peer(pick).unwrap().addr.port()
+                rr.peer(pick).unwrap().addr.inet().map_or(0, |a| a.port())
             })
             .collect();
         assert!(ports.contains(&8001), "{ports:?}");
@@ -945,7 +961,9 @@ mod tests {
         let mut counts = [0u32; 3];
         for _ in 0..4000 {
             let pick = rr.pick(now, &mut Tried::default(), LOCAL).unwrap();
-            counts[usize::from(rr.peer(pick).unwrap().addr.port() - 8001)] += 1;
+            counts
+                [usize::from(rr.peer(pick).unwrap().addr.inet().map_or(0, |a| a.port()) - 8001)] +=
+                1;
             rr.release(pick);
         }
         // 3:1, and never the down one
@@ -963,14 +981,17 @@ mod tests {
         // 8001 holds a request: of the two drawn, 8002 always wins
         let held = loop {
             let pick = rr.pick(now, &mut Tried::default(), LOCAL).unwrap();
-            if rr.peer(pick).unwrap().addr.port() == 8001 {
+            if rr.peer(pick).unwrap().addr.inet().map_or(0, |a| a.port()) == 8001 {
                 break pick;
             }
             rr.release(pick);
         };
         for _ in 0..20 {
             let pick = rr.pick(now, &mut Tried::default(), LOCAL).unwrap();
-            assert_eq!(rr.peer(pick).unwrap().addr.port(), 8002);
+            assert_eq!(
+                rr.peer(pick).unwrap().addr.inet().map_or(0, |a| a.port()),
+                8002
+            );
             rr.release(pick);
         }
         rr.release(held);

@@ -4,8 +4,8 @@
 //! has carried `keepalive_requests` requests (1000), or once it is older
 //! than `keepalive_time` (1 h).
 
+use rginx_core::peer::PeerAddr;
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -68,11 +68,11 @@ impl Pool {
 
     /// The most recently kept connection to `addr` that is still open and
     /// ready for a request.
-    pub fn take(&self, addr: SocketAddr) -> Option<Conn> {
+    pub fn take(&self, addr: &PeerAddr) -> Option<Conn> {
         loop {
             let Idle { conn, since } = {
                 let mut idle = self.idle.lock().ok()?;
-                let i = idle.iter().rposition(|e| e.conn.addr == addr)?;
+                let i = idle.iter().rposition(|e| e.conn.addr == *addr)?;
                 idle.remove(i)?
             };
             // one the upstream closed (or wrote to) while idle is dropped

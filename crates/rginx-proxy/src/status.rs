@@ -7,9 +7,9 @@
 //! request is served (a WebSocket tunnel stays writing until it closes),
 //! and *waiting* otherwise (an idle keep-alive connection).
 
+use rginx_core::peer::PeerAddr;
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -203,7 +203,7 @@ impl PeerStats {
 /// upstream (group name, or the address for a `proxy_pass` to one).
 #[derive(Debug, Default)]
 pub struct Upstreams {
-    peers: Mutex<HashMap<SocketAddr, Vec<NamedPeer>>>,
+    peers: Mutex<HashMap<PeerAddr, Vec<NamedPeer>>>,
 }
 
 /// A server's figures in one upstream (by its name).
@@ -211,9 +211,9 @@ type NamedPeer = (String, Arc<PeerStats>);
 
 impl Upstreams {
     /// The figures of `addr` in `upstream`, made on first use.
-    pub fn peer(&self, upstream: &str, addr: SocketAddr) -> Arc<PeerStats> {
+    pub fn peer(&self, upstream: &str, addr: &PeerAddr) -> Arc<PeerStats> {
         let mut peers = self.peers.lock().unwrap_or_else(PoisonError::into_inner);
-        let list = peers.entry(addr).or_default();
+        let list = peers.entry(addr.clone()).or_default();
         if let Some((_, stats)) = list.iter().find(|(name, _)| name == upstream) {
             return stats.clone();
         }
@@ -222,16 +222,16 @@ impl Upstreams {
         stats
     }
 
-    fn sorted(&self) -> Vec<(String, SocketAddr, Arc<PeerStats>)> {
+    fn sorted(&self) -> Vec<(String, PeerAddr, Arc<PeerStats>)> {
         let peers = self.peers.lock().unwrap_or_else(PoisonError::into_inner);
         let mut all: Vec<_> = peers
             .iter()
             .flat_map(|(addr, list)| {
                 list.iter()
-                    .map(|(name, stats)| (name.clone(), *addr, stats.clone()))
+                    .map(|(name, stats)| (name.clone(), addr.clone(), stats.clone()))
             })
             .collect();
-        all.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        all.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         all
     }
 }
@@ -295,7 +295,7 @@ pub fn prometheus_text(s: &Snapshot, upstreams: &Upstreams) -> String {
     );
     let peers = upstreams.sorted();
     // a proxy_pass to an address is its own upstream, named by it
-    let label = |name: &str, addr: &SocketAddr| {
+    let label = |name: &str, addr: &PeerAddr| {
         let name = if name.is_empty() {
             addr.to_string()
         } else {
@@ -377,12 +377,15 @@ mod tests {
     #[test]
     fn histogram_buckets_are_cumulative() {
         let upstreams = Upstreams::default();
-        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        let peer = upstreams.peer("backend", addr);
+        let addr: PeerAddr = "127.0.0.1:9"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into();
+        let peer = upstreams.peer("backend", &addr);
         peer.observe(false, Duration::from_millis(3));
         peer.observe(false, Duration::from_millis(30));
         peer.observe(true, Duration::from_millis(1));
-        assert!(Arc::ptr_eq(&peer, &upstreams.peer("backend", addr)));
+        assert!(Arc::ptr_eq(&peer, &upstreams.peer("backend", &addr)));
         let text = prometheus_text(&COUNTERS.snapshot(), &upstreams);
         let l = "upstream=\"backend\",server=\"127.0.0.1:9\"";
         for line in [

@@ -50,6 +50,21 @@ impl Transport for TcpStream {
     }
 }
 
+impl Transport for tokio::net::UnixStream {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        tokio::net::UnixStream::poll_read_ready(self, cx)
+    }
+
+    fn into_tcp(self: Box<Self>) -> Result<TcpStream, Stream> {
+        Err(self)
+    }
+
+    fn quiet(&self) -> bool {
+        let mut probe = [0u8; 1];
+        matches!(self.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+}
+
 /// A boxed stream: the engine handles every kind the same way.
 pub type Stream = Box<dyn Transport>;
 

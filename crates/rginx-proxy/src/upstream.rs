@@ -8,8 +8,8 @@
 //! connection read to the end of a response that keeps it alive goes back
 //! to its group's pool.
 
+use rginx_core::peer::PeerAddr;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -33,7 +33,7 @@ const READ_SIZE: usize = 16 * 1024;
 /// A connection to an upstream server.
 pub struct UpstreamConn {
     /// Where it goes.
-    pub addr: SocketAddr,
+    pub addr: PeerAddr,
     /// Requests sent on it so far.
     pub requests: u64,
     /// The peer's request in progress, while the connection carries one.
@@ -66,7 +66,7 @@ pub enum HeadError {
 
 impl UpstreamConn {
     /// A connection just opened, holding its slot.
-    pub fn new(addr: SocketAddr, stream: TimedWrites<Stream>, slot: OwnedSemaphorePermit) -> Self {
+    pub fn new(addr: PeerAddr, stream: TimedWrites<Stream>, slot: OwnedSemaphorePermit) -> Self {
         UpstreamConn {
             addr,
             requests: 0,

@@ -50,7 +50,14 @@ fn push_list(settings: &mut Settings, name: &'static str, d: &Directive, item: L
             list.reserve_exact(1);
             list.push(h);
         }
-        (Some(Value::AccessLogs(list)), ListItem::Access(a)) => list.extend(a),
+        // `off` anywhere at a level wins over the level's files, before or
+        // after it (`llcf->off`, checked before the logs); a level's list
+        // is empty only after an `off`
+        (Some(Value::AccessLogs(list)), ListItem::Access(a)) => match a {
+            Some(entry) if !list.is_empty() => list.push(entry),
+            Some(_) => {}
+            None => list.clear(),
+        },
         (Some(Value::ErrorLogs(list)), ListItem::Error(e)) => list.push(e),
         (_, ListItem::Header(h)) => {
             settings.insert(name, setting(d, Value::Headers(vec![h])));

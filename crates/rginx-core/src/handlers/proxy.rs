@@ -56,10 +56,32 @@ pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
             "proxy_pass to https:// upstreams is not supported by rginx yet",
         ));
     }
-    if rest.starts_with("unix:") {
-        return Err(Msg::own(
-            "proxy_pass to a unix socket is not supported by rginx",
-        ));
+    if let Some(socket) = rest.strip_prefix("unix:") {
+        // `ngx_parse_unix_domain_url` with a URI part: the path ends at
+        // the first `:`
+        let (path, uri) = match socket.split_once(':') {
+            Some((path, uri)) => (path, (!uri.is_empty()).then(|| uri.to_string())),
+            None => (socket, None),
+        };
+        if path.is_empty() {
+            return Err(Msg::own(format!(
+                "no path in the unix domain socket in upstream \"{rest}\""
+            )));
+        }
+        if uri.is_some() && regex_or_named {
+            return Err(Msg::own(URI_PART_NOT_ALLOWED));
+        }
+        loc.proxy_pass = Some(ProxyPass {
+            url: d.args[0].clone(),
+            scheme,
+            target: ProxyTarget::Unix(path.into()),
+            explicit_port: false,
+            uri,
+            span: d.name.span,
+            end: d.end,
+            seq: d.seq,
+        });
+        return Ok(());
     }
     let (authority, uri) = match rest.find('/') {
         Some(i) => (&rest[..i], Some(rest[i..].to_string())),
@@ -80,9 +102,7 @@ pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
     };
     b.proxy_ref(host, port)?;
     if uri.is_some() && regex_or_named {
-        return Err(Msg::own(
-            "\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, or inside \"if\" statement, or inside \"limit_except\" block",
-        ));
+        return Err(Msg::own(URI_PART_NOT_ALLOWED));
     }
     loc.proxy_pass = Some(ProxyPass {
         url: d.args[0].clone(),
@@ -100,6 +120,9 @@ pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
     });
     Ok(())
 }
+
+/// nginx's words for a `proxy_pass` URI where none may be.
+const URI_PART_NOT_ALLOWED: &str = "\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, or inside \"if\" statement, or inside \"limit_except\" block";
 
 /// `proxy_set_header name value`
 pub fn proxy_set_header(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {

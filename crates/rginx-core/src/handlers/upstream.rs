@@ -8,6 +8,8 @@ use crate::model::{UpstreamConf, UpstreamServer};
 use crate::table::Context;
 use crate::values::{parse_number, parse_time};
 
+use crate::peer::PeerAddr;
+
 use super::{arg, parse_port, split_host_port};
 
 /// `upstream name { }`
@@ -45,10 +47,11 @@ pub fn upstream_server(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) ->
         return Ok(());
     };
     let text = arg(d, 0);
-    if text.starts_with("unix:") {
-        return Err(Msg::own(
-            "upstream servers on unix sockets are not supported by rginx",
-        ));
+    let socket = text.strip_prefix("unix:");
+    if socket == Some("") {
+        return Err(Msg::own(format!(
+            "no path in the unix domain socket in upstream \"{text}\""
+        )));
     }
     let mut server = UpstreamServer {
         name: text.to_string(),
@@ -90,6 +93,11 @@ pub fn upstream_server(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) ->
             return Err(invalid());
         }
     }
+    if let Some(path) = socket {
+        server.addrs = vec![PeerAddr::Unix(path.into())];
+        up.servers.push(server);
+        return Ok(());
+    }
     if text.contains('/') {
         return Err(Msg::own(format!("invalid host in upstream \"{text}\"")));
     }
@@ -104,7 +112,10 @@ pub fn upstream_server(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) ->
     server.addrs = b
         .resolver
         .resolve(host, server.port)
-        .map_err(|e| Msg::own(format!("{e} in upstream \"{text}\"")))?;
+        .map_err(|e| Msg::own(format!("{e} in upstream \"{text}\"")))?
+        .into_iter()
+        .map(Into::into)
+        .collect();
     server.host = host.to_string();
     up.servers.push(server);
     Ok(())

@@ -97,6 +97,14 @@ pub(super) fn compile_location(
                 port: 80,
                 uri: pp.uri.clone().map(|u| (u, name.len())),
             },
+            // nginx's `Host` for a unix socket is `localhost`, with no
+            // `$proxy_port` (`ngx_http_proxy_set_vars`)
+            ProxyTarget::Unix(path) => ProxyKind::Static {
+                target: PlanTarget::Addrs(vec![crate::peer::PeerAddr::Unix(path.clone())]),
+                host: "localhost".to_string(),
+                port: 0,
+                uri: pp.uri.clone().map(|u| (u, name.len())),
+            },
             ProxyTarget::Host { host, port, addrs } => ProxyKind::Static {
                 target: PlanTarget::Addrs(addrs.clone()),
                 host: if pp.explicit_port && *port != 80 {

@@ -521,7 +521,7 @@ pub(super) fn dynamic_target(
         let uri = uri.map_or_else(|| request_uri.to_string(), str::to_string);
         if let Some(ip) = crate::resolve::parse_ip(host) {
             return Some((
-                PlanTarget::Addrs(vec![SocketAddr::new(ip, port)]),
+                PlanTarget::Addrs(vec![SocketAddr::new(ip, port).into()]),
                 uri,
                 authority.to_string(),
                 port,

@@ -264,6 +264,8 @@ impl<'a> Ctx<'a> {
                 self.header("content_type", out);
             }
             Var::ProxyHost => out.push_str(self.proxy_host),
+            // port 0: a unix socket, which has none
+            Var::ProxyPort if self.proxy_port == 0 => {}
             Var::ProxyPort => {
                 let _ = write!(out, "{}", self.proxy_port);
             }
@@ -312,7 +314,7 @@ impl<'a> Ctx<'a> {
                             let _ = write!(out, "{}.{:03}", t.as_secs(), t.subsec_millis());
                         }
                         "upstream_addr" => {
-                            if let Some(a) = f.upstream_addr {
+                            if let Some(a) = &f.upstream_addr {
                                 let _ = write!(out, "{a}");
                             }
                         }

@@ -3,10 +3,10 @@
 //! move on to the next server as `proxy_next_upstream` allows
 //! (`ngx_http_upstream_next`).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use rginx_core::peer::PeerAddr;
 use rginx_core::plan::{NextUpstream, PlanTarget, UpstreamPlan};
 use rginx_http::response::ResponseHead;
 use tokio::net::TcpStream;
@@ -30,7 +30,7 @@ pub(super) struct Reply {
     pub head: ResponseHead,
     pub conn: Conn,
     pub picked: Picked,
-    pub addr: SocketAddr,
+    pub addr: PeerAddr,
 }
 
 /// One exchange failed: how, and whether it was a kept connection the
@@ -93,10 +93,10 @@ impl Engine {
             let more = attempt < allowed
                 && (next.time_limit.is_zero()
                     || attempt_started.saturating_duration_since(started) < next.time_limit);
-            session.tried(addr);
+            session.tried(&addr);
             let describe = session.context.describe(Some((&addr, &plan.uri)));
             let outcome = self
-                .exchange(session, plan, addr, &picked, body, client_body, client)
+                .exchange(session, plan, &addr, &picked, body, client_body, client)
                 .await;
             let resend = |error_sent: bool, body: &RequestBody| {
                 !error_sent || (body.resendable() && next.may_resend(plan.method))
@@ -107,10 +107,10 @@ impl Engine {
                     // servers are left; the last one's answer goes through
                     if next.on_status(head.status) && more && resend(true, body) {
                         let failed = NextUpstream::status_is_failure(head.status);
-                        self.report(&picked, addr, attempt_started, failed);
+                        self.report(&picked, &addr, attempt_started, failed);
                         continue;
                     }
-                    self.report(&picked, addr, attempt_started, false);
+                    self.report(&picked, &addr, attempt_started, false);
                     // the peer's request lasts as long as its response
                     conn.lease = lease;
                     return Ok(Reply {
@@ -125,10 +125,10 @@ impl Engine {
                     if error.side() == Side::Client {
                         // the peer is free again, not failed (`free_peer`
                         // with state 0)
-                        self.report(&picked, addr, attempt_started, false);
+                        self.report(&picked, &addr, attempt_started, false);
                         return Err(error);
                     }
-                    self.report(&picked, addr, attempt_started, true);
+                    self.report(&picked, &addr, attempt_started, true);
                     if !(error.retryable(&next) && more && resend(error.sent, body)) {
                         return Err(error);
                     }
@@ -146,7 +146,7 @@ impl Engine {
         &self,
         session: &Session<'_>,
         plan: &UpstreamPlan<'_>,
-        addr: SocketAddr,
+        addr: &PeerAddr,
         picked: &Picked,
         body: &mut RequestBody,
         client_body: &mut BodyReader,
@@ -250,22 +250,36 @@ impl Engine {
     }
 
     /// A new connection to `addr`, within `proxy_connect_timeout`.
-    async fn connect(&self, plan: &UpstreamPlan<'_>, addr: SocketAddr) -> Result<Conn, ProxyError> {
+    async fn connect(&self, plan: &UpstreamPlan<'_>, addr: &PeerAddr) -> Result<Conn, ProxyError> {
         // an upstream connection takes a slot too (nginx: a 500 without)
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
             return Err(ProxyError::new(Kind::NoSlots(self.slot_count)));
         };
-        let stream =
-            match tokio::time::timeout(plan.connect_timeout, TcpStream::connect(addr)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => return Err(ProxyError::new(Kind::Connect(e))),
-                Err(_) => return Err(ProxyError::new(Kind::ConnectTimeout)),
+        let connecting = async {
+            let stream: crate::transport::Stream = match addr {
+                PeerAddr::Inet(inet) => {
+                    let stream = TcpStream::connect(inet).await?;
+                    let _ = stream.set_nodelay(true);
+                    Box::new(stream)
+                }
+                PeerAddr::Unix(path) => Box::new(tokio::net::UnixStream::connect(&**path).await?),
             };
-        let _ = stream.set_nodelay(true);
+            Ok::<_, std::io::Error>(stream)
+        };
+        let stream = match tokio::time::timeout(plan.connect_timeout, connecting).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                let unix = match addr {
+                    PeerAddr::Unix(path) => Some(path.clone()),
+                    PeerAddr::Inet(_) => None,
+                };
+                return Err(ProxyError::new(Kind::Connect(e, unix)));
+            }
+            Err(_) => return Err(ProxyError::new(Kind::ConnectTimeout)),
+        };
         // proxy_send_timeout, of the request that opened the connection
-        let stream: crate::transport::Stream = Box::new(stream);
         Ok(Box::new(crate::upstream::UpstreamConn::new(
-            addr,
+            addr.clone(),
             TimedWrites::new(stream, plan.send_timeout),
             slot,
         )))
@@ -280,12 +294,12 @@ impl Engine {
         attempt: usize,
         now: Instant,
         client: crate::balance::Client<'_>,
-    ) -> Result<(SocketAddr, Picked, Option<PeerLease>), ProxyError> {
+    ) -> Result<(PeerAddr, Picked, Option<PeerLease>), ProxyError> {
         let none = || ProxyError::new(Kind::NoServer);
         match &*plan.target {
             PlanTarget::Addrs(addrs) => addrs
                 .get(attempt)
-                .map(|a| (*a, None, None))
+                .map(|a| (a.clone(), None, None))
                 .ok_or_else(none),
             PlanTarget::Upstream(name) => {
                 let index = group.ok_or_else(none)?;
@@ -295,7 +309,7 @@ impl Engine {
                 let Some(pick) = rr.pick(now, tried, client) else {
                     return Err(ProxyError::new(Kind::NoLiveUpstreams(name.to_string())));
                 };
-                let addr = rr.peer(pick).ok_or_else(none)?.addr;
+                let addr = rr.peer(pick).ok_or_else(none)?.addr.clone();
                 let lease = PeerLease::new(Arc::clone(&group.balancer), pick);
                 Ok((addr, Some((index, pick)), Some(lease)))
             }
@@ -304,7 +318,7 @@ impl Engine {
 
     /// An attempt on `addr`, started at `started`, ended: the balancer
     /// learns whether it failed, and the upstream figures count it.
-    fn report(&self, picked: &Picked, addr: SocketAddr, started: Instant, failed: bool) {
+    fn report(&self, picked: &Picked, addr: &PeerAddr, started: Instant, failed: bool) {
         let now = Instant::now();
         let took = now.saturating_duration_since(started);
         match picked {

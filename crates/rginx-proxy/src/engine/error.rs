@@ -24,8 +24,8 @@ pub(super) enum Side {
 /// What failed.
 #[derive(Debug)]
 pub(super) enum Kind {
-    /// `connect()` failed.
-    Connect(io::Error),
+    /// `connect()` failed (to a unix socket: its path).
+    Connect(io::Error, Option<std::sync::Arc<str>>),
     /// No connection within `proxy_connect_timeout`.
     ConnectTimeout,
     /// The group has no server left to try ("no live upstreams").
@@ -115,7 +115,7 @@ impl ProxyError {
     /// the method are the caller's to check).
     pub fn retryable(&self, next: &NextUpstream) -> bool {
         match self.kind {
-            Kind::Connect(_) | Kind::PrematureClose => next.error,
+            Kind::Connect(..) | Kind::PrematureClose => next.error,
             Kind::ConnectTimeout | Kind::ReadTimeout => next.timeout,
             Kind::InvalidHeader | Kind::TooBigHeader => next.invalid_header,
             _ => false,
@@ -128,7 +128,21 @@ impl ProxyError {
         let set = context.log_set;
         let timed_out = "upstream timed out (110: Connection timed out) while";
         match &self.kind {
-            Kind::Connect(e) => tracing::error!(
+            // a unix socket fails at once, where nginx names it
+            // (`ngx_event_connect_peer`: critical unless refused)
+            Kind::Connect(e, Some(path)) => {
+                let refused = matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+                );
+                tracing::error!(
+                    log_set = set,
+                    crit = !refused,
+                    "*{n} connect() to unix:{path} failed ({}) while connecting to upstream{describe}",
+                    crate::process::os_error(e)
+                )
+            }
+            Kind::Connect(e, None) => tracing::error!(
                 log_set = set,
                 "*{n} connect() failed ({}) while connecting to upstream{describe}",
                 crate::process::os_error(e)

@@ -11,7 +11,7 @@ use rginx_core::plan::{LogScope, Matched, RequestHead, ResponseFacts};
 use super::Engine;
 
 /// What the log knows of a response once it is out.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct Sent {
     /// The status the client got (or 499/408 when it got nothing).
     pub status: u16,
@@ -20,7 +20,7 @@ pub(super) struct Sent {
     /// Bytes written in all, head included.
     pub total: u64,
     /// The last upstream server tried.
-    pub upstream: Option<SocketAddr>,
+    pub upstream: Option<rginx_core::peer::PeerAddr>,
 }
 
 impl Engine {

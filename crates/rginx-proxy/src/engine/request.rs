@@ -4,11 +4,11 @@
 //! connection.
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use http::Response;
+use rginx_core::peer::PeerAddr;
 use rginx_core::plan::{ClientSettings, Decision, LogScope, Matched, RequestHead};
 
 use super::filter::filter_headers;
@@ -57,18 +57,21 @@ pub(super) struct Session<'a> {
     /// The length of its head in bytes.
     pub head_len: usize,
     /// The last upstream server tried (`$upstream_addr`).
-    upstream: Mutex<Option<SocketAddr>>,
+    upstream: Mutex<Option<PeerAddr>>,
 }
 
 impl Session<'_> {
     /// An upstream server is tried.
-    pub fn tried(&self, addr: SocketAddr) {
-        *self.upstream.lock().unwrap_or_else(PoisonError::into_inner) = Some(addr);
+    pub fn tried(&self, addr: &PeerAddr) {
+        *self.upstream.lock().unwrap_or_else(PoisonError::into_inner) = Some(addr.clone());
     }
 
     /// The last upstream server tried.
-    pub fn last_upstream(&self) -> Option<SocketAddr> {
-        *self.upstream.lock().unwrap_or_else(PoisonError::into_inner)
+    pub fn last_upstream(&self) -> Option<PeerAddr> {
+        self.upstream
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 

@@ -23,7 +23,7 @@ pub(crate) struct TunnelPlan {
     /// Written when the tunnel closes.
     pub(super) log: Option<LogRecord>,
     /// The upstream server (`$upstream_addr`).
-    pub(super) upstream_addr: Option<std::net::SocketAddr>,
+    pub(super) upstream_addr: Option<rginx_core::peer::PeerAddr>,
     /// The worker's `worker_connections` slots.
     pub(super) slots: Arc<tokio::sync::Semaphore>,
     /// The peer's request in progress, for as long as the tunnel lasts.
