@@ -291,6 +291,8 @@ fn cookies(_: &Message) -> Option<String> {
          Set-Cookie: =5; path=/app\r\n\
          Set-Cookie: noequals; path=/app\r\n\
          Set-Cookie: e=6; Domain=sub.backend.local; Secure; Path=/APP/y\r\n\
+         Set-Cookie: sess=7; Path=/app; SameSite=lax; secure\r\n\
+         Set-Cookie: Theme=8; samesite=Strict; HTTPONLY\r\n\
          Content-Length: 2\r\nConnection: close\r\n\r\nok"
             .to_string(),
     )
@@ -312,6 +314,19 @@ server {{
         proxy_cookie_path /app /$host/app;
     }}
     location /off/ {{ proxy_pass http://{backend}; proxy_cookie_path off; }}
+    location /flags/ {{
+        proxy_pass http://{backend};
+        proxy_cookie_flags sess secure httponly samesite=strict;
+        proxy_cookie_flags ~^th nosecure nohttponly nosamesite;
+        proxy_cookie_flags a samesite=none;
+        proxy_cookie_flags ~. $arg_f;
+    }}
+    location /flags-path/ {{
+        proxy_pass http://{backend};
+        proxy_cookie_path /app /p;
+        proxy_cookie_flags ~ secure unknown;
+    }}
+    location /flags-off/ {{ proxy_pass http://{backend}; proxy_cookie_flags off; }}
 }}"#
     )
 }
@@ -332,6 +347,11 @@ fn cookies_are_rewritten_as_nginx_does() {
         "/pathre/a",
         "/both/a",
         "/off/a",
+        "/flags/a",
+        "/flags/a?f=httponly",
+        "/flags/a?f=samesite=lax",
+        "/flags-path/a",
+        "/flags-off/a",
     ] {
         let request =
             format!("GET {target} HTTP/1.1\r\nHost: site.example\r\nConnection: close\r\n\r\n");

@@ -83,6 +83,8 @@ pub enum Value {
     ErrorPages(Vec<ErrorPageConf>),
     /// `client_body_temp_path` or `proxy_temp_path`.
     TempPath(TempPath),
+    /// `proxy_cookie_flags` at one level: `off`, or its rules in order.
+    CookieFlags(Option<Vec<CookieFlagRule>>),
     /// The level's first `return` (the rewrite module stops there).
     Return {
         /// The status (302 for a bare URL; 444 closes).
@@ -210,6 +212,16 @@ pub struct AddHeader {
     pub value: String,
     /// `always`: also for statuses other than nginx's list of safe ones.
     pub always: bool,
+}
+
+/// One `proxy_cookie_flags COOKIE FLAG ...` rule, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieFlagRule {
+    /// The cookie's name (variables allowed), or `~REGEX` (caseless).
+    pub cookie: String,
+    /// Its flags (variables allowed): `secure`, `nosecure`, `httponly`,
+    /// `nohttponly`, `samesite=strict|lax|none`, `nosamesite`.
+    pub flags: Vec<String>,
 }
 
 /// `client_body_temp_path` and `proxy_temp_path` (`ngx_conf_set_path_slot`):

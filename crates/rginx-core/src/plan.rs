@@ -23,6 +23,7 @@ use crate::template::{CompileError, Names, Part, Template, Var};
 use crate::uri;
 
 mod compile;
+mod cookie_flags;
 mod decide;
 mod errors;
 mod eval;
@@ -33,6 +34,8 @@ mod ret;
 mod runtime;
 
 use compile::*;
+pub use cookie_flags::CookieFlags;
+use cookie_flags::*;
 use decide::*;
 pub use decide::{response_header_passes, Internal};
 use errors::*;
@@ -253,6 +256,8 @@ pub struct UpstreamPlan<'a> {
     pub cookie_domains: Redirects<'a>,
     /// `proxy_cookie_path` rules for a backend's `Set-Cookie`.
     pub cookie_paths: Redirects<'a>,
+    /// `proxy_cookie_flags` rules for a backend's `Set-Cookie`.
+    pub cookie_flags: CookieFlags<'a>,
     /// The `hash` key of the upstream group, evaluated for this request.
     pub balance_key: Option<String>,
     /// The backend response headers hidden from the client, lowercase
@@ -588,6 +593,8 @@ struct CompiledLocation {
     /// `proxy_cookie_domain` and `proxy_cookie_path` rules, and whether
     /// some need the request's variables.
     cookie_rules: (Vec<CompiledRedirect>, Vec<CompiledRedirect>, bool),
+    /// `proxy_cookie_flags` rules.
+    cookie_flags: Vec<CompiledCookieFlags>,
     /// `add_header` and `expires` (`None`: neither applies).
     header_filter: Option<HeaderFilter>,
     /// The location's `return`.

@@ -693,6 +693,13 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "Rewrites the `path` of a backend's `Set-Cookie` (a prefix, or a `~`/`~*` regex).",
     ),
     spec(
+        "proxy_cookie_flags",
+        HSL,
+        Arity::Range(1, 4),
+        Kind::Custom(handlers::proxy_cookie_flags),
+        "Sets or removes `Secure`, `HttpOnly` and `SameSite` on a backend's `Set-Cookie` for the cookies a rule names (a name or `~` regex; variables allowed).",
+    ),
+    spec(
         "proxy_hide_header",
         HSL,
         Arity::Exactly(1),

@@ -6,7 +6,8 @@ use rginx_config::Directive;
 
 use crate::build::{Builder, Frame, Msg};
 use crate::model::{
-    HeaderSetting, LocationMatcher, ProxyPass, ProxyTarget, RedirectPattern, RedirectRule, Value,
+    CookieFlagRule, HeaderSetting, LocationMatcher, ProxyPass, ProxyTarget, RedirectPattern,
+    RedirectRule, Value,
 };
 
 use super::{arg, duplicate_check, parse_port, push_list, setting, split_host_port, ListItem};
@@ -118,6 +119,61 @@ pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
         end: d.end,
         seq: d.seq,
     });
+    Ok(())
+}
+
+/// `proxy_cookie_flags off | COOKIE [FLAG ...]`
+/// (`ngx_http_proxy_cookie_flags`): rules add up at a level; `off` only
+/// alone.
+pub fn proxy_cookie_flags(
+    b: &mut Builder<'_>,
+    d: &Directive,
+    f: &mut Frame<'_>,
+) -> Result<(), Msg> {
+    let settings = f.settings();
+    let existing = match settings.get("proxy_cookie_flags").map(|s| &s.value) {
+        Some(Value::CookieFlags(rules)) => Some(rules.is_some()),
+        _ => None,
+    };
+    // after `off`, nothing more at the level
+    if existing == Some(false) {
+        return Err(Msg::directive("is duplicate"));
+    }
+    let cookie = arg(d, 0);
+    if d.args.len() == 1 {
+        if cookie != "off" {
+            return Err(Msg::own(format!("invalid parameter \"{cookie}\"")));
+        }
+        if existing.is_some() {
+            return Err(Msg::directive("is duplicate"));
+        }
+        f.settings()
+            .insert("proxy_cookie_flags", setting(d, Value::CookieFlags(None)));
+        return Ok(());
+    }
+    match cookie.strip_prefix('~') {
+        Some(pattern) => b.compile_regex(pattern, true)?,
+        None => {
+            b.use_template(cookie)?;
+        }
+    }
+    for flag in &d.args[1..] {
+        b.use_template(flag.as_str())?;
+    }
+    let rule = CookieFlagRule {
+        cookie: cookie.to_string(),
+        flags: d.args[1..].iter().map(|w| w.as_str().to_string()).collect(),
+    };
+    let settings = f.settings();
+    match settings.get_mut("proxy_cookie_flags").map(|s| &mut s.value) {
+        Some(Value::CookieFlags(Some(rules))) => rules.push(rule),
+        _ => {
+            settings.insert(
+                "proxy_cookie_flags",
+                setting(d, Value::CookieFlags(Some(vec![rule]))),
+            );
+        }
+    }
     Ok(())
 }
 

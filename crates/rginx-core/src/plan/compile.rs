@@ -326,6 +326,7 @@ pub(super) fn compile_settings(
         redirects: Vec::new(),
         redirects_vary: false,
         cookie_rules: cookie_rules(settings, names)?,
+        cookie_flags: CompiledCookieFlags::compile_all(settings, names)?,
         header_filter: HeaderFilter::compile(settings, names)?,
         ret: CompiledReturn::compile(settings, names)?,
         error_pages: ErrorPages::compile(settings, names)?,

@@ -408,6 +408,8 @@ impl Runtime {
             Redirects::for_request(domains, *cookies_vary, &mut |v, out| ctx.var(v, out));
         let cookie_paths =
             Redirects::for_request(paths, *cookies_vary, &mut |v, out| ctx.var(v, out));
+        let cookie_flags =
+            CookieFlags::for_request(&loc.cookie_flags, &mut |v, out| ctx.var(v, out));
         let alerts = std::mem::take(&mut ctx.alerts);
         *captures = std::mem::take(&mut ctx.captures);
         Ok(Decision::Proxy(Box::new(UpstreamPlan {
@@ -435,6 +437,7 @@ impl Runtime {
             redirects,
             cookie_domains,
             cookie_paths,
+            cookie_flags,
             balance_key,
             response_hidden: loc.response_hidden.as_deref(),
             alerts,

@@ -366,7 +366,7 @@ impl<'a> Redirects<'a> {
 }
 
 /// One `name[=value]` of a cookie, spaces around both taken off.
-type CookieAttr<'v> = (&'v [u8], Option<Cow<'v, [u8]>>);
+pub(super) type CookieAttr<'v> = (&'v [u8], Option<Cow<'v, [u8]>>);
 
 /// A backend's `Set-Cookie` value with its `domain` and `path` attributes
 /// rewritten by `proxy_cookie_domain` and `proxy_cookie_path`, re-written
@@ -377,6 +377,7 @@ pub fn rewrite_cookie(
     value: &[u8],
     domains: &Redirects<'_>,
     paths: &Redirects<'_>,
+    flags: &CookieFlags<'_>,
 ) -> Option<Vec<u8>> {
     // ngx_http_proxy_parse_cookie
     let mut attrs: Vec<CookieAttr<'_>> = value
@@ -401,6 +402,12 @@ pub fn rewrite_cookie(
             *attr = Some(Cow::Owned(new));
             changed = true;
         }
+    }
+    // `proxy_cookie_flags`, after the domain and the path
+    let bits = flags.flags_for(attrs[0].0);
+    if bits != 0 {
+        edit_flags(&mut attrs, bits);
+        changed = true;
     }
     if !changed {
         return None;

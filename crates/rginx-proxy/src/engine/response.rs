@@ -58,7 +58,9 @@ impl Engine {
         let mut rewritten = Vec::new();
         let mut location = None;
         let mut passes_own = (false, false);
-        let cookies = !plan.cookie_domains.is_empty() || !plan.cookie_paths.is_empty();
+        let cookies = !plan.cookie_domains.is_empty()
+            || !plan.cookie_paths.is_empty()
+            || !plan.cookie_flags.is_empty();
         for span in &head.headers {
             let Ok(name) = std::str::from_utf8(&raw[span.name.clone()]) else {
                 continue;
@@ -89,7 +91,12 @@ impl Engine {
                 }
             } else if cookies && name.eq_ignore_ascii_case("set-cookie") {
                 // `ngx_http_upstream_rewrite_set_cookie`
-                if let Some(new) = rewrite_cookie(value, &plan.cookie_domains, &plan.cookie_paths) {
+                if let Some(new) = rewrite_cookie(
+                    value,
+                    &plan.cookie_domains,
+                    &plan.cookie_paths,
+                    &plan.cookie_flags,
+                ) {
                     rewritten.push((lines.len(), new));
                 }
             } else if name.eq_ignore_ascii_case("refresh") {
