@@ -109,7 +109,8 @@ fn slow_reader(
 #[test]
 fn a_client_that_does_not_read_holds_the_backend_only_when_nginx_s_would() {
     let Some(nginx) = nginx() else { return };
-    let stall = Duration::from_secs(3);
+    // generous: a busy CI machine writes 48 MiB to a temp file slowly
+    let stall = Duration::from_secs(6);
     let (backend, reports) = large_answer_backend(stall);
     let (nginx_port, rginx_port) = (free_port(), free_port());
     let (nginx_dir, rginx_dir) = (TempDir::new("pb-nginx"), TempDir::new("pb-rginx"));
