@@ -73,29 +73,6 @@ server {{
     )
 }
 
-/// A log's lines without time, pid and connection number, the
-/// directory as `DIR`.
-fn log_lines(dir: &Path, name: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
-    let shown = dir.display().to_string();
-    text.lines()
-        .map(|l| {
-            let l = match l.split_once(" [") {
-                Some((_, rest)) => match rest.split_once(": *") {
-                    Some((level, rest)) => {
-                        let level = level.split_once(']').map_or(level, |(lv, _)| lv);
-                        let rest = rest.split_once(' ').map_or("", |(_, r)| r);
-                        format!("[{level}] {rest}")
-                    }
-                    None => l.to_string(),
-                },
-                None => l.to_string(),
-            };
-            mask_ports(&l.replace(&shown, "DIR"))
-        })
-        .collect()
-}
-
 #[test]
 fn unix_socket_upstreams_behave_as_nginx_s() {
     let Some(nginx) = nginx() else { return };

@@ -401,24 +401,34 @@ pub fn read_request_head(stream: &mut impl Read) -> Option<Vec<u8>> {
     Some(head)
 }
 
-/// The lines of `dir/error.log` about temp files (and failed calls on
-/// them) as `[level] text`, without time, pid and connection number, the
-/// directory as `DIR` and ports masked.
-pub fn temp_file_log_lines(dir: &Path) -> Vec<String> {
-    let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-    let dir = dir.display().to_string();
+/// The lines of `dir/NAME`, error-log lines as `[level] text` (without
+/// time, pid and connection number), others as they are; the directory
+/// as `DIR` and ports masked.
+pub fn log_lines(dir: &Path, name: &str) -> Vec<String> {
+    let log = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    let shown = dir.display().to_string();
     log.lines()
-        .filter(|l| l.contains("temporary file") || l.contains("failed ("))
-        .filter_map(|l| {
-            // "TIME [warn] 12#12: *3 text"
-            let (_, rest) = l.split_once(" [")?;
-            let (level, rest) = rest.split_once("] ")?;
-            let (_, rest) = rest.split_once(": *")?;
-            let (_, text) = rest.split_once(' ')?;
-            Some(format!(
-                "[{level}] {}",
-                mask_ports(&text.replace(&dir, "DIR"))
-            ))
+        .map(|l| {
+            let line = error_line_text(l).unwrap_or_else(|| l.to_string());
+            mask_ports(&line.replace(&shown, "DIR"))
         })
+        .collect()
+}
+
+/// "TIME [warn] 12#12: *3 text" as "[warn] text".
+fn error_line_text(line: &str) -> Option<String> {
+    let (_, rest) = line.split_once(" [")?;
+    let (level, rest) = rest.split_once("] ")?;
+    let (_, rest) = rest.split_once(": *")?;
+    let (_, text) = rest.split_once(' ')?;
+    Some(format!("[{level}] {text}"))
+}
+
+/// The lines of `dir/error.log` about temp files (and failed calls on
+/// them), as [`log_lines`] writes them.
+pub fn temp_file_log_lines(dir: &Path) -> Vec<String> {
+    log_lines(dir, "error.log")
+        .into_iter()
+        .filter(|l| l.contains("temporary file") || l.contains("failed ("))
         .collect()
 }

@@ -24,6 +24,27 @@ impl PeerAddr {
     }
 }
 
+impl PeerAddr {
+    /// The address as nginx writes it inside an upstream URL in its error
+    /// lines (`http://ADDR/URI`): a unix socket's path ends with a colon
+    /// there (`http://unix:/run/app.sock:/URI`).
+    pub fn in_url(&self) -> InUrl<'_> {
+        InUrl(self)
+    }
+}
+
+/// [`PeerAddr::in_url`].
+pub struct InUrl<'a>(&'a PeerAddr);
+
+impl std::fmt::Display for InUrl<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            PeerAddr::Inet(addr) => addr.fmt(f),
+            PeerAddr::Unix(path) => write!(f, "unix:{path}:"),
+        }
+    }
+}
+
 impl From<SocketAddr> for PeerAddr {
     fn from(addr: SocketAddr) -> Self {
         PeerAddr::Inet(addr)

@@ -125,11 +125,7 @@ where
         let data = match frame {
             None => break Ok(()),
             Some(Err(e)) => {
-                let what = if e.is::<crate::timed::TimedOut>() {
-                    "upstream timed out (110: Connection timed out)"
-                } else {
-                    "upstream prematurely closed connection"
-                };
+                let what = crate::upstream::body_failure_words(&e);
                 tracing::error!(
                     log_set = log.log_set,
                     "*{} {what} while reading upstream{}",
@@ -241,9 +237,6 @@ fn wake(state: &mut State) {
     }
 }
 
-/// How much of the file one frame to the client carries.
-const FILE_PIECE: u64 = 32 * 1024;
-
 impl Body for ReadAhead {
     type Data = Bytes;
     type Error = BoxError;
@@ -268,7 +261,9 @@ impl Body for ReadAhead {
                 let Some(file) = state.file.as_ref() else {
                     return Poll::Ready(None);
                 };
-                let want = (*to - *from).min(FILE_PIECE) as usize;
+                let want = usize::try_from(*to - *from)
+                    .unwrap_or(usize::MAX)
+                    .min(crate::spool::READ_PIECE);
                 let mut buf = BytesMut::zeroed(want);
                 match file.read_at(&mut buf, *from) {
                     Ok(n) if n > 0 => {

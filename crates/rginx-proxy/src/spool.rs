@@ -58,6 +58,10 @@ impl std::error::Error for TempError {
     }
 }
 
+/// How much of a temp file one read takes (a write upstream, a frame to
+/// the client).
+pub const READ_PIECE: usize = 32 * 1024;
+
 /// An open temp file and how much was written to it.
 #[derive(Debug)]
 pub struct TempFile {

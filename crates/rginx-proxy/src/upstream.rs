@@ -165,6 +165,16 @@ pub struct UpstreamBody {
 #[error("upstream prematurely closed connection")]
 pub struct Premature;
 
+/// How nginx's "... while reading upstream" line names a failure reading
+/// a response body: a read timeout, or a connection that ended.
+pub fn body_failure_words(error: &BoxError) -> &'static str {
+    if error.is::<crate::timed::TimedOut>() {
+        "upstream timed out (110: Connection timed out)"
+    } else {
+        "upstream prematurely closed connection"
+    }
+}
+
 /// The body's chunked coding is invalid.
 #[derive(Debug, thiserror::Error)]
 #[error("upstream sent invalid chunked response")]

@@ -94,7 +94,8 @@ impl Engine {
                 && (next.time_limit.is_zero()
                     || attempt_started.saturating_duration_since(started) < next.time_limit);
             session.tried(&addr);
-            let describe = session.context.describe(Some((&addr, &plan.uri)));
+            let at = addr.in_url();
+            let describe = session.context.describe(Some((&at, &plan.uri)));
             let outcome = self
                 .exchange(session, plan, &addr, &picked, body, client_body, client)
                 .await;

@@ -92,11 +92,7 @@ struct Upstream<'a>(&'a (dyn std::fmt::Display + Sync), &'a str);
 
 impl std::fmt::Display for Upstream<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // a unix socket's path ends at a colon (`http://unix:/run/s:/uri`);
-        // only error lines pay for the look
-        let at = self.0.to_string();
-        let colon = if at.starts_with("unix:") { ":" } else { "" };
-        write!(f, "http://{at}{colon}{}", self.1)
+        write!(f, "http://{}{}", self.0, self.1)
     }
 }
 

@@ -366,7 +366,7 @@ impl RequestBody {
 
 /// A body from its temp file, a piece at a time.
 async fn send_file(file: &TempFile, conn: &mut Conn) -> Result<(), SendFailure> {
-    let mut piece = vec![0u8; FILE_PIECE];
+    let mut piece = vec![0u8; crate::spool::READ_PIECE];
     let mut offset = 0;
     while offset < file.len {
         let n = match file.read_at(&mut piece, offset) {
@@ -380,6 +380,3 @@ async fn send_file(file: &TempFile, conn: &mut Conn) -> Result<(), SendFailure> 
     }
     conn.flush().await.map_err(|_| SendFailure::Upstream)
 }
-
-/// How much of a temp file is read for each write upstream.
-const FILE_PIECE: usize = 32 * 1024;

@@ -22,15 +22,10 @@ use super::proxy::Answer;
 use super::request::Session;
 use super::upgrade::TunnelPlan;
 use super::Engine;
-use crate::http1::write::{nginx_reason, Place, RawLines};
+use crate::http1::write::{nginx_reason, Place, RawLines, WHOLE_WRITE};
 use crate::pool::{Body, BoxError};
 use crate::timed::TimedBody;
 use crate::upstream::UpstreamBody;
-
-/// With `proxy_buffering off`, response bodies up to this size are still
-/// read whole before the response goes out (one write for head and body);
-/// with it on, those that fit in `proxy_buffers` are.
-const SMALL_BODY: u64 = 64 * 1024;
 
 impl Engine {
     /// The client's answer for the backend's `reply`.
@@ -182,10 +177,13 @@ impl Engine {
         // `X-Accel-Buffering: yes|no` overrides proxy_buffering
         // (`ngx_http_upstream_process_buffering`)
         let read_ahead = x_accel_buffering(&raw, &head).unwrap_or(buffering.on);
+        // read whole first: with proxy_buffering on, what fits in
+        // proxy_buffers; off, what the writer sends with the head in one
+        // write anyway
         let whole_up_to = if read_ahead {
             buffering.memory
         } else {
-            SMALL_BODY
+            WHOLE_WRITE
         };
         let small = http_body::Body::size_hint(&upstream_body)
             .exact()
@@ -200,12 +198,9 @@ impl Engine {
                 Err((partial, error)) => {
                     // nginx has sent the head and what came by now; the
                     // client gets the same, then the connection closes
-                    let what = if error.is::<crate::timed::TimedOut>() {
-                        "upstream timed out (110: Connection timed out)"
-                    } else {
-                        "upstream prematurely closed connection"
-                    };
-                    let describe = session.context.describe(Some((&addr, &plan.uri)));
+                    let what = crate::upstream::body_failure_words(&error);
+                    let at = addr.in_url();
+                    let describe = session.context.describe(Some((&at, &plan.uri)));
                     tracing::error!(
                         log_set = session.context.log_set,
                         "*{} {what} while reading upstream{describe}",
@@ -225,7 +220,7 @@ impl Engine {
                 log_set: session.context.log_set,
                 suffix: session
                     .context
-                    .describe(Some((&addr, &plan.uri)))
+                    .describe(Some((&addr.in_url(), &plan.uri)))
                     .to_string(),
             };
             crate::read_ahead::read_ahead(timed, limits, log).boxed()

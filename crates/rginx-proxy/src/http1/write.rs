@@ -373,7 +373,7 @@ pub async fn write_response(
 /// The longest body of known length gathered with its head for one
 /// write; a longer one streams (so a large backend body is never held
 /// whole).
-const WHOLE_WRITE: u64 = 64 * 1024;
+pub(crate) const WHOLE_WRITE: u64 = 64 * 1024;
 
 /// One header line.
 fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
