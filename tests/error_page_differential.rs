@@ -17,7 +17,10 @@ use common::*;
 /// default) and, as its body, the request it got (first line, then the
 /// header names in order).
 fn answer(request: &Message) -> Option<String> {
-    let status = request.header("x-status").unwrap_or("200");
+    let status = request
+        .header("x-status")
+        .filter(|s| !s.is_empty())
+        .unwrap_or("200");
     let mut body = request.head[0].clone();
     for line in &request.head[1..] {
         body.push_str(" | ");
@@ -65,6 +68,12 @@ fn http_body(port: u16, backend: std::net::SocketAddr) -> String {
     location /to-proxy/ {{ error_page 404 /backend/path%20x?a=1; return 404; }}
     location /backend/ {{ proxy_pass http://{backend}; }}
     location /moved/ {{ error_page 301 /found; return 301 /elsewhere; }}
+    location /again/ {{
+        proxy_pass http://{backend};
+        proxy_intercept_errors on;
+        error_page 404 /backend/again;
+        error_page 500 @fallback;
+    }}
 }}"#
     )
 }
@@ -138,6 +147,28 @@ fn error_pages_answer_as_nginx_s() {
                     extra.trim()
                 ));
             }
+        }
+    }
+    // a body read for an intercepted backend goes again where the
+    // error_page sends the request; one never read does not
+    for (target, status) in [
+        ("/again/a", "404"),
+        ("/again/a", "500"),
+        ("/again/a", "200"),
+        ("/keep/a", ""),
+        ("/named/a", ""),
+    ] {
+        let body = "the body";
+        let request = format!(
+            "POST {target} HTTP/1.1\r\nHost: e.test\r\nX-Status: {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let (a, b) = (ask(nginx_port, &request), ask(rginx_port, &request));
+        asked += 1;
+        if a != b {
+            differences.push(format!(
+                "POST {target} {status}:\n  nginx: {a}\n  rginx: {b}"
+            ));
         }
     }
     assert_no_differences(&differences, asked);

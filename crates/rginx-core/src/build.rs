@@ -360,12 +360,15 @@ impl Builder<'_> {
             }
             Kind::Text => Value::Text(first.to_string()),
             Kind::Bitmask(choices) => {
+                // nginx compares in any case (`ngx_conf_set_bitmask_slot`);
+                // the value kept is the table's spelling
+                let mut words = Vec::with_capacity(d.args.len());
                 for w in &d.args {
-                    if !choices.contains(&w.as_str()) {
-                        return Err(Msg::own(format!("invalid value \"{}\"", w.as_str())));
+                    match choices.iter().find(|c| c.eq_ignore_ascii_case(w.as_str())) {
+                        Some(choice) => words.push(choice.to_string()),
+                        None => return Err(Msg::own(format!("invalid value \"{}\"", w.as_str()))),
                     }
                 }
-                let words = d.args.iter().map(|w| w.as_str().to_string()).collect();
                 // a bitmask is OR-ed, never "duplicate"
                 let settings = frame.settings();
                 if let Some(Setting {

@@ -216,6 +216,65 @@ impl ResponseBuffering {
     }
 }
 
+/// `proxy_ignore_headers`: the backend headers nginx does not act on
+/// (`ngx_http_upstream_ignore_headers_masks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IgnoredHeaders(u16);
+
+impl IgnoredHeaders {
+    /// The names the directive takes, in nginx's order (any case).
+    pub const NAMES: &'static [&'static str] = &[
+        "X-Accel-Redirect",
+        "X-Accel-Expires",
+        "X-Accel-Limit-Rate",
+        "X-Accel-Buffering",
+        "X-Accel-Charset",
+        "Expires",
+        "Cache-Control",
+        "Set-Cookie",
+        "Vary",
+    ];
+
+    fn compile(settings: &Settings) -> IgnoredHeaders {
+        let mut mask = 0;
+        if let Some(crate::model::Value::Words(words)) =
+            settings.get("proxy_ignore_headers").map(|s| &s.value)
+        {
+            for word in words {
+                if let Some(i) = Self::NAMES
+                    .iter()
+                    .position(|n| n.eq_ignore_ascii_case(word))
+                {
+                    mask |= 1 << i;
+                }
+            }
+        }
+        IgnoredHeaders(mask)
+    }
+
+    fn has(self, name: &str) -> bool {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .is_some_and(|i| self.0 & (1 << i) != 0)
+    }
+
+    /// A backend's `X-Accel-Redirect` is not followed.
+    pub fn redirect(self) -> bool {
+        self.has("X-Accel-Redirect")
+    }
+
+    /// A backend's `X-Accel-Charset` is not looked at.
+    pub fn charset(self) -> bool {
+        self.has("X-Accel-Charset")
+    }
+
+    /// A backend's `X-Accel-Buffering` does not change `proxy_buffering`.
+    pub fn buffering(self) -> bool {
+        self.has("X-Accel-Buffering")
+    }
+}
+
 /// `client_body_in_file_only`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InFileOnly {
@@ -306,6 +365,8 @@ pub struct UpstreamPlan<'a> {
     pub sent_body: SentBody,
     /// How the response is read ahead of the client.
     pub response_buffering: &'a ResponseBuffering,
+    /// `proxy_ignore_headers`.
+    pub ignored: IgnoredHeaders,
     /// The client's request carried `Upgrade`: a `101` from the backend
     /// then starts a tunnel (nginx's only condition; without it a `101` is
     /// an ordinary response).
@@ -573,6 +634,7 @@ struct CompiledLocation {
     set_body: Option<Template>,
     /// How a response is read ahead of the client.
     response_buffering: ResponseBuffering,
+    ignored: IgnoredHeaders,
     /// `access_log` targets: path and index into `Runtime::formats`.
     access_logs: Vec<(Template, usize)>,
     connect_timeout: Duration,

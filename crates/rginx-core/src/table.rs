@@ -798,6 +798,13 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "Accepted: a body rginx keeps in memory is always one buffer.",
     ),
     spec(
+        "proxy_ignore_headers",
+        HSL,
+        Arity::AtLeast(1),
+        Kind::Bitmask(crate::plan::IgnoredHeaders::NAMES),
+        "Backend headers not acted on: `X-Accel-Redirect`, `X-Accel-Buffering`, `X-Accel-Limit-Rate`, `X-Accel-Charset`; `X-Accel-Expires`, `Expires`, `Cache-Control`, `Set-Cookie` and `Vary` concern only a cache, which rginx does not have.",
+    ),
+    spec(
         "proxy_buffering",
         HSL,
         Arity::Flag,

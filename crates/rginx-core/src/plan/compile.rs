@@ -350,6 +350,7 @@ pub(super) fn compile_settings(
             None => None,
         },
         response_buffering: ResponseBuffering::compile(settings),
+        ignored: IgnoredHeaders::compile(settings),
         connect_timeout: settings.time("proxy_connect_timeout", sixty),
         read_timeout: settings.time("proxy_read_timeout", sixty),
         send_timeout: settings.time("proxy_send_timeout", sixty),

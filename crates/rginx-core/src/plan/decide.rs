@@ -63,7 +63,8 @@ impl Runtime {
     /// The decision for a request an `error_page` sends on
     /// (`ngx_http_internal_redirect`, `ngx_http_named_location`): in the
     /// same server, with the new `$uri` and `$args` (or straight to the
-    /// named location), `internal` locations allowed, no request body.
+    /// named location), `internal` locations allowed, the body read before
+    /// sent again ([`Internal::resend_body`]).
     /// `req` carries the method the redirect uses.
     pub fn decide_redirected<'a>(
         &'a self,
@@ -92,7 +93,8 @@ impl Runtime {
         let bad = Decision::Respond(400);
         check_head(req).map_err(Decision::Respond)?;
         let mut target = uri::parse_target(req.target).map_err(|_| bad.clone())?;
-        if let Some(i) = internal {
+        // a named location keeps the request's arguments
+        if let Some(i) = internal.filter(|i| !i.named) {
             target.args = i.args;
         }
         // $host: the request line, then the Host header
@@ -216,9 +218,10 @@ impl Runtime {
                 return Err(Decision::Respond(413));
             }
         }
-        // rginx sends no body on a redirected request (nginx resends the
-        // one it buffered)
-        if internal.is_some() {
+        // a redirected request sends its body (the one read before the
+        // redirect, nginx's `r->request_body`, or the one still to read),
+        // and none when it is gone
+        if internal.is_some_and(|i| !i.resend_body) {
             body = BodyPlan::None;
         }
         // the location rewrite phase: its `return`, before the content
@@ -428,6 +431,7 @@ impl Runtime {
             body_buffering: &loc.body_buffering,
             sent_body,
             response_buffering: &loc.response_buffering,
+            ignored: loc.ignored,
             upgrade: client_upgrade,
             connect_timeout: loc.connect_timeout,
             read_timeout: loc.read_timeout,
@@ -445,7 +449,8 @@ impl Runtime {
     }
 }
 
-/// Where an `error_page` sends a request ([`Runtime::decide_redirected`]).
+/// Where an `error_page` or a backend's `X-Accel-Redirect` sends a
+/// request ([`Runtime::decide_redirected`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Internal<'a> {
     /// The server the request is in.
@@ -456,6 +461,10 @@ pub struct Internal<'a> {
     pub args: Option<&'a str>,
     /// `uri` names a named location.
     pub named: bool,
+    /// The request's body is still to be had: read whole by a proxied
+    /// location before the redirect (it is sent again), or not read at
+    /// all (nginx discards a body only once it answers itself).
+    pub resend_body: bool,
 }
 
 impl Runtime {

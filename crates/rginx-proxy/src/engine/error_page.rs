@@ -60,6 +60,9 @@ impl Engine {
         };
         // the backend's answer (and its connection) go
         drop(answer);
+        if let Some(carried) = &mut session.carried {
+            carried.forget_type();
+        }
         let mut next = self.error_target(session, &hit, body, conn).await;
         if let Ok(Answer::Response(response, raw)) = &mut next {
             settle_status(response, raw.as_mut(), &hit, status);
@@ -116,22 +119,38 @@ impl Engine {
             ErrorTarget::Uri { uri, args } => (uri.as_str(), args.as_deref(), false),
             ErrorTarget::Named(name) => (name.as_str(), None, true),
         };
-        // a redirect to a URI is a GET, unless it was a HEAD; a named
-        // location keeps the method
-        let mut head = session.head.clone();
-        if !named && head.method != "HEAD" {
-            head.method = "GET";
+        if !session.change_uri() {
+            let what = if named {
+                format!("while redirect to named location \"{uri}\"")
+            } else {
+                format!("while internally redirecting to \"{uri}\"")
+            };
+            tracing::error!(
+                log_set = session.context.log_set,
+                "*{} rewrite or internal redirection cycle {what}{}",
+                session.context.connection,
+                session.context.describe(None)
+            );
+            let tokens = session.client.server_tokens;
+            return Ok(Answer::Response(own_answer(500, None, tokens), None));
+        }
+        // a redirect to a URI is a GET from now on, unless it was a HEAD;
+        // a named location keeps the method
+        if !named && session.head.method != "HEAD" {
+            session.head.method = "GET";
         }
         let internal = Internal {
             server: session.scope.server,
             uri,
             args,
             named,
+            resend_body: session.has_kept_body() || body.untouched(),
         };
-        let (decision, scope, matched) = self.runtime.decide_redirected(&head, &internal);
+        let (decision, scope, matched) = self.runtime.decide_redirected(&session.head, &internal);
         session.scope = scope;
         session.matched = matched;
-        self.content(session, decision, body, conn, false).await
+        self.content_followed(session, decision, body, conn, false)
+            .await
     }
 }
 
@@ -162,7 +181,8 @@ fn error_status(answer: &Result<Answer, ProxyError>) -> Option<(u16, bool)> {
 /// The status the client gets: an error page of the target's own stands
 /// (it sets nginx's `err_status` again); otherwise the error's code, the
 /// target's (`=`), or the one given (`=code`), with nginx's own status
-/// line when it changes.
+/// line but for `=` (`ngx_http_send_header` writes `r->err_status` with
+/// its own words).
 fn settle_status(
     response: &mut http::Response<crate::pool::Body>,
     raw: Option<&mut crate::http1::write::RawLines>,
@@ -178,11 +198,9 @@ fn settle_status(
         Some(code) => code,
     };
     if let Ok(code) = StatusCode::from_u16(status) {
-        if code != response.status() {
-            *response.status_mut() = code;
-            if let Some(raw) = raw {
-                raw.reason = None;
-            }
+        *response.status_mut() = code;
+        if let Some(raw) = raw {
+            raw.reason = None;
         }
     }
 }

@@ -26,6 +26,7 @@
 //! failed and how, and alone decides the status, the error log line and
 //! whether another server may be tried.
 
+mod accel;
 mod attempt;
 mod context;
 mod error;

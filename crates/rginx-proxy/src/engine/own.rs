@@ -53,12 +53,19 @@ pub(super) fn own_answer(
 #[derive(Debug, Clone, Default)]
 pub(super) struct PlainLines(pub Vec<(String, String)>);
 
+/// Marks an answer whose type is `default_type`'s, which a type the
+/// request already has replaces (`ngx_http_set_content_type`: a type an
+/// `X-Accel-Redirect` carried).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct DefaultTyped;
+
 /// `return`'s text: its status, type and length, not a page.
 pub(super) fn text_answer(status: u16, content_type: &str, body: String) -> Response<Body> {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     let length = body.len();
     let mut response = Response::new(full_body(body));
     *response.status_mut() = code;
+    response.extensions_mut().insert(DefaultTyped);
     // a 204 has neither (`ngx_http_header_filter`)
     if status != 204 {
         let headers = response.headers_mut();

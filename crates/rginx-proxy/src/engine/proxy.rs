@@ -60,17 +60,36 @@ impl Engine {
         {
             return Err(ProxyError::new(Kind::ClientClosed));
         }
-        let mut body = match request_body(session, plan, client_body, client).await {
-            Ok(body) => body,
-            Err(error) => {
-                error.log(&session.context, &session.context.describe(None));
-                return Err(error);
+        // a body read before an internal redirect is sent again
+        let client_sent = matches!(plan.sent_body, SentBody::Client);
+        let kept = session.take_kept_body();
+        let mut body = match kept {
+            Some(kept) if client_sent => kept,
+            kept => {
+                if let Some(kept) = kept {
+                    session.keep_body(kept);
+                }
+                match request_body(session, plan, client_body, client).await {
+                    Ok(body) => body,
+                    Err(error) => {
+                        error.log(&session.context, &session.context.describe(None));
+                        return Err(error);
+                    }
+                }
             }
         };
         let reply = self
             .attempts(session, plan, &mut body, client_body, client)
-            .await?;
-        self.upstream_response(session, plan, reply).await
+            .await;
+        if client_sent
+            && matches!(
+                body,
+                RequestBody::Empty | RequestBody::Held(_) | RequestBody::InFile(_)
+            )
+        {
+            session.keep_body(body);
+        }
+        self.upstream_response(session, plan, reply?).await
     }
 }
 

@@ -14,11 +14,12 @@ use rginx_core::plan::{ClientSettings, Decision, LogScope, Matched, RequestHead}
 use super::filter::filter_headers;
 use rginx_http::head_scan::BodyFraming;
 
+use super::accel::Carried;
 use super::context::ErrorContext;
 use super::error::ProxyError;
 use super::log::{request_id, LogRecord, Sent};
 use super::own::{error_page, own_answer, status_answer, text_answer, unanswered};
-use super::proxy::Answer;
+use super::proxy::{Answer, RequestBody};
 use super::upgrade::TunnelPlan;
 use super::Engine;
 use crate::http1::conn::{BodyReader, ClientConn};
@@ -58,6 +59,13 @@ pub(super) struct Session<'a> {
     pub head_len: usize,
     /// The last upstream server tried (`$upstream_addr`).
     upstream: Mutex<Option<PeerAddr>>,
+    /// The internal redirects it may still take (nginx's `uri_changes`).
+    uri_changes: u8,
+    /// What backends' `X-Accel-Redirect` carried into its answer.
+    pub carried: Option<Box<Carried>>,
+    /// The body a proxied location read, kept for another one the request
+    /// is redirected to.
+    kept_body: Mutex<Option<RequestBody>>,
 }
 
 impl Session<'_> {
@@ -73,7 +81,41 @@ impl Session<'_> {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
+
+    /// An internal redirect is taken; `false` when it is one too many
+    /// (`ngx_http_internal_redirect`: ten per request, then a 500).
+    pub fn change_uri(&mut self) -> bool {
+        self.uri_changes = self.uri_changes.saturating_sub(1);
+        self.uri_changes > 0
+    }
+
+    /// Keeps the body a proxied location read for the request's next one.
+    pub fn keep_body(&self, body: RequestBody) {
+        *self
+            .kept_body
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(body);
+    }
+
+    /// The body kept, taken out.
+    pub fn take_kept_body(&self) -> Option<RequestBody> {
+        self.kept_body
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Whether a body is kept.
+    pub fn has_kept_body(&self) -> bool {
+        self.kept_body
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
 }
+
+/// nginx's `NGX_HTTP_MAX_URI_CHANGES + 1`.
+const URI_CHANGES: u8 = 11;
 
 impl Engine {
     /// Serves one request whose head was read whole (`raw`, its body
@@ -154,11 +196,14 @@ impl Engine {
             started,
             head_len: raw.len(),
             upstream: Mutex::new(None),
+            uri_changes: URI_CHANGES,
+            carried: None,
+            kept_body: Mutex::new(None),
         };
         let mut body = BodyReader::new(framing, session.client.body_timeout);
         let answer = self
-            .content(
-                &session,
+            .content_followed(
+                &mut session,
                 decision,
                 &mut body,
                 conn,
@@ -166,9 +211,19 @@ impl Engine {
             )
             .await;
         // error_page: an error answer replaced by its page's target
-        let answer = self
+        let mut answer = self
             .error_page_phase(&mut session, answer, &mut body, conn)
             .await;
+        // what redirects carried goes into the answer, an error's page too
+        if let Some(carried) = session.carried.take() {
+            if let Err(error) = &answer {
+                let page = error_response(error, session.client.server_tokens);
+                answer = Ok(Answer::Response(page, None));
+            }
+            if let Ok(answer) = &mut answer {
+                carried.apply(answer);
+            }
+        }
         let (response, mut raw, tunnel) = match answer {
             Ok(Answer::Response(response, raw)) => (response, raw, None),
             Ok(Answer::Tunnel(response, raw, tunnel)) => (response, Some(raw), Some(tunnel)),

@@ -15,6 +15,7 @@ use http_body_util::BodyExt;
 use rginx_core::plan::{rewrite_cookie, UpstreamPlan};
 use rginx_http::response::ResponseHead;
 
+use super::accel::accel_redirect;
 use super::attempt::Reply;
 use super::error::{Kind, ProxyError};
 use super::own::{empty_body, full_body};
@@ -142,11 +143,25 @@ impl Engine {
         {
             out = out.header(http::header::LOCATION, value);
         }
+        if !plan.ignored.charset() {
+            self.check_charset(session, plan, &raw, &head, &addr);
+        }
         // nginx reads no body for the HEAD it sent (`ctx->head`)
+        let switching = head.status == 101;
+        if !switching {
+            if let Some(redirect) = accel_redirect(&raw, &head, plan, addr.in_url().to_string()) {
+                // its body is not read: the connection closes
+                drop(conn);
+                return out
+                    .extension(redirect)
+                    .body(empty_body())
+                    .map(|response| Answer::Response(response, Some(passed)))
+                    .map_err(|_| internal());
+            }
+        }
         let framing = head.body(&raw, plan.sent_method.eq_ignore_ascii_case("HEAD"));
         // nginx tunnels only when the client asked for an upgrade and the
         // backend answered 101; otherwise a 101 is an ordinary response
-        let switching = head.status == 101;
         if switching && plan.upgrade {
             let (upstream, upstream_early, lease) = conn.into_tunnel();
             let tunnel = TunnelPlan {
@@ -176,7 +191,10 @@ impl Engine {
         let buffering = &plan.response_buffering;
         // `X-Accel-Buffering: yes|no` overrides proxy_buffering
         // (`ngx_http_upstream_process_buffering`)
-        let read_ahead = x_accel_buffering(&raw, &head).unwrap_or(buffering.on);
+        let read_ahead = (!plan.ignored.buffering())
+            .then(|| x_accel_buffering(&raw, &head))
+            .flatten()
+            .unwrap_or(buffering.on);
         // read whole first: with proxy_buffering on, what fits in
         // proxy_buffers; off, what the writer sends with the head in one
         // write anyway
@@ -230,6 +248,44 @@ impl Engine {
         out.body(body)
             .map(|response| Answer::Response(response, Some(passed)))
             .map_err(|_| internal())
+    }
+}
+
+impl Engine {
+    /// A backend's `X-Accel-Charset` names a charset to recode a typed,
+    /// unencoded body to; rginx, like nginx without `charset` or
+    /// `charset_map`, knows none, and logs nginx's error
+    /// (`ngx_http_destination_charset`).
+    fn check_charset(
+        &self,
+        session: &Session<'_>,
+        plan: &UpstreamPlan<'_>,
+        raw: &[u8],
+        head: &ResponseHead,
+        addr: &rginx_core::peer::PeerAddr,
+    ) {
+        let first = |name: &[u8]| {
+            head.headers
+                .iter()
+                .find(|span| raw[span.name.clone()].eq_ignore_ascii_case(name))
+                .map(|span| &raw[span.value.clone()])
+        };
+        let Some(charset) = first(b"x-accel-charset").filter(|v| !v.is_empty()) else {
+            return;
+        };
+        if first(b"content-type").is_none_or(<[u8]>::is_empty)
+            || first(b"content-encoding").is_some_and(|v| !v.is_empty())
+        {
+            return;
+        }
+        let at = addr.in_url();
+        tracing::error!(
+            log_set = session.context.log_set,
+            "*{} unknown charset \"{}\" to override while reading response header from upstream{}",
+            session.context.connection,
+            String::from_utf8_lossy(charset),
+            session.context.describe(Some((&at, &plan.uri)))
+        );
     }
 }
 

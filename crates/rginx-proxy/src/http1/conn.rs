@@ -118,6 +118,8 @@ pub enum BodyError {
 pub struct BodyReader {
     left: Left,
     timeout: Duration,
+    /// Some of it was taken from the connection.
+    touched: bool,
 }
 
 #[derive(Debug)]
@@ -136,7 +138,17 @@ impl BodyReader {
             BodyFraming::Length(n) => Left::Length(n),
             BodyFraming::Chunked => Left::Chunked(ChunkedDecoder::new()),
         };
-        BodyReader { left, timeout }
+        BodyReader {
+            left,
+            timeout,
+            touched: false,
+        }
+    }
+
+    /// Whether none of it was taken from the connection yet (an internal
+    /// redirect's proxied location can still read it).
+    pub fn untouched(&self) -> bool {
+        !self.touched
     }
 
     /// Whether all of it was read.
@@ -344,6 +356,7 @@ impl ClientConn {
             if self.buf.is_empty() {
                 return Ok(None);
             }
+            body.touched |= !body.done();
             match &mut body.left {
                 Left::Done => return Ok(None),
                 Left::Length(left) => {

@@ -114,6 +114,12 @@ impl RawLines {
 #[derive(Debug, Clone, Copy)]
 pub struct OwnPage;
 
+/// Lines a request's earlier answers left to its last one (what a
+/// backend's `X-Accel-Redirect` carries, nginx's `r->headers_out` list):
+/// written after nginx's own lines, before the answer's others.
+#[derive(Debug, Clone, Default)]
+pub struct CarriedLines(pub Vec<(Bytes, Bytes)>);
+
 /// Marks a request nginx closes without an answer (a timed-out body).
 #[derive(Debug, Clone, Copy)]
 pub struct Unanswered;
@@ -269,6 +275,11 @@ pub async fn write_response(
             b"Keep-Alive",
             format!("timeout={}", t.as_secs()).as_bytes(),
         );
+    }
+    if let Some(CarriedLines(carried)) = parts.extensions.get::<CarriedLines>() {
+        for (name, value) in carried {
+            line(&mut head, name, value);
+        }
     }
     for (name, value) in &parts.headers {
         if ![SERVER, CONTENT_TYPE, CONTENT_LENGTH, LOCATION, CONNECTION].contains(name)
