@@ -290,6 +290,27 @@ pub const NGINX_TOKEN: &str = "nginx/1.22.1";
 /// What rginx signs them with.
 pub const RGINX_TOKEN: &str = concat!("rginx/", env!("CARGO_PKG_VERSION"));
 
+/// The whole answer to `request` for comparing nginx's with rginx's:
+/// head lines but Date and Server, then the body after ` || `; ports and
+/// signatures masked, and the length of an HTML answer (a page, signed).
+pub fn masked_answer(port: u16, request: &str) -> String {
+    let text = answer_text(port, request).replace(NGINX_TOKEN, RGINX_TOKEN);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let page = head.contains("Content-Type: text/html");
+    let kept: Vec<&str> = head
+        .split("\r\n")
+        .filter(|l| !l.starts_with("Date:") && !l.starts_with("Server:"))
+        .map(|l| {
+            if page && l.starts_with("Content-Length: ") {
+                "Content-Length: PAGE"
+            } else {
+                l
+            }
+        })
+        .collect();
+    mask_ports(&format!("{} || {body}", kept.join(" | ")))
+}
+
 /// Sends raw bytes on a new connection to 127.0.0.1:`port` and reads
 /// until the server closes (or 5 s pass): the whole answer as text.
 pub fn answer_text(port: u16, request: &str) -> String {

@@ -28,7 +28,80 @@ pub fn lint(model: &Model) -> Vec<Diagnostic> {
             lint_location(loc, &server.settings, &server.locations, &mut out);
         }
     }
+    let known = Known {
+        upstreams: http.upstreams.iter().map(|u| u.name.as_str()).collect(),
+        implicit: http.implicit_upstreams(),
+    };
+    for server in &http.servers {
+        check_unresolved_hosts(&server.locations, &known, &mut out);
+    }
     out
+}
+
+/// What a `proxy_pass` with variables can reach without a resolver.
+struct Known<'a> {
+    upstreams: Vec<&'a str>,
+    implicit: Vec<(String, u16, Vec<crate::peer::PeerAddr>)>,
+}
+
+/// A `proxy_pass` with variables whose host is written out and is no
+/// upstream: nginx resolves it per request, and without a `resolver`
+/// answers every request with 502 (the common Docker mistake of adding
+/// `$request_uri` to a URL that worked).
+fn check_unresolved_hosts(
+    locations: &[LocationConf],
+    known: &Known<'_>,
+    out: &mut Vec<Diagnostic>,
+) {
+    for loc in locations {
+        check_unresolved_hosts(&loc.nested, known, out);
+        let Some(pp) = &loc.proxy_pass else { continue };
+        if pp.target != crate::model::ProxyTarget::Variable || loc.settings.contains("resolver") {
+            continue;
+        }
+        let url = pp.url.as_str();
+        let Some(rest) = url
+            .get(7..)
+            .filter(|_| url[..7].eq_ignore_ascii_case("http://"))
+        else {
+            continue;
+        };
+        let Some(end) = rest.find([':', '/', '?', '$']) else {
+            continue;
+        };
+        let (host, after) = rest.split_at(end);
+        if after.starts_with('$') || host.is_empty() || host.starts_with('[') {
+            continue;
+        }
+        let port = match after.strip_prefix(':') {
+            Some(p) => match p[..p.find(['/', '?', '$']).unwrap_or(p.len())].parse::<u16>() {
+                Ok(port) => Some(port),
+                Err(_) => continue,
+            },
+            None => None,
+        };
+        let upstream =
+            port.is_none() && known.upstreams.iter().any(|u| u.eq_ignore_ascii_case(host));
+        let implicit = known
+            .implicit
+            .iter()
+            .any(|(h, p, _)| *p == port.unwrap_or(80) && h.eq_ignore_ascii_case(host));
+        if upstream
+            || implicit
+            || host.eq_ignore_ascii_case("unix")
+            || crate::resolve::parse_ip(host).is_some()
+        {
+            continue;
+        }
+        warn(
+            out,
+            pp.span,
+            format!(
+                "proxy_pass has variables, so \"{host}\" is resolved per request, and no resolver is set: every request here gets 502, as in nginx"
+            ),
+            "add `resolver` with your DNS server (Docker's is 127.0.0.11), or name an upstream block",
+        );
+    }
 }
 
 fn find<'a>(headers: &'a [HeaderSetting], name: &str) -> Option<&'a HeaderSetting> {

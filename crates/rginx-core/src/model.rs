@@ -85,6 +85,8 @@ pub enum Value {
     TempPath(TempPath),
     /// `proxy_cookie_flags` at one level: `off`, or its rules in order.
     CookieFlags(Option<Vec<CookieFlagRule>>),
+    /// `resolver`: the name servers a `proxy_pass` with variables asks.
+    Resolver(std::sync::Arc<ResolverConf>),
     /// The level's first `return` (the rewrite module stops there).
     Return {
         /// The status (302 for a bare URL; 444 closes).
@@ -222,6 +224,18 @@ pub struct CookieFlagRule {
     /// Its flags (variables allowed): `secure`, `nosecure`, `httponly`,
     /// `nohttponly`, `samesite=strict|lax|none`, `nosamesite`.
     pub flags: Vec<String>,
+}
+
+/// One `resolver` directive (`ngx_resolver_create`): its name servers and
+/// parameters. Each directive is a resolver of its own, with its own cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolverConf {
+    /// The name servers (port 53 unless given), asked in turn.
+    pub servers: Vec<std::net::SocketAddr>,
+    /// `valid=`: how long an answer is kept, instead of its TTL.
+    pub valid: Option<Duration>,
+    /// `ipv6=` (on by default): AAAA records are asked for too.
+    pub ipv6: bool,
 }
 
 /// `client_body_temp_path` and `proxy_temp_path` (`ngx_conf_set_path_slot`):
@@ -450,6 +464,38 @@ pub struct HttpConf {
     pub maps: Vec<MapConf>,
     /// `log_format`s in order (`combined` is predefined and not listed).
     pub log_formats: Vec<LogFormat>,
+}
+
+impl HttpConf {
+    /// The hosts literal `proxy_pass` URLs name, lowercased, with their
+    /// ports and addresses: `ngx_http_upstream_add` makes each an
+    /// upstream, which a `proxy_pass` with variables naming the same host
+    /// and port uses without resolving it.
+    pub fn implicit_upstreams(&self) -> Vec<(String, u16, Vec<crate::peer::PeerAddr>)> {
+        fn walk(
+            locations: &[LocationConf],
+            out: &mut Vec<(String, u16, Vec<crate::peer::PeerAddr>)>,
+        ) {
+            for loc in locations {
+                if let Some(ProxyPass {
+                    target: ProxyTarget::Host { host, port, addrs },
+                    ..
+                }) = &loc.proxy_pass
+                {
+                    let host = host.to_ascii_lowercase();
+                    if !out.iter().any(|(h, p, _)| *h == host && p == port) {
+                        out.push((host, *port, addrs.clone()));
+                    }
+                }
+                walk(&loc.nested, out);
+            }
+        }
+        let mut out = Vec::new();
+        for server in &self.servers {
+            walk(&server.locations, &mut out);
+        }
+        out
+    }
 }
 
 /// A `server` block.

@@ -25,6 +25,7 @@ use crate::uri;
 mod compile;
 mod cookie_flags;
 mod decide;
+mod dynamic;
 mod errors;
 mod eval;
 mod head;
@@ -99,6 +100,15 @@ pub enum Decision<'a> {
     Close(u16),
     /// Answer with this status and nginx's error page.
     Respond(u16),
+    /// Answer with this status and nginx's error page, after logging this
+    /// `[error]` line (a `proxy_pass` with variables that gives no URL
+    /// nginx can use, or a host with no `resolver` to resolve it).
+    Failed {
+        /// 500 or 502.
+        status: u16,
+        /// `no resolver defined to resolve HOST`, ...
+        error: String,
+    },
     /// Answer with the status page (`stub_status`).
     Status(StatusFormat),
     /// A regex's match failed (PCRE2's match limit): nginx logs this
@@ -141,6 +151,18 @@ pub enum PlanTarget {
     Upstream(String),
     /// Addresses resolved at load time.
     Addrs(Vec<crate::peer::PeerAddr>),
+    /// A host of a `proxy_pass` with variables that no `upstream` names,
+    /// resolved per request with the location's `resolver`.
+    Resolve {
+        /// The host, as the URL has it.
+        host: String,
+        /// The port (80 unless the URL gives one).
+        port: u16,
+        /// The resolver: its index in [`Runtime::resolvers`].
+        resolver: usize,
+        /// `resolver_timeout`.
+        timeout: Duration,
+    },
 }
 
 /// How the request body is sent upstream.
@@ -677,6 +699,13 @@ struct CompiledLocation {
     types: ContentTypes,
     /// How its relative redirects are made absolute.
     style: RedirectStyle,
+    /// Its `resolver` (inherited): an index in `Runtime::resolvers`, set
+    /// once every location is compiled.
+    resolver: Option<usize>,
+    /// The `resolver` setting, until then.
+    resolver_conf: Option<std::sync::Arc<crate::model::ResolverConf>>,
+    /// `resolver_timeout`.
+    resolver_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -735,6 +764,13 @@ pub struct Runtime {
     upstreams: Vec<String>,
     /// Each of those groups' `hash` key, if it balances by one.
     upstream_keys: Vec<Option<Template>>,
+    /// The hosts of `proxy_pass` URLs without variables, lowercased,
+    /// with their ports and addresses: nginx makes each an implicit
+    /// upstream, which a `proxy_pass` with variables naming the same host
+    /// and port uses without resolving.
+    implicit: Vec<(String, u16, Vec<crate::peer::PeerAddr>)>,
+    /// The distinct `resolver` directives, in the configuration's order.
+    resolvers: Vec<std::sync::Arc<crate::model::ResolverConf>>,
     /// `log_format`s by name, `combined` first.
     formats: Vec<(String, Template)>,
     hostname: String,
@@ -913,7 +949,50 @@ mod tests {
             PlanTarget::Addrs(vec!["127.0.0.1:9002".parse::<SocketAddr>().unwrap().into()])
         );
         assert_eq!(p.headers[0], ("Host", "127.0.0.1:9002".into()));
-        assert_eq!(decide(&rt, "/a?to=c", &host), Decision::Respond(502));
+        assert_eq!(
+            decide(&rt, "/a?to=c", &host),
+            Decision::Failed {
+                status: 502,
+                error: "no resolver defined to resolve nowhere.test".into()
+            }
+        );
+    }
+
+    #[test]
+    fn variable_hosts_go_to_the_resolver_or_implicit_upstreams() {
+        let rt = runtime(
+            "upstream app { server 127.0.0.1:9001; }
+             server { listen 127.0.0.1:8081;
+               location /lit/ { proxy_pass http://localhost:9003; }
+               location / { resolver 127.0.0.53 valid=5s; resolver_timeout 2s;
+                 proxy_pass http://$arg_h; } }",
+        );
+        let host = [("Host", "x")];
+        let target = |uri: &str| match decide(&rt, uri, &host) {
+            Decision::Proxy(p) => Ok((*p.target).clone()),
+            other => Err(format!("{other:?}")),
+        };
+        // an upstream block takes no port; the same host with one is resolved
+        assert_eq!(target("/?h=APP"), Ok(PlanTarget::Upstream("APP".into())));
+        let resolve = |host: &str, port| PlanTarget::Resolve {
+            host: host.into(),
+            port,
+            resolver: 0,
+            timeout: Duration::from_secs(2),
+        };
+        assert_eq!(target("/?h=app:9001"), Ok(resolve("app", 9001)));
+        assert_eq!(target("/?h=one.test"), Ok(resolve("one.test", 80)));
+        // a literal proxy_pass's host and port: its addresses
+        let Ok(PlanTarget::Addrs(addrs)) = target("/?h=LocalHost:9003") else {
+            panic!("{:?}", target("/?h=LocalHost:9003"))
+        };
+        assert!(!addrs.is_empty());
+        assert!(target("/?h=one.test:0")
+            .unwrap_err()
+            .contains("invalid port"));
+        assert!(target("/?h=").unwrap_err().contains("invalid URL prefix"));
+        assert_eq!(rt.resolvers().len(), 1);
+        assert_eq!(rt.resolvers()[0].valid, Some(Duration::from_secs(5)));
     }
 
     #[test]

@@ -574,6 +574,20 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "Backend URL: upstream name, host or `unix:PATH:` socket, optional URI part, variables.",
     ),
     spec(
+        "resolver",
+        HSL,
+        Arity::AtLeast(1),
+        Kind::Custom(handlers::resolver),
+        "Name servers (port 53 unless given; `valid=`, `ipv6=off`) a `proxy_pass` with variables asks for a host no `upstream` names; answers kept for their TTL.",
+    ),
+    spec(
+        "resolver_timeout",
+        HSL,
+        Arity::Exactly(1),
+        Kind::Time,
+        "How long a name may take to resolve (30s); then 502.",
+    ),
+    spec(
         "proxy_http_version",
         HSL,
         Arity::Exactly(1),

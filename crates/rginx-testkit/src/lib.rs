@@ -2,7 +2,8 @@
 //! not copied between crates: [`alloc`], an allocator that counts
 //! allocations (for the tests that a path allocates nothing), and
 //! [`config`], the model and runtime of a configuration given as text, and
-//! [`net`], loopback socket pairs.
+//! [`net`], loopback socket pairs, and [`dns`], a name server for tests
+//! of `resolver`.
 //!
 //! A dev-dependency only: nothing here is part of rginx itself.
 
@@ -11,4 +12,5 @@
 
 pub mod alloc;
 pub mod config;
+pub mod dns;
 pub mod net;

@@ -15,6 +15,7 @@ mod logs;
 mod map;
 mod process;
 mod proxy;
+mod resolver;
 mod response;
 mod upstream;
 
@@ -24,6 +25,7 @@ pub use logs::*;
 pub use map::*;
 pub use process::*;
 pub use proxy::*;
+pub use resolver::*;
 pub use response::*;
 pub use upstream::*;
 

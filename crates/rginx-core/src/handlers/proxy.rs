@@ -12,6 +12,10 @@ use crate::model::{
 
 use super::{arg, duplicate_check, parse_port, push_list, setting, split_host_port, ListItem};
 
+/// rginx has no TLS to upstreams yet.
+pub(crate) const HTTPS_UNSUPPORTED: &str =
+    "proxy_pass to https:// upstreams is not supported by rginx yet";
+
 /// `proxy_pass URL`
 pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
     let Frame::Location(loc) = f else {
@@ -28,11 +32,10 @@ pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
     );
     let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
     if vars || url.contains('$') {
-        let scheme = if lower.starts_with("https://") {
-            "https"
-        } else {
-            "http"
-        };
+        if lower.starts_with("https://") {
+            return Err(Msg::own(HTTPS_UNSUPPORTED));
+        }
+        let scheme = "http";
         loc.proxy_pass = Some(ProxyPass {
             url: d.args[0].clone(),
             scheme,
@@ -53,9 +56,7 @@ pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
         return Err(Msg::own("invalid URL prefix"));
     };
     if scheme == "https" {
-        return Err(Msg::own(
-            "proxy_pass to https:// upstreams is not supported by rginx yet",
-        ));
+        return Err(Msg::own(HTTPS_UNSUPPORTED));
     }
     if let Some(socket) = rest.strip_prefix("unix:") {
         // `ngx_parse_unix_domain_url` with a URI part: the path ends at

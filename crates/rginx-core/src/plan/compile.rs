@@ -339,6 +339,12 @@ pub(super) fn compile_settings(
         },
         types: ContentTypes::compile(settings, types),
         style: RedirectStyle::compile(settings),
+        resolver: None,
+        resolver_conf: match settings.get("resolver").map(|s| &s.value) {
+            Some(crate::model::Value::Resolver(r)) => Some(r.clone()),
+            _ => None,
+        },
+        resolver_timeout: settings.time("resolver_timeout", Duration::from_secs(30)),
         max_body: match settings.get("client_max_body_size").map(|s| &s.value) {
             Some(crate::model::Value::Size(n)) => *n,
             _ => 1024 * 1024,

@@ -146,6 +146,7 @@ impl Runtime {
                 types,
                 style,
                 server_name: &server.primary_name,
+                err_status: internal.and_then(|i| i.err_status),
             };
             self.with_decided_ctx(req, &host, server, &path, &target, captures, |ctx| {
                 ret.answer(&level, ctx)
@@ -249,6 +250,7 @@ impl Runtime {
             proxy_port: 80,
             map_values: Vec::new(),
             facts: None,
+            answering: None,
             sent: None,
             alerts: Vec::new(),
         };
@@ -295,21 +297,16 @@ impl Runtime {
             ProxyKind::Variable(t) => {
                 let mut url = String::new();
                 t.render(&mut url, &mut |v, out| ctx.var(v, out));
-                match dynamic_target(&url, target.request_uri) {
-                    // a host that names no upstream block would need the
-                    // `resolver` nginx lacks by default, so 502 there too
-                    Some((PlanTarget::Upstream(name), ..))
-                        if !self.upstreams.contains(&name.to_ascii_lowercase()) =>
-                    {
+                match self.dynamic_target(loc, &url, target.request_uri) {
+                    Ok(d) => (
+                        Cow::Owned(d.target),
+                        Cow::Owned(d.uri),
+                        Cow::Owned(d.host),
+                        d.port,
+                    ),
+                    Err(failed) => {
                         *captures = std::mem::take(&mut ctx.captures);
-                        return Err(Decision::Respond(502));
-                    }
-                    Some((t, uri, host, port)) => {
-                        (Cow::Owned(t), Cow::Owned(uri), Cow::Owned(host), port)
-                    }
-                    None => {
-                        *captures = std::mem::take(&mut ctx.captures);
-                        return Err(Decision::Respond(502));
+                        return Err(failed);
                     }
                 }
             }
@@ -404,7 +401,7 @@ impl Runtime {
                     t.render(&mut key, &mut |v, out| ctx.var(v, out));
                     key
                 }),
-            PlanTarget::Addrs(_) => None,
+            PlanTarget::Addrs(_) | PlanTarget::Resolve { .. } => None,
         };
         let (domains, paths, cookies_vary) = &loc.cookie_rules;
         let cookie_domains =
@@ -465,6 +462,10 @@ pub struct Internal<'a> {
     /// location before the redirect (it is sent again), or not read at
     /// all (nginx discards a body only once it answers itself).
     pub resend_body: bool,
+    /// nginx's `r->err_status` after an `error_page`: the error's code or
+    /// the one after `=` (`None` after a bare `=`, or another redirect);
+    /// `$status` while a `return` is answered.
+    pub err_status: Option<u16>,
 }
 
 impl Runtime {
@@ -494,57 +495,13 @@ impl Runtime {
             proxy_port: 80,
             map_values: Vec::new(),
             facts: None,
+            answering: None,
             sent: None,
             alerts: Vec::new(),
         };
         let out = f(&mut ctx);
         *captures = std::mem::take(&mut ctx.captures);
         out
-    }
-}
-
-/// Target of a `proxy_pass` with variables: an upstream block of that
-/// name, or an IP literal. A name needing DNS would need `resolver`, which
-/// rginx does not support (nginx answers 502 without one too).
-pub(super) fn dynamic_target(
-    url: &str,
-    request_uri: &str,
-) -> Option<(PlanTarget, String, String, u16)> {
-    {
-        let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
-        let rest = if lower.starts_with("http://") {
-            &url[7..]
-        } else {
-            return None;
-        };
-        let (authority, uri) = match rest.find('/') {
-            Some(i) => (&rest[..i], Some(&rest[i..])),
-            None => (rest, None),
-        };
-        // the same address rules as a literal proxy_pass (ngx_parse_url)
-        let (host, port) = crate::handlers::split_host_port(authority);
-        let port = match port {
-            Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0)?,
-            None => 80,
-        };
-        if host.is_empty() {
-            return None;
-        }
-        let uri = uri.map_or_else(|| request_uri.to_string(), str::to_string);
-        if let Some(ip) = crate::resolve::parse_ip(host) {
-            return Some((
-                PlanTarget::Addrs(vec![SocketAddr::new(ip, port).into()]),
-                uri,
-                authority.to_string(),
-                port,
-            ));
-        }
-        Some((
-            PlanTarget::Upstream(host.to_string()),
-            uri,
-            authority.to_string(),
-            port,
-        ))
     }
 }
 

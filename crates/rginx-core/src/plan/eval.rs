@@ -148,6 +148,9 @@ pub(super) struct Ctx<'a> {
     pub(super) map_values: Vec<Option<String>>,
     /// What the response was, once there is one (for access logs).
     pub(super) facts: Option<&'a ResponseFacts>,
+    /// `$status` while a `return` is answered, before there are facts
+    /// (`ngx_http_send_response` sets the status first).
+    pub(super) answering: Option<u16>,
     /// The response's header lines, once there is a response (the
     /// headers filter's `$sent_http_*`).
     pub(super) sent: Option<&'a dyn SentHeaders>,
@@ -295,6 +298,11 @@ impl<'a> Ctx<'a> {
                 let header = name["sent_http_".len()..].replace('_', "-");
                 if let Some(value) = self.sent.and_then(|s| s.sent(&header)) {
                     out.push_str(&value);
+                }
+            }
+            Var::Response(name) if self.facts.is_none() => {
+                if let (Some(status), "status") = (self.answering, &**name) {
+                    let _ = write!(out, "{status:03}");
                 }
             }
             Var::Response(name) => {

@@ -44,6 +44,7 @@ impl CompiledReturn {
                 code => Decision::Respond(code),
             };
         }
+        ctx.answering = Some(level.err_status.unwrap_or(self.code));
         let mut value = String::new();
         if let Some(t) = text {
             t.render(&mut value, &mut |v, out| ctx.var(v, out));
@@ -68,6 +69,8 @@ pub(super) struct Level<'r> {
     pub(super) types: &'r ContentTypes,
     pub(super) style: RedirectStyle,
     pub(super) server_name: &'r str,
+    /// `r->err_status` after an `error_page`.
+    pub(super) err_status: Option<u16>,
 }
 
 /// The `types` tables compiled so far, by the address of their setting.

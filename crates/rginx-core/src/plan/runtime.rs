@@ -15,6 +15,8 @@ impl Runtime {
                 maps: Vec::new(),
                 upstreams: Vec::new(),
                 upstream_keys: Vec::new(),
+                implicit: Vec::new(),
+                resolvers: Vec::new(),
                 formats: Vec::new(),
                 hostname: hostname.to_string(),
                 error_log_sets: Vec::new(),
@@ -78,7 +80,10 @@ impl Runtime {
             });
         }
         let error_log_sets = intern_error_logs(&mut servers);
+        let resolvers = intern_resolvers(&mut servers);
         Ok(Runtime {
+            implicit: http.implicit_upstreams(),
+            resolvers,
             selector,
             error_log_sets,
             servers,
@@ -101,6 +106,13 @@ impl Runtime {
             formats,
             hostname: hostname.to_string(),
         })
+    }
+
+    /// The distinct `resolver` directives: the engine makes a resolver
+    /// (with its cache) for each; [`PlanTarget::Resolve`] names one by its
+    /// place here.
+    pub fn resolvers(&self) -> &[std::sync::Arc<crate::model::ResolverConf>] {
+        &self.resolvers
     }
 
     /// Addresses to listen on.
@@ -413,9 +425,36 @@ impl Runtime {
             proxy_port: 80,
             map_values: Vec::new(),
             facts,
+            answering: None,
             sent,
             alerts: Vec::new(),
         };
         Some(f(&mut ctx))
     }
+}
+
+/// Gives each location the index of its `resolver` among the distinct
+/// ones (each directive is one resolver in nginx, shared by the levels
+/// that inherit it).
+fn intern_resolvers(
+    servers: &mut [CompiledServer],
+) -> Vec<std::sync::Arc<crate::model::ResolverConf>> {
+    let mut distinct: Vec<std::sync::Arc<crate::model::ResolverConf>> = Vec::new();
+    for loc in servers.iter_mut().flat_map(|s| s.locations.iter_mut()) {
+        let Some(conf) = loc.resolver_conf.take() else {
+            continue;
+        };
+        let index = match distinct
+            .iter()
+            .position(|d| std::sync::Arc::ptr_eq(d, &conf))
+        {
+            Some(i) => i,
+            None => {
+                distinct.push(conf);
+                distinct.len() - 1
+            }
+        };
+        loc.resolver = Some(index);
+    }
+    distinct
 }

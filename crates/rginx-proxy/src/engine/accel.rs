@@ -204,6 +204,7 @@ impl Engine {
             args: args.as_deref(),
             named,
             resend_body: session.has_kept_body() || body.untouched(),
+            err_status: None,
         };
         let (decision, scope, matched) = self.runtime.decide_redirected(&session.head, &internal);
         session.scope = scope;

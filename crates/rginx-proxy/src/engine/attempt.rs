@@ -46,6 +46,7 @@ impl Engine {
         &self,
         session: &Session<'_>,
         plan: &UpstreamPlan<'_>,
+        target: &PlanTarget,
         body: &mut RequestBody,
         client_body: &mut BodyReader,
         client: &mut ClientConn,
@@ -53,9 +54,9 @@ impl Engine {
         let next = plan.next_upstream;
         let started = Instant::now();
         // the group is found once for all of the request's tries
-        let group = self.group_of(plan);
+        let group = self.group_of(target);
         // nginx's peer.tries: every server of the group, or fewer
-        let servers = self.server_count(plan, group);
+        let servers = self.server_count(target, group);
         let allowed = match next.tries {
             0 => servers,
             n => servers.min(usize::try_from(n).unwrap_or(usize::MAX)),
@@ -70,7 +71,7 @@ impl Engine {
                 Instant::now()
             };
             let (addr, picked, lease) = match self.peer_for(
-                plan,
+                target,
                 group,
                 &mut tried,
                 attempt,
@@ -227,9 +228,10 @@ impl Engine {
     }
 
     /// How many servers a request may try (nginx's `peer.tries`).
-    fn server_count(&self, plan: &UpstreamPlan<'_>, group: Option<usize>) -> usize {
-        match &*plan.target {
+    fn server_count(&self, target: &PlanTarget, group: Option<usize>) -> usize {
+        match target {
             PlanTarget::Addrs(addrs) => addrs.len(),
+            PlanTarget::Resolve { .. } => 0,
             PlanTarget::Upstream(_) => group
                 .and_then(|g| self.groups.get(g))
                 .and_then(|g| g.balancer.lock().ok().map(|rr| rr.len()))
@@ -239,8 +241,8 @@ impl Engine {
 
     /// Where the plan's upstream group is in the engine: found by its
     /// name, case-insensitively as nginx compares them.
-    fn group_of(&self, plan: &UpstreamPlan<'_>) -> Option<usize> {
-        let PlanTarget::Upstream(name) = &*plan.target else {
+    fn group_of(&self, target: &PlanTarget) -> Option<usize> {
+        let PlanTarget::Upstream(name) = target else {
             return None;
         };
         // names are nearly always written in lower case: no copy then
@@ -289,7 +291,7 @@ impl Engine {
     /// The next peer for a request; `tried` holds the ones it already had.
     fn peer_for(
         &self,
-        plan: &UpstreamPlan<'_>,
+        target: &PlanTarget,
         group: Option<usize>,
         tried: &mut Tried,
         attempt: usize,
@@ -297,7 +299,9 @@ impl Engine {
         client: crate::balance::Client<'_>,
     ) -> Result<(PeerAddr, Picked, Option<PeerLease>), ProxyError> {
         let none = || ProxyError::new(Kind::NoServer);
-        match &*plan.target {
+        match target {
+            // resolved before the first try
+            PlanTarget::Resolve { .. } => Err(none()),
             PlanTarget::Addrs(addrs) => addrs
                 .get(attempt)
                 .map(|a| (a.clone(), None, None))

@@ -30,6 +30,8 @@ pub(super) enum Kind {
     ConnectTimeout,
     /// The group has no server left to try ("no live upstreams").
     NoLiveUpstreams(String),
+    /// The `resolver` found no address for the host (as looked up).
+    Unresolved(String, rginx_dns::Failure),
     /// The upstream closed the connection before a whole head.
     PrematureClose,
     /// The response head is not HTTP.
@@ -154,6 +156,11 @@ impl ProxyError {
             Kind::NoLiveUpstreams(_) => tracing::error!(
                 log_set = set,
                 "*{n} no live upstreams while connecting to upstream{describe}"
+            ),
+            // ngx_http_upstream_resolve_handler
+            Kind::Unresolved(name, failure) => tracing::error!(
+                log_set = set,
+                "*{n} {name} could not be resolved ({failure}){describe}"
             ),
             Kind::PrematureClose => tracing::error!(
                 log_set = set,

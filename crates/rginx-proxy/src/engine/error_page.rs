@@ -63,7 +63,7 @@ impl Engine {
         if let Some(carried) = &mut session.carried {
             carried.forget_type();
         }
-        let mut next = self.error_target(session, &hit, body, conn).await;
+        let mut next = self.error_target(session, &hit, status, body, conn).await;
         if let Ok(Answer::Response(response, raw)) = &mut next {
             settle_status(response, raw.as_mut(), &hit, status);
             if let Some(value) = location {
@@ -96,6 +96,7 @@ impl Engine {
         self: &Arc<Self>,
         session: &mut Session<'_>,
         hit: &ErrorPageHit,
+        status: u16,
         body: &mut BodyReader,
         conn: &mut ClientConn,
     ) -> Result<Answer, ProxyError> {
@@ -145,6 +146,12 @@ impl Engine {
             args,
             named,
             resend_body: session.has_kept_body() || body.untouched(),
+            // ngx_http_send_error_page: `r->err_status = overwrite`
+            err_status: match hit.overwrite {
+                None => Some(status),
+                Some(0) => None,
+                Some(code) => Some(code),
+            },
         };
         let (decision, scope, matched) = self.runtime.decide_redirected(&session.head, &internal);
         session.scope = scope;

@@ -72,6 +72,9 @@ pub struct Engine {
     slots: Arc<tokio::sync::Semaphore>,
     /// Its size, for the alert.
     slot_count: usize,
+    /// One resolver (with its cache) for each `resolver` directive, in
+    /// the runtime's order.
+    resolvers: Vec<rginx_dns::Resolver>,
 }
 
 /// An upstream group's state in an engine.
@@ -168,7 +171,13 @@ impl Engine {
                 pool: Pool::for_group(u).map(Arc::new),
             });
         }
+        let resolvers = runtime
+            .resolvers()
+            .iter()
+            .map(|r| rginx_dns::Resolver::new(r.servers.clone(), r.valid, r.ipv6))
+            .collect();
         Engine {
+            resolvers,
             runtime,
             groups,
             group_index,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use http::Response;
-use rginx_core::plan::{BodyBuffering, BodyPlan, InFileOnly, SentBody, UpstreamPlan};
+use rginx_core::plan::{BodyBuffering, BodyPlan, InFileOnly, PlanTarget, SentBody, UpstreamPlan};
 
 use super::error::{Kind, ProxyError};
 use super::request::Session;
@@ -78,9 +78,15 @@ impl Engine {
                 }
             }
         };
-        let reply = self
-            .attempts(session, plan, &mut body, client_body, client)
-            .await;
+        // a host for the `resolver` is looked up once the body is read,
+        // as nginx starts the upstream then
+        let reply = match self.target_of(session, plan).await {
+            Ok(target) => {
+                self.attempts(session, plan, &target, &mut body, client_body, client)
+                    .await
+            }
+            Err(error) => Err(error),
+        };
         if client_sent
             && matches!(
                 body,
@@ -90,6 +96,52 @@ impl Engine {
             session.keep_body(body);
         }
         self.upstream_response(session, plan, reply?).await
+    }
+}
+
+impl Engine {
+    /// Where the request goes: the plan's target, or the addresses the
+    /// `resolver` finds for its host, or the failure with nginx's error
+    /// line (`ngx_http_upstream_resolve_handler`); socket errors on the
+    /// way get nginx's lines "while resolving".
+    async fn target_of<'p>(
+        &self,
+        session: &Session<'_>,
+        plan: &'p UpstreamPlan<'_>,
+    ) -> Result<std::borrow::Cow<'p, PlanTarget>, ProxyError> {
+        let PlanTarget::Resolve {
+            host,
+            port,
+            resolver,
+            timeout,
+        } = &*plan.target
+        else {
+            return Ok(std::borrow::Cow::Borrowed(&*plan.target));
+        };
+        let Some(resolver) = self.resolvers.get(*resolver) else {
+            return Err(ProxyError::new(Kind::NoServer));
+        };
+        let mut on_error = |e: rginx_dns::SocketError| {
+            tracing::error!(
+                "{} failed ({}) while resolving, resolver: {}",
+                e.call,
+                crate::process::os_error(&e.error),
+                e.server
+            )
+        };
+        match resolver.resolve(host, *timeout, &mut on_error).await {
+            Ok(addrs) => Ok(std::borrow::Cow::Owned(PlanTarget::Addrs(
+                addrs
+                    .into_iter()
+                    .map(|ip| std::net::SocketAddr::new(ip, *port).into())
+                    .collect(),
+            ))),
+            Err(failure) => {
+                let error = ProxyError::new(Kind::Unresolved(rginx_dns::query_name(host), failure));
+                error.log(&session.context, &session.context.describe(None));
+                Err(error)
+            }
+        }
     }
 }
 

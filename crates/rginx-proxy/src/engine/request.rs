@@ -325,6 +325,15 @@ impl Engine {
                 }
                 own_answer(status, None, session.client.server_tokens)
             }
+            Decision::Failed { status, error } => {
+                tracing::error!(
+                    log_set = session.context.log_set,
+                    "*{} {error}{}",
+                    session.context.connection,
+                    session.context.describe(None)
+                );
+                own_answer(status, None, session.client.server_tokens)
+            }
             Decision::Moved { status, location } => {
                 own_answer(status, Some(&location), session.client.server_tokens)
             }
