@@ -184,17 +184,12 @@ fn accel_redirects_answer_as_nginx_s() {
             let request = format!(
                 "{method} {path} HTTP/1.1\r\nHost: e.test\r\n{extra}{length}Connection: close\r\n\r\n{body}"
             );
-            let (a, b) = (
-                masked_answer(nginx_port, &request),
-                masked_answer(rginx_port, &request),
-            );
             asked += 1;
-            if a != b {
-                differences.push(format!(
-                    "{method} {path} {}:\n  nginx: {a}\n  rginx: {b}",
-                    extra.trim()
-                ));
-            }
+            differences.extend(answers_differ(
+                (nginx_port, rginx_port),
+                &request,
+                format_args!("{method} {path} {}", extra.trim()),
+            ));
         }
     }
     let (theirs, ours) = (redirect_lines(&nginx_dir.0), redirect_lines(&rginx_dir.0));

@@ -119,17 +119,12 @@ fn error_pages_answer_as_nginx_s() {
             let request = format!(
                 "{method} {target} HTTP/1.1\r\nHost: e.test\r\n{extra}Connection: close\r\n\r\n"
             );
-            let (a, b) = (
-                masked_answer(nginx_port, &request),
-                masked_answer(rginx_port, &request),
-            );
             asked += 1;
-            if a != b {
-                differences.push(format!(
-                    "{method} {target} {}:\n  nginx: {a}\n  rginx: {b}",
-                    extra.trim()
-                ));
-            }
+            differences.extend(answers_differ(
+                (nginx_port, rginx_port),
+                &request,
+                format_args!("{method} {target} {}", extra.trim()),
+            ));
         }
     }
     // a body read for an intercepted backend goes again where the
@@ -146,16 +141,12 @@ fn error_pages_answer_as_nginx_s() {
             "POST {target} HTTP/1.1\r\nHost: e.test\r\nX-Status: {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
-        let (a, b) = (
-            masked_answer(nginx_port, &request),
-            masked_answer(rginx_port, &request),
-        );
         asked += 1;
-        if a != b {
-            differences.push(format!(
-                "POST {target} {status}:\n  nginx: {a}\n  rginx: {b}"
-            ));
-        }
+        differences.extend(answers_differ(
+            (nginx_port, rginx_port),
+            &request,
+            format_args!("POST {target} {status}"),
+        ));
     }
     assert_no_differences(&differences, asked);
 }

@@ -193,14 +193,12 @@ fn variables_name_upstreams_addresses_and_resolved_hosts_as_nginx_s() {
                 "{method} {target} HTTP/1.1\r\nHost: e.test\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
-            let (a, b) = (
-                masked_answer(nginx_port, &request),
-                masked_answer(rginx_port, &request),
-            );
             asked += 1;
-            if a != b {
-                differences.push(format!("{method} {target}:\n  nginx: {a}\n  rginx: {b}"));
-            }
+            differences.extend(answers_differ(
+                (nginx_port, rginx_port),
+                &request,
+                format_args!("{method} {target}"),
+            ));
         }
     }
     let (theirs, ours) = (error_lines(&nginx_dir.0), error_lines(&rginx_dir.0));

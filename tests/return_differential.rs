@@ -127,16 +127,12 @@ fn return_answers_as_nginx_does() {
                     "{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
                 ),
             };
-            let (a, b) = (
-                masked_answer(nginx_port, &request),
-                masked_answer(rginx_port, &request),
-            );
             asked += 1;
-            if a != b {
-                differences.push(format!(
-                    "{form} {host}{target}:\n  nginx: {a}\n  rginx: {b}"
-                ));
-            }
+            differences.extend(answers_differ(
+                (nginx_port, rginx_port),
+                &request,
+                format_args!("{form} {host}{target}"),
+            ));
         }
     }
     assert_no_differences(&differences, asked);

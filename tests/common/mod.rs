@@ -311,6 +311,20 @@ pub fn masked_answer(port: u16, request: &str) -> String {
     mask_ports(&format!("{} || {body}", kept.join(" | ")))
 }
 
+/// Sends `request` to nginx and to rginx (`ports`, in that order): their
+/// [`masked_answer`]s, under `label`, when they differ.
+pub fn answers_differ(
+    ports: (u16, u16),
+    request: &str,
+    label: impl std::fmt::Display,
+) -> Option<String> {
+    let (a, b) = (
+        masked_answer(ports.0, request),
+        masked_answer(ports.1, request),
+    );
+    (a != b).then(|| format!("{label}:\n  nginx: {a}\n  rginx: {b}"))
+}
+
 /// Sends raw bytes on a new connection to 127.0.0.1:`port` and reads
 /// until the server closes (or 5 s pass): the whole answer as text.
 pub fn answer_text(port: u16, request: &str) -> String {
