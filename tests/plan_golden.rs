@@ -64,6 +64,7 @@ fn run(case: &Case) -> Result<(), String> {
         remote: "127.0.0.1:40000".parse().unwrap(),
         time: std::time::SystemTime::now(),
         request_id: [7; 16],
+        body: None,
     };
     let decision = runtime.decide(&head);
     match (&decision, case.upstream.first().map(String::as_str)) {

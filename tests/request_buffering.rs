@@ -14,9 +14,8 @@ use std::time::Duration;
 use common::wire::{read_message, scripted_backend, RecordingBackend};
 use common::*;
 
-/// A server on `port` proxying to `backend`, with `extra` lines in its
-/// location and its error log (at `info`) and temp files under `dir`.
-fn http_body(port: u16, backend: &str, dir: &Path, extra: &str) -> String {
+/// A server on `port` proxying to `backend`, with its error log (at `info`) and temp files under `dir`.
+fn http_body(port: u16, backend: &str, dir: &Path) -> String {
     let dir = dir.display();
     format!(
         "error_log {dir}/error.log info;
@@ -25,7 +24,7 @@ client_body_buffer_size 1k;
 upstream pair {{ server {backend}; }}
 server {{
     listen 127.0.0.1:{port};
-    location / {{ proxy_pass http://pair; {extra} }}
+    location / {{ proxy_pass http://pair; }}
     location /keep/ {{ proxy_pass http://pair; client_body_in_file_only on; }}
     location /clean/ {{ proxy_pass http://pair; client_body_in_file_only clean; }}
     location /stream/ {{ proxy_pass http://pair; proxy_request_buffering off; }}
@@ -33,47 +32,9 @@ server {{
     )
 }
 
-/// nginx and rginx on the same configuration, each with its own
-/// directory; dropped together.
-struct Pair {
-    nginx_port: u16,
-    rginx_port: u16,
-    nginx_dir: TempDir,
-    rginx_dir: TempDir,
-    _nginx: NginxServer,
-    _rginx: Rginx,
-}
-
-impl Pair {
-    fn start(nginx: &Path, backend: &str, extra: &str) -> Pair {
-        let (nginx_port, rginx_port) = (free_port(), free_port());
-        let (nginx_dir, rginx_dir) = (TempDir::new("rb-nginx"), TempDir::new("rb-rginx"));
-        let theirs = NginxServer::start(
-            nginx,
-            &http_body(nginx_port, backend, &nginx_dir.0, extra),
-            nginx_port,
-        );
-        let ours = start_rginx(
-            &http_body(rginx_port, backend, &rginx_dir.0, extra),
-            rginx_port,
-        );
-        Pair {
-            nginx_port,
-            rginx_port,
-            nginx_dir,
-            rginx_dir,
-            _nginx: theirs,
-            _rginx: ours,
-        }
-    }
-
-    /// Each side's port and directory.
-    fn sides(&self) -> [(&'static str, u16, &Path); 2] {
-        [
-            ("nginx", self.nginx_port, &self.nginx_dir.0),
-            ("rginx", self.rginx_port, &self.rginx_dir.0),
-        ]
-    }
+/// nginx and rginx proxying to `backend`.
+fn pair(nginx: &Path, backend: &str) -> DirPair {
+    DirPair::start(nginx, "rb", |port, dir| http_body(port, backend, dir))
 }
 
 /// Files under `dir/body`, as paths below it, with their sizes.
@@ -150,7 +111,7 @@ fn ask_in(port: u16, request: &[u8], split: bool) -> String {
 fn bodies_reach_the_backend_as_through_nginx_with_the_same_temp_files_and_lines() {
     let Some(nginx) = nginx() else { return };
     let backend = RecordingBackend::start();
-    let pair = Pair::start(&nginx, &backend.addr().to_string(), "");
+    let pair = pair(&nginx, &backend.addr().to_string());
     // sizes around the 1k buffer: nginx gives a sized body whose rest is
     // under 1.25 buffers one buffer of its own length
     let cases: Vec<(String, Vec<u8>, bool)> = [
@@ -245,7 +206,7 @@ fn connected_within(listener: &TcpListener, wait: Duration) -> Option<TcpStream>
 fn a_buffered_body_is_read_whole_before_the_backend_is_contacted() {
     let Some(nginx) = nginx() else { return };
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let pair = Pair::start(&nginx, &listener.local_addr().unwrap().to_string(), "");
+    let pair = pair(&nginx, &listener.local_addr().unwrap().to_string());
     for (path, connects_early) in [("/", false), ("/stream/", true)] {
         for (side, port, _) in pair.sides() {
             let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -291,7 +252,7 @@ fn a_buffered_put_goes_to_the_next_server_when_the_first_fails() {
     let failing = scripted_backend(|_| None);
     let backend = RecordingBackend::start();
     let servers = format!("{failing}; server {}", backend.addr());
-    let pair = Pair::start(&nginx, &servers, "");
+    let pair = pair(&nginx, &servers);
     let mut seen = Vec::new();
     for (side, port, _) in pair.sides() {
         // 5000 bytes: the body is in a temp file
@@ -311,7 +272,7 @@ fn a_buffered_put_goes_to_the_next_server_when_the_first_fails() {
 fn a_temp_file_that_cannot_be_made_is_a_500_with_nginx_s_line() {
     let Some(nginx) = nginx() else { return };
     let backend = RecordingBackend::start();
-    let pair = Pair::start(&nginx, &backend.addr().to_string(), "");
+    let pair = pair(&nginx, &backend.addr().to_string());
     let mut seen = Vec::new();
     for (_, port, dir) in pair.sides() {
         // the directory made at start is now a plain file

@@ -467,3 +467,49 @@ pub fn temp_file_log_lines(dir: &Path) -> Vec<String> {
         .filter(|l| l.contains("temporary file") || l.contains("failed ("))
         .collect()
 }
+
+/// nginx and rginx on the same configuration (`config(port, dir)`), each
+/// with its own port and directory (for its logs and temp files);
+/// stopped together.
+pub struct DirPair {
+    /// nginx's port.
+    pub nginx_port: u16,
+    /// rginx's port.
+    pub rginx_port: u16,
+    /// nginx's directory.
+    pub nginx_dir: TempDir,
+    /// rginx's directory.
+    pub rginx_dir: TempDir,
+    _nginx: NginxServer,
+    _rginx: Rginx,
+}
+
+impl DirPair {
+    /// Starts both, each on a free port and in a new directory tagged
+    /// `tag`.
+    pub fn start(nginx: &Path, tag: &str, config: impl Fn(u16, &Path) -> String) -> DirPair {
+        let (nginx_port, rginx_port) = (free_port(), free_port());
+        let (nginx_dir, rginx_dir) = (
+            TempDir::new(&format!("{tag}-nginx")),
+            TempDir::new(&format!("{tag}-rginx")),
+        );
+        let theirs = NginxServer::start(nginx, &config(nginx_port, &nginx_dir.0), nginx_port);
+        let ours = start_rginx(&config(rginx_port, &rginx_dir.0), rginx_port);
+        DirPair {
+            nginx_port,
+            rginx_port,
+            nginx_dir,
+            rginx_dir,
+            _nginx: theirs,
+            _rginx: ours,
+        }
+    }
+
+    /// Each side's name, port and directory.
+    pub fn sides(&self) -> [(&'static str, u16, &Path); 2] {
+        [
+            ("nginx", self.nginx_port, &self.nginx_dir.0),
+            ("rginx", self.rginx_port, &self.rginx_dir.0),
+        ]
+    }
+}

@@ -107,6 +107,13 @@ pub fn directives_markdown() -> String {
         "for the access logger, which comes with the proxy engine. Any other variable nginx\n",
     );
     out.push_str("defines is an error (`variable \"$x\" is not supported by rginx`), never an empty string.\n");
+    out.push_str(
+        "\n`$request_body` and `$request_body_file` are nginx's: empty until the body is read,\n\
+         then the bytes while they are in memory or the temp file's name once it went to one;\n\
+         with `proxy_request_buffering off`, what came with the head and a first buffer.\n\
+         A location whose `proxy_set_header`, `proxy_set_body`, `proxy_method`, variable\n\
+         `proxy_pass` or `hash` key uses them is evaluated once the body is read, as nginx does.\n",
+    );
     // the prose lives in markdown beside the crate, easier to edit than code
     out.push('\n');
     out.push_str(include_str!("../prose/sent-upstream.md"));

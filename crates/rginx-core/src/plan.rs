@@ -51,8 +51,20 @@ use redirect::*;
 pub use redirect::{rewrite_cookie, OwnLocation, Redirects};
 use ret::*;
 
+/// The request body as `$request_body` and `$request_body_file` see it
+/// once the engine has read it (`ngx_http_variable_request_body`: the
+/// bytes while they are in memory, the temp file's name once it went to
+/// one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyValue<'a> {
+    /// In memory: its bytes.
+    Memory(&'a [u8]),
+    /// In a temp file: its name.
+    File(&'a str),
+}
+
 /// A request head as the engine received it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct RequestHead<'a> {
     /// Method, as received.
     pub method: &'a str,
@@ -70,6 +82,8 @@ pub struct RequestHead<'a> {
     pub time: SystemTime,
     /// 16 random bytes chosen by the engine (`$request_id`).
     pub request_id: [u8; 16],
+    /// The body, once read (`None` before, and when there is none).
+    pub body: Option<BodyValue<'a>>,
 }
 
 /// What to do with a request.
@@ -125,8 +139,13 @@ pub enum Decision<'a> {
 /// The regex groups a request's decision left (the last `server_name`
 /// or location regex that matched), for what is evaluated later: the
 /// headers filter, the access log.
+/// After an internal redirect to a URI it also holds the new `$uri` and
+/// `$args`, which nginx's later phases see (`r->uri`, `r->args`).
 #[derive(Debug, Clone, Default)]
-pub struct Matched(Captures);
+pub struct Matched {
+    captures: Captures,
+    redirected: Option<(String, Option<String>)>,
+}
 
 /// A response's own header lines, as the headers filter reads them
 /// (`$sent_http_*`, `Last-Modified` for `expires modified`).
@@ -376,6 +395,10 @@ pub struct UpstreamPlan<'a> {
     pub passed: Vec<usize>,
     /// The request body.
     pub body: BodyPlan,
+    /// What goes upstream uses the body's variables and the body is still
+    /// to be read: the engine decides again once it has it, with
+    /// [`RequestHead::body`] set.
+    pub needs_body: bool,
     /// With [`BodyPlan::Dechunk`]: the index in `headers` where the
     /// `Content-Length` of the de-chunked body goes.
     pub length_at: Option<usize>,
@@ -704,6 +727,9 @@ struct CompiledLocation {
     resolver: Option<usize>,
     /// The `resolver` setting, until then.
     resolver_conf: Option<std::sync::Arc<crate::model::ResolverConf>>,
+    /// The request it sends upstream uses `$request_body` or
+    /// `$request_body_file` (set once the maps are known).
+    proxy_uses_body: bool,
     /// `resolver_timeout`.
     resolver_timeout: Duration,
 }
@@ -849,6 +875,7 @@ mod tests {
             remote: "127.0.0.1:40000".parse().unwrap(),
             time: UNIX_EPOCH,
             request_id: [0xab; 16],
+            body: None,
         })
     }
 

@@ -69,6 +69,10 @@ pub enum Var {
     TimeIso8601,
     /// `$request_id`
     RequestId,
+    /// `$request_body`: the body, once read, when it is in memory.
+    RequestBody,
+    /// `$request_body_file`: the body's temp file, once read into one.
+    RequestBodyFile,
     /// A `map` result, by map index.
     Map(u32),
     /// `$1`..`$9`
@@ -187,6 +191,8 @@ fn resolve(name: &str, names: &Names) -> Result<Var, CompileError> {
         "time_local" => Var::TimeLocal,
         "time_iso8601" => Var::TimeIso8601,
         "request_id" => Var::RequestId,
+        "request_body" => Var::RequestBody,
+        "request_body_file" => Var::RequestBodyFile,
         n if RESPONSE_VARS.contains(&n) => Var::Response(n.into()),
         n if n.starts_with("http_") && n.len() > 5 => Var::Http(n[5..].into()),
         n if n.starts_with("arg_") && n.len() > 4 => Var::Arg(n[4..].into()),
@@ -232,6 +238,8 @@ pub const IMPLEMENTED: &[&str] = &[
     "time_local",
     "time_iso8601",
     "request_id",
+    "request_body",
+    "request_body_file",
 ];
 
 /// Whether rginx implements a variable nginx defines by itself.
@@ -276,6 +284,14 @@ impl Template {
     /// The parts in order.
     pub fn parts(&self) -> &[Part] {
         &self.parts
+    }
+
+    /// The variables it uses, in order.
+    pub fn vars(&self) -> impl Iterator<Item = &Var> + '_ {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Var(v) => Some(v),
+            Part::Literal(_) => None,
+        })
     }
 
     /// Whether the template is plain text (no variables).

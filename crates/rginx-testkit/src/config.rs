@@ -65,6 +65,7 @@ pub fn request<'a>(target: &'a str, headers: &'a [(&'a str, &'a str)]) -> Reques
         remote: SocketAddr::from((Ipv4Addr::LOCALHOST, 50000)),
         time: SystemTime::UNIX_EPOCH,
         request_id: [7; 16],
+        body: None,
     }
 }
 

@@ -340,6 +340,7 @@ pub(super) fn compile_settings(
         types: ContentTypes::compile(settings, types),
         style: RedirectStyle::compile(settings),
         resolver: None,
+        proxy_uses_body: false,
         resolver_conf: match settings.get("resolver").map(|s| &s.value) {
             Some(crate::model::Value::Resolver(r)) => Some(r.clone()),
             _ => None,

@@ -56,7 +56,14 @@ impl Runtime {
         };
         let mut captures = Captures::default();
         match self.decide_inner(req, socket, &mut scope, &mut captures, None) {
-            Ok(d) | Err(d) => (d, scope, Matched(captures)),
+            Ok(d) | Err(d) => (
+                d,
+                scope,
+                Matched {
+                    captures,
+                    redirected: None,
+                },
+            ),
         }
     }
 
@@ -78,7 +85,19 @@ impl Runtime {
         };
         let mut captures = Captures::default();
         match self.decide_inner(req, socket, &mut scope, &mut captures, Some(internal)) {
-            Ok(d) | Err(d) => (d, scope, Matched(captures)),
+            Ok(d) | Err(d) => {
+                // a named location keeps the request's URI
+                let redirected = (!internal.named)
+                    .then(|| (internal.uri.to_string(), internal.args.map(str::to_string)));
+                (
+                    d,
+                    scope,
+                    Matched {
+                        captures,
+                        redirected,
+                    },
+                )
+            }
         }
     }
 
@@ -422,6 +441,9 @@ impl Runtime {
             version: loc.version,
             headers,
             passed,
+            needs_body: loc.proxy_uses_body
+                && req.body.is_none()
+                && !matches!(body, BodyPlan::None),
             body,
             length_at,
             max_body: loc.max_body,

@@ -294,6 +294,16 @@ impl<'a> Ctx<'a> {
                     let _ = write!(out, "{b:02x}");
                 }
             }
+            Var::RequestBody => {
+                if let Some(BodyValue::Memory(bytes)) = self.req.body {
+                    out.push_str(&String::from_utf8_lossy(bytes));
+                }
+            }
+            Var::RequestBodyFile => {
+                if let Some(BodyValue::File(name)) = self.req.body {
+                    out.push_str(name);
+                }
+            }
             Var::Response(name) if name.starts_with("sent_http_") => {
                 let header = name["sent_http_".len()..].replace('_', "-");
                 if let Some(value) = self.sent.and_then(|s| s.sent(&header)) {

@@ -81,6 +81,17 @@ impl Runtime {
         }
         let error_log_sets = intern_error_logs(&mut servers);
         let resolvers = intern_resolvers(&mut servers);
+        let upstream_keys: Vec<Option<Template>> = http
+            .upstreams
+            .iter()
+            .map(|u| match &u.method {
+                crate::model::Balancing::Hash { key, .. } => {
+                    Template::compile(key, &names).map(Some)
+                }
+                _ => Ok(None),
+            })
+            .collect::<Result<_, _>>()?;
+        mark_body_uses(&mut servers, &maps, &upstream_keys);
         Ok(Runtime {
             implicit: http.implicit_upstreams(),
             resolvers,
@@ -88,16 +99,7 @@ impl Runtime {
             error_log_sets,
             servers,
             maps,
-            upstream_keys: http
-                .upstreams
-                .iter()
-                .map(|u| match &u.method {
-                    crate::model::Balancing::Hash { key, .. } => {
-                        Template::compile(key, &names).map(Some)
-                    }
-                    _ => Ok(None),
-                })
-                .collect::<Result<_, _>>()?,
+            upstream_keys,
             upstreams: http
                 .upstreams
                 .iter()
@@ -412,15 +414,19 @@ impl Runtime {
         let host = request_host(req, target.host);
         let path = normalized(target.raw_path).unwrap_or(Cow::Borrowed(target.raw_path.as_bytes()));
         let path = String::from_utf8_lossy(&path);
+        let (path, args) = match &matched.redirected {
+            Some((uri, args)) => (Cow::Borrowed(uri.as_str()), args.as_deref()),
+            None => (path, target.args),
+        };
         let mut ctx = Ctx {
             rt: self,
             req,
             host: &host,
             server: srv,
             uri: &path,
-            args: target.args.unwrap_or(""),
+            args: args.unwrap_or(""),
             request_uri: target.request_uri,
-            captures: matched.0.clone(),
+            captures: matched.captures.clone(),
             proxy_host: "",
             proxy_port: 80,
             map_values: Vec::new(),
@@ -430,6 +436,56 @@ impl Runtime {
             alerts: Vec::new(),
         };
         Some(f(&mut ctx))
+    }
+}
+
+/// Marks the locations whose request upstream uses the body's variables,
+/// directly or through maps: nginx evaluates that request once it has
+/// read the body (`ngx_http_proxy_create_request` runs after
+/// `ngx_http_read_client_request_body`), so the engine decides such a
+/// request again once the body is read.
+fn mark_body_uses(
+    servers: &mut [CompiledServer],
+    maps: &[CompiledMap],
+    upstream_keys: &[Option<Template>],
+) {
+    // maps may use maps; nginx refuses a map that uses itself at run time,
+    // here the depth is bounded instead
+    fn uses(t: &Template, maps: &[CompiledMap], depth: u8) -> bool {
+        t.vars().any(|v| match v {
+            Var::RequestBody | Var::RequestBodyFile => true,
+            Var::Map(i) if depth < 8 => maps.get(*i as usize).is_some_and(|m| {
+                uses(&m.source, maps, depth + 1)
+                    || m.default.iter().any(|d| uses(d, maps, depth + 1))
+                    || m.exact.values().any(|d| uses(d, maps, depth + 1))
+                    || m.leading
+                        .iter()
+                        .chain(&m.trailing)
+                        .any(|(_, d)| uses(d, maps, depth + 1))
+                    || m.regexes.iter().any(|(_, d)| uses(d, maps, depth + 1))
+            }),
+            _ => false,
+        })
+    }
+    let keys_use = upstream_keys.iter().flatten().any(|k| uses(k, maps, 0));
+    for loc in servers.iter_mut().flat_map(|s| s.locations.iter_mut()) {
+        let Some(proxy) = &loc.proxy else {
+            continue;
+        };
+        let templates = loc
+            .headers
+            .iter()
+            .filter_map(|h| match &h.value {
+                HeaderValue::User(t) => Some(t),
+                HeaderValue::Default(_) => None,
+            })
+            .chain(&loc.set_body)
+            .chain(&loc.method)
+            .chain(match proxy {
+                ProxyKind::Variable(t) => Some(t),
+                ProxyKind::Static { .. } => None,
+            });
+        loc.proxy_uses_body = keys_use || templates.into_iter().any(|t| uses(t, maps, 0));
     }
 }
 

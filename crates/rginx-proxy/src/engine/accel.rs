@@ -18,7 +18,7 @@ use rginx_http::response::ResponseHead;
 use super::error::ProxyError;
 use super::own::{own_answer, DefaultTyped};
 use super::proxy::Answer;
-use super::request::Session;
+use super::request::{Redirected, Session};
 use super::Engine;
 use crate::http1::conn::{BodyReader, ClientConn};
 use crate::http1::write::{CarriedLines, OwnPage, Place};
@@ -139,7 +139,13 @@ impl Engine {
             if status >= 300
                 && self
                     .runtime
-                    .error_page(session.scope, &session.head, &session.matched, status, true)
+                    .error_page(
+                        session.scope,
+                        &session.eval_head(),
+                        &session.matched,
+                        status,
+                        true,
+                    )
                     .is_some()
             {
                 return answer;
@@ -206,7 +212,9 @@ impl Engine {
             resend_body: session.has_kept_body() || body.untouched(),
             err_status: None,
         };
-        let (decision, scope, matched) = self.runtime.decide_redirected(&session.head, &internal);
+        let head = session.eval_head();
+        let (decision, scope, matched) = self.runtime.decide_redirected(&head, &internal);
+        session.redirected = Some(Redirected::of(&internal));
         session.scope = scope;
         session.matched = matched;
         self.content(session, decision, body, conn, false).await

@@ -13,7 +13,7 @@ use rginx_core::plan::{ErrorPageHit, ErrorTarget, Internal, OwnLocation};
 use super::error::ProxyError;
 use super::own::{own_answer, PlainLines};
 use super::proxy::Answer;
-use super::request::Session;
+use super::request::{Redirected, Session};
 use super::Engine;
 use crate::http1::conn::{BodyReader, ClientConn};
 use crate::http1::write::{OwnPage, Unanswered};
@@ -33,7 +33,7 @@ impl Engine {
         };
         let Some(hit) = self.runtime.error_page(
             session.scope,
-            &session.head,
+            &session.eval_head(),
             &session.matched,
             status,
             from_backend,
@@ -153,7 +153,9 @@ impl Engine {
                 Some(code) => Some(code),
             },
         };
-        let (decision, scope, matched) = self.runtime.decide_redirected(&session.head, &internal);
+        let head = session.eval_head();
+        let (decision, scope, matched) = self.runtime.decide_redirected(&head, &internal);
+        session.redirected = Some(Redirected::of(&internal));
         session.scope = scope;
         session.matched = matched;
         self.content_followed(session, decision, body, conn, false)

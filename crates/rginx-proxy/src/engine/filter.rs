@@ -31,7 +31,7 @@ pub(super) fn filter_headers(
         };
         runtime.header_edits(
             session.scope,
-            &session.head,
+            &session.eval_head(),
             &session.matched,
             status,
             now,

@@ -146,6 +146,7 @@ impl LogRecord {
             remote: self.remote,
             time: self.time,
             request_id: self.request_id,
+            body: None,
         };
         self.engine
             .log_access(self.scope, &head, &self.matched, self.started, sent);

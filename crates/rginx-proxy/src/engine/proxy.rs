@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use http::Response;
-use rginx_core::plan::{BodyBuffering, BodyPlan, InFileOnly, PlanTarget, SentBody, UpstreamPlan};
+use rginx_core::plan::{
+    BodyBuffering, BodyPlan, Decision, InFileOnly, PlanTarget, RequestHead, SentBody, UpstreamPlan,
+};
 
 use super::error::{Kind, ProxyError};
-use super::request::Session;
+use super::request::{SeenBody, Session};
 use super::upgrade::TunnelPlan;
 use super::Engine;
 use crate::http1::conn::{BodyError, BodyReader, ClientConn};
@@ -34,6 +36,8 @@ pub(super) enum RequestBody {
     Held(Bytes),
     InFile(TempFile),
     Stream {
+        /// What came with the head, still to send.
+        first: Option<Bytes>,
         sent: bool,
     },
     /// Read and not sent (`proxy_pass_request_body off`): its length.
@@ -78,6 +82,21 @@ impl Engine {
                 }
             }
         };
+        // nginx makes the request upstream once the body is read: a plan
+        // that uses the body's variables is made again now
+        let head = session.eval_head();
+        let again;
+        let plan = match plan.needs_body.then(|| self.decide_again(session, &head)) {
+            Some(Some(fresh)) => {
+                // `proxy_set_body` too is what the body made it
+                if let SentBody::Set(value) = &fresh.sent_body {
+                    body = RequestBody::Held(Bytes::from(value.clone().into_bytes()));
+                }
+                again = fresh;
+                &*again
+            }
+            _ => plan,
+        };
         // a host for the `resolver` is looked up once the body is read,
         // as nginx starts the upstream then
         let reply = match self.target_of(session, plan).await {
@@ -100,6 +119,28 @@ impl Engine {
 }
 
 impl Engine {
+    /// The request's decision made again with the body read, for its
+    /// current location (the client's request or the internal redirect
+    /// that led there).
+    fn decide_again<'s>(
+        &'s self,
+        session: &'s Session<'_>,
+        head: &RequestHead<'s>,
+    ) -> Option<Box<UpstreamPlan<'s>>> {
+        let decision = match &session.redirected {
+            None => self.runtime.decide_matched(head).0,
+            Some(redirect) => {
+                self.runtime
+                    .decide_redirected(head, &redirect.internal(session.scope.server))
+                    .0
+            }
+        };
+        match decision {
+            Decision::Proxy(plan) => Some(plan),
+            _ => None,
+        }
+    }
+
     /// Where the request goes: the plan's target, or the addresses the
     /// `resolver` finds for its host, or the failure with nginx's error
     /// line (`ngx_http_upstream_resolve_handler`); socket errors on the
@@ -182,10 +223,23 @@ async fn request_body(
         BodyPlan::None => Ok(RequestBody::Empty),
         BodyPlan::Length(_) if !plan.body_buffering.whole => {
             if body.done() {
-                Ok(RequestBody::Empty)
-            } else {
-                Ok(RequestBody::Stream { sent: false })
+                return Ok(RequestBody::Empty);
             }
+            // nginx reads what is there before it connects: the part
+            // read with the head and a first buffer, which
+            // `$request_body` then shows
+            let first = conn
+                .take_ready(body)
+                .map_err(|e| ProxyError::new(client_body_failure(&e)))?;
+            if let Some(first) = &first {
+                let room = header_room(session.head_len);
+                let preread = first.len().min(room);
+                let rest = body.length().unwrap_or(0) + (first.len() - preread) as u64;
+                let buffer = first_buffer(plan.body_buffering.memory, rest, false);
+                let shown = preread + (first.len() - preread).min(buffer);
+                session.saw_body(SeenBody::Memory(first.slice(..shown)));
+            }
+            Ok(RequestBody::Stream { first, sent: false })
         }
         BodyPlan::Length(_) if body.done() && !in_file => Ok(RequestBody::Empty),
         _ => read_whole(session, plan, body, conn).await,
@@ -214,17 +268,8 @@ async fn read_whole(
         spool.check_limit(plan, chunked, &data)?;
         spool.memory.extend_from_slice(&data);
     }
-    // nginx's pre-read part is what its header buffer held past the head:
-    // `client_header_buffer_size` (1k; rginx accepts and ignores the
-    // directive), or a large header buffer for a longer head; the rest
-    // of what rginx read with the head counts as read after it
-    let header_room = if session.head_len <= CLIENT_HEADER_BUFFER {
-        CLIENT_HEADER_BUFFER - session.head_len
-    } else {
-        LARGE_HEADER_BUFFER.saturating_sub(session.head_len - CLIENT_HEADER_BUFFER)
-    };
     let taken = spool.memory.len();
-    let preread = taken.min(header_room);
+    let preread = taken.min(header_room(session.head_len));
     let buffer = usize::try_from(buffering.memory).unwrap_or(usize::MAX);
     let rest = body.length().unwrap_or(0) + (taken - preread) as u64;
     let spills = chunked || rest >= buffering.memory + buffering.memory / 4;
@@ -250,7 +295,38 @@ async fn read_whole(
         spool.check_limit(plan, chunked, &data)?;
         spool.push(&data)?;
     }
-    spool.finish()
+    let read = spool.finish()?;
+    match &read {
+        RequestBody::Held(bytes) => session.saw_body(SeenBody::Memory(bytes.clone())),
+        RequestBody::InFile(file) => session.saw_body(SeenBody::File(file.path.clone())),
+        _ => {}
+    }
+    Ok(read)
+}
+
+/// How much of a body nginx's header buffer held past the head: the
+/// room left in `client_header_buffer_size` (1k; rginx accepts and
+/// ignores the directive), or in a large header buffer for a longer head;
+/// the rest of what rginx read with the head counts as read after it.
+fn header_room(head_len: usize) -> usize {
+    if head_len <= CLIENT_HEADER_BUFFER {
+        CLIENT_HEADER_BUFFER - head_len
+    } else {
+        LARGE_HEADER_BUFFER.saturating_sub(head_len - CLIENT_HEADER_BUFFER)
+    }
+}
+
+/// The size of the buffer nginx reads a body's `rest` into
+/// (`ngx_http_read_client_request_body`): a sized rest under 1.25
+/// `client_body_buffer_size` gets a buffer of its own size, anything else
+/// one of `client_body_buffer_size`.
+fn first_buffer(memory: u64, rest: u64, chunked: bool) -> usize {
+    let size = if !chunked && rest < memory + memory / 4 {
+        rest
+    } else {
+        memory
+    };
+    usize::try_from(size).unwrap_or(usize::MAX)
 }
 
 /// nginx's `client_header_buffer_size` default, where a head and the
@@ -389,10 +465,10 @@ impl RequestBody {
         match self {
             RequestBody::Empty | RequestBody::InFile(_) | RequestBody::Withheld(_) => {}
             RequestBody::Held(bytes) => head.extend_from_slice(bytes),
-            RequestBody::Stream { sent: true } => return Err(SendFailure::Upstream),
-            RequestBody::Stream { sent } => {
+            RequestBody::Stream { sent: true, .. } => return Err(SendFailure::Upstream),
+            RequestBody::Stream { first, sent } => {
                 *sent = true;
-                if let Ok(Some(first)) = client.take_ready(body) {
+                if let Some(first) = first.take() {
                     head.extend_from_slice(&first);
                 }
             }
@@ -421,7 +497,7 @@ impl RequestBody {
 
     /// Whether another attempt can send it again.
     pub(super) fn resendable(&self) -> bool {
-        !matches!(self, RequestBody::Stream { sent: true })
+        !matches!(self, RequestBody::Stream { sent: true, .. })
     }
 
     /// The length of a held body (sent as `Content-Length`).

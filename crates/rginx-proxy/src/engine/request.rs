@@ -4,12 +4,16 @@
 //! connection.
 
 use std::borrow::Cow;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use bytes::Bytes;
 use std::time::{Duration, Instant};
 
 use http::Response;
 use rginx_core::peer::PeerAddr;
-use rginx_core::plan::{ClientSettings, Decision, LogScope, Matched, RequestHead};
+use rginx_core::plan::{
+    BodyValue, ClientSettings, Decision, Internal, LogScope, Matched, RequestHead,
+};
 
 use super::filter::filter_headers;
 use rginx_http::head_scan::BodyFraming;
@@ -66,9 +70,58 @@ pub(super) struct Session<'a> {
     /// The body a proxied location read, kept for another one the request
     /// is redirected to.
     kept_body: Mutex<Option<RequestBody>>,
+    /// The body as `$request_body` and `$request_body_file` see it, once
+    /// read (outside the session, as the head is: decisions borrow it).
+    seen_body: &'a OnceLock<SeenBody>,
+    /// The internal redirect its current decision was made for (`None`:
+    /// the client's request).
+    pub redirected: Option<Redirected>,
 }
 
-impl Session<'_> {
+/// What of a read body the variables see.
+pub(super) enum SeenBody {
+    /// Bytes in memory.
+    Memory(Bytes),
+    /// A temp file's name.
+    File(String),
+}
+
+/// An internal redirect, kept to decide the request again
+/// ([`rginx_core::plan::Internal`] without its borrows).
+pub(super) struct Redirected {
+    pub uri: String,
+    pub args: Option<String>,
+    pub named: bool,
+    pub resend_body: bool,
+    pub err_status: Option<u16>,
+}
+
+impl Redirected {
+    /// Keeps `internal`.
+    pub fn of(internal: &Internal<'_>) -> Redirected {
+        Redirected {
+            uri: internal.uri.to_string(),
+            args: internal.args.map(str::to_string),
+            named: internal.named,
+            resend_body: internal.resend_body,
+            err_status: internal.err_status,
+        }
+    }
+
+    /// The redirect again, in `server`.
+    pub fn internal(&self, server: rginx_core::select::ServerId) -> Internal<'_> {
+        Internal {
+            server,
+            uri: &self.uri,
+            args: self.args.as_deref(),
+            named: self.named,
+            resend_body: self.resend_body,
+            err_status: self.err_status,
+        }
+    }
+}
+
+impl<'a> Session<'a> {
     /// An upstream server is tried.
     pub fn tried(&self, addr: &PeerAddr) {
         *self.upstream.lock().unwrap_or_else(PoisonError::into_inner) = Some(addr.clone());
@@ -105,6 +158,23 @@ impl Session<'_> {
             .take()
     }
 
+    /// The body as the variables see it from now on (the first one read
+    /// stays: a redirect sends the same body again).
+    pub fn saw_body(&self, seen: SeenBody) {
+        let _ = self.seen_body.set(seen);
+    }
+
+    /// The head with the body read so far, as the evaluator reads it.
+    pub fn eval_head(&self) -> RequestHead<'a> {
+        RequestHead {
+            body: self.seen_body.get().map(|seen| match seen {
+                SeenBody::Memory(bytes) => BodyValue::Memory(bytes),
+                SeenBody::File(name) => BodyValue::File(name),
+            }),
+            ..self.head
+        }
+    }
+
     /// Whether a body is kept.
     pub fn has_kept_body(&self) -> bool {
         self.kept_body
@@ -130,6 +200,7 @@ impl Engine {
         pipelined: bool,
     ) -> Next {
         let started = Instant::now();
+        let seen_body = OnceLock::new();
         let parsed = match rginx_http::request::RequestHead::parse(raw) {
             Ok(parsed) => parsed,
             Err(error) => {
@@ -171,6 +242,7 @@ impl Engine {
             remote: connection.remote,
             time,
             request_id: request_id(time),
+            body: None,
         };
         // find the server and the location
         let (decision, scope, matched) = self.runtime.decide_matched(&head);
@@ -199,6 +271,8 @@ impl Engine {
             uri_changes: URI_CHANGES,
             carried: None,
             kept_body: Mutex::new(None),
+            seen_body: &seen_body,
+            redirected: None,
         };
         let mut body = BodyReader::new(framing, session.client.body_timeout);
         let answer = self
@@ -266,7 +340,7 @@ impl Engine {
         };
         self.log_access(
             session.scope,
-            &session.head,
+            &session.eval_head(),
             &session.matched,
             session.started,
             sent,
