@@ -30,6 +30,7 @@ mod errors;
 mod eval;
 mod head;
 mod headers;
+mod rate;
 mod redirect;
 mod ret;
 mod runtime;
@@ -47,6 +48,8 @@ pub use head::parse_request_line;
 use head::*;
 pub use headers::HeaderEdit;
 use headers::*;
+pub use rate::RateLimit;
+use rate::RateSettings;
 use redirect::*;
 pub use redirect::{rewrite_cookie, OwnLocation, Redirects};
 use ret::*;
@@ -308,6 +311,12 @@ impl IgnoredHeaders {
     /// A backend's `X-Accel-Charset` is not looked at.
     pub fn charset(self) -> bool {
         self.has("X-Accel-Charset")
+    }
+
+    /// A backend's `X-Accel-Limit-Rate` does not change the response's
+    /// rate.
+    pub fn limit_rate(self) -> bool {
+        self.has("X-Accel-Limit-Rate")
     }
 
     /// A backend's `X-Accel-Buffering` does not change `proxy_buffering`.
@@ -727,6 +736,8 @@ struct CompiledLocation {
     resolver: Option<usize>,
     /// The `resolver` setting, until then.
     resolver_conf: Option<std::sync::Arc<crate::model::ResolverConf>>,
+    /// `limit_rate` and `limit_rate_after`.
+    rate: RateSettings,
     /// The request it sends upstream uses `$request_body` or
     /// `$request_body_file` (set once the maps are known).
     proxy_uses_body: bool,
@@ -737,6 +748,8 @@ struct CompiledLocation {
 #[derive(Debug, Clone)]
 struct CompiledServer {
     primary_name: String,
+    /// `limit_rate` and `limit_rate_after` for its own answers.
+    rate: RateSettings,
     /// `stub_status` at the server level: the page for requests no
     /// location takes.
     status_page: bool,

@@ -94,7 +94,7 @@ pub fn advice(name: &str) -> &'static str {
             "access control: enforce it in the backend or keep nginx in front; rginx refuses to run without it rather than leave the door open",
         ),
         (
-            &["limit_req", "limit_req_zone", "limit_conn", "limit_conn_zone", "limit_rate"],
+            &["limit_req", "limit_req_zone", "limit_conn", "limit_conn_zone"],
             "rate and connection limits: enforce them in the backend or a firewall",
         ),
         (

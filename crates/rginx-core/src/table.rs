@@ -665,6 +665,20 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "Response header for 200, 201, 204, 206, 301, 302, 303, 304, 307, 308 (any status with `always`); a level's list replaces the inherited one.",
     ),
     spec(
+        "limit_rate",
+        HSL,
+        Arity::Exactly(1),
+        Kind::Custom(handlers::limit_rate),
+        "Bytes per second to the client for a response (variables allowed; a backend's `X-Accel-Limit-Rate` replaces it), paced as nginx's write filter paces it.",
+    ),
+    spec(
+        "limit_rate_after",
+        HSL,
+        Arity::Exactly(1),
+        Kind::Custom(handlers::limit_rate_after),
+        "Bytes of a response (its head included) sent before `limit_rate` applies (variables allowed).",
+    ),
+    spec(
         "expires",
         HSL,
         Arity::Range(1, 2),

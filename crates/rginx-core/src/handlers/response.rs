@@ -177,3 +177,34 @@ pub fn types(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<()
         .insert("types", setting(d, Value::Types(types)));
     Ok(())
 }
+
+/// `limit_rate RATE`: bytes per second to the client (0: no limit).
+pub fn limit_rate(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    complex_size(b, d, f, "limit_rate")
+}
+
+/// `limit_rate_after SIZE`: what goes at full speed first.
+pub fn limit_rate_after(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    complex_size(b, d, f, "limit_rate_after")
+}
+
+/// A size, or a value with variables that is one once evaluated
+/// (`ngx_http_set_complex_value_size_slot`): kept as the size, or as text.
+fn complex_size(
+    b: &mut Builder<'_>,
+    d: &Directive,
+    f: &mut Frame<'_>,
+    key: &'static str,
+) -> Result<(), Msg> {
+    duplicate_check(f.settings(), key)?;
+    let value = arg(d, 0);
+    let value = if b.use_template(value)? {
+        Value::Text(value.to_string())
+    } else {
+        Value::Size(
+            crate::values::parse_size(value).ok_or_else(|| Msg::directive("invalid value"))?,
+        )
+    };
+    f.settings().insert(key, setting(d, value));
+    Ok(())
+}

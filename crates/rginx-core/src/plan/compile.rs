@@ -341,6 +341,7 @@ pub(super) fn compile_settings(
         style: RedirectStyle::compile(settings),
         resolver: None,
         proxy_uses_body: false,
+        rate: RateSettings::compile(settings, names)?,
         resolver_conf: match settings.get("resolver").map(|s| &s.value) {
             Some(crate::model::Value::Resolver(r)) => Some(r.clone()),
             _ => None,

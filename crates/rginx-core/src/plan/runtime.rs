@@ -63,6 +63,7 @@ impl Runtime {
             };
             servers.push(CompiledServer {
                 primary_name,
+                rate: RateSettings::compile(&server.settings, &names)?,
                 status_page: server.settings.contains("stub_status"),
                 table: LocationTable::new(specs, &top),
                 locations,
@@ -394,7 +395,7 @@ impl Runtime {
     /// (its variables, the groups of its last regex match, what is known
     /// of its response). A request refused for its target gets what could
     /// be read of it.
-    fn with_request_ctx<R>(
+    pub(super) fn with_request_ctx<R>(
         &self,
         scope: LogScope,
         req: &RequestHead<'_>,

@@ -94,7 +94,7 @@ impl Engine {
             let more = attempt < allowed
                 && (next.time_limit.is_zero()
                     || attempt_started.saturating_duration_since(started) < next.time_limit);
-            session.tried(&addr);
+            session.tried(&addr, &plan.uri);
             let at = addr.in_url();
             let describe = session.context.describe(Some((&at, &plan.uri)));
             let outcome = self

@@ -4,6 +4,7 @@
 //! connection.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use bytes::Bytes;
@@ -62,7 +63,7 @@ pub(super) struct Session<'a> {
     /// The length of its head in bytes.
     pub head_len: usize,
     /// The last upstream server tried (`$upstream_addr`).
-    upstream: Mutex<Option<PeerAddr>>,
+    upstream: Mutex<Option<(PeerAddr, String)>>,
     /// The internal redirects it may still take (nginx's `uri_changes`).
     uri_changes: u8,
     /// What backends' `X-Accel-Redirect` carried into its answer.
@@ -76,6 +77,10 @@ pub(super) struct Session<'a> {
     /// The internal redirect its current decision was made for (`None`:
     /// the client's request).
     pub redirected: Option<Redirected>,
+    /// The rate a backend's `X-Accel-Limit-Rate` set (`u64::MAX`: none),
+    /// which stays through an internal redirect (nginx's
+    /// `r->limit_rate_set`).
+    accel_rate: AtomicU64,
 }
 
 /// What of a read body the variables see.
@@ -123,12 +128,29 @@ impl Redirected {
 
 impl<'a> Session<'a> {
     /// An upstream server is tried.
-    pub fn tried(&self, addr: &PeerAddr) {
-        *self.upstream.lock().unwrap_or_else(PoisonError::into_inner) = Some(addr.clone());
+    pub fn tried(&self, addr: &PeerAddr, uri: &str) {
+        let mut last = self.upstream.lock().unwrap_or_else(PoisonError::into_inner);
+        match &mut *last {
+            Some((at, sent)) => {
+                at.clone_from(addr);
+                sent.clear();
+                sent.push_str(uri);
+            }
+            None => *last = Some((addr.clone(), uri.to_string())),
+        }
     }
 
     /// The last upstream server tried.
     pub fn last_upstream(&self) -> Option<PeerAddr> {
+        self.upstream
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|(at, _)| at.clone())
+    }
+
+    /// The last upstream server tried and the URI it was sent.
+    pub fn last_upstream_request(&self) -> Option<(PeerAddr, String)> {
         self.upstream
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -162,6 +184,17 @@ impl<'a> Session<'a> {
     /// stays: a redirect sends the same body again).
     pub fn saw_body(&self, seen: SeenBody) {
         let _ = self.seen_body.set(seen);
+    }
+
+    /// A backend set the response's rate.
+    pub fn set_accel_rate(&self, rate: u64) {
+        self.accel_rate
+            .store(rate.min(u64::MAX - 1), Ordering::Relaxed);
+    }
+
+    /// The rate a backend set, if one did.
+    pub fn accel_rate(&self) -> Option<u64> {
+        Some(self.accel_rate.load(Ordering::Relaxed)).filter(|r| *r != u64::MAX)
     }
 
     /// The head with the body read so far, as the evaluator reads it.
@@ -273,6 +306,7 @@ impl Engine {
             kept_body: Mutex::new(None),
             seen_body: &seen_body,
             redirected: None,
+            accel_rate: AtomicU64::new(u64::MAX),
         };
         let mut body = BodyReader::new(framing, session.client.body_timeout);
         let answer = self
@@ -311,6 +345,13 @@ impl Engine {
         let now = std::time::SystemTime::now();
         let added = filter_headers(&self.runtime, &session, &response, raw.as_mut(), now);
         let status = response.status().as_u16();
+        // a tunnel's bytes are not paced (nginx's upgraded connection
+        // bypasses the write filter)
+        let pace = if tunnel.is_none() {
+            self.rate_limit(&session)
+        } else {
+            None
+        };
         let framing = Framing {
             head_request: session.head.method == "HEAD",
             keep_alive: keep_alive && tunnel.is_none(),
@@ -318,6 +359,7 @@ impl Engine {
             client_minor: parsed.minor_version,
             now,
             tokens: session.client.server_tokens,
+            pace: pace.map(|limit| (limit, session.head.time)),
         };
         let written = write_response(conn, response, raw.as_ref(), &added, framing).await;
         if let Some(mut tunnel) = tunnel {
@@ -356,6 +398,44 @@ impl Engine {
         }
     }
 
+    /// The response's `limit_rate`, with nginx's error lines for values
+    /// that are no size.
+    fn rate_limit(&self, session: &Session<'_>) -> Option<rginx_core::plan::RateLimit> {
+        let mut errors = Vec::new();
+        let limit = self.runtime.rate_limit(
+            session.scope,
+            &session.eval_head(),
+            &session.matched,
+            session.accel_rate(),
+            &mut errors,
+        );
+        if errors.is_empty() {
+            return limit;
+        }
+        // a proxied answer's lines name the upstream, as nginx's write
+        // filter does while sending it
+        let upstream = session.last_upstream_request();
+        let upstream = upstream.as_ref().map(|(at, uri)| (at.in_url(), uri));
+        for error in errors {
+            let context = &session.context;
+            match &upstream {
+                Some((at, uri)) => tracing::error!(
+                    log_set = context.log_set,
+                    "*{} {error} while sending to client{}",
+                    context.connection,
+                    context.describe(Some((at, uri)))
+                ),
+                None => tracing::error!(
+                    log_set = context.log_set,
+                    "*{} {error}{}",
+                    context.connection,
+                    context.describe(None)
+                ),
+            }
+        }
+        limit
+    }
+
     /// A head nginx cannot read: its 400 page, and the connection closes.
     async fn refuse_unreadable(&self, conn: &mut ClientConn, local: std::net::SocketAddr) -> Next {
         let tokens = self.server_tokens(local);
@@ -366,6 +446,7 @@ impl Engine {
             client_minor: 1,
             now: std::time::SystemTime::now(),
             tokens,
+            pace: None,
         };
         write_response(conn, error_page(400, tokens), None, &[], framing).await;
         Next::Close

@@ -146,6 +146,19 @@ impl Engine {
         if !plan.ignored.charset() {
             self.check_charset(session, plan, &raw, &head, &addr);
         }
+        // `X-Accel-Limit-Rate: N` sets the response's rate, also for the
+        // answer of a redirect it comes with
+        // (`ngx_http_upstream_process_limit_rate`: each valid line)
+        if !plan.ignored.limit_rate() {
+            for span in &head.headers {
+                if raw[span.name.clone()].eq_ignore_ascii_case(b"x-accel-limit-rate") {
+                    let value = std::str::from_utf8(&raw[span.value.clone()]).unwrap_or("");
+                    if let Some(rate) = rginx_core::values::parse_number(value) {
+                        session.set_accel_rate(rate);
+                    }
+                }
+            }
+        }
         // nginx reads no body for the HEAD it sent (`ctx->head`)
         let switching = head.status == 101;
         if !switching {
@@ -206,12 +219,13 @@ impl Engine {
         let small = http_body::Body::size_hint(&upstream_body)
             .exact()
             .is_some_and(|n| n <= whole_up_to);
-        let mut timed = TimedBody::new(upstream_body, plan.read_timeout);
+        let timed = TimedBody::new(upstream_body, plan.read_timeout);
         // a small body is read whole first, as nginx's buffering does: the
         // client then gets head and body in one write, and the upstream
-        // connection goes back to its pool at once
+        // connection goes back to its pool at once; what is slow to come
+        // streams, as nginx's pipe passes on what it has
         let body: Body = if small {
-            match buffered(&mut timed).await {
+            match gathered(timed).await {
                 Ok(body) => body,
                 Err((partial, error)) => {
                     // nginx has sent the head and what came by now; the
@@ -224,7 +238,7 @@ impl Engine {
                         "*{} {what} while reading upstream{describe}",
                         session.context.connection
                     );
-                    Truncated::new(partial, error).boxed()
+                    Prefixed::truncated(partial, error).boxed()
                 }
             }
         } else if read_ahead {
@@ -315,20 +329,37 @@ fn internal() -> ProxyError {
     ProxyError::after_sending(Kind::InvalidHeader)
 }
 
-/// Reads a small body to its end: the bytes, as a body known whole. A
-/// backend that breaks off gives what came and its error.
-async fn buffered<B>(body: &mut B) -> Result<Body, (Bytes, BoxError)>
+/// Reads a small body: to its end when it comes at once (the bytes, as a
+/// body known whole), else what came with its first piece followed by
+/// the rest as it comes. A backend that breaks off gives what came and
+/// its error.
+async fn gathered<B>(mut body: B) -> Result<Body, (Bytes, BoxError)>
 where
-    B: http_body::Body<Data = Bytes, Error = BoxError> + Unpin,
+    B: http_body::Body<Data = Bytes, Error = BoxError> + Unpin + Send + Sync + 'static,
 {
-    let size = http_body::Body::size_hint(body).exact().unwrap_or(0);
+    let size = http_body::Body::size_hint(&body).exact().unwrap_or(0);
     // a body that came in one piece (with its head, most often) is kept
     // as it is; only a second piece makes them be put together
     let mut first: Option<Bytes> = None;
     let mut joined = bytes::BytesMut::new();
     let came =
         |first: Option<Bytes>, joined: bytes::BytesMut| first.unwrap_or_else(|| joined.freeze());
-    while let Some(frame) = body.frame().await {
+    loop {
+        // the first piece is waited for, the others only taken if there
+        let frame = if first.is_none() && joined.is_empty() {
+            body.frame().await
+        } else {
+            match std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await {
+                Poll::Ready(frame) => frame,
+                Poll::Pending => {
+                    let rest = Rest::Body(body.boxed());
+                    return Ok(Prefixed::new(came(first, joined), rest).boxed());
+                }
+            }
+        };
+        let Some(frame) = frame else {
+            break;
+        };
         let frame = match frame {
             Ok(frame) => frame,
             Err(e) => return Err((came(first, joined), e)),
@@ -349,34 +380,49 @@ where
     Ok(full_body(came(first, joined)))
 }
 
-/// A body whose upstream failed part way: the bytes that came, then the
-/// error, which closes the client connection (the head promised more).
-struct Truncated {
+/// A body that starts with bytes already read: then the rest as it
+/// comes, or the error that cut it short (which closes the client
+/// connection: the head promised more).
+struct Prefixed {
     data: Option<Bytes>,
-    error: Option<BoxError>,
+    rest: Rest,
 }
 
-impl Truncated {
-    fn new(data: Bytes, error: BoxError) -> Truncated {
-        Truncated {
+/// What follows a [`Prefixed`] body's bytes.
+enum Rest {
+    Failed(Option<BoxError>),
+    Body(Body),
+}
+
+impl Prefixed {
+    fn new(data: Bytes, rest: Rest) -> Prefixed {
+        Prefixed {
             data: (!data.is_empty()).then_some(data),
-            error: Some(error),
+            rest,
         }
+    }
+
+    /// What came, then `error`.
+    fn truncated(data: Bytes, error: BoxError) -> Prefixed {
+        Prefixed::new(data, Rest::Failed(Some(error)))
     }
 }
 
-impl http_body::Body for Truncated {
+impl http_body::Body for Prefixed {
     type Data = Bytes;
     type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
-        _: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         if let Some(data) = this.data.take() {
             return Poll::Ready(Some(Ok(Frame::data(data))));
         }
-        Poll::Ready(this.error.take().map(Err))
+        match &mut this.rest {
+            Rest::Failed(error) => Poll::Ready(error.take().map(Err)),
+            Rest::Body(body) => Pin::new(body).poll_frame(cx),
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! before it is finished.
 
 pub mod conn;
+pub mod pace;
 pub mod park;
 pub mod write;
 

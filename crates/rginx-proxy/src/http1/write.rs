@@ -14,9 +14,11 @@ use bytes::Bytes;
 use http::header::{HeaderName, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, SERVER};
 use http::{Response, StatusCode};
 use http_body_util::BodyExt;
+use rginx_core::plan::RateLimit;
 use rginx_http::response::HeaderSpan;
 
 use super::conn::ClientConn;
+use super::pace::{paced_write, Pace};
 use crate::pool::Body;
 
 /// The backend's head as it passes to the client, kept as it sent it:
@@ -140,6 +142,9 @@ pub struct Framing {
     pub now: std::time::SystemTime,
     /// `server_tokens`: the version in `Server`.
     pub tokens: bool,
+    /// `limit_rate`, and when the request started (nginx's
+    /// `r->start_sec`).
+    pub pace: Option<(RateLimit, std::time::SystemTime)>,
 }
 
 /// What became of a written response.
@@ -306,8 +311,11 @@ pub async fn write_response(
         body: 0,
         total: 0,
     };
+    let mut pace = framing
+        .pace
+        .map(|(limit, started)| Pace::new(limit, started));
     if !has_body {
-        if conn.write_head(head).await.is_ok() {
+        if send_head(conn, head, pace.as_mut()).await.is_ok() {
             written.total = head_len;
             written.keep = keep_alive;
         }
@@ -333,14 +341,14 @@ pub async fn write_response(
             }
         }
         let total = head.len() as u64;
-        if conn.write_head(head).await.is_ok() {
+        if send_head(conn, head, pace.as_mut()).await.is_ok() {
             written.total = total;
             written.body = total - head_len;
             written.keep = complete && keep_alive;
         }
         return written;
     }
-    if conn.write_head(head).await.is_err() {
+    if send_head(conn, head, pace.as_mut()).await.is_err() {
         return written;
     }
     written.total = head_len;
@@ -359,9 +367,13 @@ pub async fn write_response(
             out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
             out.extend_from_slice(&data);
             out.extend_from_slice(b"\r\n");
-            conn.write(&out).await.map(|()| out.len())
+            paced_write(conn, &out, pace.as_mut())
+                .await
+                .map(|()| out.len())
         } else {
-            conn.write(&data).await.map(|()| data.len())
+            paced_write(conn, &data, pace.as_mut())
+                .await
+                .map(|()| data.len())
         };
         match sent {
             Ok(n) => {
@@ -372,13 +384,33 @@ pub async fn write_response(
         }
     }
     if chunked {
-        if conn.write(b"0\r\n\r\n").await.is_err() {
+        if paced_write(conn, b"0\r\n\r\n", pace.as_mut())
+            .await
+            .is_err()
+        {
             return written;
         }
         written.total += 5;
     }
     written.keep = keep_alive;
     written
+}
+
+/// Writes a head (and what was gathered with it), paced when `pace` is
+/// given; its buffer goes back to the connection.
+async fn send_head(
+    conn: &mut ClientConn,
+    head: Vec<u8>,
+    pace: Option<&mut Pace>,
+) -> std::io::Result<()> {
+    match pace {
+        None => conn.write_head(head).await,
+        Some(pace) => {
+            let written = paced_write(conn, &head, Some(pace)).await;
+            conn.heads.give_back(head);
+            written
+        }
+    }
 }
 
 /// The longest body of known length gathered with its head for one
