@@ -3,7 +3,8 @@
 //! a URL, a URL alone, 444), codes with and without nginx pages, the
 //! text's `Content-Type` from `types` and `default_type` by the URI's
 //! extension, and relative redirects made absolute per
-//! `absolute_redirect`, `port_in_redirect` and `server_name_in_redirect`.
+//! `absolute_redirect`, `port_in_redirect` and `server_name_in_redirect`;
+//! error pages padded for MSIE and Chrome as `msie_padding` says.
 //! The whole answer (but Date and Server, ports masked, the length of a
 //! page and its signature masked) must be nginx's for every case.
 
@@ -58,6 +59,8 @@ server {{
     location ~ ^/cap/(\w+) {{ return 200 "got $1"; }}
     location /slash/ {{ proxy_pass http://127.0.0.1:1; absolute_redirect off; }}
     location /noport/ {{ proxy_pass http://127.0.0.1:1; port_in_redirect off; }}
+    location /down/ {{ proxy_pass http://127.0.0.1:1; }}
+    location /nopad/ {{ msie_padding off; return 404; }}
 }}"#
     )
 }
@@ -114,15 +117,27 @@ fn return_answers_as_nginx_does() {
         "/cap/word",
         "/slash",
         "/noport",
+        "/down/x",
+        "/nopad/x",
     ] {
         cases.push((target.into(), "site.example"));
     }
     let mut differences = Vec::new();
     let mut asked = 0;
     for (target, host) in &cases {
-        for form in ["GET", "HEAD", "GET10"] {
+        for form in ["GET", "HEAD", "GET10", "CHROME", "MSIE", "FIREFOX"] {
+            // nginx pads its error pages for MSIE and Chrome (`msie_padding`)
+            let agent = match form {
+                "CHROME" => "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+                "MSIE" => "Mozilla/4.0 (compatible; MSIE 8.0; Windows NT 6.1)",
+                "FIREFOX" => "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+                _ => "",
+            };
             let request = match form {
                 "GET10" => format!("GET {target} HTTP/1.0\r\n\r\n"),
+                "CHROME" | "MSIE" | "FIREFOX" => format!(
+                    "GET {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {agent}\r\nConnection: close\r\n\r\n"
+                ),
                 method => format!(
                     "{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
                 ),

@@ -578,6 +578,9 @@ pub struct ClientSettings {
     /// whether the `Server` header and the error pages' signature carry
     /// the version.
     pub server_tokens: bool,
+    /// `msie_padding` (on): nginx's error pages get a padding for MSIE
+    /// and Chrome, which otherwise show their own "friendly" page.
+    pub msie_padding: bool,
 }
 
 impl ClientSettings {
@@ -613,6 +616,7 @@ impl ClientSettings {
                 _ => 1000,
             },
             server_tokens: settings.text("server_tokens") != Some("off"),
+            msie_padding: settings.flag("msie_padding", true),
         }
     }
 }

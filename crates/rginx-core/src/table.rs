@@ -986,6 +986,13 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         Kind::Enum(&["on", "off", "build"]),
         "`on` (default) and `build`: `Server: rginx/VERSION` and pages signed with it; `off`: `rginx` alone (where nginx says `nginx/1.22.1` and `nginx`).",
     ),
+    spec(
+        "msie_padding",
+        HSL,
+        Arity::Flag,
+        Kind::Flag,
+        "`on` (default): error pages of 400 and above get nginx's padding comment for clients whose `User-Agent` nginx takes for MSIE or Chrome.",
+    ),
     ignored(
         "client_header_buffer_size",
         HS,

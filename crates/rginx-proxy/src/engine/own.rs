@@ -129,6 +129,55 @@ pub(super) fn error_page(status: u16, tokens: bool) -> Response<Body> {
     response
 }
 
+/// nginx's padding after an error page (`ngx_http_msie_padding`).
+const BROWSER_PADDING: &str = concat!(
+    "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n",
+    "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n",
+    "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n",
+    "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n",
+    "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n",
+    "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n",
+);
+
+/// nginx's error page of 400 and above with its padding for a browser
+/// that would show a page of its own for a short one
+/// (`ngx_http_send_special_response` with `msie_padding on`); other
+/// answers are left as they are.
+pub(super) fn padded_for_browsers(
+    response: Response<Body>,
+    user_agent: Option<&str>,
+    tokens: bool,
+) -> Response<Body> {
+    let status = response.status().as_u16();
+    let extensions = response.extensions();
+    let own_page =
+        extensions.get::<OwnPage>().is_some() && extensions.get::<Unanswered>().is_none();
+    if status < 400 || !has_page(status) || !own_page || !user_agent.is_some_and(pads_pages) {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let mut page = page_html(status, None, tokens);
+    page.push_str(BROWSER_PADDING);
+    parts
+        .headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(page.len()));
+    Response::from_parts(parts, full_body(page))
+}
+
+/// Whether nginx takes a `User-Agent` for MSIE or Chrome, the browsers it
+/// pads pages for (`ngx_http_process_user_agent`: "MSIE " with room for a
+/// version, not Opera; else "Chrome/" when there is no "Gecko/").
+fn pads_pages(user_agent: &str) -> bool {
+    let has = |word: &str| user_agent.contains(word);
+    let msie = user_agent
+        .find("MSIE ")
+        .is_some_and(|at| at + 7 < user_agent.len());
+    if has("Opera") {
+        return false;
+    }
+    msie || (!has("Gecko/") && has("Chrome/"))
+}
+
 /// What rginx signs its `Server` header and pages with: its name and
 /// version (`server_tokens on`, as nginx's `nginx/1.22.1`), or its name
 /// alone (`off`).
@@ -195,6 +244,35 @@ pub(crate) fn refusal(limit: HeadRefusal, tokens: bool) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_are_padded_for_the_browsers_nginx_pads_them_for() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
+        assert!(pads_pages(chrome));
+        assert!(pads_pages(
+            "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1)"
+        ));
+        assert!(!pads_pages(
+            "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
+        ));
+        assert!(!pads_pages("Opera/9.80 (MSIE 6.0) Chrome/1"));
+        assert!(!pads_pages("xMSIE 6"));
+        assert!(!pads_pages("curl/8.0"));
+        let padded = padded_for_browsers(error_page(404, true), Some(chrome), true);
+        let length = padded.headers()[CONTENT_LENGTH]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            length,
+            (page_html(404, None, true).len() + BROWSER_PADDING.len()).to_string()
+        );
+        let redirect = padded_for_browsers(error_page(301, true), Some(chrome), true);
+        assert_eq!(
+            redirect.headers()[CONTENT_LENGTH],
+            page_html(301, None, true).len().to_string().as_str()
+        );
+    }
 
     #[test]
     fn pages_are_nginx_s_with_rginx_s_signature() {

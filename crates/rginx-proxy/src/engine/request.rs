@@ -23,7 +23,9 @@ use super::accel::Carried;
 use super::context::ErrorContext;
 use super::error::ProxyError;
 use super::log::{request_id, LogRecord, Sent};
-use super::own::{error_page, own_answer, status_answer, text_answer, unanswered};
+use super::own::{
+    error_page, own_answer, padded_for_browsers, status_answer, text_answer, unanswered,
+};
 use super::proxy::{Answer, RequestBody};
 use super::upgrade::TunnelPlan;
 use super::Engine;
@@ -340,6 +342,19 @@ impl Engine {
                 None,
                 None,
             ),
+        };
+        // nginx's page padding for browsers with "friendly" error pages
+        let settings = self.runtime.client_settings(session.scope);
+        let response = if settings.msie_padding {
+            let user_agent = session
+                .head
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("user-agent"))
+                .map(|(_, v)| *v);
+            padded_for_browsers(response, user_agent, settings.server_tokens)
+        } else {
+            response
         };
         // the headers filter: add_header, expires
         let now = std::time::SystemTime::now();
