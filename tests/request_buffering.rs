@@ -28,6 +28,11 @@ server {{
     location /keep/ {{ proxy_pass http://pair; client_body_in_file_only on; }}
     location /clean/ {{ proxy_pass http://pair; client_body_in_file_only clean; }}
     location /stream/ {{ proxy_pass http://pair; proxy_request_buffering off; }}
+    location /stream11/ {{
+        proxy_pass http://pair;
+        proxy_request_buffering off;
+        proxy_http_version 1.1;
+    }}
 }}"
     )
 }
@@ -129,6 +134,12 @@ fn bodies_reach_the_backend_as_through_nginx_with_the_same_temp_files_and_lines(
         ("/clean/", 300, false),
         ("/clean/", 3000, false),
         ("/stream/", 3000, false),
+        // chunked: read whole for an HTTP/1.0 upstream, streamed chunked
+        // to an HTTP/1.1 one
+        ("/stream/", 3000, true),
+        ("/stream11/", 0, true),
+        ("/stream11/", 100, true),
+        ("/stream11/", 3000, true),
     ]
     .iter()
     .flat_map(|(path, size, chunked)| {

@@ -198,6 +198,10 @@ pub enum BodyPlan {
     /// sent with `Content-Length`, as nginx does with its default request
     /// buffering. The header goes at `UpstreamPlan::length_at`.
     Dechunk,
+    /// A chunked body streamed as it comes, chunked again: what each read
+    /// of the client's brings is one chunk (`proxy_request_buffering off`
+    /// to an HTTP/1.1 upstream, `ngx_http_proxy_body_output_filter`).
+    Rechunk,
 }
 /// How a request body is read before it goes upstream
 /// (`proxy_request_buffering` and the `client_body_*` directives).

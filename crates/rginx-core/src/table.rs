@@ -795,7 +795,7 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         HSL,
         Arity::Flag,
         Kind::Flag,
-        "`on` (default): the whole request body is read before a server is chosen, so it can go to the next one; `off`: a sized body streams as it arrives (a chunked one is still read whole).",
+        "`on` (default): the whole request body is read before a server is chosen, so it can go to the next one; `off`: a sized body streams as it arrives, a chunked one too (chunked again) to an HTTP/1.1 upstream.",
     ),
     spec(
         "client_body_buffer_size",

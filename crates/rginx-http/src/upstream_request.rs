@@ -4,16 +4,26 @@
 //! the client sent it, in nginx's order (a value passed on from the client
 //! as its raw bytes), then the empty line.
 
+/// How a body whose framing is known only once it is read goes: a
+/// de-chunked one with its length, a re-chunked one chunked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// `Content-Length: N`.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
 /// Writes a request head into `out`. `headers` are the lines in order;
-/// `length`, when the body's length is known only now (a de-chunked
-/// body), is put before the line at its index (or last).
+/// `length`, the framing line of a body known only now (a de-chunked or
+/// re-chunked one), is put before the line at its index (or last).
 pub fn write_head<'a>(
     out: &mut Vec<u8>,
     method: &str,
     uri: &str,
     version: &str,
     headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
-    length: Option<(usize, u64)>,
+    length: Option<(usize, BodyFraming)>,
 ) {
     out.extend_from_slice(method.as_bytes());
     out.push(b' ');
@@ -39,8 +49,11 @@ pub fn write_head<'a>(
     out.extend_from_slice(b"\r\n");
 }
 
-fn write_length(out: &mut Vec<u8>, n: u64) {
-    line(out, b"Content-Length", n.to_string().as_bytes());
+fn write_length(out: &mut Vec<u8>, framing: BodyFraming) {
+    match framing {
+        BodyFraming::Length(n) => line(out, b"Content-Length", n.to_string().as_bytes()),
+        BodyFraming::Chunked => line(out, b"Transfer-Encoding", b"chunked"),
+    }
 }
 
 /// One header line. A value holding CR or LF would end the line early and
@@ -73,7 +86,7 @@ mod tests {
                 ("x-lower", b"v\xff"),
                 ("Connection", b"close"),
             ],
-            Some((2, 12)),
+            Some((2, BodyFraming::Length(12))),
         );
         assert_eq!(
             out,
@@ -86,9 +99,22 @@ mod tests {
             "/",
             "HTTP/1.1",
             [("A", &b"1"[..])],
-            Some((1, 0)),
+            Some((1, BodyFraming::Length(0))),
         );
         assert_eq!(out, b"GET / HTTP/1.1\r\nA: 1\r\nContent-Length: 0\r\n\r\n");
+        let mut out = Vec::new();
+        write_head(
+            &mut out,
+            "PUT",
+            "/",
+            "HTTP/1.1",
+            [("A", &b"1"[..])],
+            Some((1, BodyFraming::Chunked)),
+        );
+        assert_eq!(
+            out,
+            b"PUT / HTTP/1.1\r\nA: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
     }
 
     #[test]

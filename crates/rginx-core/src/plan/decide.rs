@@ -343,6 +343,16 @@ impl Runtime {
             (None, true) => SentBody::Client,
             (None, false) => SentBody::Withheld,
         };
+        // ngx_http_proxy_handler: with proxy_request_buffering off, a
+        // chunked body streams to an HTTP/1.1 upstream (to an HTTP/1.0 one
+        // it is read whole for its length)
+        if body == BodyPlan::Dechunk
+            && !loc.body_buffering.whole
+            && loc.version == "HTTP/1.1"
+            && matches!(sent_body, SentBody::Client)
+        {
+            body = BodyPlan::Rechunk;
+        }
         let mut headers: Vec<(&'a str, Cow<'a, str>)> =
             Vec::with_capacity(loc.headers.len() + req.headers.len());
         let mut length_at = None;
@@ -363,9 +373,14 @@ impl Runtime {
                             length_at = Some(headers.len());
                             Cow::Borrowed("")
                         }
+                        // the engine writes its length once read whole,
+                        // or `Transfer-Encoding: chunked` while it streams
+                        (_, BodyPlan::Rechunk) => {
+                            length_at = Some(headers.len());
+                            Cow::Borrowed("")
+                        }
                         (_, BodyPlan::None) => Cow::Borrowed(""),
                     },
-                    // only for unbuffered bodies, which rginx does not do
                     DefaultValue::Chunked => Cow::Borrowed(""),
                     DefaultValue::Empty => Cow::Borrowed(""),
                 },

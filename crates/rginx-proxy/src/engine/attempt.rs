@@ -174,7 +174,7 @@ impl Engine {
                 &plan.uri,
                 plan.version,
                 upstream_lines(plan, session.raw_headers),
-                plan.length_at.zip(body.length()),
+                plan.length_at.zip(body.framing()),
             );
             match self
                 .send_and_read(plan, &mut conn, head, body, client_body, client)
@@ -207,6 +207,9 @@ impl Engine {
             Ok(()) => {}
             Err(SendFailure::Upstream) => return Err(failed(Kind::PrematureClose, true)),
             Err(SendFailure::Client(e)) => return Err(failed(client_body_failure(&e), false)),
+            Err(SendFailure::TooLarge(before, chunk)) => {
+                return Err(failed(Kind::StreamedBodyTooLarge(before, chunk), false))
+            }
         }
         let limit = usize::try_from(plan.buffer_size).unwrap_or(usize::MAX);
         tokio::select! {

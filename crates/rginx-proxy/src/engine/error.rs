@@ -52,6 +52,8 @@ pub(super) enum Kind {
     /// A chunked body passed `client_max_body_size`: what came before it
     /// and the chunk that does not fit (413).
     ClientBodyTooLarge(u64, u64),
+    /// The same for a chunked body streamed to the upstream.
+    StreamedBodyTooLarge(u64, u64),
     /// `worker_connections` are all taken (500).
     NoSlots(usize),
     /// A temp file for a body could not be made or written (500).
@@ -88,7 +90,8 @@ impl ProxyError {
             | Kind::ClientBodyTimeout
             | Kind::ClientBodyInvalid
             | Kind::ClientBodyClosed
-            | Kind::ClientBodyTooLarge(..) => Side::Client,
+            | Kind::ClientBodyTooLarge(..)
+            | Kind::StreamedBodyTooLarge(..) => Side::Client,
             Kind::NoSlots(_) | Kind::NoServer | Kind::TempFile(_) => Side::Internal,
             _ => Side::Upstream,
         }
@@ -101,7 +104,7 @@ impl ProxyError {
             Kind::ClientClosed => 499,
             Kind::ClientBodyTimeout => 408,
             Kind::ClientBodyInvalid | Kind::ClientBodyClosed => 400,
-            Kind::ClientBodyTooLarge(..) => 413,
+            Kind::ClientBodyTooLarge(..) | Kind::StreamedBodyTooLarge(..) => 413,
             Kind::NoSlots(_) | Kind::TempFile(_) => 500,
             _ => 502,
         }
@@ -197,6 +200,10 @@ impl ProxyError {
             Kind::ClientBodyTooLarge(before, chunk) => tracing::error!(
                 log_set = set,
                 "*{n} client intended to send too large chunked body: {before}+{chunk} bytes{describe}"
+            ),
+            Kind::StreamedBodyTooLarge(before, chunk) => tracing::error!(
+                log_set = set,
+                "*{n} client intended to send too large chunked body: {before}+{chunk} bytes while sending request to upstream{describe}"
             ),
             Kind::NoSlots(count) => tracing::error!(
                 log_set = set,

@@ -19,6 +19,7 @@ use crate::http1::conn::{BodyError, BodyReader, ClientConn};
 use crate::http1::write::RawLines;
 use crate::pool::{Body, Conn};
 use crate::spool::{Lifetime, TempError, TempFile};
+use rginx_http::upstream_request::BodyFraming;
 
 /// A request's answer: a response (with the backend's lines when it
 /// came from one), or a `101` whose connection becomes a tunnel once the
@@ -39,6 +40,8 @@ pub(super) enum RequestBody {
         /// What came with the head, still to send.
         first: Option<Bytes>,
         sent: bool,
+        /// A chunked body, sent on chunked again.
+        rechunk: Option<Rechunk>,
     },
     /// Read and not sent (`proxy_pass_request_body off`): its length.
     Withheld(u64),
@@ -239,7 +242,42 @@ async fn request_body(
                 let shown = preread + (first.len() - preread).min(buffer);
                 session.saw_body(SeenBody::Memory(first.slice(..shown)));
             }
-            Ok(RequestBody::Stream { first, sent: false })
+            Ok(RequestBody::Stream {
+                first,
+                sent: false,
+                rechunk: None,
+            })
+        }
+        BodyPlan::Rechunk => {
+            // nginx reads what is there before it connects: the part read
+            // with the head and a first buffer, its first chunk; a body
+            // that ended by then goes with its length
+            let failure = |e: BodyError| ProxyError::new(client_body_failure(&e));
+            let buffer = first_buffer(plan.body_buffering.memory, 0, true);
+            let mut rechunk = Rechunk {
+                max: plan.max_body,
+                buffer,
+                read: 0,
+                ended: false,
+            };
+            let (mut first, _) = conn
+                .take_chunked_within(body, header_room(session.head_len))
+                .map_err(failure)?;
+            let (more, _) = conn.take_chunked_within(body, buffer).map_err(failure)?;
+            first.extend_from_slice(&more);
+            rechunk.count(first.len()).map_err(|(before, chunk)| {
+                ProxyError::new(Kind::ClientBodyTooLarge(before, chunk))
+            })?;
+            let first = first.freeze();
+            session.saw_body(SeenBody::Memory(first.clone()));
+            if body.done() {
+                return Ok(RequestBody::Held(first));
+            }
+            Ok(RequestBody::Stream {
+                first: Some(first),
+                sent: false,
+                rechunk: Some(rechunk),
+            })
         }
         BodyPlan::Length(_) if body.done() && !in_file => Ok(RequestBody::Empty),
         _ => read_whole(session, plan, body, conn).await,
@@ -447,6 +485,51 @@ pub(super) enum SendFailure {
     Upstream,
     /// Reading the client's body.
     Client(BodyError),
+    /// A streamed chunked body passed `client_max_body_size`: what came
+    /// before, and the piece that did not fit.
+    TooLarge(u64, u64),
+}
+
+/// A chunked body sent on chunked again, as nginx's
+/// `ngx_http_proxy_body_output_filter` does: the data of each read of the
+/// client's is one chunk, and the zero chunk follows the last data.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Rechunk {
+    /// `client_max_body_size` (0: none).
+    max: u64,
+    /// The most bytes of the client's one chunk takes
+    /// (`client_body_buffer_size`).
+    buffer: usize,
+    /// Bytes so far.
+    read: u64,
+    /// The zero chunk went out.
+    ended: bool,
+}
+
+impl Rechunk {
+    /// Counts `n` more bytes against `client_max_body_size`.
+    fn count(&mut self, n: usize) -> Result<(), (u64, u64)> {
+        let before = self.read;
+        self.read += n as u64;
+        if self.max > 0 && self.read > self.max {
+            return Err((before, n as u64));
+        }
+        Ok(())
+    }
+
+    /// Frames `data` (already counted) as a chunk into `out`, and the
+    /// zero chunk after it once the client's body is `done`.
+    fn frame(&mut self, data: &[u8], done: bool, out: &mut Vec<u8>) {
+        if !data.is_empty() {
+            out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+            out.extend_from_slice(data);
+            out.extend_from_slice(b"\r\n");
+        }
+        if done && !self.ended {
+            out.extend_from_slice(b"0\r\n\r\n");
+            self.ended = true;
+        }
+    }
 }
 
 impl RequestBody {
@@ -466,10 +549,18 @@ impl RequestBody {
             RequestBody::Empty | RequestBody::InFile(_) | RequestBody::Withheld(_) => {}
             RequestBody::Held(bytes) => head.extend_from_slice(bytes),
             RequestBody::Stream { sent: true, .. } => return Err(SendFailure::Upstream),
-            RequestBody::Stream { first, sent } => {
+            RequestBody::Stream {
+                first,
+                sent,
+                rechunk,
+            } => {
                 *sent = true;
-                if let Some(first) = first.take() {
-                    head.extend_from_slice(&first);
+                let first = first.take();
+                match rechunk {
+                    Some(rechunk) => {
+                        rechunk.frame(first.as_deref().unwrap_or(&[]), body.done(), &mut head)
+                    }
+                    None => head.extend_from_slice(first.as_deref().unwrap_or(&[])),
                 }
             }
         }
@@ -478,6 +569,10 @@ impl RequestBody {
         written.map_err(|_| SendFailure::Upstream)?;
         match self {
             RequestBody::InFile(file) => send_file(file, conn).await,
+            RequestBody::Stream {
+                rechunk: Some(rechunk),
+                ..
+            } => send_rechunked(rechunk, conn, body, client).await,
             RequestBody::Stream { .. } => {
                 // the rest of a stream, as it comes from the client
                 loop {
@@ -509,6 +604,46 @@ impl RequestBody {
             _ => None,
         }
     }
+
+    /// The framing line a de-chunked or re-chunked body needs: its length
+    /// once known whole, `Transfer-Encoding: chunked` while it streams.
+    pub(super) fn framing(&self) -> Option<BodyFraming> {
+        match self {
+            RequestBody::Stream {
+                rechunk: Some(_), ..
+            } => Some(BodyFraming::Chunked),
+            _ => self.length().map(BodyFraming::Length),
+        }
+    }
+}
+
+/// The rest of a chunked body, a chunk for each read of the client's.
+async fn send_rechunked(
+    rechunk: &mut Rechunk,
+    conn: &mut Conn,
+    body: &mut BodyReader,
+    client: &mut ClientConn,
+) -> Result<(), SendFailure> {
+    let mut out = Vec::new();
+    while !rechunk.ended {
+        // a buffer's worth of what the client sent, read when none is
+        let (data, used) = client
+            .take_chunked_within(body, rechunk.buffer)
+            .map_err(SendFailure::Client)?;
+        if used == 0 && !body.done() {
+            client.read_body(body).await.map_err(SendFailure::Client)?;
+            continue;
+        }
+        rechunk
+            .count(data.len())
+            .map_err(|(before, chunk)| SendFailure::TooLarge(before, chunk))?;
+        out.clear();
+        rechunk.frame(&data, body.done(), &mut out);
+        if !out.is_empty() {
+            conn.write(&out).await.map_err(|_| SendFailure::Upstream)?;
+        }
+    }
+    conn.flush().await.map_err(|_| SendFailure::Upstream)
 }
 
 /// A body from its temp file, a piece at a time.

@@ -333,21 +333,63 @@ impl ClientConn {
             if body.done() {
                 return Ok(None);
             }
-            self.buf.reserve(READ_ROOM);
-            let read = self.stream.read_buf(&mut self.buf);
-            let read = if body.timeout.is_zero() {
-                read.await
-            } else {
-                tokio::time::timeout(body.timeout, read)
-                    .await
-                    .map_err(|_| BodyError::TimedOut)?
-            };
-            match read {
-                Ok(0) => return Err(BodyError::Closed),
-                Ok(_) => {}
-                Err(e) => return Err(BodyError::Io(e)),
-            }
+            self.read_body(body).await?;
         }
+    }
+
+    /// Reads more of a body from the client, within `client_body_timeout`.
+    pub async fn read_body(&mut self, body: &BodyReader) -> Result<(), BodyError> {
+        self.buf.reserve(READ_ROOM);
+        let read = self.stream.read_buf(&mut self.buf);
+        let read = if body.timeout.is_zero() {
+            read.await
+        } else {
+            tokio::time::timeout(body.timeout, read)
+                .await
+                .map_err(|_| BodyError::TimedOut)?
+        };
+        match read {
+            Ok(0) => Err(BodyError::Closed),
+            Ok(_) => Ok(()),
+            Err(e) => Err(BodyError::Io(e)),
+        }
+    }
+
+    /// The data of a chunked body from the bytes read so far, decoding at
+    /// most `raw` of them (nginx reads a body into a buffer of
+    /// `client_body_buffer_size`): the data and the bytes it took.
+    pub fn take_chunked_within(
+        &mut self,
+        body: &mut BodyReader,
+        raw: usize,
+    ) -> Result<(BytesMut, usize), BodyError> {
+        let mut data = BytesMut::new();
+        let mut used = 0;
+        while used < raw && !self.buf.is_empty() {
+            let Left::Chunked(decoder) = &mut body.left else {
+                break;
+            };
+            body.touched = true;
+            let limit = (raw - used).min(self.buf.len());
+            let Step {
+                consumed,
+                data: span,
+                done,
+            } = decoder
+                .step(&self.buf[..limit])
+                .map_err(|_| BodyError::Invalid)?;
+            if consumed == 0 {
+                break;
+            }
+            let read = self.buf.split_to(consumed).freeze();
+            used += consumed;
+            if done {
+                body.left = Left::Done;
+                break;
+            }
+            data.extend_from_slice(&read[span]);
+        }
+        Ok((data, used))
     }
 
     /// Body data from the bytes read so far, if any (nothing is read).
