@@ -152,3 +152,32 @@ fn return_answers_as_nginx_does() {
     }
     assert_no_differences(&differences, asked);
 }
+
+/// nginx discards a body before it answers itself: a chunked one it cannot
+/// read (what has come of it) turns the answer into its 400.
+#[test]
+fn a_discarded_body_nginx_cannot_read_is_a_400() {
+    let Some(nginx) = nginx() else { return };
+    let (nginx_port, rginx_port) = (free_port(), free_port());
+    let _theirs = NginxServer::start(&nginx, &http_body(nginx_port), nginx_port);
+    let _ours = start_rginx(&http_body(rginx_port), rginx_port);
+    let bodies = [
+        "4\r\nSEE-THIS\r\n0\r\n\r\n",
+        "4\r\nSEE-\r\n0\r\n\r\n",
+        "zz\r\n",
+    ];
+    let mut differences = Vec::new();
+    for target in ["/text", "/codes/404", "/codes/301"] {
+        for body in bodies {
+            let request = format!(
+                "POST {target} HTTP/1.1\r\nHost: site.example\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n{body}"
+            );
+            differences.extend(answers_differ(
+                (nginx_port, rginx_port),
+                &request,
+                format_args!("{target} {body:?}"),
+            ));
+        }
+    }
+    assert_no_differences(&differences, 9);
+}

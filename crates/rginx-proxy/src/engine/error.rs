@@ -189,9 +189,10 @@ impl ProxyError {
                 log_set = set,
                 "*{n} client timed out (110: Connection timed out) while reading client request body{describe}"
             ),
-            Kind::ClientBodyInvalid => tracing::info!(
+            // ngx_http_request_body_chunked_filter: an error, no action
+            Kind::ClientBodyInvalid => tracing::error!(
                 log_set = set,
-                "*{n} client sent invalid chunked body while reading client request body{describe}"
+                "*{n} client sent invalid chunked body{describe}"
             ),
             Kind::ClientBodyClosed => tracing::info!(
                 log_set = set,

@@ -21,7 +21,7 @@ use rginx_http::head_scan::BodyFraming;
 
 use super::accel::Carried;
 use super::context::ErrorContext;
-use super::error::ProxyError;
+use super::error::{Kind, ProxyError};
 use super::log::{request_id, LogRecord, Sent};
 use super::own::{
     error_page, own_answer, padded_for_browsers, status_answer, text_answer, unanswered,
@@ -30,7 +30,7 @@ use super::proxy::{Answer, RequestBody};
 use super::upgrade::TunnelPlan;
 use super::Engine;
 use crate::http1::conn::{BodyReader, ClientConn};
-use crate::http1::write::{write_response, Framing};
+use crate::http1::write::{write_response, Framing, OwnPage, Unanswered};
 use crate::http1::ClientConnection;
 use crate::pool::Body;
 
@@ -343,6 +343,15 @@ impl Engine {
                 None,
             ),
         };
+        // nginx discards a body it did not read before it answers itself
+        // (`ngx_http_discard_request_body`): what came of it is read now,
+        // and a chunked body nginx cannot read makes the answer a 400
+        let (response, keep_alive) = if raw.is_none() && tunnel.is_none() && body.untouched() {
+            let (response, unreadable) = self.discard_ready(&session, response, &mut body, conn);
+            (response, keep_alive && !unreadable)
+        } else {
+            (response, keep_alive)
+        };
         // nginx's page padding for browsers with "friendly" error pages
         let settings = self.runtime.client_settings(session.scope);
         let response = if settings.msie_padding {
@@ -411,6 +420,38 @@ impl Engine {
             idle: session.client.keepalive_timeout,
             header: session.client.header_timeout,
         }
+    }
+
+    /// Reads and drops the body the client has sent so far, before rginx
+    /// answers itself; and whether it was a chunked one nginx cannot read.
+    /// Then `return`'s text or redirect becomes nginx's 400
+    /// (`ngx_http_send_response` returns the error), an error page stays
+    /// (`ngx_http_special_response_handler` only gives up keep-alive).
+    fn discard_ready(
+        &self,
+        session: &Session<'_>,
+        response: Response<Body>,
+        body: &mut BodyReader,
+        conn: &mut ClientConn,
+    ) -> (Response<Body>, bool) {
+        if response.extensions().get::<Unanswered>().is_some() {
+            return (response, false);
+        }
+        loop {
+            match conn.take_ready(body) {
+                Ok(Some(_)) => continue,
+                Ok(None) => return (response, false),
+                Err(_) => break,
+            }
+        }
+        let error = ProxyError::new(Kind::ClientBodyInvalid);
+        error.log(&session.context, &session.context.describe(None));
+        let page =
+            response.extensions().get::<OwnPage>().is_some() && response.status().as_u16() >= 400;
+        if page {
+            return (response, true);
+        }
+        (error_response(&error, session.client.server_tokens), true)
     }
 
     /// The response's `limit_rate`, with nginx's error lines for values
