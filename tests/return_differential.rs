@@ -68,9 +68,8 @@ server {{
 #[test]
 fn return_answers_as_nginx_does() {
     let Some(nginx) = nginx() else { return };
-    let (nginx_port, rginx_port) = (free_port(), free_port());
-    let _theirs = NginxServer::start(&nginx, &http_body(nginx_port), nginx_port);
-    let _ours = start_rginx(&http_body(rginx_port), rginx_port);
+    let pair = DirPair::start(&nginx, "return", |port, _| http_body(port));
+    let ports = (pair.nginx_port, pair.rginx_port);
     let mut cases: Vec<(String, &str)> = Vec::new();
     for host in [
         "redirect.example",
@@ -144,7 +143,7 @@ fn return_answers_as_nginx_does() {
             };
             asked += 1;
             differences.extend(answers_differ(
-                (nginx_port, rginx_port),
+                ports,
                 &request,
                 format_args!("{form} {host}{target}"),
             ));
@@ -158,9 +157,8 @@ fn return_answers_as_nginx_does() {
 #[test]
 fn a_discarded_body_nginx_cannot_read_is_a_400() {
     let Some(nginx) = nginx() else { return };
-    let (nginx_port, rginx_port) = (free_port(), free_port());
-    let _theirs = NginxServer::start(&nginx, &http_body(nginx_port), nginx_port);
-    let _ours = start_rginx(&http_body(rginx_port), rginx_port);
+    let pair = DirPair::start(&nginx, "return", |port, _| http_body(port));
+    let ports = (pair.nginx_port, pair.rginx_port);
     let bodies = [
         "4\r\nSEE-THIS\r\n0\r\n\r\n",
         "4\r\nSEE-\r\n0\r\n\r\n",
@@ -173,7 +171,7 @@ fn a_discarded_body_nginx_cannot_read_is_a_400() {
                 "POST {target} HTTP/1.1\r\nHost: site.example\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n{body}"
             );
             differences.extend(answers_differ(
-                (nginx_port, rginx_port),
+                ports,
                 &request,
                 format_args!("{target} {body:?}"),
             ));

@@ -24,6 +24,22 @@ enum State {
     Done,
 }
 
+/// Appends `data` to `out` as one chunk (size in lowercase hex, as
+/// nginx's chunked filter writes it); nothing for no data, which would be
+/// the last chunk.
+pub fn put_chunk(out: &mut Vec<u8>, data: &[u8]) {
+    use std::io::Write as _;
+    if data.is_empty() {
+        return;
+    }
+    let _ = write!(out, "{:x}\r\n", data.len());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The last chunk, with no trailers.
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
 /// nginx's `NGX_MAX_OFF_T_VALUE`: the largest size a chunk may have.
 const MAX_SIZE: u64 = i64::MAX as u64;
 

@@ -94,17 +94,30 @@ impl Runtime {
         if settings.is_empty() && accel.is_none() {
             return None;
         }
-        self.with_request_ctx(scope, req, matched, None, None, |ctx| {
+        // the rate first: `limit_rate_after` counts only under a limit
+        let pick = |eval: &mut dyn FnMut(&SizeValue) -> u64| {
             let rate = match (accel, &settings.rate) {
                 (Some(rate), _) => rate,
-                (None, Some(value)) => value.eval(ctx, errors),
+                (None, Some(value)) => eval(value),
                 (None, None) => 0,
             };
-            if rate == 0 {
-                return None;
-            }
-            let after = settings.after.as_ref().map_or(0, |a| a.eval(ctx, errors));
-            Some(RateLimit { rate, after })
+            let after = if rate == 0 {
+                0
+            } else {
+                settings.after.as_ref().map_or(0, &mut *eval)
+            };
+            (rate > 0).then_some(RateLimit { rate, after })
+        };
+        // sizes known at load need no evaluation state
+        let evaluated = |v: &Option<SizeValue>| matches!(v, Some(SizeValue::Evaluated(_)));
+        if !evaluated(&settings.rate) && !evaluated(&settings.after) {
+            return pick(&mut |v| match v {
+                SizeValue::Fixed(n) => *n,
+                SizeValue::Evaluated(_) => 0,
+            });
+        }
+        self.with_request_ctx(scope, req, matched, None, None, |ctx| {
+            pick(&mut |v| v.eval(ctx, errors))
         })
         .flatten()
     }

@@ -145,14 +145,22 @@ const BROWSER_PADDING: &str = concat!(
 /// answers are left as they are.
 pub(super) fn padded_for_browsers(
     response: Response<Body>,
-    user_agent: Option<&str>,
+    headers: &[(&str, &str)],
     tokens: bool,
 ) -> Response<Body> {
     let status = response.status().as_u16();
     let extensions = response.extensions();
     let own_page =
         extensions.get::<OwnPage>().is_some() && extensions.get::<Unanswered>().is_none();
-    if status < 400 || !has_page(status) || !own_page || !user_agent.is_some_and(pads_pages) {
+    if status < 400 || !has_page(status) || !own_page {
+        return response;
+    }
+    // nginx looks at the first User-Agent line only
+    let user_agent = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("user-agent"))
+        .map(|(_, v)| *v);
+    if !user_agent.is_some_and(pads_pages) {
         return response;
     }
     let (mut parts, _) = response.into_parts();
@@ -258,7 +266,8 @@ mod tests {
         assert!(!pads_pages("Opera/9.80 (MSIE 6.0) Chrome/1"));
         assert!(!pads_pages("xMSIE 6"));
         assert!(!pads_pages("curl/8.0"));
-        let padded = padded_for_browsers(error_page(404, true), Some(chrome), true);
+        let headers = [("User-Agent", chrome)];
+        let padded = padded_for_browsers(error_page(404, true), &headers, true);
         let length = padded.headers()[CONTENT_LENGTH]
             .to_str()
             .unwrap()
@@ -267,7 +276,7 @@ mod tests {
             length,
             (page_html(404, None, true).len() + BROWSER_PADDING.len()).to_string()
         );
-        let redirect = padded_for_browsers(error_page(301, true), Some(chrome), true);
+        let redirect = padded_for_browsers(error_page(301, true), &headers, true);
         assert_eq!(
             redirect.headers()[CONTENT_LENGTH],
             page_html(301, None, true).len().to_string().as_str()

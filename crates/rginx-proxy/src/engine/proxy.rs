@@ -520,13 +520,9 @@ impl Rechunk {
     /// Frames `data` (already counted) as a chunk into `out`, and the
     /// zero chunk after it once the client's body is `done`.
     fn frame(&mut self, data: &[u8], done: bool, out: &mut Vec<u8>) {
-        if !data.is_empty() {
-            out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
-            out.extend_from_slice(data);
-            out.extend_from_slice(b"\r\n");
-        }
+        rginx_http::chunked::put_chunk(out, data);
         if done && !self.ended {
-            out.extend_from_slice(b"0\r\n\r\n");
+            out.extend_from_slice(rginx_http::chunked::LAST_CHUNK);
             self.ended = true;
         }
     }

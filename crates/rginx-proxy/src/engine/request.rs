@@ -6,10 +6,9 @@
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-
-use bytes::Bytes;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http::Response;
 use rginx_core::peer::PeerAddr;
 use rginx_core::plan::{
@@ -96,11 +95,11 @@ pub(super) enum SeenBody {
 /// An internal redirect, kept to decide the request again
 /// ([`rginx_core::plan::Internal`] without its borrows).
 pub(super) struct Redirected {
-    pub uri: String,
-    pub args: Option<String>,
-    pub named: bool,
-    pub resend_body: bool,
-    pub err_status: Option<u16>,
+    uri: String,
+    args: Option<String>,
+    named: bool,
+    resend_body: bool,
+    err_status: Option<u16>,
 }
 
 impl Redirected {
@@ -355,13 +354,7 @@ impl Engine {
         // nginx's page padding for browsers with "friendly" error pages
         let settings = self.runtime.client_settings(session.scope);
         let response = if settings.msie_padding {
-            let user_agent = session
-                .head
-                .headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case("user-agent"))
-                .map(|(_, v)| *v);
-            padded_for_browsers(response, user_agent, settings.server_tokens)
+            padded_for_browsers(response, session.head.headers, settings.server_tokens)
         } else {
             response
         };

@@ -364,9 +364,7 @@ pub async fn write_response(
         }
         let sent = if chunked {
             out.clear();
-            out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
-            out.extend_from_slice(&data);
-            out.extend_from_slice(b"\r\n");
+            rginx_http::chunked::put_chunk(&mut out, &data);
             paced_write(conn, &out, pace.as_mut())
                 .await
                 .map(|()| out.len())
@@ -384,13 +382,11 @@ pub async fn write_response(
         }
     }
     if chunked {
-        if paced_write(conn, b"0\r\n\r\n", pace.as_mut())
-            .await
-            .is_err()
-        {
+        let last = rginx_http::chunked::LAST_CHUNK;
+        if paced_write(conn, last, pace.as_mut()).await.is_err() {
             return written;
         }
-        written.total += 5;
+        written.total += last.len() as u64;
     }
     written.keep = keep_alive;
     written
