@@ -73,6 +73,7 @@ fuzz_target!(|data: &[u8]| {
         remote: ([10, 0, 0, 1], 5555).into(),
         time: std::time::SystemTime::UNIX_EPOCH,
         request_id: [7; 16],
+        body: None,
     };
     let _ = rt.decide_scoped(&head);
 });
