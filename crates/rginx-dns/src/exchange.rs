@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use crate::message::{self, Qtype, Reply};
 use crate::{Failure, Resolver, SocketError};
 
-/// nginx's `resend_timeout` and `tcp_timeout` (5 s, fixed).
+/// nginx's `resend_timeout` (5 s, fixed): each server's turn.
 const RESEND: Duration = Duration::from_secs(5);
 
 /// The largest answer read over UDP (nginx's is 4096 bytes too).
@@ -52,10 +52,8 @@ impl Resolver {
         while Instant::now() < deadline {
             let server = self.next_server();
             let round_end = deadline.min(Instant::now() + RESEND);
-            self.round(
-                server, name, &asked, &mut got, round_end, deadline, on_error,
-            )
-            .await;
+            self.round(server, name, &asked, &mut got, round_end, on_error)
+                .await;
             if got.len() == asked.len() {
                 return combine(got);
             }
@@ -65,7 +63,6 @@ impl Resolver {
 
     /// One server's turn: the queries not answered yet are sent, and
     /// answers read until `round_end`.
-    #[allow(clippy::too_many_arguments)]
     async fn round(
         &self,
         server: SocketAddr,
@@ -73,7 +70,6 @@ impl Resolver {
         asked: &[(Qtype, u16, Vec<u8>)],
         got: &mut Vec<(Qtype, Reply)>,
         round_end: Instant,
-        deadline: Instant,
         on_error: &mut (dyn FnMut(SocketError) + Send),
     ) {
         let socket = match udp_socket(server).await {
@@ -118,9 +114,11 @@ impl Resolver {
                 got.push((qtype, reply));
                 continue;
             }
-            // too long for UDP: the same query over TCP
-            let tcp_end = deadline.min(Instant::now() + RESEND);
-            match tokio::time::timeout_at(tcp_end, tcp_exchange(server, bytes)).await {
+            // too long for UDP: the same query over TCP, within this
+            // server's turn (nginx's resend timer runs on while it waits
+            // for a TCP answer: a server that accepts and never answers
+            // does not hold up the next one)
+            match tokio::time::timeout_at(round_end, tcp_exchange(server, bytes)).await {
                 Ok(Ok(answer)) => {
                     if let Some(reply) = message::reply(&answer, id, name, qtype) {
                         got.push((qtype, reply));
@@ -162,8 +160,9 @@ async fn tcp_exchange(server: SocketAddr, query: &[u8]) -> io::Result<Vec<u8>> {
 
 /// The answers of a lookup as one (`ngx_resolver_process_a`): an error
 /// code in either fails it (the later one's, if both), addresses of both
-/// types go together, and none at all is "Host not found" unless a CNAME
-/// names where to look next.
+/// types go together, and none at all is "Host not found" unless the
+/// answer that came last names a CNAME to look up next (nginx drops a
+/// CNAME in the first of two answers while it waits for the second).
 fn combine(got: Vec<(Qtype, Reply)>) -> Result<Answer, Failure> {
     if let Some((_, failed)) = got.iter().rev().find(|(_, r)| r.code != 0) {
         return Err(Failure::Code(failed.code));
@@ -177,7 +176,7 @@ fn combine(got: Vec<(Qtype, Reply)>) -> Result<Answer, Failure> {
     for (_, reply) in got {
         answer.v4.extend(reply.v4);
         answer.v6.extend(reply.v6);
-        answer.cname = answer.cname.or(reply.cname);
+        answer.cname = reply.cname;
         answer.ttl = answer.ttl.min(reply.ttl.unwrap_or(u32::MAX));
     }
     if answer.v4.is_empty() && answer.v6.is_empty() && answer.cname.is_none() {
@@ -217,5 +216,23 @@ mod tests {
             (Qtype::Aaaa, reply(0, &[])),
         ]);
         assert_eq!(none.err(), Some(Failure::Code(3)));
+        // only the last answer's CNAME is followed
+        let cname = |name: &str| Reply {
+            cname: Some(name.to_string()),
+            ..reply(0, &[])
+        };
+        let first_only = combine(vec![
+            (Qtype::A, cname("a.example")),
+            (Qtype::Aaaa, reply(0, &[])),
+        ]);
+        assert_eq!(first_only.err(), Some(Failure::Code(3)));
+        let both = combine(vec![
+            (Qtype::A, cname("a.example")),
+            (Qtype::Aaaa, cname("b.example")),
+        ]);
+        assert_eq!(
+            both.ok().and_then(|a| a.cname).as_deref(),
+            Some("b.example")
+        );
     }
 }
