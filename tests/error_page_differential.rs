@@ -6,7 +6,8 @@
 //! `=`, or a page of the target's own); one `error_page` per request. The
 //! whole answer (but Date and Server, ports masked, page lengths and
 //! signatures masked), the backend's view of the request included, must
-//! be nginx's for every case.
+//! be nginx's for every case; so must `$upstream_addr` and
+//! `$upstream_status` after tries and redirects.
 
 mod common;
 
@@ -39,7 +40,11 @@ fn answer(request: &Message) -> Option<String> {
 
 fn http_body(port: u16, backend: std::net::SocketAddr) -> String {
     format!(
-        r#"server {{
+        r#"upstream first_dead {{
+    server 127.0.0.1:1 max_fails=0;
+    server {backend} backup;
+}}
+server {{
     listen 127.0.0.1:{port};
     error_page 404 /not-found;
     location /not-found {{ internal; return 200 "custom 404 for $uri ($request_uri, $args)\n"; }}
@@ -59,14 +64,23 @@ fn http_body(port: u16, backend: std::net::SocketAddr) -> String {
         error_page 404 500 401 /oops?from=backend;
     }}
     location /notintercepted/ {{ proxy_pass http://{backend}; error_page 404 /oops; }}
-    location /oops {{ return 200 "oops $args\n"; }}
+    location /oops {{ return 200 "oops $args (after $upstream_status)\n"; }}
     location /dead/ {{ proxy_pass http://127.0.0.1:1; error_page 502 /gateway; }}
     location /gateway {{ return 503; }}
     location /twice/ {{ error_page 404 /missing-too; return 404; }}
     location /int {{ internal; return 200 "secret\n"; }}
     location /var/ {{ error_page 404 /found?was=$uri; return 404; }}
     location /to-proxy/ {{ error_page 404 /backend/path%20x?a=1; return 404; }}
-    location /backend/ {{ proxy_pass http://{backend}; }}
+    location /backend/ {{
+        proxy_pass http://{backend};
+        add_header X-Upstream "$upstream_addr|$upstream_status";
+    }}
+    location /tried/ {{
+        proxy_pass http://first_dead;
+        add_header X-Upstream "$upstream_addr|$upstream_status";
+    }}
+    location /dead-was/ {{ proxy_pass http://127.0.0.1:1; error_page 502 /was; }}
+    location /was {{ return 200 "was $upstream_addr $upstream_status\n"; }}
     location /moved/ {{ error_page 301 /found; return 301 /elsewhere; }}
     location /again/ {{
         proxy_pass http://{backend};
@@ -103,6 +117,11 @@ fn error_pages_answer_as_nginx_s() {
         ("/var/a", ""),
         ("/to-proxy/a", ""),
         ("/moved/a", ""),
+        // $upstream_addr and $upstream_status in a header and in an
+        // error page: every server tried, every use of an upstream
+        ("/tried/a", ""),
+        ("/dead-was/a", ""),
+        ("/again/a", "X-Status: 404\r\n"),
     ];
     for status in ["200", "404", "500", "401", "302", "503"] {
         cases.push(("/proxied/a", status));

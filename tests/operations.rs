@@ -656,7 +656,10 @@ fn stub_status_counts_like_nginx() {
         format!(
             "server {{ listen 127.0.0.1:{port};
                 location / {{ proxy_pass http://{}; }}
-                location = /status {{ stub_status; }}
+                location = /status {{
+                    stub_status;
+                    add_header X-Conns \"$connections_active $connections_reading $connections_writing $connections_waiting\";
+                }}
                 location = /old {{ stub_status on; }}
             }}",
             backend.addr()
@@ -677,7 +680,9 @@ fn stub_status_counts_like_nginx() {
             "HTTP/1.1 200 OK",
             "Content-Type: text/plain",
             &format!("Content-Length: {}", page.len()),
-            "Connection: close"
+            "Connection: close",
+            // the variables read the same counters, when the header is made
+            "X-Conns: 2 0 1 1"
         ]
     );
     // only GET and HEAD

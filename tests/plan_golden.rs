@@ -65,6 +65,7 @@ fn run(case: &Case) -> Result<(), String> {
         time: std::time::SystemTime::now(),
         request_id: [7; 16],
         body: None,
+        upstreams: None,
     };
     let decision = runtime.decide(&head);
     match (&decision, case.upstream.first().map(String::as_str)) {

@@ -74,6 +74,7 @@ fuzz_target!(|data: &[u8]| {
         time: std::time::SystemTime::UNIX_EPOCH,
         request_id: [7; 16],
         body: None,
+        upstreams: None,
     };
     let _ = rt.decide_scoped(&head);
 });

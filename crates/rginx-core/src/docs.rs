@@ -98,15 +98,16 @@ pub fn directives_markdown() -> String {
         vars.join(", ")
     );
     out.push_str(
-        "`$time_local` and `$time_iso8601` are written in UTC. Response variables (`$status`,\n",
+        "`$time_local` and `$time_iso8601` are written in UTC. `$connections_*` read the\n\
+         counters `stub_status` shows, when the value is used. Of the response variables,\n\
+         `$status`, `$body_bytes_sent`, `$bytes_sent`, `$request_time` and `$sent_http_*` are\n\
+         computed for the access log, and `$upstream_addr` and `$upstream_status` in every\n\
+         phase (every server tried, `, ` between tries and ` : ` between the upstream uses\n\
+         of an internal redirect, as nginx writes them); the other `$upstream_*`,\n\
+         `$request_length`, `$connection*`, `$pipe` and `$remote_user` are accepted but still\n\
+         empty (issue 16). Any other variable nginx defines is an error\n\
+         (`variable \"$x\" is not supported by rginx`), never an empty string.\n",
     );
-    out.push_str(
-        "`$body_bytes_sent`, `$request_time`, `$upstream_*`, ...) are accepted in `log_format`\n",
-    );
-    out.push_str(
-        "for the access logger, which comes with the proxy engine. Any other variable nginx\n",
-    );
-    out.push_str("defines is an error (`variable \"$x\" is not supported by rginx`), never an empty string.\n");
     out.push_str(
         "\n`$request_body` and `$request_body_file` are nginx's: empty until the body is read,\n\
          then the bytes while they are in memory or the temp file's name once it went to one;\n\

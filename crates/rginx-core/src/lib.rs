@@ -27,6 +27,7 @@ pub mod report;
 pub mod resolve;
 pub mod select;
 pub mod snippet;
+pub mod stats;
 pub mod table;
 pub mod template;
 pub mod uri;

@@ -34,6 +34,7 @@ mod rate;
 mod redirect;
 mod ret;
 mod runtime;
+mod upstreams;
 
 use compile::*;
 pub use cookie_flags::CookieFlags;
@@ -53,6 +54,7 @@ use rate::RateSettings;
 use redirect::*;
 pub use redirect::{rewrite_cookie, OwnLocation, Redirects};
 use ret::*;
+pub use upstreams::UpstreamStates;
 
 /// The request body as `$request_body` and `$request_body_file` see it
 /// once the engine has read it (`ngx_http_variable_request_body`: the
@@ -87,6 +89,9 @@ pub struct RequestHead<'a> {
     pub request_id: [u8; 16],
     /// The body, once read (`None` before, and when there is none).
     pub body: Option<BodyValue<'a>>,
+    /// The upstream servers tried so far (`None`: a request that never
+    /// goes upstream, or a head evaluated outside a request).
+    pub upstreams: Option<&'a UpstreamStates>,
 }
 
 /// What to do with a request.
@@ -536,8 +541,6 @@ pub struct ResponseFacts {
     pub bytes_sent: u64,
     /// Time from the first request byte to the last response byte.
     pub request_time: Duration,
-    /// The upstream server used.
-    pub upstream_addr: Option<crate::peer::PeerAddr>,
 }
 
 /// Whose `access_log` settings a request is logged with: its location's
@@ -897,6 +900,7 @@ mod tests {
             time: UNIX_EPOCH,
             request_id: [0xab; 16],
             body: None,
+            upstreams: None,
         })
     }
 

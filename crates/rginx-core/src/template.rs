@@ -73,6 +73,9 @@ pub enum Var {
     RequestBody,
     /// `$request_body_file`: the body's temp file, once read into one.
     RequestBodyFile,
+    /// `$connections_active`, `_reading`, `_writing`, `_waiting`: the
+    /// process's counters when the value is used.
+    Connections(ConnectionsVar),
     /// A `map` result, by map index.
     Map(u32),
     /// `$1`..`$9`
@@ -82,6 +85,19 @@ pub enum Var {
     /// A variable only known once a response exists (`$status`,
     /// `$body_bytes_sent`, `$upstream_*`...): evaluated by the logger.
     Response(Box<str>),
+}
+
+/// Which of the `stub_status` counters a `$connections_*` variable reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionsVar {
+    /// `$connections_active`
+    Active,
+    /// `$connections_reading`
+    Reading,
+    /// `$connections_writing`
+    Writing,
+    /// `$connections_waiting`
+    Waiting,
 }
 
 /// Variables known only after the response (used in `log_format`).
@@ -193,6 +209,10 @@ fn resolve(name: &str, names: &Names) -> Result<Var, CompileError> {
         "request_id" => Var::RequestId,
         "request_body" => Var::RequestBody,
         "request_body_file" => Var::RequestBodyFile,
+        "connections_active" => Var::Connections(ConnectionsVar::Active),
+        "connections_reading" => Var::Connections(ConnectionsVar::Reading),
+        "connections_writing" => Var::Connections(ConnectionsVar::Writing),
+        "connections_waiting" => Var::Connections(ConnectionsVar::Waiting),
         n if RESPONSE_VARS.contains(&n) => Var::Response(n.into()),
         n if n.starts_with("http_") && n.len() > 5 => Var::Http(n[5..].into()),
         n if n.starts_with("arg_") && n.len() > 4 => Var::Arg(n[4..].into()),
@@ -240,6 +260,10 @@ pub const IMPLEMENTED: &[&str] = &[
     "request_id",
     "request_body",
     "request_body_file",
+    "connections_active",
+    "connections_reading",
+    "connections_writing",
+    "connections_waiting",
 ];
 
 /// Whether rginx implements a variable nginx defines by itself.

@@ -66,6 +66,7 @@ pub fn request<'a>(target: &'a str, headers: &'a [(&'a str, &'a str)]) -> Reques
         time: SystemTime::UNIX_EPOCH,
         request_id: [7; 16],
         body: None,
+        upstreams: None,
     }
 }
 

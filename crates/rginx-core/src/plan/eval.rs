@@ -304,10 +304,32 @@ impl<'a> Ctx<'a> {
                     out.push_str(name);
                 }
             }
+            Var::Connections(which) => {
+                // read when used, as ngx_http_stub_status_variable does
+                let now = crate::stats::COUNTERS.snapshot();
+                let n = match which {
+                    crate::template::ConnectionsVar::Active => now.active,
+                    crate::template::ConnectionsVar::Reading => now.reading,
+                    crate::template::ConnectionsVar::Writing => now.writing,
+                    crate::template::ConnectionsVar::Waiting => now.waiting,
+                };
+                let _ = write!(out, "{n}");
+            }
             Var::Response(name) if name.starts_with("sent_http_") => {
                 let header = name["sent_http_".len()..].replace('_', "-");
                 if let Some(value) = self.sent.and_then(|s| s.sent(&header)) {
                     out.push_str(&value);
+                }
+            }
+            // known as soon as a server is tried, in every phase after
+            Var::Response(name) if &**name == "upstream_addr" => {
+                if let Some(states) = self.req.upstreams {
+                    states.write_addrs(out);
+                }
+            }
+            Var::Response(name) if &**name == "upstream_status" => {
+                if let Some(states) = self.req.upstreams {
+                    states.write_statuses(out);
                 }
             }
             Var::Response(name) if self.facts.is_none() => {
@@ -330,11 +352,6 @@ impl<'a> Ctx<'a> {
                         "request_time" => {
                             let t = f.request_time;
                             let _ = write!(out, "{}.{:03}", t.as_secs(), t.subsec_millis());
-                        }
-                        "upstream_addr" => {
-                            if let Some(a) = &f.upstream_addr {
-                                let _ = write!(out, "{a}");
-                            }
                         }
                         _ => {}
                     }

@@ -383,7 +383,6 @@ impl Runtime {
             body_bytes_sent: 0,
             bytes_sent: 0,
             request_time: Duration::ZERO,
-            upstream_addr: None,
         };
         self.with_request_ctx(scope, req, matched, Some(&facts), Some(sent), |ctx| {
             filter.edits(status, now, last_modified, ctx)

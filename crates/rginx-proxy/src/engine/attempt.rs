@@ -105,6 +105,7 @@ impl Engine {
             };
             match outcome {
                 Ok((head, mut conn)) => {
+                    session.upstream_answered(head.status);
                     // a status named in proxy_next_upstream moves on while
                     // servers are left; the last one's answer goes through
                     if next.on_status(head.status) && more && resend(true, body) {
@@ -124,6 +125,9 @@ impl Engine {
                 }
                 Err(error) => {
                     error.log(&session.context, &describe);
+                    if error.side() != Side::Client {
+                        session.upstream_answered(error.status());
+                    }
                     if error.side() == Side::Client {
                         // the peer is free again, not failed (`free_peer`
                         // with state 0)

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use rginx_core::plan::{LogScope, Matched, RequestHead, ResponseFacts};
+use rginx_core::plan::{LogScope, Matched, RequestHead, ResponseFacts, UpstreamStates};
 
 use super::Engine;
 
@@ -19,8 +19,6 @@ pub(super) struct Sent {
     pub body: u64,
     /// Bytes written in all, head included.
     pub total: u64,
-    /// The last upstream server tried.
-    pub upstream: Option<rginx_core::peer::PeerAddr>,
 }
 
 impl Engine {
@@ -41,7 +39,6 @@ impl Engine {
             body_bytes_sent: sent.body,
             bytes_sent: sent.total,
             request_time: started.elapsed(),
-            upstream_addr: sent.upstream,
         };
         let mut alerts = Vec::new();
         for (path, line) in self
@@ -96,10 +93,12 @@ pub(super) struct LogRecord {
     request_id: [u8; 16],
     matched: Matched,
     started: Instant,
+    upstreams: UpstreamStates,
 }
 
 impl LogRecord {
-    /// A copy of `head`'s facts, when `scope` has access logs.
+    /// A copy of `head`'s facts (the servers it tried included), when
+    /// `scope` has access logs.
     pub fn keep(
         engine: &Arc<Engine>,
         scope: LogScope,
@@ -127,6 +126,7 @@ impl LogRecord {
             request_id: head.request_id,
             matched: matched.clone(),
             started,
+            upstreams: head.upstreams.cloned().unwrap_or_default(),
         })
     }
 
@@ -147,6 +147,7 @@ impl LogRecord {
             time: self.time,
             request_id: self.request_id,
             body: None,
+            upstreams: Some(&self.upstreams),
         };
         self.engine
             .log_access(self.scope, &head, &self.matched, self.started, sent);

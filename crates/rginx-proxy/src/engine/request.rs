@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::Response;
 use rginx_core::peer::PeerAddr;
 use rginx_core::plan::{
-    BodyValue, ClientSettings, Decision, Internal, LogScope, Matched, RequestHead,
+    BodyValue, ClientSettings, Decision, Internal, LogScope, Matched, RequestHead, UpstreamStates,
 };
 
 use super::filter::filter_headers;
@@ -63,8 +63,11 @@ pub(super) struct Session<'a> {
     pub started: Instant,
     /// The length of its head in bytes.
     pub head_len: usize,
-    /// The last upstream server tried (`$upstream_addr`).
-    upstream: Mutex<Option<(PeerAddr, String)>>,
+    /// The servers tried (`$upstream_addr`, `$upstream_status`): what
+    /// `head.upstreams` reads.
+    upstreams: &'a UpstreamStates,
+    /// The URI the last server tried was sent (for error lines).
+    upstream_uri: Mutex<String>,
     /// The internal redirects it may still take (nginx's `uri_changes`).
     uri_changes: u8,
     /// What backends' `X-Accel-Redirect` carried into its answer.
@@ -128,34 +131,36 @@ impl Redirected {
 }
 
 impl<'a> Session<'a> {
-    /// An upstream server is tried.
-    pub fn tried(&self, addr: &PeerAddr, uri: &str) {
-        let mut last = self.upstream.lock().unwrap_or_else(PoisonError::into_inner);
-        match &mut *last {
-            Some((at, sent)) => {
-                at.clone_from(addr);
-                sent.clear();
-                sent.push_str(uri);
-            }
-            None => *last = Some((addr.clone(), uri.to_string())),
-        }
+    /// The request starts using an upstream.
+    pub fn start_upstream(&self) {
+        self.upstreams.start();
     }
 
-    /// The last upstream server tried.
-    pub fn last_upstream(&self) -> Option<PeerAddr> {
-        self.upstream
+    /// An upstream server is tried.
+    pub fn tried(&self, addr: &PeerAddr, uri: &str) {
+        self.upstreams.tried(addr);
+        let mut sent = self
+            .upstream_uri
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .map(|(at, _)| at.clone())
+            .unwrap_or_else(PoisonError::into_inner);
+        sent.clear();
+        sent.push_str(uri);
+    }
+
+    /// The server tried last answered with `status` (or failed with it).
+    pub fn upstream_answered(&self, status: u16) {
+        self.upstreams.answered(status);
     }
 
     /// The last upstream server tried and the URI it was sent.
     pub fn last_upstream_request(&self) -> Option<(PeerAddr, String)> {
-        self.upstream
+        let at = self.upstreams.last()?;
+        let uri = self
+            .upstream_uri
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .clone();
+        Some((at, uri))
     }
 
     /// An internal redirect is taken; `false` when it is one too many
@@ -235,6 +240,7 @@ impl Engine {
     ) -> Next {
         let started = Instant::now();
         let seen_body = OnceLock::new();
+        let upstreams = UpstreamStates::default();
         let parsed = match rginx_http::request::RequestHead::parse(raw) {
             Ok(parsed) => parsed,
             Err(error) => {
@@ -277,6 +283,7 @@ impl Engine {
             time,
             request_id: request_id(time),
             body: None,
+            upstreams: Some(&upstreams),
         };
         // find the server and the location
         let (decision, scope, matched) = self.runtime.decide_matched(&head);
@@ -301,7 +308,8 @@ impl Engine {
             client,
             started,
             head_len: raw.len(),
-            upstream: Mutex::new(None),
+            upstreams: &upstreams,
+            upstream_uri: Mutex::new(String::new()),
             uri_changes: URI_CHANGES,
             carried: None,
             kept_body: Mutex::new(None),
@@ -388,14 +396,12 @@ impl Engine {
                 &session.matched,
                 session.started,
             );
-            tunnel.upstream_addr = session.last_upstream();
             return Next::Tunnel(tunnel);
         }
         let sent = Sent {
             status,
             body: written.body,
             total: written.total,
-            upstream: session.last_upstream(),
         };
         self.log_access(
             session.scope,

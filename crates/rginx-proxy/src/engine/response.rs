@@ -182,7 +182,6 @@ impl Engine {
                 upstream_early,
                 idle: plan.read_timeout,
                 log: None,
-                upstream_addr: Some(addr),
                 slots: self.slots.clone(),
                 lease,
             };

@@ -22,8 +22,6 @@ pub(crate) struct TunnelPlan {
     pub(super) idle: Duration,
     /// Written when the tunnel closes.
     pub(super) log: Option<LogRecord>,
-    /// The upstream server (`$upstream_addr`).
-    pub(super) upstream_addr: Option<rginx_core::peer::PeerAddr>,
     /// The worker's `worker_connections` slots.
     pub(super) slots: Arc<tokio::sync::Semaphore>,
     /// The peer's request in progress, for as long as the tunnel lasts.
@@ -48,7 +46,6 @@ impl TunnelPlan {
                 status: 101,
                 body: sent,
                 total: sent,
-                upstream: self.upstream_addr,
             });
         }
         // the peer's request in progress ends with the tunnel

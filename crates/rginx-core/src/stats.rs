@@ -1,0 +1,153 @@
+//! The connection and request counters nginx keeps in shared memory
+//! (`ngx_stat_*`), for the whole process: a reload does not reset them.
+//! `stub_status` reports them and the `$connections_*` variables read them.
+//!
+//! nginx's connection states: a connection is *reading* from the first
+//! byte of a request head until the head is parsed, *writing* while that
+//! request is served (a WebSocket tunnel stays writing until it closes),
+//! and *waiting* otherwise (an idle keep-alive connection).
+
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+
+/// The connection and request counters.
+#[derive(Debug, Default)]
+pub struct Counters {
+    accepted: AtomicU64,
+    handled: AtomicU64,
+    requests: AtomicU64,
+    active: AtomicU64,
+    reading: AtomicU64,
+    writing: AtomicU64,
+}
+
+/// The process's counters.
+pub static COUNTERS: Counters = Counters {
+    accepted: AtomicU64::new(0),
+    handled: AtomicU64::new(0),
+    requests: AtomicU64::new(0),
+    active: AtomicU64::new(0),
+    reading: AtomicU64::new(0),
+    writing: AtomicU64::new(0),
+};
+
+/// The counters at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Open client connections (tunnels included).
+    pub active: u64,
+    /// Connections accepted since start.
+    pub accepted: u64,
+    /// Of those, the ones served (the others found no `worker_connections`
+    /// slot).
+    pub handled: u64,
+    /// Requests since start (counted when their first byte arrives).
+    pub requests: u64,
+    /// Connections reading a request head.
+    pub reading: u64,
+    /// Connections whose request is being served.
+    pub writing: u64,
+    /// Idle connections (`active - reading - writing`).
+    pub waiting: u64,
+}
+
+impl Counters {
+    /// A connection was accepted.
+    pub fn accepted(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An accepted connection got a `worker_connections` slot.
+    pub fn handled(&self) {
+        self.handled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Open client connections now.
+    pub fn active(&self) -> u64 {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// The figures now (read one by one, as nginx does).
+    pub fn snapshot(&self) -> Snapshot {
+        let active = self.active.load(Ordering::Relaxed);
+        let reading = self.reading.load(Ordering::Relaxed);
+        let writing = self.writing.load(Ordering::Relaxed);
+        Snapshot {
+            active,
+            accepted: self.accepted.load(Ordering::Relaxed),
+            handled: self.handled.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+            reading,
+            writing,
+            waiting: active.saturating_sub(reading + writing),
+        }
+    }
+}
+
+const WAITING: u8 = 0;
+const READING: u8 = 1;
+const WRITING: u8 = 2;
+
+/// One open client connection's place in the counters: counted active
+/// while this lives, and in the state it is in.
+#[derive(Debug)]
+pub struct ConnectionState {
+    state: AtomicU8,
+}
+
+impl ConnectionState {
+    /// A connection opens, waiting for its first request.
+    pub fn open() -> ConnectionState {
+        COUNTERS.active.fetch_add(1, Ordering::AcqRel);
+        ConnectionState {
+            state: AtomicU8::new(WAITING),
+        }
+    }
+
+    /// The first bytes of a request head came.
+    pub fn reading(&self) {
+        if self
+            .state
+            .compare_exchange(WAITING, READING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            COUNTERS.requests.fetch_add(1, Ordering::Relaxed);
+            COUNTERS.reading.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A request head was parsed: its request is served now. (A head read
+    /// along with the previous request, pipelined, is counted here.)
+    pub fn writing(&self) {
+        match self.state.swap(WRITING, Ordering::AcqRel) {
+            READING => {
+                COUNTERS.reading.fetch_sub(1, Ordering::Relaxed);
+                COUNTERS.writing.fetch_add(1, Ordering::Relaxed);
+            }
+            WAITING => {
+                COUNTERS.requests.fetch_add(1, Ordering::Relaxed);
+                COUNTERS.writing.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+    }
+
+    /// The request was answered: waiting for the next one.
+    pub fn waiting(&self) {
+        Self::leave(self.state.swap(WAITING, Ordering::AcqRel));
+    }
+
+    fn leave(state: u8) {
+        match state {
+            READING => COUNTERS.reading.fetch_sub(1, Ordering::Relaxed),
+            WRITING => COUNTERS.writing.fetch_sub(1, Ordering::Relaxed),
+            _ => 0,
+        };
+    }
+}
+
+impl Drop for ConnectionState {
+    fn drop(&mut self) {
+        Self::leave(*self.state.get_mut());
+        COUNTERS.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
