@@ -44,6 +44,10 @@ fn http_body(port: u16, backend: std::net::SocketAddr) -> String {
     server 127.0.0.1:1 max_fails=0;
     server {backend} backup;
 }}
+upstream one_up {{
+    server {backend};
+    server 127.0.0.1:2 down;
+}}
 server {{
     listen 127.0.0.1:{port};
     error_page 404 /not-found;
@@ -79,6 +83,7 @@ server {{
         proxy_pass http://first_dead;
         add_header X-Upstream "$upstream_addr|$upstream_status";
     }}
+    location /one-up/ {{ proxy_pass http://one_up; proxy_next_upstream http_404; }}
     location /dead-was/ {{ proxy_pass http://127.0.0.1:1; error_page 502 /was; }}
     location /was {{ return 200 "was $upstream_addr $upstream_status\n"; }}
     location /moved/ {{ error_page 301 /found; return 301 /elsewhere; }}
@@ -122,6 +127,9 @@ fn error_pages_answer_as_nginx_s() {
         ("/tried/a", ""),
         ("/dead-was/a", ""),
         ("/again/a", "X-Status: 404\r\n"),
+        // a down server is not one more try (`ngx_http_upstream_tries`):
+        // the only live one's 404 goes through
+        ("/one-up/a", "X-Status: 404\r\n"),
     ];
     for status in ["200", "404", "500", "401", "302", "503"] {
         cases.push(("/proxied/a", status));

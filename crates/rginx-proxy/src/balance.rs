@@ -245,9 +245,19 @@ impl RoundRobin {
         }
     }
 
-    /// Every server of the group, backups included (nginx's `tries`).
+    /// Every server of the group, backups included.
     pub fn len(&self) -> usize {
         self.primary.len() + self.backup.len()
+    }
+
+    /// How many servers a request may try: those not marked `down`,
+    /// backups included (`ngx_http_upstream_tries`).
+    pub fn tries(&self) -> usize {
+        self.primary
+            .iter()
+            .chain(&self.backup)
+            .filter(|p| !p.down)
+            .count()
     }
 
     /// Whether the group has no servers at all.

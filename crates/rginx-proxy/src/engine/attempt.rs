@@ -241,7 +241,7 @@ impl Engine {
             PlanTarget::Resolve { .. } => 0,
             PlanTarget::Upstream(_) => group
                 .and_then(|g| self.groups.get(g))
-                .and_then(|g| g.balancer.lock().ok().map(|rr| rr.len()))
+                .and_then(|g| g.balancer.lock().ok().map(|rr| rr.tries()))
                 .unwrap_or(1),
         }
     }
