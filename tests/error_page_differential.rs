@@ -84,6 +84,14 @@ server {{
         add_header X-Upstream "$upstream_addr|$upstream_status";
     }}
     location /one-up/ {{ proxy_pass http://one_up; proxy_next_upstream http_404; }}
+    location /timed/ {{
+        proxy_pass http://first_dead;
+        add_header X-Times "$upstream_connect_time|$upstream_header_time|$upstream_response_time";
+    }}
+    location /dead-timed/ {{ proxy_pass http://127.0.0.1:1; error_page 502 /times; }}
+    location /times {{
+        return 200 "$upstream_connect_time|$upstream_header_time|$upstream_response_time\n";
+    }}
     location /dead-was/ {{ proxy_pass http://127.0.0.1:1; error_page 502 /was; }}
     location /was {{ return 200 "was $upstream_addr $upstream_status\n"; }}
     location /moved/ {{ error_page 301 /found; return 301 /elsewhere; }}
@@ -176,4 +184,40 @@ fn error_pages_answer_as_nginx_s() {
         ));
     }
     assert_no_differences(&differences, asked);
+}
+
+/// The `$upstream_*_time` variables take nginx's shape (a time or `-` per
+/// try, in each phase); the digits, which are the clock's, are masked.
+#[test]
+fn upstream_times_have_nginx_s_shape() {
+    let Some(nginx) = nginx() else { return };
+    let backend = scripted_backend(answer);
+    let (nginx_port, rginx_port) = (free_port(), free_port());
+    let _theirs = NginxServer::start(&nginx, &http_body(nginx_port, backend), nginx_port);
+    let _ours = start_rginx(&http_body(rginx_port, backend), rginx_port);
+    let times = |port: u16, target: &str| {
+        let answer = answer_text(
+            port,
+            &format!("GET {target} HTTP/1.1\r\nHost: e.test\r\nConnection: close\r\n\r\n"),
+        );
+        let times = match answer.split_once("\r\n\r\n") {
+            Some((head, body)) => head
+                .lines()
+                .find_map(|l| l.strip_prefix("X-Times: "))
+                .unwrap_or(body.trim_end())
+                .to_string(),
+            None => answer,
+        };
+        times.replace(|c: char| c.is_ascii_digit(), "9")
+    };
+    for target in ["/timed/a", "/dead-timed/a"] {
+        assert_eq!(
+            times(rginx_port, target),
+            times(nginx_port, target),
+            "{target}"
+        );
+    }
+    // a connect failure has a response time only; the backup answered,
+    // and while its head goes out its response is not done yet
+    assert_eq!(times(rginx_port, "/timed/a"), "-, 9.999|-, 9.999|9.999, -");
 }

@@ -101,11 +101,14 @@ pub fn directives_markdown() -> String {
         "`$time_local` and `$time_iso8601` are written in UTC. `$connections_*` read the\n\
          counters `stub_status` shows, when the value is used. Of the response variables,\n\
          `$status`, `$body_bytes_sent`, `$bytes_sent`, `$request_time` and `$sent_http_*` are\n\
-         computed for the access log, and `$upstream_addr` and `$upstream_status` in every\n\
-         phase (every server tried, `, ` between tries and ` : ` between the upstream uses\n\
-         of an internal redirect, as nginx writes them); the other `$upstream_*`,\n\
-         `$request_length`, `$connection*`, `$pipe` and `$remote_user` are accepted but still\n\
-         empty (issue 16). Any other variable nginx defines is an error\n\
+         computed for the access log, and `$upstream_addr`, `$upstream_status`,\n\
+         `$upstream_connect_time`, `$upstream_header_time` and `$upstream_response_time` in\n\
+         every phase (each server tried, `, ` between tries and ` : ` between the upstream\n\
+         uses of an internal redirect, as nginx writes them; the last try's response time\n\
+         ends when the client has the response, where nginx's ends when the backend's part\n\
+         is read); the other `$upstream_*`, `$request_length`, `$connection*`, `$pipe` and\n\
+         `$remote_user` are accepted but still empty (issue 16). Any other variable nginx\n\
+         defines is an error\n\
          (`variable \"$x\" is not supported by rginx`), never an empty string.\n",
     );
     out.push_str(

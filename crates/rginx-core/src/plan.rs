@@ -54,7 +54,7 @@ use rate::RateSettings;
 use redirect::*;
 pub use redirect::{rewrite_cookie, OwnLocation, Redirects};
 use ret::*;
-pub use upstreams::UpstreamStates;
+pub use upstreams::{UpstreamStates, UpstreamTime};
 
 /// The request body as `$request_body` and `$request_body_file` see it
 /// once the engine has read it (`ngx_http_variable_request_body`: the

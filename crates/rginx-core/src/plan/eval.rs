@@ -332,6 +332,16 @@ impl<'a> Ctx<'a> {
                     states.write_statuses(out);
                 }
             }
+            Var::Response(name) if name.starts_with("upstream_") && name.ends_with("_time") => {
+                let which = match &**name {
+                    "upstream_connect_time" => UpstreamTime::Connect,
+                    "upstream_header_time" => UpstreamTime::Header,
+                    _ => UpstreamTime::Response,
+                };
+                if let Some(states) = self.req.upstreams {
+                    states.write_times(which, out);
+                }
+            }
             Var::Response(name) if self.facts.is_none() => {
                 if let (Some(status), "status") = (self.answering, &**name) {
                     let _ = write!(out, "{status:03}");

@@ -1,10 +1,11 @@
 //! The upstream servers a request tried, as nginx records them in
-//! `r->upstream_states`: `$upstream_addr` and `$upstream_status` read them
-//! in any phase (a header added to the response, the `return` of an
-//! error page, the access log).
+//! `r->upstream_states`: `$upstream_addr`, `$upstream_status` and the
+//! `$upstream_*_time` variables read them in any phase (a header added to
+//! the response, the `return` of an error page, the access log).
 
 use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::peer::PeerAddr;
 
@@ -16,6 +17,37 @@ struct State {
     peer: Option<PeerAddr>,
     /// The status of its answer, or the one its failure gave (502, 504).
     status: Option<u16>,
+    /// When the try started (nginx's `u->start_time`).
+    started: Option<Instant>,
+    /// Connected (`$upstream_connect_time`), head read
+    /// (`$upstream_header_time`), done (`$upstream_response_time`).
+    connect: Option<Duration>,
+    header: Option<Duration>,
+    response: Option<Duration>,
+}
+
+impl State {
+    fn mark() -> State {
+        State {
+            peer: None,
+            status: None,
+            started: None,
+            connect: None,
+            header: None,
+            response: None,
+        }
+    }
+}
+
+/// Which of a try's times a `$upstream_*_time` variable writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamTime {
+    /// `$upstream_connect_time`
+    Connect,
+    /// `$upstream_header_time`
+    Header,
+    /// `$upstream_response_time`
+    Response,
 }
 
 /// The request's record (shared by its phases, so filled through `&self`).
@@ -44,30 +76,60 @@ impl UpstreamStates {
         let mut states = self.lock();
         match &mut *states {
             None => *states = Some(Vec::new()),
-            Some(list) => list.push(State {
-                peer: None,
-                status: None,
-            }),
+            Some(list) => list.push(State::mark()),
         }
     }
 
-    /// A server is tried (`ngx_http_upstream_connect`).
-    pub fn tried(&self, peer: &PeerAddr) {
+    /// A server is tried from `now` (`ngx_http_upstream_connect`).
+    pub fn tried(&self, peer: &PeerAddr, now: Instant) {
         self.lock().get_or_insert_with(Vec::new).push(State {
             peer: Some(peer.clone()),
-            status: None,
+            started: Some(now),
+            ..State::mark()
         });
     }
 
-    /// The server tried last answered with `status`, or failed with it
-    /// (`ngx_http_upstream_next` records 502 for an error, 504 for a
-    /// timeout).
-    pub fn answered(&self, status: u16) {
+    /// Runs `f` on the try in progress (the last entry, when a server).
+    fn with_last(&self, f: impl FnOnce(&mut State, Duration)) {
         if let Some(last) = self.lock().as_mut().and_then(|l| l.last_mut()) {
-            if last.peer.is_some() {
-                last.status = Some(status);
+            if let Some(started) = last.started {
+                f(last, started.elapsed());
             }
         }
+    }
+
+    /// The try in progress has its connection (a kept one at once), as
+    /// nginx notes it when it first sends (`ngx_http_upstream_send_request`).
+    pub fn connected(&self) {
+        self.with_last(|s, took| {
+            s.connect.get_or_insert(took);
+        });
+    }
+
+    /// The try in progress gave a response head with `status`.
+    pub fn answered(&self, status: u16) {
+        self.with_last(|s, took| {
+            s.status = Some(status);
+            s.header = Some(took);
+        });
+    }
+
+    /// The try in progress failed with `status` (`ngx_http_upstream_next`:
+    /// 502 for an error, 504 for a timeout), or was passed over for its
+    /// answer's status; its time ends now.
+    pub fn failed(&self, status: u16) {
+        self.with_last(|s, took| {
+            s.status = Some(status);
+            s.response = Some(took);
+        });
+    }
+
+    /// The request is done with its upstream: the last try's time ends
+    /// (`ngx_http_upstream_finalize_request`), unless it ended already.
+    pub fn finished(&self) {
+        self.with_last(|s, took| {
+            s.response.get_or_insert(took);
+        });
     }
 
     /// The server tried last.
@@ -97,6 +159,24 @@ impl UpstreamStates {
                 let _ = write!(out, "{status}");
             }
             None => out.push('-'),
+        });
+    }
+
+    /// A `$upstream_*_time` variable (`ngx_http_upstream_response_time_variable`):
+    /// seconds with milliseconds per try, `-` for a time not reached.
+    pub fn write_times(&self, which: UpstreamTime, out: &mut String) {
+        self.write_each(out, |s, out| {
+            let time = match which {
+                UpstreamTime::Connect => s.connect,
+                UpstreamTime::Header => s.header,
+                UpstreamTime::Response => s.response,
+            };
+            match time {
+                Some(t) => {
+                    let _ = write!(out, "{}.{:03}", t.as_secs(), t.subsec_millis());
+                }
+                None => out.push('-'),
+            }
         });
     }
 
@@ -146,14 +226,16 @@ mod tests {
     fn tries_and_uses_are_written_as_nginx_writes_them() {
         let states = UpstreamStates::default();
         assert_eq!(written(&states), (String::new(), String::new()));
+        let now = Instant::now();
         states.start();
-        states.tried(&peer(1));
-        states.answered(502);
-        states.tried(&peer(2));
+        states.tried(&peer(1), now);
+        states.failed(502);
+        states.tried(&peer(2), now);
+        states.connected();
         states.answered(404);
         // an error page proxied elsewhere
         states.start();
-        states.tried(&peer(3));
+        states.tried(&peer(3), now);
         assert_eq!(
             written(&states),
             (
@@ -162,12 +244,23 @@ mod tests {
             )
         );
         assert_eq!(states.last(), Some(peer(3)));
+        // the shape of each time (digits as 9: a slow machine takes longer)
+        let time = |which| {
+            let mut out = String::new();
+            states.write_times(which, &mut out);
+            out.replace(|c: char| c.is_ascii_digit(), "9")
+        };
+        assert_eq!(time(UpstreamTime::Connect), "-, 9.999 : -");
+        assert_eq!(time(UpstreamTime::Header), "-, 9.999 : -");
+        assert_eq!(time(UpstreamTime::Response), "9.999, - : -");
+        states.finished();
+        assert_eq!(time(UpstreamTime::Response), "9.999, - : 9.999");
         // a use that tried no server (its host did not resolve) leaves
         // its mark, as nginx's array does
         let failed_first = UpstreamStates::default();
         failed_first.start();
         failed_first.start();
-        failed_first.tried(&peer(4));
+        failed_first.tried(&peer(4), Instant::now());
         assert_eq!(written(&failed_first).0, ", 127.0.0.1:4");
     }
 }

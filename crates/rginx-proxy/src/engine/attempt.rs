@@ -94,7 +94,7 @@ impl Engine {
             let more = attempt < allowed
                 && (next.time_limit.is_zero()
                     || attempt_started.saturating_duration_since(started) < next.time_limit);
-            session.tried(&addr, &plan.uri);
+            session.tried(&addr, &plan.uri, attempt_started);
             let at = addr.in_url();
             let describe = session.context.describe(Some((&at, &plan.uri)));
             let outcome = self
@@ -105,10 +105,11 @@ impl Engine {
             };
             match outcome {
                 Ok((head, mut conn)) => {
-                    session.upstream_answered(head.status);
+                    session.upstreams().answered(head.status);
                     // a status named in proxy_next_upstream moves on while
                     // servers are left; the last one's answer goes through
                     if next.on_status(head.status) && more && resend(true, body) {
+                        session.upstreams().failed(head.status);
                         let failed = NextUpstream::status_is_failure(head.status);
                         self.report(&picked, &addr, attempt_started, failed);
                         continue;
@@ -125,8 +126,10 @@ impl Engine {
                 }
                 Err(error) => {
                     error.log(&session.context, &describe);
-                    if error.side() != Side::Client {
-                        session.upstream_answered(error.status());
+                    if error.side() == Side::Client {
+                        session.upstreams().finished();
+                    } else {
+                        session.upstreams().failed(error.status());
                     }
                     if error.side() == Side::Client {
                         // the peer is free again, not failed (`free_peer`
@@ -166,6 +169,7 @@ impl Engine {
                 None => self.connect(plan, addr).await?,
             };
             conn.requests += 1;
+            session.upstreams().connected();
             // a stream already sent cannot be sent again
             if !body.resendable() {
                 return Err(ProxyError::new(Kind::NoServer));

@@ -130,8 +130,10 @@ impl LogRecord {
         })
     }
 
-    /// Writes the lines, with what was sent.
+    /// Writes the lines, with what was sent (the upstream's part ends
+    /// now: a tunnel's time is the tunnel's).
     pub fn write(&self, sent: Sent) {
+        self.upstreams.finished();
         let refs: Vec<(&str, &str)> = self
             .headers
             .iter()

@@ -137,8 +137,8 @@ impl<'a> Session<'a> {
     }
 
     /// An upstream server is tried.
-    pub fn tried(&self, addr: &PeerAddr, uri: &str) {
-        self.upstreams.tried(addr);
+    pub fn tried(&self, addr: &PeerAddr, uri: &str, now: Instant) {
+        self.upstreams.tried(addr, now);
         let mut sent = self
             .upstream_uri
             .lock()
@@ -147,9 +147,9 @@ impl<'a> Session<'a> {
         sent.push_str(uri);
     }
 
-    /// The server tried last answered with `status` (or failed with it).
-    pub fn upstream_answered(&self, status: u16) {
-        self.upstreams.answered(status);
+    /// The servers tried so far, to note how each try goes.
+    pub fn upstreams(&self) -> &UpstreamStates {
+        self.upstreams
     }
 
     /// The last upstream server tried and the URI it was sent.
@@ -398,6 +398,9 @@ impl Engine {
             );
             return Next::Tunnel(tunnel);
         }
+        // the upstream's part ends with the response (rginx's read-ahead
+        // ends when the client has it all)
+        session.upstreams.finished();
         let sent = Sent {
             status,
             body: written.body,
