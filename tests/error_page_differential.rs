@@ -109,9 +109,8 @@ server {{
 fn error_pages_answer_as_nginx_s() {
     let Some(nginx) = nginx() else { return };
     let backend = scripted_backend(answer);
-    let (nginx_port, rginx_port) = (free_port(), free_port());
-    let _theirs = NginxServer::start(&nginx, &http_body(nginx_port, backend), nginx_port);
-    let _ours = start_rginx(&http_body(rginx_port, backend), rginx_port);
+    let pair = ServerPair::start(&nginx, |port| http_body(port, backend));
+    let (nginx_port, rginx_port) = pair.ports();
     let mut cases: Vec<(&str, &str)> = vec![
         ("/keep/a?x=1", ""),
         ("/own/a", ""),
@@ -192,9 +191,8 @@ fn error_pages_answer_as_nginx_s() {
 fn upstream_times_have_nginx_s_shape() {
     let Some(nginx) = nginx() else { return };
     let backend = scripted_backend(answer);
-    let (nginx_port, rginx_port) = (free_port(), free_port());
-    let _theirs = NginxServer::start(&nginx, &http_body(nginx_port, backend), nginx_port);
-    let _ours = start_rginx(&http_body(rginx_port, backend), rginx_port);
+    let pair = ServerPair::start(&nginx, |port| http_body(port, backend));
+    let (nginx_port, rginx_port) = pair.ports();
     let times = |port: u16, target: &str| {
         let answer = answer_text(
             port,

@@ -232,9 +232,8 @@ server {{
 fn hidden_and_passed_headers_are_nginx_s() {
     let Some(nginx) = nginx() else { return };
     let backend = scripted_backend(chatty);
-    let (nginx_port, rginx_port) = (free_port(), free_port());
-    let _theirs = NginxServer::start(&nginx, &hiding_body(nginx_port, backend), nginx_port);
-    let _ours = start_rginx(&hiding_body(rginx_port, backend), rginx_port);
+    let pair = ServerPair::start(&nginx, |port| hiding_body(port, backend));
+    let (nginx_port, rginx_port) = pair.ports();
     // the whole head, Server and Date included (the backend's may pass)
     let head = |port: u16, request: &str| {
         let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");

@@ -91,9 +91,8 @@ fn ask(port: u16, request: &str) -> String {
 fn backend_redirects_are_rewritten_as_nginx_does() {
     let Some(nginx) = nginx() else { return };
     let backend = scripted_backend(answer);
-    let (nginx_port, rginx_port) = (free_port(), free_port());
-    let _theirs = NginxServer::start(&nginx, &http_body(nginx_port, backend), nginx_port);
-    let _ours = start_rginx(&http_body(rginx_port, backend), rginx_port);
+    let pair = ServerPair::start(&nginx, |port| http_body(port, backend));
+    let (nginx_port, rginx_port) = pair.ports();
     let kinds = [
         "relative",
         "absolute",

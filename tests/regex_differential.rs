@@ -148,22 +148,11 @@ fn ask(port: u16, target: &str, host: &str) -> String {
 }
 
 /// nginx and rginx serving the same configuration, made for each's port.
-struct Pair {
-    nginx_port: u16,
-    rginx_port: u16,
-    nginx: NginxServer,
-    rginx: Rginx,
-}
+struct Pair(ServerPair);
 
 impl Pair {
     fn start(nginx: &std::path::Path, config: impl Fn(u16) -> String) -> Pair {
-        let (nginx_port, rginx_port) = (free_port(), free_port());
-        Pair {
-            nginx_port,
-            rginx_port,
-            nginx: NginxServer::start(nginx, &config(nginx_port), nginx_port),
-            rginx: start_rginx(&config(rginx_port), rginx_port),
-        }
+        Pair(ServerPair::start(nginx, config))
     }
 
     /// Asks both and judges the answers against a list of known
@@ -178,8 +167,8 @@ impl Pair {
         (listed, list): (&[Listed], &str),
     ) {
         let (a, b) = (
-            ask(self.nginx_port, target, host),
-            ask(self.rginx_port, target, host),
+            ask(self.0.nginx_port, target, host),
+            ask(self.0.rginx_port, target, host),
         );
         if std::env::var_os("RGINX_DEBUG").is_some() {
             eprintln!("{case}: {b}");
@@ -426,17 +415,18 @@ fn a_match_at_the_limit_is_a_500_with_nginx_alert() {
     let pair = Pair::start(&nginx, |port| http_body(port, backend.addr()));
     let target = format!("/r1/{}!", "a".repeat(40));
     let (a, b) = (
-        ask(pair.nginx_port, &target, "abc.example"),
-        ask(pair.rginx_port, &target, "abc.example"),
+        ask(pair.0.nginx_port, &target, "abc.example"),
+        ask(pair.0.rginx_port, &target, "abc.example"),
     );
     assert_eq!(a, b);
     assert!(a.starts_with("HTTP/1.1 500"), "{a}");
     let alert = format!("pcre2_match() failed: -47 on \"{target}\" using \"^/r1/(a+)+$\"");
-    let nginx_log = std::fs::read_to_string(pair.nginx.error_log()).unwrap_or_default();
+    let nginx_log = std::fs::read_to_string(pair.0.nginx.error_log()).unwrap_or_default();
     assert!(nginx_log.contains(&alert), "nginx: {nginx_log}");
     let mut rginx_log = String::new();
     for _ in 0..50 {
-        rginx_log = std::fs::read_to_string(pair.rginx.1 .0.join("stderr.log")).unwrap_or_default();
+        rginx_log =
+            std::fs::read_to_string(pair.0.rginx.1 .0.join("stderr.log")).unwrap_or_default();
         if rginx_log.contains(&alert) {
             break;
         }

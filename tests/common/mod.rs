@@ -235,6 +235,37 @@ impl Drop for Rginx {
     }
 }
 
+/// nginx and rginx on the same `http { }` content, `body(port)`, each on
+/// a free port; both stop when this is dropped.
+pub struct ServerPair {
+    /// nginx's port.
+    pub nginx_port: u16,
+    /// rginx's port.
+    pub rginx_port: u16,
+    /// The nginx.
+    pub nginx: NginxServer,
+    /// The rginx.
+    pub rginx: Rginx,
+}
+
+impl ServerPair {
+    /// Starts both and waits until each accepts connections.
+    pub fn start(nginx: &Path, body: impl Fn(u16) -> String) -> ServerPair {
+        let (nginx_port, rginx_port) = (free_port(), free_port());
+        ServerPair {
+            nginx_port,
+            rginx_port,
+            nginx: NginxServer::start(nginx, &body(nginx_port), nginx_port),
+            rginx: start_rginx(&body(rginx_port), rginx_port),
+        }
+    }
+
+    /// Both ports, nginx's first (as [`answers_differ`] takes them).
+    pub fn ports(&self) -> (u16, u16) {
+        (self.nginx_port, self.rginx_port)
+    }
+}
+
 /// Starts rginx with `http_body` inside `http { }` and waits for `port`.
 pub fn start_rginx(http_body: &str, port: u16) -> Rginx {
     start_rginx_main("", http_body, port)
