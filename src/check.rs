@@ -200,10 +200,15 @@ fn print_json(req: &CheckRequest, config: &Config, diagnostics: &[Diagnostic], o
     let _ = std::io::stdout().write_all(format!("{out}\n").as_bytes());
 }
 
-/// `-T`: every file read, as nginx prints them.
+/// `-T`: every file read, as nginx prints them: once each, however often
+/// it is included (`ngx_conf_add_dump` looks the name up first).
 fn print_dump(config: &Config) {
     let mut out = Vec::new();
+    let mut printed = std::collections::HashSet::new();
     for file in &config.files {
+        if !printed.insert(&file.path) {
+            continue;
+        }
         let _ = writeln!(out, "# configuration file {}:", file.path.display());
         out.extend_from_slice(file.text.as_bytes());
         if !file.text.ends_with('\n') {

@@ -117,7 +117,7 @@ fn dump_prints_every_file_with_its_name() {
     write(
         &dir,
         "main.conf",
-        "events {}\nhttp { include part.conf; }\n",
+        "events {}\nhttp { include part.conf; include part.conf; }\n",
     );
     write(&dir, "part.conf", "server { listen 127.0.0.1:8080; }\n");
     let out = rginx()
@@ -133,6 +133,12 @@ fn dump_prints_every_file_with_its_name() {
     );
     assert!(
         dump.contains("# configuration file part.conf:\nserver { listen 127.0.0.1:8080; }\n"),
+        "{dump}"
+    );
+    // included twice, printed once, as nginx prints it
+    assert_eq!(
+        dump.matches("# configuration file part.conf:").count(),
+        1,
         "{dump}"
     );
 }
