@@ -19,7 +19,7 @@ use crate::model::{
 };
 use crate::pcre::{MatchError, Pcre, Spans};
 use crate::select::{normalize_host, ServerId, ServerSelector};
-use crate::template::{CompileError, Names, Part, Template, Var};
+use crate::template::{CompileError, ConnectionsVar, Names, Part, Template, Var};
 use crate::uri;
 
 mod compile;
@@ -54,7 +54,7 @@ use rate::RateSettings;
 use redirect::*;
 pub use redirect::{rewrite_cookie, OwnLocation, Redirects};
 use ret::*;
-pub use upstreams::{UpstreamStates, UpstreamTime};
+pub use upstreams::UpstreamStates;
 
 /// The request body as `$request_body` and `$request_body_file` see it
 /// once the engine has read it (`ngx_http_variable_request_body`: the

@@ -76,6 +76,9 @@ pub enum Var {
     /// `$connections_active`, `_reading`, `_writing`, `_waiting`: the
     /// process's counters when the value is used.
     Connections(ConnectionsVar),
+    /// `$upstream_addr`, `$upstream_status` and the `$upstream_*_time`
+    /// variables: the servers the request tried so far.
+    Upstream(UpstreamVar),
     /// A `map` result, by map index.
     Map(u32),
     /// `$1`..`$9`
@@ -100,6 +103,21 @@ pub enum ConnectionsVar {
     Waiting,
 }
 
+/// What of the servers tried an upstream variable writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamVar {
+    /// `$upstream_addr`
+    Addr,
+    /// `$upstream_status`
+    Status,
+    /// `$upstream_connect_time`
+    ConnectTime,
+    /// `$upstream_header_time`
+    HeaderTime,
+    /// `$upstream_response_time`
+    ResponseTime,
+}
+
 /// Variables known only after the response (used in `log_format`).
 const RESPONSE_VARS: &[&str] = &[
     "status",
@@ -107,11 +125,6 @@ const RESPONSE_VARS: &[&str] = &[
     "bytes_sent",
     "request_time",
     "request_length",
-    "upstream_addr",
-    "upstream_status",
-    "upstream_connect_time",
-    "upstream_header_time",
-    "upstream_response_time",
     "upstream_response_length",
     "upstream_bytes_received",
     "upstream_bytes_sent",
@@ -213,6 +226,11 @@ fn resolve(name: &str, names: &Names) -> Result<Var, CompileError> {
         "connections_reading" => Var::Connections(ConnectionsVar::Reading),
         "connections_writing" => Var::Connections(ConnectionsVar::Writing),
         "connections_waiting" => Var::Connections(ConnectionsVar::Waiting),
+        "upstream_addr" => Var::Upstream(UpstreamVar::Addr),
+        "upstream_status" => Var::Upstream(UpstreamVar::Status),
+        "upstream_connect_time" => Var::Upstream(UpstreamVar::ConnectTime),
+        "upstream_header_time" => Var::Upstream(UpstreamVar::HeaderTime),
+        "upstream_response_time" => Var::Upstream(UpstreamVar::ResponseTime),
         n if RESPONSE_VARS.contains(&n) => Var::Response(n.into()),
         n if n.starts_with("http_") && n.len() > 5 => Var::Http(n[5..].into()),
         n if n.starts_with("arg_") && n.len() > 4 => Var::Arg(n[4..].into()),

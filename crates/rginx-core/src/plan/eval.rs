@@ -304,14 +304,20 @@ impl<'a> Ctx<'a> {
                     out.push_str(name);
                 }
             }
+            // known as soon as a server is tried, in every phase after
+            Var::Upstream(which) => {
+                if let Some(states) = self.req.upstreams {
+                    states.write(*which, out);
+                }
+            }
             Var::Connections(which) => {
                 // read when used, as ngx_http_stub_status_variable does
                 let now = crate::stats::COUNTERS.snapshot();
                 let n = match which {
-                    crate::template::ConnectionsVar::Active => now.active,
-                    crate::template::ConnectionsVar::Reading => now.reading,
-                    crate::template::ConnectionsVar::Writing => now.writing,
-                    crate::template::ConnectionsVar::Waiting => now.waiting,
+                    ConnectionsVar::Active => now.active,
+                    ConnectionsVar::Reading => now.reading,
+                    ConnectionsVar::Writing => now.writing,
+                    ConnectionsVar::Waiting => now.waiting,
                 };
                 let _ = write!(out, "{n}");
             }
@@ -319,27 +325,6 @@ impl<'a> Ctx<'a> {
                 let header = name["sent_http_".len()..].replace('_', "-");
                 if let Some(value) = self.sent.and_then(|s| s.sent(&header)) {
                     out.push_str(&value);
-                }
-            }
-            // known as soon as a server is tried, in every phase after
-            Var::Response(name) if &**name == "upstream_addr" => {
-                if let Some(states) = self.req.upstreams {
-                    states.write_addrs(out);
-                }
-            }
-            Var::Response(name) if &**name == "upstream_status" => {
-                if let Some(states) = self.req.upstreams {
-                    states.write_statuses(out);
-                }
-            }
-            Var::Response(name) if name.starts_with("upstream_") && name.ends_with("_time") => {
-                let which = match &**name {
-                    "upstream_connect_time" => UpstreamTime::Connect,
-                    "upstream_header_time" => UpstreamTime::Header,
-                    _ => UpstreamTime::Response,
-                };
-                if let Some(states) = self.req.upstreams {
-                    states.write_times(which, out);
                 }
             }
             Var::Response(name) if self.facts.is_none() => {

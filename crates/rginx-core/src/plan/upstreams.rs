@@ -8,6 +8,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::peer::PeerAddr;
+use crate::template::UpstreamVar;
 
 /// One entry: a server tried, or the mark between the upstream uses of
 /// one request (an internal redirect to another proxied location).
@@ -37,17 +38,6 @@ impl State {
             response: None,
         }
     }
-}
-
-/// Which of a try's times a `$upstream_*_time` variable writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpstreamTime {
-    /// `$upstream_connect_time`
-    Connect,
-    /// `$upstream_header_time`
-    Header,
-    /// `$upstream_response_time`
-    Response,
 }
 
 /// The request's record (shared by its phases, so filled through `&self`).
@@ -141,42 +131,33 @@ impl UpstreamStates {
             .find_map(|s| s.peer.clone())
     }
 
-    /// `$upstream_addr` (`ngx_http_upstream_addr_variable`): the servers
-    /// in order, `, ` between tries and ` : ` between uses.
-    pub fn write_addrs(&self, out: &mut String) {
+    /// The value of `var`, in nginx's form: each try's address
+    /// (`ngx_http_upstream_addr_variable`), status (`-` for none:
+    /// `ngx_http_upstream_status_variable`) or time in seconds with
+    /// milliseconds (`-` for a moment not reached:
+    /// `ngx_http_upstream_response_time_variable`), `, ` between tries and
+    /// ` : ` between uses.
+    pub fn write(&self, var: UpstreamVar, out: &mut String) {
+        let time = |s: &State| match var {
+            UpstreamVar::ConnectTime => s.connect,
+            UpstreamVar::HeaderTime => s.header,
+            _ => s.response,
+        };
         self.write_each(out, |s, out| {
-            if let Some(peer) = &s.peer {
-                let _ = write!(out, "{peer}");
-            }
-        });
-    }
-
-    /// `$upstream_status` (`ngx_http_upstream_status_variable`): each
-    /// try's status, `-` for none.
-    pub fn write_statuses(&self, out: &mut String) {
-        self.write_each(out, |s, out| match s.status {
-            Some(status) => {
-                let _ = write!(out, "{status}");
-            }
-            None => out.push('-'),
-        });
-    }
-
-    /// A `$upstream_*_time` variable (`ngx_http_upstream_response_time_variable`):
-    /// seconds with milliseconds per try, `-` for a time not reached.
-    pub fn write_times(&self, which: UpstreamTime, out: &mut String) {
-        self.write_each(out, |s, out| {
-            let time = match which {
-                UpstreamTime::Connect => s.connect,
-                UpstreamTime::Header => s.header,
-                UpstreamTime::Response => s.response,
+            let _ = match var {
+                UpstreamVar::Addr => match &s.peer {
+                    Some(peer) => write!(out, "{peer}"),
+                    None => Ok(()),
+                },
+                UpstreamVar::Status => match s.status {
+                    Some(status) => write!(out, "{status}"),
+                    None => write!(out, "-"),
+                },
+                _ => match time(s) {
+                    Some(t) => write!(out, "{}.{:03}", t.as_secs(), t.subsec_millis()),
+                    None => write!(out, "-"),
+                },
             };
-            match time {
-                Some(t) => {
-                    let _ = write!(out, "{}.{:03}", t.as_secs(), t.subsec_millis());
-                }
-                None => out.push('-'),
-            }
         });
     }
 
@@ -217,8 +198,8 @@ mod tests {
 
     fn written(states: &UpstreamStates) -> (String, String) {
         let (mut addrs, mut statuses) = (String::new(), String::new());
-        states.write_addrs(&mut addrs);
-        states.write_statuses(&mut statuses);
+        states.write(UpstreamVar::Addr, &mut addrs);
+        states.write(UpstreamVar::Status, &mut statuses);
         (addrs, statuses)
     }
 
@@ -247,14 +228,14 @@ mod tests {
         // the shape of each time (digits as 9: a slow machine takes longer)
         let time = |which| {
             let mut out = String::new();
-            states.write_times(which, &mut out);
+            states.write(which, &mut out);
             out.replace(|c: char| c.is_ascii_digit(), "9")
         };
-        assert_eq!(time(UpstreamTime::Connect), "-, 9.999 : -");
-        assert_eq!(time(UpstreamTime::Header), "-, 9.999 : -");
-        assert_eq!(time(UpstreamTime::Response), "9.999, - : -");
+        assert_eq!(time(UpstreamVar::ConnectTime), "-, 9.999 : -");
+        assert_eq!(time(UpstreamVar::HeaderTime), "-, 9.999 : -");
+        assert_eq!(time(UpstreamVar::ResponseTime), "9.999, - : -");
         states.finished();
-        assert_eq!(time(UpstreamTime::Response), "9.999, - : 9.999");
+        assert_eq!(time(UpstreamVar::ResponseTime), "9.999, - : 9.999");
         // a use that tried no server (its host did not resolve) leaves
         // its mark, as nginx's array does
         let failed_first = UpstreamStates::default();

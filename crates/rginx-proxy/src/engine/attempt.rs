@@ -128,15 +128,12 @@ impl Engine {
                     error.log(&session.context, &describe);
                     if error.side() == Side::Client {
                         session.upstreams().finished();
-                    } else {
-                        session.upstreams().failed(error.status());
-                    }
-                    if error.side() == Side::Client {
                         // the peer is free again, not failed (`free_peer`
                         // with state 0)
                         self.report(&picked, &addr, attempt_started, false);
                         return Err(error);
                     }
+                    session.upstreams().failed(error.status());
                     self.report(&picked, &addr, attempt_started, true);
                     if !(error.retryable(&next) && more && resend(error.sent, body)) {
                         return Err(error);

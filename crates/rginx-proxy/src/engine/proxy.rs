@@ -102,7 +102,7 @@ impl Engine {
         };
         // a host for the `resolver` is looked up once the body is read,
         // as nginx starts the upstream then
-        session.start_upstream();
+        session.upstreams().start();
         let reply = match self.target_of(session, plan).await {
             Ok(target) => {
                 self.attempts(session, plan, &target, &mut body, client_body, client)

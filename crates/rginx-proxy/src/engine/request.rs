@@ -131,11 +131,6 @@ impl Redirected {
 }
 
 impl<'a> Session<'a> {
-    /// The request starts using an upstream.
-    pub fn start_upstream(&self) {
-        self.upstreams.start();
-    }
-
     /// An upstream server is tried.
     pub fn tried(&self, addr: &PeerAddr, uri: &str, now: Instant) {
         self.upstreams.tried(addr, now);
@@ -147,7 +142,7 @@ impl<'a> Session<'a> {
         sent.push_str(uri);
     }
 
-    /// The servers tried so far, to note how each try goes.
+    /// The servers tried so far, to note each use and how each try goes.
     pub fn upstreams(&self) -> &UpstreamStates {
         self.upstreams
     }
