@@ -66,6 +66,7 @@ fn run(case: &Case) -> Result<(), String> {
         request_id: [7; 16],
         body: None,
         upstreams: None,
+        connection: Default::default(),
     };
     let decision = runtime.decide(&head);
     match (&decision, case.upstream.first().map(String::as_str)) {

@@ -75,6 +75,7 @@ fuzz_target!(|data: &[u8]| {
         request_id: [7; 16],
         body: None,
         upstreams: None,
+        connection: Default::default(),
     };
     let _ = rt.decide_scoped(&head);
 });

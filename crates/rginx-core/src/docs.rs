@@ -98,16 +98,20 @@ pub fn directives_markdown() -> String {
         vars.join(", ")
     );
     out.push_str(
-        "`$time_local` and `$time_iso8601` are written in UTC. `$connections_*` read the\n\
-         counters `stub_status` shows, when the value is used. Of the response variables,\n\
-         `$status`, `$body_bytes_sent`, `$bytes_sent`, `$request_time` and `$sent_http_*` are\n\
-         computed for the access log, and `$upstream_addr`, `$upstream_status`,\n\
-         `$upstream_connect_time`, `$upstream_header_time` and `$upstream_response_time` in\n\
-         every phase (each server tried, `, ` between tries and ` : ` between the upstream\n\
-         uses of an internal redirect, as nginx writes them; the last try's response time\n\
-         ends when the client has the response, where nginx's ends when the backend's part\n\
-         is read); the other `$upstream_*`, `$request_length`, `$connection*`, `$pipe` and\n\
-         `$remote_user` are accepted but still empty (issue 16). Any other variable nginx\n\
+        "`$time_local` and `$time_iso8601` are written in UTC; in the access log they and\n\
+         `$msec` are the time the line is written, as nginx's. `$connections_*` read the\n\
+         counters `stub_status` shows, when the value is used. `$connection` counts accepted and\n\
+         upstream connections from 1, as nginx's counter does (resolver sockets excepted). Of the\n\
+         response variables, `$status`, `$body_bytes_sent`, `$bytes_sent`, `$request_length`\n\
+         (the head and a body read; a discarded body does not count), `$request_time` and\n\
+         `$sent_http_*` are computed for the access log, and `$upstream_addr`,\n\
+         `$upstream_status`, `$upstream_connect_time`, `$upstream_header_time`,\n\
+         `$upstream_response_time`, `$upstream_bytes_received`, `$upstream_bytes_sent` and\n\
+         `$upstream_response_length` in every phase (each server tried, `, ` between tries and\n\
+         ` : ` between the upstream uses of an internal redirect, as nginx writes them; the last\n\
+         try's response time ends when the client has the response, where nginx's ends when the\n\
+         backend's part is read). `$pipe` and `$remote_user` are accepted but still empty, and\n\
+         `$upstream_http_NAME` is not supported yet (issue 16). Any other variable nginx\n\
          defines is an error\n\
          (`variable \"$x\" is not supported by rginx`), never an empty string.\n",
     );

@@ -54,7 +54,7 @@ use rate::RateSettings;
 use redirect::*;
 pub use redirect::{rewrite_cookie, OwnLocation, Redirects};
 use ret::*;
-pub use upstreams::UpstreamStates;
+pub use upstreams::{TryBytes, UpstreamStates};
 
 /// The request body as `$request_body` and `$request_body_file` see it
 /// once the engine has read it (`ngx_http_variable_request_body`: the
@@ -92,6 +92,20 @@ pub struct RequestHead<'a> {
     /// The upstream servers tried so far (`None`: a request that never
     /// goes upstream, or a head evaluated outside a request).
     pub upstreams: Option<&'a UpstreamStates>,
+    /// The client connection it came on.
+    pub connection: ConnectionFacts,
+}
+
+/// The client connection a request came on, as its variables see it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionFacts {
+    /// Its serial number (`$connection`: nginx's `c->number`).
+    pub number: u64,
+    /// Requests on it so far, this one included (`$connection_requests`).
+    pub requests: u32,
+    /// When it was accepted (`$connection_time`; `None` outside a
+    /// connection).
+    pub accepted: Option<std::time::Instant>,
 }
 
 /// What to do with a request.
@@ -539,6 +553,9 @@ pub struct ResponseFacts {
     pub body_bytes_sent: u64,
     /// All bytes sent to the client.
     pub bytes_sent: u64,
+    /// The request's bytes read: its head, and its body where one was
+    /// read (nginx's `r->request_length`: a discarded body is not counted).
+    pub request_length: u64,
     /// Time from the first request byte to the last response byte.
     pub request_time: Duration,
 }
@@ -901,6 +918,7 @@ mod tests {
             request_id: [0xab; 16],
             body: None,
             upstreams: None,
+            connection: Default::default(),
         })
     }
 

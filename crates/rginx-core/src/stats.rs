@@ -18,6 +18,8 @@ pub struct Counters {
     active: AtomicU64,
     reading: AtomicU64,
     writing: AtomicU64,
+    /// The last connection number given (`ngx_connection_counter`).
+    numbered: AtomicU64,
 }
 
 /// The process's counters.
@@ -28,6 +30,7 @@ pub static COUNTERS: Counters = Counters {
     active: AtomicU64::new(0),
     reading: AtomicU64::new(0),
     writing: AtomicU64::new(0),
+    numbered: AtomicU64::new(0),
 };
 
 /// The counters at one moment.
@@ -51,6 +54,13 @@ pub struct Snapshot {
 }
 
 impl Counters {
+    /// The number of a new connection, accepted or opened to an upstream
+    /// (nginx's `c->number`, `$connection` and the `*N` of its log lines:
+    /// both kinds take one from the same counter, from 1).
+    pub fn next_number(&self) -> u64 {
+        self.numbered.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     /// A connection was accepted.
     pub fn accepted(&self) {
         self.accepted.fetch_add(1, Ordering::Relaxed);

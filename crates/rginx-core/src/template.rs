@@ -76,9 +76,17 @@ pub enum Var {
     /// `$connections_active`, `_reading`, `_writing`, `_waiting`: the
     /// process's counters when the value is used.
     Connections(ConnectionsVar),
-    /// `$upstream_addr`, `$upstream_status` and the `$upstream_*_time`
-    /// variables: the servers the request tried so far.
+    /// `$upstream_addr`, `$upstream_status`, the `$upstream_*_time` and
+    /// byte count variables: the servers the request tried so far.
     Upstream(UpstreamVar),
+    /// `$connection`: the client connection's serial number.
+    Connection,
+    /// `$connection_requests`: requests on the connection, this one
+    /// included.
+    ConnectionRequests,
+    /// `$connection_time`: seconds (with milliseconds) since the
+    /// connection was accepted.
+    ConnectionTime,
     /// A `map` result, by map index.
     Map(u32),
     /// `$1`..`$9`
@@ -116,6 +124,12 @@ pub enum UpstreamVar {
     HeaderTime,
     /// `$upstream_response_time`
     ResponseTime,
+    /// `$upstream_bytes_received`
+    BytesReceived,
+    /// `$upstream_bytes_sent`
+    BytesSent,
+    /// `$upstream_response_length`
+    ResponseLength,
 }
 
 /// Variables known only after the response (used in `log_format`).
@@ -125,11 +139,6 @@ const RESPONSE_VARS: &[&str] = &[
     "bytes_sent",
     "request_time",
     "request_length",
-    "upstream_response_length",
-    "upstream_bytes_received",
-    "upstream_bytes_sent",
-    "connection",
-    "connection_requests",
     "pipe",
     "remote_user",
     "sent_http_content_type",
@@ -231,6 +240,12 @@ fn resolve(name: &str, names: &Names) -> Result<Var, CompileError> {
         "upstream_connect_time" => Var::Upstream(UpstreamVar::ConnectTime),
         "upstream_header_time" => Var::Upstream(UpstreamVar::HeaderTime),
         "upstream_response_time" => Var::Upstream(UpstreamVar::ResponseTime),
+        "upstream_bytes_received" => Var::Upstream(UpstreamVar::BytesReceived),
+        "upstream_bytes_sent" => Var::Upstream(UpstreamVar::BytesSent),
+        "upstream_response_length" => Var::Upstream(UpstreamVar::ResponseLength),
+        "connection" => Var::Connection,
+        "connection_requests" => Var::ConnectionRequests,
+        "connection_time" => Var::ConnectionTime,
         n if RESPONSE_VARS.contains(&n) => Var::Response(n.into()),
         n if n.starts_with("http_") && n.len() > 5 => Var::Http(n[5..].into()),
         n if n.starts_with("arg_") && n.len() > 4 => Var::Arg(n[4..].into()),
@@ -282,6 +297,9 @@ pub const IMPLEMENTED: &[&str] = &[
     "connections_reading",
     "connections_writing",
     "connections_waiting",
+    "connection",
+    "connection_requests",
+    "connection_time",
 ];
 
 /// Whether rginx implements a variable nginx defines by itself.

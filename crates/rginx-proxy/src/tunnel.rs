@@ -25,12 +25,26 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// How a tunnel ends: the bytes sent to the client. Each side is its
+/// The bytes a tunnel moved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Moved {
+    /// Written to the client (what the upstream sent with its head
+    /// included).
+    pub to_client: u64,
+    /// Written to the upstream (what the client sent with its request
+    /// included).
+    pub to_upstream: u64,
+    /// Read from the upstream by the relay (after what came with its
+    /// head).
+    pub from_upstream: u64,
+}
+
+/// How a tunnel ends: the bytes it moved. Each side is its
 /// stream and what it sent that was read along with its head (the
 /// client's after its request, the upstream's after its 101). The
 /// streams' own write timeouts (`send_timeout`, `proxy_send_timeout`)
 /// bound each direction's writes.
-pub async fn run<C, U>(client: (C, Bytes), upstream: (U, Bytes), idle: Duration) -> u64
+pub async fn run<C, U>(client: (C, Bytes), upstream: (U, Bytes), idle: Duration) -> Moved
 where
     C: AsyncRead + AsyncWrite + Unpin,
     U: AsyncRead + AsyncWrite + Unpin,
@@ -39,21 +53,29 @@ where
     let (mut upstream, upstream_early) = upstream;
     // bytes read along with the heads go first; then their buffers are
     // let go, so an idle tunnel keeps none
-    let early = upstream_early.len() as u64;
-    let sent_early = upstream.write_all(&client_early).await.is_ok()
-        && client.write_all(&upstream_early).await.is_ok();
-    drop((client_early, upstream_early));
-    if !sent_early {
-        return 0;
+    let mut moved = Moved::default();
+    if upstream.write_all(&client_early).await.is_err() {
+        return moved;
     }
-    early + relay(client, upstream, idle).await
+    moved.to_upstream = client_early.len() as u64;
+    if client.write_all(&upstream_early).await.is_err() {
+        return moved;
+    }
+    moved.to_client = upstream_early.len() as u64;
+    drop((client_early, upstream_early));
+    let relayed = relay(client, upstream, idle).await;
+    Moved {
+        to_client: moved.to_client + relayed.to_client,
+        to_upstream: moved.to_upstream + relayed.to_upstream,
+        from_upstream: relayed.from_upstream,
+    }
 }
 
 /// Copies between `client` and `upstream` until either closes or fails,
-/// or `idle` passes with no traffic either way. Returns the bytes sent to
-/// `client`. Moving bytes allocates nothing unless the receiving side is
+/// or `idle` passes with no traffic either way. Returns the bytes it
+/// moved. Moving bytes allocates nothing unless the receiving side is
 /// slow (tests/tunnel_no_alloc.rs).
-pub async fn relay<C, U>(client: C, upstream: U, idle: Duration) -> u64
+pub async fn relay<C, U>(client: C, upstream: U, idle: Duration) -> Moved
 where
     C: AsyncRead + AsyncWrite + Unpin,
     U: AsyncRead + AsyncWrite + Unpin,
@@ -80,7 +102,7 @@ struct Half {
     /// The sending side closed (or failed): the direction ends once
     /// `pending` is delivered.
     closed: bool,
-    /// Bytes moved.
+    /// Bytes read from the sending side.
     moved: u64,
 }
 
@@ -169,14 +191,27 @@ struct Relay<C, U> {
     timer: Pin<Box<Sleep>>,
 }
 
+impl<C, U> Relay<C, U> {
+    /// What it moved: a direction's bytes read are written unless the
+    /// tunnel ends with some still pending.
+    fn moved(&self) -> Moved {
+        let delivered = |half: &Half| half.moved - (half.pending.len() - half.written) as u64;
+        Moved {
+            to_client: delivered(&self.down),
+            to_upstream: delivered(&self.up),
+            from_upstream: self.down.moved,
+        }
+    }
+}
+
 impl<C, U> Future for Relay<C, U>
 where
     C: AsyncRead + AsyncWrite + Unpin,
     U: AsyncRead + AsyncWrite + Unpin,
 {
-    type Output = u64;
+    type Output = Moved;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u64> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Moved> {
         let this = self.get_mut();
         let up = this.up.poll(cx, &mut this.client, &mut this.upstream);
         let down = this.down.poll(cx, &mut this.upstream, &mut this.client);
@@ -184,7 +219,7 @@ where
             // either side closing ends both directions, once what it sent
             // is delivered (a failed write ends at once)
             let _ = Pin::new(&mut this.client).poll_flush(cx);
-            return Poll::Ready(this.down.moved);
+            return Poll::Ready(this.moved());
         }
         if matches!(up, Progress::Moved) || matches!(down, Progress::Moved) {
             this.last_traffic = Instant::now();
@@ -192,7 +227,7 @@ where
         while this.timer.as_mut().poll(cx).is_ready() {
             let due = this.last_traffic + this.idle;
             if due <= Instant::now() {
-                return Poll::Ready(this.down.moved);
+                return Poll::Ready(this.moved());
             }
             this.timer.as_mut().reset(due);
         }

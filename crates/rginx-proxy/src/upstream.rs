@@ -9,6 +9,7 @@
 //! to its group's pool.
 
 use rginx_core::peer::PeerAddr;
+use rginx_core::plan::TryBytes;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -43,6 +44,9 @@ pub struct UpstreamConn {
     stream: TimedWrites<Stream>,
     /// Bytes read and not yet used (a head being read, then body bytes).
     buf: BytesMut,
+    /// Where the bytes of the request it carries are counted
+    /// (`$upstream_bytes_*`).
+    bytes: Arc<TryBytes>,
     /// Its `worker_connections` slot.
     _slot: OwnedSemaphorePermit,
 }
@@ -74,6 +78,7 @@ impl UpstreamConn {
             opened: std::time::Instant::now(),
             stream,
             buf: BytesMut::new(),
+            bytes: Arc::default(),
             _slot: slot,
         }
     }
@@ -84,9 +89,18 @@ impl UpstreamConn {
         self.buf.is_empty() && self.stream.quiet()
     }
 
+    /// Counts what it moves into `bytes` from now on (a request's try).
+    pub fn count_into(&mut self, bytes: Arc<TryBytes>) {
+        self.bytes = bytes;
+    }
+
     /// Writes `bytes` (with `proxy_send_timeout`).
     pub async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes).await
+        let written = self.stream.write_all(bytes).await;
+        if written.is_ok() {
+            self.bytes.sent(bytes.len() as u64);
+        }
+        written
     }
 
     /// Flushes what was written.
@@ -111,6 +125,7 @@ impl UpstreamConn {
             let read = tokio::io::AsyncReadExt::read_buf(&mut self.stream, &mut self.buf)
                 .await
                 .map_err(HeadError::Io)?;
+            self.bytes.received(read as u64);
             if read == 0 {
                 return Err(HeadError::Closed {
                     early: self.buf.is_empty(),
@@ -128,17 +143,29 @@ impl UpstreamConn {
         self.buf.split_to(head.len.min(self.buf.len())).freeze()
     }
 
-    /// The stream (with `proxy_send_timeout` on writes) and the bytes the
-    /// upstream sent after the head, for a tunnel.
-    pub fn into_tunnel(
-        self,
-    ) -> (
-        TimedWrites<Stream>,
-        Bytes,
-        Option<crate::balance::PeerLease>,
-    ) {
-        (self.stream, self.buf.freeze(), self.lease)
+    /// The stream (with `proxy_send_timeout` on writes), the bytes the
+    /// upstream sent after the head, and where the tunnel's bytes count,
+    /// for a tunnel.
+    pub fn into_tunnel(self) -> UpstreamTunnel {
+        UpstreamTunnel {
+            stream: self.stream,
+            early: self.buf.freeze(),
+            lease: self.lease,
+            bytes: self.bytes,
+        }
     }
+}
+
+/// The upstream side of a connection that becomes a tunnel.
+pub struct UpstreamTunnel {
+    /// The stream, with `proxy_send_timeout` on writes.
+    pub stream: TimedWrites<Stream>,
+    /// What the upstream sent after its 101 head.
+    pub early: Bytes,
+    /// The peer's request in progress.
+    pub lease: Option<crate::balance::PeerLease>,
+    /// Where the tunnel's bytes are counted.
+    pub bytes: Arc<TryBytes>,
 }
 
 /// Where a response body is.
@@ -296,6 +323,7 @@ impl http_body::Body for UpstreamBody {
                 }
                 Poll::Pending => return Poll::Pending,
             };
+            conn.bytes.received(read as u64);
             if read == 0 {
                 let until_close = matches!(this.framing, Framing::UntilClose);
                 this.framing = Framing::Done;

@@ -52,6 +52,8 @@ async fn one_direction_flows_while_the_other_waits() {
     assert!(at_backend == expected_up, "the backend got other bytes");
     drop(writer.await.unwrap());
     drop(client_read);
-    let sent = relay.await.unwrap();
-    assert_eq!(sent, message.len() as u64);
+    let moved = relay.await.unwrap();
+    assert_eq!(moved.to_client, message.len() as u64);
+    assert_eq!(moved.from_upstream, message.len() as u64);
+    assert_eq!(moved.to_upstream, size as u64);
 }

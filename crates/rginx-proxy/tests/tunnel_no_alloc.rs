@@ -51,5 +51,5 @@ async fn relayed_frames_allocate_nothing() {
     );
     drop(client);
     let sent = relay.await.unwrap();
-    assert_eq!(sent, 210 * 64);
+    assert_eq!(sent.to_client, 210 * 64);
 }

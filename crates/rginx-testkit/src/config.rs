@@ -67,6 +67,7 @@ pub fn request<'a>(target: &'a str, headers: &'a [(&'a str, &'a str)]) -> Reques
         request_id: [7; 16],
         body: None,
         upstreams: None,
+        connection: Default::default(),
     }
 }
 

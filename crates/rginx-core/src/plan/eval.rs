@@ -310,6 +310,22 @@ impl<'a> Ctx<'a> {
                     states.write(*which, out);
                 }
             }
+            Var::Connection => {
+                let _ = write!(out, "{}", self.req.connection.number);
+            }
+            Var::ConnectionRequests => {
+                let _ = write!(out, "{}", self.req.connection.requests);
+            }
+            Var::ConnectionTime => {
+                // ngx_http_variable_connection_time: "%T.%03M"
+                let t = self
+                    .req
+                    .connection
+                    .accepted
+                    .map(|at| at.elapsed())
+                    .unwrap_or_default();
+                let _ = write!(out, "{}.{:03}", t.as_secs(), t.subsec_millis());
+            }
             Var::Connections(which) => {
                 // read when used, as ngx_http_stub_status_variable does
                 let now = crate::stats::COUNTERS.snapshot();
@@ -343,6 +359,9 @@ impl<'a> Ctx<'a> {
                         }
                         "bytes_sent" => {
                             let _ = write!(out, "{}", f.bytes_sent);
+                        }
+                        "request_length" => {
+                            let _ = write!(out, "{}", f.request_length);
                         }
                         "request_time" => {
                             let t = f.request_time;

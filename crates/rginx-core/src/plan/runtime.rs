@@ -382,6 +382,7 @@ impl Runtime {
             status,
             body_bytes_sent: 0,
             bytes_sent: 0,
+            request_length: 0,
             request_time: Duration::ZERO,
         };
         self.with_request_ctx(scope, req, matched, Some(&facts), Some(sent), |ctx| {

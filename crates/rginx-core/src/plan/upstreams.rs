@@ -1,10 +1,12 @@
 //! The upstream servers a request tried, as nginx records them in
 //! `r->upstream_states`: `$upstream_addr`, `$upstream_status` and the
-//! `$upstream_*_time` variables read them in any phase (a header added to
-//! the response, the `return` of an error page, the access log).
+//! `$upstream_*_time` and `$upstream_bytes_*` variables read them in any
+//! phase (a header added to the response, the `return` of an error page,
+//! the access log).
 
 use std::fmt::Write as _;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::peer::PeerAddr;
@@ -12,7 +14,7 @@ use crate::template::UpstreamVar;
 
 /// One entry: a server tried, or the mark between the upstream uses of
 /// one request (an internal redirect to another proxied location).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 struct State {
     /// `None`: the mark between two uses.
     peer: Option<PeerAddr>,
@@ -25,6 +27,11 @@ struct State {
     connect: Option<Duration>,
     header: Option<Duration>,
     response: Option<Duration>,
+    /// What the try's connection moved, counted as it goes.
+    bytes: Option<Arc<TryBytes>>,
+    /// The length of the head it answered with (`None`: no answer, or one
+    /// passed over for its status: its body is not read).
+    head_len: Option<u64>,
 }
 
 impl State {
@@ -36,7 +43,48 @@ impl State {
             connect: None,
             header: None,
             response: None,
+            bytes: None,
+            head_len: None,
         }
+    }
+
+    /// `$upstream_bytes_received`, `$upstream_bytes_sent` and
+    /// `$upstream_response_length` of this entry (nginx's
+    /// `state->bytes_received`, `->bytes_sent`, `->response_length`: 0 for
+    /// a mark or a try that moved nothing).
+    fn bytes(&self, var: UpstreamVar) -> u64 {
+        let Some(bytes) = &self.bytes else { return 0 };
+        let received = bytes.received.load(Ordering::Relaxed);
+        match var {
+            UpstreamVar::BytesSent => bytes.sent.load(Ordering::Relaxed),
+            UpstreamVar::ResponseLength => match self.head_len {
+                // a 101's tunnel is no response body
+                Some(head) if self.status != Some(101) => received.saturating_sub(head),
+                _ => 0,
+            },
+            _ => received,
+        }
+    }
+}
+
+/// The bytes one try moves on its upstream connection: the connection
+/// adds what it reads and writes (a kept connection counts anew for each
+/// request, as nginx resets `c->sent`).
+#[derive(Debug, Default)]
+pub struct TryBytes {
+    received: AtomicU64,
+    sent: AtomicU64,
+}
+
+impl TryBytes {
+    /// `n` bytes were read from the upstream.
+    pub fn received(&self, n: u64) {
+        self.received.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// `n` bytes were written to the upstream.
+    pub fn sent(&self, n: u64) {
+        self.sent.fetch_add(n, Ordering::Relaxed);
     }
 }
 
@@ -89,18 +137,25 @@ impl UpstreamStates {
     }
 
     /// The try in progress has its connection (a kept one at once), as
-    /// nginx notes it when it first sends (`ngx_http_upstream_send_request`).
-    pub fn connected(&self) {
+    /// nginx notes it when it first sends (`ngx_http_upstream_send_request`):
+    /// the counter its bytes go to from now on.
+    pub fn connected(&self) -> Arc<TryBytes> {
+        let bytes = Arc::new(TryBytes::default());
         self.with_last(|s, took| {
             s.connect.get_or_insert(took);
+            // a kept connection found closed is replaced: the new one counts
+            s.bytes = Some(bytes.clone());
         });
+        bytes
     }
 
-    /// The try in progress gave a response head with `status`.
-    pub fn answered(&self, status: u16) {
+    /// The try in progress gave a response head of `head_len` bytes with
+    /// `status`.
+    pub fn answered(&self, status: u16, head_len: u64) {
         self.with_last(|s, took| {
             s.status = Some(status);
             s.header = Some(took);
+            s.head_len = Some(head_len);
         });
     }
 
@@ -111,6 +166,8 @@ impl UpstreamStates {
         self.with_last(|s, took| {
             s.status = Some(status);
             s.response = Some(took);
+            // its body is not read: no response length
+            s.head_len = None;
         });
     }
 
@@ -135,8 +192,9 @@ impl UpstreamStates {
     /// (`ngx_http_upstream_addr_variable`), status (`-` for none:
     /// `ngx_http_upstream_status_variable`) or time in seconds with
     /// milliseconds (`-` for a moment not reached:
-    /// `ngx_http_upstream_response_time_variable`), `, ` between tries and
-    /// ` : ` between uses.
+    /// `ngx_http_upstream_response_time_variable`) or byte count
+    /// (`ngx_http_upstream_response_length_variable`), `, ` between tries
+    /// and ` : ` between uses.
     pub fn write(&self, var: UpstreamVar, out: &mut String) {
         let time = |s: &State| match var {
             UpstreamVar::ConnectTime => s.connect,
@@ -153,6 +211,9 @@ impl UpstreamStates {
                     Some(status) => write!(out, "{status}"),
                     None => write!(out, "-"),
                 },
+                UpstreamVar::BytesReceived
+                | UpstreamVar::BytesSent
+                | UpstreamVar::ResponseLength => write!(out, "{}", s.bytes(var)),
                 _ => match time(s) {
                     Some(t) => write!(out, "{}.{:03}", t.as_secs(), t.subsec_millis()),
                     None => write!(out, "-"),
@@ -212,8 +273,10 @@ mod tests {
         states.tried(&peer(1), now);
         states.failed(502);
         states.tried(&peer(2), now);
-        states.connected();
-        states.answered(404);
+        let bytes = states.connected();
+        bytes.sent(100);
+        bytes.received(150);
+        states.answered(404, 120);
         // an error page proxied elsewhere
         states.start();
         states.tried(&peer(3), now);
@@ -225,6 +288,14 @@ mod tests {
             )
         );
         assert_eq!(states.last(), Some(peer(3)));
+        let count = |which| {
+            let mut out = String::new();
+            states.write(which, &mut out);
+            out
+        };
+        assert_eq!(count(UpstreamVar::BytesSent), "0, 100 : 0");
+        assert_eq!(count(UpstreamVar::BytesReceived), "0, 150 : 0");
+        assert_eq!(count(UpstreamVar::ResponseLength), "0, 30 : 0");
         // the shape of each time (digits as 9: a slow machine takes longer)
         let time = |which| {
             let mut out = String::new();

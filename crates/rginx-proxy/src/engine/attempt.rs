@@ -105,7 +105,7 @@ impl Engine {
             };
             match outcome {
                 Ok((head, mut conn)) => {
-                    session.upstreams().answered(head.status);
+                    session.upstreams().answered(head.status, head.len as u64);
                     // a status named in proxy_next_upstream moves on while
                     // servers are left; the last one's answer goes through
                     if next.on_status(head.status) && more && resend(true, body) {
@@ -166,7 +166,7 @@ impl Engine {
                 None => self.connect(plan, addr).await?,
             };
             conn.requests += 1;
-            session.upstreams().connected();
+            conn.count_into(session.upstreams().connected());
             // a stream already sent cannot be sent again
             if !body.resendable() {
                 return Err(ProxyError::new(Kind::NoServer));
@@ -266,6 +266,8 @@ impl Engine {
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
             return Err(ProxyError::new(Kind::NoSlots(self.slot_count)));
         };
+        // an upstream connection takes a number too (`ngx_event_connect_peer`)
+        crate::status::COUNTERS.next_number();
         let connecting = async {
             let stream: crate::transport::Stream = match addr {
                 PeerAddr::Inet(inet) => {

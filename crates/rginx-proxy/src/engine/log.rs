@@ -1,12 +1,16 @@
 //! The log phase: one access log line per request, written once at its end
-//! from the request's context (nginx writes the time of the end), into the
-//! files of the location's `access_log`s, kept open.
+//! from the request's context, into the files of the location's
+//! `access_log`s, kept open. Its `$time_local`, `$time_iso8601` and `$msec`
+//! are the time of the writing, as nginx's (`ngx_http_log_request` runs
+//! when the request ends, with the cached time of then).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use rginx_core::plan::{LogScope, Matched, RequestHead, ResponseFacts, UpstreamStates};
+use rginx_core::plan::{
+    ConnectionFacts, LogScope, Matched, RequestHead, ResponseFacts, UpstreamStates,
+};
 
 use super::Engine;
 
@@ -19,6 +23,8 @@ pub(super) struct Sent {
     pub body: u64,
     /// Bytes written in all, head included.
     pub total: u64,
+    /// The request's head and the body bytes read (`$request_length`).
+    pub request_length: u64,
 }
 
 impl Engine {
@@ -38,12 +44,18 @@ impl Engine {
             status: sent.status,
             body_bytes_sent: sent.body,
             bytes_sent: sent.total,
+            request_length: sent.request_length,
             request_time: started.elapsed(),
         };
+        // the line's time is the time it is written
+        let head = RequestHead {
+            time: std::time::SystemTime::now(),
+            ..*head
+        };
         let mut alerts = Vec::new();
-        for (path, line) in self
-            .runtime
-            .access_log_lines(scope, head, matched, &facts, &mut alerts)
+        for (path, line) in
+            self.runtime
+                .access_log_lines(scope, &head, matched, &facts, &mut alerts)
         {
             self.append_log(&path, &line);
         }
@@ -94,17 +106,23 @@ pub(super) struct LogRecord {
     matched: Matched,
     started: Instant,
     upstreams: UpstreamStates,
+    connection: ConnectionFacts,
+    /// The 101 head's bytes written, and the request's bytes read.
+    head_sent: u64,
+    request_length: u64,
 }
 
 impl LogRecord {
     /// A copy of `head`'s facts (the servers it tried included), when
-    /// `scope` has access logs.
+    /// `scope` has access logs; `head_sent` bytes of the 101 were written
+    /// and `request_length` of the request read.
     pub fn keep(
         engine: &Arc<Engine>,
         scope: LogScope,
         head: &RequestHead<'_>,
         matched: &Matched,
         started: Instant,
+        (head_sent, request_length): (u64, u64),
     ) -> Option<LogRecord> {
         if !engine.runtime.has_access_logs(scope) {
             return None;
@@ -127,12 +145,23 @@ impl LogRecord {
             matched: matched.clone(),
             started,
             upstreams: head.upstreams.cloned().unwrap_or_default(),
+            connection: head.connection,
+            head_sent,
+            request_length,
         })
     }
 
-    /// Writes the lines, with what was sent (the upstream's part ends
-    /// now: a tunnel's time is the tunnel's).
-    pub fn write(&self, sent: Sent) {
+    /// Writes the lines of a tunnel that sent `moved` bytes to the client
+    /// (the upstream's part ends now: a tunnel's time is the tunnel's).
+    /// nginx counts them as the body: `$bytes_sent` is the connection's
+    /// bytes, `$body_bytes_sent` those after the head.
+    pub fn write(&self, moved: u64) {
+        let sent = Sent {
+            status: 101,
+            body: moved,
+            total: self.head_sent + moved,
+            request_length: self.request_length,
+        };
         self.upstreams.finished();
         let refs: Vec<(&str, &str)> = self
             .headers
@@ -150,6 +179,7 @@ impl LogRecord {
             request_id: self.request_id,
             body: None,
             upstreams: Some(&self.upstreams),
+            connection: self.connection,
         };
         self.engine
             .log_access(self.scope, &head, &self.matched, self.started, sent);

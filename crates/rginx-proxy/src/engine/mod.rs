@@ -138,10 +138,6 @@ pub(crate) async fn quitting(quit: &mut tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-/// Connections accepted so far by all workers (nginx's `*N` in error log
-/// lines, counted across its workers too).
-static CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
 impl Engine {
     /// Builds the engine for a validated model.
     /// `workers` is the number of runtime threads (nginx's worker
@@ -295,7 +291,7 @@ impl Engine {
             return;
         };
         let _ = stream.set_nodelay(true);
-        let number = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let number = crate::status::COUNTERS.next_number();
         let connection = ClientConnection {
             number,
             local,

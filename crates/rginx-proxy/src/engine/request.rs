@@ -279,6 +279,13 @@ impl Engine {
             request_id: request_id(time),
             body: None,
             upstreams: Some(&upstreams),
+            connection: rginx_core::plan::ConnectionFacts {
+                number: connection.number,
+                requests: connection.served,
+                accepted: std::time::Instant::now().checked_sub(Duration::from_millis(u64::from(
+                    crate::http1::uptime_ms().wrapping_sub(connection.opened),
+                ))),
+            },
         };
         // find the server and the location
         let (decision, scope, matched) = self.runtime.decide_matched(&head);
@@ -348,6 +355,8 @@ impl Engine {
         // nginx discards a body it did not read before it answers itself
         // (`ngx_http_discard_request_body`): what came of it is read now,
         // and a chunked body nginx cannot read makes the answer a 400
+        // nginx counts the body it read, not one it discards
+        let request_length = session.head_len as u64 + body.taken();
         let (response, keep_alive) = if raw.is_none() && tunnel.is_none() && body.untouched() {
             let (response, unreadable) = self.discard_ready(&session, response, &mut body, conn);
             (response, keep_alive && !unreadable)
@@ -390,6 +399,7 @@ impl Engine {
                 &session.head,
                 &session.matched,
                 session.started,
+                (written.total, request_length),
             );
             return Next::Tunnel(tunnel);
         }
@@ -400,6 +410,7 @@ impl Engine {
             status,
             body: written.body,
             total: written.total,
+            request_length,
         };
         self.log_access(
             session.scope,

@@ -176,14 +176,11 @@ impl Engine {
         // nginx tunnels only when the client asked for an upgrade and the
         // backend answered 101; otherwise a 101 is an ordinary response
         if switching && plan.upgrade {
-            let (upstream, upstream_early, lease) = conn.into_tunnel();
             let tunnel = TunnelPlan {
-                upstream,
-                upstream_early,
+                upstream: conn.into_tunnel(),
                 idle: plan.read_timeout,
                 log: None,
                 slots: self.slots.clone(),
-                lease,
             };
             let response = out.body(empty_body()).map_err(|_| internal())?;
             return Ok(Answer::Tunnel(response, passed, Box::new(tunnel)));

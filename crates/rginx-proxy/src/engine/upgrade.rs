@@ -8,24 +8,23 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::log::{LogRecord, Sent};
+use super::log::LogRecord;
 use crate::timed::TimedWrites;
 use crate::transport::Stream;
+use crate::upstream::UpstreamTunnel;
 
 /// The upstream side of a tunnel, and what it needs to run.
 pub(crate) struct TunnelPlan {
-    /// The upstream stream, with `proxy_send_timeout` on writes.
-    pub(super) upstream: TimedWrites<Stream>,
-    /// What the upstream sent after its 101 head.
-    pub(super) upstream_early: Bytes,
+    /// The upstream stream, what it sent after its 101 head, the peer's
+    /// request in progress (for as long as the tunnel lasts) and where
+    /// its bytes count.
+    pub(super) upstream: UpstreamTunnel,
     /// `proxy_read_timeout`: the tunnel closes after this long idle.
     pub(super) idle: Duration,
     /// Written when the tunnel closes.
     pub(super) log: Option<LogRecord>,
     /// The worker's `worker_connections` slots.
     pub(super) slots: Arc<tokio::sync::Semaphore>,
-    /// The peer's request in progress, for as long as the tunnel lasts.
-    pub(super) lease: Option<crate::balance::PeerLease>,
 }
 
 impl TunnelPlan {
@@ -35,20 +34,20 @@ impl TunnelPlan {
         // the upstream connection left its slot with the exchange: the
         // tunnel holds one for it, if it can
         let _slot = self.slots.clone().try_acquire_owned().ok();
-        let sent = crate::tunnel::run(
-            (client, client_early),
-            (self.upstream, self.upstream_early),
-            self.idle,
-        )
-        .await;
+        let UpstreamTunnel {
+            stream,
+            early,
+            lease,
+            bytes,
+        } = self.upstream;
+        let moved = crate::tunnel::run((client, client_early), (stream, early), self.idle).await;
+        // what came with the 101 head was counted as it was read
+        bytes.received(moved.from_upstream);
+        bytes.sent(moved.to_upstream);
         if let Some(record) = &self.log {
-            record.write(Sent {
-                status: 101,
-                body: sent,
-                total: sent,
-            });
+            record.write(moved.to_client);
         }
         // the peer's request in progress ends with the tunnel
-        drop(self.lease);
+        drop(lease);
     }
 }

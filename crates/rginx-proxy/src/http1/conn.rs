@@ -120,6 +120,8 @@ pub struct BodyReader {
     timeout: Duration,
     /// Some of it was taken from the connection.
     touched: bool,
+    /// Its bytes taken from the connection (chunk framing included).
+    taken: u64,
 }
 
 #[derive(Debug)]
@@ -142,7 +144,14 @@ impl BodyReader {
             left,
             timeout,
             touched: false,
+            taken: 0,
         }
+    }
+
+    /// Its bytes taken from the connection so far, as received (nginx
+    /// counts them in `r->request_length` as it reads a body).
+    pub fn taken(&self) -> u64 {
+        self.taken
     }
 
     /// Whether none of it was taken from the connection yet (an internal
@@ -382,6 +391,7 @@ impl ClientConn {
                 break;
             }
             let read = self.buf.split_to(consumed).freeze();
+            body.taken += consumed as u64;
             used += consumed;
             if done {
                 body.left = Left::Done;
@@ -406,6 +416,7 @@ impl ClientConn {
                         .unwrap_or(usize::MAX)
                         .min(self.buf.len());
                     *left -= take as u64;
+                    body.taken += take as u64;
                     if *left == 0 {
                         body.left = Left::Done;
                     }
@@ -418,6 +429,7 @@ impl ClientConn {
                         done,
                     } = decoder.step(&self.buf).map_err(|_| BodyError::Invalid)?;
                     let read = self.buf.split_to(consumed).freeze();
+                    body.taken += consumed as u64;
                     if done {
                         body.left = Left::Done;
                         return Ok(None);

@@ -1,0 +1,170 @@
+//! The access log's byte and connection variables through nginx and
+//! rginx: `$request_length` (a body read counts, a discarded one does
+//! not), `$bytes_sent` and `$body_bytes_sent`, `$upstream_bytes_received`,
+//! `$upstream_bytes_sent` and `$upstream_response_length` per try (a
+//! server passed over for its status, a kept upstream connection, a
+//! chunked answer, a WebSocket tunnel), `$connection_requests` on a
+//! kept-alive connection and `$connection` as counted from the first line
+//! (upstream connections take numbers too). Each server proxies to itself;
+//! its log lines must be nginx's.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+
+fn http_body(port: u16, dir: &Path) -> String {
+    let dir = dir.display();
+    format!(
+        r#"log_format bytes '$uri $status len=$request_length sent=$bytes_sent body=$body_bytes_sent up_rx=[$upstream_bytes_received] up_tx=[$upstream_bytes_sent] up_len=[$upstream_response_length] up=[$upstream_status] req=$connection_requests conn=$connection';
+upstream kept {{ server 127.0.0.1:{port}; keepalive 4; }}
+upstream two {{ server 127.0.0.1:{port}; server 127.0.0.1:{port}; }}
+map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+server_tokens off;
+server {{
+    listen 127.0.0.1:{port};
+    access_log {dir}/bytes.log bytes;
+    location /plain/ {{ proxy_pass http://127.0.0.1:{port}/end/; }}
+    location /kept/ {{
+        proxy_pass http://kept/end/;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+    }}
+    location /next/ {{ proxy_pass http://two/missing; proxy_next_upstream http_404; }}
+    location /chunked/ {{ proxy_pass http://127.0.0.1:{port}/chunks; proxy_http_version 1.1; }}
+    location /ws/ {{
+        proxy_pass http://127.0.0.1:{port}/upgrade;
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection $connection_upgrade;
+    }}
+    location /ret {{ return 200 "returned\n"; }}
+    location /end/ {{ return 200 "end of $uri\n"; }}
+    location = /missing {{ return 404; }}
+    location = /chunks {{ proxy_pass http://127.0.0.1:{port}/end/; proxy_buffering off; }}
+    location = /upgrade {{ return 101; }}
+}}"#
+    )
+}
+
+/// Sends `requests` on one connection and reads until the server closes
+/// it (the last request says `Connection: close`).
+fn converse(port: u16, requests: &str) {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(3)));
+    let _ = stream.write_all(requests.as_bytes());
+    let mut sink = Vec::new();
+    let _ = stream.read_to_end(&mut sink);
+}
+
+fn get(path: &str, close: bool) -> String {
+    let connection = if close { "Connection: close\r\n" } else { "" };
+    format!("GET {path} HTTP/1.1\r\nHost: l.test\r\n{connection}\r\n")
+}
+
+fn post(path: &str, body: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: l.test\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// The log lines with `conn=N` made relative to the lowest number.
+fn relative(lines: Vec<String>) -> Vec<String> {
+    let number = |line: &str| -> Option<u64> { line.rsplit_once("conn=")?.1.parse().ok() };
+    let first = lines.iter().filter_map(|l| number(l)).min().unwrap_or(0);
+    lines
+        .into_iter()
+        .map(|line| match (line.rsplit_once("conn="), number(&line)) {
+            (Some((head, _)), Some(n)) => format!("{head}conn=+{}", n.wrapping_sub(first)),
+            _ => line,
+        })
+        .collect()
+}
+
+#[test]
+fn byte_and_connection_variables_are_nginx_s() {
+    let Some(nginx) = nginx() else { return };
+    let pair = DirPair::start(&nginx, "logvars", http_body);
+    let body = "0123456789".repeat(30);
+    let conversations = [
+        get("/plain/a", true),
+        // a kept upstream connection: each request counts its own bytes
+        format!("{}{}", get("/kept/1", false), get("/kept/2", true)),
+        get("/next/x", true),
+        get("/chunked/c", true),
+        // a body read (proxied) and one discarded (`return`)
+        post("/plain/body", &body),
+        post("/ret", &body),
+        format!(
+            "{}{}{}",
+            get("/ret", false),
+            get("/ret", false),
+            get("/ret", true)
+        ),
+        "GET /ws/ HTTP/1.1\r\nHost: l.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+            .to_string(),
+    ];
+    let mut logs = Vec::new();
+    for (_, port, dir) in pair.sides() {
+        for requests in &conversations {
+            converse(port, requests);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        logs.push(relative(log_lines(dir, "bytes.log")));
+    }
+    let differences: Vec<String> = if logs[0] == logs[1] {
+        Vec::new()
+    } else {
+        vec![format!(
+            "access log:\n  nginx: {:#?}\n  rginx: {:#?}",
+            logs[0], logs[1]
+        )]
+    };
+    assert_no_differences(&differences, conversations.len());
+}
+
+/// Answers after a second.
+fn slow_answer(_: &wire::Message) -> Option<String> {
+    std::thread::sleep(Duration::from_millis(1100));
+    Some("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n".to_string())
+}
+
+#[test]
+fn the_line_s_time_is_the_time_it_is_written() {
+    let Some(nginx) = nginx() else { return };
+    let backend = wire::scripted_backend(slow_answer);
+    let pair = DirPair::start(&nginx, "logtime", |port, dir| {
+        format!(
+            "log_format times '$msec';
+             server {{
+                 listen 127.0.0.1:{port};
+                 access_log {}/times.log times;
+                 location / {{ proxy_pass http://{backend}; }}
+             }}",
+            dir.display()
+        )
+    });
+    for (name, port, dir) in pair.sides() {
+        let asked = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        converse(port, &get("/slow", true));
+        std::thread::sleep(Duration::from_millis(200));
+        let lines = log_lines(dir, "times.log");
+        let logged: f64 = lines.first().and_then(|l| l.parse().ok()).unwrap_or(0.0);
+        // nginx's $msec in the log is when the line is written: after the
+        // backend's second
+        assert!(
+            logged - asked >= 1.0,
+            "{name}: the line's time {logged} is not after the answer (asked at {asked})"
+        );
+    }
+}
