@@ -44,7 +44,7 @@ printf '| proxy | requests/s | user µs/request | system µs/request | total | b
 printf '|---|---|---|---|---|---|\n'
 for proxy in $PROXIES; do
     case $proxy in
-        rginx) "$ROOT/target/release/rginx" -c "$WORK/nginx.conf" 2>"$WORK/logs/rginx.err" & ;;
+        rginx) "$ROOT/target/release/rginx" -c "$WORK/nginx.conf" -g "daemon off;" 2>"$WORK/logs/rginx.err" & ;;
         nginx) nginx -p "$WORK/" -c "$WORK/nginx.conf" -e "$WORK/logs/error.log" \
                    -g "daemon off;" 2>"$WORK/logs/nginx.err" & ;;
         haproxy) haproxy -f "$WORK/haproxy.cfg" 2>"$WORK/logs/haproxy.err" & ;;

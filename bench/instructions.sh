@@ -45,7 +45,7 @@ run() { # proxy count kind
     rm -f "$WORK"/callgrind.out.*
     local cmd
     case $1 in
-        rginx) cmd=("$RGINX" -c "$WORK/nginx.conf") ;;
+        rginx) cmd=("$RGINX" -c "$WORK/nginx.conf" -g "daemon off; master_process off;") ;;
         nginx) cmd=(nginx -p "$WORK/" -c "$WORK/nginx.conf" -e "$WORK/logs/error.log"
                     -g "daemon off; master_process off;") ;;
     esac

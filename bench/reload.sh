@@ -35,7 +35,7 @@ write_conf() { # generation
 
 "$LOADGEN" backend $BACKEND &
 write_conf 0
-"$RGINX" -c "$WORK/nginx.conf" 2>"$WORK/logs/rginx.err" &
+"$RGINX" -c "$WORK/nginx.conf" -g "daemon off;" 2>"$WORK/logs/rginx.err" &
 for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.02; done
 
 mkfifo "$WORK/hold"

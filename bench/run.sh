@@ -128,7 +128,7 @@ start_proxy() {
             local preload
             preload=$(preload_of "$1")
             env ${preload:+LD_PRELOAD=$preload} $RGINX_ENV \
-                "$RGINX" -c "$WORK/nginx.conf" 2>"$WORK/logs/rginx.err" & ;;
+                "$RGINX" -c "$WORK/nginx.conf" -g "daemon off;" 2>"$WORK/logs/rginx.err" & ;;
         nginx) nginx -p "$WORK/" -c "$WORK/nginx.conf" -e "$WORK/logs/error.log" \
                    -g "daemon off;" 2>"$WORK/logs/nginx.err" & ;;
         haproxy) haproxy -f "$WORK/haproxy.cfg" 2>"$WORK/logs/haproxy.err" & ;;

@@ -22,6 +22,11 @@ pub struct Source {
     pub context: Option<SnippetContext>,
     /// `--listen`: where a server or location snippet listens.
     pub listen: Option<String>,
+    /// `-p`: the prefix relative paths resolve against (`None`: the
+    /// default one).
+    pub prefix: Option<String>,
+    /// `-g`: directives read before the file's.
+    pub globals: Option<String>,
 }
 
 impl Source {
@@ -33,8 +38,9 @@ impl Source {
             &self.file,
             self.context,
             self.listen.as_deref(),
+            self.globals.as_deref(),
             &SystemResolver,
-            build_options(),
+            build_options(self.prefix.as_deref()),
             lints,
         );
         if self.listen.is_some() && matches!(context, SnippetContext::Main | SnippetContext::Http) {
@@ -96,13 +102,15 @@ pub fn run(req: &CheckRequest) -> ExitCode {
     ExitCode::from(if ok { 0 } else { 1 })
 }
 
-/// Options for building the model on this machine.
-pub fn build_options() -> BuildOptions {
+/// Options for building the model on this machine, with relative paths
+/// under `prefix` (`None`: Debian's nginx's).
+pub fn build_options(prefix: Option<&str>) -> BuildOptions {
     // nginx's default listen port and its `user` checks depend on it
     let as_root = rginx_proxy::process::is_root();
     BuildOptions {
         default_listen_port: if as_root { 80 } else { 8000 },
         as_root,
+        prefix: prefix.unwrap_or(rginx_core::DEFAULT_PREFIX).to_string(),
     }
 }
 
@@ -132,10 +140,16 @@ pub fn load_for_reload(source: &Source) -> Result<rginx_core::Model, Vec<String>
         .collect())
 }
 
-/// [`load`] for configuration text held in memory.
-pub fn load_text(name: &str, text: &str) -> Option<rginx_core::Model> {
-    let checked =
-        rginx_core::check_text(name.as_ref(), text, &SystemResolver, build_options(), true);
+/// [`load`] for configuration text held in memory, relative paths under
+/// `prefix`.
+pub fn load_text(name: &str, text: &str, prefix: &str) -> Option<rginx_core::Model> {
+    let checked = rginx_core::check_text(
+        name.as_ref(),
+        text,
+        &SystemResolver,
+        build_options(Some(prefix)),
+        true,
+    );
     report(checked)
 }
 
@@ -206,7 +220,8 @@ fn print_dump(config: &Config) {
     let mut out = Vec::new();
     let mut printed = std::collections::HashSet::new();
     for file in &config.files {
-        if !printed.insert(&file.path) {
+        // nginx's dump holds files only, not -g's text
+        if file.command_line || !printed.insert(&file.path) {
             continue;
         }
         let _ = writeln!(out, "# configuration file {}:", file.path.display());

@@ -1,4 +1,5 @@
-//! Command line: nginx's switches `-c`, `-t`, `-T`, `-q` and `-s`
+//! Command line: nginx's switches `-c`, `-p`, `-e`, `-g`, `-t`, `-T`,
+//! `-q`, `-s`, `-v`, `-V` and `-h`
 //! (<https://nginx.org/en/docs/switches.html>), and the `check` subcommand.
 
 use std::path::PathBuf;
@@ -13,15 +14,58 @@ use crate::check::{self, CheckRequest, Source};
 /// Default configuration path when `-c` is not given.
 pub const DEFAULT_CONF: &str = "/etc/rginx/rginx.conf";
 
+/// nginx's default configuration (Debian's `--conf-path`), used by nginx's
+/// switches without `-c` when rginx's own is absent: a unit or script
+/// written for nginx then finds the configuration it was written for.
+pub const NGINX_CONF: &str = "/etc/nginx/nginx.conf";
+
+/// The configuration nginx's switches read without `-c`: rginx's, or
+/// nginx's when only that one exists.
+fn default_conf() -> PathBuf {
+    let ours = std::path::Path::new(DEFAULT_CONF);
+    if !ours.exists() && std::path::Path::new(NGINX_CONF).exists() {
+        return PathBuf::from(NGINX_CONF);
+    }
+    ours.to_path_buf()
+}
+
 /// rginx: a reverse proxy that reads nginx's configuration language.
 #[derive(Debug, Parser)]
-#[command(name = "rginx", version, about, disable_help_subcommand = true)]
+#[command(
+    name = "rginx",
+    about,
+    disable_help_subcommand = true,
+    disable_version_flag = true,
+    disable_help_flag = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Configuration file.
+    /// Configuration file (relative: under the prefix when `-p` is given,
+    /// else in the working directory).
     #[arg(short = 'c', long = "conf", value_name = "FILE", global = true)]
     conf: Option<PathBuf>,
+    /// Prefix relative paths in the configuration resolve against
+    /// (default: /usr/share/nginx/, as Debian's nginx).
+    #[arg(short = 'p', value_name = "PREFIX", global = true)]
+    prefix: Option<String>,
+    /// Error log used until the configuration names one, and when its
+    /// main context names none (`stderr` for the standard error).
+    #[arg(short = 'e', value_name = "FILE")]
+    error_log: Option<String>,
+    /// Main-context directives read before the configuration file.
+    #[arg(short = 'g', value_name = "DIRECTIVES")]
+    globals: Option<String>,
+    /// Show the version and exit.
+    #[arg(short = 'v', long = "version")]
+    version: bool,
+    /// Show the version, the nginx version rginx follows and what it
+    /// implements, then exit.
+    #[arg(short = 'V')]
+    version_long: bool,
+    /// Show this help.
+    #[arg(short = 'h', short_alias = '?', long = "help")]
+    help: bool,
     /// Test the configuration and exit (like `nginx -t`).
     #[arg(short = 't')]
     test: bool,
@@ -107,15 +151,37 @@ pub enum Format {
 
 /// Runs the command line.
 pub fn run(cli: Cli) -> ExitCode {
+    if cli.help {
+        use clap::CommandFactory;
+        let _ = Cli::command().print_help();
+        return ExitCode::SUCCESS;
+    }
+    if cli.version || cli.version_long {
+        crate::version::print(cli.version_long);
+        return ExitCode::SUCCESS;
+    }
+    // nginx's prefix ends with a slash (`ngx_process_options`)
+    let prefix = cli.prefix.as_ref().map(|p| {
+        if p.ends_with('/') {
+            p.clone()
+        } else {
+            format!("{p}/")
+        }
+    });
     let conf = |explicit: Option<PathBuf>| {
-        explicit
-            .or(cli.conf.clone())
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONF))
+        let file = explicit.or(cli.conf.clone()).unwrap_or_else(default_conf);
+        // nginx takes a relative -c under its prefix
+        match &prefix {
+            Some(prefix) if file.is_relative() => PathBuf::from(prefix).join(file),
+            _ => file,
+        }
     };
     let source = |file: PathBuf| Source {
         file,
         context: cli.output.context.map(ContextArg::snippet),
         listen: cli.output.listen.clone(),
+        prefix: prefix.clone(),
+        globals: cli.globals.clone(),
     };
     let request = |file: PathBuf, quiet: bool, dump: bool, report: bool| CheckRequest {
         report,
@@ -140,8 +206,16 @@ pub fn run(cli: Cli) -> ExitCode {
     if let Some(signal) = &cli.signal {
         return crate::signal::run(signal, &source(conf(None)));
     }
-    if cli.conf.is_none() && !std::path::Path::new(DEFAULT_CONF).exists() {
-        return crate::serve::demo();
+    // a bare `rginx` is the demo unless rginx has a configuration; with
+    // nginx's switches (-g, -p, -e) it is nginx, with nginx's default
+    let nginx_switches = cli.globals.is_some() || cli.prefix.is_some() || cli.error_log.is_some();
+    if cli.conf.is_none() && !nginx_switches && !std::path::Path::new(DEFAULT_CONF).exists() {
+        return crate::serve::demo(prefix.as_deref());
     }
-    crate::serve::run(&source(conf(None)))
+    // -e: relative under the prefix, as nginx's ngx_log_init
+    let error_log = cli.error_log.as_ref().map(|e| match e.as_str() {
+        "stderr" => e.clone(),
+        file => crate::check::build_options(prefix.as_deref()).full_name(file),
+    });
+    crate::serve::run(&source(conf(None)), error_log.as_deref())
 }

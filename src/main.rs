@@ -11,6 +11,7 @@ mod cli;
 mod report;
 mod serve;
 mod signal;
+mod version;
 
 use std::process::ExitCode;
 

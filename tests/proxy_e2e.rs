@@ -937,7 +937,7 @@ fn the_pid_file_is_written_and_root_gives_way_to_user() {
     );
     let pid = rginx.0.id();
     // the sockets listen before the pid file is written (as in nginx): a
-    // connection can come first
+    // connection can come first; the pid is the master's
     let mut written = String::new();
     for _ in 0..200 {
         written = std::fs::read_to_string(&pid_file).unwrap_or_default();
@@ -948,30 +948,37 @@ fn the_pid_file_is_written_and_root_gives_way_to_user() {
     }
     assert_eq!(written, format!("{pid}\n"));
     if root {
-        // the process no longer runs as root (it gives way right after it
-        // wrote the pid file)
+        // the master keeps root (it reads the configuration again on a
+        // reload); its worker runs as `user`
         let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
         let www = passwd
             .lines()
             .find(|l| l.starts_with("www-data:"))
             .and_then(|l| l.split(':').nth(2))
             .unwrap_or("?");
-        let mut status = String::new();
-        let mut uid = String::new();
-        for _ in 0..200 {
-            status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-            uid = status
+        let uid_of = |pid: &str| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            status
                 .lines()
                 .find(|l| l.starts_with("Uid:"))
                 .and_then(|l| l.split_whitespace().nth(2))
                 .unwrap_or("")
-                .to_string();
-            if uid == www {
-                break;
+                .to_string()
+        };
+        assert_eq!(uid_of(&pid.to_string()), "0", "the master gave up root");
+        let mut uid = String::new();
+        for _ in 0..200 {
+            let children =
+                std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+            if let Some(worker) = children.split_whitespace().next() {
+                uid = uid_of(worker);
+                if uid == www {
+                    break;
+                }
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        assert_eq!(uid, www, "{status}");
+        assert_eq!(uid, www, "the worker does not run as www-data");
         // and still serves
         let (status_line, _) = exchange(
             port,

@@ -281,10 +281,12 @@ pub fn start_rginx_main(main: &str, http_body: &str, port: u16) -> Rginx {
 pub fn start_rginx_full(main: &str, events: &str, http_body: &str, port: u16) -> Rginx {
     // nginx's default of one worker (rginx's is one per core): balancing
     // state is per worker in both, so sequences compare only this way
-    let main = if main.contains("worker_processes") {
+    // in the foreground, so that the test holds the master process (its
+    // workers end with it)
+    let main = if main.contains("daemon") {
         main.to_string()
     } else {
-        format!("worker_processes 1;\n{main}")
+        format!("daemon off;\n{main}")
     };
     let dir = TempDir::new("rginx-run");
     let conf = dir.0.join("rginx.conf");

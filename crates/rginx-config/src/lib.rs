@@ -22,7 +22,9 @@ pub mod print;
 pub mod source;
 
 pub use ast::{Block, Config, Directive, Include, Quote, Word};
-pub use parser::{parse_file, parse_str, Parsed, MAX_BLOCK_DEPTH, MAX_INCLUDE_DEPTH};
+pub use parser::{
+    parse_file, parse_file_with_globals, parse_str, Parsed, MAX_BLOCK_DEPTH, MAX_INCLUDE_DEPTH,
+};
 pub use print::{quote_word, write_directives};
 pub use source::{FileId, SourceFile, Span};
 

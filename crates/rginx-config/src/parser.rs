@@ -48,6 +48,53 @@ pub fn parse_file(path: &Path) -> Parsed {
     parser.finish(directives, error)
 }
 
+/// [`parse_file`] with `-g`'s directives (`globals`) in front of the
+/// file's, as nginx reads them before the file (`ngx_conf_param`); they
+/// are named `command line` in messages. The main file stays the first
+/// of [`Config::files`].
+pub fn parse_file_with_globals(path: &Path, globals: Option<&str>) -> Parsed {
+    let Some(globals) = globals else {
+        return parse_file(path);
+    };
+    let conf_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut parser = ConfParser::new(conf_dir);
+    let mut directives = Vec::new();
+    let error = match read_file(path) {
+        Ok(text) => parser.parse_source(path.to_path_buf(), text, &mut directives, None),
+        Err(message) => Err(SyntaxError {
+            message,
+            span: None,
+            seq: 0,
+        }),
+    }
+    .err();
+    let mut given = Vec::new();
+    let first = parser.files.len();
+    let given_error = parser
+        .parse_source(
+            PathBuf::from("command line"),
+            globals.as_bytes().to_vec(),
+            &mut given,
+            None,
+        )
+        .err()
+        .map(|mut e| {
+            // ngx_conf_read_token's words for the end of a parameter
+            if e.message == EOF_IN_DIRECTIVE {
+                e.message = "unexpected end of parameter, expecting \";\"".to_string();
+            }
+            e
+        });
+    if let Some(file) = parser.files.get_mut(first) {
+        let mut marked = (**file).clone();
+        marked.command_line = true;
+        *file = Arc::new(marked);
+    }
+    given.append(&mut directives);
+    // nginx stops at the command line's error before it reads the file
+    parser.finish(given, given_error.or(error))
+}
+
 /// Parses configuration text held in memory. `path` names it in messages;
 /// includes resolve against `path`'s directory.
 pub fn parse_str(path: &Path, text: &str) -> Parsed {

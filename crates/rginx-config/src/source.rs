@@ -31,6 +31,9 @@ pub struct SourceFile {
     pub text: String,
     /// Whether the file had bytes that are not UTF-8.
     pub lossy: bool,
+    /// Whether it is the text of `-g` (nginx's messages then say `in
+    /// command line`, and `-T` does not print it).
+    pub command_line: bool,
     line_starts: Vec<usize>,
 }
 
@@ -48,6 +51,7 @@ impl SourceFile {
             path,
             text,
             lossy,
+            command_line: false,
             line_starts,
         }
     }

@@ -27,14 +27,39 @@ pub struct BuildOptions {
     /// Whether the process runs as root: then `user` is checked and
     /// applied, otherwise it is ignored with nginx's warning.
     pub as_root: bool,
+    /// The prefix relative paths of `pid`, `error_log`, `access_log` and
+    /// the temp paths resolve against (`-p`; nginx's `ngx_conf_full_name`
+    /// with the cycle's prefix). Ends with `/`.
+    pub prefix: String,
 }
+
+/// Debian's nginx's prefix (`--prefix=/usr/share/nginx`), where relative
+/// paths go without `-p`.
+pub const DEFAULT_PREFIX: &str = "/usr/share/nginx/";
 
 impl Default for BuildOptions {
     fn default() -> Self {
         BuildOptions {
             default_listen_port: 80,
             as_root: true,
+            prefix: DEFAULT_PREFIX.to_string(),
         }
+    }
+}
+
+impl BuildOptions {
+    /// `path` as nginx's `ngx_conf_full_name` makes it: an absolute path
+    /// as it is, a relative one under the prefix.
+    pub fn full_name(&self, path: &str) -> String {
+        if path.starts_with('/') || self.prefix.is_empty() {
+            return path.to_string();
+        }
+        let mut full = self.prefix.clone();
+        if !full.ends_with('/') {
+            full.push('/');
+        }
+        full.push_str(path);
+        full
     }
 }
 

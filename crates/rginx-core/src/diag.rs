@@ -84,6 +84,10 @@ impl Diagnostic {
     pub fn location(&self, config: &Config) -> Option<String> {
         let span = self.span?;
         let file = config.file(span.file)?;
+        // nginx's ngx_conf_log_error for `-g`'s directives
+        if file.command_line {
+            return Some("command line".to_string());
+        }
         Some(format!("{}:{}", file.path.display(), span.line))
     }
 

@@ -34,7 +34,7 @@ pub mod uri;
 pub mod values;
 pub mod vars;
 
-pub use build::{build, BuildOptions, Checked};
+pub use build::{build, BuildOptions, Checked, DEFAULT_PREFIX};
 pub use diag::{Diagnostic, Severity};
 pub use model::Model;
 pub use resolve::{LiteralResolver, Resolver};
@@ -53,17 +53,20 @@ pub fn check_file(
 /// [`check_file`] for a file that may be a snippet: its context is
 /// detected ([`snippet::detect`]) unless `context` says it, and a snippet
 /// is checked inside a generated configuration ([`snippet::wrap`]; the
-/// `listen` address goes into the generated `server`). Returns the context
+/// `listen` address goes into the generated `server`). `globals` (`-g`)
+/// come before a whole configuration's directives. Returns the context
 /// used too.
+#[allow(clippy::too_many_arguments)]
 pub fn check_path(
     path: &std::path::Path,
     context: Option<snippet::SnippetContext>,
     listen: Option<&str>,
+    globals: Option<&str>,
     resolver: &dyn Resolver,
     options: BuildOptions,
     lints: bool,
 ) -> (rginx_config::Config, Checked, snippet::SnippetContext) {
-    let parsed = rginx_config::parse_file(path);
+    let parsed = rginx_config::parse_file_with_globals(path, globals);
     let context = context.unwrap_or_else(|| snippet::detect(&parsed.config.directives));
     if context == snippet::SnippetContext::Main {
         let (config, checked) = finish_check(parsed, resolver, options, lints);

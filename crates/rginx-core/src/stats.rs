@@ -1,6 +1,9 @@
 //! The connection and request counters nginx keeps in shared memory
-//! (`ngx_stat_*`), for the whole process: a reload does not reset them.
-//! `stub_status` reports them and the `$connections_*` variables read them.
+//! (`ngx_stat_*`): one set for the master and all its workers, so that a
+//! reload (new workers) does not reset them. `stub_status` reports them and
+//! the `$connections_*` variables read them. The master places them in
+//! memory its workers share ([`Shared::place`]) before it starts any;
+//! until then (and without a master) they are the process's own.
 //!
 //! nginx's connection states: a connection is *reading* from the first
 //! byte of a request head until the head is parsed, *writing* while that
@@ -22,8 +25,8 @@ pub struct Counters {
     numbered: AtomicU64,
 }
 
-/// The process's counters.
-pub static COUNTERS: Counters = Counters {
+/// The counters of the process until they are placed elsewhere.
+static OWN: Counters = Counters {
     accepted: AtomicU64::new(0),
     handled: AtomicU64::new(0),
     requests: AtomicU64::new(0),
@@ -32,6 +35,44 @@ pub static COUNTERS: Counters = Counters {
     writing: AtomicU64::new(0),
     numbered: AtomicU64::new(0),
 };
+
+/// Where the counters are: the process's own, or memory shared with the
+/// master and the other workers.
+#[derive(Debug)]
+pub struct Shared {
+    placed: std::sync::OnceLock<&'static Counters>,
+}
+
+impl Shared {
+    /// From now on the counters are `at` (zeroed memory is a valid
+    /// [`Counters`]); only the first call counts. Call it before any
+    /// connection is counted.
+    pub fn place(&self, at: &'static Counters) {
+        let _ = self.placed.set(at);
+    }
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Counters;
+
+    fn deref(&self) -> &Counters {
+        self.placed.get().copied().unwrap_or(&OWN)
+    }
+}
+
+/// The counters.
+pub static COUNTERS: Shared = Shared {
+    placed: std::sync::OnceLock::new(),
+};
+
+/// Client connections open in this process (a worker that drains waits
+/// for its own, not its successors').
+static OPEN_HERE: AtomicU64 = AtomicU64::new(0);
+
+/// Client connections open in this process now.
+pub fn open_here() -> u64 {
+    OPEN_HERE.load(Ordering::Acquire)
+}
 
 /// The counters at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +149,7 @@ impl ConnectionState {
     /// A connection opens, waiting for its first request.
     pub fn open() -> ConnectionState {
         COUNTERS.active.fetch_add(1, Ordering::AcqRel);
+        OPEN_HERE.fetch_add(1, Ordering::AcqRel);
         ConnectionState {
             state: AtomicU8::new(WAITING),
         }
@@ -159,5 +201,6 @@ impl Drop for ConnectionState {
     fn drop(&mut self) {
         Self::leave(*self.state.get_mut());
         COUNTERS.active.fetch_sub(1, Ordering::AcqRel);
+        OPEN_HERE.fetch_sub(1, Ordering::AcqRel);
     }
 }

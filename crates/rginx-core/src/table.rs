@@ -237,13 +237,13 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         &[M],
         Arity::Exactly(1),
         Kind::Custom(handlers::worker_processes),
-        "Number of runtime threads (`auto`: one per core).",
+        "Number of worker processes (1 by default, as nginx; `auto`: one per core).",
     ),
     spec(
         "pid",
         &[M],
         Arity::Exactly(1),
-        Kind::Text,
+        Kind::Custom(handlers::pid),
         "File holding the process id, for `rginx -s`.",
     ),
     spec(
@@ -253,12 +253,19 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         Kind::Custom(handlers::error_log),
         "Error log file (or `stderr`) and level.",
     ),
-    ignored(
+    spec(
         "daemon",
         &[M],
         Arity::Flag,
         Kind::Flag,
-        "rginx always runs in the foreground (run it under a service manager)",
+        "Run in the background (`on`, the default, as nginx: the start returns once the pid file is written).",
+    ),
+    spec(
+        "master_process",
+        &[M],
+        Arity::Flag,
+        Kind::Flag,
+        "A master process that keeps its privileges and runs `worker_processes` workers (`on`, the default); `off`: one process.",
     ),
     spec(
         "user",

@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
@@ -74,6 +75,7 @@ fn open_sink(path: &str) -> std::io::Result<Sink> {
         return Ok(Sink::Stderr);
     }
     let file = std::fs::OpenOptions::new()
+        .mode(crate::process::LOG_MODE)
         .create(true)
         .append(true)
         .open(path)?;

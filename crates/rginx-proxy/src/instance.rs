@@ -50,15 +50,28 @@ impl Generation {
     /// Builds `workers` engines for a validated model: the model is
     /// compiled once, and each further worker gets a copy (compiled
     /// regexes and a map's key table are shared by the copies; each
-    /// thread has its own regex match data).
-    pub fn build(model: &Model, hostname: &str, workers: usize) -> Result<Generation, String> {
+    /// thread has its own regex match data). `default_error_log` (`-e`)
+    /// is the main error log when the main context names none.
+    pub fn build(
+        model: &Model,
+        hostname: &str,
+        workers: usize,
+        default_error_log: Option<&str>,
+    ) -> Result<Generation, String> {
         let runtime = Runtime::new(model, hostname).map_err(|e| e.to_string())?;
         let mut engines: Vec<Arc<Engine>> = (1..workers.max(1))
             .map(|_| Arc::new(Engine::new(model, runtime.clone(), 1)))
             .collect();
         engines.insert(0, Arc::new(Engine::new(model, runtime, 1)));
-        let error_log = match model.main.get("error_log").map(|s| &s.value) {
-            Some(Value::ErrorLogs(logs)) => logs.clone(),
+        let error_log = match (
+            model.main.get("error_log").map(|s| &s.value),
+            default_error_log,
+        ) {
+            (Some(Value::ErrorLogs(logs)), _) => logs.clone(),
+            (_, Some(path)) => vec![ErrorLog {
+                path: path.to_string(),
+                level: rginx_core::model::LogLevel::Error,
+            }],
             _ => Vec::new(),
         };
         let shutdown_timeout = match model.main.get("worker_shutdown_timeout").map(|s| &s.value) {
@@ -71,6 +84,16 @@ impl Generation {
             shutdown_timeout,
             workers_wanted: worker_count(model),
         })
+    }
+
+    /// Its engines (what a reload shares open log files with).
+    pub fn engines(&self) -> &[Arc<Engine>] {
+        &self.engines
+    }
+
+    /// `worker_processes`: how many worker processes serve it.
+    pub fn worker_processes(&self) -> usize {
+        self.workers_wanted
     }
 
     /// The main level's `error_log` list and the lists of the other
@@ -128,12 +151,13 @@ impl Generation {
     }
 }
 
-/// The number of worker threads a model asks for (`worker_processes`;
-/// `auto`, or none given: one per core).
+/// The number of worker processes a model asks for (`worker_processes`:
+/// 1 when not given, as nginx's default; `auto`: one per core).
 pub fn worker_count(model: &Model) -> usize {
     match model.main.get("worker_processes").map(|s| &s.value) {
         Some(Value::Number(n)) => usize::try_from(*n).unwrap_or(1).max(1),
-        _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        Some(_) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        None => 1,
     }
 }
 
@@ -141,28 +165,20 @@ pub fn worker_count(model: &Model) -> usize {
 /// cannot be bound is reported as nginx does (`bind() to ADDR failed (98:
 /// Address already in use)`).
 pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, String> {
+    use socket2::{Domain, Socket, Type};
     let failed = |e: io::Error| format!("bind() to {addr} failed ({})", os_error(&e));
-    let make = || {
-        let socket = if addr.is_ipv4() {
-            tokio::net::TcpSocket::new_v4()
-        } else {
-            tokio::net::TcpSocket::new_v6()
-        }?;
-        socket.set_reuseaddr(true)?;
-        socket.bind(addr)?;
-        socket.listen(511)?.into_std()
-    };
-    // tokio's listen registers the socket with a reactor: one is made for
-    // the moment when this thread runs none
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return make().map_err(failed);
+    // no tokio here: a runtime made in the master would set up tokio's
+    // signal pipe, which every forked worker would then share
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(failed)?;
+    socket.set_reuse_address(true).map_err(failed)?;
+    // nginx's `ipv6only=on`, the default: [::]:80 beside 0.0.0.0:80
+    if addr.is_ipv6() {
+        socket.set_only_v6(true).map_err(failed)?;
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .map_err(failed)?;
-    let _entered = runtime.enter();
-    make().map_err(failed)
+    socket.set_nonblocking(true).map_err(failed)?;
+    socket.bind(&addr.into()).map_err(failed)?;
+    socket.listen(511).map_err(failed)?;
+    Ok(socket.into())
 }
 
 /// One worker: its engine now, and where connections are handed to it.
@@ -418,12 +434,49 @@ impl Instance {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let started = tokio::time::Instant::now();
-        while COUNTERS.active() > 0 {
+        while rginx_core::stats::open_here() > 0 {
             if limit.is_some_and(|limit| started.elapsed() >= limit) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// A worker process's part: obeys its master's signals until one stops
+    /// it. `SIGQUIT` drains (nginx's graceful shutdown: no more accepting,
+    /// idle keep-alive connections closed, requests finished, tunnels
+    /// given `worker_shutdown_timeout`), `SIGTERM` and `SIGINT` end at
+    /// once, `SIGUSR1` reopens the logs; a reload is the master's (it
+    /// starts new workers and quits this one).
+    pub fn work(self: &Arc<Self>, mut signals: Signals) {
+        let runtime = &signals.runtime;
+        runtime.block_on(async {
+            loop {
+                tokio::select! {
+                    _ = signals.hup.recv() => {}
+                    _ = signals.usr1.recv() => {
+                        tracing::info!(notice = true, "reopening logs");
+                        if let Err(e) = self.reopen_logs() {
+                            tracing::error!(alert = true, "{e}");
+                        }
+                    }
+                    _ = signals.quit.recv() => {
+                        tracing::info!(notice = true, "gracefully shutting down");
+                        self.drain().await;
+                        tracing::info!(notice = true, "exiting");
+                        return;
+                    }
+                    _ = signals.term.recv() => {
+                        tracing::info!(notice = true, "exiting");
+                        return;
+                    }
+                    _ = signals.int.recv() => {
+                        tracing::info!(notice = true, "exiting");
+                        return;
+                    }
+                }
+            }
+        })
     }
 
     /// Obeys signals until one stops the instance (graceful or fast,

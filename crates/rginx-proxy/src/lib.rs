@@ -6,8 +6,9 @@
 //! ([`process`]), the echo backend of the demo and the tests ([`echo`]),
 //! and the system resolver configuration loading uses.
 
-// unsafe code only where the process talks to libc (process.rs) and
-// where a worker's own epoll is registered with tokio (http1/park.rs)
+// unsafe code only where the process talks to libc (process.rs,
+// procs.rs) and where a worker's own epoll is registered with tokio
+// (http1/park.rs)
 #![deny(unsafe_code)]
 // no panics on input: errors are values (clippy.toml allows both in tests)
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -20,9 +21,12 @@ pub mod engine;
 pub mod errlog;
 pub mod http1;
 pub mod instance;
+pub mod master;
 pub mod pool;
 #[allow(unsafe_code)]
 pub mod process;
+#[allow(unsafe_code)]
+pub mod procs;
 pub mod read_ahead;
 pub mod spool;
 pub mod status;

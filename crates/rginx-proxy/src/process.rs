@@ -40,9 +40,21 @@ pub fn set_nofile(limit: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// The mode nginx makes its pid and log files with
+/// (`NGX_FILE_DEFAULT_ACCESS`): a daemon's umask is 0, as nginx's.
+pub const LOG_MODE: u32 = 0o644;
+
 /// Writes the process id and a newline to `path`, as nginx does.
 pub fn write_pid(path: &Path) -> Result<(), String> {
-    std::fs::write(path, format!("{}\n", std::process::id()))
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .mode(LOG_MODE)
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(format!("{}\n", std::process::id()).as_bytes()))
         .map_err(|e| failed("open()", &path.display().to_string(), &e))
 }
 
@@ -90,17 +102,22 @@ impl Signal {
     }
 }
 
-/// Reads the process id in the pid file `path` and sends it `signal`;
-/// nginx's words when that fails.
-pub fn signal_pid_file(path: &Path, signal: Signal) -> Result<(), String> {
+/// The process id in the pid file `path`; nginx's words when there is
+/// none.
+pub fn read_pid(path: &Path) -> Result<libc::pid_t, String> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| failed("open()", &shown, &e))?;
-    let pid = text
-        .trim()
+    text.trim()
         .parse::<libc::pid_t>()
         .ok()
         .filter(|p| *p > 0)
-        .ok_or_else(|| format!("invalid PID number \"{}\" in \"{shown}\"", text.trim()))?;
+        .ok_or_else(|| format!("invalid PID number \"{}\" in \"{shown}\"", text.trim()))
+}
+
+/// Reads the process id in the pid file `path` and sends it `signal`;
+/// nginx's words when that fails.
+pub fn signal_pid_file(path: &Path, signal: Signal) -> Result<(), String> {
+    let pid = read_pid(path)?;
     // SAFETY: kill takes two integers and touches no memory of ours.
     let rc = unsafe { libc::kill(pid, signal.number()) };
     if rc != 0 {

@@ -11,7 +11,7 @@ use super::{arg, duplicate_check, setting};
 /// `client_body_temp_path PATH [LEVEL1 [LEVEL2 [LEVEL3]]]` and
 /// `proxy_temp_path ...` (`ngx_conf_set_path_slot`): each level 1 or 2
 /// digits long, and a name's levels no longer than its ten digits.
-pub fn temp_path(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+pub fn temp_path(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
     let name = d.name();
     duplicate_check(f.settings(), name)?;
     let mut levels = Vec::new();
@@ -35,7 +35,7 @@ pub fn temp_path(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resul
         "client_body_temp_path"
     };
     let path = TempPath {
-        dir: arg(d, 0).to_string(),
+        dir: b.options.full_name(arg(d, 0)),
         levels,
     };
     f.settings().insert(key, setting(d, Value::TempPath(path)));

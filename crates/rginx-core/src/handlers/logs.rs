@@ -21,7 +21,7 @@ fn unsupported_log_target(path: &str) -> Result<(), Msg> {
 }
 
 /// `error_log path [level]`
-pub fn error_log(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+pub fn error_log(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
     let level = match d.args.get(1) {
         None => LogLevel::Error,
         Some(w) => LogLevel::parse(w.as_str())
@@ -33,10 +33,11 @@ pub fn error_log(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resul
         return Err(Msg::own(format!("invalid log level \"{extra}\"")));
     }
     unsupported_log_target(arg(d, 0))?;
-    let entry = ErrorLog {
-        path: arg(d, 0).to_string(),
-        level,
+    let path = match arg(d, 0) {
+        "stderr" => "stderr".to_string(),
+        file => b.options.full_name(file),
     };
+    let entry = ErrorLog { path, level };
     push_list(f.settings(), "error_log", d, ListItem::Error(entry));
     Ok(())
 }
@@ -108,8 +109,15 @@ pub fn access_log(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
             return Err(Msg::own(format!("invalid parameter \"{p}\"")));
         }
     }
+    // a path with variables is made per request (nginx: under the
+    // location's root; rginx serves no root yet and takes it as it is)
+    let path = if path.contains('$') {
+        path.to_string()
+    } else {
+        b.options.full_name(path)
+    };
     let entry = AccessLog {
-        path: path.to_string(),
+        path,
         format: format.to_string(),
     };
     push_list(f.settings(), "access_log", d, ListItem::Access(Some(entry)));

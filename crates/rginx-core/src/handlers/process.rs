@@ -23,6 +23,16 @@ pub fn worker_processes(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -
     Ok(())
 }
 
+/// `pid FILE`: under the prefix when relative (`ngx_core_module_init_conf`
+/// makes it a full name).
+pub fn pid(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let s = f.settings();
+    duplicate_check(s, "pid")?;
+    let file = b.options.full_name(arg(d, 0));
+    s.insert("pid", setting(d, Value::Text(file)));
+    Ok(())
+}
+
 /// `worker_connections N`
 pub fn worker_connections(
     _: &mut Builder<'_>,

@@ -5,6 +5,7 @@
 //! when the request ends, with the cached time of then).
 
 use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -78,6 +79,7 @@ impl Engine {
                 files.clear();
             }
             let opened = std::fs::OpenOptions::new()
+                .mode(crate::process::LOG_MODE)
                 .create(true)
                 .append(true)
                 .open(path);

@@ -42,6 +42,7 @@ mod upgrade;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use rginx_core::model::Model;
@@ -199,6 +200,7 @@ impl Engine {
                 }
             }
             let file = std::fs::OpenOptions::new()
+                .mode(crate::process::LOG_MODE)
                 .create(true)
                 .append(true)
                 .open(&path)
