@@ -87,7 +87,7 @@ fn serve(
     // nginx's master and worker processes, unless `master_process off`
     // (the demo is one process, in the foreground)
     let with_master = mode == Mode::Config && model.main.flag("master_process", true);
-    let daemon = mode == Mode::Config && model.main.flag("daemon", true);
+    let mut daemon = mode == Mode::Config && model.main.flag("daemon", true);
     let generation = match Generation::build(&model, &hostname, 1, default_error_log) {
         Ok(g) => g,
         Err(e) => {
@@ -108,8 +108,16 @@ fn serve(
             return ExitCode::from(1);
         }
     };
+    // a binary upgrade: the old master's sockets, as nginx's NGINX
+    // variable names them
+    let mut inherited = procs::inherited_listeners();
+    let upgraded = !inherited.is_empty();
     let mut listeners = Vec::new();
     for addr in generation.listen_addrs() {
+        if let Some(at) = inherited.iter().position(|(a, _)| *a == addr) {
+            listeners.push(inherited.swap_remove(at).1);
+            continue;
+        }
         match rginx_proxy::instance::bind(addr) {
             Ok(l) => listeners.push(l),
             Err(e) => {
@@ -136,6 +144,8 @@ fn serve(
         }
     }
     // daemon on: detached once what can fail on the terminal was tried
+    // (not a new master of a binary upgrade, as nginx's ngx_inherited)
+    daemon &= !upgraded;
     let detached = if daemon {
         match procs::detach() {
             Ok(d) => Some(d),
@@ -281,6 +291,7 @@ fn master(
         eprintln!("rginx: [emerg] {e}");
         return started.failed();
     }
+    let daemonized = started.0.is_some();
     let master = Master::new(
         WorkerPlan {
             generation,
@@ -288,7 +299,8 @@ fn master(
         },
         listeners,
         Some(error_log),
-    );
+    )
+    .with_pid_file(pid, daemonized);
     started.ready();
     master.run(load, |plan| {
         // nginx's master reopens the files and gives them to the
@@ -305,9 +317,6 @@ fn master(
             }
         }
     });
-    if let Some(path) = &pid {
-        rginx_proxy::process::remove_pid(path);
-    }
     tracing::info!(notice = true, "exit");
     std::process::exit(0)
 }

@@ -362,3 +362,160 @@ fn the_migration_guide_s_unit_is_debian_s_with_the_path_changed() {
     assert!(guide
         .contains("sed 's#/usr/sbin/nginx#/usr/sbin/rginx#g' /lib/systemd/system/nginx.service"));
 }
+
+/// The pid in `path`, if it names a live process.
+fn live_pid(path: &Path) -> Option<String> {
+    let pid = std::fs::read_to_string(path).ok()?.trim().to_string();
+    (!pid.is_empty() && alive(&pid)).then_some(pid)
+}
+
+/// The children of `pid`.
+fn children(pid: &str) -> Vec<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// nginx's binary upgrade (USR2, WINCH, QUIT) under a steady load, the
+/// master started as `first` and upgraded to `then` (through a link the
+/// test points at each in turn, as a package upgrade replaces the file):
+/// what each step did, how many requests failed, who answers at the end.
+fn binary_upgrade(first: &Path, then: &Path, tag: &str) -> Vec<String> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let dir = TempDir::new(tag);
+    let port = free_port();
+    let path = dir.0.join("nginx.conf");
+    std::fs::write(&path, conf(&dir.0, port, backend.addr(), "", "")).unwrap();
+    let pid_file = dir.0.join("run.pid");
+    let oldbin = dir.0.join("run.pid.oldbin");
+    let binary = dir.0.join("bin");
+    std::os::unix::fs::symlink(first, &binary).unwrap();
+    let mut seen = Vec::new();
+    let start = run(&binary, &["-g", UNIT_GLOBALS], &path);
+    seen.push(format!("start: {:?}", start.status.code()));
+    let old = live_pid(&pid_file).unwrap_or_default();
+    let _old_guard = KillOnDrop(old.clone());
+    wait_for_port(port, 200);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (served, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let load = {
+        let (stop, served, failed) = (stop.clone(), served.clone(), failed.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let answer = wire::send(
+                    SocketAddr::from(([127, 0, 0, 1], port)),
+                    b"GET / HTTP/1.1\r\nHost: u\r\nConnection: close\r\n\r\n",
+                    false,
+                    Duration::from_secs(5),
+                );
+                match answer.map(|m| m.status()) {
+                    Some(200) => served.fetch_add(1, Ordering::Relaxed),
+                    _ => failed.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        })
+    };
+    let signal = |name: &str, pid: &str| {
+        Command::new("kill")
+            .args([name, pid])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    std::fs::remove_file(&binary).unwrap();
+    std::os::unix::fs::symlink(then, &binary).unwrap();
+    seen.push(format!("USR2: {}", signal("-USR2", &old)));
+    let renamed = wait_until(Duration::from_secs(5), || {
+        live_pid(&oldbin).as_deref() == Some(old.as_str())
+            && live_pid(&pid_file).is_some_and(|new| new != old)
+    });
+    seen.push(format!(
+        "pid file renamed .oldbin, a new master in the pid file: {renamed}"
+    ));
+    let new = live_pid(&pid_file).unwrap_or_default();
+    let _new_guard = KillOnDrop(new.clone());
+    seen.push(format!(
+        "the new master is the old one's child: {}",
+        wait_until(Duration::from_secs(2), || children(&old).contains(&new))
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    seen.push(format!("WINCH: {}", signal("-WINCH", &old)));
+    seen.push(format!(
+        "the old workers are gone, the old master stays: {}",
+        wait_until(Duration::from_secs(5), || children(&old)
+            == vec![new.clone()])
+            && alive(&old)
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    seen.push(format!("QUIT to the old master: {}", signal("-QUIT", &old)));
+    seen.push(format!(
+        "the old master gone, .oldbin removed: {}",
+        wait_until(Duration::from_secs(5), || !alive(&old) && !oldbin.exists())
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let _ = load.join();
+    let answer = wire::send(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        b"GET / HTTP/1.1\r\nHost: u\r\nConnection: close\r\n\r\n",
+        false,
+        Duration::from_secs(5),
+    );
+    let server = answer
+        .and_then(|m| {
+            m.header("Server")
+                .map(|s| s.split('/').next().unwrap_or("").to_string())
+        })
+        .unwrap_or_default();
+    seen.push(format!("answered by: {server}"));
+    seen.push(format!(
+        "the new master serves on: {}, failed requests: {}, served some: {}",
+        live_pid(&pid_file).as_deref() == Some(new.as_str()),
+        failed.load(Ordering::Relaxed),
+        served.load(Ordering::Relaxed) > 50
+    ));
+    let _ = signal("-QUIT", &new);
+    wait_until(Duration::from_secs(5), || !alive(&new));
+    seen
+}
+
+#[test]
+fn a_binary_upgrade_under_load_fails_no_request() {
+    let Some(nginx) = nginx() else { return };
+    let theirs = binary_upgrade(&nginx, &nginx, "upgrade-nginx");
+    let ours = binary_upgrade(&rginx_path(), &rginx_path(), "upgrade-rginx");
+    let answered = |who: &str, seen: &[String]| -> Vec<String> {
+        let mut seen = seen.to_vec();
+        seen.retain(|l| !l.starts_with("answered by"));
+        seen.push(format!("answered by {who}"));
+        seen
+    };
+    assert_eq!(answered("x", &ours), answered("x", &theirs));
+    assert!(
+        theirs.iter().all(|l| !l.contains("false")),
+        "nginx itself: {theirs:#?}"
+    );
+    assert!(ours.iter().any(|l| l == "answered by: rginx"), "{ours:#?}");
+}
+
+#[test]
+fn an_nginx_master_hands_its_sockets_to_rginx_without_dropping_a_request() {
+    let Some(nginx) = nginx() else { return };
+    let switched = binary_upgrade(&nginx, &rginx_path(), "nginx-to-rginx");
+    assert!(
+        switched.iter().all(|l| !l.contains("false")),
+        "{switched:#?}"
+    );
+    assert!(
+        switched.iter().any(|l| l.contains("failed requests: 0")),
+        "{switched:#?}"
+    );
+    assert!(
+        switched.iter().any(|l| l == "answered by: rginx"),
+        "{switched:#?}"
+    );
+}

@@ -15,6 +15,13 @@
 //!   workers' user and has the workers reopen theirs.
 //! - `SIGCHLD`: an ended worker is logged, and replaced unless it was
 //!   leaving.
+//! - `SIGUSR2`, `SIGWINCH`, `SIGQUIT`: nginx's binary upgrade. `SIGUSR2`
+//!   renames the pid file to `.oldbin` and starts the binary again as a new
+//!   master that inherits the listening sockets (in nginx's `NGINX`
+//!   variable, so either binary can take over from the other); `SIGWINCH`
+//!   (when daemonized, as nginx) stops the old workers while the master
+//!   stays, `SIGHUP` then starts them again, and `SIGQUIT` ends the old
+//!   master. A new master that exits gives the pid file back.
 //!
 //! The master never starts a thread: `fork` copies it whole.
 
@@ -67,6 +74,13 @@ pub struct Master {
     error_log: Option<ErrorLogHandle>,
     stopping: Option<Stopping>,
     pid: libc::pid_t,
+    /// The `pid` file, and whether the process detached (`daemon on`).
+    pid_file: Option<PathBuf>,
+    daemonized: bool,
+    /// The new master of a binary upgrade, while it runs.
+    new_binary: Option<libc::pid_t>,
+    /// `SIGWINCH` stopped the workers.
+    noaccepting: bool,
 }
 
 /// The value `rginx -s reload` queues with its `SIGHUP`: this mark in
@@ -137,7 +151,19 @@ impl Master {
             error_log,
             stopping: None,
             pid: std::process::id() as libc::pid_t,
+            pid_file: None,
+            daemonized: false,
+            new_binary: None,
+            noaccepting: false,
         }
+    }
+
+    /// The `pid` file the master removes when it exits (or renames for a
+    /// binary upgrade), and whether it detached.
+    pub fn with_pid_file(mut self, pid_file: Option<PathBuf>, daemonized: bool) -> Master {
+        self.pid_file = pid_file;
+        self.daemonized = daemonized;
+        self
     }
 
     /// Starts the workers and obeys signals until the last worker has
@@ -155,6 +181,7 @@ impl Master {
         }
         loop {
             if self.stopping.is_some() && self.workers.is_empty() {
+                self.remove_pid_file();
                 return;
             }
             if let Some(Stopping::Fast(since)) = self.stopping {
@@ -167,7 +194,10 @@ impl Master {
                 continue;
             };
             let action = match info.signo {
+                libc::SIGHUP if self.noaccepting => ", restarting workers",
                 libc::SIGHUP if self.stopping.is_none() => ", reconfiguring",
+                libc::SIGUSR2 => ", changing binary",
+                libc::SIGWINCH if self.daemonized => ", stop accepting connections",
                 libc::SIGUSR1 => ", reopening logs",
                 libc::SIGQUIT => ", shutting down",
                 libc::SIGTERM | libc::SIGINT => ", exiting",
@@ -191,6 +221,19 @@ impl Master {
             }
             match info.signo {
                 libc::SIGCHLD => self.reap(),
+                libc::SIGHUP if self.noaccepting => {
+                    self.noaccepting = false;
+                    tracing::info!(notice = true, "start worker processes");
+                    if let Err(e) = self.spawn() {
+                        tracing::error!(alert = true, "{e}");
+                    }
+                }
+                libc::SIGUSR2 => self.upgrade(),
+                libc::SIGWINCH if self.daemonized => {
+                    self.noaccepting = true;
+                    tracing::info!(notice = true, "gracefully shutting down worker processes");
+                    self.signal_workers(libc::SIGQUIT, |_| true);
+                }
                 libc::SIGHUP if self.stopping.is_none() => {
                     tracing::info!(notice = true, "reconfiguring");
                     let outcome = self.reload(&mut load);
@@ -251,6 +294,22 @@ impl Master {
     fn reap(&mut self) {
         let mut respawn = 0;
         for (pid, exit) in procs::reap() {
+            if self.new_binary == Some(pid) {
+                // the upgrade failed: the pid file is this master's again
+                self.new_binary = None;
+                tracing::info!(notice = true, "new binary process {pid} exited");
+                if let Some(path) = &self.pid_file {
+                    if let Err(e) = std::fs::rename(oldbin(path), path) {
+                        tracing::error!(
+                            alert = true,
+                            "rename() back to \"{}\" failed ({})",
+                            path.display(),
+                            crate::process::os_error(&e)
+                        );
+                    }
+                }
+                continue;
+            }
             let Some(at) = self.workers.iter().position(|w| w.pid == pid) else {
                 continue;
             };
@@ -276,7 +335,7 @@ impl Master {
                     )
                 }
             }
-            if !worker.leaving && self.stopping.is_none() {
+            if !worker.leaving && self.stopping.is_none() && !self.noaccepting {
                 respawn += 1;
             }
         }
@@ -332,6 +391,55 @@ impl Master {
             }
         }
         Ok(())
+    }
+
+    /// `SIGUSR2`: the pid file becomes `.oldbin` and the binary starts
+    /// again as a new master with the listening sockets.
+    fn upgrade(&mut self) {
+        if self.new_binary.is_some() || self.stopping.is_some() {
+            return;
+        }
+        if let Some(path) = &self.pid_file {
+            if let Err(e) = std::fs::rename(path, oldbin(path)) {
+                tracing::error!(
+                    alert = true,
+                    "rename() \"{}\" to \"{}\" failed ({}), the binary is not changed",
+                    path.display(),
+                    oldbin(path).display(),
+                    crate::process::os_error(&e)
+                );
+                return;
+            }
+        }
+        use std::os::fd::AsRawFd as _;
+        let fds: Vec<libc::c_int> = self.listeners.values().map(|l| l.as_raw_fd()).collect();
+        let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        let program = argv.first().map(|p| binary_path(p)).unwrap_or_default();
+        match procs::exec_new_binary(&program, &argv, &fds) {
+            Ok(pid) => {
+                tracing::info!(notice = true, "start new binary process {pid}");
+                self.new_binary = Some(pid);
+            }
+            Err(e) => {
+                tracing::error!(alert = true, "{e}");
+                if let Some(path) = &self.pid_file {
+                    let _ = std::fs::rename(oldbin(path), path);
+                }
+            }
+        }
+    }
+
+    /// Removes the pid file at exit (the `.oldbin` one while a new master
+    /// runs, as nginx's `ngx_delete_pidfile`).
+    fn remove_pid_file(&self) {
+        if let Some(path) = &self.pid_file {
+            match self.new_binary {
+                Some(_) => {
+                    let _ = std::fs::remove_file(oldbin(path));
+                }
+                None => crate::process::remove_pid(path),
+            }
+        }
     }
 
     /// Starts the plan's number of workers.
@@ -402,4 +510,27 @@ impl Master {
         tracing::info!(notice = true, "exit");
         std::process::exit(0)
     }
+}
+
+/// The pid file's name during a binary upgrade.
+fn oldbin(path: &std::path::Path) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(".oldbin");
+    PathBuf::from(name)
+}
+
+/// The binary to start for an upgrade: `argv[0]` when it names a path
+/// (nginx uses it as it is), else found on `PATH`.
+fn binary_path(argv0: &std::ffi::OsStr) -> std::ffi::OsString {
+    let given = std::path::Path::new(argv0);
+    if given.components().count() > 1 {
+        return argv0.to_os_string();
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(given))
+                .find(|candidate| candidate.is_file())
+        })
+        .map_or_else(|| argv0.to_os_string(), PathBuf::into_os_string)
 }

@@ -331,3 +331,96 @@ pub fn share_counters() -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The environment variable nginx passes its listening sockets in across
+/// a binary upgrade (`NGINX=5;6;`): rginx reads and writes the same, so an
+/// nginx master can hand its sockets to rginx and back.
+pub const INHERITED_SOCKETS: &str = "NGINX";
+
+/// The listening sockets a previous master left this process (`SIGUSR2`),
+/// by address; the variable is removed so that no child sees it again.
+pub fn inherited_listeners() -> Vec<(std::net::SocketAddr, std::net::TcpListener)> {
+    use std::os::fd::FromRawFd as _;
+    let Some(list) = std::env::var_os(INHERITED_SOCKETS) else {
+        return Vec::new();
+    };
+    std::env::remove_var(INHERITED_SOCKETS);
+    let mut listeners = Vec::new();
+    for fd in list
+        .to_string_lossy()
+        .split([';', ':'])
+        .filter_map(|n| n.parse::<libc::c_int>().ok())
+    {
+        // a descriptor that is no listening TCP socket is not taken
+        let mut kind: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes an int into `kind`; the descriptor is
+        // one the previous master left open for this process, owned by the
+        // listener from here on.
+        let listener = unsafe {
+            let rc = libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_ACCEPTCONN,
+                (&mut kind as *mut libc::c_int).cast(),
+                &mut len,
+            );
+            if rc != 0 || kind == 0 {
+                continue;
+            }
+            std::net::TcpListener::from_raw_fd(fd)
+        };
+        let _ = listener.set_nonblocking(true);
+        if let Ok(addr) = listener.local_addr() {
+            listeners.push((addr, listener));
+        }
+    }
+    listeners
+}
+
+/// Starts the binary at `program` (`argv`, this process's arguments) as a
+/// new master with the listening sockets `fds` (nginx's
+/// `ngx_exec_new_binary`): a child of this one, which execs it with the
+/// descriptors kept open and named in [`INHERITED_SOCKETS`].
+pub fn exec_new_binary(
+    program: &std::ffi::OsStr,
+    argv: &[std::ffi::OsString],
+    fds: &[libc::c_int],
+) -> Result<libc::pid_t, String> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let c = |s: &std::ffi::OsStr| std::ffi::CString::new(s.as_bytes()).ok();
+    let path = c(program).ok_or("the binary's path holds a NUL byte")?;
+    let args: Vec<std::ffi::CString> = argv.iter().filter_map(|a| c(a)).collect();
+    let list: String = fds.iter().map(|fd| format!("{fd};")).collect();
+    let mut env: Vec<std::ffi::CString> = std::env::vars_os()
+        .filter(|(k, _)| k != INHERITED_SOCKETS)
+        .filter_map(|(k, v)| {
+            let mut pair = k.as_bytes().to_vec();
+            pair.push(b'=');
+            pair.extend_from_slice(v.as_bytes());
+            std::ffi::CString::new(pair).ok()
+        })
+        .collect();
+    env.extend(std::ffi::CString::new(format!("{INHERITED_SOCKETS}={list}")).ok());
+    let mut arg_ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    arg_ptrs.push(std::ptr::null());
+    let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
+    env_ptrs.push(std::ptr::null());
+    match fork()? {
+        Forked::Parent(pid) => Ok(pid),
+        Forked::Child => {
+            unblock_signals();
+            // SAFETY: the child of a single-threaded fork: it clears
+            // close-on-exec on the sockets and execs, with arrays built
+            // before the fork; _exit if exec fails.
+            unsafe {
+                for fd in fds {
+                    let flags = libc::fcntl(*fd, libc::F_GETFD);
+                    libc::fcntl(*fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+                }
+                libc::execve(path.as_ptr(), arg_ptrs.as_ptr(), env_ptrs.as_ptr());
+                libc::_exit(2);
+            }
+        }
+    }
+}
