@@ -20,7 +20,7 @@ use common::*;
 fn http_body(port: u16, dir: &Path) -> String {
     let dir = dir.display();
     format!(
-        r#"log_format bytes '$uri $status len=$request_length sent=$bytes_sent body=$body_bytes_sent up_rx=[$upstream_bytes_received] up_tx=[$upstream_bytes_sent] up_len=[$upstream_response_length] up=[$upstream_status] req=$connection_requests conn=$connection';
+        r#"log_format bytes '$uri $status len=$request_length sent=$bytes_sent body=$body_bytes_sent up_rx=[$upstream_bytes_received] up_tx=[$upstream_bytes_sent] up_len=[$upstream_response_length] up=[$upstream_status] req=$connection_requests pipe=$pipe conn=$connection';
 upstream kept {{ server 127.0.0.1:{port}; keepalive 4; }}
 upstream two {{ server 127.0.0.1:{port}; server 127.0.0.1:{port}; }}
 map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
@@ -167,4 +167,66 @@ fn the_line_s_time_is_the_time_it_is_written() {
             "{name}: the line's time {logged} is not after the answer (asked at {asked})"
         );
     }
+}
+
+#[test]
+fn access_log_if_writes_the_lines_nginx_writes() {
+    let Some(nginx) = nginx() else { return };
+    let pair = DirPair::start(&nginx, "logif", |port, dir| {
+        format!(
+            "log_format uris '$request_uri';
+             map $status $loggable {{ ~^[23] 0; default 1; }}
+             server {{
+                 listen 127.0.0.1:{port};
+                 access_log {dir}/arg.log uris if=$arg_logme;
+                 access_log {dir}/errors.log uris if=$loggable;
+                 location / {{ return 200 \"ok\\n\"; }}
+                 location /missing {{ return 404; }}
+             }}",
+            dir = dir.display()
+        )
+    });
+    let paths = [
+        "/a?logme=1",
+        "/b?logme=0",
+        "/c",
+        "/d?logme=yes",
+        "/missing?logme=",
+    ];
+    let mut logs = Vec::new();
+    for (_, port, dir) in pair.sides() {
+        for path in paths {
+            converse(port, &get(path, true));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        logs.push((log_lines(dir, "arg.log"), log_lines(dir, "errors.log")));
+    }
+    assert_eq!(logs[1], logs[0], "rginx's lines, then nginx's");
+    assert_eq!(logs[0].0, vec!["/a?logme=1", "/d?logme=yes"]);
+}
+
+#[test]
+fn access_log_gzip_is_refused_and_buffer_is_a_warning() {
+    let dir = TempDir::new("loggzip");
+    std::fs::write(
+        dir.0.join("gzip.conf"),
+        "events {}\nhttp {\n    access_log /tmp/a.log combined gzip;\n}\n",
+    )
+    .unwrap();
+    let out = check_in(&dir.0, "gzip.conf", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        first_emerg(&out).as_deref(),
+        Some(
+            "rginx: [emerg] access_log parameter \"gzip\" is not supported by rginx in gzip.conf:3"
+        )
+    );
+    std::fs::write(
+        dir.0.join("buffer.conf"),
+        "events {}\nhttp {\n    access_log /tmp/a.log combined buffer=32k flush=5s;\n}\n",
+    )
+    .unwrap();
+    let out = check_in(&dir.0, "buffer.conf", &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(warnings(&out).len(), 2, "{:?}", warnings(&out));
 }

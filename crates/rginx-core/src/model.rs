@@ -402,6 +402,8 @@ pub struct AccessLog {
     pub path: String,
     /// Name of the `log_format` (default `combined`).
     pub format: String,
+    /// `if=`: the line is written unless this is empty or `0`.
+    pub condition: Option<String>,
 }
 
 /// One `error_log` target.

@@ -106,6 +106,9 @@ pub struct ConnectionFacts {
     /// When it was accepted (`$connection_time`; `None` outside a
     /// connection).
     pub accepted: Option<std::time::Instant>,
+    /// The request came in the same read as the one before it (`$pipe`:
+    /// nginx's `r->pipeline`).
+    pub pipelined: bool,
 }
 
 /// What to do with a request.
@@ -540,6 +543,17 @@ impl UpstreamPlan<'_> {
     }
 }
 
+/// One `access_log`, compiled.
+#[derive(Debug, Clone)]
+struct CompiledAccessLog {
+    /// The file (with variables: per request).
+    path: Template,
+    /// Its format's place in the runtime's list.
+    format: usize,
+    /// `if=`: no line when it is empty or `0`.
+    condition: Option<Template>,
+}
+
 /// nginx's predefined `combined` log format.
 const COMBINED: &str =
     "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\"";
@@ -718,7 +732,7 @@ struct CompiledLocation {
     response_buffering: ResponseBuffering,
     ignored: IgnoredHeaders,
     /// `access_log` targets: path and index into `Runtime::formats`.
-    access_logs: Vec<(Template, usize)>,
+    access_logs: Vec<CompiledAccessLog>,
     connect_timeout: Duration,
     read_timeout: Duration,
     send_timeout: Duration,
@@ -787,7 +801,7 @@ struct CompiledServer {
     ignore_invalid_headers: bool,
     /// The server level's `access_log` targets (for requests no location
     /// took).
-    access_logs: Vec<(Template, usize)>,
+    access_logs: Vec<CompiledAccessLog>,
     /// The server level's client settings.
     client: ClientSettings,
     /// The server level's `error_log` list and its interned index.

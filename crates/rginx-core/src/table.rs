@@ -1031,6 +1031,13 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
     ),
     // the rest of a TLS policy include (certbot's options-ssl-nginx.conf,
     // Mozilla's generator): alike, until rginx terminates TLS
+    ignored(
+        "open_log_file_cache",
+        HSL,
+        Arity::Range(1, 4),
+        Kind::Text,
+        "rginx keeps access log files open itself (those named with variables: up to 64 per worker)",
+    ),
     ignored("ssl_ciphers", &[H, S], Arity::Exactly(1), Kind::Text, NO_TLS),
     ignored("ssl_ecdh_curve", &[H, S], Arity::Exactly(1), Kind::Text, NO_TLS),
     ignored("ssl_session_cache", &[H, S], Arity::Range(1, 2), Kind::Text, NO_TLS),

@@ -87,6 +87,8 @@ pub enum Var {
     /// `$connection_time`: seconds (with milliseconds) since the
     /// connection was accepted.
     ConnectionTime,
+    /// `$pipe`: `p` for a pipelined request, else `.`.
+    Pipe,
     /// A `map` result, by map index.
     Map(u32),
     /// `$1`..`$9`
@@ -139,7 +141,6 @@ const RESPONSE_VARS: &[&str] = &[
     "bytes_sent",
     "request_time",
     "request_length",
-    "pipe",
     "remote_user",
     "sent_http_content_type",
     "sent_http_content_length",
@@ -246,6 +247,7 @@ fn resolve(name: &str, names: &Names) -> Result<Var, CompileError> {
         "connection" => Var::Connection,
         "connection_requests" => Var::ConnectionRequests,
         "connection_time" => Var::ConnectionTime,
+        "pipe" => Var::Pipe,
         n if RESPONSE_VARS.contains(&n) => Var::Response(n.into()),
         n if n.starts_with("http_") && n.len() > 5 => Var::Http(n[5..].into()),
         n if n.starts_with("arg_") && n.len() > 4 => Var::Arg(n[4..].into()),
@@ -300,6 +302,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "connection",
     "connection_requests",
     "connection_time",
+    "pipe",
 ];
 
 /// Whether rginx implements a variable nginx defines by itself.

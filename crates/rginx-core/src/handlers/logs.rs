@@ -94,18 +94,25 @@ pub fn access_log(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
     if !b.log_format_known(format) {
         return Err(Msg::own(format!("unknown log format \"{format}\"")));
     }
+    let mut condition = None;
     for w in d.args.iter().skip(2) {
         let p = w.as_str();
-        if p.starts_with("if=") {
+        if let Some(value) = p.strip_prefix("if=") {
+            b.use_template(value)?;
+            condition = Some(value.to_string());
+        } else if p.starts_with("buffer=") || p.starts_with("flush=") {
+            // rginx writes each line as the request ends: nothing is held
+            // back, which only costs a write per line
+            b.warn_at(
+                d,
+                format!("access_log parameter \"{p}\" is ignored by rginx: each line is written when its request ends"),
+            );
+        } else if p == "gzip" || p.starts_with("gzip=") {
+            // a file read as gzip that is not would be worse than an error
             return Err(Msg::own(
-                "access_log parameter \"if=\" is not supported by rginx",
+                "access_log parameter \"gzip\" is not supported by rginx",
             ));
-        }
-        let ok = p.starts_with("buffer=")
-            || p.starts_with("flush=")
-            || p == "gzip"
-            || p.starts_with("gzip=");
-        if !ok {
+        } else {
             return Err(Msg::own(format!("invalid parameter \"{p}\"")));
         }
     }
@@ -119,6 +126,7 @@ pub fn access_log(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
     let entry = AccessLog {
         path,
         format: format.to_string(),
+        condition,
     };
     push_list(f.settings(), "access_log", d, ListItem::Access(Some(entry)));
     Ok(())

@@ -434,7 +434,7 @@ pub(super) fn compile_access_logs(
     settings: &Settings,
     names: &Names,
     formats: &[(String, Template)],
-) -> Result<Vec<(Template, usize)>, RuntimeError> {
+) -> Result<Vec<super::CompiledAccessLog>, RuntimeError> {
     let Some(crate::model::Value::AccessLogs(logs)) = settings.get("access_log").map(|s| &s.value)
     else {
         return Ok(Vec::new());
@@ -443,7 +443,15 @@ pub(super) fn compile_access_logs(
         .map(|l| {
             let format = formats.iter().position(|(n, _)| *n == l.format);
             // the path may hold variables, evaluated per request
-            Ok((Template::compile(&l.path, names)?, format.unwrap_or(0)))
+            Ok(super::CompiledAccessLog {
+                path: Template::compile(&l.path, names)?,
+                format: format.unwrap_or(0),
+                condition: l
+                    .condition
+                    .as_deref()
+                    .map(|c| Template::compile(c, names))
+                    .transpose()?,
+            })
         })
         .collect()
 }

@@ -313,6 +313,7 @@ impl<'a> Ctx<'a> {
             Var::Connection => {
                 let _ = write!(out, "{}", self.req.connection.number);
             }
+            Var::Pipe => out.push(if self.req.connection.pipelined { 'p' } else { '.' }),
             Var::ConnectionRequests => {
                 let _ = write!(out, "{}", self.req.connection.requests);
             }

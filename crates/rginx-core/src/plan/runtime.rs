@@ -147,7 +147,7 @@ impl Runtime {
     }
 
     /// The `access_log` targets a request in `scope` is logged to.
-    fn access_logs(&self, scope: LogScope) -> &[(Template, usize)] {
+    fn access_logs(&self, scope: LogScope) -> &[super::CompiledAccessLog] {
         let Some(srv) = self.servers.get(scope.server.0 as usize) else {
             return &[];
         };
@@ -216,10 +216,10 @@ impl Runtime {
         let levels = self.servers.iter().flat_map(|s| {
             std::iter::once(&s.access_logs).chain(s.locations.iter().map(|l| &l.access_logs))
         });
-        for (template, _) in levels.flatten() {
-            if template.is_literal() {
+        for log in levels.flatten() {
+            if log.path.is_literal() {
                 let mut path = String::new();
-                template.render(&mut path, &mut |_, _| {});
+                log.path.render(&mut path, &mut |_, _| {});
                 if !paths.contains(&path) {
                     paths.push(path);
                 }
@@ -272,12 +272,20 @@ impl Runtime {
         }
         self.with_request_ctx(scope, req, matched, Some(facts), None, |ctx| {
             let mut lines = Vec::new();
-            for (path_template, format) in logs {
-                let Some((_, template)) = self.formats.get(*format) else {
+            for log in logs {
+                let Some((_, template)) = self.formats.get(log.format) else {
                     continue;
                 };
+                // `if=`: "0" or empty skips the line (ngx_http_log_handler)
+                if let Some(condition) = &log.condition {
+                    let mut value = String::new();
+                    condition.render(&mut value, &mut |v, out| ctx.var(v, out));
+                    if value.is_empty() || value == "0" {
+                        continue;
+                    }
+                }
                 let mut path = String::new();
-                path_template.render(&mut path, &mut |v, out| ctx.var(v, out));
+                log.path.render(&mut path, &mut |v, out| ctx.var(v, out));
                 let mut line = String::new();
                 template.render(&mut line, &mut |v, out| {
                     let mut value = String::new();

@@ -285,6 +285,7 @@ impl Engine {
                 accepted: std::time::Instant::now().checked_sub(Duration::from_millis(u64::from(
                     crate::http1::uptime_ms().wrapping_sub(connection.opened),
                 ))),
+                pipelined,
             },
         };
         // find the server and the location
