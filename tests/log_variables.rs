@@ -20,7 +20,7 @@ use common::*;
 fn http_body(port: u16, dir: &Path) -> String {
     let dir = dir.display();
     format!(
-        r#"log_format bytes '$uri $status len=$request_length sent=$bytes_sent body=$body_bytes_sent up_rx=[$upstream_bytes_received] up_tx=[$upstream_bytes_sent] up_len=[$upstream_response_length] up=[$upstream_status] req=$connection_requests pipe=$pipe conn=$connection';
+        r#"log_format bytes '$uri $status len=$request_length sent=$bytes_sent body=$body_bytes_sent up_rx=[$upstream_bytes_received] up_tx=[$upstream_bytes_sent] up_len=[$upstream_response_length] up=[$upstream_status] up_ct=[$upstream_http_content_type] up_len_h=[$upstream_http_Content_Length] req=$connection_requests pipe=$pipe conn=$connection';
 upstream kept {{ server 127.0.0.1:{port}; keepalive 4; }}
 upstream two {{ server 127.0.0.1:{port}; server 127.0.0.1:{port}; }}
 map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}

@@ -110,8 +110,9 @@ pub fn directives_markdown() -> String {
          `$upstream_response_length` in every phase (each server tried, `, ` between tries and\n\
          ` : ` between the upstream uses of an internal redirect, as nginx writes them; the last\n\
          try's response time ends when the client has the response, where nginx's ends when the\n\
-         backend's part is read). `$remote_user` is accepted but still empty, and\n\
-         `$upstream_http_NAME` is not supported yet (issue 16). Any other variable nginx\n\
+         backend's part is read). `$upstream_http_NAME` reads the answer passed on (the head is\n\
+         kept only when some value uses it). `$remote_user` is accepted but still empty.\n\
+         Any other variable nginx\n\
          defines is an error\n\
          (`variable \"$x\" is not supported by rginx`), never an empty string.\n",
     );

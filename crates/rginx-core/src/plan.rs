@@ -54,7 +54,7 @@ use rate::RateSettings;
 use redirect::*;
 pub use redirect::{rewrite_cookie, OwnLocation, Redirects};
 use ret::*;
-pub use upstreams::{TryBytes, UpstreamStates};
+pub use upstreams::{TryBytes, UpstreamHead, UpstreamStates};
 
 /// The request body as `$request_body` and `$request_body_file` see it
 /// once the engine has read it (`ngx_http_variable_request_body`: the
@@ -857,6 +857,8 @@ pub struct Runtime {
     hostname: String,
     /// The distinct `error_log` lists below the main level.
     error_log_sets: Vec<Vec<crate::model::ErrorLog>>,
+    /// Some value reads `$upstream_http_NAME`.
+    upstream_headers: bool,
 }
 
 /// A problem compiling the model (normally caught by validation).

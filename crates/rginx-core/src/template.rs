@@ -89,6 +89,9 @@ pub enum Var {
     ConnectionTime,
     /// `$pipe`: `p` for a pipelined request, else `.`.
     Pipe,
+    /// `$upstream_http_NAME`: a header of the last upstream answer (the
+    /// name lowercased, `-` as `_`).
+    UpstreamHttp(Box<str>),
     /// A `map` result, by map index.
     Map(u32),
     /// `$1`..`$9`
@@ -189,6 +192,9 @@ impl CompileError {
 /// Names that the configuration defines: map results and named captures.
 #[derive(Debug, Clone, Default)]
 pub struct Names {
+    /// Set when a compiled value reads `$upstream_http_NAME` (the engine
+    /// then keeps each upstream answer's head for it).
+    pub upstream_headers: std::cell::Cell<bool>,
     /// Map variable name -> map index.
     pub maps: HashMap<String, u32>,
     /// Named captures of any regex in the configuration.
@@ -248,6 +254,10 @@ fn resolve(name: &str, names: &Names) -> Result<Var, CompileError> {
         "connection_requests" => Var::ConnectionRequests,
         "connection_time" => Var::ConnectionTime,
         "pipe" => Var::Pipe,
+        n if n.starts_with("upstream_http_") && n.len() > 14 => {
+            names.upstream_headers.set(true);
+            Var::UpstreamHttp(n[14..].to_ascii_lowercase().into())
+        }
         n if RESPONSE_VARS.contains(&n) => Var::Response(n.into()),
         n if n.starts_with("http_") && n.len() > 5 => Var::Http(n[5..].into()),
         n if n.starts_with("arg_") && n.len() > 4 => Var::Arg(n[4..].into()),
@@ -303,6 +313,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "connection_requests",
     "connection_time",
     "pipe",
+    "upstream_http_",
 ];
 
 /// Whether rginx implements a variable nginx defines by itself.

@@ -37,6 +37,8 @@ pub struct Moved {
     /// Read from the upstream by the relay (after what came with its
     /// head).
     pub from_upstream: u64,
+    /// It ended because nothing moved for its idle time.
+    pub timed_out: bool,
 }
 
 /// How a tunnel ends: the bytes it moved. Each side is its
@@ -67,7 +69,7 @@ where
     Moved {
         to_client: moved.to_client + relayed.to_client,
         to_upstream: moved.to_upstream + relayed.to_upstream,
-        from_upstream: relayed.from_upstream,
+        ..relayed
     }
 }
 
@@ -194,12 +196,13 @@ struct Relay<C, U> {
 impl<C, U> Relay<C, U> {
     /// What it moved: a direction's bytes read are written unless the
     /// tunnel ends with some still pending.
-    fn moved(&self) -> Moved {
+    fn moved(&self, timed_out: bool) -> Moved {
         let delivered = |half: &Half| half.moved - (half.pending.len() - half.written) as u64;
         Moved {
             to_client: delivered(&self.down),
             to_upstream: delivered(&self.up),
             from_upstream: self.down.moved,
+            timed_out,
         }
     }
 }
@@ -219,7 +222,7 @@ where
             // either side closing ends both directions, once what it sent
             // is delivered (a failed write ends at once)
             let _ = Pin::new(&mut this.client).poll_flush(cx);
-            return Poll::Ready(this.moved());
+            return Poll::Ready(this.moved(false));
         }
         if matches!(up, Progress::Moved) || matches!(down, Progress::Moved) {
             this.last_traffic = Instant::now();
@@ -227,7 +230,7 @@ where
         while this.timer.as_mut().poll(cx).is_ready() {
             let due = this.last_traffic + this.idle;
             if due <= Instant::now() {
-                return Poll::Ready(this.moved());
+                return Poll::Ready(this.moved(true));
             }
             this.timer.as_mut().reset(due);
         }

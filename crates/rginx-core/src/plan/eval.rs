@@ -313,7 +313,16 @@ impl<'a> Ctx<'a> {
             Var::Connection => {
                 let _ = write!(out, "{}", self.req.connection.number);
             }
-            Var::Pipe => out.push(if self.req.connection.pipelined { 'p' } else { '.' }),
+            Var::UpstreamHttp(name) => {
+                if let Some(value) = self.req.upstreams.and_then(|u| u.header(name)) {
+                    out.push_str(&value);
+                }
+            }
+            Var::Pipe => out.push(if self.req.connection.pipelined {
+                'p'
+            } else {
+                '.'
+            }),
             Var::ConnectionRequests => {
                 let _ = write!(out, "{}", self.req.connection.requests);
             }

@@ -20,6 +20,7 @@ impl Runtime {
                 formats: Vec::new(),
                 hostname: hostname.to_string(),
                 error_log_sets: Vec::new(),
+                upstream_headers: false,
             });
         };
         let selector = ServerSelector::new(&http.servers).map_err(RuntimeError)?;
@@ -107,6 +108,7 @@ impl Runtime {
                 .map(|u| u.name.to_ascii_lowercase())
                 .collect(),
             formats,
+            upstream_headers: names.upstream_headers.get(),
             hostname: hostname.to_string(),
         })
     }
@@ -207,6 +209,12 @@ impl Runtime {
             Some(loc) => loc.error_log_set,
             None => srv.error_log_set,
         }
+    }
+
+    /// Whether some value reads `$upstream_http_NAME`: then the engine
+    /// keeps each upstream answer's head for the request.
+    pub fn wants_upstream_headers(&self) -> bool {
+        self.upstream_headers
     }
 
     /// The access log files named without variables: opened at start,

@@ -88,17 +88,33 @@ impl TryBytes {
     }
 }
 
+/// The head of an upstream's answer, for `$upstream_http_NAME`.
+pub trait UpstreamHead: Send + Sync + std::fmt::Debug {
+    /// The first header line whose name is `name` in a variable's form
+    /// (lowercase, `_` for `-`), as `ngx_http_variable_unknown_header`
+    /// finds it.
+    fn header(&self, name: &str) -> Option<String>;
+}
+
 /// The request's record (shared by its phases, so filled through `&self`).
 #[derive(Debug, Default)]
 pub struct UpstreamStates {
     /// `None` until the request first uses an upstream.
     states: Mutex<Option<Vec<State>>>,
+    /// The last answer's head, when the configuration reads its headers.
+    head: Mutex<Option<Arc<dyn UpstreamHead>>>,
 }
 
 impl Clone for UpstreamStates {
     fn clone(&self) -> Self {
         UpstreamStates {
             states: Mutex::new(self.lock().clone()),
+            head: Mutex::new(
+                self.head
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone(),
+            ),
         }
     }
 }
@@ -177,6 +193,21 @@ impl UpstreamStates {
         self.with_last(|s, took| {
             s.response.get_or_insert(took);
         });
+    }
+
+    /// The head of the answer passed on (`u->headers_in`: the last one).
+    pub fn answered_with(&self, head: Arc<dyn UpstreamHead>) {
+        *self.head.lock().unwrap_or_else(PoisonError::into_inner) = Some(head);
+    }
+
+    /// `$upstream_http_NAME` (`name` lowercase, `_` for `-`).
+    pub fn header(&self, name: &str) -> Option<String> {
+        let head = self
+            .head
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        head?.header(name)
     }
 
     /// The server tried last.

@@ -238,6 +238,36 @@ impl Engine {
         }
     }
 
+    /// nginx's info line for a client that closed its connection before a
+    /// request: after one, `ngx_http_keepalive_handler`'s (no context);
+    /// before the first, `ngx_http_wait_request_handler`'s.
+    pub(crate) fn log_client_closed(&self, connection: &ClientConnection) {
+        if !tracing::enabled!(tracing::Level::INFO) {
+            return;
+        }
+        let scope = self.runtime.socket_scope(connection.local);
+        let log_set = self
+            .runtime
+            .error_log_set(scope)
+            .map_or(0, |i| i as u64 + 1);
+        if connection.served > 0 {
+            tracing::info!(
+                log_set,
+                "*{} client {} closed keepalive connection",
+                connection.number,
+                connection.remote.ip()
+            );
+        } else {
+            tracing::info!(
+                log_set,
+                "*{} client closed connection while waiting for request, client: {}, server: {}",
+                connection.number,
+                connection.remote.ip(),
+                connection.local
+            );
+        }
+    }
+
     /// Writes an info line with nginx's context, to `scope`'s logs (for a
     /// client that has no request yet, the socket's default server's).
     #[allow(clippy::too_many_arguments)]

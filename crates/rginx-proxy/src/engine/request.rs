@@ -402,6 +402,16 @@ impl Engine {
                 session.started,
                 (written.total, request_length),
             );
+            if tracing::enabled!(tracing::Level::INFO) {
+                tunnel.timeout_line = session.last_upstream_request().map(|(addr, uri)| {
+                    let at = addr.in_url();
+                    super::upgrade::TimeoutLine {
+                        connection: session.context.connection,
+                        log_set: session.context.log_set,
+                        describe: session.context.describe(Some((&at, &uri))).to_string(),
+                    }
+                });
+            }
             return Next::Tunnel(tunnel);
         }
         // the upstream's part ends with the response (rginx's read-ahead

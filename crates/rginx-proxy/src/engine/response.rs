@@ -43,6 +43,11 @@ impl Engine {
             addr,
         } = reply;
         let raw = conn.take_head(&head);
+        if self.runtime.wants_upstream_headers() {
+            session
+                .upstreams()
+                .answered_with(std::sync::Arc::new(AnswerHead(raw.clone())));
+        }
         let code = StatusCode::from_u16(head.status)
             .map_err(|_| ProxyError::after_sending(Kind::InvalidHeader))?;
         let mut out = Response::builder().status(code);
@@ -180,6 +185,7 @@ impl Engine {
                 upstream: conn.into_tunnel(),
                 idle: plan.read_timeout,
                 log: None,
+                timeout_line: None,
                 slots: self.slots.clone(),
             };
             let response = out.body(empty_body()).map_err(|_| internal())?;
@@ -420,5 +426,31 @@ impl http_body::Body for Prefixed {
             Rest::Failed(error) => Poll::Ready(error.take().map(Err)),
             Rest::Body(body) => Pin::new(body).poll_frame(cx),
         }
+    }
+}
+
+/// An upstream answer's head, kept for `$upstream_http_NAME` (its bytes,
+/// shared with the response; parsed again when a variable reads it).
+#[derive(Debug)]
+struct AnswerHead(bytes::Bytes);
+
+impl rginx_core::plan::UpstreamHead for AnswerHead {
+    fn header(&self, name: &str) -> Option<String> {
+        let head = rginx_http::response::ResponseHead::parse(&self.0).ok()??;
+        head.headers.iter().find_map(|line| {
+            let sent = self.0.get(line.name.clone())?;
+            // ngx_http_variable_unknown_header: case-insensitive, `-` as `_`
+            let same = sent.len() == name.len()
+                && sent.iter().zip(name.bytes()).all(|(&c, v)| {
+                    let c = if c == b'-' {
+                        b'_'
+                    } else {
+                        c.to_ascii_lowercase()
+                    };
+                    c == v
+                });
+            let value = self.0.get(line.value.clone()).filter(|_| same)?;
+            Some(String::from_utf8_lossy(value).into_owned())
+        })
     }
 }

@@ -23,8 +23,22 @@ pub(crate) struct TunnelPlan {
     pub(super) idle: Duration,
     /// Written when the tunnel closes.
     pub(super) log: Option<LogRecord>,
+    /// nginx's info line for a tunnel that idled out, made while the
+    /// request was at hand (when info lines are logged).
+    pub(super) timeout_line: Option<TimeoutLine>,
     /// The worker's `worker_connections` slots.
     pub(super) slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// What nginx's "upstream timed out ... while proxying upgraded
+/// connection" line says about the request.
+pub(super) struct TimeoutLine {
+    /// The connection's number (`*N`).
+    pub connection: u64,
+    /// The `error_log` list the line goes to.
+    pub log_set: u64,
+    /// The line's context (`, client: ..., upstream: ..., host: ...`).
+    pub describe: String,
 }
 
 impl TunnelPlan {
@@ -41,6 +55,16 @@ impl TunnelPlan {
             bytes,
         } = self.upstream;
         let moved = crate::tunnel::run((client, client_early), (stream, early), self.idle).await;
+        if let (true, Some(line)) = (moved.timed_out, &self.timeout_line) {
+            // ngx_http_upstream_process_upgraded: an ETIMEDOUT on the
+            // client's connection, logged at info (its log_error)
+            tracing::info!(
+                log_set = line.log_set,
+                "*{} upstream timed out (110: Connection timed out) while proxying upgraded connection{}",
+                line.connection,
+                line.describe
+            );
+        }
         // what came with the 101 head was counted as it was read
         bytes.received(moved.from_upstream);
         bytes.sent(moved.to_upstream);

@@ -90,9 +90,11 @@ pub enum Waited {
 pub enum HeadRead {
     /// A whole head (its bytes) and how its body is framed.
     Head(Bytes, BodyFraming),
-    /// The connection ended before a head began (closed, idle too long,
-    /// or the process is quitting): closed without an answer.
+    /// The connection ended before a head began (idle too long, or the
+    /// process is quitting): closed without an answer.
     Ended,
+    /// The client closed it before a head began.
+    Closed,
     /// The client closed, or its time ran out, in the middle of a head:
     /// nginx closes without an answer.
     Cut,
@@ -324,9 +326,8 @@ impl ClientConn {
                 },
             };
             match read {
-                Ok(0) | Err(_) if self.buf.is_empty() && scanner.untouched() => {
-                    return HeadRead::Ended
-                }
+                Ok(0) if self.buf.is_empty() && scanner.untouched() => return HeadRead::Closed,
+                Err(_) if self.buf.is_empty() && scanner.untouched() => return HeadRead::Ended,
                 Ok(0) | Err(_) => return HeadRead::Cut,
                 Ok(_) => {}
             }

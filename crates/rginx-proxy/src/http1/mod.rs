@@ -233,6 +233,10 @@ async fn serve_one(
     let (head, framing) = match conn.read_head(&mut scanner, timers).await {
         HeadRead::Head(head, framing) => (head, framing),
         HeadRead::Ended | HeadRead::Cut => return Step::Close,
+        HeadRead::Closed => {
+            accepted_by.log_client_closed(connection);
+            return Step::Close;
+        }
         HeadRead::Refused(refusal) => {
             accepted_by.log_refused(connection, refusal, &conn.buf, pipelined);
             let tokens = accepted_by.server_tokens(connection.local);
