@@ -270,7 +270,7 @@ fn the_report_lists_every_refusal_check_reports() {
     );
     assert!(
         row("proxy_set_header")
-            .contains("unsupported  variable \"$upstream_http_x_up\" is not supported by rginx"),
+            .contains("unsupported  variable \"$limit_rate\" is not supported by rginx"),
         "{text}"
     );
     assert!(text.contains("# 2 other findings"), "{text}");
