@@ -151,23 +151,28 @@ pub fn as_root() -> bool {
         .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:\t0\t")))
 }
 
-/// A free loopback port (bound and released; good enough for tests).
+/// A free loopback port for a server under test: below the kernel's
+/// ephemeral range, so that no `bind(port 0)` elsewhere (a test's backend,
+/// in another thread) can be handed the same port between this check and
+/// the server's own bind, as happened when the port came from that range.
 pub fn free_port() -> u16 {
-    // the kernel may hand a released port out again at once: never give
-    // the same one to two tests of this process (they run in parallel, and
-    // a proxy that finds its port taken would go unnoticed when the other
-    // one answers there)
+    // never the same one to two tests of this process (they run in
+    // parallel, and a proxy that finds its port taken would go unnoticed
+    // when the other one answers there)
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let (low, high) = (10_000u32, 30_000u32);
+    // each test binary starts elsewhere: a server of the one before may
+    // still be going away
+    let mut next = std::process::id().wrapping_mul(7919) % (high - low);
     loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
+        next = (next + 1) % (high - low);
+        let port = (low + next) as u16;
         let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
+        if given.contains(&port) || std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
         }
+        given.push(port);
+        return port;
     }
 }
 
