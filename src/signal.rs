@@ -48,6 +48,17 @@ pub fn run(name: &str, source: &Source) -> ExitCode {
     }
 }
 
+/// Whether process `pid` runs one thread (`Threads:` in its status).
+fn single_threaded(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:").map(|n| n.trim() == "1"))
+        })
+        .unwrap_or(true)
+}
+
 /// How long `-s reload` waits for the master's answer.
 const ANSWER_WAIT: Duration = Duration::from_secs(30);
 
@@ -61,6 +72,17 @@ fn reload(pid_file: &Path) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // only rginx's master answers, and it has one thread: an rginx with
+    // `master_process off` (threads) is signalled as nginx's -s does
+    if !single_threaded(pid) {
+        return match procs::send(pid, procs::RELOAD) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rginx: [error] {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let (reader, writer) = match procs::pipe() {
         Ok(pipe) => pipe,
         Err(e) => {

@@ -519,3 +519,33 @@ fn an_nginx_master_hands_its_sockets_to_rginx_without_dropping_a_request() {
         "{switched:#?}"
     );
 }
+
+#[test]
+fn without_a_master_reload_is_signalled_as_nginx_does() {
+    let backend = EchoBackend::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let dir = TempDir::new("single");
+    let port = free_port();
+    let path = dir.0.join("nginx.conf");
+    let main = "daemon off; master_process off;";
+    std::fs::write(&path, conf(&dir.0, port, backend.addr(), main, "")).unwrap();
+    let mut child = Command::new(rginx_path())
+        .arg("-c")
+        .arg(&path)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start");
+    wait_for_port(port, 200);
+    // one process with threads: no master to answer, so no wait for one
+    let sent = Instant::now();
+    let reload = run(&rginx_path(), &["-s", "reload"], &path);
+    assert_eq!(reload.status.code(), Some(0));
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        sent.elapsed()
+    );
+    let log = || std::fs::read_to_string(dir.0.join("error.log")).unwrap_or_default();
+    assert!(wait_until(Duration::from_secs(5), || log().contains("reconfigured")));
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -162,11 +162,14 @@ pub fn free_port() -> u16 {
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     let (low, high) = (10_000u32, 30_000u32);
     // each test binary starts elsewhere: a server of the one before may
-    // still be going away
-    let mut next = std::process::id().wrapping_mul(7919) % (high - low);
+    // still be going away; ports ten apart, so that a test can take a few
+    // in a row from one (tests/listen_ranges.rs)
+    let start = std::process::id().wrapping_mul(7919) % (high - low);
+    static TRIED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     loop {
-        next = (next + 1) % (high - low);
-        let port = (low + next) as u16;
+        let i = TRIED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let offset = (start + i.wrapping_mul(10) + i / 2000) % (high - low);
+        let port = (low + offset) as u16;
         let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
         if given.contains(&port) || std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
             continue;

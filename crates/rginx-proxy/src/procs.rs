@@ -23,6 +23,9 @@ pub const HANDLED: [libc::c_int; 8] = [
     libc::SIGCHLD,
 ];
 
+/// `SIGHUP`, for callers without libc.
+pub const RELOAD: libc::c_int = libc::SIGHUP;
+
 /// nginx's names for the signals it logs (`signal 1 (SIGHUP) received`).
 pub fn signal_name(signo: libc::c_int) -> &'static str {
     match signo {
