@@ -230,3 +230,51 @@ fn access_log_gzip_is_refused_and_buffer_is_a_warning() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(warnings(&out).len(), 2, "{:?}", warnings(&out));
 }
+
+#[test]
+fn remote_user_is_read_from_basic_credentials_as_nginx_reads_it() {
+    let Some(nginx) = nginx() else { return };
+    let pair = DirPair::start(&nginx, "remoteuser", |port, dir| {
+        format!(
+            "log_format users '[$remote_user]';
+             server {{
+                 listen 127.0.0.1:{port};
+                 access_log {dir}/users.log users;
+                 add_header X-User $remote_user;
+                 location / {{ return 200 \"ok\\n\"; }}
+             }}",
+            dir = dir.display()
+        )
+    });
+    let credentials = [
+        "Basic YWxpY2U6c2VjcmV0",
+        "basic   YWxpY2U6c2VjcmV0",
+        "Basic Ym9iOg",
+        "Basic Ym9iOg==",
+        "Basic YWxpY2U=",
+        "Basic OnNlY3JldA==",
+        "Basic YW*p",
+        "Bearer YWxpY2U6c2VjcmV0",
+        "Basic w6lsaWU6eA==",
+        "Basic YWxpY2U6c2VjcmV0=garbage",
+    ];
+    let mut answers = Vec::new();
+    for (_, port, dir) in pair.sides() {
+        let mut headers = Vec::new();
+        for c in credentials {
+            let request = format!(
+                "GET / HTTP/1.1\r\nHost: u.test\r\nAuthorization: {c}\r\nConnection: close\r\n\r\n"
+            );
+            let text = answer_text(port, &request);
+            headers.push(
+                text.lines()
+                    .find(|l| l.starts_with("X-User"))
+                    .unwrap_or("(none)")
+                    .to_string(),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        answers.push((headers, log_lines(dir, "users.log")));
+    }
+    assert_eq!(answers[1], answers[0], "rginx's, then nginx's");
+}

@@ -111,7 +111,7 @@ pub fn directives_markdown() -> String {
          ` : ` between the upstream uses of an internal redirect, as nginx writes them; the last\n\
          try's response time ends when the client has the response, where nginx's ends when the\n\
          backend's part is read). `$upstream_http_NAME` reads the answer passed on (the head is\n\
-         kept only when some value uses it). `$remote_user` is accepted but still empty.\n\
+         kept only when some value uses it). `$remote_user` is the Basic credentials' user.\n\
          Any other variable nginx\n\
          defines is an error\n\
          (`variable \"$x\" is not supported by rginx`), never an empty string.\n",

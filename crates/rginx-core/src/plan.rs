@@ -24,6 +24,7 @@ use crate::uri;
 
 mod compile;
 mod cookie_flags;
+mod credentials;
 mod decide;
 mod dynamic;
 mod errors;
@@ -39,6 +40,7 @@ mod upstreams;
 use compile::*;
 pub use cookie_flags::CookieFlags;
 use cookie_flags::*;
+pub use credentials::basic_user;
 use decide::*;
 pub use decide::{response_header_passes, Internal};
 use errors::*;

@@ -89,6 +89,8 @@ pub enum Var {
     ConnectionTime,
     /// `$pipe`: `p` for a pipelined request, else `.`.
     Pipe,
+    /// `$remote_user`: the user of the request's Basic credentials.
+    RemoteUser,
     /// `$upstream_http_NAME`: a header of the last upstream answer (the
     /// name lowercased, `-` as `_`).
     UpstreamHttp(Box<str>),
@@ -144,7 +146,6 @@ const RESPONSE_VARS: &[&str] = &[
     "bytes_sent",
     "request_time",
     "request_length",
-    "remote_user",
     "sent_http_content_type",
     "sent_http_content_length",
     "sent_http_location",
@@ -254,6 +255,7 @@ fn resolve(name: &str, names: &Names) -> Result<Var, CompileError> {
         "connection_requests" => Var::ConnectionRequests,
         "connection_time" => Var::ConnectionTime,
         "pipe" => Var::Pipe,
+        "remote_user" => Var::RemoteUser,
         n if n.starts_with("upstream_http_") && n.len() > 14 => {
             names.upstream_headers.set(true);
             Var::UpstreamHttp(n[14..].to_ascii_lowercase().into())
@@ -313,6 +315,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "connection_requests",
     "connection_time",
     "pipe",
+    "remote_user",
     "upstream_http_",
 ];
 

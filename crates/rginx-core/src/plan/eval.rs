@@ -318,6 +318,16 @@ impl<'a> Ctx<'a> {
                     out.push_str(&value);
                 }
             }
+            Var::RemoteUser => {
+                let authorization = self
+                    .req
+                    .headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("authorization"));
+                if let Some(user) = authorization.and_then(|(_, v)| super::basic_user(v)) {
+                    out.push_str(&user);
+                }
+            }
             Var::Pipe => out.push(if self.req.connection.pipelined {
                 'p'
             } else {
