@@ -278,3 +278,43 @@ fn remote_user_is_read_from_basic_credentials_as_nginx_reads_it() {
     }
     assert_eq!(answers[1], answers[0], "rginx's, then nginx's");
 }
+
+#[test]
+fn sent_headers_are_logged_as_nginx_logs_them() {
+    let Some(nginx) = nginx() else { return };
+    let pair = DirPair::start(&nginx, "senthttp", |port, dir| {
+        format!(
+            "log_format sent '$uri ct=[$sent_http_content_type] len=[$sent_http_content_length] conn=[$sent_http_connection] loc=[$sent_http_location] cc=[$sent_http_cache_control] x=[$sent_http_x_custom] srv=[$sent_http_server] te=[$sent_http_transfer_encoding]';
+             server_tokens off;
+             server {{
+                 listen 127.0.0.1:{port};
+                 access_log {dir}/sent.log sent;
+                 location /plain {{ return 200 \"ok\\n\"; }}
+                 location /added {{ add_header X-Custom yes; expires 1h; return 200 \"ok\\n\"; }}
+                 location /moved {{ return 301 /elsewhere; }}
+                 location /missing {{ return 404; }}
+                 location /streamed {{
+                     proxy_pass http://127.0.0.1:{port}/plain;
+                     proxy_http_version 1.1;
+                     proxy_buffering off;
+                 }}
+             }}",
+            dir = dir.display()
+        )
+    });
+    let mut logs = Vec::new();
+    for (_, port, dir) in pair.sides() {
+        for path in ["/plain", "/added", "/moved", "/missing", "/streamed"] {
+            converse(port, &get(path, true));
+        }
+        converse(
+            port,
+            &format!("{}{}", get("/plain", false), get("/plain", true)),
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let mut lines = log_lines(dir, "sent.log");
+        lines.sort();
+        logs.push(lines);
+    }
+    assert_eq!(logs[1], logs[0], "rginx's, then nginx's");
+}

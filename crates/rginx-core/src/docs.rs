@@ -104,9 +104,10 @@ pub fn directives_markdown() -> String {
          upstream connections from 1, as nginx's counter does (resolver sockets excepted). Of the\n\
          response variables, `$status`, `$body_bytes_sent`, `$bytes_sent`, `$request_length`\n\
          (the head and a body read; a discarded body does not count) and `$request_time` are\n\
-         computed for the access log. `$sent_http_content_type`, `_content_length`,\n\
-         `_location`, `_connection` and `_cache_control` are read by `add_header` and `expires`\n\
-         but are still empty in `log_format` (issue 16). `$upstream_addr`,\n\
+         computed for the access log, and `$sent_http_NAME` for any header, read from the\n\
+         head as written (the head is kept only when a `log_format` uses one; as in nginx,\n\
+         `Server` and `Date` are not found and `Connection` reads `close` by then).\n\
+         `$upstream_addr`,\n\
          `$upstream_status`, `$upstream_connect_time`, `$upstream_header_time`,\n\
          `$upstream_response_time`, `$upstream_bytes_received`, `$upstream_bytes_sent` and\n\
          `$upstream_response_length` in every phase (each server tried, `, ` between tries and\n\

@@ -146,11 +146,6 @@ const RESPONSE_VARS: &[&str] = &[
     "bytes_sent",
     "request_time",
     "request_length",
-    "sent_http_content_type",
-    "sent_http_content_length",
-    "sent_http_location",
-    "sent_http_connection",
-    "sent_http_cache_control",
 ];
 
 /// One piece of a template.
@@ -261,6 +256,9 @@ fn resolve(name: &str, names: &Names) -> Result<Var, CompileError> {
             Var::UpstreamHttp(n[14..].to_ascii_lowercase().into())
         }
         n if RESPONSE_VARS.contains(&n) => Var::Response(n.into()),
+        n if n.starts_with("sent_http_") && n.len() > 10 => {
+            Var::Response(n.to_ascii_lowercase().into())
+        }
         n if n.starts_with("http_") && n.len() > 5 => Var::Http(n[5..].into()),
         n if n.starts_with("arg_") && n.len() > 4 => Var::Arg(n[4..].into()),
         n if n.starts_with("cookie_") && n.len() > 7 => Var::Cookie(n[7..].into()),
@@ -374,6 +372,13 @@ impl Template {
     /// Whether the template is plain text (no variables).
     pub fn is_literal(&self) -> bool {
         self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
+    }
+
+    /// Whether it reads a variable `which` picks.
+    pub fn reads(&self, which: impl Fn(&Var) -> bool) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Var(v) if which(v)))
     }
 
     /// Text as it is, not scanned for variables.

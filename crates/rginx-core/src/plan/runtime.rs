@@ -211,6 +211,14 @@ impl Runtime {
         }
     }
 
+    /// Whether a `log_format` reads `$sent_http_NAME`: then the engine
+    /// keeps the head it wrote for the log.
+    pub fn logs_sent_headers(&self) -> bool {
+        self.formats
+            .iter()
+            .any(|(_, t)| t.reads(|v| matches!(v, Var::Response(n) if n.starts_with("sent_http_"))))
+    }
+
     /// Whether some value reads `$upstream_http_NAME`: then the engine
     /// keeps each upstream answer's head for the request.
     pub fn wants_upstream_headers(&self) -> bool {
@@ -272,13 +280,14 @@ impl Runtime {
         req: &RequestHead<'_>,
         matched: &Matched,
         facts: &ResponseFacts,
+        sent: Option<&dyn SentHeaders>,
         alerts: &mut Vec<String>,
     ) -> Vec<(String, String)> {
         let logs = self.access_logs(scope);
         if logs.is_empty() {
             return Vec::new();
         }
-        self.with_request_ctx(scope, req, matched, Some(facts), None, |ctx| {
+        self.with_request_ctx(scope, req, matched, Some(facts), sent, |ctx| {
             let mut lines = Vec::new();
             for log in logs {
                 let Some((_, template)) = self.formats.get(log.format) else {

@@ -26,6 +26,41 @@ pub(super) struct Sent {
     pub total: u64,
     /// The request's head and the body bytes read (`$request_length`).
     pub request_length: u64,
+    /// The response head written, kept when a `log_format` reads
+    /// `$sent_http_NAME`.
+    pub head: Option<Vec<u8>>,
+}
+
+/// The head written, as `$sent_http_NAME` reads it in the log: the first
+/// line of a name. `Server` and `Date` are not among them: nginx's header
+/// filter writes those from its flags, and its variables find no such
+/// header (`ngx_http_variable_unknown_header` on `headers_out`). By the
+/// log phase nginx has cleared `r->keepalive` (`ngx_http_set_keepalive`),
+/// so `Connection` reads `close` (`upgrade` for a 101) and `Keep-Alive`
+/// nothing.
+struct WrittenHead<'a>(&'a [u8]);
+
+impl rginx_core::plan::SentHeaders for WrittenHead<'_> {
+    fn sent(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        if ["server", "date", "keep-alive"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n))
+        {
+            return None;
+        }
+        if name.eq_ignore_ascii_case("connection") {
+            let upgrade = self.0.starts_with(b"HTTP/1.1 101");
+            return Some(if upgrade { "upgrade" } else { "close" }.into());
+        }
+        let mut lines = self.0.split(|&b| b == b'\n').skip(1);
+        lines.find_map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let colon = line.iter().position(|&b| b == b':')?;
+            let (sent, value) = (&line[..colon], &line[colon + 1..]);
+            sent.eq_ignore_ascii_case(name.as_bytes())
+                .then(|| String::from_utf8_lossy(value.trim_ascii()))
+        })
+    }
 }
 
 impl Engine {
@@ -54,10 +89,14 @@ impl Engine {
             ..*head
         };
         let mut alerts = Vec::new();
-        for (path, line) in
+        let written = sent.head.as_deref().map(WrittenHead);
+        let sent_headers = written
+            .as_ref()
+            .map(|h| h as &dyn rginx_core::plan::SentHeaders);
+        let lines =
             self.runtime
-                .access_log_lines(scope, &head, matched, &facts, &mut alerts)
-        {
+                .access_log_lines(scope, &head, matched, &facts, sent_headers, &mut alerts);
+        for (path, line) in lines {
             self.append_log(&path, &line);
         }
         // a map's regex that failed while the line was written (rginx
@@ -163,6 +202,7 @@ impl LogRecord {
             body: moved,
             total: self.head_sent + moved,
             request_length: self.request_length,
+            head: None,
         };
         self.upstreams.finished();
         let refs: Vec<(&str, &str)> = self

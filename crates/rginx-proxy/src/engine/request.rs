@@ -387,6 +387,7 @@ impl Engine {
             keep_alive: keep_alive && tunnel.is_none(),
             keepalive_header: session.client.keepalive_header,
             client_minor: parsed.minor_version,
+            keep_head: tunnel.is_none() && self.runtime.logs_sent_headers(),
             now,
             tokens: session.client.server_tokens,
             pace: pace.map(|limit| (limit, session.head.time)),
@@ -422,6 +423,7 @@ impl Engine {
             body: written.body,
             total: written.total,
             request_length,
+            head: written.head,
         };
         self.log_access(
             session.scope,
@@ -519,6 +521,7 @@ impl Engine {
             keep_alive: false,
             keepalive_header: None,
             client_minor: 1,
+            keep_head: false,
             now: std::time::SystemTime::now(),
             tokens,
             pace: None,

@@ -137,6 +137,9 @@ pub struct Framing {
     pub keepalive_header: Option<Duration>,
     /// The client's HTTP minor version.
     pub client_minor: u8,
+    /// Keep a copy of the head written ([`Written::head`]), for an access
+    /// log that reads `$sent_http_NAME`.
+    pub keep_head: bool,
     /// The time the head is written for (its `Date`; the headers filter's
     /// `Expires` counts from the same second, as nginx's cached time).
     pub now: std::time::SystemTime,
@@ -148,7 +151,7 @@ pub struct Framing {
 }
 
 /// What became of a written response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Written {
     /// It was written whole and the connection may serve another request.
     pub keep: bool,
@@ -156,6 +159,8 @@ pub struct Written {
     pub body: u64,
     /// Bytes written in all, the head's included (`$bytes_sent`).
     pub total: u64,
+    /// The head as written, when [`Framing::keep_head`] asked for it.
+    pub head: Option<Vec<u8>>,
 }
 
 /// nginx's reason phrases (`ngx_http_status_lines`, 1.22): empty for the
@@ -310,6 +315,7 @@ pub async fn write_response(
         keep: false,
         body: 0,
         total: 0,
+        head: framing.keep_head.then(|| head.clone()),
     };
     let mut pace = framing
         .pace
