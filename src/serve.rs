@@ -187,15 +187,8 @@ fn serve(
             pid,
             || {
                 let source = reload.ok_or_else(|| vec!["no configuration".to_string()])?;
-                let model = crate::check::load_for_reload(source)?;
-                let generation = Generation::build(&model, &hostname, 1, default_error_log)
-                    .map_err(|e| vec![e])?;
-                let account = as_root.then(|| account_of(&model));
-                let owner = account.as_ref().and_then(owner_of);
-                let failed = generation.create_temp_dirs(owner);
-                if !failed.is_empty() {
-                    return Err(failed);
-                }
+                let (generation, account) =
+                    reloaded(source, &hostname, 1, default_error_log, as_root)?;
                 Ok(WorkerPlan {
                     generation,
                     account,
@@ -230,18 +223,10 @@ fn serve(
         }
     };
     started.ready();
+    // the process runs as `user` by now: its temp directories are its own
     instance.control(signals, |workers| match reload {
-        Some(source) => {
-            let model = crate::check::load_for_reload(source)?;
-            let generation = Generation::build(&model, &hostname, workers, default_error_log)
-                .map_err(|e| vec![e])?;
-            let failed = generation.create_temp_dirs(None);
-            if failed.is_empty() {
-                Ok(generation)
-            } else {
-                Err(failed)
-            }
-        }
+        Some(source) => reloaded(source, &hostname, workers, default_error_log, false)
+            .map(|(generation, _)| generation),
         None => Err(vec![
             "the built-in demo configuration cannot be reloaded".to_string()
         ]),
@@ -319,6 +304,28 @@ fn master(
     });
     tracing::info!(notice = true, "exit");
     std::process::exit(0)
+}
+
+/// The configuration read again for a reload and made ready for
+/// `workers` engines, its temp directories made (as root, `as_root`, given
+/// to the account its `user` names, which comes back too); nginx's lines
+/// for what failed.
+fn reloaded(
+    source: &crate::check::Source,
+    hostname: &str,
+    workers: usize,
+    default_error_log: Option<&str>,
+    as_root: bool,
+) -> Result<(Generation, Option<Account>), Vec<String>> {
+    let model = crate::check::load_for_reload(source)?;
+    let generation =
+        Generation::build(&model, hostname, workers, default_error_log).map_err(|e| vec![e])?;
+    let account = as_root.then(|| account_of(&model));
+    let failed = generation.create_temp_dirs(account.as_ref().and_then(owner_of));
+    if !failed.is_empty() {
+        return Err(failed);
+    }
+    Ok((generation, account))
 }
 
 /// The account `user` names (nginx's workers run as nobody:nogroup unless

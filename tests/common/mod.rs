@@ -151,6 +151,17 @@ pub fn as_root() -> bool {
         .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:\t0\t")))
 }
 
+/// A scenario's steps as rginx went through them must be nginx's, and
+/// each of nginx's must have held (none says `false`): a scenario nginx
+/// itself fails proves nothing.
+pub fn assert_same_steps(ours: &[String], theirs: &[String]) {
+    assert_eq!(ours, theirs, "rginx's steps, then nginx's");
+    assert!(
+        theirs.iter().all(|l| !l.contains("false")),
+        "nginx itself: {theirs:#?}"
+    );
+}
+
 /// A free loopback port for a server under test: below the kernel's
 /// ephemeral range, so that no `bind(port 0)` elsewhere (a test's backend,
 /// in another thread) can be handed the same port between this check and

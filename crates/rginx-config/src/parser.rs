@@ -33,19 +33,7 @@ pub struct Parsed {
 /// Parses the main configuration file at `path`, expanding includes.
 /// Relative include paths resolve against the directory of `path`.
 pub fn parse_file(path: &Path) -> Parsed {
-    let conf_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut parser = ConfParser::new(conf_dir);
-    let mut directives = Vec::new();
-    let error = match read_file(path) {
-        Ok(text) => parser.parse_source(path.to_path_buf(), text, &mut directives, None),
-        Err(message) => Err(SyntaxError {
-            message,
-            span: None,
-            seq: 0,
-        }),
-    }
-    .err();
-    parser.finish(directives, error)
+    parse_file_with_globals(path, None)
 }
 
 /// [`parse_file`] with `-g`'s directives (`globals`) in front of the
@@ -53,9 +41,6 @@ pub fn parse_file(path: &Path) -> Parsed {
 /// are named `command line` in messages. The main file stays the first
 /// of [`Config::files`].
 pub fn parse_file_with_globals(path: &Path, globals: Option<&str>) -> Parsed {
-    let Some(globals) = globals else {
-        return parse_file(path);
-    };
     let conf_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut parser = ConfParser::new(conf_dir);
     let mut directives = Vec::new();
@@ -68,6 +53,9 @@ pub fn parse_file_with_globals(path: &Path, globals: Option<&str>) -> Parsed {
         }),
     }
     .err();
+    let Some(globals) = globals else {
+        return parser.finish(directives, error);
+    };
     let mut given = Vec::new();
     let first = parser.files.len();
     let given_error = parser

@@ -48,18 +48,13 @@ impl rginx_core::plan::SentHeaders for WrittenHead<'_> {
         {
             return None;
         }
+        let head = rginx_http::response::ResponseHead::parse(self.0).ok()??;
         if name.eq_ignore_ascii_case("connection") {
-            let upgrade = self.0.starts_with(b"HTTP/1.1 101");
+            let upgrade = head.status == 101;
             return Some(if upgrade { "upgrade" } else { "close" }.into());
         }
-        let mut lines = self.0.split(|&b| b == b'\n').skip(1);
-        lines.find_map(|line| {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let colon = line.iter().position(|&b| b == b':')?;
-            let (sent, value) = (&line[..colon], &line[colon + 1..]);
-            sent.eq_ignore_ascii_case(name.as_bytes())
-                .then(|| String::from_utf8_lossy(value.trim_ascii()))
-        })
+        let value = head.get(self.0, name)?;
+        Some(String::from_utf8_lossy(value).into_owned().into())
     }
 }
 

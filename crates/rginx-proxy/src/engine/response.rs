@@ -437,10 +437,9 @@ struct AnswerHead(bytes::Bytes);
 impl rginx_core::plan::UpstreamHead for AnswerHead {
     fn header(&self, name: &str) -> Option<String> {
         let head = rginx_http::response::ResponseHead::parse(&self.0).ok()??;
-        head.headers.iter().find_map(|line| {
-            let sent = self.0.get(line.name.clone())?;
-            // ngx_http_variable_unknown_header: case-insensitive, `-` as `_`
-            let same = sent.len() == name.len()
+        // ngx_http_variable_unknown_header: case-insensitive, `-` as `_`
+        let same = |sent: &[u8]| {
+            sent.len() == name.len()
                 && sent.iter().zip(name.bytes()).all(|(&c, v)| {
                     let c = if c == b'-' {
                         b'_'
@@ -448,9 +447,9 @@ impl rginx_core::plan::UpstreamHead for AnswerHead {
                         c.to_ascii_lowercase()
                     };
                     c == v
-                });
-            let value = self.0.get(line.value.clone()).filter(|_| same)?;
-            Some(String::from_utf8_lossy(value).into_owned())
-        })
+                })
+        };
+        let (_, value) = head.lines(&self.0).find(|(sent, _)| same(sent))?;
+        Some(String::from_utf8_lossy(value).into_owned())
     }
 }
