@@ -205,30 +205,136 @@ fn access_log_if_writes_the_lines_nginx_writes() {
     assert_eq!(logs[0].0, vec!["/a?logme=1", "/d?logme=yes"]);
 }
 
+/// The text of a log of gzip members (`zcat`'s reading).
+fn gunzipped(path: &Path) -> String {
+    let data = std::fs::read(path).unwrap_or_default();
+    let mut text = String::new();
+    let _ = flate2::read::MultiGzDecoder::new(&data[..]).read_to_string(&mut text);
+    text
+}
+
 #[test]
-fn access_log_gzip_is_refused_and_buffer_is_a_warning() {
-    let dir = TempDir::new("loggzip");
-    std::fs::write(
-        dir.0.join("gzip.conf"),
-        "events {}\nhttp {\n    access_log /tmp/a.log combined gzip;\n}\n",
-    )
-    .unwrap();
-    let out = check_in(&dir.0, "gzip.conf", &[]);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        first_emerg(&out).as_deref(),
-        Some(
-            "rginx: [emerg] access_log parameter \"gzip\" is not supported by rginx in gzip.conf:3"
+fn buffered_and_gzip_logs_are_written_when_nginx_writes_them() {
+    let Some(nginx) = nginx() else { return };
+    let mut pair = DirPair::start(&nginx, "logbuf", |port, dir| {
+        format!(
+            "log_format uris '$request_uri $status';
+             server {{
+                 listen 127.0.0.1:{port};
+                 access_log {dir}/held.log uris buffer=64k;
+                 access_log {dir}/gz.log uris gzip=6 flush=100ms;
+                 access_log {dir}/small.log uris buffer=40;
+                 location / {{ return 200 \"ok\\n\"; }}
+             }}",
+            dir = dir.display()
         )
+    });
+    let mut early = Vec::new();
+    for (_, port, dir) in pair.sides() {
+        for path in ["/first", "/second", "/third"] {
+            converse(port, &get(path, true));
+        }
+        // past flush=: the gzip log is written, the plain buffer is not
+        std::thread::sleep(Duration::from_millis(400));
+        early.push((
+            log_lines(dir, "held.log"),
+            gunzipped(&dir.join("gz.log")),
+            log_lines(dir, "small.log"),
+        ));
+    }
+    assert_eq!(
+        early[1], early[0],
+        "rginx's files, then nginx's, before the stop"
     );
-    std::fs::write(
-        dir.0.join("buffer.conf"),
-        "events {}\nhttp {\n    access_log /tmp/a.log combined buffer=32k flush=5s;\n}\n",
-    )
-    .unwrap();
-    let out = check_in(&dir.0, "buffer.conf", &[]);
-    assert_eq!(out.status.code(), Some(0));
-    assert_eq!(warnings(&out).len(), 2, "{:?}", warnings(&out));
+    assert_eq!(early[0].0, Vec::<String>::new());
+    assert_eq!(early[0].1, "/first 200\n/second 200\n/third 200\n");
+    // a buffer of 40 bytes is written when the next line does not fit
+    assert_eq!(early[0].2, vec!["/first 200", "/second 200"]);
+    for (_, port, _) in pair.sides() {
+        converse(port, &get("/last", true));
+    }
+    pair.quit();
+    let mut late = Vec::new();
+    for (_, _, dir) in pair.sides() {
+        late.push((
+            log_lines(dir, "held.log"),
+            gunzipped(&dir.join("gz.log")),
+            log_lines(dir, "small.log"),
+        ));
+    }
+    assert_eq!(
+        late[1], late[0],
+        "rginx's files, then nginx's, after the stop"
+    );
+    assert_eq!(
+        late[0].0,
+        vec!["/first 200", "/second 200", "/third 200", "/last 200"]
+    );
+}
+
+#[test]
+fn escape_modes_and_binary_remote_addr_are_written_as_nginx_writes_them() {
+    let Some(nginx) = nginx() else { return };
+    let pair = DirPair::start(&nginx, "logescape", |port, dir| {
+        format!(
+            "log_format plain '$uri|$arg_b|$http_x_odd|$binary_remote_addr';
+             log_format json escape=json '$uri|$arg_b|$http_x_odd|$binary_remote_addr';
+             log_format none escape=none '$uri|$arg_b|$http_x_odd|$binary_remote_addr';
+             server {{
+                 listen 127.0.0.1:{port};
+                 access_log {dir}/plain.log plain;
+                 access_log {dir}/json.log json;
+                 access_log {dir}/none.log none;
+                 location / {{ return 200 \"ok\\n\"; }}
+             }}",
+            dir = dir.display()
+        )
+    });
+    let mut logs = Vec::new();
+    for (_, port, dir) in pair.sides() {
+        converse(
+            port,
+            "GET /esc/%221%20%1B%09%5C%C3%A9?c=2 HTTP/1.1\r\nHost: x\r\nX-Odd: a\"b\\c\x7f\r\nConnection: close\r\n\r\n",
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        logs.push(
+            ["plain.log", "json.log", "none.log"]
+                .map(|f| std::fs::read(dir.join(f)).unwrap_or_default()),
+        );
+    }
+    assert_eq!(logs[1], logs[0], "rginx's lines, then nginx's");
+    assert!(
+        logs[0][0].ends_with(b"|\\x7F\\x00\\x00\\x01\n"),
+        "{:?}",
+        String::from_utf8_lossy(&logs[0][0])
+    );
+}
+
+#[test]
+fn access_log_buffer_parameters_are_checked_as_nginx_checks_them() {
+    let Some(nginx) = nginx() else { return };
+    let dir = TempDir::new("logbufcheck");
+    let cases = [
+        "access_log /tmp/a.log combined flush=5s;",
+        "access_log /tmp/a_$host.log combined buffer=32k;",
+        "access_log /tmp/a.log combined gzip=10;",
+        "access_log /tmp/a.log combined buffer=0;",
+        "access_log /tmp/a.log combined flush=0;",
+        "access_log /tmp/a.log combined buffer=32k; server { access_log /tmp/a.log combined buffer=16k; }",
+        "access_log /tmp/a.log combined gzip buffer=8k flush=1m if=$arg_a;",
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        let name = format!("case{i}.conf");
+        std::fs::write(
+            dir.0.join(&name),
+            format!("events {{}}\nhttp {{\n    {case}\n}}\n"),
+        )
+        .unwrap();
+        let (ok, theirs) = nginx_test(&nginx, &dir.0.join(&name));
+        let out = check_in(&dir.0, &name, &[]);
+        assert_eq!(out.status.success(), ok, "{case}");
+        assert_eq!(first_emerg(&out), theirs, "{case}");
+    }
 }
 
 #[test]

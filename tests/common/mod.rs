@@ -557,6 +557,18 @@ impl DirPair {
         }
     }
 
+    /// Stops both gracefully (`SIGQUIT`) and waits for them to exit, so
+    /// that what they hold back (buffered logs) is written; the
+    /// directories stay.
+    pub fn quit(&mut self) {
+        for child in [&mut self._nginx.child, &mut self._rginx.0] {
+            let _ = Command::new("kill")
+                .args(["-QUIT", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
     /// Each side's name, port and directory.
     pub fn sides(&self) -> [(&'static str, u16, &Path); 2] {
         [

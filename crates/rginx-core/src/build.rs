@@ -151,6 +151,8 @@ pub struct Builder<'a> {
     used_vars: Vec<(String, u32, Option<Span>)>,
     used_var_names: std::collections::HashSet<String>,
     log_formats: Vec<String>,
+    /// Access log files with a buffer, by path (one buffer per file).
+    log_buffers: HashMap<String, crate::model::LogBuffer>,
     listens: HashMap<SocketAddr, Vec<(usize, bool)>>,
     current_seq: u32,
     /// Where the directive being read is reported.
@@ -195,6 +197,7 @@ pub fn build(
         used_vars: Vec::new(),
         used_var_names: std::collections::HashSet::new(),
         log_formats: Vec::new(),
+        log_buffers: HashMap::new(),
         listens: HashMap::new(),
         current_seq: 0,
         current_span: None,
@@ -476,11 +479,24 @@ impl Builder<'_> {
     /// Checks a value's variables; remembers them for the unknown-variable
     /// check at the end of http. Returns whether it has any variables.
     pub fn use_template(&mut self, value: &str) -> Result<bool, Msg> {
+        self.use_template_with(value, false)
+    }
+
+    /// [`Builder::use_template`] for a `log_format`, where
+    /// `$binary_remote_addr` is computed too (`Template::compile_log`).
+    pub fn use_log_template(&mut self, value: &str) -> Result<bool, Msg> {
+        self.use_template_with(value, true)
+    }
+
+    fn use_template_with(&mut self, value: &str, log: bool) -> Result<bool, Msg> {
         let (seq, span) = (self.current_seq, self.current_span);
         let mut any = false;
         let (names, used) = (&mut self.used_var_names, &mut self.used_vars);
         for_each_variable(value, |n| {
             any = true;
+            if log && n == "binary_remote_addr" {
+                return;
+            }
             if !names.contains(n) {
                 names.insert(n.to_string());
                 used.push((n.to_string(), seq, span));
@@ -516,6 +532,12 @@ impl Builder<'_> {
     /// Records a `log_format` name.
     pub fn define_log_format(&mut self, name: &str) {
         self.log_formats.push(name.to_string());
+    }
+
+    /// Records that the access log file `path` is written through
+    /// `buffer`; false when another `access_log` gave it other parameters.
+    pub fn buffer_log_file(&mut self, path: &str, buffer: crate::model::LogBuffer) -> bool {
+        *self.log_buffers.entry(path.to_string()).or_insert(buffer) == buffer
     }
 
     /// Whether a log format of that name was defined before this point.

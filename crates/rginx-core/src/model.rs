@@ -404,6 +404,21 @@ pub struct AccessLog {
     pub format: String,
     /// `if=`: the line is written unless this is empty or `0`.
     pub condition: Option<String>,
+    /// `buffer=`, `flush=`, `gzip`: lines are held in a buffer of the
+    /// file (one per file, whichever `access_log` names it).
+    pub buffer: Option<LogBuffer>,
+}
+
+/// How an access log file's lines are held before they are written
+/// (`ngx_http_log_buf_t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogBuffer {
+    /// `buffer=`: the bytes held (64k when only `gzip` is given).
+    pub size: usize,
+    /// `flush=`: the longest a line waits in the buffer.
+    pub flush: Option<std::time::Duration>,
+    /// `gzip[=level]`: each buffer written as a gzip member at this level.
+    pub gzip: Option<u32>,
 }
 
 /// One `error_log` target.

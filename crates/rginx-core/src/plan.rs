@@ -22,6 +22,7 @@ use crate::select::{normalize_host, ServerId, ServerSelector};
 use crate::template::{CompileError, ConnectionsVar, Names, Part, Template, Var};
 use crate::uri;
 
+mod access_log;
 mod compile;
 mod cookie_flags;
 mod credentials;
@@ -37,6 +38,8 @@ mod ret;
 mod runtime;
 mod upstreams;
 
+use access_log::*;
+pub use access_log::{AccessLine, LogEscape};
 use compile::*;
 pub use cookie_flags::CookieFlags;
 use cookie_flags::*;
@@ -545,21 +548,6 @@ impl UpstreamPlan<'_> {
     }
 }
 
-/// One `access_log`, compiled.
-#[derive(Debug, Clone)]
-struct CompiledAccessLog {
-    /// The file (with variables: per request).
-    path: Template,
-    /// Its format's place in the runtime's list.
-    format: usize,
-    /// `if=`: no line when it is empty or `0`.
-    condition: Option<Template>,
-}
-
-/// nginx's predefined `combined` log format.
-const COMBINED: &str =
-    "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\"";
-
 /// What the engine knows once a response is done, for `access_log`.
 #[derive(Debug, Clone, Default)]
 pub struct ResponseFacts {
@@ -855,7 +843,7 @@ pub struct Runtime {
     /// The distinct `resolver` directives, in the configuration's order.
     resolvers: Vec<std::sync::Arc<crate::model::ResolverConf>>,
     /// `log_format`s by name, `combined` first.
-    formats: Vec<(String, Template)>,
+    formats: Vec<CompiledFormat>,
     hostname: String,
     /// The distinct `error_log` lists below the main level.
     error_log_sets: Vec<Vec<crate::model::ErrorLog>>,

@@ -422,14 +422,14 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         &[H],
         Arity::AtLeast(2),
         Kind::Custom(handlers::log_format),
-        "Named access log format (`escape=`).",
+        "Named access log format (`escape=default|json|none`; `$binary_remote_addr` only here).",
     ),
     spec(
         "access_log",
         HSL,
         Arity::AtLeast(1),
         Kind::Custom(handlers::access_log),
-        "Access log file and format, or `off`.",
+        "Access log file and format (`if=`, `buffer=`, `flush=`, `gzip[=level]`), or `off`.",
     ),
     // connections and requests
     spec(

@@ -17,6 +17,9 @@ pub enum Var {
     RemoteAddr,
     /// `$remote_port`
     RemotePort,
+    /// `$binary_remote_addr`: the client address's bytes (4 or 16); only
+    /// in `log_format`, whose escaping makes text of them.
+    BinaryRemoteAddr,
     /// `$server_addr`
     ServerAddr,
     /// `$server_port`
@@ -328,6 +331,17 @@ pub fn is_implemented(name: &str) -> bool {
 impl Template {
     /// Compiles `text`, resolving every variable.
     pub fn compile(text: &str, names: &Names) -> Result<Template, CompileError> {
+        Template::compile_in(text, names, false)
+    }
+
+    /// Compiles a `log_format`: as [`Template::compile`], and
+    /// `$binary_remote_addr` too (its bytes are escaped as the line is
+    /// written; other values are text).
+    pub fn compile_log(text: &str, names: &Names) -> Result<Template, CompileError> {
+        Template::compile_in(text, names, true)
+    }
+
+    fn compile_in(text: &str, names: &Names, log: bool) -> Result<Template, CompileError> {
         // plain text (most `map` values): one part, sized exactly
         if !text.contains('$') {
             let parts = if text.is_empty() {
@@ -342,6 +356,7 @@ impl Template {
         scan(text, |piece| match piece {
             Piece::Literal(s) => parts.push(Part::Literal(s.into())),
             Piece::Capture(d) => parts.push(Part::Var(Var::Capture(d))),
+            Piece::Var("binary_remote_addr") if log => parts.push(Part::Var(Var::BinaryRemoteAddr)),
             Piece::Var(name) => match resolve(name, names) {
                 Ok(var) => parts.push(Part::Var(var)),
                 Err(e) => {

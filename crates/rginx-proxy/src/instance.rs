@@ -449,6 +449,19 @@ impl Instance {
     /// once, `SIGUSR1` reopens the logs; a reload is the master's (it
     /// starts new workers and quits this one).
     pub fn work(self: &Arc<Self>, mut signals: Signals) {
+        self.obey_worker_signals(&mut signals);
+        self.close_logs();
+    }
+
+    /// Writes what the access logs' buffers hold and stops their writers
+    /// (nginx flushes buffered logs when a worker's cycle ends).
+    pub fn close_logs(&self) {
+        for worker in &self.workers {
+            worker.engine.get().close_logs();
+        }
+    }
+
+    fn obey_worker_signals(self: &Arc<Self>, signals: &mut Signals) {
         let runtime = &signals.runtime;
         runtime.block_on(async {
             loop {
@@ -486,6 +499,15 @@ impl Instance {
     pub fn control(
         self: &Arc<Self>,
         mut signals: Signals,
+        load: impl FnMut(usize) -> Result<Generation, Vec<String>>,
+    ) {
+        self.obey_signals(&mut signals, load);
+        self.close_logs();
+    }
+
+    fn obey_signals(
+        self: &Arc<Self>,
+        signals: &mut Signals,
         mut load: impl FnMut(usize) -> Result<Generation, Vec<String>>,
     ) {
         let runtime = &signals.runtime;

@@ -14,6 +14,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 #![warn(missing_docs)]
 
+mod access_log;
 pub mod balance;
 pub mod date;
 pub mod echo;

@@ -3,7 +3,8 @@
 use rginx_config::Directive;
 
 use crate::build::{Builder, Frame, Msg};
-use crate::model::{AccessLog, ErrorLog, LogFormat, LogLevel};
+use crate::model::{AccessLog, ErrorLog, LogBuffer, LogFormat, LogLevel};
+use crate::values::{parse_number, parse_size, parse_time};
 
 use super::{arg, push_list, ListItem};
 
@@ -64,7 +65,7 @@ pub fn log_format(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
         rest = &rest[1..];
     }
     let format: String = rest.iter().map(|w| w.as_str()).collect();
-    b.use_template(&format)?;
+    b.use_log_template(&format)?;
     b.define_log_format(name);
     http.log_formats.push(LogFormat {
         name: name.to_string(),
@@ -95,26 +96,47 @@ pub fn access_log(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
         return Err(Msg::own(format!("unknown log format \"{format}\"")));
     }
     let mut condition = None;
+    let (mut size, mut flush, mut gzip) = (0, None, None);
+    // ngx_http_log_set_log
     for w in d.args.iter().skip(2) {
         let p = w.as_str();
         if let Some(value) = p.strip_prefix("if=") {
             b.use_template(value)?;
             condition = Some(value.to_string());
-        } else if p.starts_with("buffer=") || p.starts_with("flush=") {
-            // rginx writes each line as the request ends: nothing is held
-            // back, which only costs a write per line
-            b.warn_at(
-                d,
-                format!("access_log parameter \"{p}\" is ignored by rginx: each line is written when its request ends"),
+        } else if let Some(value) = p.strip_prefix("buffer=") {
+            size = parse_size(value)
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(|| Msg::own(format!("invalid buffer size \"{value}\"")))?;
+        } else if let Some(value) = p.strip_prefix("flush=") {
+            flush = Some(
+                parse_time(value, false)
+                    .filter(|t| !t.is_zero())
+                    .ok_or_else(|| Msg::own(format!("invalid flush time \"{value}\"")))?,
             );
         } else if p == "gzip" || p.starts_with("gzip=") {
-            // a file read as gzip that is not would be worse than an error
-            return Err(Msg::own(
-                "access_log parameter \"gzip\" is not supported by rginx",
-            ));
+            if size == 0 {
+                size = 64 * 1024;
+            }
+            gzip = Some(match p.strip_prefix("gzip=") {
+                None => 1,
+                Some(level) => parse_number(level)
+                    .filter(|l| (1..=9).contains(l))
+                    .map(|l| l as u32)
+                    .ok_or_else(|| Msg::own(format!("invalid compression level \"{level}\"")))?,
+            });
         } else {
             return Err(Msg::own(format!("invalid parameter \"{p}\"")));
         }
+    }
+    if flush.is_some() && size == 0 {
+        return Err(Msg::own(format!(
+            "no buffer is defined for access_log \"{path}\""
+        )));
+    }
+    let buffer = (size > 0).then_some(LogBuffer { size, flush, gzip });
+    if buffer.is_some() && path.contains('$') {
+        return Err(Msg::own("buffered logs cannot have variables in name"));
     }
     // a path with variables is made per request (nginx: under the
     // location's root; rginx serves no root yet and takes it as it is)
@@ -123,10 +145,20 @@ pub fn access_log(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
     } else {
         b.options.full_name(path)
     };
+    if let Some(buffer) = buffer {
+        // one buffer per file: every `access_log` buffering it agrees
+        if !b.buffer_log_file(&path, buffer) {
+            return Err(Msg::own(format!(
+                "access_log \"{}\" already defined with conflicting parameters",
+                arg(d, 0)
+            )));
+        }
+    }
     let entry = AccessLog {
         path,
         format: format.to_string(),
         condition,
+        buffer,
     };
     push_list(f.settings(), "access_log", d, ListItem::Access(Some(entry)));
     Ok(())

@@ -65,7 +65,7 @@ pub(super) fn names_of(model: &Model) -> Names {
 pub(super) fn compile_location(
     loc: &LocationConf,
     names: &Names,
-    formats: &[(String, Template)],
+    formats: &[CompiledFormat],
     specs: &mut Vec<LocationSpec>,
     out: &mut Vec<CompiledLocation>,
     parent: Option<&RedirectParent<'_>>,
@@ -280,7 +280,7 @@ pub(super) fn compile_settings(
     proxy: Option<ProxyKind>,
     settings: &Settings,
     names: &Names,
-    formats: &[(String, Template)],
+    formats: &[CompiledFormat],
     types: &mut TypesCache,
 ) -> Result<CompiledLocation, RuntimeError> {
     let mut headers = Vec::new();
@@ -428,32 +428,6 @@ pub(super) fn intern_error_logs(
         }
     }
     sets
-}
-
-pub(super) fn compile_access_logs(
-    settings: &Settings,
-    names: &Names,
-    formats: &[(String, Template)],
-) -> Result<Vec<super::CompiledAccessLog>, RuntimeError> {
-    let Some(crate::model::Value::AccessLogs(logs)) = settings.get("access_log").map(|s| &s.value)
-    else {
-        return Ok(Vec::new());
-    };
-    logs.iter()
-        .map(|l| {
-            let format = formats.iter().position(|(n, _)| *n == l.format);
-            // the path may hold variables, evaluated per request
-            Ok(super::CompiledAccessLog {
-                path: Template::compile(&l.path, names)?,
-                format: format.unwrap_or(0),
-                condition: l
-                    .condition
-                    .as_deref()
-                    .map(|c| Template::compile(c, names))
-                    .transpose()?,
-            })
-        })
-        .collect()
 }
 
 pub(super) fn compile_map(map: &MapConf, names: &Names) -> Result<CompiledMap, RuntimeError> {

@@ -64,22 +64,6 @@ pub fn format_time(time: SystemTime, format: TimeFormat, out: &mut String) {
     };
 }
 
-/// nginx's `escape=default` for a logged value: `"`, `\\` and bytes
-/// outside printable ASCII become `\xHH`; an empty value is `-`.
-pub(super) fn escape_log_value(value: &str, out: &mut String) {
-    if value.is_empty() {
-        out.push('-');
-        return;
-    }
-    for b in value.bytes() {
-        if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
-            let _ = write!(out, "\\x{b:02X}");
-        } else {
-            out.push(char::from(b));
-        }
-    }
-}
-
 /// Captures of the last regex that matched (a location's, a server
 /// name's or a map's), as nginx keeps them per request.
 #[derive(Debug, Default, Clone)]
@@ -223,6 +207,9 @@ impl<'a> Ctx<'a> {
             Var::RemotePort => {
                 let _ = write!(out, "{}", self.req.remote.port());
             }
+            // bytes, not text: only a log line renders it (see
+            // `Template::compile_log`), with `write_log_value`
+            Var::BinaryRemoteAddr => {}
             Var::ServerAddr => {
                 let _ = write!(out, "{}", self.req.local.ip());
             }

@@ -24,10 +24,7 @@ impl Runtime {
             });
         };
         let selector = ServerSelector::new(&http.servers).map_err(RuntimeError)?;
-        let mut formats = vec![("combined".to_string(), Template::compile(COMBINED, &names)?)];
-        for f in &http.log_formats {
-            formats.push((f.name.clone(), Template::compile(&f.format, &names)?));
-        }
+        let formats = CompiledFormat::all(&http.log_formats, &names)?;
         let mut maps = Vec::new();
         for map in &http.maps {
             maps.push(compile_map(map, &names)?);
@@ -214,9 +211,10 @@ impl Runtime {
     /// Whether a `log_format` reads `$sent_http_NAME`: then the engine
     /// keeps the head it wrote for the log.
     pub fn logs_sent_headers(&self) -> bool {
-        self.formats
-            .iter()
-            .any(|(_, t)| t.reads(|v| matches!(v, Var::Response(n) if n.starts_with("sent_http_"))))
+        self.formats.iter().any(|f| {
+            f.template
+                .reads(|v| matches!(v, Var::Response(n) if n.starts_with("sent_http_")))
+        })
     }
 
     /// Whether some value reads `$upstream_http_NAME`: then the engine
@@ -225,23 +223,25 @@ impl Runtime {
         self.upstream_headers
     }
 
-    /// The access log files named without variables: opened at start,
-    /// before the process gives up root (`user`), as nginx's master does.
-    pub fn static_access_log_paths(&self) -> Vec<String> {
-        let mut paths: Vec<String> = Vec::new();
+    /// The access log files named without variables, each once with its
+    /// buffer: opened at start, before the process gives up root
+    /// (`user`), as nginx's master does.
+    pub fn static_access_logs(&self) -> Vec<(String, Option<crate::model::LogBuffer>)> {
+        let mut files: Vec<(String, Option<crate::model::LogBuffer>)> = Vec::new();
         let levels = self.servers.iter().flat_map(|s| {
             std::iter::once(&s.access_logs).chain(s.locations.iter().map(|l| &l.access_logs))
         });
         for log in levels.flatten() {
-            if log.path.is_literal() {
-                let mut path = String::new();
-                log.path.render(&mut path, &mut |_, _| {});
-                if !paths.contains(&path) {
-                    paths.push(path);
-                }
+            let Some(path) = log.path.as_literal() else {
+                continue;
+            };
+            match files.iter_mut().find(|(p, _)| p == path) {
+                // the file's buffer, whichever `access_log` gave it
+                Some((_, buffer)) => *buffer = buffer.or(log.buffer),
+                None => files.push((path.to_string(), log.buffer)),
             }
         }
-        paths
+        files
     }
 
     /// The temp directories bodies may be written to
@@ -270,10 +270,10 @@ impl Runtime {
         !self.access_logs(scope).is_empty()
     }
 
-    /// The access log lines for a finished request: `(path, line)` for
-    /// each `access_log` of its scope, written as nginx does (values
-    /// escaped with `\xHH`, empty values as `-`). `alerts` gets nginx's
-    /// `[alert]` lines for regex matches that failed on the way.
+    /// The access log lines for a finished request, one for each
+    /// `access_log` of its scope, written as nginx does (values escaped
+    /// by the format's `escape=`). `alerts` gets nginx's `[alert]` lines
+    /// for regex matches that failed on the way.
     pub fn access_log_lines(
         &self,
         scope: LogScope,
@@ -282,7 +282,7 @@ impl Runtime {
         facts: &ResponseFacts,
         sent: Option<&dyn SentHeaders>,
         alerts: &mut Vec<String>,
-    ) -> Vec<(String, String)> {
+    ) -> Vec<AccessLine> {
         let logs = self.access_logs(scope);
         if logs.is_empty() {
             return Vec::new();
@@ -290,7 +290,7 @@ impl Runtime {
         self.with_request_ctx(scope, req, matched, Some(facts), sent, |ctx| {
             let mut lines = Vec::new();
             for log in logs {
-                let Some((_, template)) = self.formats.get(log.format) else {
+                let Some(format) = self.formats.get(log.format) else {
                     continue;
                 };
                 // `if=`: "0" or empty skips the line (ngx_http_log_handler)
@@ -303,14 +303,15 @@ impl Runtime {
                 }
                 let mut path = String::new();
                 log.path.render(&mut path, &mut |v, out| ctx.var(v, out));
-                let mut line = String::new();
-                template.render(&mut line, &mut |v, out| {
-                    let mut value = String::new();
-                    ctx.var(v, &mut value);
-                    escape_log_value(&value, out);
+                let mut line = Vec::new();
+                let slack = format.render(ctx, &mut line);
+                line.push(b'\n');
+                let reserve = line.len() + slack;
+                lines.push(AccessLine {
+                    path,
+                    line,
+                    reserve,
                 });
-                line.push('\n');
-                lines.push((path, line));
             }
             alerts.append(&mut ctx.alerts);
             lines

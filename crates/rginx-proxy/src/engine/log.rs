@@ -5,7 +5,6 @@
 //! when the request ends, with the cached time of then).
 
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -91,37 +90,13 @@ impl Engine {
         let lines =
             self.runtime
                 .access_log_lines(scope, &head, matched, &facts, sent_headers, &mut alerts);
-        for (path, line) in lines {
-            self.append_log(&path, &line);
+        for line in lines {
+            self.access_logs.write(line);
         }
         // a map's regex that failed while the line was written (rginx
         // has no request context here: the line has no `client:` suffix)
         for alert in alerts {
             tracing::error!(alert = true, "{alert}");
-        }
-    }
-
-    /// Appends a line to an access log, opening the file on first use.
-    fn append_log(&self, path: &str, line: &str) {
-        use std::io::Write as _;
-        let Ok(mut files) = self.log_files.lock() else {
-            return;
-        };
-        if !files.contains_key(path) {
-            // paths with variables can name many files: keep a bounded set
-            if files.len() >= 64 {
-                files.clear();
-            }
-            let opened = std::fs::OpenOptions::new()
-                .mode(crate::process::LOG_MODE)
-                .create(true)
-                .append(true)
-                .open(path);
-            let Ok(file) = opened else { return };
-            files.insert(path.to_string(), file);
-        }
-        if let Some(file) = files.get_mut(path) {
-            let _ = file.write_all(line.as_bytes());
         }
     }
 }

@@ -40,9 +40,7 @@ mod request;
 mod response;
 mod upgrade;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use rginx_core::model::Model;
@@ -65,8 +63,8 @@ pub struct Engine {
     groups: Vec<Group>,
     /// Where each group is in `groups`, by its name in lower case.
     group_index: foldhash::HashMap<String, usize>,
-    /// Access log files, opened once on first use and kept open.
-    log_files: Mutex<HashMap<String, std::fs::File>>,
+    /// Access log files and their writer thread.
+    pub(crate) access_logs: crate::access_log::AccessLogFiles,
     /// Open connections allowed, clients and upstreams together:
     /// `worker_connections` (512) for each runtime thread, as nginx counts
     /// them per worker process.
@@ -178,7 +176,7 @@ impl Engine {
             runtime,
             groups,
             group_index,
-            log_files: Mutex::new(HashMap::new()),
+            access_logs: crate::access_log::AccessLogFiles::new(),
             slots: Arc::new(tokio::sync::Semaphore::new(slot_count)),
             slot_count,
         }
@@ -188,36 +186,19 @@ impl Engine {
     /// are open before the process gives up root; nginx's words on failure.
     /// Files `previous` (the engine a reload replaces) has open are shared.
     pub fn open_logs(&self, previous: Option<&Engine>) -> Result<(), String> {
-        let Ok(mut files) = self.log_files.lock() else {
-            return Ok(());
-        };
-        let kept = previous.and_then(|p| p.log_files.lock().ok());
-        for path in self.runtime.static_access_log_paths() {
-            if let Some(file) = kept.as_ref().and_then(|k| k.get(&path)) {
-                if let Ok(file) = file.try_clone() {
-                    files.insert(path, file);
-                    continue;
-                }
-            }
-            let file = std::fs::OpenOptions::new()
-                .mode(crate::process::LOG_MODE)
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(|e| {
-                    format!(
-                        "open() \"{path}\" failed ({})",
-                        crate::process::os_error(&e)
-                    )
-                })?;
-            files.insert(path, file);
-        }
-        Ok(())
+        self.access_logs.open(
+            self.runtime.static_access_logs(),
+            previous.map(|p| &p.access_logs),
+        )
     }
 
     /// The access log files named without variables.
     pub fn static_access_log_paths(&self) -> Vec<String> {
-        self.runtime.static_access_log_paths()
+        self.runtime
+            .static_access_logs()
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect()
     }
 
     /// `server_tokens` of the default server on `local`, for answers
@@ -235,10 +216,13 @@ impl Engine {
     /// logrotate moved them); those named with variables are opened again
     /// on their next line.
     pub fn reopen_logs(&self) -> Result<(), String> {
-        if let Ok(mut files) = self.log_files.lock() {
-            files.clear();
-        }
-        self.open_logs(None)
+        self.access_logs.reopen()
+    }
+
+    /// Writes the access logs' buffers and stops their writer: the
+    /// worker is ending.
+    pub fn close_logs(&self) {
+        self.access_logs.close();
     }
 
     /// Closes the idle upstream connections of an engine a reload

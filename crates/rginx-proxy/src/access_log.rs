@@ -1,0 +1,498 @@
+//! A worker's access log files, written by a thread of their own.
+//!
+//! A finished request hands its lines to the writer thread through a
+//! channel and goes on: the request path makes no write system call and
+//! takes no lock shared with the other requests' writes. The thread
+//! writes each line as nginx does (`ngx_http_log_handler`,
+//! `ngx_http_log_write`):
+//! - to a file without a buffer, at once (lines queued together are
+//!   written in one call, in order);
+//! - to a file with `buffer=`, into the buffer, which is written when the
+//!   next line does not fit, when `flush=` passed since its first line,
+//!   at a reopen and when the worker ends; a line larger than the whole
+//!   buffer is written by itself;
+//! - with `gzip`, each write of the buffer as a gzip member of its own
+//!   (`ngx_http_log_gzip`), which `zcat` reads as one stream.
+//!
+//! The thread starts with the first line, so a master, which forks
+//! workers after opening the files, never has one.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use rginx_core::model::LogBuffer;
+use rginx_core::plan::AccessLine;
+
+/// Files named with variables a worker keeps open at once (nginx opens
+/// and closes them per line without `open_log_file_cache`).
+const MAX_VARIABLE_FILES: usize = 64;
+
+/// Jobs taken in one go before the queued plain lines are written.
+const BATCH: usize = 256;
+
+/// The access log files named without variables, by path, each with its
+/// buffer.
+type OpenFiles = HashMap<String, (Arc<File>, Option<LogBuffer>)>;
+
+/// An engine's access log files.
+pub(crate) struct AccessLogFiles {
+    /// The files named without variables, opened at start (perhaps as
+    /// root, before the process gave up its privileges), with the buffer
+    /// of each.
+    opened: Mutex<OpenFiles>,
+    /// The writer thread, from the first line on.
+    writer: OnceLock<Writer>,
+}
+
+struct Writer {
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+enum Job {
+    Line(AccessLine),
+    /// The files were opened again (`SIGUSR1`): buffers are written to
+    /// the old ones first.
+    Reopened(OpenFiles),
+}
+
+impl AccessLogFiles {
+    /// No file open yet.
+    pub(crate) fn new() -> AccessLogFiles {
+        AccessLogFiles {
+            opened: Mutex::new(HashMap::new()),
+            writer: OnceLock::new(),
+        }
+    }
+
+    /// Opens `files` (each with its buffer), taking those `previous` has
+    /// open rather than opening them again: a reloading process may no
+    /// longer be allowed to. nginx's words on failure.
+    pub(crate) fn open(
+        &self,
+        files: Vec<(String, Option<LogBuffer>)>,
+        previous: Option<&AccessLogFiles>,
+    ) -> Result<(), String> {
+        let kept = previous.map(|p| p.opened.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut opened = HashMap::new();
+        for (path, buffer) in files {
+            let file = match kept.as_ref().and_then(|k| k.get(&path)) {
+                Some((file, _)) => file.clone(),
+                None => Arc::new(open_file(&path)?),
+            };
+            opened.insert(path, (file, buffer));
+        }
+        *self.opened.lock().unwrap_or_else(PoisonError::into_inner) = opened;
+        Ok(())
+    }
+
+    /// Opens the files again (after logrotate moved them); those named
+    /// with variables are opened again on their next line.
+    pub(crate) fn reopen(&self) -> Result<(), String> {
+        let mut fresh = HashMap::new();
+        {
+            let opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
+            for (path, (_, buffer)) in opened.iter() {
+                fresh.insert(path.clone(), (Arc::new(open_file(path)?), *buffer));
+            }
+        }
+        *self.opened.lock().unwrap_or_else(PoisonError::into_inner) = fresh.clone();
+        if let Some(writer) = self.writer.get() {
+            writer.send(Job::Reopened(fresh));
+        }
+        Ok(())
+    }
+
+    /// Hands `line` to the writer thread, starting it on first use.
+    pub(crate) fn write(&self, line: AccessLine) {
+        let writer = self.writer.get_or_init(|| {
+            let files = self
+                .opened
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            Writer::start(files)
+        });
+        writer.send(Job::Line(line));
+    }
+
+    /// Writes what the buffers hold and stops the thread: the worker is
+    /// ending (nginx flushes its buffered logs as its cycle's pool goes).
+    pub(crate) fn close(&self) {
+        if let Some(writer) = self.writer.get() {
+            writer.stop();
+        }
+    }
+}
+
+impl Drop for AccessLogFiles {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Writer {
+    fn start(files: OpenFiles) -> Writer {
+        let (jobs, queue) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("rginx-access-log".to_string())
+            .spawn(move || Lines::new(files).run(&queue))
+            .ok();
+        Writer {
+            jobs: Mutex::new(thread.is_some().then_some(jobs)),
+            thread: Mutex::new(thread),
+        }
+    }
+
+    fn send(&self, job: Job) {
+        let jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        match jobs.as_ref() {
+            Some(jobs) => {
+                let _ = jobs.send(job);
+            }
+            // no thread (it could not be made, or the worker is ending):
+            // written here, unbuffered
+            None => {
+                drop(jobs);
+                if let Job::Line(line) = job {
+                    if let Ok(mut file) = open_file(&line.path) {
+                        let _ = file.write_all(&line.line);
+                    }
+                }
+            }
+        }
+    }
+
+    fn stop(&self) {
+        // the thread ends once the channel is closed and drained
+        self.jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The writer thread's state: every file it writes.
+struct Lines {
+    files: HashMap<String, Target>,
+    /// How many of `files` are named with variables.
+    variable: usize,
+}
+
+struct Target {
+    file: Arc<File>,
+    /// Lines taken in this batch for a file without a buffer.
+    queued: Vec<u8>,
+    buffer: Option<Buffered>,
+    /// Opened for a line (a name with variables).
+    variable: bool,
+}
+
+struct Buffered {
+    spec: LogBuffer,
+    data: Vec<u8>,
+    /// When its first line came (for `flush=`).
+    since: Option<Instant>,
+}
+
+impl Lines {
+    fn new(opened: OpenFiles) -> Lines {
+        let files = opened
+            .into_iter()
+            .map(|(path, (file, buffer))| (path, Target::new(file, buffer, false)))
+            .collect();
+        Lines { files, variable: 0 }
+    }
+
+    fn run(mut self, queue: &mpsc::Receiver<Job>) {
+        loop {
+            let job = match self.next_flush() {
+                Some(at) => {
+                    match queue.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                        Ok(job) => Some(job),
+                        Err(mpsc::RecvTimeoutError::Timeout) => None,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+                None => match queue.recv() {
+                    Ok(job) => Some(job),
+                    Err(_) => break,
+                },
+            };
+            if let Some(job) = job {
+                self.take(job);
+                for job in queue.try_iter().take(BATCH) {
+                    self.take(job);
+                }
+            }
+            self.write_queued();
+            self.flush_due(Instant::now());
+        }
+        self.write_queued();
+        for target in self.files.values_mut() {
+            target.flush();
+        }
+    }
+
+    fn take(&mut self, job: Job) {
+        match job {
+            Job::Line(line) => self.line(line),
+            Job::Reopened(opened) => {
+                self.write_queued();
+                for target in self.files.values_mut() {
+                    target.flush();
+                }
+                *self = Lines::new(opened);
+            }
+        }
+    }
+
+    fn line(
+        &mut self,
+        AccessLine {
+            path,
+            line,
+            reserve,
+        }: AccessLine,
+    ) {
+        if !self.files.contains_key(&path) {
+            // a name with variables: opened for its first line, as the
+            // worker's user
+            if self.variable >= MAX_VARIABLE_FILES {
+                self.write_queued();
+                self.files.retain(|_, t| !t.variable);
+                self.variable = 0;
+            }
+            let Ok(file) = open_file(&path) else { return };
+            self.files
+                .insert(path.clone(), Target::new(Arc::new(file), None, true));
+            self.variable += 1;
+        }
+        if let Some(target) = self.files.get_mut(&path) {
+            target.add(&line, reserve);
+        }
+    }
+
+    fn write_queued(&mut self) {
+        for target in self.files.values_mut() {
+            if !target.queued.is_empty() {
+                let _ = (&*target.file).write_all(&target.queued);
+                target.queued.clear();
+            }
+        }
+    }
+
+    /// The soonest `flush=` deadline of a buffer holding lines.
+    fn next_flush(&self) -> Option<Instant> {
+        self.files
+            .values()
+            .filter_map(|t| t.buffer.as_ref())
+            .filter_map(|b| Some(b.since? + b.spec.flush?))
+            .min()
+    }
+
+    fn flush_due(&mut self, now: Instant) {
+        for target in self.files.values_mut() {
+            let due = target
+                .buffer
+                .as_ref()
+                .and_then(|b| Some(b.since? + b.spec.flush?))
+                .is_some_and(|at| at <= now);
+            if due {
+                target.flush();
+            }
+        }
+    }
+}
+
+impl Target {
+    fn new(file: Arc<File>, buffer: Option<LogBuffer>, variable: bool) -> Target {
+        Target {
+            file,
+            queued: Vec::new(),
+            buffer: buffer.map(|spec| Buffered {
+                spec,
+                data: Vec::with_capacity(spec.size),
+                since: None,
+            }),
+            variable,
+        }
+    }
+
+    /// Takes a line, for which nginx makes `reserve` bytes of room
+    /// (`ngx_http_log_handler`'s buffer rules).
+    fn add(&mut self, line: &[u8], reserve: usize) {
+        let Some(buffer) = &mut self.buffer else {
+            self.queued.extend_from_slice(line);
+            return;
+        };
+        if reserve > buffer.spec.size - buffer.data.len() {
+            write_out(&self.file, &buffer.data, buffer.spec.gzip);
+            buffer.data.clear();
+            buffer.since = None;
+        }
+        if reserve <= buffer.spec.size - buffer.data.len() {
+            if buffer.data.is_empty() {
+                buffer.since = Some(Instant::now());
+            }
+            buffer.data.extend_from_slice(line);
+        } else {
+            write_out(&self.file, line, buffer.spec.gzip);
+        }
+    }
+
+    /// Writes what the buffer holds (`ngx_http_log_flush`).
+    fn flush(&mut self) {
+        if let Some(buffer) = &mut self.buffer {
+            write_out(&self.file, &buffer.data, buffer.spec.gzip);
+            buffer.data.clear();
+            buffer.since = None;
+        }
+    }
+}
+
+/// Writes `data` to `file`, as one gzip member at `gzip`'s level when
+/// set.
+fn write_out(mut file: &File, data: &[u8], gzip: Option<u32>) {
+    if data.is_empty() {
+        return;
+    }
+    match gzip {
+        None => {
+            let _ = file.write_all(data);
+        }
+        Some(level) => {
+            let mut encoder = flate2::write::GzEncoder::new(
+                Vec::with_capacity(data.len() / 4 + 64),
+                flate2::Compression::new(level),
+            );
+            if encoder.write_all(data).is_ok() {
+                if let Ok(member) = encoder.finish() {
+                    let _ = file.write_all(&member);
+                }
+            }
+        }
+    }
+}
+
+/// Opens an access log file for appending, created with nginx's mode.
+fn open_file(path: &str) -> Result<File, String> {
+    std::fs::OpenOptions::new()
+        .mode(crate::process::LOG_MODE)
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| {
+            format!(
+                "open() \"{path}\" failed ({})",
+                crate::process::os_error(&e)
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn read(path: &std::path::Path) -> Vec<u8> {
+        std::fs::read(path).unwrap_or_default()
+    }
+
+    fn line(path: &std::path::Path, text: &str) -> AccessLine {
+        AccessLine {
+            path: path.to_string_lossy().into_owned(),
+            line: text.as_bytes().to_vec(),
+            reserve: text.len(),
+        }
+    }
+
+    #[test]
+    fn plain_lines_are_written_in_order_and_buffered_ones_at_close() {
+        let dir = std::env::temp_dir().join(format!("rginx-alog-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (plain, held) = (dir.join("plain.log"), dir.join("held.log"));
+        let logs = AccessLogFiles::new();
+        let buffer = LogBuffer {
+            size: 1024,
+            flush: None,
+            gzip: None,
+        };
+        logs.open(
+            vec![
+                (plain.to_string_lossy().into_owned(), None),
+                (held.to_string_lossy().into_owned(), Some(buffer)),
+            ],
+            None,
+        )
+        .unwrap();
+        for i in 0..100 {
+            logs.write(line(&plain, &format!("{i}\n")));
+        }
+        logs.write(line(&held, "held\n"));
+        let expected: String = (0..100).map(|i| format!("{i}\n")).collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while read(&plain) != expected.as_bytes() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(read(&plain), expected.as_bytes());
+        assert_eq!(read(&held), b"");
+        logs.close();
+        assert_eq!(read(&held), b"held\n");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_full_buffer_is_written_before_the_line_that_does_not_fit() {
+        let dir = std::env::temp_dir().join(format!("rginx-alog-full-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("full.log");
+        let file = Arc::new(open_file(&path.to_string_lossy()).unwrap());
+        let spec = LogBuffer {
+            size: 8,
+            flush: None,
+            gzip: None,
+        };
+        let mut target = Target::new(file, Some(spec), false);
+        target.add(b"abcde\n", 6);
+        assert_eq!(read(&path), b"");
+        // room is made for what nginx reserves, not what is written
+        target.add(b"f\n", 3);
+        assert_eq!(read(&path), b"abcde\n");
+        // larger than the whole buffer: written by itself, after it
+        target.add(b"0123456789\n", 11);
+        assert_eq!(read(&path), b"abcde\nf\n0123456789\n");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn gzip_members_read_as_one_stream() {
+        use std::io::Read as _;
+        let dir = std::env::temp_dir().join(format!("rginx-alog-gz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gz.log");
+        let file = open_file(&path.to_string_lossy()).unwrap();
+        write_out(&file, b"one\n", Some(1));
+        write_out(&file, b"two\n", Some(9));
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(&read(&path)[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "one\ntwo\n");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
