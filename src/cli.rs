@@ -219,3 +219,79 @@ pub fn run(cli: Cli) -> ExitCode {
     });
     crate::serve::run(&source(conf(None)), error_log.as_deref())
 }
+
+/// What nginx says of a command line it cannot read, as its
+/// `ngx_get_options` reads it (`None`: nginx would take it, and clap's
+/// own message stands).
+pub fn nginx_option_error(args: &[String]) -> Option<String> {
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let Some(letters) = arg.strip_prefix('-') else {
+            return Some(format!("invalid option: \"{arg}\""));
+        };
+        if letters.is_empty() {
+            return Some(format!("invalid option: \"{arg}\""));
+        }
+        for (i, letter) in letters.char_indices() {
+            let needs = match letter {
+                '?' | 'h' | 'v' | 'V' | 't' | 'T' | 'q' => continue,
+                'p' => "directory name",
+                'e' | 'c' => "file name",
+                'g' | 's' => "parameter",
+                other => return Some(format!("invalid option: \"{other}\"")),
+            };
+            // the rest of the word, or the next word, is the value
+            let rest = &letters[i + letter.len_utf8()..];
+            let value = if rest.is_empty() {
+                match args.next() {
+                    Some(v) => v.as_str(),
+                    None => return Some(format!("option \"-{letter}\" requires {needs}")),
+                }
+            } else {
+                rest
+            };
+            if letter == 's' && !matches!(value, "stop" | "quit" | "reopen" | "reload") {
+                return Some(format!("invalid option: \"-s {value}\""));
+            }
+            break;
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nginx_option_error;
+
+    fn said(args: &[&str]) -> Option<String> {
+        nginx_option_error(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn bad_switches_get_nginx_s_words() {
+        assert_eq!(said(&["-x"]).as_deref(), Some("invalid option: \"x\""));
+        assert_eq!(said(&["-tx"]).as_deref(), Some("invalid option: \"x\""));
+        assert_eq!(
+            said(&["extra"]).as_deref(),
+            Some("invalid option: \"extra\"")
+        );
+        assert_eq!(
+            said(&["-c"]).as_deref(),
+            Some("option \"-c\" requires file name")
+        );
+        assert_eq!(
+            said(&["-t", "-p"]).as_deref(),
+            Some("option \"-p\" requires directory name")
+        );
+        assert_eq!(
+            said(&["-g"]).as_deref(),
+            Some("option \"-g\" requires parameter")
+        );
+        assert_eq!(
+            said(&["-s", "halt"]).as_deref(),
+            Some("invalid option: \"-s halt\"")
+        );
+        assert_eq!(said(&["-c/etc/x.conf", "-t"]), None);
+        assert_eq!(said(&["-s", "reload"]), None);
+    }
+}

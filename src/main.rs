@@ -21,6 +21,14 @@ fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            // nginx's switches: nginx's words and exit code
+            if e.use_stderr() && !args.iter().any(|a| a == "check" || a.starts_with("--")) {
+                if let Some(message) = cli::nginx_option_error(&args) {
+                    eprintln!("rginx: {message}");
+                    return ExitCode::from(1);
+                }
+            }
             let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();
             return ExitCode::from(code);

@@ -20,11 +20,12 @@ use rginx_proxy::procs;
 use crate::check::Source;
 
 /// Sends `name` to the instance `source`'s configuration names; exit 0
-/// when the signal was sent, 1 otherwise, 2 for an unknown signal.
+/// when the signal was sent, 1 otherwise (an unknown signal too, as
+/// nginx's `ngx_get_options`).
 pub fn run(name: &str, source: &Source) -> ExitCode {
     let Some(signal) = Signal::from_name(name) else {
         eprintln!("rginx: invalid option: \"-s {name}\" (reload, quit, stop or reopen)");
-        return ExitCode::from(2);
+        return ExitCode::from(1);
     };
     let Some(model) = crate::check::load(source) else {
         return ExitCode::from(1);

@@ -138,3 +138,31 @@ fn versions_name_rginx_and_the_nginx_it_follows() {
         assert!(long.contains(line), "-V lacks {line:?}:\n{long}");
     }
 }
+
+#[test]
+fn bad_switches_get_nginx_s_words_and_exit_code() {
+    let Some(nginx) = nginx() else { return };
+    for args in [
+        &["-x"][..],
+        &["-tx"],
+        &["extra"],
+        &["-c"],
+        &["-t", "-p"],
+        &["-e"],
+        &["-g"],
+        &["-s"],
+        &["-s", "restart"],
+    ] {
+        let theirs = Command::new(&nginx).args(args).output().expect("nginx");
+        let ours = rginx().args(args).output().expect("rginx");
+        assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+        let said = String::from_utf8_lossy(&theirs.stderr).replacen("nginx: ", "rginx: ", 1);
+        let said = said.trim_end();
+        // rginx may add why after nginx's words
+        assert!(
+            String::from_utf8_lossy(&ours.stderr).starts_with(said),
+            "{args:?}: {:?} is not {said:?}",
+            String::from_utf8_lossy(&ours.stderr)
+        );
+    }
+}

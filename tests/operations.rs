@@ -810,7 +810,7 @@ fn signal_errors_are_reported() {
         )
     );
     let out = run(&["-s", "restart"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     std::fs::write(&conf, "events {}\nhttp { }\n").unwrap();
     let out = run(&["-s", "reload"]);
     assert_eq!(out.status.code(), Some(1));
