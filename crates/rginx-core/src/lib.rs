@@ -31,6 +31,7 @@ pub mod stats;
 pub mod table;
 pub mod template;
 pub mod uri;
+pub mod user_agent;
 pub mod values;
 pub mod vars;
 

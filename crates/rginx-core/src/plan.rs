@@ -609,6 +609,11 @@ pub struct ClientSettings {
     /// `msie_padding` (on): nginx's error pages get a padding for MSIE
     /// and Chrome, which otherwise show their own "friendly" page.
     pub msie_padding: bool,
+    /// `keepalive_disable` (msie6): no keep-alive after a POST from old
+    /// MSIE.
+    pub keepalive_disable_msie6: bool,
+    /// `keepalive_disable safari`: no keep-alive for Safari on Mac OS X.
+    pub keepalive_disable_safari: bool,
 }
 
 impl ClientSettings {
@@ -625,6 +630,10 @@ impl ClientSettings {
         {
             Some(crate::model::Value::Buffers { count, size }) => (*count, *size),
             _ => (4, 8192),
+        };
+        let keepalive_disable = match settings.get("keepalive_disable").map(|s| &s.value) {
+            Some(crate::model::Value::Words(words)) => Some(words),
+            _ => None,
         };
         ClientSettings {
             keepalive_timeout,
@@ -645,6 +654,10 @@ impl ClientSettings {
             },
             server_tokens: settings.text("server_tokens") != Some("off"),
             msie_padding: settings.flag("msie_padding", true),
+            keepalive_disable_msie6: keepalive_disable
+                .is_none_or(|w| w.iter().any(|w| w == "msie6")),
+            keepalive_disable_safari: keepalive_disable
+                .is_some_and(|w| w.iter().any(|w| w == "safari")),
         }
     }
 }

@@ -496,6 +496,13 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "shares a group's balancing state between nginx's worker processes; rginx's workers keep their own, as nginx's do without it",
     ),
     spec(
+        "keepalive_disable",
+        HSL,
+        Arity::AtLeast(1),
+        Kind::Bitmask(&["none", "msie6", "safari"]),
+        "Browsers whose connections are not kept alive (`msie6`, the default: after a POST from MSIE 4 to 6; `safari`: Safari on Mac OS X; `none`).",
+    ),
+    spec(
         "keepalive_requests",
         HSL,
         Arity::Exactly(1),

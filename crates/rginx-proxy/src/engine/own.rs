@@ -155,12 +155,7 @@ pub(super) fn padded_for_browsers(
     if status < 400 || !has_page(status) || !own_page {
         return response;
     }
-    // nginx looks at the first User-Agent line only
-    let user_agent = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("user-agent"))
-        .map(|(_, v)| *v);
-    if !user_agent.is_some_and(pads_pages) {
+    if !pads_pages(rginx_core::user_agent::Browser::of_headers(headers)) {
         return response;
     }
     let (mut parts, _) = response.into_parts();
@@ -172,18 +167,10 @@ pub(super) fn padded_for_browsers(
     Response::from_parts(parts, full_body(page))
 }
 
-/// Whether nginx takes a `User-Agent` for MSIE or Chrome, the browsers it
-/// pads pages for (`ngx_http_process_user_agent`: "MSIE " with room for a
-/// version, not Opera; else "Chrome/" when there is no "Gecko/").
-fn pads_pages(user_agent: &str) -> bool {
-    let has = |word: &str| user_agent.contains(word);
-    let msie = user_agent
-        .find("MSIE ")
-        .is_some_and(|at| at + 7 < user_agent.len());
-    if has("Opera") {
-        return false;
-    }
-    msie || (!has("Gecko/") && has("Chrome/"))
+/// Whether nginx pads its pages for a browser: MSIE and Chrome
+/// (`ngx_http_send_special_response`).
+fn pads_pages(browser: rginx_core::user_agent::Browser) -> bool {
+    browser.msie || browser.chrome
 }
 
 /// What rginx signs its `Server` header and pages with: its name and
@@ -252,20 +239,21 @@ pub(crate) fn refusal(limit: HeadRefusal, tokens: bool) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rginx_core::user_agent::Browser;
 
     #[test]
     fn pages_are_padded_for_the_browsers_nginx_pads_them_for() {
         let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
-        assert!(pads_pages(chrome));
-        assert!(pads_pages(
+        assert!(pads_pages(Browser::of(chrome)));
+        assert!(pads_pages(Browser::of(
             "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1)"
-        ));
-        assert!(!pads_pages(
+        )));
+        assert!(!pads_pages(Browser::of(
             "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
-        ));
-        assert!(!pads_pages("Opera/9.80 (MSIE 6.0) Chrome/1"));
-        assert!(!pads_pages("xMSIE 6"));
-        assert!(!pads_pages("curl/8.0"));
+        )));
+        assert!(!pads_pages(Browser::of("Opera/9.80 (MSIE 6.0) Chrome/1")));
+        assert!(!pads_pages(Browser::of("xMSIE 6")));
+        assert!(!pads_pages(Browser::of("curl/8.0")));
         let headers = [("User-Agent", chrome)];
         let padded = padded_for_browsers(error_page(404, true), &headers, true);
         let length = padded.headers()[CONTENT_LENGTH]

@@ -301,7 +301,8 @@ impl Engine {
             && !client.keepalive_timeout.is_zero()
             && u64::from(connection.served) < client.keepalive_requests
             && u128::from(crate::http1::uptime_ms().wrapping_sub(connection.opened))
-                <= client.keepalive_time.as_millis();
+                <= client.keepalive_time.as_millis()
+            && !browser_refuses_keep_alive(&head, &client);
         let mut session = Session {
             context: ErrorContext::new(self, &head, scope, connection.number),
             head,
@@ -639,6 +640,18 @@ fn error_response(error: &ProxyError, tokens: bool) -> Response<Body> {
 /// Whether the client's connection may stay open after this request, as
 /// nginx decides it: HTTP/1.1 unless `Connection: close`, HTTP/1.0 only
 /// with `Connection: keep-alive`.
+/// `keepalive_disable`: MSIE 4 to 6 after a POST ("MSIE may wait for some
+/// time if an response for a POST request was sent over a keepalive
+/// connection"), Safari on Mac OS X (`ngx_http_update_location_config`).
+fn browser_refuses_keep_alive(head: &RequestHead<'_>, client: &ClientSettings) -> bool {
+    if !client.keepalive_disable_msie6 && !client.keepalive_disable_safari {
+        return false;
+    }
+    let browser = rginx_core::user_agent::Browser::of_headers(head.headers);
+    (browser.msie6 && head.method == "POST" && client.keepalive_disable_msie6)
+        || (browser.safari && client.keepalive_disable_safari)
+}
+
 fn client_keep_alive(head: &RequestHead<'_>) -> bool {
     let has = |token: &str| {
         head.headers.iter().any(|(n, v)| {
