@@ -5,8 +5,9 @@
 //! takes no lock shared with the other requests' writes. The thread
 //! writes each line as nginx does (`ngx_http_log_handler`,
 //! `ngx_http_log_write`):
-//! - to a file without a buffer, at once (lines queued together are
-//!   written in one call, in order);
+//! - to a file without a buffer, at once: within a millisecond, the lines
+//!   of which are written in one call per file, in order (a wake-up of the
+//!   thread per line would cost the worker more than nginx's write);
 //! - to a file with `buffer=`, into the buffer, which is written when the
 //!   next line does not fit, when `flush=` passed since its first line,
 //!   at a reopen and when the worker ends; a line larger than the whole
@@ -21,10 +22,9 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rginx_core::model::LogBuffer;
 use rginx_core::plan::AccessLine;
@@ -33,8 +33,9 @@ use rginx_core::plan::AccessLine;
 /// and closes them per line without `open_log_file_cache`).
 const MAX_VARIABLE_FILES: usize = 64;
 
-/// Jobs taken in one go before the queued plain lines are written.
-const BATCH: usize = 256;
+/// How long the writer gathers lines after the first of a batch: a line
+/// reaches its file within about this (where nginx writes it at once).
+const GATHER: Duration = Duration::from_millis(1);
 
 /// The access log files named without variables, by path, each with its
 /// buffer.
@@ -51,8 +52,24 @@ pub(crate) struct AccessLogFiles {
 }
 
 struct Writer {
-    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    queue: Arc<Queue>,
     thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Jobs between the requests and the writer thread.
+struct Queue {
+    state: Mutex<QueueState>,
+    /// Rung when the first job arrives in an empty queue, or at the end.
+    bell: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    jobs: Vec<Job>,
+    /// No more jobs: the thread writes what it has and ends.
+    closed: bool,
+    /// The thread could not be made: lines are written by their request.
+    orphan: bool,
 }
 
 enum Job {
@@ -139,42 +156,46 @@ impl Drop for AccessLogFiles {
 
 impl Writer {
     fn start(files: OpenFiles) -> Writer {
-        let (jobs, queue) = mpsc::channel();
+        let queue = Arc::new(Queue {
+            state: Mutex::new(QueueState::default()),
+            bell: Condvar::new(),
+        });
+        let theirs = queue.clone();
         let thread = std::thread::Builder::new()
             .name("rginx-access-log".to_string())
-            .spawn(move || Lines::new(files).run(&queue))
+            .spawn(move || Lines::new(files).run(&theirs))
             .ok();
+        queue.lock().orphan = thread.is_none();
         Writer {
-            jobs: Mutex::new(thread.is_some().then_some(jobs)),
+            queue,
             thread: Mutex::new(thread),
         }
     }
 
     fn send(&self, job: Job) {
-        let jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
-        match jobs.as_ref() {
-            Some(jobs) => {
-                let _ = jobs.send(job);
-            }
+        let mut state = self.queue.lock();
+        if state.closed || state.orphan {
             // no thread (it could not be made, or the worker is ending):
             // written here, unbuffered
-            None => {
-                drop(jobs);
-                if let Job::Line(line) = job {
-                    if let Ok(mut file) = open_file(&line.path) {
-                        let _ = file.write_all(&line.line);
-                    }
+            drop(state);
+            if let Job::Line(line) = job {
+                if let Ok(mut file) = open_file(&line.path) {
+                    let _ = file.write_all(&line.line);
                 }
             }
+            return;
+        }
+        state.jobs.push(job);
+        // only the first job wakes the thread: the others of its batch
+        // cost a push
+        if state.jobs.len() == 1 {
+            self.queue.bell.notify_one();
         }
     }
 
     fn stop(&self) {
-        // the thread ends once the channel is closed and drained
-        self.jobs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        self.queue.lock().closed = true;
+        self.queue.bell.notify_one();
         if let Some(thread) = self
             .thread
             .lock()
@@ -183,6 +204,48 @@ impl Writer {
         {
             let _ = thread.join();
         }
+    }
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The jobs queued, once there are some, `until` passed or the queue
+    /// closed (then `None`).
+    fn take(&self, until: Option<Instant>) -> Option<Vec<Job>> {
+        let mut state = self.lock();
+        while state.jobs.is_empty() && !state.closed {
+            match until {
+                Some(at) => {
+                    let left = at.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Some(Vec::new());
+                    }
+                    state = self
+                        .bell
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+                None => {
+                    state = self
+                        .bell
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+            }
+        }
+        if state.jobs.is_empty() && state.closed {
+            return None;
+        }
+        drop(state);
+        // the lines of the next moment join this batch: one wake-up and
+        // one write per file for them, where a wake-up per line costs the
+        // worker more than nginx's write per line
+        std::thread::sleep(GATHER);
+        Some(std::mem::take(&mut self.lock().jobs))
     }
 }
 
@@ -218,26 +281,10 @@ impl Lines {
         Lines { files, variable: 0 }
     }
 
-    fn run(mut self, queue: &mpsc::Receiver<Job>) {
-        loop {
-            let job = match self.next_flush() {
-                Some(at) => {
-                    match queue.recv_timeout(at.saturating_duration_since(Instant::now())) {
-                        Ok(job) => Some(job),
-                        Err(mpsc::RecvTimeoutError::Timeout) => None,
-                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                    }
-                }
-                None => match queue.recv() {
-                    Ok(job) => Some(job),
-                    Err(_) => break,
-                },
-            };
-            if let Some(job) = job {
+    fn run(mut self, queue: &Queue) {
+        while let Some(jobs) = queue.take(self.next_flush()) {
+            for job in jobs {
                 self.take(job);
-                for job in queue.try_iter().take(BATCH) {
-                    self.take(job);
-                }
             }
             self.write_queued();
             self.flush_due(Instant::now());
@@ -407,7 +454,6 @@ fn open_file(path: &str) -> Result<File, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn read(path: &std::path::Path) -> Vec<u8> {
         std::fs::read(path).unwrap_or_default()
