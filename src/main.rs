@@ -18,6 +18,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // times in logs are in the machine's zone, as nginx's
+    rginx_core::plan::set_utc_offset_source(rginx_proxy::procs::utc_offset);
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

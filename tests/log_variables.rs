@@ -424,3 +424,76 @@ fn sent_headers_are_logged_as_nginx_logs_them() {
     }
     assert_eq!(logs[1], logs[0], "rginx's, then nginx's");
 }
+
+#[test]
+fn log_times_are_in_the_machine_s_zone_as_nginx_s() {
+    let Some(nginx) = nginx() else { return };
+    if !Path::new("/usr/share/zoneinfo/Asia/Kolkata").exists() {
+        return;
+    }
+    let dir = TempDir::new("logzone");
+    let mut lines = Vec::new();
+    for name in ["nginx", "rginx"] {
+        let port = free_port();
+        let conf = dir.0.join(format!("{name}.conf"));
+        let d = dir.0.display();
+        std::fs::write(
+            &conf,
+            format!(
+                "daemon off; master_process off; pid {d}/{name}.pid; error_log {d}/{name}-error.log info;
+                 events {{}}
+                 http {{
+                     log_format zone '$time_local|$time_iso8601';
+                     access_log {d}/{name}-access.log zone;
+                     server {{ listen 127.0.0.1:{port}; location / {{ return 200 \"ok\\n\"; }} }}
+                 }}"
+            ),
+        )
+        .unwrap();
+        let mut command = if name == "rginx" {
+            rginx()
+        } else {
+            std::process::Command::new(&nginx)
+        };
+        let mut child = command
+            .env("TZ", "Asia/Kolkata")
+            .args([
+                "-p",
+                &format!("{d}/"),
+                "-e",
+                &format!("{d}/{name}-error.log"),
+                "-c",
+            ])
+            .arg(&conf)
+            .spawn()
+            .expect("start");
+        wait_for_port(port, 200);
+        converse(port, &get("/", true));
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = child.kill();
+        let _ = child.wait();
+        let access =
+            std::fs::read_to_string(dir.0.join(format!("{name}-access.log"))).unwrap_or_default();
+        let error =
+            std::fs::read_to_string(dir.0.join(format!("{name}-error.log"))).unwrap_or_default();
+        // the zone's offsets, and the error log's clock against the access log's
+        let access = access.lines().next().unwrap_or_default().to_string();
+        let (local, iso) = access.split_once('|').unwrap_or_default();
+        let offsets = [
+            local
+                .get(local.len().saturating_sub(5)..)
+                .unwrap_or_default(),
+            iso.get(iso.len().saturating_sub(6)..).unwrap_or_default(),
+        ];
+        let hour_in_access = access.get(12..14).unwrap_or_default().to_string();
+        let hour_in_error = error
+            .lines()
+            .find(|l| l.contains("[info]"))
+            .and_then(|l| l.get(11..13))
+            .unwrap_or_default()
+            .to_string();
+        lines.push((offsets.join(" "), hour_in_access == hour_in_error));
+    }
+    assert_eq!(lines[1], lines[0], "rginx, then nginx");
+    assert_eq!(lines[0], ("+0530 +05:30".to_string(), true));
+}

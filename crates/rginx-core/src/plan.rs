@@ -49,7 +49,7 @@ pub use decide::{response_header_passes, Internal};
 use errors::*;
 pub use errors::{ErrorPageHit, ErrorTarget};
 use eval::*;
-pub use eval::{format_time, TimeFormat};
+pub use eval::{format_time, set_utc_offset_source, TimeFormat};
 pub use head::parse_request_line;
 use head::*;
 pub use headers::HeaderEdit;

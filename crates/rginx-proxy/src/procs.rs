@@ -427,3 +427,31 @@ pub fn exec_new_binary(
         }
     }
 }
+
+/// The machine's offset from UTC at `utc` (seconds since the epoch), in
+/// seconds: `localtime_r`'s `tm_gmtoff` (`TZ`, else `/etc/localtime`),
+/// asked once a second per thread, as nginx's `ngx_time_update` asks it
+/// once a second. For `rginx_core::plan::set_utc_offset_source`.
+pub fn utc_offset(utc: u64) -> i64 {
+    thread_local! {
+        static CACHED: std::cell::Cell<Option<(u64, i64)>> = const { std::cell::Cell::new(None) };
+    }
+    if let Some((second, offset)) = CACHED.get() {
+        if second == utc {
+            return offset;
+        }
+    }
+    let offset = libc::time_t::try_from(utc).map_or(0, |t| {
+        // SAFETY: a plain C struct, all zeroes is a valid value
+        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        // SAFETY: localtime_r writes only the `tm` it is given
+        let done = unsafe { libc::localtime_r(&t, &mut tm) };
+        if done.is_null() {
+            0
+        } else {
+            tm.tm_gmtoff
+        }
+    });
+    CACHED.set(Some((utc, offset)));
+    offset
+}

@@ -6,9 +6,9 @@ use super::*;
 /// How a time variable is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeFormat {
-    /// `$time_local`: `25/Nov/2026:19:10:47 +0000`.
+    /// `$time_local`: `25/Nov/2026:19:10:47 +0100`.
     Local,
-    /// `$time_iso8601`: `2026-11-25T19:10:47+00:00`.
+    /// `$time_iso8601`: `2026-11-25T19:10:47+01:00`.
     Iso8601,
     /// The error log's timestamp: `2026/11/25 19:10:47`.
     ErrorLog,
@@ -16,20 +16,31 @@ pub enum TimeFormat {
     Http,
 }
 
-/// Writes a time as nginx's `$time_local` / `$time_iso8601` do. rginx
-/// writes UTC (nginx uses the machine's time zone, which is UTC on
-/// servers configured the usual way).
+/// Writes a time as nginx's `$time_local` / `$time_iso8601` and its error
+/// log do: in the machine's time zone (`TZ`, else `/etc/localtime`), with
+/// its offset from UTC, as `ngx_time_update` takes them from
+/// `localtime_r`; an HTTP date in GMT.
 pub fn format_time(time: SystemTime, format: TimeFormat, out: &mut String) {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let secs = time
+    let utc = time
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
+    let offset = match format {
+        TimeFormat::Http => 0,
+        _ => utc_offset(utc),
+    };
+    let secs = utc.saturating_add_signed(offset);
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (h, m, sec) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let sign = if offset < 0 { '-' } else { '+' };
+    let (oh, om) = (
+        offset.unsigned_abs() / 3600,
+        offset.unsigned_abs() % 3600 / 60,
+    );
     // days since 1970-01-01 to a civil date (Howard Hinnant's algorithm)
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -43,12 +54,12 @@ pub fn format_time(time: SystemTime, format: TimeFormat, out: &mut String) {
     let _ = match format {
         TimeFormat::Local => write!(
             out,
-            "{day:02}/{}/{year}:{h:02}:{m:02}:{sec:02} +0000",
+            "{day:02}/{}/{year}:{h:02}:{m:02}:{sec:02} {sign}{oh:02}{om:02}",
             MONTHS[(month - 1) as usize]
         ),
         TimeFormat::Iso8601 => write!(
             out,
-            "{year}-{month:02}-{day:02}T{h:02}:{m:02}:{sec:02}+00:00"
+            "{year}-{month:02}-{day:02}T{h:02}:{m:02}:{sec:02}{sign}{oh:02}:{om:02}"
         ),
         TimeFormat::ErrorLog => write!(out, "{year}/{month:02}/{day:02} {h:02}:{m:02}:{sec:02}"),
         TimeFormat::Http => {
@@ -62,6 +73,22 @@ pub fn format_time(time: SystemTime, format: TimeFormat, out: &mut String) {
             )
         }
     };
+}
+
+/// Where the machine's offset from UTC comes from: set once by the
+/// process (rginx-proxy asks `localtime_r`, as `ngx_time_update` does);
+/// unset, times are UTC. This crate reads no time zone itself.
+static UTC_OFFSET: std::sync::OnceLock<fn(u64) -> i64> = std::sync::OnceLock::new();
+
+/// Sets how the offset from UTC (in seconds) of a moment (seconds since
+/// the epoch) is found, for `$time_local`, `$time_iso8601` and the error
+/// log; the first call wins.
+pub fn set_utc_offset_source(source: fn(u64) -> i64) {
+    let _ = UTC_OFFSET.set(source);
+}
+
+fn utc_offset(utc: u64) -> i64 {
+    UTC_OFFSET.get().map_or(0, |source| source(utc))
 }
 
 /// Captures of the last regex that matched (a location's, a server
