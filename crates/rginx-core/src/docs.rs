@@ -98,7 +98,7 @@ pub fn directives_markdown() -> String {
         vars.join(", ")
     );
     out.push_str(
-        "`$time_local` and `$time_iso8601` are written in UTC; in the access log they and\n\
+        "`$time_local` and `$time_iso8601` are in the machine's time zone, as nginx's; in the access log they and\n\
          `$msec` are the time the line is written, as nginx's. `$connections_*` read the\n\
          counters `stub_status` shows, when the value is used. `$connection` counts accepted and\n\
          upstream connections from 1, as nginx's counter does (resolver sockets excepted). Of the\n\

@@ -5,9 +5,10 @@
 //! takes no lock shared with the other requests' writes. The thread
 //! writes each line as nginx does (`ngx_http_log_handler`,
 //! `ngx_http_log_write`):
-//! - to a file without a buffer, at once: within a millisecond, the lines
-//!   of which are written in one call per file, in order (a wake-up of the
-//!   thread per line would cost the worker more than nginx's write);
+//! - to a file without a buffer, at once; under load (lines come while
+//!   the thread writes) within about a millisecond, the lines of which
+//!   are written in one call per file, in order (a wake-up of the thread
+//!   per line costs the worker more than nginx's write per line);
 //! - to a file with `buffer=`, into the buffer, which is written when the
 //!   next line does not fit, when `flush=` passed since its first line,
 //!   at a reopen and when the worker ends; a line larger than the whole
@@ -32,10 +33,6 @@ use rginx_core::plan::AccessLine;
 /// Files named with variables a worker keeps open at once (nginx opens
 /// and closes them per line without `open_log_file_cache`).
 const MAX_VARIABLE_FILES: usize = 64;
-
-/// How long the writer gathers lines after the first of a batch: a line
-/// reaches its file within about this (where nginx writes it at once).
-const GATHER: Duration = Duration::from_millis(1);
 
 /// The access log files named without variables, by path, each with its
 /// buffer.
@@ -63,6 +60,10 @@ struct Queue {
     bell: Condvar,
 }
 
+/// How long the writer gathers lines under load: a line then reaches its
+/// file within about this (nginx writes it at once).
+const GATHER: Duration = Duration::from_millis(1);
+
 #[derive(Default)]
 struct QueueState {
     jobs: Vec<Job>,
@@ -70,6 +71,8 @@ struct QueueState {
     closed: bool,
     /// The thread could not be made: lines are written by their request.
     orphan: bool,
+    /// The last batch had more than one job.
+    busy: bool,
 }
 
 enum Job {
@@ -240,12 +243,18 @@ impl Queue {
         if state.jobs.is_empty() && state.closed {
             return None;
         }
-        drop(state);
-        // the lines of the next moment join this batch: one wake-up and
-        // one write per file for them, where a wake-up per line costs the
-        // worker more than nginx's write per line
-        std::thread::sleep(GATHER);
-        Some(std::mem::take(&mut self.lock().jobs))
+        // under load (the last batch had company), the lines of the next
+        // moment join this batch: one wake-up and one write per file for
+        // them, where a wake-up per line costs the worker more than
+        // nginx's write per line; a lone line is written at once
+        if state.busy {
+            drop(state);
+            std::thread::sleep(GATHER);
+            state = self.lock();
+        }
+        let jobs = std::mem::take(&mut state.jobs);
+        state.busy = jobs.len() > 1;
+        Some(jobs)
     }
 }
 
