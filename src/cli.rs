@@ -250,7 +250,7 @@ pub fn nginx_option_error(args: &[String]) -> Option<String> {
             } else {
                 rest
             };
-            if letter == 's' && !matches!(value, "stop" | "quit" | "reopen" | "reload") {
+            if letter == 's' && rginx_proxy::process::Signal::from_name(value).is_none() {
                 return Some(format!("invalid option: \"-s {value}\""));
             }
             break;

@@ -229,6 +229,14 @@ fn buffered_and_gzip_logs_are_written_when_nginx_writes_them() {
             dir = dir.display()
         )
     });
+    // the three files as the test reads them
+    let files = |dir: &Path| {
+        (
+            log_lines(dir, "held.log"),
+            gunzipped(&dir.join("gz.log")),
+            log_lines(dir, "small.log"),
+        )
+    };
     let mut early = Vec::new();
     for (_, port, dir) in pair.sides() {
         for path in ["/first", "/second", "/third"] {
@@ -236,11 +244,7 @@ fn buffered_and_gzip_logs_are_written_when_nginx_writes_them() {
         }
         // past flush=: the gzip log is written, the plain buffer is not
         std::thread::sleep(Duration::from_millis(400));
-        early.push((
-            log_lines(dir, "held.log"),
-            gunzipped(&dir.join("gz.log")),
-            log_lines(dir, "small.log"),
-        ));
+        early.push(files(dir));
     }
     assert_eq!(
         early[1], early[0],
@@ -254,14 +258,7 @@ fn buffered_and_gzip_logs_are_written_when_nginx_writes_them() {
         converse(port, &get("/last", true));
     }
     pair.quit();
-    let mut late = Vec::new();
-    for (_, _, dir) in pair.sides() {
-        late.push((
-            log_lines(dir, "held.log"),
-            gunzipped(&dir.join("gz.log")),
-            log_lines(dir, "small.log"),
-        ));
-    }
+    let late: Vec<_> = pair.sides().iter().map(|(_, _, dir)| files(dir)).collect();
     assert_eq!(
         late[1], late[0],
         "rginx's files, then nginx's, after the stop"

@@ -70,6 +70,19 @@ fn run(binary: &Path, args: &[&str], conf: &Path) -> Output {
 }
 
 /// Whether process `pid` is alive.
+/// Starts rginx on `conf` (a configuration with `daemon off`) and waits
+/// until it serves on `port`.
+fn start_in_foreground(conf: &Path, port: u16) -> std::process::Child {
+    let child = Command::new(rginx_path())
+        .arg("-c")
+        .arg(conf)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start");
+    wait_for_port(port, 200);
+    child
+}
+
 fn alive(pid: &str) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
         && !std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -283,13 +296,7 @@ fn as_root_a_reload_reads_root_only_files_and_binds_privileged_ports() {
     let path = dir.0.join("nginx.conf");
     let main = "daemon off; user nobody nogroup;";
     std::fs::write(&path, conf(&dir.0, port, backend.addr(), main, "")).unwrap();
-    let mut child = Command::new(rginx_path())
-        .arg("-c")
-        .arg(&path)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start");
-    wait_for_port(port, 200);
+    let mut child = start_in_foreground(&path, port);
     let listen = format!("listen 127.0.0.1:{privileged};");
     std::fs::write(&path, conf(&dir.0, port, backend.addr(), main, &listen)).unwrap();
     let reload = run(&rginx_path(), &["-s", "reload"], &path);
@@ -516,13 +523,7 @@ fn without_a_master_reload_is_signalled_as_nginx_does() {
     let path = dir.0.join("nginx.conf");
     let main = "daemon off; master_process off;";
     std::fs::write(&path, conf(&dir.0, port, backend.addr(), main, "")).unwrap();
-    let mut child = Command::new(rginx_path())
-        .arg("-c")
-        .arg(&path)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start");
-    wait_for_port(port, 200);
+    let mut child = start_in_foreground(&path, port);
     // one process with threads: no master to answer, so no wait for one
     let sent = Instant::now();
     let reload = run(&rginx_path(), &["-s", "reload"], &path);

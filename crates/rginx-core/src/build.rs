@@ -494,7 +494,7 @@ impl Builder<'_> {
         let (names, used) = (&mut self.used_var_names, &mut self.used_vars);
         for_each_variable(value, |n| {
             any = true;
-            if log && n == "binary_remote_addr" {
+            if log && n == crate::template::LOG_ONLY {
                 return;
             }
             if !names.contains(n) {

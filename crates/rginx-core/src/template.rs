@@ -271,6 +271,10 @@ fn resolve(name: &str, names: &Names) -> Result<Var, CompileError> {
     Ok(var)
 }
 
+/// The variable only a `log_format` computes (its value is bytes, which
+/// the log's escaping makes text of): see [`Template::compile_log`].
+pub const LOG_ONLY: &str = "binary_remote_addr";
+
 /// Every variable rginx computes, by name (prefix families end in `_`),
 /// for docs/directives.md.
 pub const IMPLEMENTED: &[&str] = &[
@@ -356,7 +360,9 @@ impl Template {
         scan(text, |piece| match piece {
             Piece::Literal(s) => parts.push(Part::Literal(s.into())),
             Piece::Capture(d) => parts.push(Part::Var(Var::Capture(d))),
-            Piece::Var("binary_remote_addr") if log => parts.push(Part::Var(Var::BinaryRemoteAddr)),
+            Piece::Var(name) if log && name == LOG_ONLY => {
+                parts.push(Part::Var(Var::BinaryRemoteAddr))
+            }
             Piece::Var(name) => match resolve(name, names) {
                 Ok(var) => parts.push(Part::Var(var)),
                 Err(e) => {

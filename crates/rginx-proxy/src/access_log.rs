@@ -1,7 +1,7 @@
 //! A worker's access log files, written by a thread of their own.
 //!
 //! A finished request hands its lines to the writer thread through a
-//! channel and goes on: the request path makes no write system call and
+//! queue and goes on: the request path makes no write system call and
 //! takes no lock shared with the other requests' writes. The thread
 //! writes each line as nginx does (`ngx_http_log_handler`,
 //! `ngx_http_log_write`):
@@ -115,14 +115,13 @@ impl AccessLogFiles {
     /// Opens the files again (after logrotate moved them); those named
     /// with variables are opened again on their next line.
     pub(crate) fn reopen(&self) -> Result<(), String> {
+        let mut opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
         let mut fresh = HashMap::new();
-        {
-            let opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
-            for (path, (_, buffer)) in opened.iter() {
-                fresh.insert(path.clone(), (Arc::new(open_file(path)?), *buffer));
-            }
+        for (path, (_, buffer)) in opened.iter() {
+            fresh.insert(path.clone(), (Arc::new(open_file(path)?), *buffer));
         }
-        *self.opened.lock().unwrap_or_else(PoisonError::into_inner) = fresh.clone();
+        *opened = fresh.clone();
+        drop(opened);
         if let Some(writer) = self.writer.get() {
             writer.send(Job::Reopened(fresh));
         }
@@ -356,20 +355,16 @@ impl Lines {
     fn next_flush(&self) -> Option<Instant> {
         self.files
             .values()
-            .filter_map(|t| t.buffer.as_ref())
-            .filter_map(|b| Some(b.since? + b.spec.flush?))
+            .filter_map(|t| t.buffer.as_ref()?.flush_at())
             .min()
     }
 
     fn flush_due(&mut self, now: Instant) {
         for target in self.files.values_mut() {
-            let due = target
-                .buffer
-                .as_ref()
-                .and_then(|b| Some(b.since? + b.spec.flush?))
-                .is_some_and(|at| at <= now);
-            if due {
-                target.flush();
+            if let Some(buffer) = &mut target.buffer {
+                if buffer.flush_at().is_some_and(|at| at <= now) {
+                    buffer.write_to(&target.file);
+                }
             }
         }
     }
@@ -397,9 +392,7 @@ impl Target {
             return;
         };
         if reserve > buffer.spec.size - buffer.data.len() {
-            write_out(&self.file, &buffer.data, buffer.spec.gzip);
-            buffer.data.clear();
-            buffer.since = None;
+            buffer.write_to(&self.file);
         }
         if reserve <= buffer.spec.size - buffer.data.len() {
             if buffer.data.is_empty() {
@@ -414,10 +407,22 @@ impl Target {
     /// Writes what the buffer holds (`ngx_http_log_flush`).
     fn flush(&mut self) {
         if let Some(buffer) = &mut self.buffer {
-            write_out(&self.file, &buffer.data, buffer.spec.gzip);
-            buffer.data.clear();
-            buffer.since = None;
+            buffer.write_to(&self.file);
         }
+    }
+}
+
+impl Buffered {
+    /// When `flush=` wants it written: that long after its first line.
+    fn flush_at(&self) -> Option<Instant> {
+        Some(self.since? + self.spec.flush?)
+    }
+
+    /// Writes what it holds to `file` and empties it.
+    fn write_to(&mut self, file: &File) {
+        write_out(file, &self.data, self.spec.gzip);
+        self.data.clear();
+        self.since = None;
     }
 }
 
@@ -464,6 +469,13 @@ fn open_file(path: &str) -> Result<File, String> {
 mod tests {
     use super::*;
 
+    /// A new directory for one test.
+    fn scratch(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("rginx-alog-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     fn read(path: &std::path::Path) -> Vec<u8> {
         std::fs::read(path).unwrap_or_default()
     }
@@ -478,8 +490,7 @@ mod tests {
 
     #[test]
     fn plain_lines_are_written_in_order_and_buffered_ones_at_close() {
-        let dir = std::env::temp_dir().join(format!("rginx-alog-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch("order");
         let (plain, held) = (dir.join("plain.log"), dir.join("held.log"));
         let logs = AccessLogFiles::new();
         let buffer = LogBuffer {
@@ -513,8 +524,7 @@ mod tests {
 
     #[test]
     fn a_full_buffer_is_written_before_the_line_that_does_not_fit() {
-        let dir = std::env::temp_dir().join(format!("rginx-alog-full-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch("full");
         let path = dir.join("full.log");
         let file = Arc::new(open_file(&path.to_string_lossy()).unwrap());
         let spec = LogBuffer {
@@ -537,8 +547,7 @@ mod tests {
     #[test]
     fn gzip_members_read_as_one_stream() {
         use std::io::Read as _;
-        let dir = std::env::temp_dir().join(format!("rginx-alog-gz-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch("gz");
         let path = dir.join("gz.log");
         let file = open_file(&path.to_string_lossy()).unwrap();
         write_out(&file, b"one\n", Some(1));

@@ -50,23 +50,25 @@ impl CompiledFormat {
         let mut value = String::new();
         let mut slack = 0;
         for part in self.template.parts() {
+            let v = match part {
+                Part::Literal(s) => {
+                    line.extend_from_slice(s.as_bytes());
+                    continue;
+                }
+                Part::Var(v) => v,
+            };
             let before = line.len();
-            match part {
-                Part::Literal(s) => line.extend_from_slice(s.as_bytes()),
-                Part::Var(Var::BinaryRemoteAddr) => match ctx.req.remote.ip() {
-                    IpAddr::V4(ip) => self.escape.write(&ip.octets(), line),
-                    IpAddr::V6(ip) => self.escape.write(&ip.octets(), line),
-                },
-                Part::Var(v) => {
+            match (v, ctx.req.remote.ip()) {
+                (Var::BinaryRemoteAddr, IpAddr::V4(ip)) => self.escape.write(&ip.octets(), line),
+                (Var::BinaryRemoteAddr, IpAddr::V6(ip)) => self.escape.write(&ip.octets(), line),
+                _ => {
                     value.clear();
                     ctx.var(v, &mut value);
                     self.escape.write(value.as_bytes(), line);
                 }
             }
-            if let Part::Var(v) = part {
-                if let Some(longest) = reserved_length(v) {
-                    slack += longest.saturating_sub(line.len() - before);
-                }
+            if let Some(longest) = reserved_length(v) {
+                slack += longest.saturating_sub(line.len() - before);
             }
         }
         slack

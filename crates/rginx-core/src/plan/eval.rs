@@ -235,7 +235,7 @@ impl<'a> Ctx<'a> {
                 let _ = write!(out, "{}", self.req.remote.port());
             }
             // bytes, not text: only a log line renders it (see
-            // `Template::compile_log`), with `write_log_value`
+            // `Template::compile_log` and `CompiledFormat::render`)
             Var::BinaryRemoteAddr => {}
             Var::ServerAddr => {
                 let _ = write!(out, "{}", self.req.local.ip());

@@ -64,7 +64,7 @@ pub struct Engine {
     /// Where each group is in `groups`, by its name in lower case.
     group_index: foldhash::HashMap<String, usize>,
     /// Access log files and their writer thread.
-    pub(crate) access_logs: crate::access_log::AccessLogFiles,
+    access_logs: crate::access_log::AccessLogFiles,
     /// Open connections allowed, clients and upstreams together:
     /// `worker_connections` (512) for each runtime thread, as nginx counts
     /// them per worker process.

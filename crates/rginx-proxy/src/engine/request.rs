@@ -637,9 +637,6 @@ fn error_response(error: &ProxyError, tokens: bool) -> Response<Body> {
     response
 }
 
-/// Whether the client's connection may stay open after this request, as
-/// nginx decides it: HTTP/1.1 unless `Connection: close`, HTTP/1.0 only
-/// with `Connection: keep-alive`.
 /// `keepalive_disable`: MSIE 4 to 6 after a POST ("MSIE may wait for some
 /// time if an response for a POST request was sent over a keepalive
 /// connection"), Safari on Mac OS X (`ngx_http_update_location_config`).
@@ -652,6 +649,9 @@ fn browser_refuses_keep_alive(head: &RequestHead<'_>, client: &ClientSettings) -
         || (browser.safari && client.keepalive_disable_safari)
 }
 
+/// Whether the client's connection may stay open after this request, as
+/// nginx decides it: HTTP/1.1 unless `Connection: close`, HTTP/1.0 only
+/// with `Connection: keep-alive`.
 fn client_keep_alive(head: &RequestHead<'_>) -> bool {
     let has = |token: &str| {
         head.headers.iter().any(|(n, v)| {
