@@ -43,6 +43,13 @@ impl Source {
             build_options(self.prefix.as_deref()),
             lints,
         );
+        // what the certificates and the TLS policy hold, once the
+        // configuration itself is sound (nginx reads them at its merge)
+        if !checked.has_errors() {
+            checked
+                .diagnostics
+                .extend(rginx_proxy::tls::check(&checked.model));
+        }
         if self.listen.is_some() && matches!(context, SnippetContext::Main | SnippetContext::Http) {
             checked.diagnostics.insert(
                 0,

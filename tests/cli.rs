@@ -263,9 +263,8 @@ fn the_report_lists_every_refusal_check_reports() {
             .to_string()
     };
     assert!(
-        row("listen").contains(
-            "unsupported  listen parameters \"ssl\", \"http2\" are not supported by rginx"
-        ),
+        row("listen")
+            .contains("unsupported  listen parameter \"proxy_protocol\" is not supported by rginx"),
         "{text}"
     );
     assert!(

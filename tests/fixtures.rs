@@ -110,8 +110,6 @@ fn lint_fixtures_warn_and_pass() {
     assert!(failures.is_empty(), "{}", failures_to_string(&failures));
 }
 
-/// rginx-only fixtures that nginx rejects too, for its own reasons.
-const NGINX_REJECTS_TOO: &[&str] = &["listen-ssl.conf"];
 /// Fixtures nginx cannot be run on: it recurses until it crashes.
 const NGINX_CRASHES: &[&str] = &["include-cycle.conf"];
 
@@ -126,11 +124,7 @@ fn nginx_agrees_on_every_fixture() {
                 continue;
             }
             let (ok, emerg) = nginx_test(&nginx, &dir.join(&name));
-            let want_ok = match category {
-                "invalid" => false,
-                "rginx-only" => !NGINX_REJECTS_TOO.contains(&name.as_str()),
-                _ => true,
-            };
+            let want_ok = category != "invalid";
             if ok != want_ok {
                 failures.push(format!(
                     "{category}/{name}: nginx -t ok={ok}, expected {want_ok}: {emerg:?}"

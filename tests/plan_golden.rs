@@ -67,6 +67,7 @@ fn run(case: &Case) -> Result<(), String> {
         body: None,
         upstreams: None,
         connection: Default::default(),
+        tls: None,
     };
     let decision = runtime.decide(&head);
     match (&decision, case.upstream.first().map(String::as_str)) {

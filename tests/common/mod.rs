@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod golden;
+pub mod tls;
 pub mod wire;
 
 use std::io::{Read, Write};

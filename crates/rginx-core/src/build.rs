@@ -157,6 +157,8 @@ pub struct Builder<'a> {
     current_seq: u32,
     /// Where the directive being read is reported.
     current_span: Option<Span>,
+    /// The main configuration file's directory (nginx's `conf_prefix`).
+    conf_dir: std::path::PathBuf,
 }
 
 /// The outcome of [`build`]: the model (partial when there are errors) and
@@ -201,6 +203,13 @@ pub fn build(
         listens: HashMap::new(),
         current_seq: 0,
         current_span: None,
+        conf_dir: config
+            .files
+            .iter()
+            .find(|f| !f.command_line)
+            .and_then(|f| f.path.parent())
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default(),
     };
     let mut model = Model::default();
     b.walk(
@@ -551,6 +560,16 @@ impl Builder<'_> {
             .entry(listen.addr)
             .or_default()
             .push((server, listen.default_server));
+    }
+
+    /// A file name as nginx reads a file the configuration names beside
+    /// itself (`ngx_conf_full_name` with `conf_prefix`: certificates,
+    /// keys): relative to the main configuration file's directory.
+    pub fn conf_name(&self, path: &str) -> String {
+        if path.starts_with('/') || self.conf_dir.as_os_str().is_empty() {
+            return path.to_string();
+        }
+        self.conf_dir.join(path).to_string_lossy().into_owned()
     }
 
     /// Whether some server already is the default for `addr`.

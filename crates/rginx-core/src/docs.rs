@@ -70,14 +70,14 @@ pub fn directives_markdown() -> String {
             row(&mut out, spec, reason);
         }
     }
-    out.push_str("\n`listen` parameters: `default_server` (and `default`) are supported; `backlog=`, `rcvbuf=`,\n");
+    out.push_str("\n`listen` parameters: `default_server` (and `default`) and `ssl` are supported; `backlog=`, `rcvbuf=`,\n");
     out.push_str(
         "`sndbuf=`, `deferred`, `bind`, `ipv6only=`, `reuseport`, `so_keepalive=`, `fastopen=`,\n",
     );
     out.push_str(
-        "`accept_filter=`, `setfib=` are ignored with a warning; `ssl`, `http2`, `quic`,\n",
+        "`accept_filter=`, `setfib=` are ignored with a warning; `http2` with `ssl` is accepted with a\n",
     );
-    out.push_str("`proxy_protocol` are unsupported (error).\n");
+    out.push_str("warning (HTTP/1.1 is offered); `http2` without `ssl`, `quic`, `proxy_protocol` are unsupported (error).\n");
     out.push_str("\n## Variables\n\n");
     out.push_str(
         "Computed per request from the compiled configuration (crates/rginx-core/src/plan/eval.rs):\n",

@@ -87,6 +87,9 @@ pub enum Value {
     CookieFlags(Option<Vec<CookieFlagRule>>),
     /// `resolver`: the name servers a `proxy_pass` with variables asks.
     Resolver(std::sync::Arc<ResolverConf>),
+    /// Files named by a directive that may repeat (`ssl_certificate`,
+    /// `ssl_certificate_key`), in order.
+    Files(Vec<FileRef>),
     /// The level's first `return` (the rewrite module stops there).
     Return {
         /// The status (302 for a bare URL; 444 closes).
@@ -395,6 +398,16 @@ impl Settings {
     }
 }
 
+/// A file a directive names, as the full name it is read by, and where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileRef {
+    /// Its full name (relative names are under the configuration's
+    /// directory, as `ngx_conf_full_name` with `conf_prefix` makes them).
+    pub path: String,
+    /// The directive.
+    pub span: Span,
+}
+
 /// One `access_log` target.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessLog {
@@ -537,6 +550,11 @@ pub struct Listen {
     pub addr: SocketAddr,
     /// `default_server` (or its old spelling `default`).
     pub default_server: bool,
+    /// `ssl`: connections to it speak TLS (nginx makes an address TLS
+    /// when any `listen` of it says so).
+    pub ssl: bool,
+    /// `http2`.
+    pub http2: bool,
     /// The `listen` directive.
     pub span: Span,
 }

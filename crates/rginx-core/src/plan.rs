@@ -99,6 +99,28 @@ pub struct RequestHead<'a> {
     pub upstreams: Option<&'a UpstreamStates>,
     /// The client connection it came on.
     pub connection: ConnectionFacts,
+    /// Its TLS session (`None`: plain HTTP).
+    pub tls: Option<&'a TlsFacts>,
+}
+
+/// A client connection's TLS session, as nginx's `$ssl_*` variables see
+/// it (`ngx_http_ssl_variables`), fixed once the handshake is done.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFacts {
+    /// `$ssl_protocol`: `TLSv1.2`, `TLSv1.3`.
+    pub protocol: &'static str,
+    /// `$ssl_cipher`: the suite by OpenSSL's name
+    /// (`ECDHE-RSA-AES128-GCM-SHA256`, `TLS_AES_256_GCM_SHA384`).
+    pub cipher: &'static str,
+    /// `$ssl_curve`: the key exchange group by OpenSSL's name (`X25519`,
+    /// `prime256v1`).
+    pub curve: &'static str,
+    /// `$ssl_server_name`: the name the client sent (SNI), if any.
+    pub server_name: Option<Box<str>>,
+    /// `$ssl_session_reused`: the session was resumed.
+    pub session_reused: bool,
+    /// `$ssl_alpn_protocol`: the protocol agreed on with ALPN.
+    pub alpn: Option<Box<str>>,
 }
 
 /// The client connection a request came on, as its variables see it.
@@ -114,6 +136,9 @@ pub struct ConnectionFacts {
     /// The request came in the same read as the one before it (`$pipe`:
     /// nginx's `r->pipeline`).
     pub pipelined: bool,
+    /// It came to a TLS socket without TLS (nginx answers its requests
+    /// with 497, `NGX_HTTP_TO_HTTPS`).
+    pub plain_on_tls: bool,
 }
 
 /// What to do with a request.
@@ -938,6 +963,7 @@ mod tests {
             body: None,
             upstreams: None,
             connection: Default::default(),
+            tls: None,
         })
     }
 

@@ -113,7 +113,7 @@ pub fn advice(name: &str) -> &'static str {
     const PREFIXES: &[(&str, &str)] = &[
         (
             "ssl_",
-            "terminate TLS in front of rginx for now (TLS with rustls is on the roadmap)",
+            "rginx terminates TLS with rustls, but not with this setting yet (client certificates, OCSP, ticket key files): keep nginx for it, or do without",
         ),
         (
             "gzip",
@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn advice_covers_families_and_has_a_default() {
-        assert!(advice("ssl_certificate").contains("TLS"));
+        assert!(advice("ssl_verify_client").contains("TLS"));
         assert!(advice("gzip_types").contains("compress"));
         assert!(advice("deny").contains("access control"));
         assert!(advice("whatever").contains("no rginx equivalent"));

@@ -32,6 +32,10 @@ struct Socket {
     /// The servers whose names are in (a server listening twice on the
     /// address adds them once).
     members: HashSet<ServerId>,
+    /// Connections to it speak TLS (some `listen` of it says `ssl`:
+    /// nginx joins the options of an address's listens,
+    /// `ngx_http_add_addresses`).
+    ssl: bool,
 }
 
 /// Picks the server for a request.
@@ -61,11 +65,13 @@ impl ServerSelector {
                             trailing: HashMap::new(),
                             regexes: Vec::new(),
                             members: HashSet::new(),
+                            ssl: false,
                         });
                         sockets.len() - 1
                     }
                 };
                 let socket = &mut sockets[pos];
+                socket.ssl |= listen.ssl;
                 if listen.default_server {
                     socket.default = id;
                 }
@@ -118,6 +124,30 @@ impl ServerSelector {
                     (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_))
                 )
         })
+    }
+
+    /// The sockets whose connections speak TLS: each one's position, its
+    /// address and its servers (the default one first).
+    pub fn tls_sockets(&self) -> Vec<(usize, SocketAddr, Vec<ServerId>)> {
+        (0..self.sockets.len())
+            .filter(|i| self.sockets[*i].ssl)
+            .map(|i| (i, self.sockets[i].addr, self.members(i)))
+            .collect()
+    }
+
+    /// Whether connections to a socket speak TLS.
+    pub fn is_ssl(&self, socket: usize) -> bool {
+        self.sockets.get(socket).is_some_and(|s| s.ssl)
+    }
+
+    /// The servers reachable through a socket, the default one first.
+    pub fn members(&self, socket: usize) -> Vec<ServerId> {
+        let Some(s) = self.sockets.get(socket) else {
+            return Vec::new();
+        };
+        let mut members: Vec<ServerId> = s.members.iter().copied().collect();
+        members.sort_by_key(|id| (*id != s.default, id.0));
+        members
     }
 
     /// The default server of a socket (the first, or `default_server`).
@@ -241,6 +271,8 @@ mod tests {
             listens: vec![Listen {
                 addr: addr.parse().unwrap(),
                 default_server,
+                ssl: false,
+                http2: false,
                 span: Span::default(),
             }],
             names: names.to_vec(),

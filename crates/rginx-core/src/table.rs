@@ -216,8 +216,6 @@ const NEXT_UPSTREAM: &[&str] = &[
     "off",
 ];
 
-const NO_TLS: &str =
-    "a TLS setting; rginx has no TLS yet and refuses `listen ... ssl`, so it has nothing to apply to";
 const TUNING: &str = "a performance knob for nginx's own I/O; rginx tunes itself";
 const HASH: &str = "sizes nginx's internal hash tables; rginx needs no such setting";
 const STATIC: &str = "only affects files nginx serves itself; rginx serves no static files";
@@ -1021,23 +1019,6 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         Kind::Flag,
         TUNING,
     ),
-    // Debian's stock nginx.conf sets these two in `http`
-    ignored(
-        "ssl_protocols",
-        &[H, S],
-        Arity::AtLeast(1),
-        Kind::Bitmask(&["SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]),
-        NO_TLS,
-    ),
-    ignored(
-        "ssl_prefer_server_ciphers",
-        &[H, S],
-        Arity::Flag,
-        Kind::Flag,
-        NO_TLS,
-    ),
-    // the rest of a TLS policy include (certbot's options-ssl-nginx.conf,
-    // Mozilla's generator): alike, until rginx terminates TLS
     ignored(
         "open_log_file_cache",
         HSL,
@@ -1045,17 +1026,120 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         Kind::Text,
         "rginx keeps access log files open itself (those named with variables: up to 64 per worker)",
     ),
-    ignored("ssl_ciphers", &[H, S], Arity::Exactly(1), Kind::Text, NO_TLS),
-    ignored("ssl_ecdh_curve", &[H, S], Arity::Exactly(1), Kind::Text, NO_TLS),
-    ignored("ssl_session_cache", &[H, S], Arity::Range(1, 2), Kind::Text, NO_TLS),
-    ignored("ssl_session_timeout", &[H, S], Arity::Exactly(1), Kind::Time, NO_TLS),
-    ignored("ssl_session_tickets", &[H, S], Arity::Flag, Kind::Flag, NO_TLS),
-    ignored("ssl_dhparam", &[H, S], Arity::Exactly(1), Kind::Text, NO_TLS),
-    ignored("ssl_stapling", &[H, S], Arity::Flag, Kind::Flag, NO_TLS),
-    ignored("ssl_stapling_verify", &[H, S], Arity::Flag, Kind::Flag, NO_TLS),
-    ignored("ssl_trusted_certificate", &[H, S], Arity::Exactly(1), Kind::Text, NO_TLS),
-    ignored("ssl_buffer_size", &[H, S], Arity::Exactly(1), Kind::Size, NO_TLS),
-    ignored("ssl_early_data", &[H, S], Arity::Flag, Kind::Flag, NO_TLS),
+    // TLS (`ngx_http_ssl_module`), on rustls; what the files hold and what
+    // the policy selects is checked where they are loaded
+    spec(
+        "ssl_certificate",
+        HS,
+        Arity::Exactly(1),
+        Kind::Custom(handlers::ssl_file_list),
+        "A certificate in PEM, its chain after it; may repeat (an RSA and an ECDSA one, each client gets the one it can verify).",
+    ),
+    spec(
+        "ssl_certificate_key",
+        HS,
+        Arity::Exactly(1),
+        Kind::Custom(handlers::ssl_file_list),
+        "The private key (PEM: PKCS#8, PKCS#1 or SEC1) of the certificate in the same place.",
+    ),
+    spec(
+        "ssl_protocols",
+        HS,
+        Arity::AtLeast(1),
+        Kind::Bitmask(&["SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]),
+        "The protocols offered: of these rustls has TLSv1.2 and TLSv1.3 (the older ones are accepted with a warning). nginx 1.22's default, `TLSv1 TLSv1.1 TLSv1.2`, offers TLS 1.2 only.",
+    ),
+    spec(
+        "ssl_ciphers",
+        HS,
+        Arity::Exactly(1),
+        Kind::Text,
+        "An OpenSSL cipher string (`HIGH:!aNULL:!MD5` by default), read as OpenSSL reads it and applied to the TLS 1.2 suites rustls has; one that selects none of them is an error.",
+    ),
+    spec(
+        "ssl_prefer_server_ciphers",
+        HS,
+        Arity::Flag,
+        Kind::Flag,
+        "The server's order of suites wins over the client's (`off` by default).",
+    ),
+    spec(
+        "ssl_ecdh_curve",
+        HS,
+        Arity::Exactly(1),
+        Kind::Text,
+        "Key exchange groups, `X25519:prime256v1:secp384r1` (`auto`: rustls' own order).",
+    ),
+    spec(
+        "ssl_session_cache",
+        HS,
+        Arity::AtLeast(1),
+        Kind::Custom(handlers::ssl_session_cache),
+        "Sessions kept for resumption by ID, in each worker's memory (`shared:` is not shared between workers; tickets resume on any).",
+    ),
+    spec(
+        "ssl_session_timeout",
+        HS,
+        Arity::Exactly(1),
+        Kind::Time,
+        "How long a session may be resumed (5m).",
+    ),
+    spec(
+        "ssl_session_tickets",
+        HS,
+        Arity::Flag,
+        Kind::Flag,
+        "Session tickets (on): keys made at start, shared by the workers, rotated by rustls.",
+    ),
+    spec(
+        "ssl_buffer_size",
+        HS,
+        Arity::Exactly(1),
+        Kind::Size,
+        "The largest TLS record written (16k).",
+    ),
+    spec(
+        "ssl_reject_handshake",
+        HS,
+        Arity::Flag,
+        Kind::Flag,
+        "Handshakes for this server are refused (an `unrecognized_name` alert): a default server that gives no certificate away.",
+    ),
+    spec(
+        "ssl_early_data",
+        HS,
+        Arity::Flag,
+        Kind::Custom(handlers::ssl_early_data),
+        "`off` only: rginx takes no TLS 1.3 early data (replayable).",
+    ),
+    ignored(
+        "ssl_dhparam",
+        HS,
+        Arity::Exactly(1),
+        Kind::Text,
+        "rustls offers no DHE suites (ECDHE only, which needs no parameters), so the file has nothing to apply to",
+    ),
+    ignored(
+        "ssl_stapling",
+        HS,
+        Arity::Flag,
+        Kind::Flag,
+        "rginx staples no OCSP responses yet; clients then check revocation themselves, as when a staple is missing",
+    ),
+    ignored(
+        "ssl_stapling_verify",
+        HS,
+        Arity::Flag,
+        Kind::Flag,
+        "verifies OCSP staples, which rginx does not send yet",
+    ),
+    ignored(
+        "ssl_trusted_certificate",
+        HS,
+        Arity::Exactly(1),
+        Kind::Text,
+        "the chain for verifying OCSP staples, which rginx does not send yet (client certificates are not supported)",
+    ),
 ];
 
 /// The table rows for a directive name (some names have one row per

@@ -32,6 +32,18 @@ pub enum Var {
     Scheme,
     /// `$https`
     Https,
+    /// `$ssl_protocol`
+    SslProtocol,
+    /// `$ssl_cipher`
+    SslCipher,
+    /// `$ssl_curve`
+    SslCurve,
+    /// `$ssl_server_name`
+    SslServerName,
+    /// `$ssl_session_reused`
+    SslSessionReused,
+    /// `$ssl_alpn_protocol`
+    SslAlpnProtocol,
     /// `$request_method`
     RequestMethod,
     /// `$request`
@@ -217,6 +229,12 @@ fn resolve(name: &str, names: &Names) -> Result<Var, CompileError> {
         "server_protocol" => Var::ServerProtocol,
         "scheme" => Var::Scheme,
         "https" => Var::Https,
+        "ssl_protocol" => Var::SslProtocol,
+        "ssl_cipher" => Var::SslCipher,
+        "ssl_curve" => Var::SslCurve,
+        "ssl_server_name" => Var::SslServerName,
+        "ssl_session_reused" => Var::SslSessionReused,
+        "ssl_alpn_protocol" => Var::SslAlpnProtocol,
         "request_method" => Var::RequestMethod,
         "request" => Var::Request,
         "request_uri" => Var::RequestUri,
@@ -288,6 +306,12 @@ pub const IMPLEMENTED: &[&str] = &[
     "server_protocol",
     "scheme",
     "https",
+    "ssl_protocol",
+    "ssl_cipher",
+    "ssl_curve",
+    "ssl_server_name",
+    "ssl_session_reused",
+    "ssl_alpn_protocol",
     "request_method",
     "request",
     "request_uri",
@@ -472,10 +496,10 @@ mod tests {
             "unknown \"nope\" variable"
         );
         assert_eq!(
-            Template::compile("$ssl_cipher", &names)
+            Template::compile("$ssl_client_s_dn", &names)
                 .unwrap_err()
                 .message(),
-            "variable \"$ssl_cipher\" is not supported by rginx"
+            "variable \"$ssl_client_s_dn\" is not supported by rginx"
         );
     }
 }

@@ -114,6 +114,7 @@ const KNOWN: &[&str] = &[
     "ssl_protocol",
     "ssl_cipher",
     "ssl_ciphers",
+    "ssl_curve",
     "ssl_curves",
     "ssl_session_id",
     "ssl_session_reused",

@@ -59,10 +59,17 @@ impl Generation {
         default_error_log: Option<&str>,
     ) -> Result<Generation, String> {
         let runtime = Runtime::new(model, hostname).map_err(|e| e.to_string())?;
+        // certificates and keys are read here, once, by the master (the
+        // keys may be root's only); the workers share the plan
+        let (tls, findings) = crate::tls::build(model);
+        if let Some(error) = findings.iter().find(|d| d.is_error()) {
+            return Err(error.message.clone());
+        }
+        let engine = |runtime: Runtime| Engine::new(model, runtime, 1).with_tls(tls.clone());
         let mut engines: Vec<Arc<Engine>> = (1..workers.max(1))
-            .map(|_| Arc::new(Engine::new(model, runtime.clone(), 1)))
+            .map(|_| Arc::new(engine(runtime.clone())))
             .collect();
-        engines.insert(0, Arc::new(Engine::new(model, runtime, 1)));
+        engines.insert(0, Arc::new(engine(runtime)));
         let error_log = match (
             model.main.get("error_log").map(|s| &s.value),
             default_error_log,

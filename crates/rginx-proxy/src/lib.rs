@@ -32,6 +32,7 @@ pub mod read_ahead;
 pub mod spool;
 pub mod status;
 pub mod timed;
+pub mod tls;
 pub mod transport;
 pub mod tunnel;
 pub mod upstream;

@@ -31,6 +31,12 @@ pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static {
         let mut cx = Context::from_waker(std::task::Waker::noop());
         self.poll_read_ready(&mut cx).is_pending()
     }
+
+    /// The TLS session the stream runs in, if it is a TLS stream (its
+    /// `$ssl_*` variables).
+    fn tls(&self) -> Option<&std::sync::Arc<rginx_core::plan::TlsFacts>> {
+        None
+    }
 }
 
 impl Transport for TcpStream {
@@ -79,6 +85,10 @@ impl Transport for Stream {
 
     fn quiet(&self) -> bool {
         (**self).quiet()
+    }
+
+    fn tls(&self) -> Option<&std::sync::Arc<rginx_core::plan::TlsFacts>> {
+        (**self).tls()
     }
 }
 

@@ -80,6 +80,7 @@ async fn requests_are_served_over_an_in_memory_stream() {
         remote: "127.0.0.1:5555".parse().unwrap(),
         served: 0,
         opened: rginx_proxy::http1::uptime_ms(),
+        plain_on_tls: false,
     };
     let served = tokio::spawn(serve(
         current,
@@ -88,6 +89,7 @@ async fn requests_are_served_over_an_in_memory_stream() {
         connection,
         quit,
         slot,
+        tokio::time::Instant::now() + std::time::Duration::from_secs(60),
     ));
     let mut client = client;
     client

@@ -68,6 +68,7 @@ pub fn request<'a>(target: &'a str, headers: &'a [(&'a str, &'a str)]) -> Reques
         body: None,
         upstreams: None,
         connection: Default::default(),
+        tls: None,
     }
 }
 

@@ -90,6 +90,8 @@ pub fn server(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(
         let listen = Listen {
             addr: SocketAddr::from(([0, 0, 0, 0], port)),
             default_server: false,
+            ssl: false,
+            http2: false,
             span: d.name.span,
         };
         b.register_listen(&listen, http.servers.len());
@@ -117,7 +119,7 @@ const LISTEN_TUNING: &[&str] = &[
     "setfib=",
 ];
 /// Parameters of `listen` that change what is served; not implemented.
-const LISTEN_UNSUPPORTED: &[&str] = &["ssl", "http2", "quic", "proxy_protocol", "spdy"];
+const LISTEN_UNSUPPORTED: &[&str] = &["quic", "proxy_protocol", "spdy"];
 
 /// `listen address[:port] [default_server] ...`
 pub fn listen(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
@@ -160,11 +162,16 @@ pub fn listen(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(
         }
     }
     let mut default_server = false;
+    let (mut ssl, mut http2) = (false, false);
     let mut unsupported: Vec<&str> = Vec::new();
     for w in &d.args[1..] {
         let p = w.as_str();
         if p == "default_server" || p == "default" {
             default_server = true;
+        } else if p == "ssl" {
+            ssl = true;
+        } else if p == "http2" {
+            http2 = true;
         } else if LISTEN_UNSUPPORTED.contains(&p) {
             // every one is named, not only the first (`ssl http2`)
             unsupported.push(p);
@@ -198,11 +205,26 @@ pub fn listen(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(
             )));
         }
     }
+    if http2 {
+        if !ssl {
+            // nginx 1.22 speaks only HTTP/2 on such a port (prior
+            // knowledge); a client of it would get nothing it can read
+            return Err(Msg::own(
+                "listen parameter \"http2\" without \"ssl\" is not supported by rginx yet",
+            ));
+        }
+        b.warn_at(
+            d,
+            "HTTP/2 is not offered by rginx yet: clients are offered HTTP/1.1 only (ALPN), which every HTTP/2 client falls back to",
+        );
+    }
     let server_index = b.current_server;
     for addr in addrs {
         let listen = Listen {
             addr,
             default_server,
+            ssl,
+            http2,
             span: d.name.span,
         };
         if server.listens.iter().any(|l| l.addr == addr) {

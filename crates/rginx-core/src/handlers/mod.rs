@@ -17,6 +17,7 @@ mod process;
 mod proxy;
 mod resolver;
 mod response;
+mod tls;
 mod upstream;
 
 pub use blocks::*;
@@ -27,6 +28,7 @@ pub use process::*;
 pub use proxy::*;
 pub use resolver::*;
 pub use response::*;
+pub use tls::*;
 pub use upstream::*;
 
 /// A directive handler: reads `directive` into the current `frame`.

@@ -147,6 +147,11 @@ impl Runtime {
         let Some(server) = self.servers.get(server_id.0 as usize) else {
             return Err(Decision::Respond(404));
         };
+        // `ngx_http_process_request`: once the head is read and its server
+        // known, before any phase
+        if req.connection.plain_on_tls && internal.is_none() {
+            return Err(Decision::Respond(497));
+        }
         let path_bytes = match internal {
             // the new $uri is used as it is given
             Some(i) if !i.named => Cow::Borrowed(i.uri.as_bytes()),

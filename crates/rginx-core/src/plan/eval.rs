@@ -247,8 +247,36 @@ impl<'a> Ctx<'a> {
             Var::ServerProtocol => {
                 let _ = write!(out, "HTTP/1.{}", self.req.minor_version);
             }
-            Var::Scheme => out.push_str("http"),
-            Var::Https => {}
+            Var::Scheme => out.push_str(if self.req.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            }),
+            Var::Https => {
+                if self.req.tls.is_some() {
+                    out.push_str("on");
+                }
+            }
+            Var::SslProtocol => out.push_str(self.req.tls.map_or("", |t| t.protocol)),
+            Var::SslCipher => out.push_str(self.req.tls.map_or("", |t| t.cipher)),
+            Var::SslCurve => out.push_str(self.req.tls.map_or("", |t| t.curve)),
+            Var::SslServerName => {
+                out.push_str(
+                    self.req
+                        .tls
+                        .and_then(|t| t.server_name.as_deref())
+                        .unwrap_or(""),
+                );
+            }
+            // `ngx_ssl_get_session_reused`: "r" or "."
+            Var::SslSessionReused => match self.req.tls {
+                Some(t) if t.session_reused => out.push('r'),
+                Some(_) => out.push('.'),
+                None => {}
+            },
+            Var::SslAlpnProtocol => {
+                out.push_str(self.req.tls.and_then(|t| t.alpn.as_deref()).unwrap_or(""));
+            }
             Var::RequestMethod => out.push_str(self.req.method),
             Var::Request => {
                 let _ = write!(

@@ -128,6 +128,35 @@ impl Runtime {
         self.selector.socket_for(local).is_some()
     }
 
+    /// The position of the listening socket a connection to `local` came
+    /// in on, among [`ServerSelector::new`]'s sockets for the same model
+    /// (what a TLS plan built from the model is indexed by).
+    pub fn socket_index(&self, local: SocketAddr) -> Option<usize> {
+        self.selector.socket_for(local)
+    }
+
+    /// The default server of the socket a connection to `local` came in
+    /// on.
+    pub fn default_server_of(&self, local: SocketAddr) -> ServerId {
+        let socket = self.selector.socket_for(local).unwrap_or(0);
+        self.selector.default_server(socket)
+    }
+
+    /// The server a TLS client names in its hello (SNI) on the address it
+    /// reached, the default server when none claims the name
+    /// (`ngx_http_ssl_servername`: the name checked as a host, then looked
+    /// up as `Host` is; a regex name matches without captures).
+    pub fn sni_server(&self, local: SocketAddr, name: &str) -> ServerId {
+        let socket = self.selector.socket_for(local).unwrap_or(0);
+        let Some(host) = crate::select::normalize_host(name) else {
+            return self.selector.default_server(socket);
+        };
+        let mut run = |re: &crate::pcre::Pcre, subject: &[u8]| re.is_match(subject);
+        self.selector
+            .select(socket, &host, &mut run)
+            .unwrap_or_else(|_| self.selector.default_server(socket))
+    }
+
     /// Whether `server` drops a request header line for its name
     /// (`ignore_invalid_headers`, `underscores_in_headers`), as nginx's
     /// header parser does, with an info line for each.

@@ -174,6 +174,9 @@ fn error_status(answer: &Result<Answer, ProxyError>) -> Option<(u16, bool)> {
                 return None;
             }
             let own = extensions.get::<OwnPage>().is_some();
+            if let Some(super::own::SpecialError(code)) = extensions.get() {
+                return Some((*code, false));
+            }
             match raw {
                 Some(_) => (response.status().as_u16(), true),
                 None if own => (response.status().as_u16(), false),

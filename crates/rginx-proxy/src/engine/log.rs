@@ -118,6 +118,7 @@ pub(super) struct LogRecord {
     started: Instant,
     upstreams: UpstreamStates,
     connection: ConnectionFacts,
+    tls: Option<Arc<rginx_core::plan::TlsFacts>>,
     /// The 101 head's bytes written, and the request's bytes read.
     head_sent: u64,
     request_length: u64,
@@ -157,6 +158,7 @@ impl LogRecord {
             started,
             upstreams: head.upstreams.cloned().unwrap_or_default(),
             connection: head.connection,
+            tls: head.tls.map(|t| Arc::new(t.clone())),
             head_sent,
             request_length,
         })
@@ -192,6 +194,7 @@ impl LogRecord {
             body: None,
             upstreams: Some(&self.upstreams),
             connection: self.connection,
+            tls: self.tls.as_deref(),
         };
         self.engine
             .log_access(self.scope, &head, &self.matched, self.started, sent);

@@ -74,6 +74,9 @@ pub struct Engine {
     /// One resolver (with its cache) for each `resolver` directive, in
     /// the runtime's order.
     resolvers: Vec<rginx_dns::Resolver>,
+    /// What the sockets that say `ssl` offer (one plan shared by the
+    /// engines of a configuration).
+    tls: Option<Arc<crate::tls::TlsPlan>>,
 }
 
 /// An upstream group's state in an engine.
@@ -179,7 +182,15 @@ impl Engine {
             access_logs: crate::access_log::AccessLogFiles::new(),
             slots: Arc::new(tokio::sync::Semaphore::new(slot_count)),
             slot_count,
+            tls: None,
         }
+    }
+
+    /// The engine with the configuration's TLS plan (`None`: no socket
+    /// says `ssl`).
+    pub fn with_tls(mut self, tls: Option<Arc<crate::tls::TlsPlan>>) -> Engine {
+        self.tls = tls;
+        self
     }
 
     /// Opens the access log files named without variables, so that they
@@ -284,15 +295,51 @@ impl Engine {
             remote,
             served: 0,
             opened: crate::http1::uptime_ms(),
+            plain_on_tls: false,
         };
-        tokio::spawn(crate::http1::serve(
-            current,
-            self,
-            Box::new(stream),
-            connection,
-            quit,
-            slot,
-        ));
+        // the first request's head is due within client_header_timeout of
+        // the accept, a TLS handshake included (nginx sets the timer once)
+        let deadline =
+            tokio::time::Instant::now() + self.runtime.socket_client_settings(local).header_timeout;
+        let tls_socket = self.runtime.socket_index(local).filter(|socket| {
+            self.tls
+                .as_ref()
+                .is_some_and(|plan| plan.speaks_tls(*socket))
+        });
+        let Some(socket) = tls_socket else {
+            tokio::spawn(crate::http1::serve(
+                current,
+                self,
+                Box::new(stream),
+                connection,
+                quit,
+                slot,
+                deadline,
+            ));
+            return;
+        };
+        tokio::spawn(async move {
+            let Some(plan) = self.tls.clone() else {
+                return;
+            };
+            let choose = crate::tls::accept::chooser(&plan, &self.runtime, socket, local);
+            let started = crate::tls::accept::start(stream, deadline, choose).await;
+            let (stream, connection): (crate::transport::Stream, _) = match started {
+                Ok(crate::tls::accept::Start::Tls(conn)) => (conn, connection),
+                Ok(crate::tls::accept::Start::Plain(tcp)) => (
+                    Box::new(tcp),
+                    ClientConnection {
+                        plain_on_tls: true,
+                        ..connection
+                    },
+                ),
+                Err(e) => {
+                    self.log_handshake_failed(&connection, &e);
+                    return;
+                }
+            };
+            crate::http1::serve(current, self, stream, connection, quit, slot, deadline).await;
+        });
     }
 
     /// The client settings of the server a socket defaults to.

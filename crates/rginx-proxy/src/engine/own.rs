@@ -104,12 +104,30 @@ pub(super) fn status_answer(format: StatusFormat) -> Response<Body> {
     response
 }
 
+/// nginx's own codes above 493 for requests it answers with a 400 and a
+/// page saying why (`ngx_http_special_response_handler`); an
+/// `error_page` for the code itself applies (`error_page 497 https://...`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SpecialError(pub u16);
+
+/// The status and second line of nginx's page for one of its own codes.
+fn special(status: u16) -> (u16, Option<&'static str>) {
+    match status {
+        494 => (400, Some("Request Header Or Cookie Too Large")),
+        495 => (400, Some("The SSL certificate error")),
+        496 => (400, Some("No required SSL certificate was sent")),
+        497 => (400, Some("The plain HTTP request was sent to HTTPS port")),
+        _ => (status, None),
+    }
+}
+
 /// nginx's error page for a status (an empty body for the codes it has
 /// no page for, `ngx_http_error_pages`).
 pub(super) fn error_page(status: u16, tokens: bool) -> Response<Body> {
-    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let (shown, detail) = special(status);
+    let code = StatusCode::from_u16(shown).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let page = if has_page(status) {
-        page_html(status, None, tokens)
+        page_html(shown, detail, tokens)
     } else {
         String::new()
     };
@@ -118,6 +136,9 @@ pub(super) fn error_page(status: u16, tokens: bool) -> Response<Body> {
     let mut response = Response::new(full_body(page));
     *response.status_mut() = code;
     response.extensions_mut().insert(OwnPage);
+    if shown != status {
+        response.extensions_mut().insert(SpecialError(status));
+    }
     let headers = response.headers_mut();
     if with_page {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
@@ -159,7 +180,11 @@ pub(super) fn padded_for_browsers(
         return response;
     }
     let (mut parts, _) = response.into_parts();
-    let mut page = page_html(status, None, tokens);
+    let (shown, detail) = match parts.extensions.get::<SpecialError>() {
+        Some(SpecialError(code)) => special(*code),
+        None => (status, None),
+    };
+    let mut page = page_html(shown, detail, tokens);
     page.push_str(BROWSER_PADDING);
     parts
         .headers
@@ -221,7 +246,8 @@ pub(crate) fn refusal(limit: HeadRefusal, tokens: bool) -> Vec<u8> {
     let status = limit.status();
     let page = match limit {
         HeadRefusal::Headers | HeadRefusal::TooManyLines => {
-            page_html(status, Some("Request Header Or Cookie Too Large"), tokens)
+            let (shown, detail) = special(494);
+            page_html(shown, detail, tokens)
         }
         _ => page_html(status, None, tokens),
     };

@@ -199,6 +199,33 @@ impl Engine {
         }
     }
 
+    /// nginx's info line for a plain HTTP request on a TLS socket
+    /// (`ngx_http_process_request`), in the server its `Host` names.
+    pub(crate) fn log_plain_on_tls(
+        &self,
+        connection: &ClientConnection,
+        raw: &[u8],
+        server: rginx_core::select::ServerId,
+    ) {
+        if !tracing::enabled!(tracing::Level::INFO) {
+            return;
+        }
+        let head = HeadSoFar::read(raw);
+        let scope = rginx_core::plan::LogScope {
+            server,
+            location: None,
+        };
+        self.log_info(
+            Some(scope),
+            connection,
+            "client sent plain HTTP request to HTTPS port",
+            false,
+            false,
+            head.request_line,
+            head.host(),
+        );
+    }
+
     /// nginx's info line for a whole head it cannot read.
     pub(crate) fn log_unreadable(
         &self,
@@ -266,6 +293,31 @@ impl Engine {
                 connection.local
             );
         }
+    }
+
+    /// nginx's info line for a TLS handshake that did not finish
+    /// (`ngx_http_ssl_handshake`, `ngx_ssl_handshake`).
+    pub(crate) fn log_handshake_failed(
+        &self,
+        connection: &ClientConnection,
+        error: &crate::tls::accept::HandshakeError,
+    ) {
+        if !tracing::enabled!(tracing::Level::INFO) {
+            return;
+        }
+        let scope = self.runtime.socket_scope(connection.local);
+        let log_set = self
+            .runtime
+            .error_log_set(scope)
+            .map_or(0, |i| i as u64 + 1);
+        tracing::info!(
+            log_set,
+            "*{} {} while SSL handshaking, client: {}, server: {}",
+            connection.number,
+            error,
+            connection.remote.ip(),
+            connection.local
+        );
     }
 
     /// Writes an info line with nginx's context, to `scope`'s logs (for a

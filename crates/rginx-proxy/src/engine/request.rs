@@ -268,6 +268,7 @@ impl Engine {
                 .collect();
         }
         let time = std::time::SystemTime::now();
+        let tls = conn.stream.get_ref().tls().cloned();
         let head = RequestHead {
             method: parsed.method,
             target: parsed.target,
@@ -286,10 +287,18 @@ impl Engine {
                     crate::http1::uptime_ms().wrapping_sub(connection.opened),
                 ))),
                 pipelined,
+                plain_on_tls: connection.plain_on_tls,
             },
+            tls: tls.as_deref(),
         };
         // find the server and the location
         let (decision, scope, matched) = self.runtime.decide_matched(&head);
+        // nginx ends the connection after it, whatever error_page answers
+        // (`ngx_http_special_response_handler`)
+        let plain_on_tls = decision == rginx_core::plan::Decision::Respond(497);
+        if plain_on_tls {
+            self.log_plain_on_tls(&connection, raw, scope.server);
+        }
         if tracing::enabled!(tracing::Level::INFO) {
             self.log_dropped_headers(&connection, raw, scope.server);
         }
@@ -298,6 +307,7 @@ impl Engine {
         // request (keepalive_requests, or past keepalive_time) is answered
         // with Connection: close (`ngx_http_update_location_config`)
         let keep_alive = client_keep_alive(&head)
+            && !plain_on_tls
             && !client.keepalive_timeout.is_zero()
             && u64::from(connection.served) < client.keepalive_requests
             && u128::from(crate::http1::uptime_ms().wrapping_sub(connection.opened))

@@ -38,6 +38,9 @@ pub struct ClientConnection {
     /// When it was accepted, in [`uptime_ms`] (`keepalive_time` counts
     /// from then; 4 bytes, as a parked connection keeps it).
     pub opened: u32,
+    /// It came in on a TLS socket without TLS: its requests get nginx's
+    /// 400 "The plain HTTP request was sent to HTTPS port".
+    pub plain_on_tls: bool,
 }
 
 /// Milliseconds since this process first asked, wrapping after 49 days
@@ -58,6 +61,7 @@ pub fn uptime_ms() -> u32 {
 /// ends after the request it is serving, as nginx's graceful shutdown.
 /// A TCP connection idle for [`park::PARK_AFTER`] between requests is
 /// parked with the worker's other idle ones until the client sends more.
+/// The first request's head is due by `first_deadline`.
 pub async fn serve(
     current: Arc<EngineCell>,
     engine: Arc<Engine>,
@@ -65,6 +69,7 @@ pub async fn serve(
     connection: ClientConnection,
     quit: watch::Receiver<bool>,
     slot: OwnedSemaphorePermit,
+    first_deadline: Instant,
 ) {
     // before a request names its server, the listening socket's default
     // server decides
@@ -83,7 +88,7 @@ pub async fn serve(
         slot,
     };
     let timers = HeadTimers {
-        first_deadline: Some(Instant::now() + client.header_timeout),
+        first_deadline: Some(first_deadline),
         idle: client.keepalive_timeout,
         header: client.header_timeout,
     };
@@ -188,9 +193,9 @@ fn park(session: Session, parts: conn::ParkedParts, timers: HeadTimers, due: Ins
         slot: session.slot,
         state: parts.state,
         limits: session.limits,
-        header_timeout: timers.header,
-        idle_timeout: timers.idle,
-        send_timeout: parts.send_timeout,
+        header_timeout: timers.header.into(),
+        idle_timeout: timers.idle.into(),
+        send_timeout: parts.send_timeout.into(),
     };
     session
         .current

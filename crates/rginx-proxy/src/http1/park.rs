@@ -62,11 +62,28 @@ pub(crate) struct Parked {
     /// nginx's limits on its heads.
     pub limits: HeadLimits,
     /// `client_header_timeout` from a head's first byte.
-    pub header_timeout: Duration,
+    pub header_timeout: Millis,
     /// `keepalive_timeout`, for after the next request.
-    pub idle_timeout: Duration,
+    pub idle_timeout: Millis,
     /// `send_timeout`.
-    pub send_timeout: Duration,
+    pub send_timeout: Millis,
+}
+
+/// A timeout kept in 4 bytes (a `Duration` takes 16, for every parked
+/// connection): milliseconds, up to 49 days.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Millis(u32);
+
+impl From<Duration> for Millis {
+    fn from(d: Duration) -> Millis {
+        Millis(u32::try_from(d.as_millis()).unwrap_or(u32::MAX))
+    }
+}
+
+impl From<Millis> for Duration {
+    fn from(m: Millis) -> Duration {
+        Duration::from_millis(u64::from(m.0))
+    }
 }
 
 /// A worker's parked connections (made on the first park).
@@ -398,9 +415,9 @@ fn wake(shared: &Shared, current: &Arc<EngineCell>, quit: &watch::Receiver<bool>
             quit: quit.clone(),
             slot,
         },
-        super::conn::ClientConn::resume(Box::new(stream), send_timeout, state),
-        idle_timeout,
-        header_timeout,
+        super::conn::ClientConn::resume(Box::new(stream), send_timeout.into(), state),
+        idle_timeout.into(),
+        header_timeout.into(),
     ));
 }
 

@@ -1,0 +1,121 @@
+//! A client's TLS connection as a [`Transport`]: rustls over the TCP
+//! socket, with the two things the engine relies on that a bare TLS stream
+//! does not give.
+//!
+//! - **Readiness counts what rustls holds.** A read may leave decrypted
+//!   bytes in rustls (a record larger than the caller's buffer, or a
+//!   request that came in the same packet as the handshake's end); the
+//!   socket then has nothing to read while the stream has. Waiting for the
+//!   socket would wait forever, so the stream is "readable" until a read
+//!   finds nothing left.
+//! - **A write is done when its bytes are on the socket.** rustls keeps
+//!   the records a write made until they are sent; the engine never
+//!   flushes (a TCP socket needs no flush), so a write returns only once
+//!   rustls has handed them all to the socket.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use rginx_core::plan::TlsFacts;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+
+use crate::transport::{Stream, Transport};
+
+/// An accepted TLS connection.
+pub struct TlsConn {
+    inner: TlsStream<TcpStream>,
+    /// The last read may have left decrypted bytes in rustls.
+    buffered: AtomicBool,
+    /// A write whose bytes rustls took and has not sent whole yet: how
+    /// many it took (the caller is told once they are sent).
+    unsent: Option<usize>,
+    facts: Arc<TlsFacts>,
+}
+
+impl TlsConn {
+    /// A connection whose handshake is done.
+    pub fn new(inner: TlsStream<TcpStream>, facts: TlsFacts) -> TlsConn {
+        TlsConn {
+            inner,
+            // the request often comes in the packet that ends the handshake
+            buffered: AtomicBool::new(true),
+            unsent: None,
+            facts: Arc::new(facts),
+        }
+    }
+}
+
+impl AsyncRead for TlsConn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        // a read that filled the buffer may have left more behind
+        let full = buf.remaining() == 0 && buf.filled().len() > before;
+        this.buffered.store(
+            matches!(polled, Poll::Ready(Ok(()))) && full,
+            Ordering::Relaxed,
+        );
+        polled
+    }
+}
+
+impl AsyncWrite for TlsConn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let taken = match this.unsent {
+            Some(taken) => taken,
+            None => {
+                let taken = ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
+                this.unsent = Some(taken);
+                taken
+            }
+        };
+        let flushed = Pin::new(&mut this.inner).poll_flush(cx);
+        if flushed.is_ready() {
+            this.unsent = None;
+        }
+        ready!(flushed)?;
+        Poll::Ready(Ok(taken))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // close_notify, then the socket's write side
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+impl Transport for TlsConn {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.buffered.load(Ordering::Relaxed) {
+            return Poll::Ready(Ok(()));
+        }
+        self.inner.get_ref().0.poll_read_ready(cx)
+    }
+
+    fn into_tcp(self: Box<Self>) -> Result<TcpStream, Stream> {
+        // the session state goes with the socket: it waits in its task
+        Err(self)
+    }
+
+    fn tls(&self) -> Option<&Arc<TlsFacts>> {
+        Some(&self.facts)
+    }
+}

@@ -1,0 +1,153 @@
+//! TLS test helpers: certificates made with `openssl req` when a test
+//! starts, and the real clients asked (`curl`, `openssl s_client`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::TempDir;
+
+/// A directory of certificates and keys, each `NAME.crt` and `NAME.key`.
+pub struct Certs {
+    dir: TempDir,
+}
+
+/// The certificates every TLS test has: `rsa` and `ec` for `example.com`
+/// and `*.example.com`, `other` for `other.test`.
+impl Certs {
+    /// Makes them (RSA 2048 and ECDSA P-256, self-signed, valid 30 days).
+    pub fn make() -> Certs {
+        let certs = Certs {
+            dir: TempDir::new("certs"),
+        };
+        let names = "subjectAltName=DNS:example.com,DNS:*.example.com";
+        certs.add("rsa", &["-newkey", "rsa:2048"], "example.com", names, "30");
+        certs.add(
+            "ec",
+            &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+            "example.com",
+            names,
+            "30",
+        );
+        certs.add(
+            "other",
+            &["-newkey", "rsa:2048"],
+            "other.test",
+            "subjectAltName=DNS:other.test",
+            "30",
+        );
+        certs
+    }
+
+    /// Makes `NAME.crt` and `NAME.key` for `cn` (`key` chooses the key).
+    pub fn add(&self, name: &str, key: &[&str], cn: &str, ext: &str, days: &str) {
+        let status = Command::new("openssl")
+            .arg("req")
+            .arg("-x509")
+            .args(key)
+            .args(["-nodes", "-days", days, "-subj"])
+            .arg(format!("/CN={cn}"))
+            .args(["-addext", ext, "-keyout"])
+            .arg(self.path(&format!("{name}.key")))
+            .arg("-out")
+            .arg(self.path(&format!("{name}.crt")))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run openssl");
+        assert!(status.success(), "openssl req for {name}");
+    }
+
+    /// A file's full path.
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.0.join(file)
+    }
+
+    /// `ssl_certificate` and `ssl_certificate_key` lines for `NAME`.
+    pub fn lines(&self, name: &str) -> String {
+        format!(
+            "ssl_certificate {};\n        ssl_certificate_key {};",
+            self.path(&format!("{name}.crt")).display(),
+            self.path(&format!("{name}.key")).display()
+        )
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir.0
+    }
+}
+
+/// `curl -sk` of `https://NAME:PORT/PATH` (NAME resolved to 127.0.0.1,
+/// and sent as SNI unless it is an address), with `extra` options: the
+/// body, or `curl failed (N)` for a handshake or transfer curl gave up
+/// on.
+pub fn curl(port: u16, name: &str, path: &str, extra: &[&str]) -> String {
+    let output = Command::new("curl")
+        .args(["-sk", "--max-time", "10", "--resolve"])
+        .arg(format!("{name}:{port}:127.0.0.1"))
+        .args(extra)
+        .arg(format!("https://{name}:{port}{path}"))
+        .output()
+        .expect("run curl");
+    if output.status.success() {
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    } else {
+        format!("curl failed ({})", output.status.code().unwrap_or(-1))
+    }
+}
+
+/// `openssl s_client` to 127.0.0.1:PORT (SNI `name` if given) sending
+/// `request`, with `extra` options: what it printed, stdout then stderr.
+pub fn s_client(port: u16, name: Option<&str>, request: &str, extra: &[&str]) -> String {
+    let mut command = Command::new("openssl");
+    command
+        .args(["s_client", "-ign_eof", "-connect"])
+        .arg(format!("127.0.0.1:{port}"));
+    match name {
+        Some(name) => command.args(["-servername", name]),
+        None => command.arg("-noservername"),
+    };
+    let mut child = command
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run openssl s_client");
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(request.as_bytes());
+    }
+    let output = child.wait_with_output().expect("s_client output");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// What a handshake agreed on, from `s_client`'s output: the session
+/// line (`New, TLSv1.3, Cipher is ...` or `Reused, ...`), the server's key
+/// size and its certificate's subject; `no handshake` when it failed.
+pub fn agreed(output: &str) -> String {
+    let wanted = |prefix: &str| {
+        output
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .map(str::trim)
+            .unwrap_or("")
+            .to_string()
+    };
+    let session = output
+        .lines()
+        .find(|l| l.starts_with("New, ") || l.starts_with("Reused, "))
+        .unwrap_or("");
+    if session.is_empty() || session.contains("(NONE)") {
+        return "no handshake".to_string();
+    }
+    format!(
+        "{session} | {} | {}",
+        wanted("Server public key is"),
+        wanted("subject=")
+    )
+}

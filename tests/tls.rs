@@ -1,0 +1,445 @@
+//! TLS termination through nginx and rginx with the same certificates
+//! (made at the test's start) and the same clients (curl, openssl
+//! s_client): the server SNI selects, the `$ssl_*` variables, the
+//! protocols, suites and groups agreed on, session resumption, RSA or
+//! ECDSA per client, `ssl_reject_handshake`, a plain HTTP request on the
+//! TLS port (400, `error_page 497`), and what `check` says of certificate
+//! files that cannot be used.
+
+mod common;
+
+use common::tls::{agreed, curl, s_client, Certs};
+use common::*;
+
+/// What every answer shows of the connection.
+const FACTS: &str = "$scheme $https $ssl_protocol $ssl_cipher $ssl_curve [$ssl_server_name] $ssl_session_reused [$ssl_alpn_protocol] $host";
+
+/// Servers on one TLS address: exact, wildcard and regex names, and a
+/// default server with a certificate of its own.
+fn sni_servers(port: u16, certs: &Certs) -> String {
+    format!(
+        "server {{
+        listen 127.0.0.1:{port} ssl;
+        server_name example.com;
+        {rsa}
+        {ec}
+        location / {{ return 200 \"exact {FACTS}\\n\"; }}
+        location /forwarded {{ return 200 \"$http_x_forwarded_proto\"; }}
+    }}
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        server_name *.example.com;
+        {rsa}
+        location / {{ return 200 \"wildcard {FACTS}\\n\"; }}
+    }}
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        server_name ~^re\\d+\\.test$;
+        {other}
+        location / {{ return 200 \"regex {FACTS}\\n\"; }}
+    }}
+    server {{
+        listen 127.0.0.1:{port} ssl default_server;
+        server_name default.test;
+        {other}
+        error_page 497 https://$host:{port}$request_uri;
+        location / {{ return 200 \"default {FACTS}\\n\"; }}
+    }}",
+        rsa = certs.lines("rsa"),
+        ec = certs.lines("ec"),
+        other = certs.lines("other"),
+    )
+}
+
+#[test]
+fn sni_selects_the_server_and_the_variables_are_nginx_s() {
+    let Some(nginx) = nginx() else { return };
+    let certs = Certs::make();
+    let pair = ServerPair::start(&nginx, |port| sni_servers(port, &certs));
+    let names = [
+        "example.com",
+        "a.example.com",
+        "re7.test",
+        "unknown.test",
+        "127.0.0.1",
+    ];
+    let options: [&[&str]; 6] = [
+        &[],
+        &["--http1.1"],
+        &[
+            "--tls-max",
+            "1.2",
+            "--ciphers",
+            "ECDHE-RSA-AES128-GCM-SHA256",
+        ],
+        &["--ciphers", "ECDHE-ECDSA-CHACHA20-POLY1305"],
+        &["--curves", "prime256v1"],
+        // nginx 1.22 offers no TLS 1.3 unless told to
+        &["--tlsv1.3"],
+    ];
+    let mut differences = Vec::new();
+    let mut asked = 0;
+    for name in names {
+        for extra in options {
+            asked += 1;
+            let theirs = curl(pair.nginx_port, name, "/", extra);
+            let ours = curl(pair.rginx_port, name, "/", extra);
+            if theirs != ours {
+                differences.push(format!("{name} {extra:?}:\n nginx: {theirs} rginx: {ours}"));
+            }
+        }
+    }
+    // the Host header picks the server for the request, whatever the SNI
+    for (sni, host) in [("unknown.test", "example.com"), ("example.com", "other")] {
+        asked += 1;
+        let extra = ["-H", &format!("Host: {host}")];
+        let theirs = curl(pair.nginx_port, sni, "/", &extra);
+        let ours = curl(pair.rginx_port, sni, "/", &extra);
+        if theirs != ours {
+            differences.push(format!("{sni} / {host}:\n nginx: {theirs} rginx: {ours}"));
+        }
+    }
+    assert_no_differences(&differences, asked);
+    let ours = curl(pair.rginx_port, "example.com", "/", &[]);
+    assert!(
+        ours.starts_with("exact https on TLSv1.2 ECDHE-ECDSA-AES256-GCM-SHA384 X25519 [example.com] . [http/1.1]"),
+        "{ours}"
+    );
+}
+
+#[test]
+fn each_client_gets_the_certificate_it_can_verify() {
+    let Some(nginx) = nginx() else { return };
+    let certs = Certs::make();
+    let pair = ServerPair::start(&nginx, |port| sni_servers(port, &certs));
+    let request = "GET / HTTP/1.0\r\nHost: example.com\r\n\r\n";
+    let clients: [&[&str]; 5] = [
+        &[],
+        &["-tls1_2", "-sigalgs", "RSA-PSS+SHA256:rsa_pss_rsae_sha256"],
+        &["-tls1_2", "-sigalgs", "ECDSA+SHA256"],
+        &["-tls1_2", "-cipher", "ECDHE-RSA-AES256-GCM-SHA384"],
+        &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"],
+    ];
+    let mut differences = Vec::new();
+    for extra in clients {
+        let theirs = agreed(&s_client(
+            pair.nginx_port,
+            Some("example.com"),
+            request,
+            extra,
+        ));
+        let ours = agreed(&s_client(
+            pair.rginx_port,
+            Some("example.com"),
+            request,
+            extra,
+        ));
+        if theirs != ours {
+            differences.push(format!("{extra:?}:\n nginx: {theirs}\n rginx: {ours}"));
+        }
+    }
+    assert_no_differences(&differences, clients.len());
+}
+
+#[test]
+fn plain_http_on_the_tls_port_gets_nginx_s_400_or_error_page_497() {
+    let Some(nginx) = nginx() else { return };
+    let certs = Certs::make();
+    let pair = ServerPair::start(&nginx, |port| sni_servers(port, &certs));
+    let requests = [
+        // a server without error_page 497: nginx's page, then close
+        "GET /a HTTP/1.1\r\nHost: example.com\r\n\r\n",
+        // the default server's error_page 497
+        "GET /b?x=1 HTTP/1.1\r\nHost: default.test\r\n\r\n",
+        "GET /c HTTP/1.0\r\n\r\n",
+        "HEAD / HTTP/1.1\r\nHost: example.com\r\n\r\n",
+    ];
+    let differences: Vec<String> = requests
+        .iter()
+        .filter_map(|r| answers_differ(pair.ports(), r, format!("{r:?}")))
+        .collect();
+    assert_no_differences(&differences, requests.len());
+    let ours = masked_answer(pair.rginx_port, requests[0]);
+    assert!(
+        ours.contains("The plain HTTP request was sent to HTTPS port"),
+        "{ours}"
+    );
+}
+
+/// One TLS server with `policy` (lines of `ssl_*` settings).
+fn policy_server(port: u16, certs: &Certs, policy: &str) -> String {
+    format!(
+        "server {{
+        listen 127.0.0.1:{port} ssl;
+        server_name example.com;
+        {rsa}
+        {ec}
+        {policy}
+        location / {{ return 200 \"{FACTS}\\n\"; }}
+    }}",
+        rsa = certs.lines("rsa"),
+        ec = certs.lines("ec"),
+    )
+}
+
+#[test]
+fn protocols_suites_and_groups_are_agreed_as_with_nginx() {
+    let Some(nginx) = nginx() else { return };
+    let certs = Certs::make();
+    let policies = [
+        "ssl_protocols TLSv1.2 TLSv1.3;",
+        "ssl_protocols TLSv1.3;",
+        "ssl_protocols TLSv1.2;
+        ssl_ciphers ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305;
+        ssl_prefer_server_ciphers on;",
+        "ssl_protocols TLSv1.2;
+        ssl_ciphers ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305;",
+        "ssl_ecdh_curve secp384r1:prime256v1;",
+        "ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;
+        ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384;
+        ssl_prefer_server_ciphers off;",
+    ];
+    let clients: [&[&str]; 6] = [
+        &["--http1.1"],
+        &["--tls-max", "1.2"],
+        &["--tlsv1.3"],
+        &["--tlsv1.1", "--tls-max", "1.1"],
+        &[
+            "--tls-max",
+            "1.2",
+            "--ciphers",
+            "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256",
+        ],
+        &["--curves", "X25519:prime256v1"],
+    ];
+    let mut differences = Vec::new();
+    for policy in policies {
+        let pair = ServerPair::start(&nginx, |port| policy_server(port, &certs, policy));
+        for extra in clients {
+            let theirs = curl(pair.nginx_port, "example.com", "/", extra);
+            let ours = curl(pair.rginx_port, "example.com", "/", extra);
+            if theirs != ours {
+                differences.push(format!(
+                    "{policy:?} {extra:?}:\n nginx: {theirs} rginx: {ours}"
+                ));
+            }
+        }
+    }
+    assert_no_differences(&differences, policies.len() * clients.len());
+}
+
+#[test]
+fn sessions_resume_as_nginx_s_do() {
+    let Some(nginx) = nginx() else { return };
+    let certs = Certs::make();
+    let policies = [
+        // nginx's defaults: tickets, no cache
+        "ssl_protocols TLSv1.2 TLSv1.3;",
+        "ssl_protocols TLSv1.2 TLSv1.3; ssl_session_tickets off; ssl_session_cache shared:SSL:1m;",
+        "ssl_protocols TLSv1.2 TLSv1.3; ssl_session_tickets off;",
+        "ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache builtin:100; ssl_session_timeout 1h;",
+    ];
+    let request = "GET / HTTP/1.0\r\nHost: example.com\r\n\r\n";
+    let mut differences = Vec::new();
+    let mut asked = 0;
+    for policy in policies {
+        let pair = ServerPair::start(&nginx, |port| policy_server(port, &certs, policy));
+        for version in ["-tls1_2", "-tls1_3"] {
+            asked += 1;
+            let mut seen = Vec::new();
+            for port in [pair.nginx_port, pair.rginx_port] {
+                let file = certs.path(&format!("session-{port}{version}"));
+                let file = file.to_string_lossy();
+                let first = s_client(
+                    port,
+                    Some("example.com"),
+                    request,
+                    &[version, "-sess_out", &file],
+                );
+                let again = s_client(
+                    port,
+                    Some("example.com"),
+                    request,
+                    &[version, "-sess_in", &file],
+                );
+                let line = |out: &str| agreed(out).split(',').next().unwrap_or("").to_string();
+                let reused = again
+                    .lines()
+                    .find(|l| l.starts_with("https "))
+                    .unwrap_or("")
+                    .to_string();
+                seen.push(format!("{} then {} {reused}", line(&first), line(&again)));
+            }
+            if seen[0] != seen[1] {
+                differences.push(format!(
+                    "{policy:?} {version}:\n nginx: {}\n rginx: {}",
+                    seen[0], seen[1]
+                ));
+            }
+        }
+    }
+    assert_no_differences(&differences, asked);
+}
+
+#[test]
+fn a_default_server_may_refuse_handshakes() {
+    let Some(nginx) = nginx() else { return };
+    let certs = Certs::make();
+    let config = |port: u16| {
+        format!(
+            "server {{
+        listen 127.0.0.1:{port} ssl default_server;
+        ssl_reject_handshake on;
+    }}
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        server_name example.com;
+        {rsa}
+        location / {{ return 200 \"{FACTS}\\n\"; }}
+    }}",
+            rsa = certs.lines("rsa")
+        )
+    };
+    let pair = ServerPair::start(&nginx, config);
+    let mut differences = Vec::new();
+    for name in ["example.com", "unknown.test", "127.0.0.1"] {
+        let theirs = curl(pair.nginx_port, name, "/", &[]);
+        let ours = curl(pair.rginx_port, name, "/", &[]);
+        if theirs != ours {
+            differences.push(format!("{name}:\n nginx: {theirs} rginx: {ours}"));
+        }
+    }
+    assert_no_differences(&differences, 3);
+    let refused = s_client(pair.rginx_port, Some("unknown.test"), "", &[]);
+    assert!(refused.contains("unrecognized name"), "{refused}");
+}
+
+/// `check` on a configuration with one TLS server whose certificate
+/// lines are `lines`: nginx -t's verdict, and rginx's first error.
+fn verdicts(nginx: &std::path::Path, lines: &str) -> (bool, bool, String) {
+    let dir = TempDir::new("tls-check");
+    let conf = dir.0.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "events {{}}\nhttp {{\n    server {{\n        listen 127.0.0.1:8443 ssl;\n        server_name example.com;\n        {lines}\n    }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let (nginx_ok, _) = nginx_test(nginx, &conf);
+    let ours = check_in(&dir.0, "nginx.conf", &[]);
+    let said = String::from_utf8_lossy(&ours.stderr).into_owned();
+    (nginx_ok, ours.status.success(), said)
+}
+
+#[test]
+fn check_names_the_file_and_line_of_certificates_that_cannot_be_used() {
+    let Some(nginx) = nginx() else { return };
+    let certs = Certs::make();
+    let bad_pem = certs.path("bad.crt");
+    std::fs::write(&bad_pem, "not a certificate\n").unwrap();
+    let path = |f: &str| certs.path(f).display().to_string();
+    let cases = [
+        (
+            format!("ssl_certificate {};\n        ssl_certificate_key {};", path("missing.crt"), path("rsa.key")),
+            format!("cannot load certificate \"{}\": BIO_new_file() failed (2: No such file or directory) in ", path("missing.crt")),
+        ),
+        (
+            format!("ssl_certificate {};\n        ssl_certificate_key {};", path("bad.crt"), path("rsa.key")),
+            format!("cannot load certificate \"{}\": PEM_read_bio_X509_AUX() failed", path("bad.crt")),
+        ),
+        (
+            format!("ssl_certificate {};\n        ssl_certificate_key {};", path("rsa.crt"), path("other.key")),
+            format!("SSL_CTX_use_PrivateKey(\"{}\") failed (key values mismatch) in ", path("other.key")),
+        ),
+        (
+            format!("ssl_certificate {};", path("rsa.crt")),
+            format!("no \"ssl_certificate_key\" is defined for certificate \"{}\" in ", path("rsa.crt")),
+        ),
+        (
+            "ssl_protocols TLSv1.2;".to_string(),
+            "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive in ".to_string(),
+        ),
+    ];
+    for (lines, expected) in &cases {
+        let (nginx_ok, ours_ok, said) = verdicts(&nginx, lines);
+        assert!(!nginx_ok, "nginx -t accepted {lines}");
+        assert!(!ours_ok, "rginx check accepted {lines}:\n{said}");
+        assert!(
+            said.contains(expected.as_str()),
+            "{lines}: expected {expected}\n{said}"
+        );
+        assert!(said.contains("nginx.conf:"), "{said}");
+    }
+    // what nginx takes, rginx takes, with warnings for what it cannot offer
+    let (nginx_ok, ours_ok, said) = verdicts(
+        &nginx,
+        &format!(
+            "{}\n        ssl_protocols TLSv1 TLSv1.1 TLSv1.2;",
+            certs.lines("other")
+        ),
+    );
+    assert!(nginx_ok && ours_ok, "{said}");
+    assert!(
+        said.contains("TLSv1, TLSv1.1 in \"ssl_protocols\" not offered"),
+        "{said}"
+    );
+    assert!(
+        said.contains("which matches no \"server_name\" of its server"),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_reload_serves_a_renewed_certificate() {
+    let certs = Certs::make();
+    let live = certs.path("live");
+    std::fs::create_dir_all(&live).unwrap();
+    for (from, to) in [("rsa.crt", "fullchain.pem"), ("rsa.key", "privkey.pem")] {
+        std::fs::copy(certs.path(from), live.join(to)).unwrap();
+    }
+    let port = free_port();
+    let http = format!(
+        "server {{
+        listen 127.0.0.1:{port} ssl;
+        server_name example.com;
+        ssl_certificate {live}/fullchain.pem;
+        ssl_certificate_key {live}/privkey.pem;
+        location / {{ return 200 ok; }}
+    }}",
+        live = live.display()
+    );
+    let rginx = start_rginx(&http, port);
+    let subject = || agreed(&s_client(port, Some("example.com"), "", &[]));
+    let before = subject();
+    assert!(before.contains("CN = example.com"), "{before}");
+    // certbot renews: new files in place, then a reload
+    certs.add(
+        "renewed",
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "example.com",
+        "subjectAltName=DNS:example.com",
+        "90",
+    );
+    for (from, to) in [
+        ("renewed.crt", "fullchain.pem"),
+        ("renewed.key", "privkey.pem"),
+    ] {
+        std::fs::copy(certs.path(from), live.join(to)).unwrap();
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-HUP", &rginx.0.id().to_string()])
+        .status();
+    let mut after = String::new();
+    for _ in 0..100 {
+        after = subject();
+        if after.contains("256 bit") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        after.contains("Server public key is 256 bit"),
+        "before: {before}\nafter: {after}"
+    );
+}
