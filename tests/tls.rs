@@ -310,7 +310,12 @@ fn a_default_server_may_refuse_handshakes() {
         }
     }
     assert_no_differences(&differences, 3);
-    let refused = s_client(pair.rginx_port, Some("unknown.test"), "", &[]);
+    let refused = s_client(
+        pair.rginx_port,
+        Some("unknown.test"),
+        "GET / HTTP/1.0\r\n\r\n",
+        &[],
+    );
     assert!(refused.contains("unrecognized name"), "{refused}");
 }
 
@@ -410,7 +415,8 @@ fn a_reload_serves_a_renewed_certificate() {
         live = live.display()
     );
     let rginx = start_rginx(&http, port);
-    let subject = || agreed(&s_client(port, Some("example.com"), "", &[]));
+    let request = "GET / HTTP/1.0\r\nHost: example.com\r\n\r\n";
+    let subject = || agreed(&s_client(port, Some("example.com"), request, &[]));
     let before = subject();
     assert!(before.contains("CN = example.com"), "{before}");
     // certbot renews: new files in place, then a reload
@@ -441,5 +447,49 @@ fn a_reload_serves_a_renewed_certificate() {
     assert!(
         after.contains("Server public key is 256 bit"),
         "before: {before}\nafter: {after}"
+    );
+}
+
+#[test]
+fn proxied_requests_tell_the_backend_they_came_over_tls_as_nginx_s_do() {
+    let Some(nginx) = nginx() else { return };
+    let certs = Certs::make();
+    let backend = common::wire::RecordingBackend::start();
+    let config = |port: u16| {
+        format!(
+            "server {{
+        listen 127.0.0.1:{port} ssl;
+        server_name example.com;
+        {rsa}
+        location / {{
+            proxy_pass http://{backend};
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-TLS \"$https $ssl_protocol $ssl_server_name\";
+        }}
+    }}",
+            rsa = certs.lines("rsa"),
+            backend = backend.addr()
+        )
+    };
+    let pair = ServerPair::start(&nginx, config);
+    let mut heads = Vec::new();
+    for port in [pair.nginx_port, pair.rginx_port] {
+        let answer = curl(port, "example.com", "/app?x=1", &["-H", "Cookie: a=1"]);
+        assert_eq!(answer, "ok");
+        let seen = backend.take();
+        assert_eq!(seen.len(), 1);
+        heads.push(seen[0].head.join(" | "));
+    }
+    assert_eq!(heads[0], heads[1]);
+    assert!(
+        heads[1].contains("X-Forwarded-Proto: https"),
+        "{}",
+        heads[1]
+    );
+    assert!(
+        heads[1].contains("X-TLS: on TLSv1.2 example.com"),
+        "{}",
+        heads[1]
     );
 }

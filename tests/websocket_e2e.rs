@@ -22,7 +22,18 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-type Client = WebSocketStream<TcpStream>;
+/// A client's connection: TCP, or TLS over it.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+type Client = WebSocketStream<Box<dyn Io>>;
+
+/// Where the scenarios connect: `ws://` or `wss://` on a port.
+#[derive(Clone, Copy)]
+struct Target {
+    port: u16,
+    tls: bool,
+}
 
 /// No frame or message limit below what the tests send (16 MiB and more).
 fn unlimited() -> WebSocketConfig {
@@ -111,11 +122,24 @@ fn seed_config(port: u16, backend: SocketAddr) -> String {
     http.replacen("location = /ws {", idle, 1)
 }
 
-async fn connect(port: u16, path: &str) -> Client {
-    let stream = TcpStream::connect(("127.0.0.1", port))
+async fn connect(target: Target, path: &str) -> Client {
+    let port = target.port;
+    let tcp = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
-    let url = format!("ws://127.0.0.1:{port}{path}");
+    let stream: Box<dyn Io> = if target.tls {
+        let name = rustls::pki_types::ServerName::try_from("example.com").unwrap();
+        Box::new(
+            tokio_rustls::TlsConnector::from(common::tls::trusting_client())
+                .connect(name, tcp)
+                .await
+                .expect("TLS handshake"),
+        )
+    } else {
+        Box::new(tcp)
+    };
+    let scheme = if target.tls { "wss" } else { "ws" };
+    let url = format!("{scheme}://127.0.0.1:{port}{path}");
     let (ws, response) =
         tokio_tungstenite::client_async_with_config(url.as_str(), stream, Some(unlimited()))
             .await
@@ -134,8 +158,8 @@ async fn next(ws: &mut Client) -> Option<Message> {
 
 /// Text, binary, fragments, ping/pong and a client-initiated close with a
 /// code of our own.
-async fn echo_scenarios(port: u16) {
-    let mut ws = connect(port, "/ws/echo").await;
+async fn echo_scenarios(target: Target) {
+    let mut ws = connect(target, "/ws/echo").await;
     ws.send(Message::text("hello")).await.unwrap();
     assert_eq!(next(&mut ws).await, Some(Message::text("hello")));
     ws.send(Message::binary(vec![0u8, 1, 2, 255]))
@@ -184,8 +208,8 @@ async fn echo_scenarios(port: u16) {
 }
 
 /// A 16 MiB message each way.
-async fn big_message(port: u16) {
-    let mut ws = connect(port, "/ws/echo-big").await;
+async fn big_message(target: Target) {
+    let mut ws = connect(target, "/ws/echo-big").await;
     let payload: Vec<u8> = (0..16u32 << 20).map(|i| (i % 251) as u8).collect();
     ws.send(Message::binary(payload.clone())).await.unwrap();
     match next(&mut ws).await {
@@ -201,8 +225,8 @@ async fn big_message(port: u16) {
 }
 
 /// The backend closes with a code: the client sees that code, then the end.
-async fn backend_closes(port: u16) {
-    let mut ws = connect(port, "/ws/close-4001").await;
+async fn backend_closes(target: Target) {
+    let mut ws = connect(target, "/ws/close-4001").await;
     match next(&mut ws).await {
         Some(Message::Close(Some(frame))) => {
             assert_eq!(u16::from(frame.code), 4001);
@@ -215,8 +239,8 @@ async fn backend_closes(port: u16) {
 
 /// The client's TCP connection vanishes without a close frame: the
 /// backend's connection is closed within a second.
-async fn client_vanishes(port: u16, backend: &mut Backend) {
-    let mut ws = connect(port, "/ws/watch-vanish").await;
+async fn client_vanishes(target: Target, backend: &mut Backend) {
+    let mut ws = connect(target, "/ws/watch-vanish").await;
     ws.send(Message::text("still here")).await.unwrap();
     // dropping the stream closes the socket without a WebSocket close
     drop(ws);
@@ -229,8 +253,8 @@ async fn client_vanishes(port: u16, backend: &mut Backend) {
 }
 
 /// No traffic for `proxy_read_timeout` (1 s): both sides are closed.
-async fn idle_close(port: u16, backend: &mut Backend) {
-    let mut ws = connect(port, "/idle/watch").await;
+async fn idle_close(target: Target, backend: &mut Backend) {
+    let mut ws = connect(target, "/idle/watch").await;
     let started = std::time::Instant::now();
     assert!(next(&mut ws).await.is_none(), "the idle tunnel sent data");
     let waited = started.elapsed();
@@ -241,12 +265,12 @@ async fn idle_close(port: u16, backend: &mut Backend) {
     assert_eq!(ended.ok().flatten().as_deref(), Some("/idle/watch"));
 }
 
-async fn all_scenarios(port: u16, backend: &mut Backend) {
-    echo_scenarios(port).await;
-    big_message(port).await;
-    backend_closes(port).await;
-    client_vanishes(port, backend).await;
-    idle_close(port, backend).await;
+async fn all_scenarios(target: Target, backend: &mut Backend) {
+    echo_scenarios(target).await;
+    big_message(target).await;
+    backend_closes(target).await;
+    client_vanishes(target, backend).await;
+    idle_close(target, backend).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,13 +279,56 @@ async fn websockets_through_the_seed_config() {
     let port = free_port();
     let conf = seed_config(port, backend.addr);
     let _rginx = tokio::task::block_in_place(|| start_rginx(&conf, port));
-    all_scenarios(port, &mut backend).await;
+    all_scenarios(Target { port, tls: false }, &mut backend).await;
 
     let Some(nginx) = nginx() else { return };
     let nginx_port = free_port();
     let conf = seed_config(nginx_port, backend.addr);
     let _nginx = tokio::task::block_in_place(|| NginxServer::start(&nginx, &conf, nginx_port));
-    all_scenarios(nginx_port, &mut backend).await;
+    all_scenarios(
+        Target {
+            port: nginx_port,
+            tls: false,
+        },
+        &mut backend,
+    )
+    .await;
+}
+
+/// The seed's configuration on a TLS port (`listen ... ssl` and a
+/// certificate): the same WebSockets over `wss://`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_over_tls_through_the_seed_config() {
+    let mut backend = Backend::start().await;
+    let certs = common::tls::Certs::make();
+    let backend_addr = backend.addr;
+    let tls_config = |port: u16| {
+        seed_config(port, backend_addr).replace(
+            &format!("listen 127.0.0.1:{port};"),
+            &format!(
+                "listen 127.0.0.1:{port} ssl;\n        {}",
+                certs.lines("rsa")
+            ),
+        )
+    };
+    let port = free_port();
+    let conf = tls_config(port);
+    assert!(conf.contains(" ssl;"), "{conf}");
+    let _rginx = tokio::task::block_in_place(|| start_rginx(&conf, port));
+    all_scenarios(Target { port, tls: true }, &mut backend).await;
+
+    let Some(nginx) = nginx() else { return };
+    let nginx_port = free_port();
+    let conf = tls_config(nginx_port);
+    let _nginx = tokio::task::block_in_place(|| NginxServer::start(&nginx, &conf, nginx_port));
+    all_scenarios(
+        Target {
+            port: nginx_port,
+            tls: true,
+        },
+        &mut backend,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -282,7 +349,7 @@ async fn five_hundred_tunnels_at_once() {
     let mut clients = Vec::new();
     for i in 0..500 {
         clients.push(tokio::spawn(async move {
-            let mut ws = connect(port, &format!("/ws/echo-{i}")).await;
+            let mut ws = connect(Target { port, tls: false }, &format!("/ws/echo-{i}")).await;
             (
                 i,
                 ws.send(Message::text(format!("hello {i}"))).await.is_ok(),

@@ -106,16 +106,23 @@ pub fn load(
         .key_provider
         .load_private_key(key)
         .map_err(|e| format!("cannot load certificate key \"{key_path}\": {e}"))?;
-    let certified = CertifiedKey::new(chain, signing);
-    match certified.keys_match() {
-        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
-            Ok(certified)
+    // the key must be the certificate's (SSL_CTX_use_PrivateKey checks
+    // it); compared here on the DER, as rustls' own check cannot read
+    // the X.509 v1 certificates OpenSSL takes
+    let cert_key = super::x509::certificate_key(&chain[0]);
+    let spki = signing.public_key();
+    let key_key = spki
+        .as_ref()
+        .and_then(|k| super::x509::public_key(k.as_ref()));
+    if let (Some(a), Some(b)) = (cert_key, key_key) {
+        if a != b {
+            return Err(format!(
+                "SSL_CTX_use_PrivateKey(\"{key_path}\") failed (key values mismatch)"
+            ));
         }
-        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => Err(
-            format!("SSL_CTX_use_PrivateKey(\"{key_path}\") failed (key values mismatch)"),
-        ),
-        Err(e) => Err(format!("cannot load certificate \"{cert_path}\": {e}")),
     }
+    drop(spki);
+    Ok(CertifiedKey::new(chain, signing))
 }
 
 /// The PEM certificates in a file, the server's first.

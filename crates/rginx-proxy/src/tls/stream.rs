@@ -102,6 +102,36 @@ impl AsyncWrite for TlsConn {
     }
 }
 
+/// A connection that ends says so first (nginx's `ngx_ssl_shutdown`): a
+/// TLS client takes an end without `close_notify` for a truncation, and
+/// OpenSSL then forgets the session instead of resuming it. The alert is
+/// written without waiting: a few bytes a socket's buffer has room for.
+impl Drop for TlsConn {
+    fn drop(&mut self) {
+        let (tcp, conn) = self.inner.get_mut();
+        conn.send_close_notify();
+        let mut out = TryWriter(tcp);
+        while conn.wants_write() {
+            if !matches!(conn.write_tls(&mut out), Ok(n) if n > 0) {
+                break;
+            }
+        }
+    }
+}
+
+/// `std::io::Write` over a tokio socket's writes that do not wait.
+struct TryWriter<'a>(&'a TcpStream);
+
+impl io::Write for TryWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Transport for TlsConn {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.buffered.load(Ordering::Relaxed) {

@@ -124,6 +124,45 @@ const SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1d, 0x11];
 /// 2.5.4.3, commonName.
 const COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
 
+/// The public key of a certificate: its SubjectPublicKeyInfo's BIT STRING
+/// (X.509 v1 certificates included, which OpenSSL loads and webpki does
+/// not parse).
+pub fn certificate_key(der: &[u8]) -> Option<&[u8]> {
+    let (SEQUENCE, cert, _) = element(der)? else {
+        return None;
+    };
+    let (SEQUENCE, tbs, _) = element(cert)? else {
+        return None;
+    };
+    let mut fields = elements(tbs).peekable();
+    if fields.peek().is_some_and(|(tag, _)| *tag == 0xa0) {
+        fields.next();
+    }
+    // serial, signature, issuer, validity, subject, then the key
+    let (SEQUENCE, spki) = fields.nth(5)? else {
+        return None;
+    };
+    spki_key(spki)
+}
+
+/// The BIT STRING of a SubjectPublicKeyInfo's contents.
+fn spki_key(spki: &[u8]) -> Option<&[u8]> {
+    let mut parts = elements(spki);
+    let _algorithm = parts.next()?;
+    match parts.next()? {
+        (0x03, bits) => Some(bits),
+        _ => None,
+    }
+}
+
+/// The BIT STRING of a whole SubjectPublicKeyInfo (a key's).
+pub fn public_key(spki_der: &[u8]) -> Option<&[u8]> {
+    let (SEQUENCE, spki, _) = element(spki_der)? else {
+        return None;
+    };
+    spki_key(spki)
+}
+
 /// Reads the fields the checks need (`None`: not a certificate this
 /// reader understands, and nothing is said).
 pub fn parse(der: &[u8]) -> Option<Leaf> {
