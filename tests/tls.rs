@@ -493,3 +493,84 @@ fn proxied_requests_tell_the_backend_they_came_over_tls_as_nginx_s_do() {
         heads[1]
     );
 }
+
+#[test]
+fn proxy_pass_https_reaches_a_tls_backend_as_nginx_does() {
+    let Some(nginx) = nginx() else { return };
+    let certs = Certs::make();
+    let backend_port = free_port();
+    let backend_conf = format!(
+        "server {{
+        listen 127.0.0.1:{backend_port} ssl;
+        {rsa}
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location / {{ return 200 \"backend [$ssl_server_name] $ssl_protocol $http_host $request_uri $ssl_session_reused\\n\"; }}
+    }}",
+        rsa = certs.lines("rsa")
+    );
+    let _backend = NginxServer::start(&nginx, &backend_conf, backend_port);
+    let trusted = certs.path("rsa.crt").display().to_string();
+    let front = |port: u16| {
+        format!(
+            "upstream kept {{ server 127.0.0.1:{backend_port}; keepalive 4; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location /plain/ {{ proxy_pass https://127.0.0.1:{backend_port}; }}
+        # another upstream (nginx resumes sessions per upstream server,
+        # across its locations; rginx per location)
+        location /sni/ {{
+            proxy_pass https://localhost:{backend_port};
+            proxy_ssl_server_name on;
+            proxy_ssl_name example.com;
+        }}
+        location /verified/ {{
+            proxy_pass https://127.0.0.1:{backend_port}/v/;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate {trusted};
+            proxy_ssl_name a.example.com;
+        }}
+        location /wrong-name/ {{
+            proxy_pass https://127.0.0.1:{backend_port};
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate {trusted};
+            proxy_ssl_name other.test;
+        }}
+        location /tls13/ {{
+            proxy_pass https://127.0.0.1:{backend_port};
+            proxy_ssl_protocols TLSv1.3;
+        }}
+        location /kept/ {{
+            proxy_pass https://kept;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+        }}
+    }}"
+        )
+    };
+    let pair = ServerPair::start(&nginx, front);
+    let requests = [
+        "/plain/a",
+        "/sni/b",
+        "/verified/c",
+        "/wrong-name/d",
+        "/tls13/e",
+        "/kept/f",
+        "/kept/g",
+    ];
+    let mut differences = Vec::new();
+    for path in requests {
+        let request = format!("GET {path} HTTP/1.0\r\nHost: front\r\n\r\n");
+        if let Some(d) = answers_differ(pair.ports(), &request, path) {
+            differences.push(d);
+        }
+    }
+    assert_no_differences(&differences, requests.len());
+    let (status, body) = exchange(
+        pair.rginx_port,
+        "GET /sni/b HTTP/1.0\r\nHost: front\r\n\r\n",
+    );
+    assert!(status.contains("200"), "{status}");
+    assert!(body.starts_with("backend [example.com] TLSv1.2"), "{body}");
+    let (status, _) = exchange(pair.rginx_port, "GET /wrong-name/d HTTP/1.0\r\n\r\n");
+    assert!(status.contains("502"), "{status}");
+}

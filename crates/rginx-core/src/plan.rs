@@ -492,6 +492,21 @@ pub struct UpstreamPlan<'a> {
     pub buffer_size: u64,
     /// `proxy_next_upstream` and `proxy_next_upstream_tries`.
     pub next_upstream: NextUpstream,
+    /// `proxy_pass https://`: the connection's TLS.
+    pub tls: Option<UpstreamTls<'a>>,
+}
+
+/// An upstream connection's TLS, as `ngx_http_upstream_ssl_init_connection`
+/// sets it up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls<'a> {
+    /// The `proxy_pass` directive's order in the configuration (the key
+    /// of its TLS client configuration).
+    pub proxy: u32,
+    /// The server's name: sent as SNI with `proxy_ssl_server_name on`,
+    /// and what `proxy_ssl_verify` checks the certificate against
+    /// (`proxy_ssl_name`, `$proxy_host` by default, without a port).
+    pub name: Cow<'a, str>,
 }
 
 /// When a request moves on to the next upstream server
@@ -730,9 +745,21 @@ enum ProxyKind {
         port: u16,
         /// The URI part, and the length of the location name it replaces.
         uri: Option<(String, usize)>,
+        /// `https://`: how the connection's TLS is named.
+        tls: Option<TlsNaming>,
     },
     /// A URL with variables, evaluated per request.
     Variable(Template),
+}
+
+/// What names an upstream TLS connection (`ngx_http_upstream_ssl_name`).
+#[derive(Debug, Clone)]
+struct TlsNaming {
+    /// The `proxy_pass` directive's order (the key of its TLS client
+    /// configuration).
+    proxy: u32,
+    /// `proxy_ssl_name` (`None`: `$proxy_host`).
+    name: Option<Template>,
 }
 
 #[derive(Debug, Clone)]

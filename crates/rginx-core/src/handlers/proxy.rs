@@ -12,9 +12,9 @@ use crate::model::{
 
 use super::{arg, duplicate_check, parse_port, push_list, setting, split_host_port, ListItem};
 
-/// rginx has no TLS to upstreams yet.
+/// rginx's TLS to upstreams is set up per literal `proxy_pass` URL.
 pub(crate) const HTTPS_UNSUPPORTED: &str =
-    "proxy_pass to https:// upstreams is not supported by rginx yet";
+    "proxy_pass with variables to https:// upstreams is not supported by rginx yet";
 
 /// `proxy_pass URL`
 pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
@@ -55,9 +55,6 @@ pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
     } else {
         return Err(Msg::own("invalid URL prefix"));
     };
-    if scheme == "https" {
-        return Err(Msg::own(HTTPS_UNSUPPORTED));
-    }
     if let Some(socket) = rest.strip_prefix("unix:") {
         // `ngx_parse_unix_domain_url` with a URI part: the path ends at
         // the first `:`
@@ -111,7 +108,7 @@ pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
         scheme,
         target: ProxyTarget::Host {
             host: host.to_string(),
-            port: port.unwrap_or(80),
+            port: port.unwrap_or(if scheme == "https" { 443 } else { 80 }),
             addrs: Vec::new(),
         },
         explicit_port: port.is_some(),

@@ -47,6 +47,30 @@ pub fn ssl_file_list(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> R
     Ok(())
 }
 
+/// A file a directive names once (`proxy_ssl_trusted_certificate`,
+/// `proxy_ssl_certificate`, `proxy_ssl_certificate_key`), by its full
+/// name (`ngx_conf_full_name` with `conf_prefix`, as nginx reads them).
+pub fn conf_file(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let name = arg(d, 0);
+    if name.contains('$') {
+        return Err(Msg::own(format!(
+            "variables in \"{}\" are not supported by rginx (name the file)",
+            d.name.as_str()
+        )));
+    }
+    super::duplicate_check(f.settings(), d.name.as_str())?;
+    let file = FileRef {
+        path: b.conf_name(name),
+        span: d.name.span,
+    };
+    let key: &'static str = crate::table::lookup(d.name.as_str())
+        .next()
+        .map_or("proxy_ssl_trusted_certificate", |spec| spec.name);
+    f.settings()
+        .insert(key, setting(d, Value::Files(vec![file])));
+    Ok(())
+}
+
 /// `ssl_session_cache off | none | [builtin[:size]] [shared:name:size]`
 /// (`ngx_http_ssl_session_cache`, with its messages). rginx keeps the
 /// sessions of each worker in its memory: the value is how many it keeps

@@ -85,6 +85,20 @@ pub(super) fn compile_location(
         LocationMatcher::Named(n) => SpecKind::Named(n.clone()),
     };
     let name = loc.matcher.name().to_string();
+    let tls = match &loc.proxy_pass {
+        Some(pp) if pp.scheme == "https" => Some(super::TlsNaming {
+            proxy: pp.seq,
+            name: match loc.settings.text("proxy_ssl_name") {
+                Some(text) => Some(Template::compile(text, names)?),
+                None => None,
+            },
+        }),
+        _ => None,
+    };
+    let default_port = match &loc.proxy_pass {
+        Some(pp) if pp.scheme == "https" => 443,
+        _ => 80,
+    };
     let proxy = match &loc.proxy_pass {
         None => None,
         Some(pp) => Some(match &pp.target {
@@ -94,8 +108,9 @@ pub(super) fn compile_location(
             ProxyTarget::Upstream(u) => ProxyKind::Static {
                 target: PlanTarget::Upstream(u.clone()),
                 host: u.clone(),
-                port: 80,
+                port: default_port,
                 uri: pp.uri.clone().map(|u| (u, name.len())),
+                tls,
             },
             // nginx's `Host` for a unix socket is `localhost`, with no
             // `$proxy_port` (`ngx_http_proxy_set_vars`)
@@ -104,10 +119,11 @@ pub(super) fn compile_location(
                 host: "localhost".to_string(),
                 port: 0,
                 uri: pp.uri.clone().map(|u| (u, name.len())),
+                tls,
             },
             ProxyTarget::Host { host, port, addrs } => ProxyKind::Static {
                 target: PlanTarget::Addrs(addrs.clone()),
-                host: if pp.explicit_port && *port != 80 {
+                host: if pp.explicit_port && *port != default_port {
                     let shown = if host.contains(':') {
                         format!("[{host}]")
                     } else {
@@ -119,6 +135,7 @@ pub(super) fn compile_location(
                 },
                 port: *port,
                 uri: pp.uri.clone().map(|u| (u, name.len())),
+                tls,
             },
         }),
     };

@@ -278,13 +278,16 @@ impl Runtime {
             sent: None,
             alerts: Vec::new(),
         };
+        let mut tls_naming = None;
         let (plan_target, uri, proxy_host, proxy_port) = match proxy {
             ProxyKind::Static {
                 target: t,
                 host: ph,
                 port,
                 uri: uri_part,
+                tls,
             } => {
+                tls_naming = tls.as_ref();
                 let uri = match uri_part {
                     // an internally redirected request has no unparsed
                     // URI: its $uri, escaped, and $args (a named location
@@ -449,9 +452,30 @@ impl Runtime {
             Redirects::for_request(paths, *cookies_vary, &mut |v, out| ctx.var(v, out));
         let cookie_flags =
             CookieFlags::for_request(&loc.cookie_flags, &mut |v, out| ctx.var(v, out));
+        // `ngx_http_upstream_ssl_name`: the name may carry a port (from
+        // `$proxy_host` or `$http_host`), which goes
+        let tls = tls_naming.map(|naming| {
+            let name = match &naming.name {
+                Some(t) => {
+                    let mut out = String::new();
+                    t.render(&mut out, &mut |v, out| ctx.var(v, out));
+                    Cow::Owned(out)
+                }
+                None => proxy_host.clone(),
+            };
+            let name = match strip_port(&name) {
+                Some(bare) => Cow::Owned(bare.to_string()),
+                None => name,
+            };
+            super::UpstreamTls {
+                proxy: naming.proxy,
+                name,
+            }
+        });
         let alerts = std::mem::take(&mut ctx.alerts);
         *captures = std::mem::take(&mut ctx.captures);
         Ok(Decision::Proxy(Box::new(UpstreamPlan {
+            tls,
             server: server_id,
             location: location_id,
             target: plan_target,
@@ -646,4 +670,14 @@ pub(super) fn status_page(method: &str, args: Option<&str>) -> Decision<'static>
     } else {
         StatusFormat::Nginx
     })
+}
+
+/// A name without the `:port` it ends with, if it has one (an IPv6
+/// address in brackets keeps its colons).
+fn strip_port(name: &str) -> Option<&str> {
+    let colon = name.rfind(':')?;
+    if name.starts_with('[') {
+        return name[..colon].ends_with(']').then(|| &name[1..colon - 1]);
+    }
+    (!name[..colon].contains(':')).then(|| &name[..colon])
 }

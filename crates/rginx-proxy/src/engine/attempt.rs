@@ -290,12 +290,51 @@ impl Engine {
             }
             Err(_) => return Err(ProxyError::new(Kind::ConnectTimeout)),
         };
+        let stream = match &plan.tls {
+            Some(tls) => self.tls_handshake(plan, tls, stream).await?,
+            None => stream,
+        };
         // proxy_send_timeout, of the request that opened the connection
         Ok(Box::new(crate::upstream::UpstreamConn::new(
             addr.clone(),
             TimedWrites::new(stream, plan.send_timeout),
             slot,
         )))
+    }
+
+    /// The TLS handshake on a new upstream connection, within
+    /// `proxy_connect_timeout` of its own (`ngx_http_upstream_ssl_init_connection`).
+    async fn tls_handshake(
+        &self,
+        plan: &UpstreamPlan<'_>,
+        tls: &rginx_core::plan::UpstreamTls<'_>,
+        stream: crate::transport::Stream,
+    ) -> Result<crate::transport::Stream, ProxyError> {
+        let failed = |why: String| ProxyError::new(Kind::Handshake(why));
+        let config = self
+            .tls
+            .as_ref()
+            .and_then(|plan| plan.upstream(tls.proxy))
+            .ok_or_else(|| failed("no TLS configuration for the upstream".to_string()))?;
+        let name = crate::tls::upstream::server_name(&tls.name).map_err(failed)?;
+        let tcp = stream
+            .into_tcp()
+            .map_err(|_| failed("TLS to this upstream is not supported".to_string()))?;
+        let connector = tokio_rustls::TlsConnector::from(config.clone());
+        let handshake = connector.connect(name, tcp);
+        match tokio::time::timeout(plan.connect_timeout, handshake).await {
+            Ok(Ok(conn)) => Ok(Box::new(crate::tls::stream::TlsConn::connected(conn))),
+            Ok(Err(e)) => Err(failed(
+                match e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                {
+                    Some(tls) => format!("rustls: {tls}"),
+                    None => crate::process::os_error(&e),
+                },
+            )),
+            Err(_) => Err(ProxyError::new(Kind::HandshakeTimeout)),
+        }
     }
 
     /// The next peer for a request; `tried` holds the ones it already had.

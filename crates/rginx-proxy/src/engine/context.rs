@@ -21,9 +21,16 @@ pub(super) struct ErrorContext<'a> {
     target: &'a str,
     minor_version: u8,
     host: Option<&'a str>,
+    /// The upstream is reached over TLS (`https://` in its lines).
+    https: std::sync::atomic::AtomicBool,
 }
 
 impl<'a> ErrorContext<'a> {
+    /// Marks the upstream as reached over TLS (`proxy_pass https://`).
+    pub fn set_https(&self) {
+        self.https.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The context of `head`, served in `scope`.
     pub fn new(
         engine: &'a Engine,
@@ -47,6 +54,7 @@ impl<'a> ErrorContext<'a> {
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case("host"))
                 .map(|(_, v)| *v),
+            https: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -75,7 +83,8 @@ impl std::fmt::Display for Described<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let c = self.context;
         let request = format_args!("{} {} HTTP/1.{}", c.method, c.target, c.minor_version);
-        let upstream = self.upstream.map(|(at, uri)| Upstream(at, uri));
+        let https = c.https.load(std::sync::atomic::Ordering::Relaxed);
+        let upstream = self.upstream.map(|(at, uri)| Upstream(https, at, uri));
         Suffix {
             client: c.client,
             server: c.server,
@@ -87,12 +96,14 @@ impl std::fmt::Display for Described<'_> {
     }
 }
 
-/// An upstream as nginx names it in error lines: `http://ADDRESS/URI`.
-struct Upstream<'a>(&'a (dyn std::fmt::Display + Sync), &'a str);
+/// An upstream as nginx names it in error lines: `http://ADDRESS/URI`
+/// (`https://` over TLS).
+struct Upstream<'a>(bool, &'a (dyn std::fmt::Display + Sync), &'a str);
 
 impl std::fmt::Display for Upstream<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "http://{}{}", self.0, self.1)
+        let scheme = if self.0 { "https" } else { "http" };
+        write!(f, "{scheme}://{}{}", self.1, self.2)
     }
 }
 

@@ -28,6 +28,10 @@ pub(super) enum Kind {
     Connect(io::Error, Option<std::sync::Arc<str>>),
     /// No connection within `proxy_connect_timeout`.
     ConnectTimeout,
+    /// The TLS handshake with the upstream failed (why, in words).
+    Handshake(String),
+    /// The TLS handshake did not end within `proxy_connect_timeout`.
+    HandshakeTimeout,
     /// The group has no server left to try ("no live upstreams").
     NoLiveUpstreams(String),
     /// The `resolver` found no address for the host (as looked up).
@@ -100,7 +104,7 @@ impl ProxyError {
     /// The status the client gets (and the access log records).
     pub fn status(&self) -> u16 {
         match self.kind {
-            Kind::ConnectTimeout | Kind::ReadTimeout => 504,
+            Kind::ConnectTimeout | Kind::HandshakeTimeout | Kind::ReadTimeout => 504,
             Kind::ClientClosed => 499,
             Kind::ClientBodyTimeout => 408,
             Kind::ClientBodyInvalid | Kind::ClientBodyClosed => 400,
@@ -120,8 +124,8 @@ impl ProxyError {
     /// the method are the caller's to check).
     pub fn retryable(&self, next: &NextUpstream) -> bool {
         match self.kind {
-            Kind::Connect(..) | Kind::PrematureClose => next.error,
-            Kind::ConnectTimeout | Kind::ReadTimeout => next.timeout,
+            Kind::Connect(..) | Kind::Handshake(_) | Kind::PrematureClose => next.error,
+            Kind::ConnectTimeout | Kind::HandshakeTimeout | Kind::ReadTimeout => next.timeout,
             Kind::InvalidHeader | Kind::TooBigHeader => next.invalid_header,
             _ => false,
         }
@@ -155,6 +159,15 @@ impl ProxyError {
             Kind::ConnectTimeout => tracing::error!(
                 log_set = set,
                 "*{n} {timed_out} connecting to upstream{describe}"
+            ),
+            // ngx_ssl_handshake, in ngx_http_upstream_ssl_handshake
+            Kind::Handshake(why) => tracing::error!(
+                log_set = set,
+                "*{n} SSL_do_handshake() failed ({why}) while SSL handshaking to upstream{describe}"
+            ),
+            Kind::HandshakeTimeout => tracing::error!(
+                log_set = set,
+                "*{n} {timed_out} SSL handshaking to upstream{describe}"
             ),
             Kind::NoLiveUpstreams(_) => tracing::error!(
                 log_set = set,

@@ -57,6 +57,9 @@ impl Engine {
         client: &mut ClientConn,
         expect_continue: bool,
     ) -> Result<Answer, ProxyError> {
+        if plan.tls.is_some() {
+            session.context.set_https();
+        }
         // nginx answers `Expect: 100-continue` once it starts reading the
         // body, also an empty one (ngx_http_read_client_request_body)
         if expect_continue

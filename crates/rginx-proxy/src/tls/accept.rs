@@ -147,7 +147,7 @@ async fn handshake(
         .into_stream(config)
         .await?;
     let facts = facts(tls.get_ref().1, name, group);
-    Ok(Start::Tls(Box::new(TlsConn::new(tls, facts))))
+    Ok(Start::Tls(Box::new(TlsConn::accepted(tls, facts))))
 }
 
 /// The group a full handshake agrees on with a client offering `offered`

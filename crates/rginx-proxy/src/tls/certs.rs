@@ -126,7 +126,7 @@ pub fn load(
 }
 
 /// The PEM certificates in a file, the server's first.
-fn load_chain(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+pub(super) fn load_chain(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let text = std::fs::read(path).map_err(|e| {
         format!(
             "cannot load certificate \"{path}\": BIO_new_file() failed ({})",
@@ -147,7 +147,7 @@ fn load_chain(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
 }
 
 /// The PEM private key in a file (PKCS#8, PKCS#1 or SEC1).
-fn load_key(path: &str) -> Result<PrivateKeyDer<'static>, String> {
+pub(super) fn load_key(path: &str) -> Result<PrivateKeyDer<'static>, String> {
     let text = std::fs::read(path).map_err(|e| {
         format!(
             "cannot load certificate key \"{path}\": BIO_new_file() failed ({})",

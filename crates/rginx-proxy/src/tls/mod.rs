@@ -17,6 +17,7 @@ mod ciphers;
 mod policy;
 mod sessions;
 pub mod stream;
+pub mod upstream;
 mod x509;
 
 use std::collections::HashMap;
@@ -85,6 +86,9 @@ pub enum Choice {
 #[derive(Debug, Default)]
 pub struct TlsPlan {
     sockets: Vec<Option<SocketTls>>,
+    /// The client configuration of each `proxy_pass https://`, by its
+    /// order in the configuration.
+    upstreams: upstream::UpstreamConfigs,
 }
 
 #[derive(Debug)]
@@ -102,6 +106,11 @@ impl TlsPlan {
         tls.servers
             .get(&server)
             .or_else(|| tls.servers.get(&tls.default))
+    }
+
+    /// The TLS client configuration of a `proxy_pass https://`.
+    pub fn upstream(&self, proxy: u32) -> Option<&Arc<rustls::ClientConfig>> {
+        self.upstreams.get(&proxy)
     }
 
     /// Whether connections to socket `socket` speak TLS.
@@ -157,7 +166,10 @@ impl Builder {
             .map(|server| self.server(server, &provider, findings))
             .collect();
         let selector = ServerSelector::new(&http.servers).ok()?;
-        let mut plan = TlsPlan::default();
+        let mut plan = TlsPlan {
+            upstreams: upstream::configs(model, findings),
+            ..TlsPlan::default()
+        };
         for (index, _, members) in selector.tls_sockets() {
             let tls = socket(http.servers.as_slice(), &contexts, &members, findings)?;
             if plan.sockets.len() <= index {

@@ -45,7 +45,7 @@ pub struct Policy {
 /// Reads a server's policy; what it cannot offer goes to `findings`
 /// (`None`: an error there).
 pub fn read(settings: &Settings, findings: &mut Findings) -> Option<Policy> {
-    let versions = versions(settings, findings)?;
+    let versions = versions(settings, "ssl_protocols", findings)?;
     let tls12 = versions.contains(&&rustls::version::TLS12);
     let tls13 = versions.contains(&&rustls::version::TLS13);
     let mut suites = Vec::new();
@@ -58,7 +58,12 @@ pub fn read(settings: &Settings, findings: &mut Findings) -> Option<Policy> {
         ]);
     }
     if tls12 {
-        suites.extend(tls12_suites(settings, findings, tls13)?);
+        suites.extend(tls12_suites(
+            settings,
+            ("ssl_ciphers", DEFAULT_CIPHERS),
+            findings,
+            tls13,
+        )?);
     }
     if suites.is_empty() {
         // TLS 1.2 without a suite, and no TLS 1.3 (an error is out)
@@ -105,12 +110,14 @@ impl Policy {
     }
 }
 
-/// `ssl_protocols` (nginx 1.22's default: `TLSv1 TLSv1.1 TLSv1.2`).
-fn versions(
+/// `ssl_protocols` or `proxy_ssl_protocols`, by `directive` (nginx 1.22's
+/// default: `TLSv1 TLSv1.1 TLSv1.2`).
+pub fn versions(
     settings: &Settings,
+    directive: &str,
     findings: &mut Findings,
 ) -> Option<Vec<&'static SupportedProtocolVersion>> {
-    let Some(setting) = settings.get("ssl_protocols") else {
+    let Some(setting) = settings.get(directive) else {
         return Some(vec![&rustls::version::TLS12]);
     };
     let Value::Words(words) = &setting.value else {
@@ -131,7 +138,7 @@ fn versions(
     if versions.is_empty() {
         findings.error(
             format!(
-                "\"ssl_protocols {}\" offers neither TLSv1.2 nor TLSv1.3, the protocols rustls implements",
+                "\"{directive} {}\" offers neither TLSv1.2 nor TLSv1.3, the protocols rustls implements",
                 words.join(" ")
             ),
             setting.span,
@@ -141,7 +148,7 @@ fn versions(
     if !old.is_empty() {
         findings.warning(
             format!(
-                "{} in \"ssl_protocols\" not offered: rustls implements TLSv1.2 and TLSv1.3 only (the older protocols are deprecated by RFC 8996 and refused by current browsers)",
+                "{} in \"{directive}\" not offered: rustls implements TLSv1.2 and TLSv1.3 only (the older protocols are deprecated by RFC 8996 and refused by current browsers)",
                 old.join(", ")
             ),
             setting.span,
@@ -150,14 +157,16 @@ fn versions(
     Some(versions)
 }
 
-/// The TLS 1.2 suites `ssl_ciphers` selects.
-fn tls12_suites(
+/// The TLS 1.2 suites a cipher string (`ssl_ciphers` or
+/// `proxy_ssl_ciphers`, with its default) selects.
+pub fn tls12_suites(
     settings: &Settings,
+    (directive, default): (&str, &str),
     findings: &mut Findings,
     tls13: bool,
 ) -> Option<Vec<SupportedCipherSuite>> {
-    let setting = settings.get("ssl_ciphers");
-    let text = settings.text("ssl_ciphers").unwrap_or(DEFAULT_CIPHERS);
+    let setting = settings.get(directive);
+    let text = settings.text(directive).unwrap_or(default);
     let span = setting.map(|s| s.span).unwrap_or_default();
     let selected = match ciphers::select(text) {
         Ok(selected) => selected,
@@ -172,7 +181,7 @@ fn tls12_suites(
     if selected.is_empty() && !tls13 {
         findings.error(
             format!(
-                "\"ssl_ciphers {text}\" selects none of the TLS 1.2 suites rustls has (ECDHE with AES-GCM or ChaCha20-Poly1305)"
+                "\"{directive} {text}\" selects none of the TLS 1.2 suites rustls has (ECDHE with AES-GCM or ChaCha20-Poly1305)"
             ),
             span,
         );

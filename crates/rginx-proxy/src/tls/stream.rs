@@ -1,6 +1,6 @@
-//! A client's TLS connection as a [`Transport`]: rustls over the TCP
-//! socket, with the two things the engine relies on that a bare TLS stream
-//! does not give.
+//! A TLS connection as a [`Transport`] (a client's, or one to an
+//! upstream): rustls over the TCP socket, with the two things the engine
+//! relies on that a bare TLS stream does not give.
 //!
 //! - **Readiness counts what rustls holds.** A read may leave decrypted
 //!   bytes in rustls (a record larger than the caller's buffer, or a
@@ -22,11 +22,11 @@ use std::task::{ready, Context, Poll};
 use rginx_core::plan::TlsFacts;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsStream;
 
 use crate::transport::{Stream, Transport};
 
-/// An accepted TLS connection.
+/// A TLS connection whose handshake is done.
 pub struct TlsConn {
     inner: TlsStream<TcpStream>,
     /// The last read may have left decrypted bytes in rustls.
@@ -34,19 +34,34 @@ pub struct TlsConn {
     /// A write whose bytes rustls took and has not sent whole yet: how
     /// many it took (the caller is told once they are sent).
     unsent: Option<usize>,
-    facts: Arc<TlsFacts>,
+    /// A client's session, as its requests' `$ssl_*` see it.
+    facts: Option<Arc<TlsFacts>>,
 }
 
 impl TlsConn {
-    /// A connection whose handshake is done.
-    pub fn new(inner: TlsStream<TcpStream>, facts: TlsFacts) -> TlsConn {
+    /// A client's connection.
+    pub fn accepted(inner: tokio_rustls::server::TlsStream<TcpStream>, facts: TlsFacts) -> TlsConn {
         TlsConn {
-            inner,
+            inner: TlsStream::Server(inner),
             // the request often comes in the packet that ends the handshake
             buffered: AtomicBool::new(true),
             unsent: None,
-            facts: Arc::new(facts),
+            facts: Some(Arc::new(facts)),
         }
+    }
+
+    /// A connection to an upstream.
+    pub fn connected(inner: tokio_rustls::client::TlsStream<TcpStream>) -> TlsConn {
+        TlsConn {
+            inner: TlsStream::Client(inner),
+            buffered: AtomicBool::new(false),
+            unsent: None,
+            facts: None,
+        }
+    }
+
+    fn tcp(&self) -> &TcpStream {
+        self.inner.get_ref().0
     }
 }
 
@@ -108,13 +123,26 @@ impl AsyncWrite for TlsConn {
 /// written without waiting: a few bytes a socket's buffer has room for.
 impl Drop for TlsConn {
     fn drop(&mut self) {
-        let (tcp, conn) = self.inner.get_mut();
-        conn.send_close_notify();
-        let mut out = TryWriter(tcp);
-        while conn.wants_write() {
-            if !matches!(conn.write_tls(&mut out), Ok(n) if n > 0) {
-                break;
+        match &mut self.inner {
+            TlsStream::Server(s) => {
+                let (tcp, conn) = s.get_mut();
+                close_notify(tcp, conn);
             }
+            TlsStream::Client(s) => {
+                let (tcp, conn) = s.get_mut();
+                close_notify(tcp, conn);
+            }
+        }
+    }
+}
+
+/// Queues `close_notify` and writes what rustls holds without waiting.
+fn close_notify<D>(tcp: &TcpStream, conn: &mut rustls::ConnectionCommon<D>) {
+    conn.send_close_notify();
+    let mut out = TryWriter(tcp);
+    while conn.wants_write() {
+        if !matches!(conn.write_tls(&mut out), Ok(n) if n > 0) {
+            break;
         }
     }
 }
@@ -137,7 +165,19 @@ impl Transport for TlsConn {
         if self.buffered.load(Ordering::Relaxed) {
             return Poll::Ready(Ok(()));
         }
-        self.inner.get_ref().0.poll_read_ready(cx)
+        self.tcp().poll_read_ready(cx)
+    }
+
+    fn quiet(&self) -> bool {
+        // a peek that does not wait: readiness left over from the last
+        // read would say "readable" where nothing is
+        if self.buffered.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        let mut buf = ReadBuf::new(&mut probe);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        self.tcp().poll_peek(&mut cx, &mut buf).is_pending()
     }
 
     fn into_tcp(self: Box<Self>) -> Result<TcpStream, Stream> {
@@ -146,6 +186,6 @@ impl Transport for TlsConn {
     }
 
     fn tls(&self) -> Option<&Arc<TlsFacts>> {
-        Some(&self.facts)
+        self.facts.as_ref()
     }
 }

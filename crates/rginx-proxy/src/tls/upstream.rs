@@ -1,0 +1,253 @@
+//! TLS to upstreams (`proxy_pass https://`), as nginx's proxy module sets
+//! it up for each location (`ngx_http_proxy_set_ssl`): one rustls client
+//! configuration per `proxy_pass`, with nginx 1.22's defaults (no SNI, no
+//! verification, TLS 1.2, sessions reused).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rginx_core::model::{LocationConf, Model, ProxyTarget, Settings, Value};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{Resumption, WebPkiServerVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use super::{certs, policy, Findings};
+
+/// nginx's `proxy_ssl_ciphers` default.
+const DEFAULT_CIPHERS: &str = "DEFAULT";
+
+/// The client configurations, by the order of their `proxy_pass`.
+pub type UpstreamConfigs = HashMap<u32, Arc<ClientConfig>>;
+
+/// A configuration for every `proxy_pass https://` of the model.
+pub fn configs(model: &Model, findings: &mut Findings) -> UpstreamConfigs {
+    let mut out = HashMap::new();
+    let Some(http) = &model.http else {
+        return out;
+    };
+    fn walk(locations: &[LocationConf], out: &mut UpstreamConfigs, findings: &mut Findings) {
+        for loc in locations {
+            if let Some(pp) = loc.proxy_pass.as_ref().filter(|pp| pp.scheme == "https") {
+                if matches!(pp.target, ProxyTarget::Unix(_)) {
+                    findings.error(
+                        "TLS to a unix socket upstream is not supported by rginx".to_string(),
+                        pp.span,
+                    );
+                } else if let Some(config) = config(&loc.settings, findings) {
+                    out.insert(pp.seq, Arc::new(config));
+                }
+            }
+            walk(&loc.nested, out, findings);
+        }
+    }
+    for server in &http.servers {
+        walk(&server.locations, &mut out, findings);
+    }
+    out
+}
+
+/// One location's configuration.
+fn config(settings: &Settings, findings: &mut Findings) -> Option<ClientConfig> {
+    let versions = policy::versions(settings, "proxy_ssl_protocols", findings)?;
+    let tls13 = versions.contains(&&rustls::version::TLS13);
+    let mut provider = rustls::crypto::ring::default_provider();
+    let mut suites: Vec<rustls::SupportedCipherSuite> = provider
+        .cipher_suites
+        .iter()
+        .filter(|s| tls13 && s.version() == &rustls::version::TLS13)
+        .copied()
+        .collect();
+    if versions.contains(&&rustls::version::TLS12) {
+        suites.extend(policy::tls12_suites(
+            settings,
+            ("proxy_ssl_ciphers", DEFAULT_CIPHERS),
+            findings,
+            tls13,
+        )?);
+    }
+    provider.cipher_suites = suites;
+    let provider = Arc::new(provider);
+    let builder = match ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+    {
+        Ok(builder) => builder,
+        Err(e) => {
+            let span = settings
+                .get("proxy_ssl_protocols")
+                .or_else(|| settings.get("proxy_ssl_ciphers"))
+                .map(|s| s.span)
+                .unwrap_or_default();
+            findings.error(format!("cannot set up TLS to upstreams: {e}"), span);
+            return None;
+        }
+    };
+    let verifier: Arc<dyn ServerCertVerifier> = if settings.flag("proxy_ssl_verify", false) {
+        let Some(Value::Files(trusted)) = settings
+            .get("proxy_ssl_trusted_certificate")
+            .map(|s| &s.value)
+        else {
+            let span = settings
+                .get("proxy_ssl_verify")
+                .map(|s| s.span)
+                .unwrap_or_default();
+            findings.error(
+                "no proxy_ssl_trusted_certificate for proxy_ssl_verify".to_string(),
+                span,
+            );
+            return None;
+        };
+        let file = &trusted[0];
+        let mut roots = RootCertStore::empty();
+        let chain = match certs::load_chain(&file.path) {
+            Ok(chain) => chain,
+            Err(e) => {
+                findings.error(e, file.span);
+                return None;
+            }
+        };
+        let (added, _) = roots.add_parsable_certificates(chain);
+        if added == 0 {
+            findings.error(
+                format!(
+                    "SSL_CTX_load_verify_locations(\"{}\") failed (no certificate rustls can use as a trust anchor)",
+                    file.path
+                ),
+                file.span,
+            );
+            return None;
+        }
+        match WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()
+        {
+            Ok(v) => v,
+            Err(e) => {
+                findings.error(format!("cannot verify upstreams: {e}"), file.span);
+                return None;
+            }
+        }
+    } else {
+        Arc::new(TakesAny(provider))
+    };
+    let builder = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match client_certificate(settings, findings) {
+        Some(Some((chain, key))) => match builder.with_client_auth_cert(chain, key) {
+            Ok(config) => config,
+            Err(e) => {
+                let span = settings
+                    .get("proxy_ssl_certificate_key")
+                    .map(|s| s.span)
+                    .unwrap_or_default();
+                findings.error(format!("cannot use the client certificate: {e}"), span);
+                return None;
+            }
+        },
+        Some(None) => builder.with_no_client_auth(),
+        None => return None,
+    };
+    // nginx sends no SNI unless asked (`proxy_ssl_server_name off`)
+    config.enable_sni = settings.flag("proxy_ssl_server_name", false);
+    if !settings.flag("proxy_ssl_session_reuse", true) {
+        config.resumption = Resumption::disabled();
+    }
+    Some(config)
+}
+
+type ClientCertificate = (
+    Vec<CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+);
+
+/// `proxy_ssl_certificate` and its key: `Some(None)` without one, `None`
+/// on an error (in `findings`).
+fn client_certificate(
+    settings: &Settings,
+    findings: &mut Findings,
+) -> Option<Option<ClientCertificate>> {
+    let file = |name: &str| match settings.get(name).map(|s| &s.value) {
+        Some(Value::Files(files)) => files.first().cloned(),
+        _ => None,
+    };
+    let Some(cert) = file("proxy_ssl_certificate") else {
+        return Some(None);
+    };
+    let Some(key) = file("proxy_ssl_certificate_key") else {
+        findings.error(
+            format!(
+                "no \"proxy_ssl_certificate_key\" is defined for certificate \"{}\"",
+                cert.path
+            ),
+            cert.span,
+        );
+        return None;
+    };
+    let chain = certs::load_chain(&cert.path)
+        .map_err(|e| findings.error(e, cert.span))
+        .ok()?;
+    let key_der = certs::load_key(&key.path)
+        .map_err(|e| findings.error(e, key.span))
+        .ok()?;
+    Some(Some((chain, key_der)))
+}
+
+/// The name a connection is made for: an address, or a DNS name.
+pub fn server_name(name: &str) -> Result<ServerName<'static>, String> {
+    let bare = name
+        .strip_prefix('[')
+        .and_then(|n| n.strip_suffix(']'))
+        .unwrap_or(name);
+    ServerName::try_from(bare.to_string())
+        .map_err(|_| format!("invalid server name \"{name}\" for TLS to the upstream"))
+}
+
+/// `proxy_ssl_verify off`, nginx's default: any certificate is taken;
+/// its signature over the handshake is still checked.
+#[derive(Debug)]
+struct TakesAny(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for TakesAny {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
