@@ -574,3 +574,91 @@ fn proxy_pass_https_reaches_a_tls_backend_as_nginx_does() {
     let (status, _) = exchange(pair.rginx_port, "GET /wrong-name/d HTTP/1.0\r\n\r\n");
     assert!(status.contains("502"), "{status}");
 }
+
+#[test]
+fn client_certificates_are_verified_as_nginx_verifies_them() {
+    let Some(nginx) = nginx() else { return };
+    let certs = Certs::make();
+    certs.add_client_chain();
+    let facts = "$ssl_client_verify|$ssl_client_s_dn|$ssl_client_i_dn|$ssl_client_s_dn_legacy|$ssl_client_i_dn_legacy|$ssl_client_serial|$ssl_client_fingerprint|$ssl_client_v_start|$ssl_client_v_end|$ssl_client_v_remain";
+    let pair_of = |name: &str| {
+        vec![
+            "--cert".to_string(),
+            certs.path(&format!("{name}.crt")).display().to_string(),
+            "--key".to_string(),
+            certs.path(&format!("{name}.key")).display().to_string(),
+        ]
+    };
+    // none, the authority's, a self-signed one
+    let clients = [Vec::new(), pair_of("client"), pair_of("other")];
+    let mut differences = Vec::new();
+    let mut asked = 0;
+    for mode in ["on", "optional", "optional_no_ca"] {
+        let config = |port: u16| {
+            format!(
+                "server {{
+        listen 127.0.0.1:{port} ssl;
+        server_name example.com;
+        {rsa}
+        ssl_client_certificate {ca};
+        ssl_verify_client {mode};
+        location / {{ return 200 \"{facts}\\n\"; }}
+        location /raw {{ return 200 \"$ssl_client_raw_cert|$ssl_client_cert|$ssl_client_escaped_cert\"; }}
+    }}
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        server_name else.test;
+        {rsa}
+        location / {{ return 200 \"else $ssl_client_verify\"; }}
+    }}",
+                rsa = certs.lines("rsa"),
+                ca = certs.path("ca.crt").display(),
+            )
+        };
+        let pair = ServerPair::start(&nginx, config);
+        for client in &clients {
+            let client: Vec<&str> = client.iter().map(String::as_str).collect();
+            let client = client.as_slice();
+            for path in ["/", "/raw"] {
+                asked += 1;
+                let mask = |text: String| {
+                    text.replace(NGINX_TOKEN, RGINX_TOKEN)
+                        .replace("<center>nginx</center>", "<center>rginx</center>")
+                };
+                let theirs = mask(curl(pair.nginx_port, "example.com", path, client));
+                let ours = mask(curl(pair.rginx_port, "example.com", path, client));
+                if theirs != ours {
+                    differences.push(format!(
+                        "{mode} {path} {client:?}:\n nginx: {theirs}\n rginx: {ours}"
+                    ));
+                }
+            }
+            // a Host other than the name the handshake was for: 421 where
+            // the Host's server verifies clients
+            for host in ["else.test", "third.test"] {
+                asked += 1;
+                let header = format!("Host: {host}");
+                let extra: Vec<&str> = client
+                    .iter()
+                    .copied()
+                    .chain(["-H", header.as_str()])
+                    .collect();
+                let status = |port| {
+                    let mut args = extra.clone();
+                    args.extend(["-o", "/dev/null", "-w", "%{http_code}"]);
+                    curl(port, "example.com", "/", &args)
+                };
+                let (theirs, ours) = (status(pair.nginx_port), status(pair.rginx_port));
+                if host == "third.test" {
+                    assert_eq!(ours, "421", "{mode} {client:?}");
+                }
+                if theirs != ours {
+                    differences.push(format!(
+                        "{mode} Host {host} {client:?}: nginx {theirs}, rginx {ours}"
+                    ));
+                }
+            }
+        }
+    }
+    assert_no_differences(&differences, asked);
+}

@@ -213,3 +213,76 @@ impl rustls::client::danger::ServerCertVerifier for TakesAny {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+impl Certs {
+    /// Makes an authority `ca` and, signed by it, a client certificate
+    /// `client` for `client.example` (X.509 v3, for client
+    /// authentication).
+    pub fn add_client_chain(&self) {
+        let run = |args: &[&str]| {
+            let status = Command::new("openssl")
+                .args(args)
+                .current_dir(self.dir())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("run openssl");
+            assert!(status.success(), "openssl {args:?}");
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/C=US/O=Test CA/CN=Test Root",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ]);
+        run(&[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/C=US/O=Clients, Inc./CN=client.example",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+        ]);
+        std::fs::write(
+            self.path("client.ext"),
+            "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n",
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            "0x0a1b2c",
+            "-days",
+            "30",
+            "-extfile",
+            "client.ext",
+            "-out",
+            "client.crt",
+        ]);
+    }
+}

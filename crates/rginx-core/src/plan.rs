@@ -121,6 +121,12 @@ pub struct TlsFacts {
     pub session_reused: bool,
     /// `$ssl_alpn_protocol`: the protocol agreed on with ALPN.
     pub alpn: Option<Box<str>>,
+    /// The SNI name selected a server by its name (nginx's
+    /// `hc->ssl_servername`: a request for another name is then checked,
+    /// `ngx_http_set_virtual_server`).
+    pub sni_matched: bool,
+    /// The client's certificate, with what its verification found.
+    pub client: Option<Box<ClientCertFacts>>,
 }
 
 /// The client connection a request came on, as its variables see it.
@@ -139,6 +145,45 @@ pub struct ConnectionFacts {
     /// It came to a TLS socket without TLS (nginx answers its requests
     /// with 497, `NGX_HTTP_TO_HTTPS`).
     pub plain_on_tls: bool,
+}
+
+/// A client certificate as nginx's `$ssl_client_*` variables show it
+/// (`ngx_ssl_get_*` in `ngx_event_openssl.c`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientCertFacts {
+    /// Why it failed verification (OpenSSL's code and words), if it did.
+    pub error: Option<(u32, &'static str)>,
+    /// `$ssl_client_s_dn` (RFC 2253).
+    pub s_dn: String,
+    /// `$ssl_client_i_dn`.
+    pub i_dn: String,
+    /// `$ssl_client_s_dn_legacy` (`/C=../CN=..`).
+    pub s_dn_legacy: String,
+    /// `$ssl_client_i_dn_legacy`.
+    pub i_dn_legacy: String,
+    /// `$ssl_client_serial`: hexadecimal, upper case.
+    pub serial: String,
+    /// `$ssl_client_fingerprint`: SHA-1 of the DER, lower-case hex.
+    pub fingerprint: String,
+    /// `$ssl_client_v_start`: `Dec  4 19:00:00 2026 GMT`.
+    pub v_start: String,
+    /// `$ssl_client_v_end`.
+    pub v_end: String,
+    /// The end of validity, in seconds since the epoch
+    /// (`$ssl_client_v_remain`).
+    pub not_after: i64,
+    /// `$ssl_client_raw_cert`: the certificate in PEM.
+    pub pem: String,
+}
+
+impl ClientCertFacts {
+    /// `$ssl_client_verify`: `SUCCESS` or `FAILED:reason`.
+    pub fn verify(&self) -> std::borrow::Cow<'static, str> {
+        match self.error {
+            None => "SUCCESS".into(),
+            Some((_, why)) => format!("FAILED:{why}").into(),
+        }
+    }
 }
 
 /// What to do with a request.
@@ -874,6 +919,8 @@ struct CompiledServer {
     types: ContentTypes,
     /// How the server level's relative redirects are made absolute.
     style: RedirectStyle,
+    /// `ssl_verify_client` (`off`, `on`, `optional`, `optional_no_ca`).
+    verify_client: &'static str,
 }
 
 #[derive(Debug, Clone)]

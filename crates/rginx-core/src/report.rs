@@ -113,7 +113,7 @@ pub fn advice(name: &str) -> &'static str {
     const PREFIXES: &[(&str, &str)] = &[
         (
             "ssl_",
-            "rginx terminates TLS with rustls, but not with this setting yet (client certificates, OCSP, ticket key files): keep nginx for it, or do without",
+            "rginx terminates TLS with rustls, but not with this setting yet (OCSP, ticket key files, encrypted keys): keep nginx for it, or do without",
         ),
         (
             "gzip",
@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn advice_covers_families_and_has_a_default() {
-        assert!(advice("ssl_verify_client").contains("TLS"));
+        assert!(advice("ssl_session_ticket_key").contains("TLS"));
         assert!(advice("gzip_types").contains("compress"));
         assert!(advice("deny").contains("access control"));
         assert!(advice("whatever").contains("no rginx equivalent"));

@@ -140,6 +140,11 @@ impl ServerSelector {
         self.sockets.get(socket).is_some_and(|s| s.ssl)
     }
 
+    /// How many servers are reachable through a socket.
+    pub fn member_count(&self, socket: usize) -> usize {
+        self.sockets.get(socket).map_or(0, |s| s.members.len())
+    }
+
     /// The servers reachable through a socket, the default one first.
     pub fn members(&self, socket: usize) -> Vec<ServerId> {
         let Some(s) = self.sockets.get(socket) else {
@@ -167,40 +172,51 @@ impl ServerSelector {
         host: &str,
         run: &mut crate::locate::RegexRunner<'s, '_>,
     ) -> Result<ServerId, (MatchError, &'s Pcre)> {
+        let found = self.find(socket, host, run)?;
+        Ok(found.unwrap_or_else(|| self.default_server(socket)))
+    }
+
+    /// The server whose names take `host` on a socket, if one does.
+    pub fn find<'s>(
+        &'s self,
+        socket: usize,
+        host: &str,
+        run: &mut crate::locate::RegexRunner<'s, '_>,
+    ) -> Result<Option<ServerId>, (MatchError, &'s Pcre)> {
         let Some(s) = self.sockets.get(socket) else {
-            return Ok(ServerId(0));
+            return Ok(None);
         };
         if let Some(id) = s.exact.get(host) {
-            return Ok(*id);
+            return Ok(Some(*id));
         }
         if !host.is_empty() {
             // `.example.com` also matches `example.com`
             if let Some(id) = s.bare.get(host) {
-                return Ok(*id);
+                return Ok(Some(*id));
             }
             if !s.leading.is_empty() {
                 for (i, _) in host.match_indices('.') {
                     if let Some(id) = s.leading.get(&host[i..]) {
-                        return Ok(*id);
+                        return Ok(Some(*id));
                     }
                 }
             }
             if !s.trailing.is_empty() {
                 for (i, _) in host.rmatch_indices('.') {
                     if let Some(id) = s.trailing.get(&host[..=i]) {
-                        return Ok(*id);
+                        return Ok(Some(*id));
                     }
                 }
             }
             for (re, id) in &s.regexes {
                 match run(re, host.as_bytes()) {
-                    Ok(true) => return Ok(*id),
+                    Ok(true) => return Ok(Some(*id)),
                     Ok(false) => {}
                     Err(e) => return Err((e, re)),
                 }
             }
         }
-        Ok(s.default)
+        Ok(None)
     }
 }
 

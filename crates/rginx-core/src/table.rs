@@ -1204,12 +1204,40 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         Kind::Flag,
         "verifies OCSP staples, which rginx does not send yet",
     ),
-    ignored(
+    spec(
         "ssl_trusted_certificate",
         HS,
         Arity::Exactly(1),
-        Kind::Text,
-        "the chain for verifying OCSP staples, which rginx does not send yet (client certificates are not supported)",
+        Kind::Custom(handlers::conf_file),
+        "PEM certificates trusted when verifying client certificates, not named to clients (OCSP staples are not sent yet).",
+    ),
+    spec(
+        "ssl_client_certificate",
+        HS,
+        Arity::Exactly(1),
+        Kind::Custom(handlers::conf_file),
+        "PEM certificates of the authorities client certificates are verified against (and named to clients).",
+    ),
+    spec(
+        "ssl_verify_client",
+        HS,
+        Arity::Exactly(1),
+        Kind::Enum(&["off", "on", "optional", "optional_no_ca"]),
+        "Asks clients for a certificate; a missing (`on`) or failing one gets nginx's 400 (496, 495).",
+    ),
+    spec(
+        "ssl_verify_depth",
+        HS,
+        Arity::Exactly(1),
+        Kind::Number,
+        "The longest chain of intermediates a client certificate may come with (1).",
+    ),
+    spec(
+        "ssl_crl",
+        HS,
+        Arity::Exactly(1),
+        Kind::Custom(handlers::conf_file),
+        "Revoked client certificates (PEM CRLs), checked for the client certificate.",
     ),
 ];
 

@@ -6,6 +6,38 @@ use std::collections::HashMap;
 
 use crate::vars::{scan, Piece, TemplateError};
 
+/// A field of the client certificate (`$ssl_client_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslClientField {
+    /// `$ssl_client_verify`
+    Verify,
+    /// `$ssl_client_s_dn`
+    SubjectDn,
+    /// `$ssl_client_i_dn`
+    IssuerDn,
+    /// `$ssl_client_s_dn_legacy`
+    SubjectDnLegacy,
+    /// `$ssl_client_i_dn_legacy`
+    IssuerDnLegacy,
+    /// `$ssl_client_serial`
+    Serial,
+    /// `$ssl_client_fingerprint`
+    Fingerprint,
+    /// `$ssl_client_v_start`
+    Start,
+    /// `$ssl_client_v_end`
+    End,
+    /// `$ssl_client_v_remain`
+    Remain,
+    /// `$ssl_client_raw_cert`
+    RawCert,
+    /// `$ssl_client_cert` (deprecated: the PEM with a tab after each
+    /// inner line break)
+    Cert,
+    /// `$ssl_client_escaped_cert`
+    EscapedCert,
+}
+
 /// A variable a template refers to, resolved at load time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Var {
@@ -44,6 +76,8 @@ pub enum Var {
     SslSessionReused,
     /// `$ssl_alpn_protocol`
     SslAlpnProtocol,
+    /// `$ssl_client_*`: the client certificate's fields.
+    SslClient(SslClientField),
     /// `$request_method`
     RequestMethod,
     /// `$request`
@@ -235,6 +269,19 @@ fn resolve(name: &str, names: &Names) -> Result<Var, CompileError> {
         "ssl_server_name" => Var::SslServerName,
         "ssl_session_reused" => Var::SslSessionReused,
         "ssl_alpn_protocol" => Var::SslAlpnProtocol,
+        "ssl_client_verify" => Var::SslClient(SslClientField::Verify),
+        "ssl_client_s_dn" => Var::SslClient(SslClientField::SubjectDn),
+        "ssl_client_i_dn" => Var::SslClient(SslClientField::IssuerDn),
+        "ssl_client_s_dn_legacy" => Var::SslClient(SslClientField::SubjectDnLegacy),
+        "ssl_client_i_dn_legacy" => Var::SslClient(SslClientField::IssuerDnLegacy),
+        "ssl_client_serial" => Var::SslClient(SslClientField::Serial),
+        "ssl_client_fingerprint" => Var::SslClient(SslClientField::Fingerprint),
+        "ssl_client_v_start" => Var::SslClient(SslClientField::Start),
+        "ssl_client_v_end" => Var::SslClient(SslClientField::End),
+        "ssl_client_v_remain" => Var::SslClient(SslClientField::Remain),
+        "ssl_client_raw_cert" => Var::SslClient(SslClientField::RawCert),
+        "ssl_client_cert" => Var::SslClient(SslClientField::Cert),
+        "ssl_client_escaped_cert" => Var::SslClient(SslClientField::EscapedCert),
         "request_method" => Var::RequestMethod,
         "request" => Var::Request,
         "request_uri" => Var::RequestUri,
@@ -312,6 +359,19 @@ pub const IMPLEMENTED: &[&str] = &[
     "ssl_server_name",
     "ssl_session_reused",
     "ssl_alpn_protocol",
+    "ssl_client_verify",
+    "ssl_client_s_dn",
+    "ssl_client_i_dn",
+    "ssl_client_s_dn_legacy",
+    "ssl_client_i_dn_legacy",
+    "ssl_client_serial",
+    "ssl_client_fingerprint",
+    "ssl_client_v_start",
+    "ssl_client_v_end",
+    "ssl_client_v_remain",
+    "ssl_client_raw_cert",
+    "ssl_client_cert",
+    "ssl_client_escaped_cert",
     "request_method",
     "request",
     "request_uri",
@@ -496,10 +556,10 @@ mod tests {
             "unknown \"nope\" variable"
         );
         assert_eq!(
-            Template::compile("$ssl_client_s_dn", &names)
+            Template::compile("$ssl_session_id", &names)
                 .unwrap_err()
                 .message(),
-            "variable \"$ssl_client_s_dn\" is not supported by rginx"
+            "variable \"$ssl_session_id\" is not supported by rginx"
         );
     }
 }

@@ -147,10 +147,8 @@ impl Runtime {
         let Some(server) = self.servers.get(server_id.0 as usize) else {
             return Err(Decision::Respond(404));
         };
-        // `ngx_http_process_request`: once the head is read and its server
-        // known, before any phase
-        if req.connection.plain_on_tls && internal.is_none() {
-            return Err(Decision::Respond(497));
+        if internal.is_none() {
+            self.tls_checks(req, &host, server)?;
         }
         let path_bytes = match internal {
             // the new $uri is used as it is given
@@ -670,6 +668,56 @@ pub(super) fn status_page(method: &str, args: Option<&str>) -> Decision<'static>
     } else {
         StatusFormat::Nginx
     })
+}
+
+impl Runtime {
+    /// What nginx checks of a request's TLS once its head is read and its
+    /// server known: a name other than the one the handshake selected a
+    /// server for, on a server that verifies clients (421,
+    /// `ngx_http_set_virtual_server`); no TLS on a TLS port (497); the
+    /// client certificate (495, 496; `ngx_http_process_request`).
+    fn tls_checks(
+        &self,
+        req: &RequestHead<'_>,
+        host: &str,
+        server: &super::CompiledServer,
+    ) -> Result<(), Decision<'static>> {
+        if req.connection.plain_on_tls {
+            return Err(Decision::Respond(497));
+        }
+        let Some(tls) = req.tls else {
+            return Ok(());
+        };
+        let verify = server.verify_client;
+        if tls.sni_matched
+            && verify != "off"
+            && tls.server_name.as_deref().is_some_and(|sni| sni != host)
+        {
+            return Err(Decision::Respond(421));
+        }
+        if verify == "off" {
+            return Ok(());
+        }
+        match &tls.client {
+            Some(cert) => match cert.error {
+                Some((code, _)) if !(verify == "optional_no_ca" && optional_error(code)) => {
+                    Err(Decision::Respond(495))
+                }
+                _ => Ok(()),
+            },
+            None if verify == "on" => Err(Decision::Respond(496)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The verification errors `optional_no_ca` lets through
+/// (`ngx_ssl_verify_error_optional`): the issuer is not known.
+fn optional_error(code: u32) -> bool {
+    // X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, _SELF_SIGNED_CERT_IN_CHAIN,
+    // _UNABLE_TO_GET_ISSUER_CERT, _UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+    // _UNABLE_TO_VERIFY_LEAF_SIGNATURE, _CERT_UNTRUSTED
+    matches!(code, 18 | 19 | 2 | 20 | 21 | 27)
 }
 
 /// A name without the `:port` it ends with, if it has one (an IPv6

@@ -277,6 +277,11 @@ impl<'a> Ctx<'a> {
             Var::SslAlpnProtocol => {
                 out.push_str(self.req.tls.and_then(|t| t.alpn.as_deref()).unwrap_or(""));
             }
+            Var::SslClient(field) => {
+                if let Some(tls) = self.req.tls {
+                    ssl_client(tls, *field, out);
+                }
+            }
             Var::RequestMethod => out.push_str(self.req.method),
             Var::Request => {
                 let _ = write!(
@@ -491,6 +496,69 @@ impl<'a> Ctx<'a> {
         }
         if let Some(slot) = self.map_values.get_mut(i) {
             *slot = Some(value);
+        }
+    }
+}
+
+/// `$ssl_client_*` of a TLS connection (`ngx_ssl_get_client_verify` and
+/// the others): empty without a certificate, but `$ssl_client_verify`,
+/// which says `NONE`.
+fn ssl_client(tls: &super::TlsFacts, field: crate::template::SslClientField, out: &mut String) {
+    use crate::template::SslClientField as F;
+    let Some(cert) = tls.client.as_deref() else {
+        if field == F::Verify {
+            out.push_str("NONE");
+        }
+        return;
+    };
+    match field {
+        F::Verify => out.push_str(&cert.verify()),
+        F::SubjectDn => out.push_str(&cert.s_dn),
+        F::IssuerDn => out.push_str(&cert.i_dn),
+        F::SubjectDnLegacy => out.push_str(&cert.s_dn_legacy),
+        F::IssuerDnLegacy => out.push_str(&cert.i_dn_legacy),
+        F::Serial => out.push_str(&cert.serial),
+        F::Fingerprint => out.push_str(&cert.fingerprint),
+        F::Start => out.push_str(&cert.v_start),
+        F::End => out.push_str(&cert.v_end),
+        F::Remain => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let days = (cert.not_after - now).max(0) / 86_400;
+            let _ = std::fmt::Write::write_fmt(out, format_args!("{days}"));
+        }
+        F::RawCert => out.push_str(&cert.pem),
+        // `ngx_ssl_get_certificate`: without the last line break, a tab
+        // after every other
+        F::Cert => {
+            let text = cert.pem.strip_suffix('\n').unwrap_or(&cert.pem);
+            for c in text.chars() {
+                out.push(c);
+                if c == '\n' {
+                    out.push('\t');
+                }
+            }
+        }
+        // `ngx_escape_uri` with `NGX_ESCAPE_URI_COMPONENT`
+        F::EscapedCert => {
+            const COMPONENT: [u32; 8] = [
+                0xffff_ffff,
+                0xfc00_9fff,
+                0x7800_0001,
+                0xb800_0001,
+                0xffff_ffff,
+                0xffff_ffff,
+                0xffff_ffff,
+                0xffff_ffff,
+            ];
+            for b in cert.pem.bytes() {
+                if COMPONENT[usize::from(b >> 5)] & (1 << (b & 0x1f)) != 0 {
+                    let _ = std::fmt::Write::write_fmt(out, format_args!("%{b:02X}"));
+                } else {
+                    out.push(char::from(b));
+                }
+            }
         }
     }
 }

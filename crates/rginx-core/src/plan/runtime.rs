@@ -76,6 +76,10 @@ impl Runtime {
                 error_pages: ErrorPages::compile(&server.settings, &names)?,
                 types: ContentTypes::compile(&server.settings, &mut types),
                 style: RedirectStyle::compile(&server.settings),
+                verify_client: match server.settings.get("ssl_verify_client").map(|s| &s.value) {
+                    Some(crate::model::Value::Choice(mode)) => mode,
+                    _ => "off",
+                },
             });
         }
         let error_log_sets = intern_error_logs(&mut servers);
@@ -143,18 +147,19 @@ impl Runtime {
     }
 
     /// The server a TLS client names in its hello (SNI) on the address it
-    /// reached, the default server when none claims the name
-    /// (`ngx_http_ssl_servername`: the name checked as a host, then looked
-    /// up as `Host` is; a regex name matches without captures).
-    pub fn sni_server(&self, local: SocketAddr, name: &str) -> ServerId {
+    /// reached, if one has the name (`ngx_http_ssl_servername`: the name
+    /// checked as a host, then looked up as `Host` is; a regex name
+    /// matches without captures). An address with one server has no names
+    /// to look up (`ngx_http_optimize_servers` builds none): no server is
+    /// named then.
+    pub fn sni_server(&self, local: SocketAddr, name: &str) -> Option<ServerId> {
         let socket = self.selector.socket_for(local).unwrap_or(0);
-        let Some(host) = crate::select::normalize_host(name) else {
-            return self.selector.default_server(socket);
-        };
+        if self.selector.member_count(socket) < 2 {
+            return None;
+        }
+        let host = crate::select::normalize_host(name)?;
         let mut run = |re: &crate::pcre::Pcre, subject: &[u8]| re.is_match(subject);
-        self.selector
-            .select(socket, &host, &mut run)
-            .unwrap_or_else(|_| self.selector.default_server(socket))
+        self.selector.find(socket, &host, &mut run).ok().flatten()
     }
 
     /// Whether `server` drops a request header line for its name

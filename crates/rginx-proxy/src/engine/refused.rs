@@ -199,17 +199,33 @@ impl Engine {
         }
     }
 
-    /// nginx's info line for a plain HTTP request on a TLS socket
-    /// (`ngx_http_process_request`), in the server its `Host` names.
-    pub(crate) fn log_plain_on_tls(
+    /// nginx's info line for a request refused for its TLS, in the server
+    /// its `Host` names: no TLS on a TLS port (497), a client certificate
+    /// that failed (495) or is missing (496), another name than the
+    /// handshake's (421).
+    pub(crate) fn log_tls_refused(
         &self,
         connection: &ClientConnection,
         raw: &[u8],
         server: rginx_core::select::ServerId,
+        status: u16,
+        tls: Option<&rginx_core::plan::TlsFacts>,
     ) {
         if !tracing::enabled!(tracing::Level::INFO) {
             return;
         }
+        let message = match status {
+            497 => "client sent plain HTTP request to HTTPS port".to_string(),
+            496 => "client sent no required SSL certificate".to_string(),
+            495 => {
+                let (code, why) = tls
+                    .and_then(|t| t.client.as_ref())
+                    .and_then(|c| c.error)
+                    .unwrap_or((0, ""));
+                format!("client SSL certificate verify error: ({code}:{why})")
+            }
+            _ => "client attempted to request the server name different from the one that was negotiated".to_string(),
+        };
         let head = HeadSoFar::read(raw);
         let scope = rginx_core::plan::LogScope {
             server,
@@ -218,7 +234,7 @@ impl Engine {
         self.log_info(
             Some(scope),
             connection,
-            "client sent plain HTTP request to HTTPS port",
+            &message,
             false,
             false,
             head.request_line,

@@ -293,12 +293,16 @@ impl Engine {
         };
         // find the server and the location
         let (decision, scope, matched) = self.runtime.decide_matched(&head);
-        // nginx ends the connection after it, whatever error_page answers
-        // (`ngx_http_special_response_handler`)
-        let plain_on_tls = decision == rginx_core::plan::Decision::Respond(497);
-        if plain_on_tls {
-            self.log_plain_on_tls(&connection, raw, scope.server);
-        }
+        // what nginx refuses of a request's TLS, with its info line; after
+        // 495, 496 and 497 it ends the connection, whatever error_page
+        // answers (`ngx_http_special_response_handler`)
+        let tls_refused = match decision {
+            rginx_core::plan::Decision::Respond(status @ (421 | 495 | 496 | 497)) => {
+                self.log_tls_refused(&connection, raw, scope.server, status, head.tls);
+                status != 421
+            }
+            _ => false,
+        };
         if tracing::enabled!(tracing::Level::INFO) {
             self.log_dropped_headers(&connection, raw, scope.server);
         }
@@ -307,7 +311,7 @@ impl Engine {
         // request (keepalive_requests, or past keepalive_time) is answered
         // with Connection: close (`ngx_http_update_location_config`)
         let keep_alive = client_keep_alive(&head)
-            && !plain_on_tls
+            && !tls_refused
             && !client.keepalive_timeout.is_zero()
             && u64::from(connection.served) < client.keepalive_requests
             && u128::from(crate::http1::uptime_ms().wrapping_sub(connection.opened))

@@ -84,11 +84,12 @@ impl From<io::Error> for HandshakeError {
 const UNRECOGNIZED_NAME: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70];
 
 /// Starts a connection to a TLS socket: `choose` gives the configuration
-/// for the server name in the hello (`None`: no name, or an empty one).
+/// for the server name in the hello (`None`: no name, or an empty one),
+/// and whether the name selected a server by its name.
 pub async fn start(
     stream: TcpStream,
     deadline: Instant,
-    choose: impl FnOnce(Option<&str>) -> Option<Choice>,
+    choose: impl FnOnce(Option<&str>) -> Option<(Choice, bool)>,
 ) -> Result<Start, HandshakeError> {
     tokio::time::timeout_at(deadline, handshake(stream, choose))
         .await
@@ -97,7 +98,7 @@ pub async fn start(
 
 async fn handshake(
     mut stream: TcpStream,
-    choose: impl FnOnce(Option<&str>) -> Option<Choice>,
+    choose: impl FnOnce(Option<&str>) -> Option<(Choice, bool)>,
 ) -> Result<Start, HandshakeError> {
     let mut first = [0u8; 1];
     if stream.peek(&mut first).await? == 0 {
@@ -135,9 +136,9 @@ async fn handshake(
         .filter(|n| !n.is_empty())
         .map(str::to_string);
     let groups = hello.named_groups().unwrap_or_default().to_vec();
-    let config = match choose(name.as_deref()) {
-        Some(Choice::Serve(config)) => config,
-        Some(Choice::Reject) | None => {
+    let (config, client_auth, sni_matched) = match choose(name.as_deref()) {
+        Some((Choice::Serve(config, auth), matched)) => (config, auth, matched),
+        Some((Choice::Reject, _)) | None => {
             let _ = stream.write_all(&UNRECOGNIZED_NAME).await;
             return Err(HandshakeError::Rejected);
         }
@@ -146,7 +147,14 @@ async fn handshake(
     let tls = StartHandshake::from_parts(accepted, stream)
         .into_stream(config)
         .await?;
-    let facts = facts(tls.get_ref().1, name, group);
+    let mut facts = facts(tls.get_ref().1, name, group);
+    facts.sni_matched = sni_matched;
+    if let (Some(auth), Some(chain)) = (client_auth, tls.get_ref().1.peer_certificates()) {
+        if let Some(leaf) = chain.first() {
+            let error = auth.verify(chain);
+            facts.client = Some(Box::new(super::x509::client_facts(leaf, error)));
+        }
+    }
     Ok(Start::Tls(Box::new(TlsConn::accepted(tls, facts))))
 }
 
@@ -194,6 +202,8 @@ fn facts(
         alpn: conn
             .alpn_protocol()
             .map(|p| String::from_utf8_lossy(p).into()),
+        sni_matched: false,
+        client: None,
     }
 }
 
@@ -208,18 +218,16 @@ impl io::Read for TryReader<'_> {
 }
 
 /// The configuration a connection's hello selects, as
-/// `ngx_http_ssl_servername` finds it.
+/// `ngx_http_ssl_servername` finds it, and whether a server has the name.
 pub fn chooser<'a>(
     plan: &'a Arc<super::TlsPlan>,
     runtime: &'a rginx_core::plan::Runtime,
     socket: usize,
     local: std::net::SocketAddr,
-) -> impl FnOnce(Option<&str>) -> Option<Choice> + 'a {
+) -> impl FnOnce(Option<&str>) -> Option<(Choice, bool)> + 'a {
     move |name| {
-        let server = match name {
-            Some(name) => runtime.sni_server(local, name),
-            None => runtime.default_server_of(local),
-        };
-        plan.choose(socket, server).cloned()
+        let named = name.and_then(|name| runtime.sni_server(local, name));
+        let server = named.unwrap_or_else(|| runtime.default_server_of(local));
+        Some((plan.choose(socket, server)?.clone(), named.is_some()))
     }
 }

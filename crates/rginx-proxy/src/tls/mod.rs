@@ -14,6 +14,7 @@
 pub mod accept;
 mod certs;
 mod ciphers;
+pub mod client_auth;
 mod policy;
 mod sessions;
 pub mod stream;
@@ -73,8 +74,9 @@ impl Findings {
 /// What a TLS connection to a socket gets once its hello names a server.
 #[derive(Debug, Clone)]
 pub enum Choice {
-    /// The handshake goes on with this configuration.
-    Serve(Arc<ServerConfig>),
+    /// The handshake goes on with this configuration (and, when the
+    /// server asks for client certificates, the checks of the one sent).
+    Serve(Arc<ServerConfig>, Option<Arc<client_auth::ClientAuth>>),
     /// `ssl_reject_handshake on`: the handshake is refused with an
     /// `unrecognized_name` alert.
     Reject,
@@ -140,6 +142,7 @@ struct ServerTls {
     certs: Option<Arc<Certificates>>,
     policy: Policy,
     reject: bool,
+    client_auth: Option<Arc<client_auth::ClientAuth>>,
 }
 
 /// What the default server of a socket keeps for all of its
@@ -207,6 +210,7 @@ impl Builder {
             return None;
         }
         let policy = policy::read(settings, findings)?;
+        let client_auth = client_auth::read(settings, &Arc::new(provider.clone()), findings)?;
         let mut loaded = Vec::new();
         for (cert, key) in certificates.iter().zip(keys) {
             let certified = self.load(cert, key, provider, findings)?;
@@ -220,6 +224,7 @@ impl Builder {
             certs,
             policy,
             reject,
+            client_auth,
         })
     }
 
@@ -309,7 +314,10 @@ fn socket(
             .size("ssl_buffer_size", ctx.policy.buffer_size as u64);
         match server_config(base, ctx, certs, &session, buffer_size) {
             Ok(config) => {
-                chosen.insert(*id, Choice::Serve(Arc::new(config)));
+                chosen.insert(
+                    *id,
+                    Choice::Serve(Arc::new(config), ctx.client_auth.clone()),
+                );
             }
             Err(e) => {
                 findings.error(format!("cannot set up TLS: {e}"), server.span);
@@ -383,9 +391,11 @@ fn server_config(
         prefer_server: ctx.policy.prefer_server,
         tls13: ctx.policy.versions.contains(&&rustls::version::TLS13),
     };
-    let mut config = builder
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(chooser));
+    let builder = match &ctx.client_auth {
+        Some(auth) => builder.with_client_cert_verifier(auth.asking.clone()),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(chooser));
     config.ignore_client_order = ctx.policy.prefer_server;
     config.max_fragment_size = Policy {
         buffer_size: usize::try_from(buffer_size).unwrap_or(usize::MAX),

@@ -297,3 +297,314 @@ mod tests {
         assert_eq!(parse(&[]), None);
     }
 }
+
+/// What `$ssl_client_*` show of a certificate (`error`: what its
+/// verification found).
+pub fn client_facts(
+    der: &[u8],
+    error: Option<(u32, &'static str)>,
+) -> rginx_core::plan::ClientCertFacts {
+    let mut facts = rginx_core::plan::ClientCertFacts {
+        error,
+        pem: pem(der),
+        fingerprint: hex_lower(
+            ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der).as_ref(),
+        ),
+        ..Default::default()
+    };
+    let Some(fields) = tbs_fields(der) else {
+        return facts;
+    };
+    let [serial, issuer, validity, subject] = fields;
+    let serial = match serial.iter().position(|b| *b != 0) {
+        Some(at) => &serial[at..],
+        None => &serial[serial.len().saturating_sub(1)..],
+    };
+    facts.serial = serial.iter().map(|b| format!("{b:02X}")).collect();
+    facts.s_dn = rfc2253(subject);
+    facts.i_dn = rfc2253(issuer);
+    facts.s_dn_legacy = oneline(subject);
+    facts.i_dn_legacy = oneline(issuer);
+    let mut times = elements(validity);
+    if let (Some((t1, start)), Some((t2, end))) = (times.next(), times.next()) {
+        let (start, end) = (time(t1, start), time(t2, end));
+        facts.v_start = start.map(asn1_time).unwrap_or_default();
+        facts.v_end = end.map(asn1_time).unwrap_or_default();
+        facts.not_after = end.unwrap_or(0);
+    }
+    facts
+}
+
+/// A certificate's validity: `notBefore` and `notAfter`, in seconds since
+/// the epoch.
+pub fn validity(der: &[u8]) -> Option<(i64, i64)> {
+    let [_, _, validity, _] = tbs_fields(der)?;
+    let mut times = elements(validity);
+    let (t1, start) = times.next()?;
+    let (t2, end) = times.next()?;
+    Some((time(t1, start)?, time(t2, end)?))
+}
+
+/// Whether a certificate's issuer is its subject (it signed itself).
+pub fn self_issued(der: &[u8]) -> bool {
+    tbs_fields(der).is_some_and(|[_, issuer, _, subject]| issuer == subject)
+}
+
+/// The serial's bytes, and the issuer, validity and subject contents.
+fn tbs_fields(der: &[u8]) -> Option<[&[u8]; 4]> {
+    let (SEQUENCE, cert, _) = element(der)? else {
+        return None;
+    };
+    let (SEQUENCE, tbs, _) = element(cert)? else {
+        return None;
+    };
+    let mut fields = elements(tbs).peekable();
+    if fields.peek().is_some_and(|(tag, _)| *tag == 0xa0) {
+        fields.next();
+    }
+    let (_, serial) = fields.next()?;
+    let _signature = fields.next()?;
+    let (_, issuer) = fields.next()?;
+    let (_, validity) = fields.next()?;
+    let (_, subject) = fields.next()?;
+    Some([serial, issuer, validity, subject])
+}
+
+/// A certificate in PEM, as `PEM_write_bio_X509` writes it.
+fn pem(der: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = String::with_capacity(der.len() * 4 / 3 + 4);
+    for chunk in der.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                text.push(char::from(TABLE[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                text.push('=');
+            }
+        }
+    }
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in text.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// OpenSSL's short name of an attribute type.
+fn short_name(oid: &[u8]) -> Option<&'static str> {
+    Some(match oid {
+        [0x55, 0x04, 0x03] => "CN",
+        [0x55, 0x04, 0x06] => "C",
+        [0x55, 0x04, 0x07] => "L",
+        [0x55, 0x04, 0x08] => "ST",
+        [0x55, 0x04, 0x09] => "street",
+        [0x55, 0x04, 0x0a] => "O",
+        [0x55, 0x04, 0x0b] => "OU",
+        [0x55, 0x04, 0x05] => "serialNumber",
+        [0x55, 0x04, 0x04] => "SN",
+        [0x55, 0x04, 0x2a] => "GN",
+        [0x55, 0x04, 0x0c] => "title",
+        [0x55, 0x04, 0x11] => "postalCode",
+        [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01] => "emailAddress",
+        [0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x19] => "DC",
+        [0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x01] => "UID",
+        _ => return None,
+    })
+}
+
+/// An OID in dotted form.
+fn dotted(oid: &[u8]) -> String {
+    let mut parts: Vec<u64> = Vec::new();
+    let mut n: u64 = 0;
+    for (i, b) in oid.iter().enumerate() {
+        n = (n << 7) | u64::from(b & 0x7f);
+        if b & 0x80 == 0 {
+            if parts.is_empty() && i < oid.len() {
+                let first = (n / 40).min(2);
+                parts.push(first);
+                parts.push(n - first * 40);
+            } else {
+                parts.push(n);
+            }
+            n = 0;
+        }
+    }
+    parts
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// One attribute of a Name: its type (OID bytes), its value's tag and
+/// contents, and the value's DER from its tag on.
+type Attribute<'a> = (&'a [u8], u8, &'a [u8], &'a [u8]);
+
+/// The attributes of a Name, set by set.
+fn attributes(name: &[u8]) -> Vec<Vec<Attribute<'_>>> {
+    let mut sets = Vec::new();
+    for (_, set) in elements(name) {
+        let mut attrs = Vec::new();
+        for (_, pair) in elements(set) {
+            let Some((0x06, oid, rest)) = element(pair) else {
+                continue;
+            };
+            let Some((tag, value, _)) = element(rest) else {
+                continue;
+            };
+            attrs.push((oid, tag, value, rest));
+        }
+        sets.push(attrs);
+    }
+    sets
+}
+
+/// A value as UTF-8 text (BMPString as UTF-16).
+fn text(tag: u8, value: &[u8]) -> String {
+    match tag {
+        0x1e => {
+            let units: Vec<u16> = value
+                .chunks(2)
+                .map(|c| u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)]))
+                .collect();
+            String::from_utf16_lossy(&units)
+        }
+        _ => String::from_utf8_lossy(value).into_owned(),
+    }
+}
+
+/// A Name as `X509_NAME_print_ex` with `XN_FLAG_RFC2253` writes it: the
+/// last set first, `,` between sets, `+` within one, RFC 2253's escapes,
+/// bytes above 0x7f as `\XX`, unknown types as `OID=#DER`.
+fn rfc2253(name: &[u8]) -> String {
+    let mut out = String::new();
+    for (i, set) in attributes(name).iter().rev().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        for (j, (oid, tag, value, der)) in set.iter().enumerate() {
+            if j > 0 {
+                out.push('+');
+            }
+            match short_name(oid) {
+                Some(short) => {
+                    out.push_str(short);
+                    out.push('=');
+                    let value = text(*tag, value);
+                    let last = value.len().saturating_sub(1);
+                    for (k, byte) in value.bytes().enumerate() {
+                        let special =
+                            matches!(byte, b',' | b'+' | b'"' | b'\\' | b'<' | b'>' | b';')
+                                || (k == 0 && (byte == b'#' || byte == b' '))
+                                || (k == last && byte == b' ');
+                        if !(0x20..0x80).contains(&byte) {
+                            out.push_str(&format!("\\{byte:02X}"));
+                        } else if special {
+                            out.push('\\');
+                            out.push(char::from(byte));
+                        } else {
+                            out.push(char::from(byte));
+                        }
+                    }
+                }
+                None => {
+                    out.push_str(&dotted(oid));
+                    out.push_str("=#");
+                    out.push_str(
+                        &hex_lower(&der[..der.len() - element(der).map_or(0, |e| e.2.len())])
+                            .to_uppercase(),
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A Name as `X509_NAME_oneline` writes it: `/C=US/O=Org/CN=name`.
+fn oneline(name: &[u8]) -> String {
+    let mut out = String::new();
+    for set in attributes(name) {
+        for (oid, tag, value, _) in set {
+            out.push('/');
+            match short_name(oid) {
+                Some(short) => out.push_str(short),
+                None => out.push_str(&dotted(oid)),
+            }
+            out.push('=');
+            for byte in text(tag, value).bytes() {
+                if !(0x20..0x7f).contains(&byte) {
+                    out.push_str(&format!("\\x{byte:02X}"));
+                } else {
+                    out.push(char::from(byte));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A time as `ASN1_TIME_print` writes it: `Dec  4 19:00:00 2026 GMT`.
+fn asn1_time(secs: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // the civil date of a day number (Howard Hinnant's algorithm)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{} {day:2} {:02}:{:02}:{:02} {year} GMT",
+        MONTHS[(month - 1) as usize],
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod client_tests {
+    use super::*;
+
+    #[test]
+    fn times_print_as_openssl_prints_them() {
+        assert_eq!(asn1_time(0), "Jan  1 00:00:00 1970 GMT");
+        assert_eq!(asn1_time(1_796_412_045), "Dec  4 19:20:45 2026 GMT");
+    }
+
+    #[test]
+    fn names_print_as_openssl_prints_them() {
+        // SEQUENCE { SET { C=US }, SET { O="A, B" }, SET { CN=x } }
+        let name: &[u8] = &[
+            0x31, 0x0b, 0x30, 0x09, 0x06, 0x03, 0x55, 0x04, 0x06, 0x13, 0x02, b'U', b'S', 0x31,
+            0x0d, 0x30, 0x0b, 0x06, 0x03, 0x55, 0x04, 0x0a, 0x0c, 0x04, b'A', b',', b' ', b'B',
+            0x31, 0x0a, 0x30, 0x08, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x01, b'x',
+        ];
+        assert_eq!(rfc2253(name), "CN=x,O=A\\, B,C=US");
+        assert_eq!(oneline(name), "/C=US/O=A, B/CN=x");
+        assert_eq!(
+            dotted(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d]),
+            "1.2.840.113549"
+        );
+    }
+}
