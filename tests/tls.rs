@@ -12,7 +12,7 @@ use common::tls::{agreed, curl, s_client, Certs};
 use common::*;
 
 /// What every answer shows of the connection.
-const FACTS: &str = "$scheme $https $ssl_protocol $ssl_cipher $ssl_curve [$ssl_server_name] $ssl_session_reused [$ssl_alpn_protocol] $host";
+const FACTS: &str = "$scheme $https $ssl_protocol $ssl_cipher $ssl_curve [$ssl_server_name] $ssl_session_reused [$ssl_alpn_protocol] $host [$ssl_ciphers] [$ssl_curves] [$ssl_early_data]";
 
 /// Servers on one TLS address: exact, wildcard and regex names, and a
 /// default server with a certificate of its own.

@@ -36,6 +36,7 @@ mod rate;
 mod redirect;
 mod ret;
 mod runtime;
+mod tls_names;
 mod upstreams;
 
 use access_log::*;
@@ -127,6 +128,10 @@ pub struct TlsFacts {
     pub sni_matched: bool,
     /// The client's certificate, with what its verification found.
     pub client: Option<Box<ClientCertFacts>>,
+    /// The suites the client offered, by their codes (`$ssl_ciphers`).
+    pub client_suites: Box<[u16]>,
+    /// The groups the client offered (`$ssl_curves`).
+    pub client_groups: Box<[u16]>,
 }
 
 /// The client connection a request came on, as its variables see it.

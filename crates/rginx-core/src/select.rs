@@ -102,6 +102,16 @@ impl ServerSelector {
                 }
             }
         }
+        // `ssl on` in an address's default server makes it TLS
+        // (`ngx_http_init_connection`: `sscf->enable || addr_conf->ssl`)
+        for socket in &mut sockets {
+            if servers
+                .get(socket.default.0 as usize)
+                .is_some_and(|s| s.settings.flag("ssl", false))
+            {
+                socket.ssl = true;
+            }
+        }
         Ok(ServerSelector { sockets })
     }
 

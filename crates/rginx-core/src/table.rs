@@ -1100,6 +1100,13 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
     // TLS (`ngx_http_ssl_module`), on rustls; what the files hold and what
     // the policy selects is checked where they are loaded
     spec(
+        "ssl",
+        HS,
+        Arity::Flag,
+        Kind::Custom(handlers::ssl_enable),
+        "Deprecated (nginx warns): `on` in an address's default server makes its connections TLS, as `listen ... ssl`.",
+    ),
+    spec(
         "ssl_certificate",
         HS,
         Arity::Exactly(1),

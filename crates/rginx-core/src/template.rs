@@ -78,6 +78,12 @@ pub enum Var {
     SslAlpnProtocol,
     /// `$ssl_client_*`: the client certificate's fields.
     SslClient(SslClientField),
+    /// `$ssl_ciphers`
+    SslCiphers,
+    /// `$ssl_curves`
+    SslCurves,
+    /// `$ssl_early_data`: always empty (rginx takes no early data).
+    SslEarlyData,
     /// `$request_method`
     RequestMethod,
     /// `$request`
@@ -269,6 +275,9 @@ fn resolve(name: &str, names: &Names) -> Result<Var, CompileError> {
         "ssl_server_name" => Var::SslServerName,
         "ssl_session_reused" => Var::SslSessionReused,
         "ssl_alpn_protocol" => Var::SslAlpnProtocol,
+        "ssl_ciphers" => Var::SslCiphers,
+        "ssl_curves" => Var::SslCurves,
+        "ssl_early_data" => Var::SslEarlyData,
         "ssl_client_verify" => Var::SslClient(SslClientField::Verify),
         "ssl_client_s_dn" => Var::SslClient(SslClientField::SubjectDn),
         "ssl_client_i_dn" => Var::SslClient(SslClientField::IssuerDn),
@@ -359,6 +368,9 @@ pub const IMPLEMENTED: &[&str] = &[
     "ssl_server_name",
     "ssl_session_reused",
     "ssl_alpn_protocol",
+    "ssl_ciphers",
+    "ssl_curves",
+    "ssl_early_data",
     "ssl_client_verify",
     "ssl_client_s_dn",
     "ssl_client_i_dn",

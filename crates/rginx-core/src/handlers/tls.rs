@@ -116,6 +116,27 @@ pub fn ssl_session_cache(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) 
     Ok(())
 }
 
+/// `ssl on|off` (`ngx_http_ssl_enable`): deprecated, as nginx warns; `on`
+/// in the default server of an address makes its connections TLS.
+pub fn ssl_enable(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    let on = match arg(d, 0).to_ascii_lowercase().as_str() {
+        "on" => true,
+        "off" => false,
+        other => {
+            return Err(Msg::own(format!(
+                "invalid value \"{other}\" in \"ssl\" directive, it must be \"on\" or \"off\""
+            )))
+        }
+    };
+    super::duplicate_check(f.settings(), "ssl")?;
+    b.warn_at(
+        d,
+        "the \"ssl\" directive is deprecated, use the \"listen ... ssl\" directive instead",
+    );
+    f.settings().insert("ssl", setting(d, Value::Flag(on)));
+    Ok(())
+}
+
 /// `ssl_early_data on|off`: rginx does not take 0-RTT data, so `on` is
 /// refused rather than accepted and ignored.
 pub fn ssl_early_data(_: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {

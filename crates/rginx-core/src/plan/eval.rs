@@ -277,6 +277,17 @@ impl<'a> Ctx<'a> {
             Var::SslAlpnProtocol => {
                 out.push_str(self.req.tls.and_then(|t| t.alpn.as_deref()).unwrap_or(""));
             }
+            Var::SslCiphers => {
+                if let Some(tls) = self.req.tls {
+                    super::tls_names::write_suites(&tls.client_suites, out);
+                }
+            }
+            Var::SslCurves => {
+                if let Some(tls) = self.req.tls {
+                    super::tls_names::write_groups(&tls.client_groups, out);
+                }
+            }
+            Var::SslEarlyData => {}
             Var::SslClient(field) => {
                 if let Some(tls) = self.req.tls {
                     ssl_client(tls, *field, out);

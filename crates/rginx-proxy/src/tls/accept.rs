@@ -136,6 +136,11 @@ async fn handshake(
         .filter(|n| !n.is_empty())
         .map(str::to_string);
     let groups = hello.named_groups().unwrap_or_default().to_vec();
+    let suites: Box<[u16]> = hello
+        .cipher_suites()
+        .iter()
+        .map(|s| u16::from(*s))
+        .collect();
     let (config, client_auth, sni_matched) = match choose(name.as_deref()) {
         Some((Choice::Serve(config, auth), matched)) => (config, auth, matched),
         Some((Choice::Reject, _)) | None => {
@@ -149,6 +154,12 @@ async fn handshake(
         .await?;
     let mut facts = facts(tls.get_ref().1, name, group);
     facts.sni_matched = sni_matched;
+    facts.client_suites = suites;
+    // a resumed TLS 1.2 session has no groups of its own (OpenSSL
+    // reports the session's, which keeps none)
+    if !(facts.session_reused && facts.protocol == "TLSv1.2") {
+        facts.client_groups = groups.iter().map(|g| u16::from(*g)).collect();
+    }
     if let (Some(auth), Some(chain)) = (client_auth, tls.get_ref().1.peer_certificates()) {
         if let Some(leaf) = chain.first() {
             let error = auth.verify(chain);
@@ -204,6 +215,8 @@ fn facts(
             .map(|p| String::from_utf8_lossy(p).into()),
         sni_matched: false,
         client: None,
+        client_suites: Box::default(),
+        client_groups: Box::default(),
     }
 }
 

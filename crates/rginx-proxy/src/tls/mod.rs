@@ -194,10 +194,27 @@ impl Builder {
         let settings = &server.settings;
         let reject = settings.flag("ssl_reject_handshake", false);
         let certificates = files(settings, "ssl_certificate");
+        let keys = files(settings, "ssl_certificate_key");
+        // `ssl on` (deprecated) has messages of its own
+        if let Some(enabled) = settings.get("ssl").filter(|s| s.value == Value::Flag(true)) {
+            let missing = if certificates.is_empty() && !reject {
+                Some("ssl_certificate")
+            } else if !certificates.is_empty() && keys.len() < certificates.len() {
+                Some("ssl_certificate_key")
+            } else {
+                None
+            };
+            if let Some(missing) = missing {
+                findings.error(
+                    format!("no \"{missing}\" is defined for the \"ssl\" directive"),
+                    enabled.span,
+                );
+                return None;
+            }
+        }
         if certificates.is_empty() && !reject {
             return None;
         }
-        let keys = files(settings, "ssl_certificate_key");
         if keys.len() < certificates.len() {
             let last = &certificates[certificates.len() - 1];
             findings.error(
