@@ -662,3 +662,43 @@ fn client_certificates_are_verified_as_nginx_verifies_them() {
     }
     assert_no_differences(&differences, asked);
 }
+
+#[test]
+fn renegotiation_compression_and_weak_suites_are_refused() {
+    let Some(nginx) = nginx() else { return };
+    let certs = Certs::make();
+    // rginx waits for the request after refusing the renegotiation, nginx
+    // ends the connection: a short timeout keeps the wait short
+    let pair = ServerPair::start(&nginx, |port| {
+        policy_server(port, &certs, "client_header_timeout 2s;")
+    });
+    for port in [pair.nginx_port, pair.rginx_port] {
+        // `R` asks an interactive s_client to renegotiate once the
+        // handshake is done: both refuse it
+        let script = format!(
+            "(echo R; sleep 1) | openssl s_client -tls1_2 -connect 127.0.0.1:{port} -servername example.com 2>&1"
+        );
+        let output = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .expect("run s_client");
+        let out = String::from_utf8_lossy(&output.stdout);
+        assert!(out.contains("Compression: NONE"), "{port}: {out}");
+        assert!(out.contains("no renegotiation"), "{port}: {out}");
+    }
+    // what rustls never offers, nginx 1.22's default ciphers still take
+    // (CBC with SHA-1, RSA key exchange): rginx refuses each handshake
+    for weak in ["ECDHE-RSA-AES128-SHA", "AES128-SHA", "AES256-SHA256"] {
+        let out = s_client(
+            pair.rginx_port,
+            Some("example.com"),
+            "",
+            &["-tls1_2", "-cipher", weak],
+        );
+        assert_eq!(agreed(&out), "no handshake", "{weak}: {out}");
+    }
+    for old in ["-tls1", "-tls1_1"] {
+        let out = s_client(pair.rginx_port, Some("example.com"), "", &[old]);
+        assert_eq!(agreed(&out), "no handshake", "{old}: {out}");
+    }
+}
