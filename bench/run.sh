@@ -9,7 +9,7 @@
 #       RESULTS=bench/results/jemalloc bench/run.sh   # rginx on another malloc
 #
 # Figures (ONLY takes a comma-separated list of them; default all): start,
-# ws, http, idle, idle_http, burst, config. The other knobs are listed below
+# ws, http, tls, idle, idle_http, burst, config. The other knobs are listed below
 # and in bench/README.md.
 #
 # Needs the Debian packages nginx, haproxy, caddy and wrk (installed with
@@ -38,6 +38,7 @@ case $OUT in /*) ;; *) OUT=$PWD/$OUT ;; esac
 WORK=$(mktemp -d /tmp/rginx-bench.XXXXXX)
 BACKEND=127.0.0.1:19001
 PORT=18080
+TLSPORT=18443
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 need() {
@@ -55,7 +56,7 @@ need() {
 need nginx haproxy caddy wrk
 PATH=$PATH:/usr/sbin
 
-FIGURES=" start ws http idle idle_http burst config "
+FIGURES=" start ws http tls idle idle_http burst config "
 for f in ${ONLY//,/ }; do
     case $FIGURES in *" $f "*) ;; *) echo "bench: no figure $f (one of:$FIGURES)" >&2; exit 2 ;; esac
 done
@@ -113,13 +114,17 @@ CORES=$(nproc)
 mkdir -p "$OUT" "$WORK/logs"
 : > "$OUT/raw.jsonl"
 
+# one self-signed ECDSA certificate for every proxy (HAProxy wants it and
+# its key in one file)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+    -subj /CN=bench.test -keyout "$WORK/tls.key" -out "$WORK/tls.crt" 2>/dev/null
+cat "$WORK/tls.crt" "$WORK/tls.key" > "$WORK/tls.pem"
 # rginx and nginx read the same nginx.conf
-sed -e "s#@PORT@#$PORT#g" -e "s#@BACKEND@#$BACKEND#g" -e "s#@WORK@#$WORK#g" \
-    "$ROOT/bench/nginx.conf" > "$WORK/nginx.conf"
-sed -e "s#@PORT@#$PORT#g" -e "s#@BACKEND@#$BACKEND#g" -e "s#@CORES@#$CORES#g" \
-    "$ROOT/bench/haproxy.cfg" > "$WORK/haproxy.cfg"
-sed -e "s#@PORT@#$PORT#g" -e "s#@BACKEND@#$BACKEND#g" \
-    "$ROOT/bench/Caddyfile" > "$WORK/Caddyfile"
+fill() { sed -e "s#@PORT@#$PORT#g" -e "s#@TLSPORT@#$TLSPORT#g" -e "s#@BACKEND@#$BACKEND#g" \
+             -e "s#@WORK@#$WORK#g" -e "s#@CORES@#$CORES#g" "$1"; }
+fill "$ROOT/bench/nginx.conf" > "$WORK/nginx.conf"
+fill "$ROOT/bench/haproxy.cfg" > "$WORK/haproxy.cfg"
+fill "$ROOT/bench/Caddyfile" > "$WORK/Caddyfile"
 
 start_proxy() {
     case $1 in
@@ -286,6 +291,28 @@ for ROUND in $(seq 1 "$ROUNDS"); do
             record $proxy ${name}_rps "${rps:-0}"
             record $proxy ${name}_cpu_ns "$(cpu_per_op "$cpu0" "$cpu1" "${count:-0}")"
         done
+        # TLS: full handshakes and resumed ones (openssl s_time, one
+        # connection at a time, TLS 1.3), and HTTPS keep-alive requests
+        want tls && USED=1 && for mode in new reuse; do
+            cpu0=$(cpu_tree $PROXY_PID)
+            out=$(openssl s_time -connect 127.0.0.1:$TLSPORT -$mode -time "$SECS" 2>/dev/null || true)
+            cpu1=$(cpu_tree $PROXY_PID)
+            count=$(echo "$out" | awk '/connections in [0-9.]+ real/ {print $1; exit}')
+            per_s=$(echo "$out" | awk '/connections in [0-9.]+ real/ {printf "%d", $1 / $4; exit}')
+            name=tls_full
+            [ $mode = reuse ] && name=tls_resumed
+            record $proxy ${name}_per_s "${per_s:-0}"
+            record $proxy ${name}_cpu_ns "$(cpu_per_op "$cpu0" "$cpu1" "${count:-0}")"
+        done
+        want tls && {
+            cpu0=$(cpu_tree $PROXY_PID)
+            out=$(wrk -c"$CONNS" -t2 -d"${SECS}s" "https://127.0.0.1:$TLSPORT/")
+            cpu1=$(cpu_tree $PROXY_PID)
+            rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%d", $2}')
+            count=$(echo "$out" | awk '/requests in/ {print $1}')
+            record $proxy https_keepalive_rps "${rps:-0}"
+            record $proxy https_keepalive_cpu_ns "$(cpu_per_op "$cpu0" "$cpu1" "${count:-0}")"
+        }
         if want idle; then
             USED=1
             read -r before after < <(hold_rss "$IDLE" idle 127.0.0.1:$PORT /ws/ "$IDLE") &&
