@@ -702,3 +702,35 @@ fn renegotiation_compression_and_weak_suites_are_refused() {
         assert_eq!(agreed(&out), "no handshake", "{old}: {out}");
     }
 }
+
+#[test]
+fn x509_v1_certificates_serve_and_are_proxied_to_as_with_nginx() {
+    let Some(nginx) = nginx() else { return };
+    let certs = Certs::make();
+    certs.add_v1();
+    let backend_port = free_port();
+    let backend_conf = format!(
+        "server {{
+        listen 127.0.0.1:{backend_port} ssl;
+        {v1}
+        location / {{ return 200 \"v1 backend $ssl_protocol\\n\"; }}
+    }}",
+        v1 = certs.lines("v1")
+    );
+    let _backend = NginxServer::start(&nginx, &backend_conf, backend_port);
+    let front = |port: u16| {
+        format!(
+            "server {{
+        listen 127.0.0.1:{port} ssl;
+        {v1}
+        location / {{ proxy_pass https://127.0.0.1:{backend_port}; }}
+    }}",
+            v1 = certs.lines("v1")
+        )
+    };
+    let pair = ServerPair::start(&nginx, front);
+    let theirs = curl(pair.nginx_port, "v1.test", "/", &[]);
+    let ours = curl(pair.rginx_port, "v1.test", "/", &[]);
+    assert_eq!(theirs, ours);
+    assert_eq!(ours, "v1 backend TLSv1.2\n");
+}

@@ -286,3 +286,38 @@ impl Certs {
         ]);
     }
 }
+
+impl Certs {
+    /// Makes `v1.crt` and `v1.key`: an X.509 v1 certificate (no
+    /// extensions), which OpenSSL takes and webpki does not parse.
+    pub fn add_v1(&self) {
+        for args in [
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=v1.test",
+                "-keyout",
+                "v1.key",
+                "-out",
+                "v1.csr",
+            ][..],
+            &[
+                "x509", "-req", "-in", "v1.csr", "-signkey", "v1.key", "-days", "30", "-out",
+                "v1.crt",
+            ][..],
+        ] {
+            let status = Command::new("openssl")
+                .args(args)
+                .current_dir(self.dir())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("run openssl");
+            assert!(status.success(), "openssl {args:?}");
+        }
+    }
+}

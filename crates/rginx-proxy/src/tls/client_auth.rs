@@ -243,11 +243,12 @@ impl ClientCertVerifier for Asking {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
+        super::signatures::verify(
             message,
             cert,
             dss,
             &self.provider.signature_verification_algorithms,
+            false,
         )
     }
 
@@ -257,11 +258,12 @@ impl ClientCertVerifier for Asking {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
+        super::signatures::verify(
             message,
             cert,
             dss,
             &self.provider.signature_verification_algorithms,
+            true,
         )
     }
 

@@ -17,6 +17,7 @@ mod ciphers;
 pub mod client_auth;
 mod policy;
 mod sessions;
+mod signatures;
 pub mod stream;
 pub mod upstream;
 mod x509;

@@ -225,11 +225,12 @@ impl ServerCertVerifier for TakesAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
+        super::signatures::verify(
             message,
             cert,
             dss,
             &self.0.signature_verification_algorithms,
+            false,
         )
     }
 
@@ -239,11 +240,12 @@ impl ServerCertVerifier for TakesAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
+        super::signatures::verify(
             message,
             cert,
             dss,
             &self.0.signature_verification_algorithms,
+            true,
         )
     }
 
