@@ -217,7 +217,7 @@ impl rustls::client::danger::ServerCertVerifier for TakesAny {
 impl Certs {
     /// Makes an authority `ca` and, signed by it, a client certificate
     /// `client` for `client.example` (X.509 v3, for client
-    /// authentication).
+    /// authentication) and `clientv1`, the same as X.509 v1.
     pub fn add_client_chain(&self) {
         let run = |args: &[&str]| {
             let status = Command::new("openssl")

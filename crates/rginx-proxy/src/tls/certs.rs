@@ -109,7 +109,7 @@ pub fn load(
     // the key must be the certificate's (SSL_CTX_use_PrivateKey checks
     // it); compared here on the DER, as rustls' own check cannot read
     // the X.509 v1 certificates OpenSSL takes
-    let cert_key = super::x509::certificate_key(&chain[0]);
+    let cert_key = super::x509::key_parts(&chain[0]).map(|(_, bits)| bits);
     let spki = signing.public_key();
     let key_key = spki
         .as_ref()

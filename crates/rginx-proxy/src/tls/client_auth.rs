@@ -170,6 +170,12 @@ impl ClientAuth {
         }
         match verifier.verify_client_cert(leaf, intermediates, UnixTime::now()) {
             Ok(_) => None,
+            // an X.509 v1 certificate, which webpki does not parse
+            Err(rustls::Error::InvalidCertificate(CertificateError::Other(_)))
+                if intermediates.is_empty() =>
+            {
+                self.verify_v1(leaf)
+            }
             Err(rustls::Error::InvalidCertificate(e)) => Some(match e {
                 CertificateError::UnknownIssuer => unknown_issuer(leaf, intermediates),
                 CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
@@ -190,6 +196,52 @@ impl ClientAuth {
                 _ => (1, "unspecified certificate verification error"),
             }),
             Err(_) => Some((1, "unspecified certificate verification error")),
+        }
+    }
+}
+
+impl ClientAuth {
+    /// Verifies a certificate webpki cannot parse (X.509 v1, what
+    /// `openssl x509 -req -CA` makes without `-extfile`) as OpenSSL does
+    /// for a chain of one: an authority whose subject is its issuer, the
+    /// authority's signature, the dates. (Its revocation is not looked
+    /// up: a CRL with a v1 certificate is for OpenSSL.)
+    fn verify_v1(&self, leaf: &CertificateDer<'_>) -> Option<(u32, &'static str)> {
+        use super::x509;
+        let unknown = (20, "unable to get local issuer certificate");
+        let (issuer, _) = x509::names(leaf)?;
+        let Some(anchor) = self
+            .anchors
+            .iter()
+            .find(|a| x509::names(a).is_some_and(|(_, subject)| subject == issuer))
+        else {
+            return Some(unknown);
+        };
+        let (Some((tbs, algorithm, signature)), Some((key_algorithm, key))) =
+            (x509::signed_parts(leaf), x509::key_parts(anchor))
+        else {
+            return Some((7, "certificate signature failure"));
+        };
+        let signed = self
+            .asking
+            .provider
+            .signature_verification_algorithms
+            .all
+            .iter()
+            .filter(|alg| {
+                alg.signature_alg_id().as_ref() == algorithm
+                    && alg.public_key_alg_id().as_ref() == key_algorithm
+            })
+            .any(|alg| alg.verify_signature(key, tbs, signature).is_ok());
+        if !signed {
+            return Some((7, "certificate signature failure"));
+        }
+        let now = UnixTime::now().as_secs() as i64;
+        match x509::validity(leaf) {
+            Some((start, _)) if now < start => Some((9, "certificate is not yet valid")),
+            Some((_, end)) if now > end => Some((10, "certificate has expired")),
+            Some(_) => None,
+            None => Some((13, "format error in certificate's notBefore field")),
         }
     }
 }

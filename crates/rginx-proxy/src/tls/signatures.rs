@@ -34,8 +34,7 @@ pub fn verify(
     if !unparsed {
         return webpki;
     }
-    // the key's bits, after the BIT STRING's count of unused bits
-    let Some(key) = super::x509::certificate_key(cert.as_ref()).and_then(|k| k.get(1..)) else {
+    let Some((_, key)) = super::x509::key_parts(cert.as_ref()) else {
         return webpki;
     };
     let candidates = algorithms

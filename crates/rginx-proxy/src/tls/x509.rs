@@ -124,48 +124,32 @@ const SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1d, 0x11];
 /// 2.5.4.3, commonName.
 const COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
 
-/// The public key of a certificate: its SubjectPublicKeyInfo's BIT STRING
-/// (X.509 v1 certificates included, which OpenSSL loads and webpki does
-/// not parse).
-pub fn certificate_key(der: &[u8]) -> Option<&[u8]> {
-    let (SEQUENCE, cert, _) = element(der)? else {
-        return None;
-    };
-    let (SEQUENCE, tbs, _) = element(cert)? else {
-        return None;
-    };
-    let mut fields = elements(tbs).peekable();
-    if fields.peek().is_some_and(|(tag, _)| *tag == 0xa0) {
-        fields.next();
-    }
-    // serial, signature, issuer, validity, subject, then the key
-    let (SEQUENCE, spki) = fields.nth(5)? else {
-        return None;
-    };
-    spki_key(spki)
-}
-
-/// The BIT STRING of a SubjectPublicKeyInfo's contents.
-fn spki_key(spki: &[u8]) -> Option<&[u8]> {
-    let mut parts = elements(spki);
-    let _algorithm = parts.next()?;
-    match parts.next()? {
-        (0x03, bits) => Some(bits),
-        _ => None,
-    }
-}
-
-/// The BIT STRING of a whole SubjectPublicKeyInfo (a key's).
+/// The key bits of a whole SubjectPublicKeyInfo (a private key's public
+/// half).
 pub fn public_key(spki_der: &[u8]) -> Option<&[u8]> {
     let (SEQUENCE, spki, _) = element(spki_der)? else {
         return None;
     };
-    spki_key(spki)
+    spki_parts(spki).map(|(_, bits)| bits)
 }
 
-/// Reads the fields the checks need (`None`: not a certificate this
-/// reader understands, and nothing is said).
-pub fn parse(der: &[u8]) -> Option<Leaf> {
+/// A SubjectPublicKeyInfo's algorithm (its contents) and key bits (after
+/// the BIT STRING's count of unused bits).
+fn spki_parts(spki: &[u8]) -> Option<(&[u8], &[u8])> {
+    let mut parts = elements(spki);
+    let (SEQUENCE, algorithm) = parts.next()? else {
+        return None;
+    };
+    let (0x03, bits) = parts.next()? else {
+        return None;
+    };
+    Some((algorithm, bits.get(1..)?))
+}
+
+/// The fields of a certificate's tbsCertificate after its version:
+/// serial, signature, issuer, validity, subject, key, then the optional
+/// ones. X.509 v1 certificates (no version) included.
+fn tbs(der: &[u8]) -> Option<std::iter::Peekable<impl Iterator<Item = (u8, &[u8])>>> {
     let (SEQUENCE, cert, _) = element(der)? else {
         return None;
     };
@@ -177,6 +161,13 @@ pub fn parse(der: &[u8]) -> Option<Leaf> {
     if fields.peek().is_some_and(|(tag, _)| *tag == 0xa0) {
         fields.next();
     }
+    Some(fields)
+}
+
+/// Reads the fields the checks need (`None`: not a certificate this
+/// reader understands, and nothing is said).
+pub fn parse(der: &[u8]) -> Option<Leaf> {
+    let mut fields = tbs(der)?;
     let _serial = fields.next()?;
     let _signature = fields.next()?;
     let _issuer = fields.next()?;
@@ -352,16 +343,7 @@ pub fn self_issued(der: &[u8]) -> bool {
 
 /// The serial's bytes, and the issuer, validity and subject contents.
 fn tbs_fields(der: &[u8]) -> Option<[&[u8]; 4]> {
-    let (SEQUENCE, cert, _) = element(der)? else {
-        return None;
-    };
-    let (SEQUENCE, tbs, _) = element(cert)? else {
-        return None;
-    };
-    let mut fields = elements(tbs).peekable();
-    if fields.peek().is_some_and(|(tag, _)| *tag == 0xa0) {
-        fields.next();
-    }
+    let mut fields = tbs(der)?;
     let (_, serial) = fields.next()?;
     let _signature = fields.next()?;
     let (_, issuer) = fields.next()?;
@@ -607,4 +589,35 @@ mod client_tests {
             "1.2.840.113549"
         );
     }
+}
+
+/// What a certificate's signature covers and is: the tbsCertificate's DER,
+/// the signature algorithm's contents, and the signature's bits.
+pub fn signed_parts(der: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let (SEQUENCE, cert, _) = element(der)? else {
+        return None;
+    };
+    let (_, _, after_tbs) = element(cert)?;
+    let tbs = &cert[..cert.len() - after_tbs.len()];
+    let (SEQUENCE, algorithm, rest) = element(after_tbs)? else {
+        return None;
+    };
+    let (0x03, signature, _) = element(rest)? else {
+        return None;
+    };
+    Some((tbs, algorithm, signature.get(1..)?))
+}
+
+/// A certificate's key: its algorithm's contents and its bits (X.509 v1
+/// certificates included, which webpki does not parse).
+pub fn key_parts(der: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (SEQUENCE, spki) = tbs(der)?.nth(5)? else {
+        return None;
+    };
+    spki_parts(spki)
+}
+
+/// A certificate's issuer and subject (their DER contents).
+pub fn names(der: &[u8]) -> Option<(&[u8], &[u8])> {
+    tbs_fields(der).map(|[_, issuer, _, subject]| (issuer, subject))
 }
