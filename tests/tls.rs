@@ -740,3 +740,117 @@ fn x509_v1_certificates_serve_and_are_proxied_to_as_with_nginx() {
     assert_eq!(theirs, ours);
     assert_eq!(ours, "v1 backend TLSv1.2\n");
 }
+
+#[test]
+fn an_ocsp_response_from_a_file_is_stapled_as_nginx_staples_it() {
+    let Some(nginx) = nginx() else { return };
+    let certs = Certs::make();
+    certs.add_client_chain();
+    // a server certificate of the authority, and the authority's OCSP
+    // response for it
+    let run = |args: &[&str]| {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(certs.dir())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("run openssl");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    std::fs::write(certs.path("leaf.ext"), "subjectAltName=DNS:example.com\n").unwrap();
+    std::fs::write(certs.path("index.txt"), "").unwrap();
+    run(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=example.com",
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-set_serial",
+        "1000",
+        "-days",
+        "30",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "leaf.crt",
+    ]);
+    run(&[
+        "ocsp",
+        "-issuer",
+        "ca.crt",
+        "-cert",
+        "leaf.crt",
+        "-reqout",
+        "req.der",
+        "-no_nonce",
+    ]);
+    run(&[
+        "ocsp",
+        "-index",
+        "index.txt",
+        "-CA",
+        "ca.crt",
+        "-rsigner",
+        "ca.crt",
+        "-rkey",
+        "ca.key",
+        "-reqin",
+        "req.der",
+        "-respout",
+        "resp.der",
+        "-ndays",
+        "1",
+    ]);
+    let config = |port: u16| {
+        format!(
+            "server {{
+        listen 127.0.0.1:{port} ssl;
+        server_name example.com;
+        {leaf}
+        ssl_stapling on;
+        ssl_stapling_file {resp};
+        location / {{ return 200 ok; }}
+    }}",
+            leaf = certs.lines("leaf"),
+            resp = certs.path("resp.der").display()
+        )
+    };
+    let pair = ServerPair::start(&nginx, config);
+    let stapled = |port| {
+        let out = s_client(
+            port,
+            Some("example.com"),
+            "GET / HTTP/1.0\r\n\r\n",
+            &["-status", "-tls1_2"],
+        );
+        out.lines()
+            .filter(|l| {
+                l.contains("OCSP Response Status")
+                    || l.contains("Cert Status")
+                    || l.contains("no response sent")
+            })
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    let (theirs, ours) = (stapled(pair.nginx_port), stapled(pair.rginx_port));
+    assert_eq!(theirs, ours);
+    assert!(ours.contains("OCSP Response Status: successful"), "{ours}");
+}

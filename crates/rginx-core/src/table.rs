@@ -1197,19 +1197,33 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         Kind::Text,
         "rustls offers no DHE suites (ECDHE only, which needs no parameters), so the file has nothing to apply to",
     ),
-    ignored(
+    spec(
         "ssl_stapling",
         HS,
         Arity::Flag,
         Kind::Flag,
-        "rginx staples no OCSP responses yet; clients then check revocation themselves, as when a staple is missing",
+        "Staples the OCSP response of `ssl_stapling_file`; without one a warning (rginx does not ask responders yet: clients check revocation themselves, as when a staple is missing).",
+    ),
+    spec(
+        "ssl_stapling_file",
+        HS,
+        Arity::Exactly(1),
+        Kind::Custom(handlers::conf_file),
+        "An OCSP response (DER) stapled for the server's certificates, read at load and reload.",
     ),
     ignored(
         "ssl_stapling_verify",
         HS,
         Arity::Flag,
         Kind::Flag,
-        "verifies OCSP staples, which rginx does not send yet",
+        "rginx staples the response of `ssl_stapling_file` as it is, as nginx does for a file",
+    ),
+    ignored(
+        "ssl_stapling_responder",
+        HS,
+        Arity::Exactly(1),
+        Kind::Text,
+        "rginx does not ask OCSP responders: give the response in `ssl_stapling_file`",
     ),
     spec(
         "ssl_trusted_certificate",

@@ -237,6 +237,18 @@ impl Builder {
             }
             loaded.push(certified);
         }
+        if let Some(response) = staple(settings, findings)? {
+            // nginx staples a file's response for each certificate
+            loaded = loaded
+                .into_iter()
+                .map(|k| {
+                    Arc::new(CertifiedKey {
+                        ocsp: Some(response.clone()),
+                        ..(*k).clone()
+                    })
+                })
+                .collect();
+        }
         let certs = (!loaded.is_empty()).then(|| Arc::new(Certificates::new(loaded)));
         Some(ServerTls {
             certs,
@@ -273,6 +285,49 @@ impl Builder {
         };
         self.loaded.insert(pair, done.clone());
         done
+    }
+}
+
+/// `ssl_stapling on` with `ssl_stapling_file`: the response to staple
+/// (`None` inside: nothing to staple; `None`: an error, in `findings`).
+fn staple(settings: &Settings, findings: &mut Findings) -> Option<Option<Vec<u8>>> {
+    let Some(on) = settings
+        .get("ssl_stapling")
+        .filter(|s| s.value == Value::Flag(true))
+    else {
+        return Some(None);
+    };
+    let Some(file) = files(settings, "ssl_stapling_file").first() else {
+        findings.warning(
+            "\"ssl_stapling\" staples nothing without \"ssl_stapling_file\": rginx does not ask OCSP responders (clients check revocation themselves, as when a staple is missing)".to_string(),
+            on.span,
+        );
+        return Some(None);
+    };
+    match std::fs::read(&file.path) {
+        // an OCSPResponse is a DER SEQUENCE (`d2i_OCSP_RESPONSE_bio`)
+        Ok(der) if der.first() == Some(&0x30) => Some(Some(der)),
+        Ok(_) => {
+            findings.error(
+                format!(
+                    "d2i_OCSP_RESPONSE_bio(\"{}\") failed (not a DER OCSP response)",
+                    file.path
+                ),
+                file.span,
+            );
+            None
+        }
+        Err(e) => {
+            findings.error(
+                format!(
+                    "BIO_new_file(\"{}\") failed ({})",
+                    file.path,
+                    crate::process::os_error(&e)
+                ),
+                file.span,
+            );
+            None
+        }
     }
 }
 
