@@ -854,3 +854,55 @@ fn an_ocsp_response_from_a_file_is_stapled_as_nginx_staples_it() {
     assert_eq!(theirs, ours);
     assert!(ours.contains("OCSP Response Status: successful"), "{ours}");
 }
+
+#[test]
+fn servers_given_the_same_ticket_key_files_resume_each_other_s_sessions() {
+    let certs = Certs::make();
+    std::fs::write(certs.path("ticket.key"), [7u8; 80]).unwrap();
+    std::fs::write(certs.path("short.key"), [7u8; 47]).unwrap();
+    let config = |port: u16| {
+        format!(
+            "server {{
+        listen 127.0.0.1:{port} ssl;
+        server_name example.com;
+        {rsa}
+        ssl_session_ticket_key {key};
+        location / {{ return 200 \"$ssl_session_reused\"; }}
+    }}",
+            rsa = certs.lines("rsa"),
+            key = certs.path("ticket.key").display()
+        )
+    };
+    let (a, b) = (free_port(), free_port());
+    let _first = start_rginx(&config(a), a);
+    let _second = start_rginx(&config(b), b);
+    let file = certs.path("session.pem").display().to_string();
+    let request = "GET / HTTP/1.0\r\nHost: example.com\r\n\r\n";
+    let made = s_client(
+        a,
+        Some("example.com"),
+        request,
+        &["-tls1_2", "-sess_out", &file],
+    );
+    assert!(agreed(&made).starts_with("New"), "{made}");
+    let resumed = s_client(
+        b,
+        Some("example.com"),
+        request,
+        &["-tls1_2", "-sess_in", &file],
+    );
+    assert!(agreed(&resumed).starts_with("Reused"), "{resumed}");
+    // nginx's word for a file of another size
+    let Some(nginx) = nginx() else { return };
+    let lines = format!(
+        "{}\n        ssl_session_ticket_key {};",
+        certs.lines("rsa"),
+        certs.path("short.key").display()
+    );
+    let (nginx_ok, ours_ok, said) = verdicts(&nginx, &lines);
+    assert!(!nginx_ok && !ours_ok, "{said}");
+    assert!(
+        said.contains("short.key\" must be 48 or 80 bytes in "),
+        "{said}"
+    );
+}

@@ -1170,6 +1170,13 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "Session tickets (on): keys made at start, shared by the workers, rotated by rustls.",
     ),
     spec(
+        "ssl_session_ticket_key",
+        HS,
+        Arity::Exactly(1),
+        Kind::Custom(handlers::ssl_file_list),
+        "Files of 48 or 80 random bytes the ticket keys are made from (the first seals, all open): servers given the same files resume each other's sessions. rginx's tickets are not nginx's.",
+    ),
+    spec(
         "ssl_buffer_size",
         HS,
         Arity::Exactly(1),

@@ -10,7 +10,16 @@ use crate::model::{FileRef, Value};
 
 use super::{arg, setting};
 
-/// `ssl_certificate FILE` and `ssl_certificate_key FILE`: each may repeat
+/// The directive's name as the table spells it (the key its setting is
+/// kept under).
+fn spec_name(d: &Directive) -> &'static str {
+    crate::table::lookup(d.name.as_str())
+        .next()
+        .map_or("ssl_certificate", |spec| spec.name)
+}
+
+/// `ssl_certificate FILE` and `ssl_certificate_key FILE` (and
+/// `ssl_session_ticket_key FILE`): each may repeat
 /// (a server with an RSA and an ECDSA certificate lists both, each key in
 /// the same place as its certificate).
 pub fn ssl_file_list(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
@@ -32,11 +41,7 @@ pub fn ssl_file_list(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> R
         path: b.conf_name(name),
         span: d.name.span,
     };
-    let key: &'static str = if d.name.as_str() == "ssl_certificate" {
-        "ssl_certificate"
-    } else {
-        "ssl_certificate_key"
-    };
+    let key = spec_name(d);
     let settings = f.settings();
     match settings.get_mut(key).map(|s| &mut s.value) {
         Some(Value::Files(list)) => list.push(file),
@@ -63,9 +68,7 @@ pub fn conf_file(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resul
         path: b.conf_name(name),
         span: d.name.span,
     };
-    let key: &'static str = crate::table::lookup(d.name.as_str())
-        .next()
-        .map_or("proxy_ssl_trusted_certificate", |spec| spec.name);
+    let key = spec_name(d);
     f.settings()
         .insert(key, setting(d, Value::Files(vec![file])));
     Ok(())

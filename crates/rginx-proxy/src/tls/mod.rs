@@ -413,7 +413,12 @@ fn session_context(policy: &Policy, findings: &mut Findings) -> Option<SessionCo
         policy::SessionCache::None => Arc::new(sessions::KeepsNone),
         policy::SessionCache::Off => Arc::new(NoServerSessionStorage {}),
     };
-    let tickets = match sessions::Tickets::new(policy.session_timeout) {
+    let made = if policy.ticket_keys.is_empty() {
+        sessions::Tickets::new(policy.session_timeout)
+    } else {
+        sessions::Tickets::from_files(&policy.ticket_keys, policy.session_timeout)
+    };
+    let tickets = match made {
         Ok(t) => t,
         Err(e) => {
             findings.error(e, Span::default());

@@ -40,6 +40,9 @@ pub struct Policy {
     pub tickets: bool,
     /// `ssl_buffer_size`.
     pub buffer_size: usize,
+    /// The contents of the `ssl_session_ticket_key` files (none: a key
+    /// made at load).
+    pub ticket_keys: Vec<Vec<u8>>,
 }
 
 /// Reads a server's policy; what it cannot offer goes to `findings`
@@ -84,6 +87,7 @@ pub fn read(settings: &Settings, findings: &mut Findings) -> Option<Policy> {
         tickets: settings.flag("ssl_session_tickets", true),
         buffer_size: usize::try_from(settings.size("ssl_buffer_size", DEFAULT_BUFFER))
             .unwrap_or(usize::MAX),
+        ticket_keys: ticket_keys(settings, findings)?,
     })
 }
 
@@ -108,6 +112,40 @@ impl Policy {
             n => Some(n.max(32)),
         }
     }
+}
+
+/// `ssl_session_ticket_key` files, read as `ngx_ssl_session_ticket_keys`
+/// reads them (48 or 80 bytes each).
+fn ticket_keys(settings: &Settings, findings: &mut Findings) -> Option<Vec<Vec<u8>>> {
+    let files = match settings.get("ssl_session_ticket_key").map(|s| &s.value) {
+        Some(Value::Files(files)) => files.as_slice(),
+        _ => &[],
+    };
+    let mut keys = Vec::with_capacity(files.len());
+    for file in files {
+        match std::fs::read(&file.path) {
+            Ok(bytes) if bytes.len() == 48 || bytes.len() == 80 => keys.push(bytes),
+            Ok(_) => {
+                findings.error(
+                    format!("\"{}\" must be 48 or 80 bytes", file.path),
+                    file.span,
+                );
+                return None;
+            }
+            Err(e) => {
+                findings.error(
+                    format!(
+                        "open() \"{}\" failed ({})",
+                        file.path,
+                        crate::process::os_error(&e)
+                    ),
+                    file.span,
+                );
+                return None;
+            }
+        }
+    }
+    Some(keys)
 }
 
 /// `ssl_protocols` or `proxy_ssl_protocols`, by `directive` (nginx 1.22's

@@ -37,11 +37,11 @@ fn fresh(stamped: &[u8], lifetime: u64) -> Option<&[u8]> {
     (now().saturating_sub(made) <= lifetime).then_some(data)
 }
 
-/// Tickets sealed with ChaCha20-Poly1305 under one key: the key's name
-/// (16 bytes), a nonce, then the sealed session with its time.
+/// Tickets sealed with ChaCha20-Poly1305: the key's name (16 bytes), a
+/// nonce, then the sealed session with its time. The first key seals;
+/// any opens the tickets that name it.
 pub struct Tickets {
-    name: [u8; 16],
-    key: LessSafeKey,
+    keys: Vec<([u8; 16], LessSafeKey)>,
     lifetime: u32,
     random: SystemRandom,
 }
@@ -58,19 +58,34 @@ impl Tickets {
     /// A ticket key made now; tickets hold for `lifetime`.
     pub fn new(lifetime: Duration) -> Result<Arc<Tickets>, String> {
         let random = SystemRandom::new();
-        let mut name = [0u8; 16];
-        let mut secret = [0u8; 32];
+        let mut material = [0u8; 48];
         random
-            .fill(&mut name)
-            .and_then(|()| random.fill(&mut secret))
+            .fill(&mut material)
             .map_err(|_| "no random bytes for the session ticket key".to_string())?;
-        let key = UnboundKey::new(&aead::CHACHA20_POLY1305, &secret)
-            .map_err(|_| "cannot make the session ticket key".to_string())?;
+        Tickets::from_files(&[material.to_vec()], lifetime)
+    }
+
+    /// Keys made from the contents of `ssl_session_ticket_key` files (48
+    /// or 80 bytes each, checked by the caller): the first 16 bytes name
+    /// the key, the SHA-256 of the rest is its secret.
+    pub fn from_files(files: &[Vec<u8>], lifetime: Duration) -> Result<Arc<Tickets>, String> {
+        let mut keys = Vec::with_capacity(files.len());
+        for material in files {
+            let (name, rest) = material
+                .split_first_chunk::<16>()
+                .ok_or_else(|| "a session ticket key is too short".to_string())?;
+            let secret = ring::digest::digest(&ring::digest::SHA256, rest);
+            let key = UnboundKey::new(&aead::CHACHA20_POLY1305, secret.as_ref())
+                .map_err(|_| "cannot make the session ticket key".to_string())?;
+            keys.push((*name, LessSafeKey::new(key)));
+        }
+        if keys.is_empty() {
+            return Err("no session ticket key".to_string());
+        }
         Ok(Arc::new(Tickets {
-            name,
-            key: LessSafeKey::new(key),
+            keys,
             lifetime: u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX),
-            random,
+            random: SystemRandom::new(),
         }))
     }
 }
@@ -85,18 +100,18 @@ impl ProducesTickets for Tickets {
     }
 
     fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        let (name, key) = self.keys.first()?;
         let mut nonce = [0u8; NONCE_LEN];
         self.random.fill(&mut nonce).ok()?;
         let mut sealed = stamped(plain);
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                aead::Aad::from(&self.name),
-                &mut sealed,
-            )
-            .ok()?;
-        let mut out = Vec::with_capacity(self.name.len() + NONCE_LEN + sealed.len());
-        out.extend_from_slice(&self.name);
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            aead::Aad::from(name),
+            &mut sealed,
+        )
+        .ok()?;
+        let mut out = Vec::with_capacity(name.len() + NONCE_LEN + sealed.len());
+        out.extend_from_slice(name);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
         Some(out)
@@ -105,15 +120,12 @@ impl ProducesTickets for Tickets {
     fn decrypt(&self, ticket: &[u8]) -> Option<Vec<u8>> {
         let (name, rest) = ticket.split_first_chunk::<16>()?;
         let (nonce, sealed) = rest.split_first_chunk::<NONCE_LEN>()?;
-        if name != &self.name {
-            return None;
-        }
+        let (name, key) = self.keys.iter().find(|(n, _)| n == name)?;
         let mut sealed = sealed.to_vec();
-        let opened = self
-            .key
+        let opened = key
             .open_in_place(
                 Nonce::assume_unique_for_key(*nonce),
-                aead::Aad::from(&self.name),
+                aead::Aad::from(name),
                 &mut sealed,
             )
             .ok()?;
@@ -196,6 +208,15 @@ mod tests {
         let other = Tickets::new(Duration::from_secs(300)).unwrap();
         assert!(other.decrypt(&sealed).is_none());
         assert!(tickets.decrypt(&sealed[..20]).is_none());
+        // keys from the same files open each other's tickets; a later key
+        // opens what an earlier configuration sealed
+        let a = vec![1u8; 48];
+        let b = vec![2u8; 80];
+        let old = Tickets::from_files(std::slice::from_ref(&a), Duration::from_secs(300)).unwrap();
+        let new = Tickets::from_files(&[b, a], Duration::from_secs(300)).unwrap();
+        let sealed = old.encrypt(b"s").unwrap();
+        assert_eq!(new.decrypt(&sealed).as_deref(), Some(&b"s"[..]));
+        assert!(old.decrypt(&new.encrypt(b"s").unwrap()).is_none());
     }
 
     #[test]
