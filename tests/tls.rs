@@ -513,6 +513,7 @@ fn proxy_pass_https_reaches_a_tls_backend_as_nginx_does() {
     let front = |port: u16| {
         format!(
             "upstream kept {{ server 127.0.0.1:{backend_port}; keepalive 4; }}
+    map $uri $up_scheme {{ default https; }}
     server {{
         listen 127.0.0.1:{port};
         location /plain/ {{ proxy_pass https://127.0.0.1:{backend_port}; }}
@@ -539,6 +540,11 @@ fn proxy_pass_https_reaches_a_tls_backend_as_nginx_does() {
             proxy_pass https://127.0.0.1:{backend_port};
             proxy_ssl_protocols TLSv1.3;
         }}
+        location /variable/ {{
+            proxy_pass $up_scheme://127.0.0.1:{backend_port};
+            proxy_ssl_server_name on;
+            proxy_ssl_name example.com;
+        }}
         location /kept/ {{
             proxy_pass https://kept;
             proxy_http_version 1.1;
@@ -556,6 +562,7 @@ fn proxy_pass_https_reaches_a_tls_backend_as_nginx_does() {
         "/tls13/e",
         "/kept/f",
         "/kept/g",
+        "/variable/h",
     ];
     let mut differences = Vec::new();
     for path in requests {

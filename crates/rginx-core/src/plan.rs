@@ -798,8 +798,9 @@ enum ProxyKind {
         /// `https://`: how the connection's TLS is named.
         tls: Option<TlsNaming>,
     },
-    /// A URL with variables, evaluated per request.
-    Variable(Template),
+    /// A URL with variables, evaluated per request (`tls`: how a
+    /// connection is named when the URL turns out `https://`).
+    Variable(Template, TlsNaming),
 }
 
 /// What names an upstream TLS connection (`ngx_http_upstream_ssl_name`).

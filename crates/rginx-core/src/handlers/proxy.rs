@@ -12,10 +12,6 @@ use crate::model::{
 
 use super::{arg, duplicate_check, parse_port, push_list, setting, split_host_port, ListItem};
 
-/// rginx's TLS to upstreams is set up per literal `proxy_pass` URL.
-pub(crate) const HTTPS_UNSUPPORTED: &str =
-    "proxy_pass with variables to https:// upstreams is not supported by rginx yet";
-
 /// `proxy_pass URL`
 pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
     let Frame::Location(loc) = f else {
@@ -32,10 +28,12 @@ pub fn proxy_pass(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Resu
     );
     let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
     if vars || url.contains('$') {
-        if lower.starts_with("https://") {
-            return Err(Msg::own(HTTPS_UNSUPPORTED));
-        }
-        let scheme = "http";
+        // known once the URL is evaluated when the scheme is a variable
+        let scheme = if lower.starts_with("https://") {
+            "https"
+        } else {
+            "http"
+        };
         loc.proxy_pass = Some(ProxyPass {
             url: d.args[0].clone(),
             scheme,

@@ -85,16 +85,21 @@ pub(super) fn compile_location(
         LocationMatcher::Named(n) => SpecKind::Named(n.clone()),
     };
     let name = loc.matcher.name().to_string();
-    let tls = match &loc.proxy_pass {
-        Some(pp) if pp.scheme == "https" => Some(super::TlsNaming {
+    let naming = match &loc.proxy_pass {
+        Some(pp) => Some(super::TlsNaming {
             proxy: pp.seq,
             name: match loc.settings.text("proxy_ssl_name") {
                 Some(text) => Some(Template::compile(text, names)?),
                 None => None,
             },
         }),
-        _ => None,
+        None => None,
     };
+    let tls = naming.clone().filter(|_| {
+        loc.proxy_pass
+            .as_ref()
+            .is_some_and(|pp| pp.scheme == "https")
+    });
     let default_port = match &loc.proxy_pass {
         Some(pp) if pp.scheme == "https" => 443,
         _ => 80,
@@ -102,9 +107,13 @@ pub(super) fn compile_location(
     let proxy = match &loc.proxy_pass {
         None => None,
         Some(pp) => Some(match &pp.target {
-            ProxyTarget::Variable => {
-                ProxyKind::Variable(Template::compile(pp.url.as_str(), names)?)
-            }
+            ProxyTarget::Variable => ProxyKind::Variable(
+                Template::compile(pp.url.as_str(), names)?,
+                naming.clone().unwrap_or(super::TlsNaming {
+                    proxy: pp.seq,
+                    name: None,
+                }),
+            ),
             ProxyTarget::Upstream(u) => ProxyKind::Static {
                 target: PlanTarget::Upstream(u.clone()),
                 host: u.clone(),

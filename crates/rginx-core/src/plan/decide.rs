@@ -319,16 +319,21 @@ impl Runtime {
                 };
                 (Cow::Borrowed(t), uri, Cow::Borrowed(ph.as_str()), *port)
             }
-            ProxyKind::Variable(t) => {
+            ProxyKind::Variable(t, naming) => {
                 let mut url = String::new();
                 t.render(&mut url, &mut |v, out| ctx.var(v, out));
                 match self.dynamic_target(loc, &url, target.request_uri) {
-                    Ok(d) => (
-                        Cow::Owned(d.target),
-                        Cow::Owned(d.uri),
-                        Cow::Owned(d.host),
-                        d.port,
-                    ),
+                    Ok(d) => {
+                        if d.https {
+                            tls_naming = Some(naming);
+                        }
+                        (
+                            Cow::Owned(d.target),
+                            Cow::Owned(d.uri),
+                            Cow::Owned(d.host),
+                            d.port,
+                        )
+                    }
                     Err(failed) => {
                         *captures = std::mem::take(&mut ctx.captures);
                         return Err(failed);

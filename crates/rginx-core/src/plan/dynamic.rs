@@ -17,6 +17,8 @@ pub(super) struct Dynamic {
     pub host: String,
     /// `$proxy_port` (0: none, for a unix socket).
     pub port: u16,
+    /// The URL said `https://`.
+    pub https: bool,
 }
 
 /// The longest unix socket path (`sun_path`, with its NUL).
@@ -32,16 +34,13 @@ impl Runtime {
         request_uri: &str,
     ) -> Result<Dynamic, Decision<'static>> {
         let failed = |status, error| Decision::Failed { status, error };
-        let scheme_ok = url.len() > 7 && url.as_bytes()[..7].eq_ignore_ascii_case(b"http://");
-        if url.len() > 8 && url.as_bytes()[..8].eq_ignore_ascii_case(b"https://") {
-            // nginx would speak TLS to it
-            let reason = crate::handlers::HTTPS_UNSUPPORTED;
-            return Err(failed(502, format!("{reason}: \"{url}\"")));
-        }
-        if !scheme_ok {
+        let https = url.len() > 8 && url.as_bytes()[..8].eq_ignore_ascii_case(b"https://");
+        let http = url.len() > 7 && url.as_bytes()[..7].eq_ignore_ascii_case(b"http://");
+        if !(http || https) {
             return Err(failed(500, format!("invalid URL prefix in \"{url}\"")));
         }
-        let rest = &url[7..];
+        let rest = if https { &url[8..] } else { &url[7..] };
+        let default_port = if https { 443 } else { 80 };
         let in_upstream = |err: &str| failed(500, format!("{err} in upstream \"{rest}\""));
         // the URI part, a lone `?args` getting its `/`
         let with_uri = |uri: Option<&str>| match uri {
@@ -66,6 +65,7 @@ impl Runtime {
                 uri: with_uri(uri),
                 host: "localhost".to_string(),
                 port: 0,
+                https,
             });
         }
         // ngx_parse_inet_url: the URI starts at the first `/` or `?`, the
@@ -94,7 +94,7 @@ impl Runtime {
             }
         };
         let port = match port_text {
-            None => 80,
+            None => default_port,
             Some(p) => crate::values::parse_number(p)
                 .and_then(|n| u16::try_from(n).ok())
                 .filter(|n| *n > 0)
@@ -103,9 +103,10 @@ impl Runtime {
         if host.is_empty() {
             return Err(in_upstream("no host"));
         }
-        // nginx's Host: the port only when it is not 80, as written
+        // nginx's Host: the port only when it is not the scheme's, as
+        // written
         let proxy_host = match port_text {
-            Some(p) if port != 80 => format!("{host}:{p}"),
+            Some(p) if port != default_port => format!("{host}:{p}"),
             _ => host.to_string(),
         };
         let dynamic = |target| Dynamic {
@@ -113,6 +114,7 @@ impl Runtime {
             uri: with_uri(uri),
             host: proxy_host.clone(),
             port,
+            https,
         };
         // an `upstream` block takes a URL without a port; an implicit
         // upstream, the same host and port

@@ -543,7 +543,7 @@ fn mark_body_uses(
             .chain(&loc.set_body)
             .chain(&loc.method)
             .chain(match proxy {
-                ProxyKind::Variable(t) => Some(t),
+                ProxyKind::Variable(t, _) => Some(t),
                 ProxyKind::Static { .. } => None,
             });
         loc.proxy_uses_body = keys_use || templates.into_iter().any(|t| uses(t, maps, 0));

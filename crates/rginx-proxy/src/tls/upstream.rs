@@ -29,7 +29,11 @@ pub fn configs(model: &Model, findings: &mut Findings) -> UpstreamConfigs {
     };
     fn walk(locations: &[LocationConf], out: &mut UpstreamConfigs, findings: &mut Findings) {
         for loc in locations {
-            if let Some(pp) = loc.proxy_pass.as_ref().filter(|pp| pp.scheme == "https") {
+            // a URL with variables may turn out https:// at any request
+            let tls = |pp: &&rginx_core::model::ProxyPass| {
+                pp.scheme == "https" || matches!(pp.target, ProxyTarget::Variable)
+            };
+            if let Some(pp) = loc.proxy_pass.as_ref().filter(tls) {
                 if matches!(pp.target, ProxyTarget::Unix(_)) {
                     findings.error(
                         "TLS to a unix socket upstream is not supported by rginx".to_string(),
