@@ -76,6 +76,7 @@ fuzz_target!(|data: &[u8]| {
         body: None,
         upstreams: None,
         connection: Default::default(),
+        tls: None,
     };
     let _ = rt.decide_scoped(&head);
 });
