@@ -376,6 +376,32 @@ fn check_names_the_file_and_line_of_certificates_that_cannot_be_used() {
         );
         assert!(said.contains("nginx.conf:"), "{said}");
     }
+    // an encrypted key nginx opens with ssl_password_file, rginx refuses,
+    // saying how to decrypt it
+    let status = std::process::Command::new("openssl")
+        .args(["pkey", "-aes256", "-passout", "pass:secret", "-in"])
+        .arg(certs.path("rsa.key"))
+        .arg("-out")
+        .arg(certs.path("encrypted.key"))
+        .status()
+        .expect("run openssl");
+    assert!(status.success());
+    std::fs::write(certs.path("password"), "secret\n").unwrap();
+    let (nginx_ok, ours_ok, said) = verdicts(
+        &nginx,
+        &format!(
+            "ssl_certificate {};\n        ssl_certificate_key {};\n        ssl_password_file {};",
+            path("rsa.crt"),
+            path("encrypted.key"),
+            path("password")
+        ),
+    );
+    assert!(nginx_ok, "nginx opens the key with the password");
+    assert!(!ours_ok, "{said}");
+    assert!(
+        said.contains("the key is encrypted, and rginx cannot decrypt keys"),
+        "{said}"
+    );
     // what nginx takes, rginx takes, with warnings for what it cannot offer
     let (nginx_ok, ours_ok, said) = verdicts(
         &nginx,
@@ -498,6 +524,7 @@ fn proxied_requests_tell_the_backend_they_came_over_tls_as_nginx_s_do() {
 fn proxy_pass_https_reaches_a_tls_backend_as_nginx_does() {
     let Some(nginx) = nginx() else { return };
     let certs = Certs::make();
+    certs.add_client_chain();
     let backend_port = free_port();
     let backend_conf = format!(
         "server {{
@@ -510,9 +537,16 @@ fn proxy_pass_https_reaches_a_tls_backend_as_nginx_does() {
     );
     let _backend = NginxServer::start(&nginx, &backend_conf, backend_port);
     let trusted = certs.path("rsa.crt").display().to_string();
+    let client_crt = certs.path("client.crt").display().to_string();
+    let client_v1 = certs.path("clientv1.crt").display().to_string();
+    let client_key = certs.path("client.key").display().to_string();
     let front = |port: u16| {
         format!(
             "upstream kept {{ server 127.0.0.1:{backend_port}; keepalive 4; }}
+    # an upstream each: nginx resumes sessions per upstream server across
+    # locations, which would hide the client certificate of a new one
+    upstream with_client {{ server 127.0.0.1:{backend_port}; }}
+    upstream with_client_v1 {{ server 127.0.0.1:{backend_port}; }}
     map $uri $up_scheme {{ default https; }}
     server {{
         listen 127.0.0.1:{port};
@@ -540,6 +574,16 @@ fn proxy_pass_https_reaches_a_tls_backend_as_nginx_does() {
             proxy_pass https://127.0.0.1:{backend_port};
             proxy_ssl_protocols TLSv1.3;
         }}
+        location /client/ {{
+            proxy_pass https://with_client;
+            proxy_ssl_certificate {client_crt};
+            proxy_ssl_certificate_key {client_key};
+        }}
+        location /client-v1/ {{
+            proxy_pass https://with_client_v1;
+            proxy_ssl_certificate {client_v1};
+            proxy_ssl_certificate_key {client_key};
+        }}
         location /variable/ {{
             proxy_pass $up_scheme://127.0.0.1:{backend_port};
             proxy_ssl_server_name on;
@@ -563,6 +607,8 @@ fn proxy_pass_https_reaches_a_tls_backend_as_nginx_does() {
         "/kept/f",
         "/kept/g",
         "/variable/h",
+        "/client/i",
+        "/client-v1/j",
     ];
     let mut differences = Vec::new();
     for path in requests {
@@ -596,6 +642,9 @@ fn client_certificates_are_verified_as_nginx_verifies_them() {
             certs.path(&format!("{name}.key")).display().to_string(),
         ]
     };
+    for name in ["client", "clientv1", "other"] {
+        assert!(certs.path(&format!("{name}.crt")).exists(), "{name}.crt");
+    }
     let mut third_host = Vec::new();
     // none, the authority's (v3 and v1), a self-signed one
     let clients = [
@@ -640,6 +689,13 @@ fn client_certificates_are_verified_as_nginx_verifies_them() {
                 };
                 let theirs = mask(curl(pair.nginx_port, "example.com", path, client));
                 let ours = mask(curl(pair.rginx_port, "example.com", path, client));
+                assert!(
+                    !ours.starts_with("curl failed"),
+                    "{mode} {path} {client:?}: {ours}"
+                );
+                if path == "/" && client.iter().any(|c| c.ends_with("clientv1.crt")) {
+                    assert!(ours.starts_with("SUCCESS|"), "{mode}: {ours}");
+                }
                 if theirs != ours {
                     differences.push(format!(
                         "{mode} {path} {client:?}:\n nginx: {theirs}\n rginx: {ours}"
@@ -755,16 +811,7 @@ fn an_ocsp_response_from_a_file_is_stapled_as_nginx_staples_it() {
     certs.add_client_chain();
     // a server certificate of the authority, and the authority's OCSP
     // response for it
-    let run = |args: &[&str]| {
-        let status = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(certs.dir())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("run openssl");
-        assert!(status.success(), "openssl {args:?}");
-    };
+    let run = |args: &[&str]| certs.openssl(args);
     std::fs::write(certs.path("leaf.ext"), "subjectAltName=DNS:example.com\n").unwrap();
     std::fs::write(certs.path("index.txt"), "").unwrap();
     run(&[

@@ -41,21 +41,30 @@ impl Certs {
 
     /// Makes `NAME.crt` and `NAME.key` for `cn` (`key` chooses the key).
     pub fn add(&self, name: &str, key: &[&str], cn: &str, ext: &str, days: &str) {
+        let (subject, key_file, cert_file) = (
+            format!("/CN={cn}"),
+            format!("{name}.key"),
+            format!("{name}.crt"),
+        );
+        let mut args = vec!["req", "-x509"];
+        args.extend_from_slice(key);
+        args.extend([
+            "-nodes", "-days", days, "-subj", &subject, "-addext", ext, "-keyout", &key_file,
+            "-out", &cert_file,
+        ]);
+        self.openssl(&args);
+    }
+
+    /// Runs `openssl ARGS` in the directory; it must succeed.
+    pub fn openssl(&self, args: &[&str]) {
         let status = Command::new("openssl")
-            .arg("req")
-            .arg("-x509")
-            .args(key)
-            .args(["-nodes", "-days", days, "-subj"])
-            .arg(format!("/CN={cn}"))
-            .args(["-addext", ext, "-keyout"])
-            .arg(self.path(&format!("{name}.key")))
-            .arg("-out")
-            .arg(self.path(&format!("{name}.crt")))
+            .args(args)
+            .current_dir(self.dir())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .expect("run openssl");
-        assert!(status.success(), "openssl req for {name}");
+        assert!(status.success(), "openssl {args:?}");
     }
 
     /// A file's full path.
@@ -219,16 +228,7 @@ impl Certs {
     /// `client` for `client.example` (X.509 v3, for client
     /// authentication) and `clientv1`, the same as X.509 v1.
     pub fn add_client_chain(&self) {
-        let run = |args: &[&str]| {
-            let status = Command::new("openssl")
-                .args(args)
-                .current_dir(self.dir())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .expect("run openssl");
-            assert!(status.success(), "openssl {args:?}");
-        };
+        let run = |args: &[&str]| self.openssl(args);
         run(&[
             "req",
             "-x509",
@@ -266,24 +266,31 @@ impl Certs {
             "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n",
         )
         .unwrap();
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            "client.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-set_serial",
-            "0x0a1b2c",
-            "-days",
-            "30",
-            "-extfile",
-            "client.ext",
-            "-out",
-            "client.crt",
-        ]);
+        // the authority signs the request: with the extensions (v3), and
+        // without (X.509 v1, as most client certificate recipes make it)
+        let sign = |serial: &str, extensions: &[&str], out: &str| {
+            let mut args = vec![
+                "x509",
+                "-req",
+                "-in",
+                "client.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-set_serial",
+                serial,
+                "-days",
+                "30",
+                "-out",
+                out,
+            ];
+            args.extend_from_slice(extensions);
+            run(&args);
+        };
+        sign("0x0a1b2c", &["-extfile", "client.ext"], "client.crt");
+        sign("7", &[], "clientv1.crt");
+        std::fs::copy(self.path("client.key"), self.path("clientv1.key")).unwrap();
     }
 }
 
@@ -310,14 +317,7 @@ impl Certs {
                 "v1.crt",
             ][..],
         ] {
-            let status = Command::new("openssl")
-                .args(args)
-                .current_dir(self.dir())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .expect("run openssl");
-            assert!(status.success(), "openssl {args:?}");
+            self.openssl(args);
         }
     }
 }

@@ -657,6 +657,13 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "The key of `proxy_ssl_certificate`.",
     ),
     spec(
+        "proxy_ssl_password_file",
+        HSL,
+        Arity::Exactly(1),
+        Kind::Custom(handlers::conf_file),
+        "As `ssl_password_file`, for `proxy_ssl_certificate_key`.",
+    ),
+    spec(
         "proxy_ssl_protocols",
         HSL,
         Arity::AtLeast(1),
@@ -1168,6 +1175,13 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         Arity::Flag,
         Kind::Flag,
         "Session tickets (on): keys made at start, shared by the workers, rotated by rustls.",
+    ),
+    spec(
+        "ssl_password_file",
+        HS,
+        Arity::Exactly(1),
+        Kind::Custom(handlers::conf_file),
+        "Read as nginx reads it, but rginx cannot decrypt keys: an encrypted key is an error (decrypt it with `openssl pkey`); with plain keys the file is not needed.",
     ),
     spec(
         "ssl_session_ticket_key",

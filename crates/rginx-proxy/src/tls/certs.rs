@@ -156,7 +156,7 @@ pub(super) fn load_key(path: &str) -> Result<PrivateKeyDer<'static>, String> {
     })?;
     if text.windows(b"ENCRYPTED".len()).any(|w| w == b"ENCRYPTED") {
         return Err(format!(
-            "cannot load certificate key \"{path}\": the key is encrypted, which rginx does not support (ssl_password_file); decrypt it with `openssl pkey -in {path} -out KEY`"
+            "cannot load certificate key \"{path}\": the key is encrypted, and rginx cannot decrypt keys (ssl_password_file is read but not used); decrypt it with `openssl pkey -in {path} -out KEY`"
         ));
     }
     PrivateKeyDer::from_pem_slice(&text).map_err(|e| {

@@ -228,6 +228,7 @@ impl Builder {
             return None;
         }
         let policy = policy::read(settings, findings)?;
+        password_file(settings, "ssl_password_file", findings)?;
         let client_auth = client_auth::read(settings, &Arc::new(provider.clone()), findings)?;
         let mut loaded = Vec::new();
         for (cert, key) in certificates.iter().zip(keys) {
@@ -273,12 +274,7 @@ impl Builder {
         let done = match certs::load(&cert.path, &key.path, provider) {
             Ok(certified) => Some(Arc::new(certified)),
             Err(failed) => {
-                // a key's own failure is reported at the key
-                let span = if failed.contains("certificate key") || failed.contains("PrivateKey") {
-                    key.span
-                } else {
-                    cert.span
-                };
+                let span = failure_span(&failed, cert, key);
                 findings.error(failed, span);
                 None
             }
@@ -328,6 +324,46 @@ fn staple(settings: &Settings, findings: &mut Findings) -> Option<Option<Vec<u8>
             );
             None
         }
+    }
+}
+
+/// `ssl_password_file` / `proxy_ssl_password_file`: nginx reads it at
+/// load (`ngx_ssl_read_password_file`: its error for a file it cannot
+/// read); rginx has no use for its passwords, as it refuses encrypted
+/// keys where they are loaded.
+fn password_file(settings: &Settings, directive: &str, findings: &mut Findings) -> Option<()> {
+    match files(settings, directive).first() {
+        Some(file) => read_file(file, findings).map(drop),
+        None => Some(()),
+    }
+}
+
+/// The contents of a file a directive names; nginx's `open()` error with
+/// the directive's file:line when it cannot be read.
+pub(crate) fn read_file(file: &FileRef, findings: &mut Findings) -> Option<Vec<u8>> {
+    match std::fs::read(&file.path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            findings.error(
+                format!(
+                    "open() \"{}\" failed ({})",
+                    file.path,
+                    crate::process::os_error(&e)
+                ),
+                file.span,
+            );
+            None
+        }
+    }
+}
+
+/// Where a failure of [`certs::load`] is reported: a key's own failure
+/// at the key, the certificate's at the certificate.
+fn failure_span(failed: &str, cert: &FileRef, key: &FileRef) -> Span {
+    if failed.contains("certificate key") || failed.contains("PrivateKey") {
+        key.span
+    } else {
+        cert.span
     }
 }
 

@@ -123,27 +123,15 @@ fn ticket_keys(settings: &Settings, findings: &mut Findings) -> Option<Vec<Vec<u
     };
     let mut keys = Vec::with_capacity(files.len());
     for file in files {
-        match std::fs::read(&file.path) {
-            Ok(bytes) if bytes.len() == 48 || bytes.len() == 80 => keys.push(bytes),
-            Ok(_) => {
-                findings.error(
-                    format!("\"{}\" must be 48 or 80 bytes", file.path),
-                    file.span,
-                );
-                return None;
-            }
-            Err(e) => {
-                findings.error(
-                    format!(
-                        "open() \"{}\" failed ({})",
-                        file.path,
-                        crate::process::os_error(&e)
-                    ),
-                    file.span,
-                );
-                return None;
-            }
+        let bytes = super::read_file(file, findings)?;
+        if bytes.len() != 48 && bytes.len() != 80 {
+            findings.error(
+                format!("\"{}\" must be 48 or 80 bytes", file.path),
+                file.span,
+            );
+            return None;
         }
+        keys.push(bytes);
     }
     Some(keys)
 }

@@ -54,6 +54,7 @@ pub fn configs(model: &Model, findings: &mut Findings) -> UpstreamConfigs {
 
 /// One location's configuration.
 fn config(settings: &Settings, findings: &mut Findings) -> Option<ClientConfig> {
+    super::password_file(settings, "proxy_ssl_password_file", findings)?;
     let versions = policy::versions(settings, "proxy_ssl_protocols", findings)?;
     let tls13 = versions.contains(&&rustls::version::TLS13);
     let mut provider = rustls::crypto::ring::default_provider();
@@ -131,25 +132,14 @@ fn config(settings: &Settings, findings: &mut Findings) -> Option<ClientConfig> 
             }
         }
     } else {
-        Arc::new(TakesAny(provider))
+        Arc::new(TakesAny(provider.clone()))
     };
     let builder = builder
         .dangerous()
         .with_custom_certificate_verifier(verifier);
-    let mut config = match client_certificate(settings, findings) {
-        Some(Some((chain, key))) => match builder.with_client_auth_cert(chain, key) {
-            Ok(config) => config,
-            Err(e) => {
-                let span = settings
-                    .get("proxy_ssl_certificate_key")
-                    .map(|s| s.span)
-                    .unwrap_or_default();
-                findings.error(format!("cannot use the client certificate: {e}"), span);
-                return None;
-            }
-        },
-        Some(None) => builder.with_no_client_auth(),
-        None => return None,
+    let mut config = match client_certificate(settings, &provider, findings)? {
+        Some(certified) => builder.with_client_cert_resolver(Arc::new(ClientCert(certified))),
+        None => builder.with_no_client_auth(),
     };
     // nginx sends no SNI unless asked (`proxy_ssl_server_name off`)
     config.enable_sni = settings.flag("proxy_ssl_server_name", false);
@@ -159,17 +149,14 @@ fn config(settings: &Settings, findings: &mut Findings) -> Option<ClientConfig> 
     Some(config)
 }
 
-type ClientCertificate = (
-    Vec<CertificateDer<'static>>,
-    rustls::pki_types::PrivateKeyDer<'static>,
-);
-
-/// `proxy_ssl_certificate` and its key: `Some(None)` without one, `None`
-/// on an error (in `findings`).
+/// `proxy_ssl_certificate` and its key, loaded as the servers' are (an
+/// X.509 v1 certificate too): `Some(None)` without one, `None` on an
+/// error (in `findings`).
 fn client_certificate(
     settings: &Settings,
+    provider: &CryptoProvider,
     findings: &mut Findings,
-) -> Option<Option<ClientCertificate>> {
+) -> Option<Option<Arc<rustls::sign::CertifiedKey>>> {
     let file = |name: &str| match settings.get(name).map(|s| &s.value) {
         Some(Value::Files(files)) => files.first().cloned(),
         _ => None,
@@ -187,13 +174,32 @@ fn client_certificate(
         );
         return None;
     };
-    let chain = certs::load_chain(&cert.path)
-        .map_err(|e| findings.error(e, cert.span))
-        .ok()?;
-    let key_der = certs::load_key(&key.path)
-        .map_err(|e| findings.error(e, key.span))
-        .ok()?;
-    Some(Some((chain, key_der)))
+    match certs::load(&cert.path, &key.path, provider) {
+        Ok(certified) => Some(Some(Arc::new(certified))),
+        Err(e) => {
+            let span = super::failure_span(&e, &cert, &key);
+            findings.error(e, span);
+            None
+        }
+    }
+}
+
+/// The one client certificate of a location, for every upstream that asks.
+#[derive(Debug)]
+struct ClientCert(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for ClientCert {
+    fn resolve(
+        &self,
+        _: &[&[u8]],
+        _: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
 }
 
 /// The name a connection is made for: an address, or a DNS name.
