@@ -437,8 +437,15 @@ fn a_reload_serves_a_renewed_certificate() {
         ssl_certificate {live}/fullchain.pem;
         ssl_certificate_key {live}/privkey.pem;
         location / {{ return 200 ok; }}
+        location /slow {{ proxy_pass http://{slow}; }}
     }}",
-        live = live.display()
+        live = live.display(),
+        slow = common::wire::scripted_backend(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            Some(
+                "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nslow".to_string(),
+            )
+        })
     );
     let rginx = start_rginx(&http, port);
     let request = "GET / HTTP/1.0\r\nHost: example.com\r\n\r\n";
@@ -459,6 +466,9 @@ fn a_reload_serves_a_renewed_certificate() {
     ] {
         std::fs::copy(certs.path(from), live.join(to)).unwrap();
     }
+    // a request in flight over TLS while the reload happens is answered
+    let in_flight = std::thread::spawn(move || curl(port, "example.com", "/slow", &[]));
+    std::thread::sleep(std::time::Duration::from_millis(300));
     let _ = std::process::Command::new("kill")
         .args(["-HUP", &rginx.0.id().to_string()])
         .status();
@@ -474,6 +484,7 @@ fn a_reload_serves_a_renewed_certificate() {
         after.contains("Server public key is 256 bit"),
         "before: {before}\nafter: {after}"
     );
+    assert_eq!(in_flight.join().unwrap(), "slow");
 }
 
 #[test]
