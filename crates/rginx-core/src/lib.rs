@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod build;
+pub mod calendar;
 pub mod diag;
 pub mod docs;
 pub mod handlers;

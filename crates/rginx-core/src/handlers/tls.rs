@@ -18,29 +18,36 @@ fn spec_name(d: &Directive) -> &'static str {
         .map_or("ssl_certificate", |spec| spec.name)
 }
 
+/// The file a directive names, by its full name; a name with variables
+/// is refused (`what`: what to name instead).
+fn file_ref(b: &Builder<'_>, d: &Directive, what: &str) -> Result<FileRef, Msg> {
+    let name = arg(d, 0);
+    if name.contains('$') {
+        return Err(Msg::own(format!(
+            "variables in \"{}\" are not supported by rginx (name {what})",
+            d.name.as_str()
+        )));
+    }
+    Ok(FileRef {
+        path: b.conf_name(name),
+        span: d.name.span,
+    })
+}
+
 /// `ssl_certificate FILE` and `ssl_certificate_key FILE` (and
 /// `ssl_session_ticket_key FILE`): each may repeat
 /// (a server with an RSA and an ECDSA certificate lists both, each key in
 /// the same place as its certificate).
 pub fn ssl_file_list(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
+    // nginx 1.22 loads a certificate named with variables on each handshake
+    let file = file_ref(b, d, "the files")?;
     let name = arg(d, 0);
-    if name.contains('$') {
-        // nginx 1.22 loads such a certificate on each handshake
-        return Err(Msg::own(format!(
-            "variables in \"{}\" are not supported by rginx (name the files)",
-            d.name.as_str()
-        )));
-    }
     if name.starts_with("data:") || name.starts_with("engine:") {
         return Err(Msg::own(format!(
             "\"{name}\" in \"{}\" is not supported by rginx (name a PEM file)",
             d.name.as_str()
         )));
     }
-    let file = FileRef {
-        path: b.conf_name(name),
-        span: d.name.span,
-    };
     let key = spec_name(d);
     let settings = f.settings();
     match settings.get_mut(key).map(|s| &mut s.value) {
@@ -56,18 +63,8 @@ pub fn ssl_file_list(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> R
 /// `proxy_ssl_certificate`, `proxy_ssl_certificate_key`), by its full
 /// name (`ngx_conf_full_name` with `conf_prefix`, as nginx reads them).
 pub fn conf_file(b: &mut Builder<'_>, d: &Directive, f: &mut Frame<'_>) -> Result<(), Msg> {
-    let name = arg(d, 0);
-    if name.contains('$') {
-        return Err(Msg::own(format!(
-            "variables in \"{}\" are not supported by rginx (name the file)",
-            d.name.as_str()
-        )));
-    }
+    let file = file_ref(b, d, "the file")?;
     super::duplicate_check(f.settings(), d.name.as_str())?;
-    let file = FileRef {
-        path: b.conf_name(name),
-        span: d.name.span,
-    };
     let key = spec_name(d);
     f.settings()
         .insert(key, setting(d, Value::Files(vec![file])));

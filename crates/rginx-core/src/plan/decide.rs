@@ -466,9 +466,9 @@ impl Runtime {
                 }
                 None => proxy_host.clone(),
             };
-            let name = match strip_port(&name) {
-                Some(bare) => Cow::Owned(bare.to_string()),
-                None => name,
+            let name = match crate::handlers::split_host_port(&name) {
+                (host, None) if host.len() == name.len() => name,
+                (host, _) => Cow::Owned(host.to_string()),
             };
             super::UpstreamTls {
                 proxy: naming.proxy,
@@ -723,14 +723,4 @@ fn optional_error(code: u32) -> bool {
     // _UNABLE_TO_GET_ISSUER_CERT, _UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
     // _UNABLE_TO_VERIFY_LEAF_SIGNATURE, _CERT_UNTRUSTED
     matches!(code, 18 | 19 | 2 | 20 | 21 | 27)
-}
-
-/// A name without the `:port` it ends with, if it has one (an IPv6
-/// address in brackets keeps its colons).
-fn strip_port(name: &str) -> Option<&str> {
-    let colon = name.rfind(':')?;
-    if name.starts_with('[') {
-        return name[..colon].ends_with(']').then(|| &name[1..colon - 1]);
-    }
-    (!name[..colon].contains(':')).then(|| &name[..colon])
 }

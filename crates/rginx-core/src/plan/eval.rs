@@ -21,9 +21,7 @@ pub enum TimeFormat {
 /// its offset from UTC, as `ngx_time_update` takes them from
 /// `localtime_r`; an HTTP date in GMT.
 pub fn format_time(time: SystemTime, format: TimeFormat, out: &mut String) {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    use crate::calendar::MONTHS;
     let utc = time
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -41,16 +39,7 @@ pub fn format_time(time: SystemTime, format: TimeFormat, out: &mut String) {
         offset.unsigned_abs() / 3600,
         offset.unsigned_abs() % 3600 / 60,
     );
-    // days since 1970-01-01 to a civil date (Howard Hinnant's algorithm)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::calendar::civil_date(days);
     let _ = match format {
         TimeFormat::Local => write!(
             out,

@@ -40,10 +40,7 @@ impl<'a> ErrorContext<'a> {
     ) -> Self {
         ErrorContext {
             connection,
-            log_set: engine
-                .runtime
-                .error_log_set(scope)
-                .map_or(0, |i| i as u64 + 1),
+            log_set: engine.log_set(scope),
             client: head.remote,
             server: engine.runtime.server_name(scope.server),
             method: head.method,

@@ -342,6 +342,14 @@ impl Engine {
         });
     }
 
+    /// The `log_set` field of the error log lines about `scope`: 0 for
+    /// the main level's `error_log` list, N for the runtime's list N-1.
+    pub(crate) fn log_set(&self, scope: rginx_core::plan::LogScope) -> u64 {
+        self.runtime
+            .error_log_set(scope)
+            .map_or(0, |i| i as u64 + 1)
+    }
+
     /// The client settings of the server a socket defaults to.
     pub(crate) fn socket_client_settings(
         &self,

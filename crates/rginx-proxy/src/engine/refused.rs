@@ -289,10 +289,7 @@ impl Engine {
             return;
         }
         let scope = self.runtime.socket_scope(connection.local);
-        let log_set = self
-            .runtime
-            .error_log_set(scope)
-            .map_or(0, |i| i as u64 + 1);
+        let log_set = self.log_set(scope);
         if connection.served > 0 {
             tracing::info!(
                 log_set,
@@ -322,10 +319,7 @@ impl Engine {
             return;
         }
         let scope = self.runtime.socket_scope(connection.local);
-        let log_set = self
-            .runtime
-            .error_log_set(scope)
-            .map_or(0, |i| i as u64 + 1);
+        let log_set = self.log_set(scope);
         tracing::info!(
             log_set,
             "*{} {} while SSL handshaking, client: {}, server: {}",
@@ -350,10 +344,7 @@ impl Engine {
         host: Option<&[u8]>,
     ) {
         let scope = scope.unwrap_or_else(|| self.runtime.socket_scope(connection.local));
-        let log_set = self
-            .runtime
-            .error_log_set(scope)
-            .map_or(0, |i| i as u64 + 1);
+        let log_set = self.log_set(scope);
         let during = match (in_line, pipelined) {
             (true, true) => "reading client pipelined request line",
             (true, false) => "reading client request line",

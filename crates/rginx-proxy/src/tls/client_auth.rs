@@ -295,13 +295,7 @@ impl ClientCertVerifier for Asking {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        super::signatures::verify(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-            false,
-        )
+        super::signatures::verify(message, cert, dss, &self.provider, false)
     }
 
     fn verify_tls13_signature(
@@ -310,18 +304,10 @@ impl ClientCertVerifier for Asking {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        super::signatures::verify(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-            true,
-        )
+        super::signatures::verify(message, cert, dss, &self.provider, true)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        super::signatures::schemes(&self.provider)
     }
 }

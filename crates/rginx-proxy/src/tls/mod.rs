@@ -511,11 +511,7 @@ fn server_config(
     };
     let mut config = builder.with_cert_resolver(Arc::new(chooser));
     config.ignore_client_order = ctx.policy.prefer_server;
-    config.max_fragment_size = Policy {
-        buffer_size: usize::try_from(buffer_size).unwrap_or(usize::MAX),
-        ..ctx.policy.clone()
-    }
-    .max_fragment_size();
+    config.max_fragment_size = policy::max_fragment_size(buffer_size);
     config.alpn_protocols = ALPN_HTTP1.iter().map(|p| p.to_vec()).collect();
     config.session_storage = session.storage.clone();
     if ctx.policy.tickets {

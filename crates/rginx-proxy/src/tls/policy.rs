@@ -103,14 +103,15 @@ pub enum SessionCache {
     Keep(usize),
 }
 
-impl Policy {
-    /// `ssl_buffer_size` as rustls' largest record (its size counts the
-    /// record's 5-byte header; rustls takes 32 to 16389).
-    pub fn max_fragment_size(&self) -> Option<usize> {
-        match self.buffer_size.saturating_add(5) {
-            n if n >= 16389 => None,
-            n => Some(n.max(32)),
-        }
+/// `ssl_buffer_size` as rustls' largest record (its size counts the
+/// record's 5-byte header; rustls takes 32 to 16389).
+pub fn max_fragment_size(buffer_size: u64) -> Option<usize> {
+    match usize::try_from(buffer_size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(5)
+    {
+        n if n >= 16389 => None,
+        n => Some(n.max(32)),
     }
 }
 

@@ -5,19 +5,27 @@
 //! (`proxy_ssl_verify off`, or client certificates verified afterwards).
 
 use rustls::client::danger::HandshakeSignatureValid;
-use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::CertificateDer;
-use rustls::{DigitallySignedStruct, Error};
+use rustls::{DigitallySignedStruct, Error, SignatureScheme};
 
-/// Checks `dss` over `message` with `cert`'s key (`tls13`: the TLS 1.3
-/// rules for the scheme).
+/// The schemes `verify` takes: the provider's.
+pub fn schemes(provider: &CryptoProvider) -> Vec<SignatureScheme> {
+    provider
+        .signature_verification_algorithms
+        .supported_schemes()
+}
+
+/// Checks `dss` over `message` with `cert`'s key, by `provider`'s
+/// algorithms (`tls13`: the TLS 1.3 rules for the scheme).
 pub fn verify(
     message: &[u8],
     cert: &CertificateDer<'_>,
     dss: &DigitallySignedStruct,
-    algorithms: &WebPkiSupportedAlgorithms,
+    provider: &CryptoProvider,
     tls13: bool,
 ) -> Result<HandshakeSignatureValid, Error> {
+    let algorithms = &provider.signature_verification_algorithms;
     let webpki = if tls13 {
         rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
     } else {

@@ -202,13 +202,10 @@ impl rustls::client::ResolvesClientCert for ClientCert {
     }
 }
 
-/// The name a connection is made for: an address, or a DNS name.
+/// The name a connection is made for: an address, or a DNS name (core
+/// hands it over without a port or brackets).
 pub fn server_name(name: &str) -> Result<ServerName<'static>, String> {
-    let bare = name
-        .strip_prefix('[')
-        .and_then(|n| n.strip_suffix(']'))
-        .unwrap_or(name);
-    ServerName::try_from(bare.to_string())
+    ServerName::try_from(name.to_string())
         .map_err(|_| format!("invalid server name \"{name}\" for TLS to the upstream"))
 }
 
@@ -235,13 +232,7 @@ impl ServerCertVerifier for TakesAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        super::signatures::verify(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-            false,
-        )
+        super::signatures::verify(message, cert, dss, &self.0, false)
     }
 
     fn verify_tls13_signature(
@@ -250,16 +241,10 @@ impl ServerCertVerifier for TakesAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        super::signatures::verify(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-            true,
-        )
+        super::signatures::verify(message, cert, dss, &self.0, true)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        super::signatures::schemes(&self.0)
     }
 }

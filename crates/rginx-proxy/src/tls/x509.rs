@@ -246,14 +246,7 @@ fn time(tag: u8, text: &[u8]) -> Option<i64> {
     let field = |at: usize| -> Option<i64> { rest.get(at..at + 2)?.parse().ok() };
     let (month, day) = (field(0)?, field(2)?);
     let (hour, minute, second) = (field(4)?, field(6)?, field(8)?);
-    // days from the civil date (Howard Hinnant's algorithm)
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = rginx_core::calendar::days_from_civil(year, month, day);
     Some(days * 86_400 + hour * 3600 + minute * 60 + second)
 }
 
@@ -540,24 +533,11 @@ fn oneline(name: &[u8]) -> String {
 
 /// A time as `ASN1_TIME_print` writes it: `Dec  4 19:00:00 2026 GMT`.
 fn asn1_time(secs: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = secs.div_euclid(86_400);
+    let (year, month, day) = rginx_core::calendar::civil_date(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
-    // the civil date of a day number (Howard Hinnant's algorithm)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
     format!(
         "{} {day:2} {:02}:{:02}:{:02} {year} GMT",
-        MONTHS[(month - 1) as usize],
+        rginx_core::calendar::MONTHS[(month - 1) as usize],
         rem / 3600,
         rem / 60 % 60,
         rem % 60
